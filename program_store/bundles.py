@@ -1,0 +1,149 @@
+"""Bundles: programs with policies and verification reports in one JSON file.
+
+Each entry carries ``record_sha256`` (canonical JSON of program + reports) and
+the file carries ``bundle_sha256`` over all entries, so any edit is detected.
+Import checks every hash first, then stores the programs as candidates and
+re-runs verification locally: a bundle's own reports are evidence for the
+auditor, never a certificate.
+"""
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from program_store.errors import BundleError, InvalidInput
+from program_store.hashing import record_sha256, source_sha256
+
+BUNDLE_FORMAT = "das-program-bundle"
+BUNDLE_VERSION = 1
+_PROGRAM_FIELDS = ("sha256", "detector", "source", "policy", "prompt_sha256", "prompt_variant",
+                   "backend", "model", "parent_sha256", "metadata", "status")
+
+
+def _entry(store, sha):
+    rec = store.get(sha)  # re-hashes: a tampered program is never exported
+    program = {k: getattr(rec, k) for k in _PROGRAM_FIELDS}
+    reports = [
+        {k: v.to_dict()[k] for k in ("suite_version", "passed", "hardness", "report",
+                                     "duration_s", "created_at")}
+        for v in store.verifications(sha)
+    ]
+    body = {"program": program, "verifications": reports}
+    return dict(body, record_sha256=record_sha256(body))
+
+
+def export_bundle(store, out, shas=(), detector=None):
+    """Write the selected programs to the bundle file ``out``.
+
+    Parameters
+    ----------
+    store : ProgramStore
+    out : str or Path
+        Destination; written atomically (temporary file + rename).
+    shas : iterable of str
+        Full sha256 keys to export.
+    detector : str, optional
+        Also export every certified program of this detector.
+
+    Returns
+    -------
+    dict
+        ``{"path", "programs": [sha256...], "bundle_sha256"}``.
+    """
+    selected = list(dict.fromkeys(shas))
+    if detector is not None:
+        selected += [r.sha256 for r in store.list(detector=detector, status="certified")
+                     if r.sha256 not in selected]
+    if not selected:
+        raise InvalidInput("nothing to export: give program shas or a detector with certified programs")
+    entries = [_entry(store, sha) for sha in selected]
+    bundle = {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "programs": entries, "bundle_sha256": record_sha256(entries),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(bundle, fh, indent=1, sort_keys=True, ensure_ascii=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"path": str(out), "programs": selected, "bundle_sha256": bundle["bundle_sha256"]}
+
+
+def read_bundle(path):
+    """Load a bundle and check its format and every hash; returns the entries.
+
+    Raises
+    ------
+    BundleError
+        If the file is unreadable, not a bundle, or any hash does not match.
+    """
+    try:
+        bundle = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"cannot read bundle {path}: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path} is not a das program bundle")
+    if bundle.get("format_version") != BUNDLE_VERSION:
+        raise BundleError(f"{path} has bundle version {bundle.get('format_version')!r}; "
+                          f"this das reads version {BUNDLE_VERSION}")
+    entries = bundle.get("programs")
+    if not isinstance(entries, list) or not entries:
+        raise BundleError(f"{path} holds no programs")
+    if record_sha256(entries) != bundle.get("bundle_sha256"):
+        raise BundleError(f"{path}: bundle_sha256 does not match its contents (modified?)")
+    for i, entry in enumerate(entries):
+        try:
+            body = {"program": entry["program"], "verifications": entry["verifications"]}
+            program = body["program"]
+            source, sha = program["source"], program["sha256"]
+        except (TypeError, KeyError) as exc:
+            raise BundleError(f"{path}: entry {i} is malformed (missing {exc})") from exc
+        if record_sha256(body) != entry.get("record_sha256"):
+            raise BundleError(f"{path}: entry {i} ({str(sha)[:12]}) fails its record hash")
+        if not isinstance(source, str) or source_sha256(source) != sha:
+            raise BundleError(f"{path}: entry {i}: source does not hash to {str(sha)[:12]}")
+    return entries
+
+
+def import_bundle(store, path, verifier=None):
+    """Import a bundle: check hashes, store as candidates, re-verify locally.
+
+    Programs revoked in the bundle are imported revoked and not verified.
+
+    Returns
+    -------
+    list of dict
+        One ``{"sha256", "detector", "status", "passed"}`` per program.
+    """
+    entries = read_bundle(path)  # all hashes checked before anything is written
+    with store.transaction():
+        for entry in entries:
+            p = entry["program"]
+            sha = store.add(p["source"], p["detector"], policy=p.get("policy") or "",
+                            prompt_sha256=p.get("prompt_sha256"),
+                            prompt_variant=p.get("prompt_variant"), backend=p.get("backend"),
+                            model=p.get("model"), parent_sha256=p.get("parent_sha256"),
+                            metadata=p.get("metadata") or {})
+            store._event(sha, "imported", {"bundle": str(path), "bundle_status": p.get("status"),
+                                           "bundle_verifications": len(entry["verifications"])})
+    results = []
+    for entry in entries:
+        p = entry["program"]
+        sha = p["sha256"]
+        if p.get("status") == "revoked" and store.get(sha).status != "revoked":
+            store.revoke(sha, f"revoked in imported bundle {Path(path).name}")
+        if store.get(sha).status == "revoked":
+            results.append({"sha256": sha, "detector": p["detector"], "status": "revoked",
+                            "passed": None})
+            continue
+        ver = store.verify(sha, verifier=verifier)
+        results.append({"sha256": sha, "detector": p["detector"],
+                        "status": store.get(sha).status, "passed": ver.passed})
+    return results

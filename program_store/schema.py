@@ -1,0 +1,205 @@
+"""Opening a store file safely: identity checks, pragmas and schema migrations.
+
+A store is marked by ``PRAGMA application_id`` (``APPLICATION_ID``) and its
+schema version by ``PRAGMA user_version``; a ``meta`` table repeats both so the
+file explains itself in the ``sqlite-utils`` CLI. Any file that is not an
+SQLite database, or an SQLite database of another application, is refused
+before anything is written to it.
+"""
+import sqlite3
+import time
+from pathlib import Path
+
+import sqlite_utils
+
+from program_store.errors import StoreError
+
+APPLICATION_ID = 0x44415331  # "DAS1": marks a file as a das program store
+APP_NAME = "das-program-store"
+SCHEMA_VERSION = 3
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_S = 60.0
+
+
+def _migrate_v1(db):
+    """Create the tables of schema version 1."""
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["programs"].create(
+        {
+            "sha256": str, "detector": str, "source": str, "policy": str,
+            "prompt_sha256": str, "prompt_variant": str, "backend": str, "model": str,
+            "parent_sha256": str, "metadata": str, "created_at": str, "status": str,
+        },
+        pk="sha256",
+        not_null={"detector", "source", "created_at", "status"},
+    )
+    db["verifications"].create(
+        {
+            "id": int, "program_sha256": str, "suite_version": str, "passed": int,
+            "hardness": float, "report": str, "duration_s": float, "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("program_sha256", "programs", "sha256")],
+    )
+    db["runs"].create(
+        {
+            "id": int, "program_sha256": str, "detector": str, "dataset_fingerprint": str,
+            "seed": int, "n_syn": int, "metrics": str, "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("program_sha256", "programs", "sha256")],
+    )
+    # Revocations, tampering and default changes are appended here, never deleted.
+    db["events"].create(
+        {"id": int, "program_sha256": str, "kind": str, "detail": str, "created_at": str},
+        pk="id",
+    )
+    db["defaults"].create(
+        {"detector": str, "program_sha256": str, "updated_at": str},
+        pk="detector",
+        foreign_keys=[("program_sha256", "programs", "sha256")],
+    )
+
+
+def _migrate_v2(db):
+    """Add the indexes that keep lookups fast with many programs."""
+    db["programs"].create_index(["detector", "status"])
+    db["verifications"].create_index(["program_sha256", "id"])
+    db["runs"].create_index(["program_sha256"])
+    db["events"].create_index(["program_sha256"])
+
+
+def _migrate_v3(db):
+    """Keep each program's latest verification on its row, so lookups need no join."""
+    db["programs"].add_column("verified_suite", str)
+    db["programs"].add_column("verified_hardness", float)
+    db.execute(
+        "UPDATE programs SET (verified_suite, verified_hardness) = (SELECT suite_version, "
+        "hardness FROM verifications v WHERE v.program_sha256 = programs.sha256 "
+        "ORDER BY v.id DESC LIMIT 1)")
+    db["programs"].create_index(["detector", "status", "verified_suite", "verified_hardness"])
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
+
+
+def _check_header(path):
+    """Refuse a non-empty file that does not start with the SQLite header."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_HEADER))
+    if head and head != SQLITE_HEADER:
+        raise StoreError(f"{path} is not an SQLite database; refusing to use it as a store")
+
+
+def connect(path):
+    """Open ``path`` as a store connection, creating or migrating the schema.
+
+    Parameters
+    ----------
+    path : str or Path
+        Store file; created (with its directory) when missing.
+
+    Returns
+    -------
+    sqlite_utils.Database
+        Over a connection in autocommit mode (``isolation_level=None``); the
+        store opens its own ``BEGIN IMMEDIATE`` transactions.
+
+    Raises
+    ------
+    StoreError
+        If the file is not SQLite, belongs to another application, is corrupt,
+        or has a newer schema than this code knows.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_file():
+            raise StoreError(f"{path} is not a file")
+        _check_header(path)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        # One read transaction, so the checks see one snapshot even while
+        # another process is initialising the same new file.
+        conn.execute("BEGIN")
+        try:
+            _check_identity(conn, path)
+        finally:
+            conn.execute("COMMIT")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        _migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path} is not a usable store: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def _retry_locked(fn):
+    """Run ``fn``, retrying while SQLite reports the file locked.
+
+    Switching to WAL needs a moment of exclusive access and does not wait on
+    the busy handler, so openers racing on a brand-new file retry here.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _check_identity(conn, path):
+    """Read-only checks that ``conn`` is an empty database or one of ours."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and n_objects == 0:
+        return  # a brand-new (or zero-byte) database: ours to initialise
+    if app_id != APPLICATION_ID:
+        raise StoreError(
+            f"{path} is an SQLite database of another application "
+            f"(application_id={app_id}); refusing to use it as a das store"
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has store schema version {version}, newer than this das "
+            f"supports ({SCHEMA_VERSION}); upgrade das"
+        )
+
+
+def _migrate(db, path):
+    """Apply the missing migrations, each in its own immediate transaction."""
+    while True:
+        # Re-read inside the lock so that concurrent openers migrate only once.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            _check_identity(db.conn, path)
+            version = db.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                db.conn.execute("COMMIT")
+                return
+            MIGRATIONS[version + 1](db)
+            db.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.conn.execute(f"PRAGMA user_version={version + 1}")
+            db["meta"].upsert_all(
+                [
+                    {"key": "application", "value": APP_NAME},
+                    {"key": "schema_version", "value": str(version + 1)},
+                ],
+                pk="key",
+            )
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,126 @@
+"""`das programs ...` and `das verify`: every command, text and --json, clean errors."""
+import json
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import program_store.store as store_mod
+from engine.cli import main
+from program_store import ProgramStore
+
+SRC = "def generate(X, n):\n    return X[:n] + 3.0\n"
+
+
+@pytest.fixture(autouse=True)
+def fake_sandbox(monkeypatch):
+    """Stand in for sandbox.verify_program / SUITE_VERSION (fast, deterministic)."""
+    calls = []
+
+    def verify(source, detector, seed=0):
+        calls.append(source)
+        passed = "FAIL" not in source
+        props = [{"name": "novelty", "passed": passed, "value": 0.9, "threshold": 0.5, "detail": ""}]
+        return SimpleNamespace(passed=passed, suite_version="s1", duration_s=0.01, hardness=0.7,
+                               to_dict=lambda: {"hardness": 0.7, "properties": props})
+
+    monkeypatch.setattr(store_mod, "sandbox_verifier", lambda: verify)
+    monkeypatch.setattr(store_mod, "sandbox_suite_version", lambda: "s1")
+    return calls
+
+
+@pytest.fixture
+def seeded(isolated_home):
+    with ProgramStore() as s:
+        parent = s.add(SRC, "IForest", policy="push points past the tails")
+        child = s.add(SRC + "# v2\n", "IForest", policy="more", parent_sha256=parent)
+        s.add(SRC + "# FAIL\n", "LOF")
+    return parent, child
+
+
+def run(*args, ok=True):
+    res = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert (res.exit_code == 0) == ok, res.output
+    return res.output
+
+
+def _walk(group, path):
+    yield path
+    for name, cmd in getattr(group, "commands", {}).items():
+        yield from _walk(cmd, path + [name])
+
+
+def test_every_command_has_help():
+    paths = [p for p in _walk(main.commands["programs"], ["programs"])] + [["verify"]]
+    assert {tuple(p) for p in paths} >= {("programs", c) for c in
+                                         ("list", "show", "verify", "revoke", "export", "import", "history")}
+    for p in paths:
+        out = run(*p, "--help")
+        assert "Usage:" in out
+        if p != ["programs"]:
+            assert "--json" in out and "--store" in out
+
+
+def test_list_and_show(seeded):
+    parent, _ = seeded
+    assert run("programs", "list").count("candidate") == 3
+    data = json.loads(run("programs", "list", "--detector", "IForest", "--json"))
+    assert {d["sha256"] for d in data} == set(seeded) and "source" not in data[0]
+    run("verify", parent[:10])
+    out = run("programs", "show", parent[:8])
+    assert "push points past the tails" in out and "return X[:n] + 3.0" in out
+    assert "PASSED" in out and "novelty" in out
+    shown = json.loads(run("programs", "show", parent, "--json"))
+    assert shown["program"]["source"] == SRC and shown["verifications"][0]["passed"] is True
+
+
+def test_verify_variants(seeded, fake_sandbox):
+    res = json.loads(run("programs", "verify", "--all", "--json"))
+    assert sorted(r["status"] for r in res) == ["certified", "certified", "rejected"]
+    assert len(fake_sandbox) == 3
+    assert len(json.loads(run("verify", "--detector", "LOF", "--json"))) == 1
+    assert "give program SHAs" in run("verify", ok=False)
+
+
+def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
+    parent, child = seeded
+    run("verify", "--all")
+    assert "revoked" in run("programs", "revoke", parent, "--reason", "copies rows")
+    assert "already revoked" in run("programs", "revoke", parent, "--reason", "x", ok=False)
+    hist = run("programs", "history", child[:9])
+    assert parent[:12] in hist and "PASSED" in hist
+    h = json.loads(run("programs", "history", parent, "--json"))
+    assert h["events"][-1]["kind"] == "revoked"
+    out = tmp_path / "bundle.json"
+    summary = json.loads(run("programs", "export", "--detector", "IForest", "--out", str(out), "--json"))
+    assert summary["programs"] == [child]
+    other = tmp_path / "other.sqlite"
+    res = json.loads(run("programs", "import", str(out), "--store", str(other), "--json"))
+    assert res == [{"sha256": child, "detector": "IForest", "status": "certified", "passed": True}]
+    assert "certified" in run("programs", "list", "--store", str(other))
+
+
+def test_store_env_var(seeded, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAS_STORE", str(tmp_path / "empty.sqlite"))
+    assert "no programs" in run("programs", "list")
+
+
+def test_errors_are_clean_messages(seeded, tmp_path):
+    parent, _ = seeded
+    assert "no program matches" in run("programs", "show", "abcdef12", ok=False)
+    assert "not a sha256 prefix" in run("programs", "show", "zz", ok=False)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("hello")
+    assert "not an SQLite database" in run("programs", "list", "--store", str(junk), ok=False)
+    assert "cannot read bundle" in run("programs", "import", str(tmp_path / "nope.json"), ok=False)
+    assert "nothing to export" in run("programs", "export", "--detector", "PCA", "--out",
+                                      str(tmp_path / "x.json"), ok=False)
+    with ProgramStore() as s:
+        path = s.path
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE programs SET source = 'import os' WHERE sha256 = ?", (parent,))
+    raw.commit()
+    raw.close()
+    assert "tampered" in run("programs", "show", parent, ok=False)
+    assert "Traceback" not in run("programs", "show", parent, ok=False)

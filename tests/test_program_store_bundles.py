@@ -1,0 +1,126 @@
+"""Bundles: export/import round-trip, hash checks, local re-verification."""
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from program_store import BundleError, InvalidInput, ProgramStore, export_bundle, import_bundle, read_bundle
+
+SRC = "def generate(X, n):\n    return X[:n] * 2.0\n"
+
+
+def fake_verifier(passed=True, suite="s1"):
+    calls = []
+
+    def verify(source, detector, seed=0):
+        calls.append(source)
+        return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.02,
+                               to_dict=lambda: {"hardness": 0.4, "suite_version": suite})
+
+    verify.calls = calls
+    return verify
+
+
+@pytest.fixture
+def source_store(tmp_path):
+    with ProgramStore(tmp_path / "a.sqlite", suite_version="s1", verifier=fake_verifier()) as s:
+        parent = s.add(SRC, "IForest", policy="scale up")
+        child = s.add(SRC + "# repaired\n", "IForest", policy="scale up more", parent_sha256=parent,
+                      backend="replay", model="m", metadata={"round": 2})
+        s.verify(parent)
+        s.verify(child)
+        s.add(SRC + "#lof", "LOF")
+        yield s
+
+
+def test_round_trip_reverifies_and_certifies(source_store, tmp_path):
+    out = tmp_path / "b.json"
+    summary = export_bundle(source_store, out, detector="IForest")
+    assert len(summary["programs"]) == 2
+    verifier = fake_verifier()
+    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
+        results = import_bundle(dest, out, verifier=verifier)
+        assert [r["status"] for r in results] == ["certified", "certified"]
+        assert len(verifier.calls) == 2  # every program re-verified locally
+        for sha in summary["programs"]:
+            a, b = source_store.get(sha), dest.get(sha)
+            assert (a.source, a.policy, a.parent_sha256, a.metadata) == (b.source, b.policy, b.parent_sha256, b.metadata)
+            assert [e["kind"] for e in dest.events(sha)] == ["imported"]
+    bundle = json.loads(out.read_text())
+    assert bundle["programs"][0]["verifications"][0]["report"]["hardness"] == 0.4
+
+
+def test_import_failing_verification_is_not_certified(source_store, tmp_path):
+    out = tmp_path / "b.json"
+    export_bundle(source_store, out, detector="IForest")
+    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
+        results = import_bundle(dest, out, verifier=fake_verifier(passed=False))
+        assert {r["status"] for r in results} == {"rejected"}
+
+
+def _tamper(out, edit):
+    bundle = json.loads(out.read_text())
+    edit(bundle)
+    out.write_text(json.dumps(bundle))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda b: b["programs"][0]["program"].update(source=SRC + "import os\n"), "bundle_sha256"),
+    (lambda b: b.update(format="zip"), "not a das program bundle"),
+    (lambda b: b.update(format_version=99), "bundle version"),
+    (lambda b: b.update(programs=[]), "no programs"),
+])
+def test_modified_bundle_is_refused_before_writing(source_store, tmp_path, edit, match):
+    out = tmp_path / "b.json"
+    export_bundle(source_store, out, detector="IForest")
+    _tamper(out, edit)
+    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
+        with pytest.raises(BundleError, match=match):
+            import_bundle(dest, out, verifier=fake_verifier())
+        assert dest.list() == []
+
+
+def test_entry_hashes_checked_even_with_recomputed_bundle_hash(source_store, tmp_path):
+    from program_store import record_sha256
+
+    out = tmp_path / "b.json"
+    export_bundle(source_store, out, detector="IForest")
+
+    def forge(b):  # a forger who recomputes the outer hash but not the entry hash
+        b["programs"][0]["program"]["source"] += "import os\n"
+        b["bundle_sha256"] = record_sha256(b["programs"])
+
+    _tamper(out, forge)
+    with pytest.raises(BundleError, match="record hash"):
+        read_bundle(out)
+
+    def forge_all(b):  # ... or recomputes both: the source no longer hashes to its key
+        e = b["programs"][0]
+        e["record_sha256"] = record_sha256({"program": e["program"], "verifications": e["verifications"]})
+        b["bundle_sha256"] = record_sha256(b["programs"])
+
+    _tamper(out, forge_all)
+    with pytest.raises(BundleError, match="does not hash"):
+        read_bundle(out)
+
+
+def test_unreadable_bundle_and_empty_selection(source_store, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(BundleError, match="cannot read"):
+        read_bundle(bad)
+    with pytest.raises(BundleError, match="cannot read"):
+        read_bundle(tmp_path / "missing.json")
+    with pytest.raises(InvalidInput, match="nothing to export"):
+        export_bundle(source_store, tmp_path / "x.json", detector="PCA")
+
+
+def test_revoked_program_travels_revoked(source_store, tmp_path):
+    sha = source_store.list(detector="LOF")[0].sha256
+    source_store.revoke(sha, "bad")
+    out = tmp_path / "b.json"
+    export_bundle(source_store, out, shas=[sha])
+    verifier = fake_verifier()
+    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
+        assert import_bundle(dest, out, verifier=verifier)[0]["status"] == "revoked"
+        assert verifier.calls == []

@@ -1,0 +1,102 @@
+"""Store files: foreign/corrupt files refused untouched, schema versions, sqlite-utils CLI."""
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from program_store import SCHEMA_VERSION, ProgramStore, StoreError
+from program_store.schema import APPLICATION_ID, MIGRATIONS
+
+
+def _refused_untouched(path, match):
+    before = path.read_bytes()
+    siblings = sorted(p.name for p in path.parent.iterdir())
+    with pytest.raises(StoreError, match=match):
+        ProgramStore(path, suite_version="s1")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == siblings  # no -wal/-shm left behind
+
+
+def test_text_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database\n" * 50)
+    _refused_untouched(path, "not an SQLite database")
+
+
+def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite_utils.Database(path)
+    db["customers"].insert_all([{"id": i, "name": f"c{i}"} for i in range(20)], pk="id")
+    db.close()
+    _refused_untouched(path, "another application")
+
+
+def test_corrupt_store_is_refused_untouched(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ProgramStore(path, suite_version="s1") as s:
+        s.add("def f(): pass", "IForest")
+        s.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # wreck the schema page, keep the header
+    path.write_bytes(bytes(data))
+    for side in ("-wal", "-shm"):
+        Path(str(path) + side).unlink(missing_ok=True)
+    _refused_untouched(path, "not a usable store|another application")
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(StoreError, match="not a file"):
+        ProgramStore(tmp_path, suite_version="s1")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite"
+    ProgramStore(path, suite_version="s1").close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match="newer than this das supports"):
+        ProgramStore(path, suite_version="s1")
+
+
+def test_old_schema_is_migrated_keeping_data(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    MIGRATIONS[1](db)  # build a version-1 store by hand
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=1")
+    db["programs"].insert({"sha256": "0" * 64, "detector": "LOF", "source": "x", "policy": "",
+                           "metadata": "{}", "created_at": "2026-01-01", "status": "certified"})
+    for hardness in (0.2, 0.6):
+        db["verifications"].insert({"program_sha256": "0" * 64, "suite_version": "s1", "passed": 1,
+                                    "hardness": hardness, "report": "{}", "created_at": "2026-01-01"})
+    conn.close()
+    with ProgramStore(path, suite_version="s1") as s:
+        assert s.db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert any(ix.columns == ["detector", "status"] for ix in s.db["programs"].indexes)
+        assert s.db["programs"].count == 1
+        row = next(s.db.query("SELECT verified_suite, verified_hardness FROM programs"))
+        assert row == {"verified_suite": "s1", "verified_hardness": 0.6}  # backfilled from latest
+        assert dict(s.db.execute("SELECT key, value FROM meta").fetchall())["schema_version"] == str(SCHEMA_VERSION)
+
+
+def test_store_opens_in_sqlite_utils_cli(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ProgramStore(path, suite_version="s1") as s:
+        s.add("def f(): pass", "IForest")
+    cli = shutil.which("sqlite-utils") or str(Path(sys.executable).with_name("sqlite-utils"))
+    out = subprocess.run([cli, "query", str(path),
+                          "select detector, status, count(*) as n from programs group by 1, 2"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [{"detector": "IForest", "status": "candidate", "n": 1}]
+    tables = subprocess.run([cli, "tables", str(path)], capture_output=True, text=True,
+                            check=True).stdout
+    for name in ("programs", "verifications", "runs", "defaults", "events", "meta"):
+        assert f'"{name}"' in tables
