@@ -1,0 +1,375 @@
+"""Datasets and the papers' split protocol.
+
+Reads ODDS/ADBench files (``.npz``/``.mat`` with keys ``X`` and ``y``) and CSV
+files, validates them with clear :class:`DataError` messages, and splits them
+the way LLM-DAS does: normal samples in file order, the first half trains,
+the test set is the second half of the normals plus every anomaly.
+
+Label convention: ``y = 1`` anomaly, ``y = 0`` normal.
+"""
+import csv
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+EXTENSIONS = (".npz", ".mat", ".csv")
+SCALES = ("standard", "minmax", None)
+DEFAULT_LABEL_COLUMNS = ("label", "y")
+_MAX_LOCATIONS = 3  # how many bad cells an error message names
+
+
+class DataError(ValueError):
+    """A dataset file or name that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated dataset.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``"cardio"``) or the demo dataset's name.
+    X : ndarray of shape (n, d), float64
+    y : ndarray of shape (n,), int64, or None
+        1 = anomaly, 0 = normal; None for an unlabeled CSV (scoring only).
+    source : str
+        Where the data came from (a path or a description).
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray | None
+    source: str
+
+    @property
+    def n_anomalies(self):
+        """Number of anomalies (0 when unlabeled)."""
+        return 0 if self.y is None else int(self.y.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Train/test arrays of one dataset under the papers' protocol.
+
+    Attributes
+    ----------
+    name : str
+    X_train : ndarray (n_train, d)
+        The first half (floor) of the normal samples, in file order, scaled.
+    X_test : ndarray (n_test, d)
+        The other normals and all anomalies, in file order, scaled.
+    y_test : ndarray (n_test,) int64, or None for unlabeled data
+    fingerprint : str
+        :func:`fingerprint` of the raw (unscaled) dataset.
+    scaler : object or None
+        The scikit-learn scaler fitted on ``X_train`` (None when unscaled).
+    train_index, test_index : ndarray of int
+        Row numbers of the train and test samples in the original file.
+    """
+
+    name: str
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray | None
+    fingerprint: str
+    scaler: object
+    train_index: np.ndarray
+    test_index: np.ndarray
+
+
+# ---------------------------------------------------------------- fingerprint
+def fingerprint(X, y=None):
+    """SHA-256 of a dataset's canonical bytes.
+
+    ``X`` is taken as C-ordered float64 and ``y`` as int64; dtype, shape and
+    bytes of each enter the hash, so equal data hashes equally whatever the
+    file format, and any changed value, row order or shape changes the hash.
+    """
+    h = hashlib.sha256()
+    parts = [("X", np.ascontiguousarray(X, dtype=np.float64))]
+    if y is not None:
+        parts.append(("y", np.ascontiguousarray(np.ravel(y), dtype=np.int64)))
+    for key, arr in parts:
+        h.update(f"{key}:{arr.dtype.str}:{arr.shape};".encode())
+        h.update(arr.tobytes())
+    if y is None:
+        h.update(b"y:none;")
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- readers
+def _read_npz(path):
+    # np.load treats a file that is not a zip archive as a pickle: refuse it first.
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as exc:  # object arrays need pickle, which we never allow
+        raise DataError(f"{path}: cannot read .npz without pickle ({exc})") from exc
+    except Exception as exc:  # zipfile.BadZipFile, OSError, ...
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def _read_mat(path):
+    import scipy.io
+
+    try:
+        raw = scipy.io.loadmat(path)
+    except NotImplementedError:  # scipy's answer to MATLAB v7.3 (HDF5) files
+        return _read_mat_v73(path)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable .mat file ({exc})") from exc
+    return {k: v for k, v in raw.items() if not k.startswith("__")}
+
+
+def _read_mat_v73(path):
+    try:
+        import h5py
+    except ImportError:
+        raise DataError(f"{path}: MATLAB v7.3 (HDF5) file; install h5py to read it, "
+                        "or re-save it in MATLAB with save(..., '-v7')") from None
+    try:
+        with h5py.File(path, "r") as f:
+            # HDF5 keeps MATLAB's column-major layout: transpose back to (n, d).
+            return {k: np.asarray(f[k]).T for k in f.keys() if not k.startswith("#")}
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
+
+
+def _read_csv(path, label_column):
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text CSV file ({exc})") from exc
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise DataError(f"{path}: empty file (a header row and data rows are needed)")
+    header = [c.strip() for c in rows[0]]
+    body = rows[1:]
+    if label_column is None:
+        label_column = next((c for c in DEFAULT_LABEL_COLUMNS if c in header), None)
+    elif label_column not in header:
+        raise DataError(f"{path}: label column {label_column!r} not found; columns are {header}")
+    values = np.empty((len(body), len(header)), dtype=np.float64)
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {i + 2} has {len(row)} fields, the header has {len(header)}")
+        for j, cell in enumerate(row):
+            cell = cell.strip()
+            try:
+                values[i, j] = float(cell) if cell else np.nan  # empty cell = missing value
+            except ValueError:
+                raise DataError(f"{path}: non-numeric value {cell!r} at line {i + 2}, "
+                                f"column {header[j]!r}") from None
+    if label_column is None:
+        return {"X": values, "y": None}
+    j = header.index(label_column)
+    return {"X": np.delete(values, j, axis=1), "y": values[:, j]}
+
+
+# ---------------------------------------------------------------- validation
+def _as_features(X, path):
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: X must be numeric; got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise DataError(f"{path}: X must be 2-D (n_samples, n_features); got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{path}: empty dataset (X has shape {X.shape})")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+        n_nan = int(np.isnan(X).sum())
+        raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
+                        f"first at {where}")
+    return X
+
+
+def _as_labels(y, n, path):
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.ravel()  # MATLAB stores label vectors as (n, 1)
+    if y.ndim != 1:
+        raise DataError(f"{path}: y must be a vector; got shape {y.shape}")
+    if len(y) != n:
+        raise DataError(f"{path}: y has {len(y)} labels but X has {n} rows")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly); got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{path}: y has {int((~np.isfinite(y)).sum())} missing or non-finite labels")
+    found = np.unique(y)
+    if not np.isin(found, (0, 1)).all():
+        shown = ", ".join(repr(v.item()) for v in found[:10])
+        raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly); found values {shown}")
+    y = y.astype(np.int64)
+    if not (y == 0).any():
+        raise DataError(f"{path}: no normal sample (every label is 1); the detectors train on normals")
+    return y
+
+
+def load_dataset(path, label_column=None):
+    """Load and validate a dataset file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npz`` or ``.mat`` file with arrays ``X`` (n, d) and ``y`` (n,)
+        or (n, 1), or a ``.csv`` file with a header row.
+    label_column : str, optional
+        CSV only: the label column. Default: ``"label"`` or ``"y"`` if the
+        header has one; otherwise the CSV is unlabeled (``y = None``).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, unknown extension, missing keys,
+        non-numeric or non-finite values, bad labels, or no normal sample.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}")
+    if label_column is not None and ext != ".csv":
+        raise DataError(f"{path}: --label-column applies to CSV files only")
+    if ext == ".csv":
+        arrays = _read_csv(path, label_column)
+    else:
+        arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
+        missing = [k for k in ("X", "y") if k not in arrays]
+        if missing:
+            raise DataError(f"{path}: missing key(s) {missing}; found keys {sorted(arrays)}")
+    X = _as_features(arrays["X"], path)
+    y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
+    return Dataset(name=path.stem, X=X, y=y, source=str(path))
+
+
+# ---------------------------------------------------------------- names
+def _data_dir(data_dir):
+    data_dir = data_dir or os.environ.get("DAS_DATA_DIR")
+    return Path(data_dir) if data_dir else None
+
+
+def list_datasets(data_dir=None):
+    """Dataset files (``.npz``/``.mat``/``.csv``) in ``data_dir``, sorted by name.
+
+    ``data_dir`` defaults to ``$DAS_DATA_DIR``. Raises :class:`DataError` when
+    no directory is given or it does not exist.
+    """
+    root = _data_dir(data_dir)
+    if root is None:
+        raise DataError("no data directory: pass --data-dir or set DAS_DATA_DIR")
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist")
+    files = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS]
+    return sorted(files, key=lambda p: (p.stem.lower(), p.suffix))
+
+
+def resolve_dataset(name_or_path, data_dir=None):
+    """Turn a path or a bare dataset name into a file path.
+
+    An existing path is returned as is. Otherwise the name is looked up in
+    ``data_dir`` (default ``$DAS_DATA_DIR``) as ``name.npz``, ``name.mat`` or
+    ``name.csv``, then case-insensitively among the directory's files.
+
+    Raises
+    ------
+    DataError
+        Not found (the message lists the data directory and what is in it),
+        ambiguous, or no data directory set.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
+    root = _data_dir(data_dir)
+    if looks_like_path or root is None:
+        hint = "" if looks_like_path else " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
+        raise DataError(f"{name_or_path}: no such file{hint}")
+    for ext in EXTENSIONS:
+        if (root / f"{name_or_path}{ext}").is_file():
+            return root / f"{name_or_path}{ext}"
+    files = list_datasets(root)
+    matches = [p for p in files if p.stem.lower() == str(name_or_path).lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise DataError(f"{name_or_path}: ambiguous in {root}: {', '.join(p.name for p in matches)}")
+    names = ", ".join(p.stem for p in files) or "none"
+    raise DataError(f"{name_or_path}: no dataset of that name in {root} (available: {names})")
+
+
+# ---------------------------------------------------------------- split
+def _make_scaler(scale):
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    # Both scalers map a zero-variance (or zero-range) column to a scale of 1,
+    # so constant features stay finite instead of dividing by zero.
+    return {"standard": StandardScaler, "minmax": MinMaxScaler}[scale]()
+
+
+def split_dataset(ds, scale="standard", require_anomaly=True):
+    """Split a dataset by the papers' protocol.
+
+    The normal samples are taken in file order; the first ``n_normal // 2``
+    (floor) are the training set; the test set is the remaining normals plus
+    all anomalies, kept in file order. A scaler is fitted on the training
+    set only and applied to both.
+
+    Parameters
+    ----------
+    ds : Dataset
+    scale : {"standard", "minmax", None}, default="standard"
+    require_anomaly : bool, default=True
+        Refuse labeled data without any anomaly (nothing to evaluate).
+        Unlabeled data (``ds.y is None``) is split as if all rows were
+        normal, with ``y_test = None``.
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    DataError
+        Unknown scale, fewer than two normal samples, or no anomaly when
+        ``require_anomaly``.
+    """
+    if scale not in SCALES:
+        raise DataError(f"unknown scale {scale!r}; choose from {SCALES}")
+    X = np.asarray(ds.X, dtype=np.float64)  # a Dataset built by hand may hold ints
+    n = len(X)
+    y = np.zeros(n, dtype=np.int64) if ds.y is None else np.asarray(ds.y).ravel().astype(np.int64)
+    if require_anomaly and ds.y is not None and not y.any():
+        raise DataError(f"{ds.name}: no anomaly (no label 1), so there is nothing to evaluate")
+    normal = np.flatnonzero(y == 0)
+    if len(normal) < 2:
+        raise DataError(f"{ds.name}: {len(normal)} normal sample(s); the split needs at least 2")
+    train_index = normal[: len(normal) // 2]
+    is_test = np.ones(n, dtype=bool)
+    is_test[train_index] = False
+    test_index = np.flatnonzero(is_test)  # flatnonzero keeps file order
+    X_train, X_test = X[train_index], X[test_index]
+    scaler = None
+    if scale is not None:
+        scaler = _make_scaler(scale).fit(X_train)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    return Split(name=ds.name, X_train=np.ascontiguousarray(X_train, dtype=np.float64),
+                 X_test=np.ascontiguousarray(X_test, dtype=np.float64),
+                 y_test=None if ds.y is None else y[test_index],
+                 fingerprint=fingerprint(X, ds.y), scaler=scaler,
+                 train_index=train_index, test_index=test_index)

@@ -1,0 +1,67 @@
+"""Ranking metrics of anomaly scores: AUC-PR (average precision) and AUC-ROC.
+
+Labels follow the project convention (1 = anomaly, 0 = normal) and scores
+are higher for more anomalous samples.
+"""
+import numpy as np
+
+
+class MetricError(ValueError):
+    """Labels or scores that a metric cannot be computed from."""
+
+
+def _check(y_true, scores):
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1:
+        raise MetricError(f"y_true and scores must be 1-D; got shapes {y.shape} and {s.shape}")
+    if len(y) != len(s):
+        raise MetricError(f"y_true has {len(y)} labels but scores has {len(s)} values")
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise MetricError(f"labels must be 0 (normal) or 1 (anomaly); found {np.unique(y)[:10].tolist()}")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise MetricError(f"y_true has a single class ({int(classes[0]) if len(classes) else 'empty'}); "
+                          "AUC needs both normal (0) and anomalous (1) samples")
+    if not np.isfinite(s).all():
+        raise MetricError(f"scores has {int((~np.isfinite(s)).sum())} non-finite values")
+    return y.astype(np.int64), s
+
+
+def auc_pr(y_true, scores):
+    """Area under the precision-recall curve, as average precision.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        1 = anomaly, 0 = normal; both classes must be present.
+    scores : array-like of shape (n,)
+        Finite anomaly scores, higher = more anomalous.
+
+    Returns
+    -------
+    float
+        ``sum_k (R_k - R_{k-1}) P_k`` over score thresholds (scikit-learn's
+        ``average_precision_score``, no interpolation).
+
+    Raises
+    ------
+    MetricError
+        Mismatched lengths, labels outside {0, 1}, a single class, or
+        non-finite scores.
+    """
+    from sklearn.metrics import average_precision_score
+
+    y, s = _check(y_true, scores)
+    return float(average_precision_score(y, s))
+
+
+def auc_roc(y_true, scores):
+    """Area under the ROC curve (ties count one half).
+
+    Same parameters and errors as :func:`auc_pr`.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _check(y_true, scores)
+    return float(roc_auc_score(y, s))

@@ -1,0 +1,112 @@
+"""``das data``: inspect datasets and the split the runtime will use."""
+import click
+import numpy as np
+
+from engine.cli._common import echo_json, json_option, user_errors
+
+
+def _data_errors():
+    from collab.data import DataError
+
+    return (DataError,)
+
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
+    help="Directory of dataset files (default: $DAS_DATA_DIR).")
+
+
+def dataset_info(name_or_path, data_dir=None, label_column=None):
+    """Summary of a dataset and of its split, as a JSON-ready dict."""
+    from collab.data import load_dataset, resolve_dataset, split_dataset
+
+    ds = load_dataset(resolve_dataset(name_or_path, data_dir), label_column=label_column)
+    split = split_dataset(ds, scale=None, require_anomaly=False)
+    n, d = ds.X.shape
+    labeled = ds.y is not None
+    return {
+        "name": ds.name, "source": ds.source, "n": n, "d": d, "labeled": labeled,
+        "anomalies": ds.n_anomalies if labeled else None,
+        "anomaly_rate": ds.n_anomalies / n if labeled else None,
+        "n_train": len(split.X_train), "n_test": len(split.X_test),
+        "test_anomalies": int(split.y_test.sum()) if labeled else None,
+        "fingerprint": split.fingerprint,
+        # constant columns carry no information and are where scalers and PCA trip
+        "constant_columns": int(np.sum(np.ptp(ds.X, axis=0) == 0)),
+        "constant_columns_train": int(np.sum(np.ptp(split.X_train, axis=0) == 0)),
+    }
+
+
+@click.group("data")
+def data():
+    """Inspect datasets (.npz/.mat with keys X, y, or .csv; y = 1 anomaly)."""
+
+
+@data.command("info")
+@click.argument("name_or_path")
+@data_dir_option
+@click.option("--label-column", default=None, help="Label column of a CSV file (default: 'label' or 'y').")
+@json_option
+def info(name_or_path, data_dir, label_column, as_json):
+    """Show size, anomaly rate, split sizes and fingerprint of NAME_OR_PATH.
+
+    NAME_OR_PATH is a file, or a bare name looked up in the data directory.
+    The split is the papers' protocol: normals in file order, the first half
+    (floor) trains; the test set is the rest of the normals plus all anomalies.
+    """
+    res = user_errors(*_data_errors())(dataset_info)(name_or_path, data_dir, label_column)
+    if as_json:
+        echo_json(res)
+        return
+    rate = "unlabeled" if not res["labeled"] else f"{res['anomalies']} ({100 * res['anomaly_rate']:.2f} %)"
+    test_anom = "" if not res["labeled"] else f", {res['test_anomalies']} anomalies"
+    lines = [
+        ("dataset", res["name"]), ("source", res["source"]),
+        ("samples x features", f"{res['n']} x {res['d']}"), ("anomalies", rate),
+        ("split", f"train {res['n_train']} normals; test {res['n_test']}{test_anom}"),
+        ("constant columns", f"{res['constant_columns']} (in train: {res['constant_columns_train']})"),
+        ("fingerprint", res["fingerprint"]),
+    ]
+    for key, value in lines:
+        click.echo(f"{key + ':':20s}{value}")
+
+
+def _list_rows(data_dir, stats):
+    from collab.data import DataError, list_datasets, load_dataset
+
+    rows = []
+    for path in list_datasets(data_dir):
+        row = {"name": path.stem, "format": path.suffix.lstrip(".").lower(), "path": str(path),
+               "size_kb": round(path.stat().st_size / 1024, 1)}
+        if stats:
+            try:
+                ds = load_dataset(path)
+                row |= {"n": len(ds.X), "d": ds.X.shape[1], "anomalies": ds.n_anomalies if ds.y is not None else None}
+            except DataError as exc:  # one bad file must not hide the others: show why instead
+                row["error"] = str(exc)
+        rows.append(row)
+    return rows
+
+
+@data.command("list")
+@data_dir_option
+@click.option("--stats", is_flag=True, help="Also load each file and show n, d and the anomaly count.")
+@json_option
+def list_(data_dir, stats, as_json):
+    """List the dataset files in the data directory."""
+    rows = user_errors(*_data_errors())(_list_rows)(data_dir, stats)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no dataset files (.npz, .mat, .csv) found")
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        line = f"{r['name']:{width}s}  {r['format']:3s}  {r['size_kb']:>9.1f} KB"
+        if "error" in r:
+            line += f"  error: {r['error']}"
+        elif stats:
+            anomalies = "unlabeled" if r["anomalies"] is None else f"{r['anomalies']} anomalies"
+            line += f"  {r['n']:>7d} x {r['d']:<4d} {anomalies}"
+        click.echo(line)

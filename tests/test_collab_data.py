@@ -1,0 +1,289 @@
+"""Datasets, validation messages, the split protocol, fingerprints and metrics."""
+import numpy as np
+import pytest
+
+from collab.data import (DataError, Dataset, fingerprint, list_datasets, load_dataset, resolve_dataset,
+                         split_dataset)
+from collab.metrics import MetricError, auc_pr, auc_roc
+
+
+def _npz(tmp_path, name="d.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def _csv(tmp_path, text, name="d.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _ds(X, y, name="toy"):
+    return Dataset(name=name, X=np.asarray(X, dtype=np.float64), y=None if y is None else np.asarray(y),
+                   source="test")
+
+
+# ------------------------------------------------------------------ shared data
+def test_every_shared_dataset_loads_and_splits(odds_dir):
+    files = list_datasets(odds_dir)
+    assert len(files) == 34
+    for path in files:
+        ds = load_dataset(path)
+        assert ds.X.dtype == np.float64 and ds.X.ndim == 2 and ds.y.dtype == np.int64
+        assert ds.y.shape == (len(ds.X),) and 0 < ds.n_anomalies < len(ds.X)
+        split = split_dataset(ds)
+        n_normal = len(ds.X) - ds.n_anomalies
+        assert len(split.X_train) == n_normal // 2
+        assert len(split.X_test) == len(ds.X) - n_normal // 2
+        assert split.y_test.sum() == ds.n_anomalies
+        assert np.isfinite(split.X_train).all() and np.isfinite(split.X_test).all(), path.name
+
+
+def test_mat_labels_of_shape_n_by_1_are_raveled(odds_dir):
+    ds = load_dataset(odds_dir / "glass.mat")
+    assert ds.X.shape == (214, 9) and ds.y.shape == (214,) and ds.n_anomalies == 9
+
+
+# ------------------------------------------------------------------ split protocol
+def test_split_takes_first_half_of_normals_in_file_order():
+    #            0  1  2  3  4  5  6  7
+    y = np.array([0, 1, 0, 0, 1, 0, 0, 0])
+    X = np.arange(16, dtype=float).reshape(8, 2)
+    split = split_dataset(_ds(X, y), scale=None)
+    np.testing.assert_array_equal(split.train_index, [0, 2, 3])
+    np.testing.assert_array_equal(split.test_index, [1, 4, 5, 6, 7])
+    np.testing.assert_array_equal(split.X_train, X[[0, 2, 3]])
+    np.testing.assert_array_equal(split.X_test, X[[1, 4, 5, 6, 7]])
+    np.testing.assert_array_equal(split.y_test, [1, 1, 0, 0, 0])
+
+
+def test_split_with_odd_number_of_normals_floors_the_train_half():
+    y = np.array([1, 0, 0, 0, 0, 0])  # five normals -> two train, three test
+    split = split_dataset(_ds(np.ones((6, 1)) * np.arange(6)[:, None], y), scale=None)
+    np.testing.assert_array_equal(split.train_index, [1, 2])
+    np.testing.assert_array_equal(split.test_index, [0, 3, 4, 5])
+
+
+def test_standard_scaling_is_fitted_on_train_only(rng):
+    X = rng.normal(5.0, 3.0, size=(40, 3))
+    y = np.r_[np.zeros(30, int), np.ones(10, int)]
+    X[30:] += 100.0  # anomalies far away: they must not move the scaler
+    split = split_dataset(_ds(X, y))
+    train = X[:15]
+    np.testing.assert_allclose(split.scaler.mean_, train.mean(axis=0))
+    np.testing.assert_allclose(split.X_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(split.X_train.std(axis=0), 1.0)
+    np.testing.assert_allclose(split.X_test, (X[15:] - train.mean(axis=0)) / train.std(axis=0))
+
+
+def test_minmax_scaling_maps_train_to_unit_box(rng):
+    X = rng.uniform(-4, 9, size=(20, 2))
+    split = split_dataset(_ds(X, np.r_[np.zeros(18, int), [1, 1]]), scale="minmax")
+    assert split.X_train.min() == pytest.approx(0.0) and split.X_train.max() == pytest.approx(1.0)
+    lo, hi = X[:9].min(axis=0), X[:9].max(axis=0)
+    np.testing.assert_allclose(split.X_test, (X[9:] - lo) / (hi - lo))
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_constant_columns_are_scaled_without_nan(scale):
+    X = np.c_[np.full(10, 7.0), np.arange(10.0)]
+    X[9, 0] = 8.0  # the column is constant on train, not on test
+    split = split_dataset(_ds(X, [0] * 9 + [1]), scale=scale)
+    assert np.isfinite(split.X_train).all() and np.isfinite(split.X_test).all()
+    np.testing.assert_array_equal(split.X_train[:, 0], 0.0)
+
+
+def test_split_errors():
+    X = np.zeros((4, 2))
+    with pytest.raises(DataError, match="toy: no anomaly"):
+        split_dataset(_ds(X, [0, 0, 0, 0]))
+    assert len(split_dataset(_ds(X, [0, 0, 0, 0]), require_anomaly=False).X_test) == 2
+    with pytest.raises(DataError, match="toy: 1 normal sample"):
+        split_dataset(_ds(X, [0, 1, 1, 1]))
+    with pytest.raises(DataError, match="unknown scale 'zscore'"):
+        split_dataset(_ds(X, [0, 0, 1, 0]), scale="zscore")
+
+
+def test_unlabeled_split_has_no_test_labels():
+    split = split_dataset(_ds(np.arange(10.0).reshape(5, 2), None))
+    assert split.y_test is None and len(split.X_train) == 2 and len(split.X_test) == 3
+
+
+# ------------------------------------------------------------------ fingerprint
+def test_fingerprint_is_stable_and_canonical(tmp_path):
+    X = np.arange(12).reshape(4, 3)
+    y = np.array([0, 0, 1, 0], dtype=np.int32)
+    fp = fingerprint(X.astype(float), y.astype(np.int64))
+    assert fp == fingerprint(X, y) == fingerprint(np.asfortranarray(X.astype(float)), y.reshape(-1, 1))
+    assert len(fp) == 64 and int(fp, 16) >= 0
+    npz = load_dataset(_npz(tmp_path, X=X, y=y))
+    csv = load_dataset(_csv(tmp_path, "a,b,c,label\n" + "".join(f"{r[0]},{r[1]},{r[2]},{v}\n"
+                                                                  for r, v in zip(X, y))))
+    assert split_dataset(npz).fingerprint == split_dataset(csv).fingerprint == fp
+
+
+def test_fingerprint_changes_with_any_value_order_or_label():
+    X = np.arange(12, dtype=float).reshape(4, 3)
+    y = np.array([0, 0, 1, 0])
+    fp = fingerprint(X, y)
+    X2 = X.copy()
+    X2[2, 1] += 1e-12
+    assert fingerprint(X2, y) != fp
+    assert fingerprint(X[::-1], y[::-1]) != fp
+    assert fingerprint(X, np.array([0, 1, 0, 0])) != fp
+    assert fingerprint(X.reshape(3, 4), y) != fp
+    assert fingerprint(X) != fp
+
+
+# ------------------------------------------------------------------ bad files
+@pytest.mark.parametrize("arrays, message", [
+    ({"X": np.ones((3, 2))}, r"missing key\(s\) \['y'\]; found keys \['X'\]"),
+    ({"data": np.ones((3, 2)), "label": np.zeros(3)}, r"missing key\(s\) \['X', 'y'\]; found keys \['data', 'label'\]"),
+    ({"X": np.ones(3), "y": np.zeros(3)}, r"X must be 2-D \(n_samples, n_features\); got shape \(3,\)"),
+    ({"X": np.ones((2, 2, 2)), "y": np.zeros(2)}, r"X must be 2-D .* got shape \(2, 2, 2\)"),
+    ({"X": np.array([["a", "b"], ["c", "d"]]), "y": np.zeros(2)}, "X must be numeric; got dtype <U1"),
+    ({"X": np.ones((0, 3)), "y": np.zeros(0)}, r"empty dataset \(X has shape \(0, 3\)\)"),
+    ({"X": np.ones((4, 2)), "y": np.zeros(3)}, "y has 3 labels but X has 4 rows"),
+    ({"X": np.ones((3, 2)), "y": np.array([0, 1, 2])}, "labels must be 0 .* found values 0, 1, 2"),
+    ({"X": np.ones((3, 2)), "y": np.array([-1, 1, 1])}, "found values -1, 1"),
+    ({"X": np.ones((3, 2)), "y": np.ones(3)}, "no normal sample"),
+    ({"X": np.ones((3, 2)), "y": np.zeros((3, 2))}, r"y must be a vector; got shape \(3, 2\)"),
+])
+def test_bad_npz_files_name_the_problem(tmp_path, arrays, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(_npz(tmp_path, **arrays))
+
+
+def test_nan_and_inf_are_counted_and_located(tmp_path):
+    X = np.ones((5, 3))
+    X[1, 2] = np.nan
+    X[3, 0] = np.nan
+    X[4, 1] = np.inf
+    with pytest.raises(DataError, match=r"X has 2 NaN and 1 infinite values, first at \(row 1, column 2\), "
+                                        r"\(row 3, column 0\), \(row 4, column 1\)"):
+        load_dataset(_npz(tmp_path, X=X, y=np.zeros(5)))
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    with pytest.raises(DataError, match="nope.npz: no such file"):
+        load_dataset(tmp_path / "nope.npz")
+    bad = tmp_path / "data.xlsx"
+    bad.write_text("x")
+    with pytest.raises(DataError, match=r"unknown extension '.xlsx'; use one of .npz, .mat, .csv"):
+        load_dataset(bad)
+
+
+def test_corrupt_files(tmp_path):
+    (tmp_path / "a.npz").write_text("not a zip")
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        load_dataset(tmp_path / "a.npz")
+    (tmp_path / "a.mat").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable .mat file"):
+        load_dataset(tmp_path / "a.mat")
+    np.savez(tmp_path / "o.npz", X=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    with pytest.raises(DataError, match="cannot read .npz without pickle"):
+        load_dataset(tmp_path / "o.npz")
+
+
+def test_mat_v73_gives_a_clear_error(tmp_path):
+    # A MATLAB v7.3 header: 116 text bytes, 8 subsystem bytes, version 0x0200, endian "IM".
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM"
+    path = tmp_path / "big.mat"
+    path.write_bytes(header + b"\0" * 512)
+    try:
+        import h5py  # noqa: F401
+        message = r"not a readable MATLAB v7.3 \(HDF5\) file"  # the header is real, the HDF5 body is not
+    except ImportError:
+        message = r"MATLAB v7.3 \(HDF5\) file; install h5py to read it"
+    with pytest.raises(DataError, match=message):
+        load_dataset(path)
+
+
+def test_mat_files_load(tmp_path):
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "m.mat", {"X": np.arange(8.0).reshape(4, 2), "y": np.array([[0], [0], [1], [0]])})
+    ds = load_dataset(tmp_path / "m.mat")
+    assert ds.name == "m" and ds.y.tolist() == [0, 0, 1, 0] and ds.X.shape == (4, 2)
+
+
+# ------------------------------------------------------------------ CSV
+def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
+    ds = load_dataset(_csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n5,6,0\n"))
+    assert ds.X.tolist() == [[1, 2], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+    ds = load_dataset(_csv(tmp_path, "y,a\n0,1.5\n1,2.5\n", name="e.csv"))
+    assert ds.X.tolist() == [[1.5], [2.5]] and ds.y.tolist() == [0, 1]
+    ds = load_dataset(_csv(tmp_path, "a,outlier\n1,0\n2,1.0\n", name="f.csv"), label_column="outlier")
+    assert ds.y.tolist() == [0, 1] and ds.X.shape == (2, 1)
+    ds = load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="g.csv"))
+    assert ds.y is None and ds.n_anomalies == 0 and ds.X.shape == (2, 2)
+
+
+@pytest.mark.parametrize("text, kwargs, message", [
+    ("a,b\n1,2\n", {"label_column": "cls"}, r"label column 'cls' not found; columns are \['a', 'b'\]"),
+    ("a,label\n1,0\nfoo,1\n", {}, "non-numeric value 'foo' at line 3, column 'a'"),
+    ("a,b,label\n1,2,0\n3,0\n", {}, "line 3 has 2 fields, the header has 3"),
+    ("a,label\n1,0\n,0\ninf,1\n", {}, r"X has 1 NaN and 1 infinite values, first at \(row 1, column 0\)"),
+    ("", {}, "empty file"),
+    ("a,label\n", {}, r"empty dataset \(X has shape \(0, 1\)\)"),
+    ("a,label\n1,0\n2,yes\n", {}, "non-numeric value 'yes' at line 3, column 'label'"),
+    ("a,label\n1,0\n2,\n", {}, "y has 1 missing or non-finite labels"),
+    ("a,label\n1,0\n2,0.5\n", {}, "found values 0.0, 0.5"),
+])
+def test_bad_csv_files(tmp_path, text, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(_csv(tmp_path, text), **kwargs)
+
+
+def test_label_column_is_for_csv_only(tmp_path):
+    with pytest.raises(DataError, match="applies to CSV files only"):
+        load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), label_column="y")
+
+
+# ------------------------------------------------------------------ names
+def test_resolve_dataset(tmp_path, monkeypatch):
+    path = _npz(tmp_path, "Cardio.npz", X=np.ones((2, 1)), y=np.zeros(2))
+    _csv(tmp_path, "a\n1\n", name="other.csv")
+    assert resolve_dataset(path) == path
+    assert resolve_dataset("Cardio", data_dir=tmp_path) == path
+    assert resolve_dataset("cardio", data_dir=tmp_path) == path  # case-insensitive fallback
+    monkeypatch.setenv("DAS_DATA_DIR", str(tmp_path))
+    assert resolve_dataset("other") == tmp_path / "other.csv"
+    with pytest.raises(DataError, match=rf"zzz: no dataset of that name in {tmp_path} \(available: Cardio, other\)"):
+        resolve_dataset("zzz")
+    with pytest.raises(DataError, match="missing.npz: no such file$"):
+        resolve_dataset("missing.npz")
+    monkeypatch.delenv("DAS_DATA_DIR")
+    with pytest.raises(DataError, match="zzz: no such file and no data directory is set"):
+        resolve_dataset("zzz")
+    with pytest.raises(DataError, match="no data directory: pass --data-dir or set DAS_DATA_DIR"):
+        list_datasets()
+    with pytest.raises(DataError, match="does not exist"):
+        list_datasets(tmp_path / "absent")
+    assert [p.name for p in list_datasets(tmp_path)] == ["Cardio.npz", "other.csv"]
+
+
+# ------------------------------------------------------------------ metrics
+def test_metrics_match_hand_computed_values():
+    y = [0, 0, 1, 1]
+    s = [0.1, 0.4, 0.35, 0.8]
+    # ROC: of the 4 (anomaly, normal) pairs only (0.35, 0.4) is misordered -> 3/4.
+    assert auc_roc(y, s) == pytest.approx(0.75)
+    # Ranked: 0.8 (1), 0.4 (0), 0.35 (1): precision 1 at recall 1/2, 2/3 at recall 1.
+    assert auc_pr(y, s) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert auc_roc([0, 1, 0, 1], [1, 1, 1, 1]) == pytest.approx(0.5)  # ties count one half
+    assert auc_pr([0, 1], [0.0, 1.0]) == auc_roc([0, 1], [0.0, 1.0]) == 1.0
+
+
+@pytest.mark.parametrize("y, s, message", [
+    ([0, 0, 0], [1, 2, 3], r"single class \(0\)"),
+    ([1, 1], [1, 2], r"single class \(1\)"),
+    ([0, 1], [1, 2, 3], "2 labels but scores has 3"),
+    ([0, 2], [1, 2], "labels must be 0"),
+    ([0, 1], [np.nan, 1], "1 non-finite"),
+])
+def test_metric_errors(y, s, message):
+    for metric in (auc_pr, auc_roc):
+        with pytest.raises(MetricError, match=message):
+            metric(y, s)
