@@ -1,0 +1,155 @@
+"""Thin PyOD-backed detectors: IForest, OCSVM, LOF and KNN with PyOD's default settings.
+
+The PyOD model is built at fit time as ``detector_``; neighbour counts are clamped to
+``n_train - 1`` so that tiny training sets still work.
+"""
+from pyod.models.iforest import IForest as _PyODIForest
+from pyod.models.knn import KNN as _PyODKNN
+from pyod.models.lof import LOF as _PyODLOF
+from pyod.models.ocsvm import OCSVM as _PyODOCSVM
+
+from detectors.base import Detector
+
+
+class IForest(Detector):
+    """Isolation Forest (Liu et al., 2008) via PyOD: 100 trees, 256-row subsamples.
+
+    Parameters
+    ----------
+    n_estimators : int, default=100
+    max_samples : int, float or "auto", default="auto"
+    max_features : float, default=1.0
+    contamination : float, default=0.1
+    random_state : int, RandomState or None, default=None
+    n_jobs : int, default=1
+    """
+
+    name = "IForest"
+
+    def __init__(self, *, n_estimators=100, max_samples="auto", max_features=1.0,
+                 contamination=0.1, random_state=None, n_jobs=1):
+        super().__init__(contamination=contamination)
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _fit_scores(self, X):
+        self.detector_ = _PyODIForest(
+            n_estimators=self.n_estimators, max_samples=self.max_samples,
+            max_features=self.max_features, contamination=self.contamination,
+            random_state=self.random_state, n_jobs=self.n_jobs,
+        ).fit(X)
+        return self.detector_.decision_scores_
+
+    def _score(self, X):
+        return self.detector_.decision_function(X)
+
+
+class OCSVM(Detector):
+    """One-class SVM (Schölkopf et al., 2001) via PyOD: RBF kernel, gamma = 1/d, nu = 0.5.
+
+    Parameters
+    ----------
+    kernel : str, default="rbf"
+    nu : float, default=0.5
+    gamma : float or "auto", default="auto"
+    contamination : float, default=0.1
+    random_state : ignored
+        Accepted so every detector takes the same arguments; the solver is deterministic.
+    """
+
+    name = "OCSVM"
+
+    def __init__(self, *, kernel="rbf", nu=0.5, gamma="auto", tol=1e-3, max_iter=-1,
+                 contamination=0.1, random_state=None):
+        super().__init__(contamination=contamination)
+        self.kernel = kernel
+        self.nu = nu
+        self.gamma = gamma
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def _fit_scores(self, X):
+        self.detector_ = _PyODOCSVM(
+            kernel=self.kernel, nu=self.nu, gamma=self.gamma, tol=self.tol,
+            max_iter=self.max_iter, contamination=self.contamination,
+        ).fit(X)
+        return self.detector_.decision_scores_
+
+    def _score(self, X):
+        return self.detector_.decision_function(X)
+
+
+class LOF(Detector):
+    """Local Outlier Factor (Breunig et al., 2000) via PyOD in novelty mode, 20 neighbours.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=20
+        Clamped to ``n_train - 1`` at fit (``n_neighbors_``).
+    contamination : float, default=0.1
+    random_state : ignored
+        Accepted for a uniform signature; LOF is deterministic.
+    """
+
+    name = "LOF"
+
+    def __init__(self, *, n_neighbors=20, metric="minkowski", p=2, contamination=0.1,
+                 random_state=None, n_jobs=1):
+        super().__init__(contamination=contamination)
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.p = p
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _fit_scores(self, X):
+        self.n_neighbors_ = max(1, min(self.n_neighbors, X.shape[0] - 1))
+        self.detector_ = _PyODLOF(
+            n_neighbors=self.n_neighbors_, metric=self.metric, p=self.p,
+            contamination=self.contamination, n_jobs=self.n_jobs, novelty=True,
+        ).fit(X)
+        return self.detector_.decision_scores_
+
+    def _score(self, X):
+        return self.detector_.decision_function(X)
+
+
+class KNN(Detector):
+    """k-nearest-neighbour distance (Ramaswamy et al., 2000) via PyOD: k = 5, largest.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Clamped to ``n_train - 1`` at fit (``n_neighbors_``).
+    method : {"largest", "mean", "median"}, default="largest"
+    contamination : float, default=0.1
+    random_state : ignored
+        Accepted for a uniform signature; KNN is deterministic.
+    """
+
+    name = "KNN"
+
+    def __init__(self, *, n_neighbors=5, method="largest", metric="minkowski", p=2,
+                 contamination=0.1, random_state=None, n_jobs=1):
+        super().__init__(contamination=contamination)
+        self.n_neighbors = n_neighbors
+        self.method = method
+        self.metric = metric
+        self.p = p
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _fit_scores(self, X):
+        self.n_neighbors_ = max(1, min(self.n_neighbors, X.shape[0] - 1))
+        self.detector_ = _PyODKNN(
+            n_neighbors=self.n_neighbors_, method=self.method, metric=self.metric,
+            p=self.p, contamination=self.contamination, n_jobs=self.n_jobs,
+        ).fit(X)
+        return self.detector_.decision_scores_
+
+    def _score(self, X):
+        return self.detector_.decision_function(X)
