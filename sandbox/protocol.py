@@ -1,0 +1,135 @@
+"""Wire format between the parent and the sandboxed worker.
+
+Nothing the child sends is ever unpickled: every message is a fixed binary
+header ``<4sBQ`` (magic, kind, payload length) followed by either raw
+little-endian float64 bytes with an explicit shape, or short UTF-8 JSON.
+The parent checks sizes against its own limits before reading a payload.
+"""
+import json
+import os
+import select
+import struct
+import time
+
+MAGIC = b"DAS1"
+HEADER = struct.Struct("<4sBQ")
+SHAPE2 = struct.Struct("<QQ")
+
+SCORE_REQUEST = 1  # child -> parent: <QQ rows, cols> + float64 data
+SCORE_REPLY = 2    # parent -> child: float64 scores
+SCORE_ERROR = 3    # parent -> child: UTF-8 message
+INFO = 4           # child -> parent: JSON {status, message, stdout, input_mutated}
+RESULT = 5         # child -> parent: <B ndim> + ndim * <Q> + float64 data
+
+MAX_JSON_BYTES = 1 << 20
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid message."""
+
+
+class Deadline(Exception):
+    """The wall-clock deadline passed while waiting on the peer."""
+
+
+# -- child side (blocking I/O) -------------------------------------------------
+def write_all(fd, data):
+    """Write every byte of ``data`` to a blocking ``fd``."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_all(fd, n):
+    """Read exactly ``n`` bytes from a blocking ``fd`` (EOFError on close)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    pos = 0
+    while pos < n:
+        got = os.readv(fd, [view[pos:]])
+        if got == 0:
+            raise EOFError("peer closed the channel")
+        pos += got
+    return buf
+
+
+def send_frame(fd, kind, *parts):
+    """Send one frame whose payload is the concatenation of ``parts``."""
+    length = sum(memoryview(p).nbytes for p in parts)
+    write_all(fd, HEADER.pack(MAGIC, kind, length))
+    for part in parts:
+        write_all(fd, part)
+
+
+def recv_frame_blocking(fd):
+    """Child side: read one whole frame; returns (kind, payload bytes)."""
+    magic, kind, length = HEADER.unpack(read_all(fd, HEADER.size))
+    if magic != MAGIC:
+        raise ProtocolError("bad magic")
+    return kind, bytes(read_all(fd, length))
+
+
+def encode_json(obj):
+    """Compact UTF-8 JSON."""
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+# -- parent side (deadline-aware, non-blocking) -------------------------------
+class ParentChannel:
+    """Deadline-aware reads and writes on the parent's ends of the pipes."""
+
+    def __init__(self, read_fd, write_fd, deadline):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.deadline = deadline
+        os.set_blocking(write_fd, False)
+
+    def _wait(self, fd, event):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise Deadline()
+        poller = select.poll()
+        poller.register(fd, event | select.POLLHUP | select.POLLERR)
+        if not poller.poll(max(1, int(remaining * 1000))):
+            raise Deadline()
+
+    def read_into(self, view):
+        """Fill the writable memoryview ``view`` (EOFError on close)."""
+        pos, n = 0, view.nbytes
+        while pos < n:
+            self._wait(self.read_fd, select.POLLIN)
+            got = os.readv(self.read_fd, [view[pos:]])
+            if got == 0:
+                raise EOFError("worker closed the channel")
+            pos += got
+
+    def drain(self, n, chunk=1 << 20):
+        """Read and discard ``n`` bytes without allocating them at once."""
+        buf = bytearray(min(n, chunk))
+        while n > 0:
+            part = min(n, len(buf))
+            self.read_into(memoryview(buf)[:part])
+            n -= part
+
+    def read_bytes(self, n):
+        buf = bytearray(n)
+        self.read_into(memoryview(buf))
+        return bytes(buf)
+
+    def read_header(self):
+        """Read a frame header; returns (kind, length)."""
+        magic, kind, length = HEADER.unpack(self.read_bytes(HEADER.size))
+        if magic != MAGIC:
+            raise ProtocolError("worker sent a frame with a bad magic number")
+        return kind, length
+
+    def send(self, kind, *parts):
+        length = sum(memoryview(p).nbytes for p in parts)
+        for part in (HEADER.pack(MAGIC, kind, length),) + parts:
+            view = memoryview(part).cast("B")
+            while view:
+                self._wait(self.write_fd, select.POLLOUT)
+                try:
+                    view = view[os.write(self.write_fd, view):]
+                except BlockingIOError:
+                    continue

@@ -1,0 +1,80 @@
+"""Typed outcome and limits of a sandboxed run."""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Every status :func:`sandbox.run_program` can return.
+STATUSES = ("ok", "audit-rejected", "runtime-error", "timeout", "memory", "budget", "bad-output")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run.
+
+    Parameters
+    ----------
+    timeout_s : float
+        Wall-clock seconds for the program (time spent in the parent's scorer
+        is not counted).
+    cpu_s : float or None
+        CPU seconds (RLIMIT_CPU); None means ``timeout_s + 1``.
+    memory_mb : int
+        Address space the program may add on top of the forked interpreter.
+    max_calls, max_rows : int
+        Budget of ``model.predict_score`` calls and of rows scored in total.
+    max_stdout_chars : int
+        Captured ``print`` output kept.
+    max_open_files : int
+        RLIMIT_NOFILE in the worker.
+    seccomp : bool
+        Install the seccomp filter (blocks fork/exec/network/kill/file writes)
+        where the platform supports it.
+    """
+
+    timeout_s: float = 30.0
+    cpu_s: float = None
+    memory_mb: int = 2048
+    max_calls: int = 1000
+    max_rows: int = 5_000_000
+    max_stdout_chars: int = 20_000
+    max_open_files: int = 32
+    seccomp: bool = True
+
+    def cpu_seconds(self):
+        """RLIMIT_CPU value in whole seconds."""
+        return math.ceil(self.cpu_s if self.cpu_s is not None else self.timeout_s + 1)
+
+
+@dataclass
+class RunResult:
+    """Typed outcome of :func:`run_program`.
+
+    ``status`` is one of ``STATUSES``; ``output`` is the validated
+    ``(n_samples, d)`` float64 array when ``status == "ok"``, else None.
+    """
+
+    status: str
+    output: np.ndarray = None
+    message: str = ""
+    calls: int = 0
+    rows_scored: int = 0
+    duration_s: float = 0.0
+    stdout: str = ""
+    input_mutated: bool = False
+    findings: tuple = field(default_factory=tuple)
+
+    @property
+    def ok(self):
+        """True when the program ran and returned a valid array."""
+        return self.status == "ok"
+
+    def to_dict(self):
+        """JSON-serializable summary (the output array is summarized by shape)."""
+        return {
+            "status": self.status, "message": self.message, "calls": self.calls,
+            "rows_scored": self.rows_scored, "duration_s": self.duration_s,
+            "stdout": self.stdout, "input_mutated": self.input_mutated,
+            "output_shape": None if self.output is None else list(self.output.shape),
+            "findings": [str(f) for f in self.findings],
+        }

@@ -1,0 +1,221 @@
+"""Child side of a sandboxed run: isolate the process, then run the program.
+
+Called in a freshly forked child only (see :mod:`sandbox.runner`); it never
+returns, it always ends with ``os._exit`` so that nothing of the parent's
+interpreter (pytest, atexit handlers, buffered files) runs in the child.
+"""
+import hashlib
+import os
+import resource
+import signal
+import struct
+import traceback
+
+import numpy as np
+
+from sandbox import protocol
+from sandbox.audit import PROGRAM_FILENAME
+from sandbox.guards import PrintSink, make_globals
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+class _ProgramFailed(Exception):
+    """Carries a typed status (runtime-error, bad-output, memory) to the parent."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _vm_bytes():
+    """Current virtual memory size of this process."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[0]) * resource.getpagesize()
+
+
+def _setrlimit(which, value, hard=None):
+    hard = value if hard is None else hard
+    try:
+        resource.setrlimit(which, (value, hard))
+    except (ValueError, OSError):
+        # Lowering only: if the hard limit is already lower keep it.
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY and hard < value:
+            resource.setrlimit(which, (hard, hard))
+
+
+def isolate(task):
+    """Detach from the parent and lock the process down (order matters)."""
+    os.setsid()  # own process group: the parent kills the whole group
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+    # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    keep = sorted({0, 1, 2, task.read_fd, task.write_fd})
+    for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
+        os.closerange(low + 1, high)
+    _limit_threads(task.thread_controller)
+    os.environ.clear()  # after threadpoolctl, which sets variables of its own
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    os.environ.update({name: "1" for name in _THREAD_VARS})
+    os.chdir(task.workdir)
+    limits = task.limits
+    # After numpy is loaded: BLAS reserves address space at import time.
+    _setrlimit(resource.RLIMIT_AS, _vm_bytes() + int(limits.memory_mb * 2**20))
+    # Soft limit sends SIGXCPU (reported as a timeout); the hard limit one
+    # second later is the SIGKILL backstop.
+    _setrlimit(resource.RLIMIT_CPU, int(limits.cpu_seconds()), int(limits.cpu_seconds()) + 1)
+    _setrlimit(resource.RLIMIT_NPROC, 0)
+    _setrlimit(resource.RLIMIT_FSIZE, 0)
+    _setrlimit(resource.RLIMIT_CORE, 0)
+    _setrlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
+    if limits.seccomp:
+        from sandbox import seccomp
+
+        seccomp.install()
+
+
+def _limit_threads(controller):
+    """One BLAS/OpenMP thread: env vars are too late for loaded libraries."""
+    if controller is not None:
+        controller.limit(limits=1)
+
+
+class ModelProxy:
+    """What a program sees as ``model``: scoring goes to the parent.
+
+    Only ``predict_score`` (and its alias ``decision_function``) exist; the
+    pipe ends live in a closure, not in attributes, and writes to the proxy
+    are refused by the write guard.
+    """
+
+    __slots__ = ("predict_score", "decision_function")
+
+    def __init__(self, read_fd, write_fd):
+        def predict_score(X):
+            """Score rows of ``X`` (2-D, finite) with the real detector."""
+            X = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+            if X.ndim != 2:
+                raise ValueError(f"predict_score expects a 2-D array (n, d), got shape {X.shape}")
+            protocol.send_frame(write_fd, protocol.SCORE_REQUEST,
+                                protocol.SHAPE2.pack(*X.shape), X.astype("<f8", copy=False))
+            kind, payload = protocol.recv_frame_blocking(read_fd)
+            if kind == protocol.SCORE_ERROR:
+                raise ValueError(payload.decode("utf-8", "replace"))
+            return np.frombuffer(payload, dtype="<f8").astype(np.float64)
+
+        object.__setattr__(self, "predict_score", predict_score)
+        object.__setattr__(self, "decision_function", predict_score)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("the model proxy is read-only")
+
+    def __repr__(self):
+        return "<model proxy: predict_score(X) -> scores>"
+
+
+def _program_line(tb):
+    """Line number of the innermost traceback frame inside the program."""
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == PROGRAM_FILENAME:
+            line = lineno
+    return line
+
+
+def _describe(exc):
+    text = str(exc)
+    if len(text) > 500:
+        text = text[:500] + "..."
+    line = _program_line(exc.__traceback__)
+    where = f" (line {line})" if line else ""
+    return f"{type(exc).__name__}: {text}{where}"
+
+
+def _as_output(result):
+    """Coerce the program's return value to a C-contiguous float64 array."""
+    if result is None:
+        raise _ProgramFailed("bad-output", "the program returned None")
+    if isinstance(result, np.ndarray) and np.iscomplexobj(result):
+        raise _ProgramFailed("bad-output", "output has complex values")
+    try:
+        out = np.asarray(result, dtype=np.float64)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _ProgramFailed("bad-output", f"output is not a float array: {_describe(exc)}") from None
+    # (np.ascontiguousarray would turn a 0-d result into shape (1,))
+    return out if out.flags.c_contiguous else out.copy(order="C")
+
+
+def _run(task, sink):
+    """Execute the program; returns (output array, input_mutated)."""
+    np.random.seed(task.seed)
+    import random
+
+    random.seed(task.seed)
+    # After fork the child's X_train is already a private copy-on-write copy:
+    # writes never reach the parent, so it is handed over as is (copied only
+    # when not writable/contiguous), and mutation is detected by hashing
+    # rather than by keeping a second copy (new pages are what cost here).
+    X = task.X_train
+    if not (X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float64):
+        X = np.array(X, dtype=np.float64, order="C", copy=True)
+    original = hashlib.sha256(memoryview(X)).digest()
+    glb = make_globals(task.allowed_imports, sink)
+    model = ModelProxy(task.read_fd, task.write_fd)
+    try:
+        exec(task.code, glb)
+        func = glb.get("generate_hard_anomalies")
+        if not callable(func):
+            raise _ProgramFailed("runtime-error", "generate_hard_anomalies is not defined")
+        args = (task.n_samples, model, X) + (() if task.degree is None else (task.degree,))
+        result = func(*args)
+    except _ProgramFailed:
+        raise
+    except MemoryError as exc:
+        raise _ProgramFailed("memory", _describe(exc)) from None
+    except RecursionError as exc:
+        raise _ProgramFailed("runtime-error", _describe(exc)) from None
+    except Exception as exc:
+        raise _ProgramFailed("runtime-error", _describe(exc)) from None
+    mutated = hashlib.sha256(memoryview(X)).digest() != original
+    return _as_output(result), mutated
+
+
+def child_main(task):
+    """Entry point in the forked child; never returns."""
+    code = 0
+    try:
+        isolate(task)
+        sink = PrintSink(task.limits.max_stdout_chars)
+        info = {"status": "ok", "message": "", "input_mutated": False}
+        out = None
+        try:
+            out, info["input_mutated"] = _run(task, sink)
+        except _ProgramFailed as failed:
+            info.update(status=failed.status, message=failed.message)
+        except MemoryError:
+            info.update(status="memory", message="MemoryError")
+        info["stdout"] = sink.text()
+        protocol.send_frame(task.write_fd, protocol.INFO, protocol.encode_json(info))
+        if out is not None:
+            dims = b"".join(struct.pack("<Q", s) for s in out.shape)
+            protocol.send_frame(task.write_fd, protocol.RESULT,
+                                struct.pack("<B", out.ndim), dims,
+                                out.astype("<f8", copy=False))
+    except BaseException as exc:  # noqa: BLE001 - the child must always exit here
+        code = 70
+        try:
+            info = {"status": "runtime-error", "message": f"worker setup failed: {exc!r}"}
+            protocol.send_frame(task.write_fd, protocol.INFO, protocol.encode_json(info))
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)  # skips atexit handlers and the parent's buffered files

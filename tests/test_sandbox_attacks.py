@@ -1,0 +1,324 @@
+"""Escape attempts: each is blocked by the audit or contained as a typed result.
+
+Every attack runs with a fake API key in the parent's environment, from a
+private working directory, and checks afterwards that the parent is intact:
+numpy unpatched, no file created, the key never echoed back.  A second group
+bypasses layers 1-2 on purpose and runs plain Python inside the isolated
+worker to show layer 3 (environment scrub, rlimits, seccomp) holds alone.
+"""
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+from sandbox import Limits, run_program
+from sandbox import guards, protocol, seccomp
+from sandbox.rules import DEFAULT_IMPORTS
+
+SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
+MARKER = "/tmp/das_sandbox_attack_marker"
+D = 3
+REJECTED = "audit-rejected"
+
+
+def program(body, header="import numpy as np\n"):
+    return header + "\ndef generate_hard_anomalies(n_samples, model, X_train):\n" + textwrap.indent(
+        textwrap.dedent(body), "    ")
+
+
+# (id, body, expected status, text that must appear in the message)
+ATTACKS = [
+    # -- imports by every route ---------------------------------------------
+    ("import-os", "import os\nos.system('touch %s')" % MARKER, REJECTED, "import-not-allowed"),
+    ("from-os-import", "from os import system\nsystem('id')", REJECTED, "import-not-allowed"),
+    ("dunder-import", "os = __import__('os')", REJECTED, "dunder-access"),
+    ("importlib", "import importlib\nos = importlib.import_module('os')", REJECTED, "import-not-allowed"),
+    ("import-subprocess", "import subprocess\nsubprocess.run(['id'])", REJECTED, "import-not-allowed"),
+    ("import-socket", "import socket\nsocket.create_connection(('1.1.1.1', 80))", REJECTED, "import-not-allowed"),
+    ("import-sys-modules", "import sys\nos = sys.modules['os']", REJECTED, "import-not-allowed"),
+    ("import-numpy-f2py", "import numpy.f2py\nnumpy.f2py.os.system('id')", REJECTED, "import-not-allowed"),
+    ("np-f2py-os", "np.f2py.os.system('id')", REJECTED, "numpy-denied"),
+    ("np-ctypeslib-ctypes", "np.ctypeslib.ctypes.CDLL(None)", REJECTED, "numpy-denied"),
+    ("np-lib-npyio", "np.lib.npyio.os.getcwd()", REJECTED, "numpy-denied"),
+    ("np-testing-subprocess", "np.testing.extbuild", REJECTED, "numpy-denied"),
+    ("from-numpy-import-ctypeslib", "from numpy import ctypeslib", REJECTED, "numpy-denied"),
+    ("relative-import", "from . import sandbox", REJECTED, "import-not-allowed"),
+    # -- module walks that pass the audit: refused by the runtime guard ---------
+    ("runtime-np-typing-module", "m = np.typing\nreturn X_train", "runtime-error", 'module "numpy.typing"'),
+    ("runtime-np-random-submodule", "m = np.random.bit_generator", "runtime-error", 'module "numpy.random.bit_generator"'),
+    ("runtime-scipy-to-warnings", "from scipy.spatial import distance\nw = distance.warnings", "runtime-error", 'SandboxViolation: module "warnings"'),
+    ("runtime-hasattr-probe", "if hasattr(np, 'typing'):\n    return X_train\nm = np.char", "runtime-error", 'module "numpy.char"'),
+    # -- dunder, frame, traceback, generator walks ----------------------------
+    ("class-mro-subclasses", "subs = ().__class__.__mro__[1].__subclasses__()", REJECTED, "dunder-access"),
+    ("func-globals", "def f():\n    pass\ng = f.__globals__", REJECTED, "dunder-access"),
+    ("builtins-name", "b = __builtins__['open']", REJECTED, "dunder-access"),
+    ("generator-frame", "g = (i for i in range(2))\nfr = g.gi_frame.f_back.f_globals", REJECTED, "forbidden-attribute"),
+    ("traceback-frame", "try:\n    1 / 0\nexcept Exception as e:\n    t = e.__traceback__.tb_frame", REJECTED, "dunder-access"),
+    ("type-mro-call", "t = type(X_train).mro()", REJECTED, "forbidden-attribute"),
+    ("class-with-hostile-array", "class A:\n    def __array__(self):\n        return 1\nreturn A()", REJECTED, "node-not-allowed"),
+    ("type-3-args-class", "A = type('A', (), {'__array__': None})", REJECTED, "forbidden-call"),
+    ("yield-frame", "yield X_train", REJECTED, "node-not-allowed"),
+    ("global-statement", "global np\nnp = None", REJECTED, "node-not-allowed"),
+    # -- format-string attribute access ----------------------------------------
+    ("str-format-class", "s = '{0.__class__.__mro__}'.format(X_train)", REJECTED, "forbidden-attribute"),
+    ("str-format-map", "s = str.format_map('{a.__globals__}', {'a': len})", REJECTED, "forbidden-attribute"),
+    ("fstring-dunder", "s = f'{X_train.__class__}'", REJECTED, "dunder-access"),
+    # -- forbidden builtins --------------------------------------------------------
+    ("eval", "eval('1')", REJECTED, "forbidden-name"),
+    ("exec", "exec('import os')", REJECTED, "forbidden-name"),
+    ("compile", "c = compile('1', 'x', 'eval')", REJECTED, "forbidden-name"),
+    ("open-read-secret", "open('/proc/self/environ').read()", REJECTED, "forbidden-name"),
+    ("getattr-dunder", "g = getattr(X_train, '__class__')", REJECTED, "forbidden-name"),
+    ("globals-vars", "g = globals()['np']", REJECTED, "forbidden-name"),
+    # -- numpy file / memory / native routes ----------------------------------------
+    ("np-load", "np.load('/etc/passwd', allow_pickle=True)", REJECTED, "numpy-denied"),
+    ("np-save", "np.save('%s', X_train)" % MARKER, REJECTED, "numpy-denied"),
+    ("np-fromfile", "np.fromfile('/etc/passwd', dtype=np.uint8)", REJECTED, "numpy-denied"),
+    ("tofile", "X_train.tofile('%s')" % MARKER, REJECTED, "numpy-denied"),
+    ("memmap", "np.memmap('%s', mode='w+', shape=(10,))" % MARKER, REJECTED, "numpy-denied"),
+    ("open-memmap", "np.lib.format.open_memmap('%s', mode='w+', shape=(2,))" % MARKER, REJECTED, "numpy-denied"),
+    ("datasource", "np.DataSource('/tmp').open('/etc/passwd')", REJECTED, "numpy-denied"),
+    ("array-ctypes-pointer", "p = X_train.ctypes.data", REJECTED, "numpy-denied"),
+    ("as-strided-read", "np.lib.stride_tricks.as_strided(X_train, shape=(10**9,))", REJECTED, "numpy-denied"),
+    ("bitgen-ctypes", "np.random.default_rng().bit_generator.ctypes", REJECTED, "numpy-denied"),
+    ("savetxt", "np.savetxt('%s', X_train)" % MARKER, REJECTED, "numpy-denied"),
+    # -- writes, signals, env, processes ---------------------------------------------
+    ("print-to-file", "print('x', file=None)\nreturn X_train[:n_samples]", "ok", ""),
+    ("signal-kill-parent", "import signal\nimport os\nos.kill(os.getppid(), signal.SIGKILL)", REJECTED, "import-not-allowed"),
+    ("thread-bomb", "import threading\nthreading.Thread(target=len).start()", REJECTED, "import-not-allowed"),
+    ("multiprocessing", "import multiprocessing\nmultiprocessing.Process().start()", REJECTED, "import-not-allowed"),
+    # -- resources -----------------------------------------------------------------------
+    ("memory-bomb-zeros", "a = np.zeros((10**6, 10**6))", "memory", "MemoryError"),
+    ("memory-bomb-list", "x = []\nwhile True:\n    x.append(np.empty(10**7))", "memory", "MemoryError"),
+    ("infinite-loop", "while True:\n    pass", "timeout", "limit"),
+    ("deep-recursion", "def f(k):\n    return f(k + 1)\nreturn f(0)", "runtime-error", "RecursionError"),
+    ("huge-output", "return np.zeros((10**7, X_train.shape[1]))", "bad-output", "got (10000000, 3)"),
+    # -- model proxy tampering -----------------------------------------------------------
+    ("proxy-private", "c = model._conn", REJECTED, "private-name"),
+    ("proxy-closure", "c = model.predict_score.__closure__", REJECTED, "dunder-access"),
+    ("proxy-overwrite", "model.predict_score = len\nreturn X_train[:n_samples]", "runtime-error", "writing to ModelProxy objects is not allowed"),
+    ("proxy-unknown-attr", "m = model.scorer", "runtime-error", "AttributeError"),
+    ("proxy-garbage", "model.predict_score('garbage')", "runtime-error", "ValueError"),
+    ("proxy-object-array", "model.predict_score(np.array([[object()] * 3]))", REJECTED, "forbidden-name"),
+    ("proxy-budget-swallowed", "for i in range(100):\n    try:\n        model.predict_score(X_train)\n    except Exception:\n        pass\nreturn X_train[:n_samples]", "budget", "more than 5"),
+    # -- monkeypatching ------------------------------------------------------------------------
+    ("monkeypatch-np-attr", "np.mean = len\nreturn X_train[:n_samples]", "runtime-error", "writing to module objects is not allowed"),
+    ("monkeypatch-setattr", "setattr(np, 'mean', len)", REJECTED, "forbidden-name"),
+    ("overwrite-dunder-dict", "np.__dict__['mean'] = len", REJECTED, "dunder-access"),
+]
+
+
+@pytest.fixture
+def guarded_parent(tmp_path, monkeypatch):
+    """Parent state to compare after an attack: cwd listing and numpy."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("GITHUB_TOKEN", SECRET)
+    monkeypatch.chdir(tmp_path)
+    if os.path.exists(MARKER):
+        os.remove(MARKER)
+    mean = np.mean
+    yield tmp_path
+    assert np.mean is mean
+    assert sorted(os.listdir(tmp_path)) == []
+    assert not os.path.exists(MARKER)
+    assert os.environ["ANTHROPIC_API_KEY"] == SECRET
+
+
+def test_at_least_forty_attacks():
+    assert len({a[0] for a in ATTACKS}) == len(ATTACKS) >= 40
+
+
+@pytest.mark.parametrize("name,body,status,needle", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_attack_blocked_or_contained(guarded_parent, name, body, status, needle):
+    X = np.random.default_rng(0).normal(size=(40, D))
+    before = X.copy()
+    limits = Limits(timeout_s=2.0, memory_mb=256, max_calls=5)
+    res = run_program(program(body + "\nreturn X_train[:n_samples]"), X, 10,
+                      lambda A: A.sum(axis=1), limits=limits)
+    assert res.status == status, res.message
+    assert needle in res.message
+    if status != "ok":
+        assert res.output is None
+    assert SECRET not in res.message + res.stdout
+    np.testing.assert_array_equal(X, before)
+
+
+def test_numpy_state_changes_do_not_leak_to_the_next_run(guarded_parent):
+    X = np.ones((5, D))
+    tamper = program("np.seterr(all='raise')\nnp.set_printoptions(precision=1)\n"
+                     "print(np.array([np.pi]))\nreturn X_train[:n_samples]")
+    check = program("print(np.array([np.pi]))\nz = np.zeros(1) / np.zeros(1)\n"
+                    "return X_train[:n_samples]")
+    first = run_program(tamper, X, 2, lambda A: A.sum(1))
+    assert first.stdout == "[3.1]\n"
+    second = run_program(check, X, 2, lambda A: A.sum(1))
+    assert second.status == "ok", second.message  # 0/0 did not raise
+    assert second.stdout == "[3.14159265]\n"
+
+
+def test_program_cannot_read_the_secret_via_any_output(guarded_parent):
+    body = "print(n_samples, model, X_train.shape)\nreturn X_train[:n_samples]"
+    res = run_program(program(body), np.ones((4, D)), 2, lambda A: A.sum(1))
+    assert res.status == "ok"
+    assert SECRET not in res.stdout
+
+
+# -- runtime guards alone (layer 2 without the audit) ----------------------------------
+@pytest.mark.parametrize("obj,name", [
+    (np, "f2py"), (np, "ctypeslib"), (np, "load"), (np, "typing"), (np.random, "bit_generator"),
+    (np, "__class__"), (np.zeros(1), "ctypes"), ("s", "format"), (np, "_core"),
+])
+def test_guarded_getattr_refuses(obj, name):
+    g = guards.make_getattr(DEFAULT_IMPORTS)
+    with pytest.raises(guards.SandboxViolation):
+        g(obj, name)
+
+
+def test_guarded_getattr_refuses_functions_from_denied_modules():
+    import types
+
+    fake = types.SimpleNamespace(system=os.system, listdir=os.listdir)
+    g = guards.make_getattr(DEFAULT_IMPORTS)
+    with pytest.raises(guards.SandboxViolation):
+        g(fake, "system")
+    with pytest.raises(guards.SandboxViolation):
+        g(types.SimpleNamespace(o=open), "o")
+
+
+def test_guarded_import_refuses_and_checks_fromlist():
+    g = guards.make_getattr(DEFAULT_IMPORTS)
+    imp = guards.make_import(DEFAULT_IMPORTS, g)
+    assert imp("numpy") is np
+    with pytest.raises(ImportError):
+        imp("os")
+    with pytest.raises(ImportError):
+        imp("numpy", level=1)
+    with pytest.raises(guards.SandboxViolation):
+        imp("numpy", fromlist=("ctypeslib",))
+
+
+def test_write_guard_allows_items_refuses_attributes():
+    a = np.zeros(3)
+    guards.guarded_write(a)[0] = 1.0
+    assert a[0] == 1.0
+    with pytest.raises(guards.SandboxViolation):
+        guards.guarded_write(a).shape = (1, 3)
+    with pytest.raises(guards.SandboxViolation):
+        guards.guarded_write(np)
+
+
+# -- isolation alone (layer 3 without layers 1-2) ---------------------------------------
+def _escape_probe():
+    """Plain, unrestricted Python run after isolate(): what can it still do?"""
+    out = {"env": dict(os.environ), "cwd": os.getcwd()}
+    attempts = {
+        "fork": lambda: os.fork(),
+        "write": lambda: open(MARKER, "w").write("x"),
+        "write_cwd": lambda: open("local_file", "w").write("x"),
+        "kill_parent": lambda: os.kill(os.getppid(), 0),
+        "socket": lambda: __import__("socket").socket(),
+        "exec": lambda: os.execv("/bin/true", ["/bin/true"]),
+        "subprocess": lambda: __import__("subprocess").run(["/bin/true"]),
+        "raise_limit": lambda: __import__("resource").setrlimit(
+            __import__("resource").RLIMIT_AS, (-1, -1)),
+    }
+    for key, attempt in attempts.items():
+        try:
+            attempt()
+            out[key] = "ALLOWED"
+        except OSError as exc:
+            out[key] = type(exc).__name__
+        except Exception as exc:  # noqa: BLE001
+            out[key] = type(exc).__name__
+    import resource
+
+    out["as_limit"] = resource.getrlimit(resource.RLIMIT_AS)[0]
+    out["rlimits"] = {name: resource.getrlimit(getattr(resource, name))[0]
+                      for name in ("RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE", "RLIMIT_NPROC")}
+    out["fds"] = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    return out
+
+
+def _run_isolated(probe, limits):
+    """Fork, isolate like the worker does, run ``probe``, return its JSON report."""
+    import tempfile
+
+    from sandbox.runner import _Task
+    from sandbox.worker import isolate
+
+    workdir = tempfile.mkdtemp(prefix="das-test-")
+    c_read, p_write = os.pipe()
+    p_read, c_write = os.pipe()
+    task = _Task(None, DEFAULT_IMPORTS, np.zeros((1, 1)), 1, None, 0, limits, workdir,
+                 c_read, c_write)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolate(task)
+            payload = probe()
+            payload["workdir_files"] = os.listdir(".")
+            protocol.send_frame(c_write, protocol.INFO, protocol.encode_json(payload))
+        finally:
+            os._exit(0)
+    os.close(c_write)
+    os.close(c_read)
+    chunks = []
+    while True:
+        chunk = os.read(p_read, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(p_read)
+    os.close(p_write)
+    os.waitpid(pid, 0)
+    import shutil
+
+    shutil.rmtree(workdir)
+    data = b"".join(chunks)
+    return json.loads(data[protocol.HEADER.size:]), workdir
+
+
+@pytest.mark.skipif(not seccomp.available(), reason="seccomp filter supports x86_64 Linux only")
+def test_isolated_worker_contains_unrestricted_code(guarded_parent):
+    report, workdir = _run_isolated(_escape_probe, Limits())
+    assert SECRET not in json.dumps(report["env"])
+    assert set(report["env"]) <= {"PATH", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                  "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+    assert report["cwd"] == os.path.realpath(workdir)
+    for attack in ("fork", "write", "write_cwd", "kill_parent", "socket", "exec", "subprocess"):
+        assert report[attack] == "PermissionError", (attack, report[attack])
+    # resource.setrlimit reports the kernel's EPERM as ValueError
+    assert report["raise_limit"] == "ValueError"
+    assert report["as_limit"] != -1
+    assert report["rlimits"] == {"RLIMIT_FSIZE": 0, "RLIMIT_NOFILE": 32, "RLIMIT_CORE": 0,
+                                 "RLIMIT_NPROC": 0}
+    assert len(report["fds"]) <= 6  # stdio on /dev/null, two pipe ends, the listing itself
+    assert report["workdir_files"] == []
+
+
+def _write_probe():
+    """Without seccomp (never fork here: as root nothing else would stop it)."""
+    out = {"env": dict(os.environ)}
+    try:
+        with open("local_file", "w") as fh:
+            fh.write("x" * 10)
+        out["write"] = "ALLOWED"
+    except OSError as exc:
+        out["write"] = type(exc).__name__
+    out["size"] = os.path.getsize("local_file") if os.path.exists("local_file") else None
+    return out
+
+
+def test_isolation_without_seccomp_still_scrubs_and_limits(guarded_parent):
+    report, _ = _run_isolated(_write_probe, Limits(seccomp=False))
+    assert "ANTHROPIC_API_KEY" not in report["env"] and "GITHUB_TOKEN" not in report["env"]
+    # RLIMIT_FSIZE=0 stops data reaching disk even where seccomp is absent.
+    assert report["write"] == "OSError" and report["size"] == 0
+
+
+def test_seccomp_filter_is_well_formed():
+    code = seccomp.build_filter()
+    assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096  # kernel BPF_MAXINSNS
+    assert {"fork", "execve", "socket", "kill", "ptrace", "unlink"} <= set(seccomp.DENIED_SYSCALLS)

@@ -1,0 +1,269 @@
+"""Static audit (sandbox layer 1): one test per rule, exact messages."""
+import textwrap
+
+import pytest
+
+from sandbox import AuditReport, Finding, audit_source
+from sandbox.rules import BASE_IMPORTS
+
+HONEST = '''
+"""Policy: push points just outside the data along low-variance directions."""
+import math
+import numpy as np
+from scipy.spatial import distance
+from sklearn.neighbors import NearestNeighbors
+
+SCALE: float = 0.5
+
+
+def helper(x, k=3):
+    return x * SCALE + k
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    # pick random rows, jitter them, keep the least anomalous half
+    idx = np.random.randint(0, len(X_train), size=2 * n_samples)
+    cand = X_train[idx] + np.random.normal(0, 1, size=(2 * n_samples, X_train.shape[1]))
+    cand[0, :] += 1.0
+    scores = model.predict_score(cand)
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    pairs = [(i, s) for i, s in enumerate(scores) if s > -math.inf]
+    first, *rest = pairs
+    print(f"kept {len(order)} of {len(cand)}")
+    return helper(cand[np.argsort(scores)[:n_samples]])
+'''
+
+
+def program(body, header="import numpy as np\n"):
+    """Wrap ``body`` (indented once) into a program."""
+    return header + "\ndef generate_hard_anomalies(n_samples, model, X_train):\n" + textwrap.indent(
+        textwrap.dedent(body), "    ")
+
+
+def rules_of(source, **kw):
+    return [f.rule for f in audit_source(source, **kw).findings]
+
+
+def test_honest_program_passes():
+    rep = audit_source(HONEST)
+    assert isinstance(rep, AuditReport)
+    assert rep.ok, str(rep)
+    assert rep.findings == ()
+
+
+def test_finding_str_format():
+    f = Finding(4, "dunder-access", 'attribute "__class__" is a dunder name')
+    assert str(f) == 'Line 4: dunder-access: attribute "__class__" is a dunder name'
+    assert f.to_dict() == {"line": 4, "rule": "dunder-access", "message": f.message}
+
+
+def test_syntax_error_is_a_finding():
+    rep = audit_source("def generate_hard_anomalies(:\n")
+    assert not rep.ok
+    assert [f.rule for f in rep.findings] == ["syntax-error"]
+    assert rep.findings[0].line == 1
+
+
+@pytest.mark.parametrize("bad", [None, b"bytes", 42])
+def test_non_string_source_never_raises(bad):
+    rep = audit_source(bad)
+    assert not rep.ok and rep.findings[0].rule == "syntax-error"
+
+
+def test_null_byte_source_never_raises():
+    assert rules_of("x = 1\0") == ["syntax-error"]
+
+
+def test_deeply_nested_source_never_raises():
+    src = "x = " + "(" * 5000 + "1" + ")" * 5000
+    rep = audit_source(src)
+    assert not rep.ok
+
+
+def test_missing_entry_point():
+    rep = audit_source("import numpy as np\nX = 1\n")
+    assert [str(f) for f in rep.findings] == [
+        "Line 1: signature: expected exactly one top-level generate_hard_anomalies, found 0"
+    ]
+
+
+def test_two_entry_points():
+    src = program("return X_train") + "\n" + program("return X_train", header="")
+    assert rules_of(src) == ["signature"]
+
+
+def test_wrong_parameters():
+    src = "def generate_hard_anomalies(n, model, X):\n    return X\n"
+    assert [str(f) for f in audit_source(src).findings] == [
+        "Line 1: signature: parameters must be (n_samples, model, X_train[, degree]), got (n, model, X)"
+    ]
+
+
+def test_degree_parameter_optional():
+    src = 'def generate_hard_anomalies(n_samples, model, X_train, degree="med"):\n    return X_train\n'
+    assert audit_source(src).ok
+    assert rules_of(src, allow_degree=False) == ["signature"]
+
+
+def test_varargs_refused():
+    src = "def generate_hard_anomalies(n_samples, model, X_train, *args):\n    return X_train\n"
+    assert rules_of(src) == ["signature"]
+
+
+def test_top_level_statement_refused():
+    src = program("return X_train") + "\nfor i in range(3):\n    pass\n"
+    rep = audit_source(src)
+    assert [f.rule for f in rep.findings] == ["top-level-statement"]
+    assert rep.findings[0].message == "For is not allowed at module level"
+
+
+def test_top_level_call_refused():
+    src = program("return X_train") + "\nprint(1)\n"
+    assert rules_of(src) == ["top-level-statement"]
+
+
+@pytest.mark.parametrize("src,message", [
+    ("import os", 'import of "os" is not allowed'),
+    ("from os import system", 'import of "os" is not allowed'),
+    ("import numpy.f2py", 'import of "numpy.f2py" is not allowed'),
+    ("from numpy.lib import format", 'import of "numpy.lib" is not allowed'),
+    ("import scipy", 'import of "scipy" is not allowed'),
+    ("from . import x", "relative imports are not allowed"),
+    ("from numpy import *", "from numpy import * is not allowed"),
+])
+def test_import_not_allowed(src, message):
+    findings = audit_source(src + "\n" + program("return X_train", header="")).findings
+    assert [(f.line, f.rule, f.message) for f in findings] == [(1, "import-not-allowed", message)]
+
+
+def test_allowed_imports_configurable():
+    src = "from sklearn.neighbors import NearestNeighbors\n" + program("return X_train")
+    assert audit_source(src).ok
+    assert rules_of(src, allowed_imports=BASE_IMPORTS) == ["import-not-allowed"]
+
+
+def test_from_import_of_denied_numpy_name():
+    src = "from numpy import load\n" + program("return X_train", header="")
+    assert [str(f) for f in audit_source(src).findings] == [
+        'Line 1: numpy-denied: "numpy.load" is a denied file/native entry point'
+    ]
+
+
+@pytest.mark.parametrize("expr", ["x.__class__", "X_train.__array_interface__", "f.__globals__"])
+def test_dunder_attribute(expr):
+    rep = audit_source(program(f"y = {expr}\nreturn X_train"))
+    assert [f.rule for f in rep.findings] == ["dunder-access"]
+    assert rep.findings[0].line == 4
+
+
+def test_dunder_name():
+    assert rules_of(program("b = __builtins__\nreturn X_train")) == ["dunder-access", "forbidden-name"]
+
+
+def test_private_name_and_attribute():
+    rep = audit_source(program("_x = model._conn\nreturn X_train"))
+    assert [str(f) for f in rep.findings] == [
+        'Line 4: private-name: name "_x" starts with "_"',
+        'Line 4: private-name: attribute "_conn" starts with "_"',
+    ]
+
+
+@pytest.mark.parametrize("name", ["eval", "exec", "compile", "open", "getattr", "setattr",
+                                  "globals", "locals", "vars", "dir", "breakpoint", "input",
+                                  "memoryview", "object", "super"])
+def test_forbidden_names(name):
+    rep = audit_source(program(f"y = {name}\nreturn X_train"))
+    assert [str(f) for f in rep.findings] == [f'Line 4: forbidden-name: "{name}" is not allowed']
+
+
+def test_type_with_three_args_is_forbidden_call():
+    rep = audit_source(program('T = type("T", (), {})\nreturn X_train'))
+    assert [str(f) for f in rep.findings] == [
+        "Line 4: forbidden-call: type() with more than one argument creates classes"
+    ]
+    assert audit_source(program("t = type(X_train)\nreturn X_train")).ok
+
+
+@pytest.mark.parametrize("expr", ["np.load", "np.save", "np.fromfile", "X_train.tofile",
+                                  "np.memmap", "np.ctypeslib", "X_train.ctypes", "np.f2py",
+                                  "np.lib", "np.DataSource", "np.testing", "np.frombuffer",
+                                  "X_train.dump", "np.savetxt", "np.genfromtxt"])
+def test_numpy_denied(expr):
+    rep = audit_source(program(f"y = {expr}\nreturn X_train"))
+    attr = expr.rsplit(".", 1)[1]
+    assert [str(f) for f in rep.findings] == [
+        f'Line 4: numpy-denied: attribute "{attr}" is a denied file/native entry point'
+    ]
+
+
+@pytest.mark.parametrize("expr", ['"{0}".format(1)', 'str.format_map("{a}", {})',
+                                  "g.gi_frame", "e.tb_frame", "fr.f_globals", "int.mro"])
+def test_forbidden_attribute(expr):
+    assert rules_of(program(f"y = {expr}\nreturn X_train")) == ["forbidden-attribute"]
+
+
+@pytest.mark.parametrize("body,node", [
+    ("class A:\n    pass\nreturn X_train", "ClassDef"),
+    ("global G\nreturn X_train", "Global"),
+    ("yield X_train", "Yield"),
+    ("match n_samples:\n    case 1:\n        pass\nreturn X_train", "Match"),
+])
+def test_node_not_allowed(body, node):
+    rep = audit_source(program(body))
+    assert [str(f) for f in rep.findings] == [f"Line 4: node-not-allowed: {node} is not allowed"]
+
+
+def test_async_function_refused():
+    src = program("return X_train") + "\nasync def helper():\n    pass\n"
+    assert "node-not-allowed" in rules_of(src)
+
+
+def test_decorator_refused():
+    src = "import numpy as np\n\n@np.vectorize\ndef f(x):\n    return x\n" + program("return X_train", header="")
+    assert rules_of(src) == ["node-not-allowed"]
+
+
+def test_augmented_subscript_assignment_is_accepted():
+    # RestrictedPython alone refuses this; the rewrite makes it compile.
+    assert audit_source(program("X_train[0] += 1\nX_train[:, 1] *= 2\nreturn X_train")).ok
+
+
+def test_restricted_python_errors_are_reported():
+    # "printed" is reserved by RestrictedPython only; its error becomes a finding.
+    rep = audit_source(program("printed = 1\nreturn X_train"))
+    assert [str(f) for f in rep.findings] == [
+        'Line 4: restricted-python: "printed" is a reserved name.'
+    ]
+
+
+def test_findings_sorted_and_report_str():
+    src = program("a = x.__class__\nb = eval\nreturn X_train", header="import os\n")
+    rep = audit_source(src)
+    assert [f.line for f in rep.findings] == sorted(f.line for f in rep.findings)
+    assert str(rep).splitlines()[0] == 'Line 1: import-not-allowed: import of "os" is not allowed'
+    assert rep.to_dict()["ok"] is False
+
+
+# -- the augmented-assignment rewrite (DESIGN pitfall) -------------------------------
+def test_rewrite_turns_item_augassign_into_assignment():
+    import ast
+
+    from sandbox.rewrite import rewrite_augmented
+
+    tree = rewrite_augmented(ast.parse("a[i, 1:] += x\nb.c *= 2\nn -= 1\ny: float = 2.0\nz: int\n"))
+    assert ast.unparse(tree).splitlines() == [
+        "a[i, 1:] = a[i, 1:] + x", "b.c = b.c * 2", "n -= 1", "y = 2.0", "pass"]
+
+
+def test_rewrite_and_restricted_python_both_ways():
+    from RestrictedPython import compile_restricted_exec
+
+    src = program("X_train[0] += 1\nreturn X_train")
+    # Without the rewrite RestrictedPython refuses the program...
+    assert compile_restricted_exec(src).errors
+    # ...with it the audit (which compiles the rewritten tree) accepts it.
+    assert audit_source(src).ok
+
+
+def test_numpy_test_runner_denied():
+    assert rules_of(program("np.test()\nreturn X_train")) == ["numpy-denied"]

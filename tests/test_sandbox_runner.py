@@ -1,0 +1,370 @@
+"""run_program (sandbox layers 2-5): honest constructs, typed results, proxy, limits."""
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from sandbox import Limits, RunResult, run_program
+from sandbox.runner import STATUSES
+
+D = 4
+
+
+def program(body, header="import numpy as np\n", params="n_samples, model, X_train"):
+    return header + f"\ndef generate_hard_anomalies({params}):\n" + textwrap.indent(
+        textwrap.dedent(body), "    ")
+
+
+@pytest.fixture
+def X(rng):
+    return rng.normal(size=(60, D))
+
+
+def row_sum(X):
+    return X.sum(axis=1)
+
+
+def run(body, X, n=10, **kw):
+    return run_program(program(body), X, n, kw.pop("scorer", row_sum), **kw)
+
+
+def test_honest_constructs_all_work(X):
+    body = '''
+    import math
+    from scipy.spatial import distance
+    from sklearn.neighbors import NearestNeighbors
+    idx = np.random.randint(0, X_train.shape[0], size=n_samples)
+    out = X_train[idx].copy()
+    out[:, 0] += 0.5                       # augmented subscript assignment
+    out[1] *= 2.0
+    total = 0
+    total += 1                             # augmented name assignment
+    a, (b, c) = 1, (2, 3)                  # nested unpacking
+    first, *rest = [1, 2, 3]
+    for i, (p, q) in enumerate(zip(range(3), range(3))):
+        total += p * q
+    squares = [k * k for k in range(5) if k % 2]
+    table = {k: v for k, v in zip("ab", (1, 2))}
+    uniq = {int(v) for v in squares}
+    gen_total = sum(v for v in squares)
+    key_sorted = sorted(range(4), key=lambda k: -k)
+    def scale(z, factor=1.0):
+        def inner(w):
+            return w * factor
+        return inner(z)
+    with np.errstate(divide="ignore"):
+        ratio = np.float64(1.0) / np.float64(0.0)
+    try:
+        raise ValueError("handled")
+    except ValueError as exc:
+        msg = str(exc)
+    n = 0
+    while True:
+        n += 1
+        if n > 3:
+            break
+    dist = distance.cdist(out[:2], out[:3]).shape
+    nn = NearestNeighbors(n_neighbors=2).fit(X_train)
+    dists, ind = nn.kneighbors(out[:2])
+    s = model.predict_score(out)
+    rng = np.random.default_rng(0)
+    out = out + 0.0 * rng.normal(size=out.shape) + 0.0 * math.sqrt(4)
+    print("total", total, squares, table, sorted(uniq), gen_total, key_sorted, msg, dist, ratio)
+    assert s.shape == (n_samples,)
+    return scale(out)
+    '''
+    res = run(body, X)
+    assert res.status == "ok", res.message
+    assert res.output.shape == (10, D) and res.output.dtype == np.float64
+    assert res.calls == 1 and res.rows_scored == 10
+    assert res.stdout == ("total 6 [1, 9] {'a': 1, 'b': 2} [1, 9] 10 [3, 2, 1, 0] handled "
+                          "(2, 3) inf\n")
+    assert res.ok and not res.input_mutated
+
+
+def test_result_type_and_statuses(X):
+    res = run("return X_train[:n_samples]", X)
+    assert isinstance(res, RunResult)
+    assert res.status in STATUSES
+    assert res.duration_s > 0
+    np.testing.assert_array_equal(res.output, X[:10])
+    assert res.to_dict()["output_shape"] == [10, D]
+
+
+def test_same_seed_same_output_different_seed_differs(X):
+    body = "return X_train[np.random.randint(0, len(X_train), n_samples)] + np.random.normal(size=(n_samples, X_train.shape[1]))"
+    a = run(body, X, seed=3)
+    b = run(body, X, seed=3)
+    c = run(body, X, seed=4)
+    np.testing.assert_array_equal(a.output, b.output)
+    assert not np.array_equal(a.output, c.output)
+
+
+def test_random_module_seeded(X):
+    body = "import random\nreturn X_train[:n_samples] + random.random()"
+    assert np.array_equal(run(body, X, seed=1).output, run(body, X, seed=1).output)
+
+
+def test_degree_passed_as_fourth_argument(X):
+    src = program('return X_train[:n_samples] + {"low": 0.0, "high": 1.0}[degree]',
+                  params='n_samples, model, X_train, degree="low"')
+    low = run_program(src, X, 5, row_sum)
+    high = run_program(src, X, 5, row_sum, degree="high")
+    np.testing.assert_allclose(high.output - low.output, np.ones((5, D)))
+
+
+def test_input_mutation_reported_and_parent_untouched(X):
+    before = X.copy()
+    res = run("X_train[0, 0] = 1e6\nX_train *= 2\nreturn X_train[:n_samples]", X)
+    assert res.status == "ok" and res.input_mutated
+    np.testing.assert_array_equal(X, before)
+    assert not run("return X_train[:n_samples] * 2", X).input_mutated
+
+
+def test_inplace_operator_keeps_numpy_view_semantics(X):
+    res = run("out = np.zeros((n_samples, X_train.shape[1]))\nview = out[0]\nview += 5\nreturn out", X)
+    assert res.output[0, 0] == 5.0
+
+
+@pytest.mark.parametrize("body,message", [
+    ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
+    ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
+    ("out = X_train[:n_samples].copy()\nout[0, :2] = np.nan\nout[1, 0] = np.inf\nreturn out", "3 non-finite values"),
+    ("return 'not an array'", "output is not a float array: ValueError: could not convert string to float: 'not an array'"),
+    ("return None", "the program returned None"),
+    ("return 3.0", f"expected (10, {D}) got ()"),
+])
+def test_bad_output_messages(X, body, message):
+    res = run(body, X)
+    assert (res.status, res.message) == ("bad-output", message)
+    assert res.output is None
+
+
+def test_list_output_coerced(X):
+    res = run("return [list(r) for r in X_train[:n_samples]]", X)
+    assert res.status == "ok"
+
+
+def test_complex_output_is_bad(X):
+    res = run("return X_train[:n_samples] + 1j", X)
+    assert (res.status, res.message) == ("bad-output", "output has complex values")
+
+
+def test_runtime_error_has_type_message_and_line(X):
+    res = run("a = 1\nb = [1, 2][5]\nreturn X_train", X)
+    assert res.status == "runtime-error"
+    assert res.message == "IndexError: list index out of range (line 5)"
+
+
+def test_runtime_error_in_helper_reports_innermost_program_line(X):
+    src = "import numpy as np\n\ndef helper(x):\n    return x / {}['k']\n" + program(
+        "return helper(X_train)", header="")
+    res = run_program(src, X, 5, row_sum)
+    assert res.message == "KeyError: 'k' (line 4)"
+
+
+def test_audit_rejected_carries_findings(X):
+    res = run("import os\nreturn X_train", X)
+    assert res.status == "audit-rejected"
+    assert [f.rule for f in res.findings] == ["import-not-allowed"]
+    assert res.message == 'Line 4: import-not-allowed: import of "os" is not allowed'
+
+
+def test_timeout(X):
+    t0 = time.perf_counter()
+    res = run("while True:\n    pass", X, limits=Limits(timeout_s=0.5))
+    assert res.status == "timeout"
+    assert res.message == "wall-clock limit of 0.5 s exceeded"
+    assert time.perf_counter() - t0 < 3
+
+
+def test_cpu_limit_is_timeout(X):
+    res = run("while True:\n    pass", X, limits=Limits(timeout_s=10, cpu_s=1))
+    assert res.status == "timeout" and "CPU limit" in res.message
+
+
+def test_memory_limit(X):
+    res = run("a = np.ones((40_000_000,))\nreturn X_train", X, limits=Limits(memory_mb=200))
+    assert res.status == "memory" and "MemoryError" in res.message
+
+
+def test_call_budget(X):
+    body = "for i in range(10):\n    model.predict_score(X_train[:2])\nreturn X_train[:n_samples]"
+    res = run(body, X, limits=Limits(max_calls=3))
+    assert (res.status, res.calls) == ("budget", 3)
+    assert res.message == "model budget exceeded: more than 3 predict_score calls"
+
+
+def test_row_budget(X):
+    res = run("model.predict_score(X_train)\nmodel.predict_score(X_train)\nreturn X_train[:n_samples]",
+              X, limits=Limits(max_rows=100))
+    assert (res.status, res.rows_scored) == ("budget", 60)
+    assert res.message == "model budget exceeded: 120 rows > 100"
+
+
+def test_proxy_returns_real_scores(X):
+    res = run("s = model.predict_score(X_train)\nd = model.decision_function(X_train)\n"
+              "return np.tile(s[:n_samples, None], (1, X_train.shape[1])) + 0 * d[:n_samples, None]", X)
+    np.testing.assert_allclose(res.output[:, 0], X[:10].sum(1))
+    assert res.calls == 2 and res.rows_scored == 120
+
+
+@pytest.mark.parametrize("call,message", [
+    ("model.predict_score(X_train[:, :2])", f"predict_score expects {D} features, got 2"),
+    ("model.predict_score(X_train[0])", "predict_score expects a 2-D array (n, d), got shape (4,)"),
+    ("model.predict_score(np.full((2, X_train.shape[1]), np.nan))", "predict_score input has non-finite values"),
+])
+def test_proxy_input_validated(X, call, message):
+    res = run(call + "\nreturn X_train[:n_samples]", X)
+    assert res.status == "runtime-error"
+    assert res.message == f"ValueError: {message} (line 4)"
+
+
+def test_scorer_failure_becomes_program_error_not_parent_crash(X):
+    def broken(_):
+        raise RuntimeError("detector exploded")
+
+    res = run("model.predict_score(X_train)\nreturn X_train[:n_samples]", X, scorer=broken)
+    assert res.status == "runtime-error"
+    assert res.message == "ValueError: scorer failed: RuntimeError: detector exploded (line 4)"
+
+
+def test_scorer_wrong_length_refused(X):
+    res = run("model.predict_score(X_train)\nreturn X_train[:n_samples]", X, scorer=lambda A: A[:3, 0])
+    assert "scorer returned 3 scores for 60 rows" in res.message
+
+
+def test_scorer_time_not_charged_to_program(X):
+    def slow(A):
+        time.sleep(0.4)
+        return A.sum(1)
+
+    body = "for i in range(3):\n    model.predict_score(X_train)\nreturn X_train[:n_samples]"
+    # 1.2 s of scoring against a 1.0 s limit: only the program's time counts
+    assert run(body, X, scorer=slow, limits=Limits(timeout_s=1.0)).status == "ok"
+
+
+def test_stdout_captured_and_capped(X):
+    res = run("for i in range(1000):\n    print('x' * 100)\nreturn X_train[:n_samples]", X,
+              limits=Limits(max_stdout_chars=500))
+    assert res.status == "ok"
+    assert res.stdout == "x" * 100 + "\n" + ("x" * 100 + "\n") * 3 + "x" * 96 + "\n[output truncated]"
+
+
+@pytest.mark.parametrize("X_bad,n", [(np.zeros(5), 3), (np.zeros((0, 3)), 3), (np.zeros((4, 2)), 0),
+                                     (np.zeros((4, 2)), 2.5), (np.zeros((4, 2)), True)])
+def test_bad_arguments_raise_value_error(X_bad, n):
+    with pytest.raises(ValueError):
+        run_program(program("return X_train"), X_bad, n, row_sum)
+
+
+def test_no_worker_left_behind(X):
+    import os
+
+    from sandbox.runner import reap_pending
+
+    run("return X_train[:n_samples]", X)
+    run("while True:\n    pass", X, limits=Limits(timeout_s=0.3))
+    reap_pending(block=True)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+# -- a hostile worker speaking garbage must not crash the parent ------------------
+def _garbage_session(frames, d=D, n_samples=2, limits=Limits(timeout_s=2)):
+    """Serve a fake worker that writes ``frames`` (raw bytes) and exits."""
+    import os
+
+    from sandbox.runner import _Task
+    from sandbox.session import Session as _Session
+
+    c_read, p_write = os.pipe()
+    p_read, c_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the fake worker
+        try:
+            os.close(p_read)
+            for frame in frames:
+                if isinstance(frame, int):  # a signal to die of
+                    os.kill(os.getpid(), frame)
+                os.write(c_write, frame)
+        finally:
+            os._exit(0)
+    os.close(c_write)
+    task = _Task(None, frozenset(), np.zeros((5, d)), n_samples, None, 0, limits, "/nonexistent")
+    session = _Session(task, row_sum, p_read, p_write, pid)
+    try:
+        return session.serve()
+    finally:
+        os.close(p_read)
+        os.close(p_write)
+        os.close(c_read)
+        if not session.reaped:
+            os.waitpid(pid, 0)
+
+
+def _frame(kind, payload, length=None):
+    from sandbox import protocol
+
+    return protocol.HEADER.pack(protocol.MAGIC, kind, len(payload) if length is None else length) + payload
+
+
+def test_garbage_bad_magic():
+    res = _garbage_session([b"EVIL" + b"\0" * 9])
+    assert (res.status, res.message) == ("runtime-error", "worker protocol violation: worker sent a frame with a bad magic number")
+
+
+def test_garbage_unknown_kind():
+    res = _garbage_session([_frame(99, b"")])
+    assert res.message == "worker protocol violation: unexpected message kind 99"
+
+
+def test_garbage_truncated_frame_then_exit():
+    res = _garbage_session([_frame(4, b"{", length=100)])
+    assert res.status == "runtime-error"
+    assert "worker exited with code 0 without a result" == res.message
+
+
+def test_garbage_malformed_json():
+    res = _garbage_session([_frame(4, b"\xff\xfe not json")])
+    assert res.status == "runtime-error" and "malformed info message" in res.message
+
+
+def test_garbage_unknown_status_is_not_trusted():
+    res = _garbage_session([_frame(4, b'{"status": "ok-trust-me", "message": ""}')])
+    assert res.message == "worker reported unknown status 'ok-trust-me'"
+
+
+def test_garbage_request_length_lies():
+    from sandbox import protocol
+
+    res = _garbage_session([_frame(1, protocol.SHAPE2.pack(10, D), length=16 + 8)])
+    assert res.message == "worker protocol violation: score request length does not match its shape"
+
+
+def test_garbage_huge_claimed_request_hits_budget_before_allocation():
+    from sandbox import protocol
+
+    rows = 10**12
+    res = _garbage_session([_frame(1, protocol.SHAPE2.pack(rows, D), length=16 + rows * D * 8)])
+    assert res.status == "budget"
+
+
+def test_garbage_result_shape_checked_before_reading():
+    import struct
+
+    info = _frame(4, b'{"status": "ok"}')
+    result = _frame(5, struct.pack("<B", 2) + struct.pack("<QQ", 10**9, D), length=1 + 16 + 10**9 * D * 8)
+    res = _garbage_session([info, result])
+    assert (res.status, res.message) == ("bad-output", f"expected (2, {D}) got (1000000000, {D})")
+
+
+@pytest.mark.parametrize("sig,status,message", [
+    (11, "runtime-error", "worker crashed with SIGSEGV"),
+    (9, "memory", "worker was killed (out of memory)"),
+    (24, "timeout", "CPU limit of 3 s exceeded"),  # SIGXCPU
+])
+def test_worker_death_is_classified(sig, status, message):
+    res = _garbage_session([sig])
+    assert (res.status, res.message) == (status, message)
