@@ -1,1 +1,14 @@
+"""Sandbox: static audit, restricted execution in an isolated worker, model proxy.
 
+Layers (each tested on its own): :func:`audit_source` (static audit),
+:mod:`sandbox.guards` (RestrictedPython hooks), :func:`run_program` (fresh
+forked worker with resource limits, seccomp where available, model proxy),
+:func:`verify_program` (property suite).
+"""
+from sandbox.audit import AuditReport, Finding, audit_source
+from sandbox.runner import Limits, RunResult, run_program
+
+__all__ = ["audit_source", "AuditReport", "Finding", "run_program", "RunResult", "Limits",
+           "verify_program", "VerificationReport", "SUITE_VERSION"]
+# Property suite (owned by the sandbox.properties engineer).
+from sandbox.properties import SUITE_VERSION, PropertyResult, VerificationReport, verify_program  # noqa: E402,E501

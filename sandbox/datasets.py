@@ -1,0 +1,150 @@
+"""Data-agnostic synthetic datasets for the property suite.
+
+The suite never sees user data: every array here is generated from a seed, so
+the same seed always gives the same datasets and a certification can be
+replayed exactly. Two families are provided:
+
+* *hardness* datasets (Gaussian mixture, correlated features, heavy tails) on
+  which the detector is fitted and the program's anomalies are compared with
+  random outliers;
+* *degenerate* datasets (d = 1, constant columns, duplicated rows, tiny n,
+  1e6-scale values) on which a program must return a valid array or fail
+  cleanly, never hang or crash.
+
+Hypothesis strategies for the same shapes are built lazily by
+:func:`suite_arrays` so that hypothesis stays a test-only dependency.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+BASE_N_TRAIN = 200
+BASE_DIM = 5
+
+
+@dataclass(frozen=True)
+class SuiteDataset:
+    """One generated training set.
+
+    Attributes
+    ----------
+    name : str
+        Stable identifier shown in reports, e.g. ``"gaussian_mixture"``.
+    X : ndarray of shape (n, d), float64
+        Training rows (normal data only; the suite has no labels).
+    """
+
+    name: str
+    X: np.ndarray
+
+
+def _rng(seed, salt):
+    # A separate stream per dataset keeps each one fixed when another changes.
+    return np.random.default_rng([int(seed), int(salt)])
+
+
+def gaussian_mixture(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+    """Three well-separated isotropic Gaussian clusters of unequal size."""
+    rng = _rng(seed, 1)
+    centers = rng.uniform(-4.0, 4.0, size=(3, d))
+    sizes = np.array([0.5, 0.3, 0.2])
+    labels = rng.choice(3, size=n, p=sizes)
+    X = centers[labels] + rng.normal(scale=0.6, size=(n, d))
+    return SuiteDataset("gaussian_mixture", X.astype(np.float64))
+
+
+def correlated(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+    """One Gaussian with strong linear correlation (rank-2 signal + small noise)."""
+    rng = _rng(seed, 2)
+    latent = rng.normal(size=(n, 2))
+    loadings = rng.normal(size=(2, d))
+    X = latent @ loadings + rng.normal(scale=0.1, size=(n, d))
+    return SuiteDataset("correlated", X.astype(np.float64))
+
+
+def heavy_tailed(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+    """Independent Student-t (3 degrees of freedom) features with mixed scales."""
+    rng = _rng(seed, 3)
+    scales = rng.uniform(0.5, 3.0, size=d)
+    X = rng.standard_t(3, size=(n, d)) * scales
+    return SuiteDataset("heavy_tailed", X.astype(np.float64))
+
+
+def hardness_datasets(seed=0):
+    """The datasets on which hardness and novelty are measured."""
+    return [gaussian_mixture(seed), correlated(seed), heavy_tailed(seed)]
+
+
+def base_dataset(seed=0):
+    """The dataset for shape, determinism, time and mutation checks."""
+    return gaussian_mixture(seed)
+
+
+def degenerate_datasets(seed=0):
+    """Inputs that break careless programs: each must give an array or a clean error."""
+    rng = _rng(seed, 4)
+    one_dim = rng.normal(size=(60, 1))
+    constant = rng.normal(size=(60, 4))
+    constant[:, [1, 3]] = 7.0  # zero-variance columns: divisions by std blow up
+    dup = np.repeat(rng.normal(size=(1, 3)), 40, axis=0)  # all rows identical
+    tiny = rng.normal(size=(3, 3))
+    large = rng.normal(size=(60, 3)) * 1e6 + 1e6
+    return [
+        SuiteDataset("one_feature", one_dim),
+        SuiteDataset("constant_columns", constant),
+        SuiteDataset("duplicate_rows", dup),
+        SuiteDataset("tiny_n", tiny),
+        SuiteDataset("large_magnitude", large),
+    ]
+
+
+def random_outliers(X, n, seed=0, widen=0.10):
+    """Uniform points in the bounding box of ``X`` widened by ``widen`` per feature.
+
+    This is the paper's "random outliers" baseline that synthesized anomalies
+    must be harder than.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    margin = widen * (hi - lo)
+    rng = _rng(seed, 5)
+    return rng.uniform(lo - margin, hi + margin, size=(int(n), X.shape[1]))
+
+
+def suite_arrays(min_rows=1, max_rows=40, max_dim=6):
+    """Hypothesis strategy for training arrays in the suite's families.
+
+    Draws Gaussian mixtures, correlated and heavy-tailed data, and the
+    degenerate cases (one column, constant columns, duplicate rows, large
+    magnitudes). Imported lazily: hypothesis is needed only by tests.
+    """
+    from hypothesis import strategies as st
+
+    kinds = st.sampled_from(
+        ["mixture", "correlated", "heavy", "one_feature", "constant", "duplicates", "large"]
+    )
+
+    @st.composite
+    def arrays(draw):
+        kind = draw(kinds)
+        n = draw(st.integers(min_rows, max_rows))
+        d = 1 if kind == "one_feature" else draw(st.integers(1, max_dim))
+        seed = draw(st.integers(0, 2**31 - 1))
+        rng = np.random.default_rng(seed)
+        if kind == "mixture" or kind == "one_feature":
+            centers = rng.uniform(-4, 4, size=(2, d))
+            X = centers[rng.integers(0, 2, size=n)] + rng.normal(size=(n, d))
+        elif kind == "correlated":
+            X = rng.normal(size=(n, 1)) @ rng.normal(size=(1, d)) + 0.05 * rng.normal(size=(n, d))
+        elif kind == "heavy":
+            X = rng.standard_t(2, size=(n, d))
+        elif kind == "constant":
+            X = rng.normal(size=(n, d))
+            X[:, 0] = 3.0
+        elif kind == "duplicates":
+            X = np.repeat(rng.normal(size=(1, d)), n, axis=0)
+        else:
+            X = rng.normal(size=(n, d)) * 1e6
+        return X.astype(np.float64)
+
+    return arrays()

@@ -1,0 +1,73 @@
+"""``das audit``: verdict text, JSON, exit codes and clean errors."""
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+
+PROGRAMS = Path(__file__).parent / "programs"
+HONEST = PROGRAMS / "honest" / "knn_between_neighbours.py"
+COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
+
+
+@pytest.fixture
+def cli():
+    return CliRunner()
+
+
+def test_help_lists_options(cli):
+    res = cli.invoke(main, ["audit", "--help"])
+    assert res.exit_code == 0
+    for option in ("--detector", "--seed", "--json"):
+        assert option in res.output
+
+
+def test_honest_program_is_certifiable(cli):
+    res = cli.invoke(main, ["audit", str(HONEST), "--detector", "knn"])
+    assert res.exit_code == 0, res.output
+    assert "[PASS] harder_than_random" in res.output
+    assert res.output.rstrip().endswith("verdict: CERTIFIABLE")
+
+
+def test_buggy_program_is_rejected_with_reason_as_json(cli):
+    res = cli.invoke(main, ["audit", str(COPIER), "-d", "IForest", "--json", "--seed", "1"])
+    assert res.exit_code == 1, res.output
+    data = json.loads(res.output)
+    assert data["verdict"] == "REJECTED" and data["seed"] == 1
+    novel = next(p for p in data["properties"] if p["name"] == "novel")
+    assert not novel["passed"] and "copies of training rows" in novel["detail"]
+
+
+def test_audit_rejection_text_names_line_and_rule(cli, tmp_path):
+    prog = tmp_path / "bad.py"
+    prog.write_text(
+        "import os\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+        "    return X_train\n"
+    )
+    res = cli.invoke(main, ["audit", str(prog), "-d", "IForest"])
+    assert res.exit_code == 1
+    assert "[FAIL] audit" in res.output and "Line 1:" in res.output
+    assert "verdict: REJECTED" in res.output
+
+
+def test_missing_file_is_a_usage_error(cli, tmp_path):
+    res = cli.invoke(main, ["audit", str(tmp_path / "nope.py"), "-d", "IForest"])
+    assert res.exit_code == 2
+    assert "does not exist" in res.output
+
+
+def test_unknown_detector_is_a_usage_error(cli):
+    res = cli.invoke(main, ["audit", str(HONEST), "-d", "NoSuchDetector"])
+    assert res.exit_code == 2
+    assert "Invalid value for '--detector'" in res.output
+
+
+def test_undecodable_file_gives_clean_error(cli, tmp_path):
+    prog = tmp_path / "binary.py"
+    prog.write_bytes(b"\xff\xfe\x00bad")
+    res = cli.invoke(main, ["audit", str(prog), "-d", "IForest"])
+    assert res.exit_code == 1
+    assert "cannot read program file" in res.output
+    assert "Traceback" not in res.output
