@@ -2,6 +2,10 @@
 import os
 from pathlib import Path
 
+# `pytest -n 2` runs two workers on two cores: one BLAS/torch thread each avoids
+# oversubscription (torch reads this when it is first imported).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 

@@ -13,3 +13,22 @@ def main():
 
 
 # Command registration: one line per area (keep alphabetical).
+from engine.cli.programs import programs, verify  # noqa: E402
+main.add_command(programs)
+main.add_command(verify)
+from engine.cli.audit import audit  # noqa: E402
+main.add_command(audit)
+from engine.cli.enhance import enhance  # noqa: E402
+main.add_command(enhance)
+from engine.cli.data import data  # noqa: E402
+main.add_command(data)
+from engine.cli.demo import demo  # noqa: E402
+main.add_command(demo)
+from engine.cli.detectors import detectors  # noqa: E402
+main.add_command(detectors)
+from engine.cli.regenerate import prompts, regenerate  # noqa: E402
+main.add_command(regenerate)
+main.add_command(prompts)
+from engine.cli.bench import bench, report  # noqa: E402
+main.add_command(bench)
+main.add_command(report)
