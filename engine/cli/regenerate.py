@@ -1,0 +1,164 @@
+"""``das regenerate`` (run the codegen loop) and ``das prompts`` (show / re-key prompts)."""
+import click
+
+from engine.cli._common import echo_json, json_option, user_errors
+from engine.extract import ExtractionError
+from engine.llm import BACKENDS, LLMError, UnknownBackend
+from engine.prompts import VARIANT_HELP, VARIANTS, PromptError
+
+_ERRORS = (LLMError, UnknownBackend, PromptError, ExtractionError)
+
+
+def _store_errors():
+    from program_store import StoreError
+
+    return StoreError
+
+
+def _detector_errors():
+    from detectors import UnknownDetector
+
+    return UnknownDetector
+
+
+def _names(detector):
+    """Canonical names for ``--detector`` (``all`` = every detector)."""
+    from detectors import DETECTOR_NAMES, get_card
+
+    if detector.lower() == "all":
+        return list(DETECTOR_NAMES)
+    return [get_card(detector).name]
+
+
+def _progress_line(detector, res):
+    sha = (res.sha256 or "-")[:12]
+    hard = "-" if res.hardness is None else f"{res.hardness:.3f}"
+    extra = f"  {res.message}" if res.message and res.status != "certified" else ""
+    return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}  hardness {hard}  " \
+           f"rounds {res.rounds}{extra}"
+
+
+@click.command("regenerate")
+@click.option("--detector", "-d", required=True, help="Detector name, or 'all'.")
+@click.option("--variant", type=click.Choice(list(VARIANTS)), default="default", show_default=True,
+              help="Prompt variant (see `das prompts show --help`).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="LLM backend [default: $DAS_LLM_BACKEND or replay].")
+@click.option("--n", "n_candidates", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Candidates (independent queries) per detector.")
+@click.option("--rounds", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Maximum repair rounds per candidate.")
+@click.option("--model", default=None, help="Anthropic model [default: $DAS_MODEL or claude-sonnet-4-6].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Verifier seed.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="Program store file [default: $DAS_STORE or $DAS_HOME/programs.sqlite].")
+@click.option("--show-report", is_flag=True, help="Print the verifier report of every candidate.")
+@json_option
+def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, store_path,
+               show_report, as_json):
+    """Generate, audit, verify and store synthesis programs for a detector.
+
+    Offline by default: the replay backend serves the recorded corpus shipped
+    with das (no key, no network). The hardest certified candidate (verifier
+    hardness on synthetic data, never benchmark labels) becomes the default.
+    """
+
+    @user_errors(*_ERRORS, _store_errors(), _detector_errors())
+    def run():
+        from engine.llm import make_client
+        from engine.loop import LoopConfig, generate_programs
+        from program_store import ProgramStore
+
+        options = {"model": model} if model else {}
+        client = make_client(backend, **options)
+        cfg = LoopConfig(n_candidates=n_candidates, max_repair_rounds=rounds, variant=variant,
+                         seed=seed)
+        out = {}
+        with ProgramStore(store_path) as store:
+            for name in _names(detector):
+                def progress(res, name=name):
+                    if not as_json:
+                        click.echo(_progress_line(name, res))
+                        if show_report and res.report_text:
+                            click.echo("\n".join("    " + ln for ln in res.report_text.splitlines()))
+                results = generate_programs(name, client=client, store=store, config=cfg,
+                                            progress=progress)
+                out[name] = results
+        return out
+
+    out = run()
+    if as_json:
+        echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()})
+        return
+    click.echo("\ndetector  sha256        status      hardness  rounds")
+    for name, results in out.items():
+        for r in results:
+            hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
+            click.echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
+    total = sum(r.status == "certified" for rs in out.values() for r in rs)
+    click.echo(f"{total} program(s) certified")
+
+
+@click.group("prompts")
+def prompts():
+    """Show the prompts sent to the LLM, and maintain the replay corpus keys."""
+
+
+@prompts.command("show")
+@click.option("--detector", "-d", required=True, help="Detector name.")
+@click.option("--variant", type=click.Choice(list(VARIANTS) + ["initial"]), default="default",
+              show_default=True,
+              help="; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
+              + "; initial: p_initial, the description request (Eq. 2).")
+@json_option
+def show(detector, variant, as_json):
+    """Print the exact prompt text for DETECTOR, with its sha256 and version."""
+
+    @user_errors(PromptError, _detector_errors())
+    def render():
+        from engine.prompts import build_initial_prompt, build_prompt
+
+        return build_initial_prompt(detector) if variant == "initial" else build_prompt(detector, variant)
+
+    prompt = render()
+    if as_json:
+        echo_json(prompt.__dict__)
+        return
+    click.echo(prompt.text)
+    click.echo(f"\n# prompt {prompt.variant} for {prompt.detector}: version {prompt.version}, "
+               f"sha256 {prompt.sha256}")
+
+
+@prompts.command("corpus")
+@click.option("--rekey", is_flag=True,
+              help="Maintainers: point corpus entries at the current prompt texts (after a template "
+                   "or card change, once the responses were checked to still answer them).")
+@json_option
+def corpus(rekey, as_json):
+    """List the recorded replay corpus: entries per prompt, provenance, key status."""
+
+    @user_errors(LLMError, PromptError)
+    def run():
+        from engine.prompts import build_prompt
+        from engine.replay import load_index, rekey_corpus
+
+        changed = rekey_corpus() if rekey else []
+        rows = []
+        for e in load_index()["entries"]:
+            current = build_prompt(e["detector"], e["variant"]).sha256
+            rows.append({"id": e["id"], "detector": e["detector"], "variant": e["variant"],
+                         "prompt_sha256": e["prompt_sha256"], "current": current == e["prompt_sha256"],
+                         "author": e["author"], "written_at": e["written_at"]})
+        return rows, changed
+
+    rows, changed = run()
+    if as_json:
+        echo_json({"entries": rows, "rekeyed": changed})
+        return
+    for r in rows:
+        state = "ok" if r["current"] else "STALE (template changed; run --rekey after review)"
+        click.echo(f"{r['id']:<22} {r['prompt_sha256'][:12]}  {state}")
+    if rows:
+        click.echo(f"author: {rows[0]['author']}")
+    if changed:
+        click.echo(f"re-keyed {len(changed)} entr(y/ies): {', '.join(changed)}")

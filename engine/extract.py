@@ -1,0 +1,115 @@
+"""Turn a raw LLM response into the program, its policy and its explanation.
+
+Responses mix prose, fenced code and sometimes several functions or usage
+examples. The program kept is: the top-level imports and function
+definitions of the code block that defines ``generate_hard_anomalies``
+(helpers included, example calls and ``__main__`` blocks dropped). The policy
+is that function's docstring (paper Eq. 3), the explanation is its comments
+plus the prose around the code.
+"""
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+ENTRY_POINT = "generate_hard_anomalies"
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
+
+
+class ExtractionError(ValueError):
+    """The response holds no usable ``generate_hard_anomalies`` function."""
+
+
+@dataclass(frozen=True)
+class ExtractedProgram:
+    """Structured output of one response.
+
+    Attributes
+    ----------
+    source : str
+        Program text: imports and top-level functions, ends with a newline.
+    policy : str
+        Docstring of ``generate_hard_anomalies`` ("" if absent).
+    comments : tuple of str
+        ``#`` comments inside the program, in order.
+    prose : str
+        Response text outside the code block.
+    """
+
+    source: str
+    policy: str
+    comments: tuple
+    prose: str
+
+    @property
+    def explanation(self):
+        """Comments and prose together (the paper's S_explanation)."""
+        return "\n".join(self.comments + ((self.prose,) if self.prose else ()))
+
+
+def _blocks(text):
+    """Candidate code blocks: fenced blocks first, else the text from the first import/def."""
+    fenced = [(m.group(2), m.span()) for m in _FENCE.finditer(text)]
+    if fenced:
+        return fenced
+    start = re.search(r"^(import |from |def )", text, re.M)
+    return [(text[start.start():], (start.start(), len(text)))] if start else []
+
+
+def _parse(code):
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+def _keep(tree, code, entry):
+    """Source of the top-level imports and functions, in order; ``entry`` is the only entry point."""
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == ENTRY_POINT and node is not entry:
+            continue  # a redefinition: Python keeps the last one, so do we
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef)):
+            segment = ast.get_source_segment(code, node, padded=False)
+            if isinstance(node, ast.FunctionDef) and node.decorator_list:
+                lines = code.splitlines()
+                segment = "\n".join(lines[node.decorator_list[0].lineno - 1:node.end_lineno])
+            kept.append(segment)
+    return "\n\n\n".join(kept).strip() + "\n"
+
+
+def _comments(source):
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            out.append(tok.string.lstrip("#").strip())
+    return tuple(c for c in out if c)
+
+
+def extract_program(text):
+    """Extract the synthesis program from a raw response.
+
+    Raises
+    ------
+    ExtractionError
+        If no code block parses and defines ``generate_hard_anomalies``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ExtractionError("empty response")
+    problems = []
+    for code, span in _blocks(text):
+        tree = _parse(code)
+        if tree is None:
+            if ENTRY_POINT in code:
+                problems.append(f"a code block defining {ENTRY_POINT} does not parse")
+            continue
+        funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
+        if not funcs:
+            continue
+        source = _keep(tree, code, funcs[-1])
+        policy = ast.get_docstring(funcs[-1]) or ""
+        prose = (text[:span[0]] + text[span[1]:]).strip()
+        return ExtractedProgram(source, policy, _comments(source), prose)
+    detail = "; ".join(problems) or f"no code defines a top-level function {ENTRY_POINT}"
+    raise ExtractionError(f"no usable program in the response: {detail}")

@@ -1,0 +1,240 @@
+"""generate -> audit -> verify -> repair -> store, for n candidates per detector.
+
+Nothing an LLM writes is trusted: every extracted program is stored as a
+candidate with its lineage (prompt sha256, parent sha256 for repairs, response
+metadata), audited, verified by the property suite, and the outcome recorded.
+A rejected program gets a repair prompt that carries the verifier's report,
+for at most ``max_repair_rounds`` rounds. The default program of a detector is
+chosen label-free: the highest verifier hardness among certified programs.
+"""
+import logging
+from dataclasses import dataclass, field
+
+from engine.extract import ExtractionError, extract_program
+from engine.llm import LLMError, NoRecordedResponse
+from engine.prompts import build_prompt, build_repair_prompt
+
+log = logging.getLogger("das.engine.loop")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of :func:`generate_programs`."""
+
+    n_candidates: int = 3
+    max_repair_rounds: int = 2
+    variant: str = "default"
+    seed: int = 0
+    set_default: bool = True
+
+
+@dataclass
+class CandidateResult:
+    """What happened to one candidate (after its repair rounds).
+
+    ``status``: ``certified``, ``rejected`` (verifier or audit said no after
+    the last round), ``no-program`` (no extractable function) or
+    ``unavailable`` (the backend had no response; a replay repair prompt
+    without a recording keeps the previous status and its message).
+    """
+
+    index: int
+    status: str
+    sha256: str | None = None
+    hardness: float | None = None
+    rounds: int = 0
+    parent_sha256: str | None = None
+    message: str = ""
+    report_text: str = ""
+    lineage: list = field(default_factory=list)
+
+    def to_dict(self):
+        """JSON-serializable dict."""
+        return dict(self.__dict__)
+
+
+def _audit(source):
+    from sandbox import audit_source
+
+    return audit_source(source)
+
+
+def _default_verifier(source, detector, seed=0):
+    from sandbox.properties import verify_program
+
+    return verify_program(source, detector, seed=seed)
+
+
+def _report_text(report):
+    fmt = getattr(report, "format_text", None)
+    return fmt() if callable(fmt) else str(report)
+
+
+def _audit_report(audit, suite_version):
+    """Verification record for a program refused by the static audit (never run)."""
+    findings = [str(f) for f in audit.findings]
+    return {"stage": "audit", "passed": False, "hardness": 0.0, "findings": findings,
+            "suite_version": suite_version}
+
+
+def _response_meta(resp, prompt, round_no, index):
+    return {"prompt_version": prompt.version, "round": round_no, "candidate": index,
+            "usage": resp.usage, "latency_s": resp.latency_s, "response": resp.metadata}
+
+
+class _Run:
+    """One detector's loop; holds the injected collaborators."""
+
+    def __init__(self, detector, client, store, verifier, config, progress):
+        self.detector, self.client, self.store = detector, client, store
+        self.verifier, self.config, self.progress = verifier, config, progress
+
+    def _suite_version(self):
+        return getattr(self.store, "suite_version", None) or "unknown"
+
+    def _check(self, sha, source):
+        """Audit then verify ``source``; record the outcome. Returns (passed, hardness, text)."""
+        audit = _audit(source)
+        if not audit.ok:
+            text = "Static audit refused the program:\n" + "\n".join(str(f) for f in audit.findings)
+            self.store.record_verification(sha, _audit_report(audit, self._suite_version()),
+                                           passed=False, suite_version=self._suite_version())
+            return False, 0.0, text
+        report = self.verifier(source, self.detector, seed=self.config.seed)
+        self.store.record_verification(sha, report.to_dict(), passed=report.passed,
+                                       suite_version=report.suite_version,
+                                       duration_s=report.duration_s)
+        return bool(report.passed), float(report.hardness), _report_text(report)
+
+    def candidate(self, index):
+        """Run one candidate through its rounds."""
+        cfg = self.config
+        base = build_prompt(self.detector, cfg.variant)
+        prompt, parent, result = base, None, CandidateResult(index, "unavailable")
+        for round_no in range(cfg.max_repair_rounds + 1):
+            try:
+                resp = self.client.complete(prompt.text, sample=index if round_no == 0 else 0)
+            except NoRecordedResponse as exc:
+                # Round 0: the corpus holds fewer recordings than candidates asked for.
+                result.message = str(exc)
+                result.status = "exhausted" if round_no == 0 else result.status
+                return result
+            except LLMError as exc:
+                result.status, result.message = "unavailable", str(exc)
+                return result
+            result.rounds = round_no
+            try:
+                program = extract_program(resp.text)
+            except ExtractionError as exc:
+                result.status, result.message = "no-program", str(exc)
+                prompt = build_repair_prompt(base, "# (no function found)", str(exc),
+                                             round_no + 1, cfg.max_repair_rounds)
+                continue
+            sha = self.store.add(
+                program.source, self.detector, policy=program.policy,
+                prompt_sha256=prompt.sha256, prompt_variant=prompt.variant,
+                backend=resp.backend, model=resp.model, parent_sha256=parent,
+                metadata=_response_meta(resp, prompt, round_no, index))
+            passed, hardness, text = self._check(sha, program.source)
+            result.sha256, result.hardness, result.parent_sha256 = sha, hardness, parent
+            result.report_text = text
+            result.lineage.append(sha)
+            if passed:
+                result.status, result.message = "certified", ""
+                return result
+            result.status = "rejected"
+            result.message = ("refused by the static audit" if text.startswith("Static audit")
+                              else "refused by the property suite")
+            prompt = build_repair_prompt(base, program.source, text, round_no + 1,
+                                         cfg.max_repair_rounds)
+            parent = sha
+        return result
+
+
+def generate_programs(detector, *, client, store, verifier=None, config=None, progress=None):
+    """Generate, check and store ``config.n_candidates`` programs for ``detector``.
+
+    Parameters
+    ----------
+    detector : str
+        Canonical detector name (prompts use its card).
+    client : engine.llm.LLMClient
+    store : program_store.ProgramStore
+    verifier : callable, optional
+        ``verifier(source, detector, seed=...)`` -> report with ``passed``,
+        ``hardness``, ``suite_version``, ``duration_s``, ``to_dict()``;
+        default :func:`sandbox.verify_program`.
+    config : LoopConfig, optional
+    progress : callable, optional
+        Called with each finished :class:`CandidateResult`.
+
+    Returns
+    -------
+    list of CandidateResult
+        In candidate order; stops early when the backend has no more responses
+        for the first round (replay with fewer than n recordings).
+    """
+    config = config or LoopConfig()
+    run = _Run(detector, client, store, verifier or _default_verifier, config, progress)
+    results = []
+    for index in range(config.n_candidates):
+        res = run.candidate(index)
+        if res.status == "exhausted" and index > 0:
+            break  # fewer recordings than candidates asked for: not a failure
+        if res.status == "exhausted":
+            res.status = "unavailable"
+        results.append(res)
+        if progress:
+            progress(res)
+    if config.set_default:
+        choose_default(store, detector, results)
+    return results
+
+
+def choose_default(store, detector, results):
+    """Make the hardest certified candidate the detector's default (label-free).
+
+    Returns the chosen sha256 or None when no candidate was certified.
+    """
+    certified = [r for r in results if r.status == "certified"]
+    if not certified:
+        return None
+    best = max(certified, key=lambda r: (r.hardness, r.sha256))
+    store.set_default(detector, best.sha256)
+    log.info("default program for %s: %s (hardness %.3f)", detector, best.sha256[:12],
+             best.hardness)
+    return best.sha256
+
+
+def ensure_certified(store, detector, backend="replay", *, client=None, verifier=None,
+                     config=None):
+    """Return the certified default program for ``detector``, certifying on first use.
+
+    If the store has a certified program for ``detector`` it is returned
+    unchanged (idempotent). Otherwise the loop runs over the bundled prompt with
+    ``backend`` (replay by default: no key, no network), the hardest certified
+    candidate becomes the default, and it is returned.
+
+    Raises
+    ------
+    program_store.NotCertified
+        If no candidate could be certified.
+    """
+    from program_store import NotCertified
+    from detectors import get_card
+
+    name = get_card(detector).name
+    try:
+        return store.certified(name)
+    except NotCertified:
+        pass
+    if client is None:
+        from engine.llm import make_client
+
+        client = make_client(backend)
+    results = generate_programs(name, client=client, store=store, verifier=verifier,
+                                config=config or LoopConfig())
+    if not any(r.status == "certified" for r in results):
+        summary = "; ".join(f"#{r.index}: {r.status} {r.message[:80]}" for r in results)
+        raise NotCertified(f"no program for {name} passed verification ({summary})")
+    return store.certified(name)

@@ -1,0 +1,49 @@
+"""`das regenerate` and `das prompts` end to end, with the real sandbox and store."""
+import json
+
+from click.testing import CliRunner
+
+from engine.cli import main
+from engine.prompts import build_prompt
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_commands_have_help():
+    for args in (["regenerate"], ["prompts"], ["prompts", "show"], ["prompts", "corpus"]):
+        res = run(*args, "--help")
+        assert res.exit_code == 0 and "Usage:" in res.output
+
+
+def test_prompts_show_prints_text_and_hash():
+    res = run("prompts", "show", "--detector", "ocsvm", "--variant", "hardness")
+    assert res.exit_code == 0
+    assert build_prompt("OCSVM", "hardness").sha256 in res.output and "`degree`" in res.output
+    data = json.loads(run("prompts", "show", "-d", "KNN", "--json").output)
+    assert data["sha256"] == build_prompt("KNN").sha256 and data["version"] == "1.0"
+
+
+def test_prompts_corpus_lists_current_entries():
+    data = json.loads(run("prompts", "corpus", "--json").output)
+    assert len(data["entries"]) >= 14 and all(e["current"] for e in data["entries"])
+    assert data["rekeyed"] == []
+
+
+def test_user_errors_are_clean():
+    res = CliRunner().invoke(main, ["prompts", "show", "-d", "nope"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and "Error" in res.output
+    res = CliRunner().invoke(main, ["regenerate", "-d", "PCA", "--backend", "anthropic"])
+    assert res.exit_code == 1 and "ANTHROPIC_API_KEY" in res.output
+
+
+def test_regenerate_offline_certifies_the_corpus_for_one_detector():
+    res = run("regenerate", "--detector", "ECOD", "--n", "3", "--show-report")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("[ECOD] candidate") == 2  # two recordings in the corpus
+    assert "[PASS] harder_than_random" in res.output
+    assert "2 program(s) certified" in res.output
+    data = json.loads(run("regenerate", "-d", "ECOD", "--json").output)
+    assert [r["status"] for r in data["ECOD"]] == ["certified", "certified"]
+    assert all(0.0 < r["hardness"] <= 1.0 for r in data["ECOD"])

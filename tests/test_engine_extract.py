@@ -1,0 +1,54 @@
+"""Extraction of program, policy and explanation from raw responses."""
+import pytest
+
+from engine.extract import ExtractionError, extract_program
+
+FUNC = '''import numpy as np
+
+
+def _helper(X):
+    return X * 2.0
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy: double the rows."""
+    # scale the rows
+    return _helper(X_train[:n_samples])
+'''
+
+
+def test_fenced_block_with_prose_and_helpers():
+    text = f"Here is my answer.\n\n```python\n{FUNC}\nprint(generate_hard_anomalies(2, None, None))\n```\n\nIt doubles rows."
+    prog = extract_program(text)
+    assert "def _helper" in prog.source and "import numpy as np" in prog.source
+    assert "print(" not in prog.source
+    assert prog.policy == "Policy: double the rows."
+    assert prog.comments == ("scale the rows",)
+    assert "It doubles rows." in prog.prose and "scale the rows" in prog.explanation
+
+
+def test_picks_the_block_that_defines_the_entry_point():
+    text = "```bash\npip install numpy\n```\n\n```\n" + FUNC + "```"
+    assert "generate_hard_anomalies" in extract_program(text).source
+
+
+def test_unfenced_code_after_prose():
+    prog = extract_program("Sure.\n" + FUNC)
+    assert prog.source.startswith("import numpy as np")
+
+
+def test_redefinition_keeps_the_last_one():
+    second = FUNC.replace("Policy: double the rows.", "Policy v2.")
+    prog = extract_program("```python\n" + FUNC + "\n" + second + "```")
+    assert prog.source.count("def generate_hard_anomalies") == 1 and prog.policy == "Policy v2."
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty response"),
+    ("No code, only words.", "no code defines a top-level function"),
+    ("```python\ndef other(x):\n    return x\n```", "no code defines a top-level function"),
+    ("```python\ndef generate_hard_anomalies(n, m, X:\n```", "does not parse"),
+])
+def test_responses_without_a_program_are_rejected(text, message):
+    with pytest.raises(ExtractionError, match=message):
+        extract_program(text)

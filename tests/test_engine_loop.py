@@ -1,0 +1,123 @@
+"""The generate -> audit -> verify -> repair -> store loop with injected fakes."""
+from types import SimpleNamespace
+
+import pytest
+
+from engine.llm import LLMResponse, NoRecordedResponse
+from engine.loop import LoopConfig, ensure_certified, generate_programs
+from engine.prompts import prompt_sha256
+from program_store import NotCertified, ProgramStore
+
+OK = '''```python
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy {tag}."""
+    return X_train[:1].repeat(int(n_samples), axis=0) + {shift}
+```'''
+BAD_AUDIT = '''```python
+import os
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Reads the environment."""
+    return os.environ
+```'''
+
+
+class FakeClient:
+    """Serves scripted responses; records every prompt it was sent."""
+
+    backend, model = "fake", "fake-model"
+
+    def __init__(self, responses):
+        self.responses, self.prompts = list(responses), []
+
+    def complete(self, prompt_text, *, sample=0):
+        self.prompts.append(prompt_text)
+        if not self.responses:
+            raise NoRecordedResponse("no more")
+        return LLMResponse(self.responses.pop(0), "fake", "fake-model", prompt_sha256(prompt_text))
+
+
+def fake_verifier(hardness_by_tag):
+    def verify(source, detector, seed=0):
+        tag = next(t for t in hardness_by_tag if f"Policy {t}." in source)
+        hard = hardness_by_tag[tag]
+        passed = hard is not None
+        return SimpleNamespace(
+            passed=passed, hardness=hard or 0.0, suite_version="t1", duration_s=0.01,
+            to_dict=lambda: {"hardness": hard or 0.0, "passed": passed},
+            format_text=lambda: f"[FAIL] harder_than_random ({tag})" if not passed else "ok")
+    return verify
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ProgramStore(tmp_path / "s.sqlite", suite_version="t1") as s:
+        yield s
+
+
+def test_candidates_are_stored_and_the_hardest_becomes_default(store):
+    client = FakeClient([OK.format(tag="a", shift=1), OK.format(tag="b", shift=2)])
+    seen = []
+    res = generate_programs("KNN", client=client, store=store, progress=seen.append,
+                            verifier=fake_verifier({"a": 0.4, "b": 0.7}),
+                            config=LoopConfig(n_candidates=3))
+    assert [r.status for r in res] == ["certified", "certified"]  # 3rd: exhausted, dropped
+    assert seen == res
+    assert store.certified("KNN").sha256 == res[1].sha256
+    rec = store.get(res[0].sha256)
+    assert rec.policy == "Policy a." and rec.backend == "fake" and rec.prompt_variant == "default"
+    assert rec.metadata["candidate"] == 0 and rec.metadata["round"] == 0
+
+
+def test_rejected_program_is_repaired_with_the_report_and_lineage(store):
+    client = FakeClient([OK.format(tag="bad", shift=1), OK.format(tag="good", shift=3)])
+    [res] = generate_programs("LOF", client=client, store=store,
+                              verifier=fake_verifier({"bad": None, "good": 0.6}),
+                              config=LoopConfig(n_candidates=1, max_repair_rounds=2))
+    assert res.status == "certified" and res.rounds == 1 and len(res.lineage) == 2
+    assert "[FAIL] harder_than_random (bad)" in client.prompts[1]
+    child = store.get(res.sha256)
+    assert child.parent_sha256 == res.lineage[0] and child.prompt_variant == "repair"
+    assert store.get(res.lineage[0]).status == "rejected"
+
+
+def test_audit_refusal_is_recorded_and_repaired_without_running(store):
+    calls = []
+    verifier = fake_verifier({"ok": 0.5})
+    client = FakeClient([BAD_AUDIT, OK.format(tag="ok", shift=1)])
+    [res] = generate_programs("ECOD", client=client, store=store,
+                              verifier=lambda *a, **k: calls.append(a) or verifier(*a, **k),
+                              config=LoopConfig(n_candidates=1))
+    assert res.status == "certified" and len(calls) == 1
+    assert "Static audit refused the program:\nLine 1: import-not-allowed" in client.prompts[1]
+    assert store.get(res.lineage[0]).status == "rejected"
+
+
+def test_bounded_rounds_end_rejected(store):
+    client = FakeClient([OK.format(tag="bad", shift=i) for i in range(5)])
+    [res] = generate_programs("PCA", client=client, store=store,
+                              verifier=fake_verifier({"bad": None}),
+                              config=LoopConfig(n_candidates=1, max_repair_rounds=1))
+    assert res.status == "rejected" and res.rounds == 1 and len(client.prompts) == 2
+    with pytest.raises(NotCertified):
+        store.certified("PCA")
+
+
+def test_ensure_certified_is_idempotent(store):
+    client = FakeClient([OK.format(tag="a", shift=1)])
+    kw = dict(client=client, verifier=fake_verifier({"a": 0.5}), config=LoopConfig(n_candidates=1))
+    first = ensure_certified(store, "iforest", **kw)
+    assert first.detector == "IForest" and first.status == "certified"
+    again = ensure_certified(store, "IForest", **kw)
+    assert again.sha256 == first.sha256 and len(client.prompts) == 1
+
+
+def test_ensure_certified_raises_when_nothing_passes(store):
+    client = FakeClient([OK.format(tag="bad", shift=1)])
+    with pytest.raises(NotCertified, match="no program for OCSVM passed verification"):
+        ensure_certified(store, "OCSVM", client=client, verifier=fake_verifier({"bad": None}),
+                         config=LoopConfig(n_candidates=1, max_repair_rounds=0))
