@@ -1,0 +1,164 @@
+"""Enhancement (LLM-DAS Eq. 4-6): synthesize hard anomalies, train a classifier.
+
+- :func:`synthesize` runs a synthesis program **in the sandbox** (never in
+  this process) against a fitted detector and returns ``D_syn``.
+- :func:`random_outliers` and :func:`gaussian_noise` are the label-free
+  baselines of LLM-DAS App. 6.13.1, used by the ablations.
+- :func:`make_classifier` builds the enhancement classifier trained on
+  ``D_train (label 0) ∪ D_syn (label 1)`` by :func:`fit_classifier`.
+
+``EnhancedDetector`` lives in :mod:`collab.estimator`; it is re-exported here
+(lazily) because ``docs/contracts.md`` names ``collab.enhance.EnhancedDetector``.
+"""
+import numpy as np
+
+CLASSIFIERS = ("rf", "svm", "mlp")
+#: Widening of the training bounding box for random outliers (10 % per side).
+RANDOM_WIDEN = 0.1
+#: Gaussian-noise baseline: noise std as a multiple of each feature's training std.
+GAUSS_SCALE = 1.0
+
+
+class SynthesisError(RuntimeError):
+    """The synthesis program did not produce usable anomalies in the sandbox."""
+
+
+class UnknownClassifier(ValueError):
+    """The enhancement classifier name is not one of :data:`CLASSIFIERS`."""
+
+
+def n_synthetic(n_train, syn_ratio=0.1):
+    """Number of anomalies to synthesize: ``round(syn_ratio * n_train)``, at least 1."""
+    if not np.isfinite(syn_ratio) or syn_ratio <= 0:
+        raise ValueError(f"syn_ratio must be a positive number, got {syn_ratio!r}")
+    return max(1, int(round(syn_ratio * n_train)))
+
+
+def synthesize(source, X_train, n_samples, scorer, seed=0):
+    """Run a synthesis program in the sandbox and return its anomalies.
+
+    Parameters
+    ----------
+    source : str
+        Source of ``generate_hard_anomalies``; audited and executed by
+        :func:`sandbox.run_program` in an isolated worker process.
+    X_train : ndarray of shape (n_train, d)
+    n_samples : int
+    scorer : callable
+        ``scorer(X) -> (n,) scores`` of the fitted detector; called in this
+        (parent) process through the sandbox's model proxy.
+    seed : int, default=0
+
+    Returns
+    -------
+    ndarray of shape (n_samples, d)
+
+    Raises
+    ------
+    SynthesisError
+        When the sandbox refuses or the program fails (status and message kept).
+    """
+    import sandbox  # imported here: the runtime must work for callers that never synthesize
+
+    result = sandbox.run_program(source, X_train, n_samples, scorer, seed=seed)
+    if not result.ok or result.output is None:
+        raise SynthesisError(f"synthesis failed in the sandbox ({result.status}): {result.message}")
+    out = np.asarray(result.output, dtype=np.float64)
+    if out.shape != (n_samples, X_train.shape[1]) or not np.all(np.isfinite(out)):
+        raise SynthesisError(f"synthesis returned shape {out.shape}, expected {(n_samples, X_train.shape[1])}")
+    return out
+
+
+def random_outliers(X_train, n_samples, rng, widen=RANDOM_WIDEN):
+    """Uniform samples from the training bounding box widened by ``widen`` per side."""
+    lo, hi = X_train.min(axis=0), X_train.max(axis=0)
+    pad = widen * (hi - lo)
+    return rng.uniform(lo - pad, hi + pad, size=(n_samples, X_train.shape[1]))
+
+
+def gaussian_noise(X_train, n_samples, rng, scale=GAUSS_SCALE):
+    """Training rows drawn with replacement plus ``N(0, (scale * std_j)^2)`` noise.
+
+    LLM-DAS App. 6.13.1: select base samples from the normal training data and
+    add Gaussian noise with a predefined mean (0) and standard deviation (here
+    ``scale`` times each feature's training std, so the noise is unit-free).
+    """
+    base = X_train[rng.integers(0, X_train.shape[0], size=n_samples)]
+    std = X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return base + rng.normal(0.0, 1.0, size=base.shape) * (scale * std)
+
+
+def make_classifier(name="rf", random_state=0):
+    """Build an unfitted enhancement classifier.
+
+    Parameters
+    ----------
+    name : {"rf", "svm", "mlp"}
+        Random forest (default, scikit-learn defaults, seeded), RBF SVM with
+        Platt probabilities, or a one-hidden-layer MLP.
+    random_state : int or None
+
+    Returns
+    -------
+    sklearn classifier with ``predict_proba``
+    """
+    key = str(name).lower()
+    if key == "rf":
+        from sklearn.ensemble import RandomForestClassifier
+
+        # oob_score only adds out-of-bag probabilities (used by collate); the forest is unchanged.
+        return RandomForestClassifier(random_state=random_state, n_jobs=1, oob_score=True)
+    if key == "svm":
+        from sklearn.svm import SVC
+
+        return SVC(probability=True, random_state=random_state)
+    if key == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        return MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=random_state)
+    raise UnknownClassifier(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+
+
+def fit_classifier(classifier, X_train, X_syn):
+    """Fit ``classifier`` on ``D_train`` (label 0) ∪ ``D_syn`` (label 1); return it."""
+    X_aug = np.vstack([X_train, X_syn])
+    y_aug = np.r_[np.zeros(len(X_train)), np.ones(len(X_syn))]
+    return classifier.fit(X_aug, y_aug)
+
+
+def classifier_scores(classifier, X):
+    """Probability of the anomaly class (higher = more anomalous)."""
+    return classifier.predict_proba(X)[:, 1].astype(np.float64)
+
+
+def fit_fusion(classifier, base_train, X_train, X_syn, lam=1.0):
+    """Sum fusion (Eq. 7) fitted on the detector's D_train scores and the classifier's D_aug scores."""
+    from collab.fusion import fit_sum_fusion
+
+    return fit_sum_fusion(base_train, classifier_scores(classifier, np.vstack([X_train, X_syn])), lam)
+
+
+def out_of_bag_scores(classifier, X_train, X_syn):
+    """Anomaly-class scores of ``D_train ∪ D_syn`` not fitted on the same rows.
+
+    Uses the forest's out-of-bag probabilities where available (rows never
+    out of bag, and other classifiers, fall back to in-sample scores); in-sample
+    forest probabilities are ~0/1 and would make the classifier look perfect.
+    """
+    X_aug = np.vstack([X_train, X_syn])
+    scores = classifier_scores(classifier, X_aug)
+    oob = getattr(classifier, "oob_decision_function_", None)
+    if oob is not None and oob.shape[0] == len(X_aug):
+        oob_pos = oob[:, 1]
+        scores = np.where(np.isfinite(oob_pos), oob_pos, scores)
+    return scores[: len(X_train)], scores[len(X_train):]
+
+
+def __getattr__(name):
+    # Lazy re-export: collab.estimator imports this module.
+    if name == "EnhancedDetector":
+        from collab.estimator import EnhancedDetector
+
+        return EnhancedDetector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

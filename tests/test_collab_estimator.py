@@ -1,0 +1,182 @@
+"""EnhancedDetector: scikit-learn/PyOD conventions, store integration, refusals."""
+import sqlite3
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import estimator_checks as checks
+
+from collab.enhance import SynthesisError
+from collab.estimator import EnhancedDetector, ProgramRefused
+from program_store import NotCertified, ProgramStore, TamperedProgram
+
+HONEST = '''
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy: push the most borderline training rows a little further out."""
+    scores = model.predict_score(X_train)
+    order = np.argsort(scores)[::-1]
+    seeds = X_train[order[: max(1, len(X_train) // 5)]]
+    idx = np.random.randint(0, len(seeds), size=n_samples)
+    centre = X_train.mean(axis=0)
+    chosen = seeds[idx]
+    # Small noise keeps the rows novel even when training rows are identical.
+    return chosen + 0.5 * (chosen - centre) + 0.1 * np.random.randn(n_samples, X_train.shape[1])
+'''
+
+HOSTILE = "import os\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n    return os.listdir('/')\n"
+
+
+class ToyDetector(BaseEstimator):
+    """Standardized distance to the training mean (a tiny PyOD-style detector)."""
+
+    name = "Toy"
+
+    def __init__(self, shift=0.0):
+        self.shift = shift
+
+    def fit(self, X, y=None):
+        self.mean_, self.std_ = X.mean(axis=0), X.std(axis=0) + 1e-9
+        return self
+
+    def predict_score(self, X):
+        return np.linalg.norm((X - self.mean_) / self.std_, axis=1) + self.shift
+
+
+def _data(rng, n=300, d=4):
+    X = rng.normal(size=(n, d))
+    X_test = np.vstack([rng.normal(size=(100, d)), rng.normal(size=(20, d)) * 4])
+    return X, X_test, np.r_[np.zeros(100), np.ones(20)]
+
+
+def _est(**kw):
+    return EnhancedDetector(**{"detector": ToyDetector(), "program": HONEST, **kw})
+
+
+@pytest.mark.parametrize("fusion", ["sum", "collate"])
+def test_fit_scores_and_labels(rng, fusion):
+    from sklearn.metrics import roc_auc_score
+
+    X, X_test, y = _data(rng)
+    est = _est(fusion=fusion, collate_params={"epochs": 50})
+    assert est.fit(X) is est
+    scores = est.decision_function(X_test)
+    assert scores.shape == (120,) and np.all(np.isfinite(scores))
+    assert roc_auc_score(y, scores) > 0.9
+    assert est.decision_scores_.shape == (300,) and est.X_syn_.shape == (30, 4)
+    assert abs(est.labels_.mean() - 0.1) < 0.02
+    assert set(np.unique(est.predict(X_test))) <= {0, 1}
+    np.testing.assert_allclose(est.base_decision_function(X_test), est.detector_.predict_score(X_test))
+
+
+def test_sum_fusion_is_eq7_of_the_components(rng):
+    X, X_test, _ = _data(rng)
+    est = _est(lam=0.5).fit(X)
+    # The classifier's scaler is fitted on its own training set D_train ∪ D_syn.
+    base_tr = est.detector_.predict_score(X)
+    clf_tr = est.classifier_.predict_proba(np.vstack([X, est.X_syn_]))[:, 1]
+    base, clf = est.detector_.predict_score(X_test), est.classifier_.predict_proba(X_test)[:, 1]
+    expected = ((base - base_tr.min()) / np.ptp(base_tr)
+                + 0.5 * (clf - clf_tr.min()) / (np.ptp(clf_tr) or 1.0))
+    np.testing.assert_allclose(est.decision_function(X_test), expected)
+
+
+def test_pot_threshold_and_determinism(rng):
+    X, X_test, _ = _data(rng)
+    a = _est(threshold="pot", random_state=1).fit(X)
+    b = _est(threshold="pot", random_state=1).fit(X)
+    np.testing.assert_array_equal(a.decision_function(X_test), b.decision_function(X_test))
+    assert a.threshold_ >= np.quantile(a.decision_scores_, 0.98)
+
+
+@pytest.mark.parametrize("check", [
+    checks.check_get_params_invariance, checks.check_set_params,
+    checks.check_no_attributes_set_in_init, checks.check_parameters_default_constructible,
+    checks.check_dont_overwrite_parameters, checks.check_fit_idempotent, checks.check_n_features_in,
+    checks.check_fit2d_predict1d, checks.check_estimators_unfitted, checks.check_fit_score_takes_y,
+    checks.check_methods_subset_invariance, checks.check_estimators_nan_inf,
+    checks.check_estimators_dtypes, checks.check_estimators_overwrite_params,
+])
+def test_sklearn_checks(check):
+    check("EnhancedDetector", _est())
+
+
+def test_clone_and_get_params():
+    est = _est(lam=2.0, fusion="collate")
+    copy = clone(est)
+    assert copy is not est and copy.get_params()["lam"] == 2.0
+    assert set(EnhancedDetector().get_params()) >= {"detector", "program", "fusion", "classifier", "lam",
+                                                    "syn_ratio", "random_state", "store"}
+
+
+def test_pipeline(rng):
+    X, X_test, _ = _data(rng)
+    pipe = Pipeline([("scale", StandardScaler()), ("det", _est())]).fit(X * 100)
+    assert pipe.decision_function(X_test * 100).shape == (120,)
+    assert set(np.unique(pipe.predict(X_test * 100))) <= {0, 1}
+
+
+def test_bad_arguments(rng):
+    X, _, _ = _data(rng)
+    with pytest.raises(ValueError, match="fusion"):
+        _est(fusion="max").fit(X)
+    with pytest.raises(ValueError, match="generate_hard_anomalies"):
+        _est(program="print('hi')").fit(X)
+    with pytest.raises(NotFittedError):
+        _est().decision_function(X)
+    est = _est().fit(X)
+    with pytest.raises(ValueError, match="features"):
+        est.decision_function(X[:, :2])
+
+
+def test_hostile_source_is_refused_by_the_sandbox(rng):
+    X, _, _ = _data(rng)
+    with pytest.raises(SynthesisError, match="audit"):
+        _est(program=HOSTILE).fit(X)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ProgramStore(tmp_path / "s.sqlite", suite_version="test-suite")
+
+
+def _certify(store, source=HONEST, detector="Toy"):
+    sha = store.add(source, detector)
+    store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version="test-suite")
+    return sha
+
+
+def test_certified_program_from_store(rng, store):
+    X, X_test, _ = _data(rng)
+    with pytest.raises(NotCertified, match="das regenerate"):
+        _est(program="certified", store=store).fit(X)
+    sha = _certify(store)
+    est = _est(program="certified", store=store).fit(X)
+    assert est.program_sha256_ == sha
+    assert _est(program=sha[:12], store=store).fit(X).program_sha256_ == sha
+
+
+def test_uncertified_program_refused(rng, store):
+    X, _, _ = _data(rng)
+    sha = store.add(HONEST, "Toy")  # a candidate: never verified
+    with pytest.raises(NotCertified, match="not certified"):
+        _est(program=sha, store=store).fit(X)
+    other = _certify(store, HONEST + "\n# for another detector\n", detector="PCA")
+    with pytest.raises(ProgramRefused, match="PCA"):
+        _est(program=other, store=store).fit(X)
+
+
+def test_tampered_program_refused(rng, store, tmp_path):
+    X, _, _ = _data(rng)
+    sha = _certify(store)
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    with con:
+        con.execute("UPDATE programs SET source = ? WHERE sha256 = ?", (HONEST + "\n# evil\n", sha))
+    con.close()
+    with pytest.raises(TamperedProgram):
+        _est(program=sha, store=ProgramStore(tmp_path / "s.sqlite", suite_version="test-suite")).fit(X)
