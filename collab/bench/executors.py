@@ -1,0 +1,80 @@
+"""Executors for the grid: a local joblib process pool (default) or Dask.
+
+Both yield cell records as they complete (in completion order), so the caller
+can persist each one immediately. Each cell runs :func:`collab.bench.grid.run_cell`,
+which isolates and times out the cell inside the worker.
+"""
+import os
+
+from collab.bench.grid import BenchError, run_cell
+
+EXECUTORS = ("joblib", "dask")
+
+
+def default_jobs():
+    """Number of CPUs this process may use (respects affinity / container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_cells(cells, cell_fn, *, timeout, executor="joblib", n_jobs=None, scheduler=None):
+    """Yield one record per cell, in completion order.
+
+    Parameters
+    ----------
+    cells : list of Cell
+    cell_fn : callable
+    timeout : float or None
+    executor : {"joblib", "dask"}
+    n_jobs : int, optional
+        Default :func:`default_jobs`.
+    scheduler : str, optional
+        Dask scheduler address; without it a local cluster of ``n_jobs``
+        single-threaded worker processes is started and closed afterwards.
+    """
+    if executor not in EXECUTORS:
+        raise BenchError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    if not cells:
+        return
+    n_jobs = default_jobs() if n_jobs is None else int(n_jobs)
+    if n_jobs < 1:
+        raise BenchError(f"--jobs must be >= 1, got {n_jobs}")
+    if executor == "joblib":
+        yield from _joblib(cells, cell_fn, timeout, n_jobs)
+    else:
+        yield from _dask(cells, cell_fn, timeout, n_jobs, scheduler)
+
+
+def _joblib(cells, cell_fn, timeout, n_jobs):
+    from joblib import Parallel, delayed
+
+    if n_jobs == 1:  # no pool: cells still run isolated in forked children
+        for cell in cells:
+            yield run_cell(cell, cell_fn, timeout)
+        return
+    parallel = Parallel(n_jobs=min(n_jobs, len(cells)), return_as="generator_unordered",
+                        backend="loky")
+    yield from parallel(delayed(run_cell)(cell, cell_fn, timeout) for cell in cells)
+
+
+def _dask(cells, cell_fn, timeout, n_jobs, scheduler):
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise BenchError("the dask executor needs the optional extra: pip install 'das[dask]'") from exc
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        futures = [client.submit(run_cell, cell, cell_fn, timeout, pure=False) for cell in cells]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

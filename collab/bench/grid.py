@@ -1,0 +1,283 @@
+"""Benchmark cells, their cache keys, the JSONL result log and the grid runner.
+
+A *cell* is one (dataset, detector, seed) evaluation of all requested methods:
+the methods share one base-detector fit, so splitting them into separate cells
+would only repeat work. Each finished cell is appended to a JSONL log (one line,
+flushed and fsynced), keyed by a hash of everything that determines its result:
+dataset fingerprint, detector, program sha256, seed, methods, split scaling and
+the protocol version. Re-running the same grid skips finished keys, so an
+interrupted run resumes where it stopped.
+"""
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from collab.bench.isolate import CellTimeout, _jsonable, call_isolated
+
+BENCH_VERSION = "1"
+DEFAULT_TIMEOUT = 600.0
+
+
+class BenchError(ValueError):
+    """Bad benchmark input (unknown dataset, detector, method or results file)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, detector, seed) evaluation; ``program_source`` is not part of the key."""
+
+    dataset: str
+    path: str
+    data_fingerprint: str
+    detector: str
+    seed: int
+    methods: tuple
+    program_sha256: str = None
+    scale: str = "standard"
+    protocol: str = ""
+    program_source: str = field(default=None, repr=False, compare=False)
+
+    def key(self):
+        """Stable cache key (hex sha256) over everything that fixes the result."""
+        spec = {"dataset": self.dataset, "data": self.data_fingerprint, "detector": self.detector,
+                "seed": self.seed, "methods": sorted(self.methods), "program": self.program_sha256,
+                "scale": self.scale, "protocol": self.protocol}
+        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def describe(self):
+        """Identifying fields for the result record (no source text)."""
+        out = asdict(self)
+        out.pop("program_source")
+        out["methods"] = list(self.methods)
+        return out
+
+
+def file_fingerprint(path):
+    """sha256 of a dataset file's bytes (cheap; no parsing needed to key a cell)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def protocol_version():
+    """Version of the evaluation protocol: bench version, evaluate() source, suite version.
+
+    Hashing the source of :mod:`collab.evaluate` means a change to the
+    protocol invalidates cached cells instead of silently mixing old and new.
+    """
+    import collab.evaluate as ev
+
+    try:
+        from sandbox import SUITE_VERSION
+    except ImportError:  # the sandbox is optional for base-only grids
+        SUITE_VERSION = "none"
+    src = Path(ev.__file__).read_bytes()
+    return f"b{BENCH_VERSION}-e{hashlib.sha256(src).hexdigest()[:12]}-s{SUITE_VERSION}"
+
+
+def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="standard", protocol=None):
+    """Cross product of datasets x detectors x seeds.
+
+    Parameters
+    ----------
+    datasets : list of (name, path)
+    detectors : list of str
+    seeds : list of int
+    methods : tuple of str
+    programs : dict, optional
+        ``{detector: (sha256, source)}``; detectors missing here get no program.
+    scale : str or None
+        Scaling of the split (fitted on train only).
+    protocol : str, optional
+        Defaults to :func:`protocol_version`.
+
+    Returns
+    -------
+    list of Cell
+    """
+    programs = programs or {}
+    protocol = protocol_version() if protocol is None else protocol
+    fingerprints = {path: file_fingerprint(path) for _, path in datasets}
+    cells = []
+    for name, path in datasets:
+        for det in detectors:
+            sha, source = programs.get(det, (None, None))
+            for seed in seeds:
+                cells.append(Cell(name, str(path), fingerprints[path], det, int(seed), tuple(methods),
+                                  sha, scale, protocol, source))
+    return cells
+
+
+def evaluate_cell(cell):
+    """Default cell function: load, split with the papers' protocol, :func:`collab.evaluate.evaluate`."""
+    from collab.data import load_dataset, split_dataset
+    from collab.evaluate import evaluate
+
+    split = split_dataset(load_dataset(cell.path), scale=cell.scale)
+    result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods)
+    result["split_fingerprint"] = getattr(split, "fingerprint", None)
+    return result
+
+
+def _warm_imports():
+    """Import the heavy modules before forking so each child starts warm."""
+    # lazy registries would otherwise import PyOD/torch inside the timed base fit
+    for name in ("collab.evaluate", "collab.data", "collab.enhance", "collab.collate", "sandbox",
+                 "detectors.registry", "detectors.pyod_models", "detectors.ecod", "detectors.pca",
+                 "detectors.drl", "sklearn.ensemble"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def run_cell(cell, cell_fn=evaluate_cell, timeout=DEFAULT_TIMEOUT):
+    """Run one cell in an isolated child and return its record (never raises for cell failures).
+
+    Returns
+    -------
+    dict
+        ``key``, the cell's fields, ``status`` ("ok" | "error" | "timeout"),
+        ``error``, ``elapsed_s``, ``max_rss_mb`` and, when ok, the result of
+        ``cell_fn`` (``metrics``, ``timings``, ...).
+    """
+    if cell_fn is evaluate_cell:
+        _warm_imports()
+    record = {"key": cell.key(), **cell.describe(), "host": socket.gethostname()}
+    t0 = time.perf_counter()
+    try:
+        value, rss_kb = call_isolated(cell_fn, (cell,), timeout)
+        record.update(status="ok", error=None, max_rss_mb=rss_kb / 1024.0)
+        record.update(value)
+    except CellTimeout as exc:
+        record.update(status="timeout", error=str(exc), max_rss_mb=None)
+    except Exception as exc:  # noqa: BLE001 -- a failing cell is recorded, never fatal
+        record.update(status="error", error=str(exc), max_rss_mb=None)
+    record["elapsed_s"] = time.perf_counter() - t0
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return record
+
+
+class ResultLog:
+    """Append-only JSONL file of cell records; the last record of a key wins."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def records(self):
+        """All parseable records, in file order (a torn last line is skipped)."""
+        if not self.path.exists():
+            return []
+        out = []
+        with self.path.open("r", encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue  # a line torn by an interruption: that cell simply reruns
+        return out
+
+    def latest(self):
+        """``{key: record}`` with the most recent record for each key."""
+        return {rec["key"]: rec for rec in self.records() if "key" in rec}
+
+    def append(self, record):
+        """Write one record durably (flush + fsync) so a crash loses at most this line."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True, default=_jsonable)
+        with self.path.open("a+b") as fh:
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":  # end a line torn by an interruption first
+                    line = "\n" + line
+            fh.write((line + "\n").encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@dataclass
+class GridSummary:
+    """What one ``run_grid`` call did."""
+
+    n_cells: int
+    n_cached: int
+    n_run: int
+    n_ok: int
+    n_failed: int
+    wall_s: float
+    failures: list
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=None,
+             timeout=DEFAULT_TIMEOUT, retry_failed=False, progress=True, scheduler=None):
+    """Run every cell not already finished in ``log``; append each record as it completes.
+
+    Parameters
+    ----------
+    cells : list of Cell
+    log : ResultLog
+    cell_fn : callable, default=evaluate_cell
+        ``cell_fn(cell) -> dict``; a module-level function (it is shipped to workers).
+    executor : {"joblib", "dask"}
+    n_jobs : int, optional
+        Parallel cells; default = the CPUs this process may use.
+    timeout : float or None
+        Per-cell wall-clock limit in seconds, enforced in the worker.
+    retry_failed : bool, default=False
+        Re-run cells whose last record is an error or timeout.
+    progress : bool
+        tqdm bar with ETA on stderr.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``executor="dask"``).
+
+    Returns
+    -------
+    GridSummary
+    """
+    from tqdm import tqdm
+
+    from collab.bench.executors import run_cells
+
+    t0 = time.perf_counter()
+    done = log.latest()
+    finished = {k for k, rec in done.items() if rec.get("status") == "ok" or not retry_failed}
+    todo, seen = [], set()
+    for cell in cells:
+        key = cell.key()
+        if key not in finished and key not in seen:
+            todo.append(cell)
+            seen.add(key)
+    summary = GridSummary(len(cells), len(cells) - len(todo), 0, 0, 0, 0.0, [])
+    bar = tqdm(total=len(todo), file=sys.stderr, disable=not progress, unit="cell",
+               desc="das bench", dynamic_ncols=True)
+    try:
+        for record in run_cells(todo, cell_fn, timeout=timeout, executor=executor,
+                                n_jobs=n_jobs, scheduler=scheduler):
+            log.append(record)
+            summary.n_run += 1
+            if record["status"] == "ok":
+                summary.n_ok += 1
+            else:
+                summary.n_failed += 1
+                summary.failures.append({k: record.get(k) for k in ("dataset", "detector", "seed",
+                                                                    "status", "error")})
+            bar.set_postfix_str(f"{record['dataset']}/{record['detector']} {record['status']}")
+            bar.update(1)
+    finally:
+        bar.close()
+    summary.wall_s = time.perf_counter() - t0
+    return summary

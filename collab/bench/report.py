@@ -1,0 +1,124 @@
+"""Assemble a results directory: tables (Markdown + CSV), plots, report.md/html.
+
+Input is the JSONL cell log written by :func:`collab.bench.grid.run_grid`.
+Fig. 5 / embedding panels need scores of individual samples, which the log
+does not keep (it stays small); they are recomputed for a few named datasets
+with the same default configuration and the certified programs.
+"""
+import html
+import json
+from pathlib import Path
+
+from collab.bench import plots, tables
+from collab.bench.grid import BenchError, ResultLog
+
+LOG_NAME = "cells.jsonl"
+
+
+def find_log(results):
+    """Path of the JSONL log given a results directory or the file itself."""
+    path = Path(results)
+    if path.is_dir():
+        path = path / LOG_NAME
+    if not path.is_file():
+        raise BenchError(f"no benchmark results at {results} "
+                         f"(expected a directory with {LOG_NAME} or a .jsonl file)")
+    return path
+
+
+def load_records(results):
+    """All records of a results directory or JSONL file."""
+    records = ResultLog(find_log(results)).records()
+    if not records:
+        raise BenchError(f"{results} holds no cell records")
+    return records
+
+
+def build_report(results, out_dir, *, figure_data=None):
+    """Write tables, plots and ``report.md`` / ``report.html`` to ``out_dir``.
+
+    Parameters
+    ----------
+    results : path
+        Results directory (with ``cells.jsonl``) or a JSONL file.
+    out_dir : path
+    figure_data : list of (dataset, detector, data) or None
+        Output of :func:`plots.figure_scores` for the Fig. 5 / embedding panels.
+
+    Returns
+    -------
+    dict
+        ``files`` written and ``n_records`` / ``n_ok`` / ``n_failed``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_records(results)
+    tabs = tables.write_tables(records, out)
+    figures = []
+    _, s_header, s_rows = tabs["summary_auc_pr"]
+    if s_rows:
+        plots.plot_delta_bars(s_header, s_rows, out / "delta_auc_pr.png")
+        figures.append(("Mean delta AUC-PR over base, per detector and method", "delta_auc_pr.png"))
+    for dataset, detector, data in figure_data or []:
+        stem = f"{dataset}_{detector}".replace("/", "_")
+        plots.plot_score_densities(data, out / f"density_{stem}.png",
+                                   f"{detector} on {dataset}: scores before vs after enhancement (sum)")
+        plots.plot_embedding(data, out / f"embedding_{stem}.png",
+                             f"{dataset}: PCA of test and synthetic rows")
+        figures.append((f"Score densities, {detector} on {dataset} (Fig. 5 style)", f"density_{stem}.png"))
+        figures.append((f"2-D embedding, {dataset} ({detector} program)", f"embedding_{stem}.png"))
+    latest = {r.get("key"): r for r in records}
+    counts = {"n_records": len(latest), "n_ok": sum(r.get("status") == "ok" for r in latest.values())}
+    counts["n_failed"] = counts["n_records"] - counts["n_ok"]
+    meta = _meta(Path(results))
+    (out / "report.md").write_text(_markdown(tabs, figures, counts, meta))
+    (out / "report.html").write_text(_html(tabs, figures, counts, meta))
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    return {"out": str(out), "files": files, **counts}
+
+
+def _meta(results):
+    """command.txt / run.json beside the log, when present."""
+    base = results if results.is_dir() else results.parent
+    meta = {}
+    if (base / "command.txt").is_file():
+        meta["command"] = (base / "command.txt").read_text().strip()
+    if (base / "run.json").is_file():
+        meta["run"] = json.loads((base / "run.json").read_text())
+    return meta
+
+
+def _markdown(tabs, figures, counts, meta):
+    parts = ["# das benchmark report\n",
+             f"Cells: {counts['n_records']} ({counts['n_ok']} ok, {counts['n_failed']} failed).\n"]
+    if "command" in meta:
+        parts.append(f"Command:\n\n```\n{meta['command']}\n```\n")
+    if "run" in meta:
+        parts.append("Run: " + ", ".join(f"{k} = {v}" for k, v in meta["run"].items()) + "\n")
+    for title, png in figures:
+        parts.append(f"![{title}]({png})\n")
+    for name, (title, header, rows) in tabs.items():
+        parts.append(f"## {title}\n\n({name}.csv)\n\n" + tables.to_markdown(header, rows))
+    return "\n".join(parts)
+
+
+def _html(tabs, figures, counts, meta):
+    esc = html.escape
+    body = ["<h1>das benchmark report</h1>",
+            f"<p>Cells: {counts['n_records']} ({counts['n_ok']} ok, {counts['n_failed']} failed).</p>"]
+    if "command" in meta:
+        body.append(f"<pre>{esc(meta['command'])}</pre>")
+    if "run" in meta:
+        body.append("<p>" + esc(", ".join(f"{k} = {v}" for k, v in meta["run"].items())) + "</p>")
+    for title, png in figures:
+        body.append(f"<figure><img src='{esc(png)}' alt='{esc(title)}'>"
+                    f"<figcaption>{esc(title)}</figcaption></figure>")
+    for name, (title, header, rows) in tabs.items():
+        head = "".join(f"<th>{esc(h)}</th>" for h in header)
+        trs = "".join("<tr>" + "".join(f"<td>{esc(tables._fmt(v))}</td>" for v in row) + "</tr>"
+                      for row in rows)
+        body.append(f"<h2>{esc(title)}</h2><table border='1' cellspacing='0' cellpadding='3'>"
+                    f"<tr>{head}</tr>{trs}</table>")
+    style = "<style>body{font-family:sans-serif;font-size:13px} td{text-align:right}</style>"
+    head = f"<head><meta charset='utf-8'><title>das benchmark</title>{style}</head>"
+    return f"<!doctype html><html>{head}<body>" + "\n".join(body) + "</body></html>\n"

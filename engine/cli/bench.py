@@ -1,0 +1,145 @@
+"""``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
+import click
+
+from engine.cli._common import echo_json, json_option, user_errors
+
+
+def _error_types():
+    from collab.bench.grid import BenchError
+    from collab.data import DataError
+    from collab.enhance import SynthesisError
+    from detectors import UnknownDetector
+    from program_store import StoreError
+
+    return (BenchError, DataError, SynthesisError, UnknownDetector, StoreError)
+
+
+def _programs(detectors, store_path, backend):
+    """``{detector: (sha256, source)}`` of each detector's certified program (certified on first use)."""
+    from engine.loop import ensure_certified
+    from program_store import ProgramStore
+
+    out = {}
+    with ProgramStore(store_path) as store:
+        for det in detectors:
+            rec = ensure_certified(store, det, backend=backend)
+            out[det] = (rec.sha256, rec.source)
+    return out
+
+
+def _canonical(detectors):
+    from detectors import make_detector
+
+    return [make_detector(d).name for d in detectors]
+
+
+@click.command("bench")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of datasets (default $DAS_DATA_DIR).")
+@click.option("--datasets", default=None,
+              help="Comma-separated names or paths (default: all in the data dir).")
+@click.option("--detectors", default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
+              help="Comma-separated detector names.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated integer seeds.")
+@click.option("--methods", default=None, help="Comma-separated subset of methods (default: all).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results/bench",
+              show_default=True, help="Results directory (cells.jsonl is the cache: re-running resumes).")
+@click.option("--jobs", "n_jobs", type=int, default=None, help="Parallel cells (default: usable CPUs).")
+@click.option("--executor", type=click.Choice(["joblib", "dask"]), default="joblib", show_default=True,
+              help="Local process pool (joblib) or Dask (optional extra das[dask]).")
+@click.option("--scheduler", default=None,
+              help="Address of an existing Dask scheduler (with --executor dask).")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Per-cell wall-clock limit, seconds.")
+@click.option("--retry-failed", is_flag=True, help="Re-run cells whose last attempt failed or timed out.")
+@click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard",
+              show_default=True, help="Feature scaling fitted on the training split.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="Program store (default $DAS_STORE or $DAS_HOME/programs.sqlite).")
+@click.option("--backend", default="replay", show_default=True,
+              help="LLM backend used only if a detector has no certified program yet.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@json_option
+def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
+          retry_failed, scale, store_path, backend, no_progress, as_json):
+    """Run the benchmark grid: datasets x detectors x seeds x methods.
+
+    Finished cells are cached in OUT/cells.jsonl, so an interrupted run resumes
+    where it stopped; failing cells are recorded and the grid goes on.
+    """
+    user_errors(*_error_types())(_bench)(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs,
+                                         executor, scheduler, timeout, retry_failed, scale, store_path,
+                                         backend, no_progress, as_json)
+
+
+def _bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
+           retry_failed, scale, store_path, backend, no_progress, as_json):
+    from collab.bench.grid import BenchError
+    from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
+    from collab.evaluate import METHODS
+
+    dets = _canonical(parse_list(detectors, "detectors"))
+    try:
+        seed_list = [int(s) for s in parse_list(seeds, "seeds")]
+    except ValueError:
+        raise BenchError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
+    method_list = tuple(parse_list(methods, "methods")) if methods else METHODS
+    unknown = sorted(set(method_list) - set(METHODS))
+    if unknown:
+        raise BenchError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if timeout <= 0:
+        raise BenchError("--timeout must be positive")
+    data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
+    needs_program = bool({"sum", "collate", "classifier"} & set(method_list))
+    programs = _programs(dets, store_path, backend) if needs_program else {}
+    result = run_benchmark(out_dir, data, dets, seed_list, method_list, programs, executor=executor,
+                           n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
+                           scale=None if scale == "none" else scale, scheduler=scheduler,
+                           progress=not no_progress)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{result['n_cells']} cells: {result['n_cached']} cached, {result['n_run']} run "
+               f"({result['n_ok']} ok, {result['n_failed']} failed) in {result['wall_s']:.1f} s")
+    for f in result["failures"]:
+        click.echo(f"  failed {f['dataset']}/{f['detector']}/seed {f['seed']}: {f['status']}: {f['error']}")
+    click.echo(f"results: {result['log']}  (next: das report {out_dir} --out {out_dir})")
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report directory.")
+@click.option("--figure-datasets", default=None,
+              help="Comma-separated datasets for the score-density and embedding figures (recomputed).")
+@click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of datasets (default $DAS_DATA_DIR).")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="Program store.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the recomputed figures.")
+@json_option
+def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
+    """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""
+    user_errors(*_error_types())(_report)(results, out_dir, figure_datasets, figure_detector, data_dir,
+                                          store_path, seed, as_json)
+
+
+def _report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
+    from collab.bench.plots import figure_scores
+    from collab.bench.report import build_report, load_records
+    from collab.bench.runner import parse_list, resolve_datasets
+    from collab.data import load_dataset, split_dataset
+
+    load_records(results)  # fail fast on a bad results path before any recomputation
+    figure_data = []
+    if figure_datasets:
+        det = _canonical([figure_detector])[0]
+        sha, source = _programs([det], store_path, "replay")[det]
+        for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
+            split = split_dataset(load_dataset(path), scale="standard")
+            figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))
+    summary = build_report(results, out_dir, figure_data=figure_data)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{summary['n_records']} cells ({summary['n_ok']} ok, {summary['n_failed']} failed); "
+               f"wrote {len(summary['files'])} files to {summary['out']}")
