@@ -259,16 +259,29 @@ def test_bad_arguments_raise_value_error(X_bad, n):
         run_program(program("return X_train"), X_bad, n, row_sum)
 
 
-def test_no_worker_left_behind(X):
-    import os
+def test_no_worker_left_behind():
+    # In a fresh interpreter, so that children of other tests (pools, servers) don't count.
+    import subprocess
+    import sys
 
-    from sandbox.runner import reap_pending
-
-    run("return X_train[:n_samples]", X)
-    run("while True:\n    pass", X, limits=Limits(timeout_s=0.3))
-    reap_pending(block=True)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    script = """
+import os
+import numpy as np
+from sandbox import Limits, run_program
+from sandbox.runner import reap_pending
+X = np.arange(40.0).reshape(10, 4)
+src = "def generate_hard_anomalies(n_samples, model, X_train):\\n    {}\\n"
+run_program(src.format("return X_train[:n_samples] + 0.5"), X, 3, lambda A: A.sum(axis=1))
+run_program(src.format("while True:\\n        pass"), X, 3, lambda A: A.sum(axis=1),
+            limits=Limits(timeout_s=0.3))
+reap_pending(block=True)
+try:
+    os.waitpid(-1, os.WNOHANG)
+except ChildProcessError:
+    print("no children")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "no children", out.stderr
 
 
 # -- a hostile worker speaking garbage must not crash the parent ------------------

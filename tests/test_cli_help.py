@@ -1,0 +1,42 @@
+"""Every ``das`` command answers --help and is mentioned in the README."""
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _walk(group, prefix=("das",)):
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        yield path, command
+        if isinstance(command, click.Group):
+            yield from _walk(command, path)
+
+
+COMMANDS = list(_walk(main))
+
+
+def test_the_cli_has_the_documented_commands():
+    names = {" ".join(path[1:2]) for path, _ in COMMANDS}
+    assert {"audit", "bench", "data", "demo", "detectors", "enhance", "programs",
+            "prompts", "regenerate", "report", "verify"} <= names
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=" ".join)
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(main, [*path[1:], "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, c in COMMANDS if not isinstance(c, click.Group)], ids=" ".join
+)
+def test_every_command_appears_in_the_readme(path):
+    assert " ".join(path) in README, f"README does not mention `{' '.join(path)}`"
