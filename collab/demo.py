@@ -76,7 +76,7 @@ def demo_suite(seed=0):
     return [_build(*spec, seed=seed) for spec in _SPECS]
 
 
-def run_base_demo(detectors=None, seed=0, datasets=None, progress=None):
+def run_demo(detectors=None, seed=0, datasets=None, progress=None, programs=None):
     """Fit each detector on each demo dataset and measure its test AUCs.
 
     Parameters
@@ -91,29 +91,35 @@ def run_base_demo(detectors=None, seed=0, datasets=None, progress=None):
     progress : callable, optional
         Called as ``progress(done, total, dataset_name, detector_name)``
         before each fit, e.g. to draw a progress line.
+    programs : dict, optional
+        Certified program source per canonical detector name. When given, each
+        detector is also enhanced (methods ``sum`` and ``collate`` of
+        :func:`collab.evaluate.evaluate`); otherwise only ``base`` is measured.
 
     Returns
     -------
     list of dict
-        One row per (dataset, detector): ``dataset``, ``detector`` (canonical
-        name), ``auc_pr``, ``auc_roc`` and ``seconds`` (fit + scoring).
+        One row per (dataset, detector, method): ``dataset``, ``detector``
+        (canonical name), ``method``, ``auc_pr``, ``auc_roc`` and ``seconds``
+        (the whole cell: fit, synthesis, classifier and scoring).
     """
-    from collab.metrics import auc_pr, auc_roc
+    from collab.evaluate import evaluate
     from detectors import make_detector
 
     # Canonical names up front: an unknown name fails before any time is spent fitting.
     names = tuple(make_detector(n).name for n in (DEFAULT_DETECTORS if detectors is None else detectors))
+    methods = ("base",) if programs is None else ("base", "sum", "collate")
     splits = [split_dataset(ds, scale="standard") for ds in (demo_suite() if datasets is None else datasets)]
-    total, rows = len(splits) * len(names), []
+    total, rows, done = len(splits) * len(names), [], 0
     for split in splits:
         for name in names:
             if progress is not None:
-                progress(len(rows), total, split.name, name)
+                progress(done, total, split.name, name)
             t0 = perf_counter()
-            det = make_detector(name, random_state=seed).fit(split.X_train)
-            scores = det.predict_score(split.X_test)
+            result = evaluate(split, name, None if programs is None else programs[name],
+                              seed=seed, methods=methods)
             seconds = perf_counter() - t0
-            rows.append({"dataset": split.name, "detector": det.name,
-                         "auc_pr": auc_pr(split.y_test, scores), "auc_roc": auc_roc(split.y_test, scores),
-                         "seconds": seconds})
+            done += 1
+            rows.extend({"dataset": split.name, "detector": name, "method": method, **result["metrics"][method],
+                         "seconds": seconds} for method in methods)
     return rows

@@ -121,15 +121,27 @@ def test_format_matrix_aligns_any_method_columns():
 
 
 def test_demo_table_and_json(run):
-    result = run("demo", "--detectors", "ECOD,iforest")
+    result = run("demo", "--detectors", "ECOD,iforest", "--base-only")
     assert result.exit_code == 0, result.output
     assert "[1/6] breast_cancer: ECOD" in result.stderr  # progress on stderr, table on stdout
     assert "AUC-PR" in result.stdout and "AUC-ROC" in result.stdout and "[1/6]" not in result.stdout
     header = result.stdout.splitlines()[1].split()
     assert header == ["dataset", "ECOD", "IForest"]
-    rows = json.loads(run("demo", "--detectors", "ECOD", "--json", "-q").stdout)
+    rows = json.loads(run("demo", "--detectors", "ECOD", "--base-only", "--json", "-q").stdout)
     assert [r["dataset"] for r in rows] == ["breast_cancer", "wine", "digits"]
     assert format_results(rows).count("mean") == 2
+
+
+def test_demo_runs_the_full_pipeline_by_default(run):
+    result = run("demo", "--detectors", "ECOD", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {(r["dataset"], r["method"]) for r in rows} == {
+        (d, m) for d in ("breast_cancer", "wine", "digits") for m in ("base", "sum", "collate")}
+    assert all(0.0 <= r["auc_pr"] <= 1.0 and 0.0 <= r["auc_roc"] <= 1.0 for r in rows)
+    text = run("demo", "--detectors", "ECOD", "-q").stdout
+    assert text.splitlines()[1].split() == ["case", "base", "sum", "collate"]
+    assert "breast_cancer / ECOD" in text
 
 
 def test_demo_unknown_detector_is_a_clean_error(run):

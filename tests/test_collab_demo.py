@@ -4,7 +4,7 @@ import pytest
 
 import detectors
 from collab.data import split_dataset
-from collab.demo import demo_suite, run_base_demo
+from collab.demo import demo_suite, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,10 @@ class _CentroidDistance:
         return np.linalg.norm(X - self.center_, axis=1)
 
 
-def test_run_base_demo_rows_with_a_fake_detector(monkeypatch, suite):
+def test_run_demo_rows_with_a_fake_detector(monkeypatch, suite):
     monkeypatch.setattr(detectors, "make_detector", lambda name, **kw: _CentroidDistance(**kw))
     calls = []
-    rows = run_base_demo(detectors=["centroid"], datasets=suite[:2],
+    rows = run_demo(detectors=["centroid"], datasets=suite[:2],
                          progress=lambda *args: calls.append(args))
     assert [(r["dataset"], r["detector"]) for r in rows] == [("breast_cancer", "Centroid"), ("wine", "Centroid")]
     assert calls == [(0, 2, "breast_cancer", "Centroid"), (1, 2, "wine", "Centroid")]
@@ -86,8 +86,8 @@ def test_run_base_demo_rows_with_a_fake_detector(monkeypatch, suite):
     assert rows[0]["auc_roc"] == auc_roc(split.y_test, scores)
 
 
-def test_run_base_demo_with_real_detectors(suite):
-    rows = run_base_demo(detectors=["iforest", "ECOD"], datasets=[suite[0]])
+def test_run_demo_with_real_detectors(suite):
+    rows = run_demo(detectors=["iforest", "ECOD"], datasets=[suite[0]])
     assert [r["detector"] for r in rows] == ["IForest", "ECOD"]
     # Malignant tumours are easy outliers for both (measured ~0.94-0.95 AUC-ROC).
     assert all(r["auc_roc"] > 0.85 for r in rows)
@@ -95,7 +95,7 @@ def test_run_base_demo_with_real_detectors(suite):
 
 def test_unknown_detector_fails_before_fitting(suite):
     with pytest.raises(detectors.UnknownDetector, match="nope"):
-        run_base_demo(detectors=["IForest", "nope"], datasets=suite[:1])
+        run_demo(detectors=["IForest", "nope"], datasets=suite[:1])
 
 
 def test_default_detectors_exclude_only_the_slow_drl(monkeypatch, suite):
@@ -111,5 +111,5 @@ def test_default_detectors_exclude_only_the_slow_drl(monkeypatch, suite):
         return det
 
     monkeypatch.setattr(detectors, "make_detector", fake)
-    rows = run_base_demo(datasets=suite[1:2])
+    rows = run_demo(datasets=suite[1:2])
     assert len(rows) == len(DEFAULT_DETECTORS) and set(asked) == set(DEFAULT_DETECTORS)

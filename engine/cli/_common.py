@@ -10,6 +10,12 @@ json_option = click.option(
 )
 
 
+store_option = click.option(
+    "--store", "store_path", type=click.Path(dir_okay=False), envvar="DAS_STORE",
+    default=None, help="Program store file (default: $DAS_STORE or $DAS_HOME/programs.sqlite).",
+)
+
+
 def _default(obj):
     if isinstance(obj, np.generic):
         return obj.item()

@@ -1,7 +1,7 @@
 """``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
 import click
 
-from engine.cli._common import echo_json, json_option, user_errors
+from engine.cli._common import echo_json, json_option, store_option, user_errors
 
 
 def _error_types():
@@ -54,8 +54,7 @@ def _canonical(detectors):
 @click.option("--retry-failed", is_flag=True, help="Re-run cells whose last attempt failed or timed out.")
 @click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard",
               show_default=True, help="Feature scaling fitted on the training split.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="Program store (default $DAS_STORE or $DAS_HOME/programs.sqlite).")
+@store_option
 @click.option("--backend", default="replay", show_default=True,
               help="LLM backend used only if a detector has no certified program yet.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
@@ -114,7 +113,7 @@ def _bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execu
 @click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of datasets (default $DAS_DATA_DIR).")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="Program store.")
+@store_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the recomputed figures.")
 @json_option
 def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):

@@ -4,7 +4,7 @@ import csv
 import click
 import numpy as np
 
-from engine.cli._common import echo_json, json_option, user_errors
+from engine.cli._common import echo_json, json_option, store_option, user_errors
 
 FUSIONS = ("sum", "collate")
 CLASSIFIERS = ("rf", "svm", "mlp")
@@ -84,8 +84,7 @@ def write_scores(path, scores, y):
 @click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the classifier (sum fusion).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--label-column", default=None, help="Label column of a CSV file (1 = anomaly).")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), envvar="DAS_STORE", default=None,
-              help="Store file (default: $DAS_STORE or $DAS_HOME/programs.sqlite).")
+@store_option
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the test scores to this CSV file.")
 @json_option

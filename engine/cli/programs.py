@@ -3,14 +3,9 @@ import json
 
 import click
 
-from engine.cli._common import echo_json, json_option, user_errors
+from engine.cli._common import echo_json, json_option, store_option, user_errors
 from program_store import ProgramStore, StoreError, export_bundle, import_bundle
 from program_store.records import STATUSES
-
-store_option = click.option(
-    "--store", "store_path", type=click.Path(dir_okay=False), envvar="DAS_STORE",
-    default=None, help="Store file (default: $DAS_STORE or $DAS_HOME/programs.sqlite).",
-)
 
 
 def _open(store_path):

@@ -1,7 +1,7 @@
 """``das regenerate`` (run the codegen loop) and ``das prompts`` (show / re-key prompts)."""
 import click
 
-from engine.cli._common import echo_json, json_option, user_errors
+from engine.cli._common import echo_json, json_option, store_option, user_errors
 from engine.extract import ExtractionError
 from engine.llm import BACKENDS, LLMError, UnknownBackend
 from engine.prompts import VARIANT_HELP, VARIANTS, PromptError
@@ -50,8 +50,7 @@ def _progress_line(detector, res):
               help="Maximum repair rounds per candidate.")
 @click.option("--model", default=None, help="Anthropic model [default: $DAS_MODEL or claude-sonnet-4-6].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Verifier seed.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="Program store file [default: $DAS_STORE or $DAS_HOME/programs.sqlite].")
+@store_option
 @click.option("--show-report", is_flag=True, help="Print the verifier report of every candidate.")
 @json_option
 def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, store_path,
