@@ -39,7 +39,6 @@ class _Task:
     workdir: str
     read_fd: int = -1
     write_fd: int = -1
-    thread_controller: object = None
 
 
 def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=Limits(),
@@ -82,8 +81,7 @@ def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=
                          duration_s=time.perf_counter() - start)
     _preload(imports)
     workdir = tempfile.mkdtemp(prefix="das-sandbox-")
-    task = _Task(code, allowed, X_train, int(n_samples), degree, int(seed), limits, workdir,
-                 thread_controller=_thread_controller())
+    task = _Task(code, allowed, X_train, int(n_samples), degree, int(seed), limits, workdir)
     try:
         result = _supervise(task, scorer)
     finally:
@@ -117,8 +115,7 @@ def _thread_controller():
     """threadpoolctl's view of the loaded BLAS/OpenMP libraries, cached.
 
     Scanning the libraries costs ~30 ms, so it is done here, once (again
-    only when new modules were imported), and inherited by every fork; the
-    child then only calls the libraries' set-num-threads functions.
+    only when new modules were imported).
     """
     try:
         from threadpoolctl import ThreadpoolController
@@ -135,7 +132,7 @@ def _supervise(task, scorer):
     c_read, p_write = os.pipe()  # parent -> child
     p_read, c_write = os.pipe()  # child -> parent
     task.read_fd, task.write_fd = c_read, c_write
-    pid = os.fork()
+    pid = _fork_single_threaded(_thread_controller())
     if pid == 0:  # pragma: no cover - runs in the child, reports via the pipe
         from sandbox.worker import child_main
 
@@ -151,6 +148,22 @@ def _supervise(task, scorer):
         os.close(p_read)
         os.close(p_write)
         _reap(pid, session)
+
+
+def _fork_single_threaded(controller):
+    """Fork with BLAS/OpenMP pinned to one thread, restored in the parent at once.
+
+    Shrinking a thread pool inherited through fork is slow (OpenBLAS's first
+    call after ``set_num_threads`` in the child cost ~70 ms here); a child
+    forked from a one-thread pool starts with the pool it needs.
+    """
+    if controller is None:
+        return os.fork()
+    limiter = controller.limit(limits=1)
+    pid = os.fork()
+    if pid != 0:
+        limiter.restore_original_limits()
+    return pid
 
 
 _PENDING = set()  # killed workers whose exit has not been collected yet

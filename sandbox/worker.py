@@ -60,8 +60,8 @@ def isolate(task):
     keep = sorted({0, 1, 2, task.read_fd, task.write_fd})
     for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
         os.closerange(low + 1, high)
-    _limit_threads(task.thread_controller)
-    os.environ.clear()  # after threadpoolctl, which sets variables of its own
+    # BLAS/OpenMP pools were pinned to one thread by the parent around the fork.
+    os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     os.environ.update({name: "1" for name in _THREAD_VARS})
     os.chdir(task.workdir)
@@ -79,12 +79,6 @@ def isolate(task):
         from sandbox import seccomp
 
         seccomp.install()
-
-
-def _limit_threads(controller):
-    """One BLAS/OpenMP thread: env vars are too late for loaded libraries."""
-    if controller is not None:
-        controller.limit(limits=1)
 
 
 class ModelProxy:
