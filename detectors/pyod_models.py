@@ -11,7 +11,14 @@ from pyod.models.ocsvm import OCSVM as _PyODOCSVM
 from detectors.base import Detector
 
 
-class IForest(Detector):
+class _PyODWrapper(Detector):
+    """A detector whose fitted PyOD model lives in ``detector_`` and scores new rows."""
+
+    def _score(self, X):
+        return self.detector_.decision_function(X)
+
+
+class IForest(_PyODWrapper):
     """Isolation Forest (Liu et al., 2008) via PyOD: 100 trees, 256-row subsamples.
 
     Parameters
@@ -43,11 +50,8 @@ class IForest(Detector):
         ).fit(X)
         return self.detector_.decision_scores_
 
-    def _score(self, X):
-        return self.detector_.decision_function(X)
 
-
-class OCSVM(Detector):
+class OCSVM(_PyODWrapper):
     """One-class SVM (Schölkopf et al., 2001) via PyOD: RBF kernel, gamma = 1/d, nu = 0.5.
 
     Parameters
@@ -79,11 +83,8 @@ class OCSVM(Detector):
         ).fit(X)
         return self.detector_.decision_scores_
 
-    def _score(self, X):
-        return self.detector_.decision_function(X)
 
-
-class LOF(Detector):
+class LOF(_PyODWrapper):
     """Local Outlier Factor (Breunig et al., 2000) via PyOD in novelty mode, 20 neighbours.
 
     Parameters
@@ -114,11 +115,8 @@ class LOF(Detector):
         ).fit(X)
         return self.detector_.decision_scores_
 
-    def _score(self, X):
-        return self.detector_.decision_function(X)
 
-
-class KNN(Detector):
+class KNN(_PyODWrapper):
     """k-nearest-neighbour distance (Ramaswamy et al., 2000) via PyOD: k = 5, largest.
 
     Parameters
@@ -150,6 +148,3 @@ class KNN(Detector):
             p=self.p, contamination=self.contamination, n_jobs=self.n_jobs,
         ).fit(X)
         return self.detector_.decision_scores_
-
-    def _score(self, X):
-        return self.detector_.decision_function(X)
