@@ -47,6 +47,26 @@ def _setrlimit(which, value, hard=None):
             resource.setrlimit(which, (hard, hard))
 
 
+def wipe_initial_environment():
+    """Zero the environment block the interpreter started with.
+
+    ``os.environ.clear()`` only drops the pointers: the original strings
+    (API keys included) stay in memory and in ``/proc/self/environ``, which
+    a fork inherits. Their address range is fields 50-51 of ``/proc/self/stat``.
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:  # not Linux: nothing to wipe
+        return
+    # fields[0] is field 3 of stat(5): env_start / env_end are fields 50 and 51.
+    start, end = int(fields[47]), int(fields[48])
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
 def isolate(task):
     """Detach from the parent and lock the process down (order matters)."""
     os.setsid()  # own process group: the parent kills the whole group
@@ -62,6 +82,7 @@ def isolate(task):
         os.closerange(low + 1, high)
     # BLAS/OpenMP pools were pinned to one thread by the parent around the fork.
     os.environ.clear()
+    wipe_initial_environment()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     os.environ.update({name: "1" for name in _THREAD_VARS})
     os.chdir(task.workdir)

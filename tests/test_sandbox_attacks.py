@@ -322,3 +322,39 @@ def test_seccomp_filter_is_well_formed():
     code = seccomp.build_filter()
     assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096  # kernel BPF_MAXINSNS
     assert {"fork", "execve", "socket", "kill", "ptrace", "unlink"} <= set(seccomp.DENIED_SYSCALLS)
+
+
+def test_key_in_the_initial_environment_block_is_wiped(tmp_path):
+    # os.environ.clear() leaves the strings the interpreter started with in
+    # memory and in /proc/self/environ, which a forked worker inherits.
+    import subprocess
+    import sys
+
+    script = """
+import os
+from sandbox.worker import wipe_initial_environment
+def leaked():
+    with open("/proc/self/environ", "rb") as f:
+        return b"sk-ant-initial-block" in f.read()
+pid = os.fork()
+if pid == 0:
+    before = leaked()
+    os.environ.clear()
+    wipe_initial_environment()
+    print(before, leaked(), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-initial-block"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+def test_isolate_wipes_the_initial_environment():
+    import inspect
+
+    from sandbox import worker
+
+    source = inspect.getsource(worker.isolate)
+    assert source.index("os.environ.clear()") < source.index("wipe_initial_environment()")
