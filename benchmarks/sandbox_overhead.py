@@ -1,15 +1,21 @@
 """Sandbox overhead: sandboxed ``run_program`` vs plain in-process ``exec``.
 
-Runs, side by side in one process, the same honest IForest-scoring synthesis
-program (a) through :func:`sandbox.run_program` (audit, restricted compile,
-fresh forked worker, rlimits, seccomp, model proxy over pipes) and (b) with
-plain ``exec`` and a direct ``predict_score``.  Datasets: the training split
+Runs, side by side in one process, the same synthesis program (a) through
+:func:`sandbox.run_program` (audit, restricted compile, fresh forked worker,
+rlimits, seccomp, model proxy over pipes) and (b) with plain ``exec`` and a
+direct ``predict_score``.  Programs: every program of the shipped replay
+corpus (what ``das regenerate`` certifies by default), each scored by its own
+detector, plus a generic fringe-point program.  Datasets: the training split
 of shuttle (~22.8k x 9) and of mnist (~3.45k x 100) from the shared ODDS
 directory (synthetic Gaussian data of the same shape when absent).  Reports
-median wall time over repeats, the ratio, and the fixed overhead measured
-with an empty program.
+the median wall time over repeats, the ratio per program, the median ratio
+over programs and the fixed overhead measured with an empty program.
 
-Usage: python benchmarks/sandbox_overhead.py [--repeats 7] [--data-dir DIR]
+The whole process runs with BLAS/OpenMP limited to one thread: the worker
+always does, and so does every ``das bench`` job (joblib gives each of its
+processes one thread), so both sides score and compute alike.
+
+Usage: python benchmarks/sandbox_overhead.py [--repeats 5] [--data-dir DIR]
 """
 import argparse
 import os
@@ -70,29 +76,23 @@ class _Plain:
 
 
 def run_plain(source, X_train, n_samples, scorer, seed=0):
-    """Reference: exec the program in-process with no guards at all.
-
-    BLAS is limited to one thread, as in the sandbox, so that the ratio
-    measures the sandbox's mechanics rather than a thread-count difference.
-    """
+    """Reference: exec the program in-process with no guards at all."""
     np.random.seed(seed)
     namespace = {}
-    with _controller().limit(limits=1):
-        exec(compile(source, "<plain>", "exec"), namespace)  # trusted benchmark code only
-        out = namespace["generate_hard_anomalies"](n_samples, _Plain(scorer), X_train.copy())
+    exec(compile(source, "<plain>", "exec"), namespace)  # trusted benchmark code only
+    out = namespace["generate_hard_anomalies"](n_samples, _Plain(scorer), X_train.copy())
     return np.asarray(out, dtype=np.float64)
 
 
-_CONTROLLER = []
+def corpus_programs():
+    """(label, detector name, source) of every shipped replay-corpus program."""
+    from engine.extract import extract_program
+    from engine.replay import default_corpus_dir, load_index
 
-
-def _controller():
-    """threadpoolctl controller, built once (scanning libraries costs ~20 ms)."""
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+    root = default_corpus_dir()
+    for entry in load_index()["entries"]:
+        text = (root / entry["file"]).read_text(encoding="utf-8")
+        yield entry["id"], entry["detector"], extract_program(text).source
 
 
 def _load(name, shape, data_dir):
@@ -100,7 +100,7 @@ def _load(name, shape, data_dir):
     if path.exists():
         from collab.data import load_dataset, split_dataset
 
-        return split_dataset(load_dataset(path), scale="standard").X_train, f"{name} (train split)"
+        return split_dataset(load_dataset(path), scale="standard").X_train, f"{name} {shape[0] // 1000}k-like"
     rng = np.random.default_rng(0)
     return rng.normal(size=shape), f"synthetic {shape[0]}x{shape[1]}"
 
@@ -117,23 +117,31 @@ def _paired_medians(box, plain, repeats):
     return float(np.median(times[box])), float(np.median(times[plain]))
 
 
-def bench(X, label, repeats):
+_FIT_ROWS = 3000  # detectors are fitted on at most this many rows (DRL would take minutes)
+
+
+def _scorers(X, names):
     from detectors import make_detector
 
-    det = make_detector("IForest", random_state=0).fit(X)
+    fit_on = X[np.random.default_rng(0).choice(len(X), min(len(X), _FIT_ROWS), replace=False)]
+    return {name: make_detector(name, random_state=0).fit(fit_on).predict_score for name in sorted(names)}
+
+
+def bench(X, programs, repeats):
+    """Rows (label, sandbox s, plain s, same output) for ``programs`` on ``X``."""
     n_samples = max(1, len(X) // 10)
-    res = run_program(HONEST, X, n_samples, det.predict_score)
-    if res.status != "ok":
-        raise SystemExit(f"sandboxed run failed on {label}: {res.status}: {res.message}")
-    plain_out = run_plain(HONEST, X, n_samples, det.predict_score)
-    same = np.allclose(plain_out, res.output)
+    scorers = _scorers(X, {det for _, det, _ in programs})
     rows = []
-    for kind, src in (("honest", HONEST), ("empty", EMPTY)):
-        t_box, t_plain = _paired_medians(
-            lambda: run_program(src, X, n_samples, det.predict_score),
-            lambda: run_plain(src, X, n_samples, det.predict_score), repeats)
-        rows.append((kind, t_box, t_plain))
-    return label, X.shape, n_samples, same, rows, _empty_cpu_ms(X, n_samples, repeats)
+    for label, det, src in programs:
+        scorer = scorers[det]
+        res = run_program(src, X, n_samples, scorer)
+        if res.status != "ok":
+            raise SystemExit(f"sandboxed run of {label} failed: {res.status}: {res.message}")
+        same = bool(np.allclose(run_plain(src, X, n_samples, scorer), res.output))
+        t_box, t_plain = _paired_medians(lambda: run_program(src, X, n_samples, scorer),
+                                         lambda: run_plain(src, X, n_samples, scorer), repeats)
+        rows.append((label, t_box, t_plain, same))
+    return rows
 
 
 def _empty_cpu_ms(X, n_samples, repeats):
@@ -160,21 +168,30 @@ def _empty_cpu_ms(X, n_samples, repeats):
 
 
 def main(argv=None):
+    from threadpoolctl import threadpool_limits
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--data-dir", default=os.environ.get(
         "DAS_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "odds")))
     args = parser.parse_args(argv)
+    threadpool_limits(1)
+    programs = [("fringe (generic)", "IForest", HONEST)] + list(corpus_programs())
     print(f"sandbox overhead, median of {args.repeats} runs; load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs; numpy {np.__version__}")
-    print(f"{'dataset':28s} {'program':8s} {'sandbox ms':>11s} {'plain ms':>9s} {'ratio':>6s} {'overhead ms':>12s}")
+          f"on {os.cpu_count()} CPUs; numpy {np.__version__}; BLAS/OpenMP 1 thread")
+    print(f"{'dataset':18s} {'program':18s} {'sandbox ms':>11s} {'plain ms':>9s} {'ratio':>6s} {'overhead ms':>12s}")
     for name, shape in (("shuttle", (24000, 9)), ("mnist", (3400, 100))):
         X, label = _load(name, shape, args.data_dir)
-        label, shp, n_samples, same, rows, (cpu_parent, cpu_child) = bench(X, label, args.repeats)
-        for kind, t_box, t_plain in rows:
-            print(f"{label + f' {shp[0]}x{shp[1]}':28s} {kind:8s} {1e3 * t_box:11.1f} {1e3 * t_plain:9.1f} "
-                  f"{t_box / t_plain:6.2f} {1e3 * (t_box - t_plain):12.1f}")
-        print(f"  n_samples={n_samples}; sandboxed output identical to plain run: {same}; "
+        label = f"{label} {X.shape[0]}x{X.shape[1]}"
+        rows = bench(X, programs + [("empty", "IForest", EMPTY)], args.repeats)
+        for prog, t_box, t_plain, same in rows:
+            flag = "" if same else "  (output differs!)"
+            print(f"{name:18s} {prog:18s} {1e3 * t_box:11.1f} {1e3 * t_plain:9.1f} "
+                  f"{t_box / t_plain:6.2f} {1e3 * (t_box - t_plain):12.1f}{flag}")
+        ratios = [t_box / t_plain for _, t_box, t_plain, _ in rows[:-1]]
+        cpu_parent, cpu_child = _empty_cpu_ms(X, max(1, len(X) // 10), args.repeats)
+        print(f"  {label}: median ratio over {len(ratios)} programs {np.median(ratios):.2f} "
+              f"(max {max(ratios):.2f}); fixed overhead (empty program) {1e3 * (rows[-1][1] - rows[-1][2]):.1f} ms; "
               f"empty-run CPU: parent {cpu_parent:.1f} ms + worker {cpu_child:.1f} ms")
 
 
