@@ -144,29 +144,6 @@ def bench(X, programs, repeats):
     return rows
 
 
-def _empty_cpu_ms(X, n_samples, repeats):
-    """CPU ms (parent + worker) of one sandboxed empty run: load-independent."""
-    import resource
-
-    from sandbox.runner import reap_pending
-
-    def cpu():
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
-
-    reap_pending(block=True)
-    parent, child = [], []
-    for _ in range(repeats):
-        p0, c0 = cpu()
-        run_program(EMPTY, X, n_samples, np.zeros_like)
-        reap_pending(block=True)  # the worker's CPU is counted once it is collected
-        p1, c1 = cpu()
-        parent.append(p1 - p0)
-        child.append(c1 - c0)
-    return 1e3 * float(np.median(parent)), 1e3 * float(np.median(child))
-
-
 def main(argv=None):
     from threadpoolctl import threadpool_limits
 
@@ -189,10 +166,8 @@ def main(argv=None):
             print(f"{name:18s} {prog:18s} {1e3 * t_box:11.1f} {1e3 * t_plain:9.1f} "
                   f"{t_box / t_plain:6.2f} {1e3 * (t_box - t_plain):12.1f}{flag}")
         ratios = [t_box / t_plain for _, t_box, t_plain, _ in rows[:-1]]
-        cpu_parent, cpu_child = _empty_cpu_ms(X, max(1, len(X) // 10), args.repeats)
         print(f"  {label}: median ratio over {len(ratios)} programs {np.median(ratios):.2f} "
-              f"(max {max(ratios):.2f}); fixed overhead (empty program) {1e3 * (rows[-1][1] - rows[-1][2]):.1f} ms; "
-              f"empty-run CPU: parent {cpu_parent:.1f} ms + worker {cpu_child:.1f} ms")
+              f"(max {max(ratios):.2f}); fixed overhead (empty program) {1e3 * (rows[-1][1] - rows[-1][2]):.1f} ms")
 
 
 if __name__ == "__main__":

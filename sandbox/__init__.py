@@ -1,8 +1,9 @@
 """Sandbox: static audit, restricted execution in an isolated worker, model proxy.
 
 Layers (each tested on its own): :func:`audit_source` (static audit),
-:mod:`sandbox.guards` (RestrictedPython hooks), :func:`run_program` (fresh
-forked worker with resource limits, seccomp where available, model proxy),
+:mod:`sandbox.guards` (RestrictedPython hooks), :func:`run_program` (a fresh
+worker per run, forked by :mod:`sandbox.zygote`, with resource limits,
+seccomp where available, model proxy),
 :func:`verify_program` (property suite).
 """
 from sandbox.audit import AuditReport, Finding, audit_source

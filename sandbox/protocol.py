@@ -7,10 +7,16 @@ The parent checks sizes against its own limits before reading a payload.
 """
 import fcntl
 import json
+import marshal
 import os
 import select
 import struct
 import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sandbox.results import Limits
 
 MAGIC = b"DAS1"
 HEADER = struct.Struct("<4sBQ")
@@ -21,6 +27,7 @@ SCORE_REPLY = 2    # parent -> child: float64 scores
 SCORE_ERROR = 3    # parent -> child: UTF-8 message
 INFO = 4           # child -> parent: JSON {status, message, stdout, input_mutated}
 RESULT = 5         # child -> parent: <B ndim> + ndim * <Q> + float64 data
+TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd code (m bytes) + float64 X
 
 MAX_JSON_BYTES = 1 << 20
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged users
@@ -60,14 +67,18 @@ def write_all(fd, data):
 def read_all(fd, n):
     """Read exactly ``n`` bytes from a blocking ``fd`` (EOFError on close)."""
     buf = bytearray(n)
-    view = memoryview(buf)
-    pos = 0
+    read_into_blocking(fd, memoryview(buf))
+    return buf
+
+
+def read_into_blocking(fd, view):
+    """Fill the writable memoryview ``view`` from a blocking ``fd``."""
+    pos, n = 0, view.nbytes
     while pos < n:
         got = os.readv(fd, [view[pos:]])
         if got == 0:
             raise EOFError("peer closed the channel")
         pos += got
-    return buf
 
 
 def send_frame(fd, kind, *parts):
@@ -84,6 +95,45 @@ def recv_frame_blocking(fd):
     if magic != MAGIC:
         raise ProtocolError("bad magic")
     return kind, bytes(read_all(fd, length))
+
+
+@dataclass
+class Task:
+    """Everything a worker needs for one run; sent as one TASK frame."""
+
+    code: object
+    allowed_imports: frozenset
+    X_train: np.ndarray
+    n_samples: int
+    degree: object
+    seed: int
+    limits: Limits
+    workdir: str
+    read_fd: int = -1
+    write_fd: int = -1
+
+
+def task_parts(task):
+    """Payload parts of the TASK frame for ``task``."""
+    meta = encode_json({"allowed_imports": sorted(task.allowed_imports), "shape": list(task.X_train.shape),
+                        "n_samples": task.n_samples, "degree": task.degree, "seed": task.seed,
+                        "limits": asdict(task.limits), "workdir": task.workdir})
+    X = np.ascontiguousarray(task.X_train, dtype="<f8")
+    code = marshal.dumps(task.code)
+    return struct.pack("<I", len(meta)), meta, struct.pack("<I", len(code)), code, X
+
+
+def read_task(read_fd, write_fd):
+    """Worker side: read the TASK frame the parent sends first."""
+    magic, kind, _ = HEADER.unpack(read_all(read_fd, HEADER.size))
+    if magic != MAGIC or kind != TASK:
+        raise ProtocolError("expected a task frame")
+    meta = json.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))
+    code = marshal.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))  # from the parent
+    X = np.empty(tuple(meta["shape"]), dtype="<f8")
+    read_into_blocking(read_fd, memoryview(X).cast("B"))
+    return Task(code, frozenset(meta["allowed_imports"]), X, meta["n_samples"], meta["degree"],
+                meta["seed"], Limits(**meta["limits"]), meta["workdir"], read_fd, write_fd)
 
 
 def encode_json(obj):

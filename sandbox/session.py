@@ -28,13 +28,20 @@ class _Failure(Exception):
 
 
 class Session:
-    """State of one supervised run on the parent side."""
+    """State of one supervised run on the parent side.
 
-    def __init__(self, task, scorer, read_fd, write_fd, pid):
+    ``wait_exit(pid, timeout)`` returns the worker's ``(wait status, CPU
+    seconds)`` once it exited, or None; ``send_task`` sends the TASK frame
+    before serving.
+    """
+
+    def __init__(self, task, scorer, read_fd, write_fd, pid, wait_exit, send_task=False):
         self.task = task
         self.pid = pid
         self.reaped = False
         self.scorer = scorer
+        self.wait_exit = wait_exit
+        self.send_task = send_task
         self.calls = 0
         self.rows = 0
         self.deadline = time.monotonic() + task.limits.timeout_s
@@ -47,6 +54,8 @@ class Session:
     def serve(self):
         """Serve the worker until it reports; always returns a RunResult."""
         try:
+            if self.send_task:
+                self.channel.send(protocol.TASK, *protocol.task_parts(self.task))
             while True:
                 kind, length = self.channel.read_header()
                 if kind == protocol.SCORE_REQUEST:
@@ -59,27 +68,18 @@ class Session:
             return self.result(failure.status, failure.message)
         except protocol.Deadline:
             return self.result("timeout", f"wall-clock limit of {self.task.limits.timeout_s:g} s exceeded")
-        except EOFError:
+        except (EOFError, BrokenPipeError):
             return self.result(*self._death_status())
         except protocol.ProtocolError as exc:
             return self.result("runtime-error", f"worker protocol violation: {exc}")
 
     def _death_status(self):
         """Classify a worker that exited without sending a result."""
-        wait_until = time.monotonic() + 2.0
-        while True:
-            try:
-                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
-            except ChildProcessError:  # collected elsewhere (SIGCHLD ignored)
-                self.reaped = True
-                return "runtime-error", "worker exited without a result"
-            if pid or time.monotonic() > wait_until:
-                break
-            time.sleep(0.005)
-        if not pid:
+        exited = self.wait_exit(self.pid, 2.0)
+        if exited is None:
             return "runtime-error", "worker closed its channel without a result"
         self.reaped = True
-        cpu = usage.ru_utime + usage.ru_stime
+        status, cpu = exited
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= 0.9 * self.task.limits.cpu_seconds()):

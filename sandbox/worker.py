@@ -1,8 +1,8 @@
 """Child side of a sandboxed run: isolate the process, then run the program.
 
-Called in a freshly forked child only (see :mod:`sandbox.runner`); it never
-returns, it always ends with ``os._exit`` so that nothing of the parent's
-interpreter (pytest, atexit handlers, buffered files) runs in the child.
+Runs in a worker freshly forked by the zygote (see :mod:`sandbox.zygote`);
+it never returns, it always ends with ``os._exit`` so that nothing of the
+forked interpreter (atexit handlers, buffered files) runs in the child.
 """
 import hashlib
 import os
@@ -16,9 +16,7 @@ import numpy as np
 from sandbox import protocol
 from sandbox.audit import PROGRAM_FILENAME
 from sandbox.guards import PrintSink, make_globals
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+from sandbox.zygote import THREAD_VARS
 
 
 class _ProgramFailed(Exception):
@@ -103,11 +101,11 @@ def isolate(task):
     keep = sorted({0, 1, 2, task.read_fd, task.write_fd})
     for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
         os.closerange(low + 1, high)
-    # BLAS/OpenMP pools were pinned to one thread by the parent around the fork.
+    # The zygote started with one BLAS/OpenMP thread; keep later loads there too.
     os.environ.clear()
     wipe_initial_environment()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    os.environ.update({name: "1" for name in _THREAD_VARS})
+    os.environ.update({name: "1" for name in THREAD_VARS})
     os.chdir(task.workdir)
     keep_freed_memory()
     limits = task.limits
@@ -228,8 +226,17 @@ def _run(task, sink):
     return _as_output(result), mutated
 
 
+def remote_main(read_fd, write_fd):
+    """Entry point of a worker forked by the zygote: read the task, run it."""
+    try:
+        task = protocol.read_task(read_fd, write_fd)
+    except BaseException:  # noqa: BLE001 - the parent sees the exit code
+        os._exit(71)
+    child_main(task)
+
+
 def child_main(task):
-    """Entry point in the forked child; never returns."""
+    """Run ``task`` in this freshly forked process; never returns."""
     code = 0
     try:
         isolate(task)

@@ -165,6 +165,18 @@ def test_program_cannot_read_the_secret_via_any_output(guarded_parent):
     assert SECRET not in res.stdout
 
 
+def test_workers_descend_from_a_zygote_without_the_callers_secrets(guarded_parent):
+    from sandbox import zygote
+
+    zygote.shutdown()  # the next run spawns one while the secret is in our environment
+    res = run_program(program("return X_train[:n_samples]"), np.ones((4, D)), 2, lambda A: A.sum(1))
+    assert res.status == "ok"
+    with open(f"/proc/{zygote.get_zygote().process.pid}/environ", "rb") as fh:
+        environ = fh.read()
+    assert SECRET.encode() not in environ
+    assert b"OPENBLAS_NUM_THREADS=1" in environ
+
+
 # -- runtime guards alone (layer 2 without the audit) ----------------------------------
 @pytest.mark.parametrize("obj,name", [
     (np, "f2py"), (np, "ctypeslib"), (np, "load"), (np, "typing"), (np.random, "bit_generator"),
@@ -245,7 +257,7 @@ def _run_isolated(probe, limits):
     """Fork, isolate like the worker does, run ``probe``, return its JSON report."""
     import tempfile
 
-    from sandbox.runner import _Task
+    from sandbox.protocol import Task as _Task
     from sandbox.worker import isolate
 
     workdir = tempfile.mkdtemp(prefix="das-test-")

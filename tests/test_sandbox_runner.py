@@ -1,4 +1,5 @@
 """run_program (sandbox layers 2-5): honest constructs, typed results, proxy, limits."""
+import os
 import textwrap
 import time
 
@@ -265,31 +266,78 @@ def test_no_worker_left_behind():
     import sys
 
     script = """
-import os
+import os, time
 import numpy as np
-from sandbox import Limits, run_program
-from sandbox.runner import reap_pending
+from sandbox import Limits, run_program, zygote
 X = np.arange(40.0).reshape(10, 4)
 src = "def generate_hard_anomalies(n_samples, model, X_train):\\n    {}\\n"
 run_program(src.format("return X_train[:n_samples] + 0.5"), X, 3, lambda A: A.sum(axis=1))
 run_program(src.format("while True:\\n        pass"), X, 3, lambda A: A.sum(axis=1),
             limits=Limits(timeout_s=0.3))
-reap_pending(block=True)
+server = zygote.get_zygote()
+deadline = time.monotonic() + 5
+while server.workers() and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("workers", server.workers())
+zygote.shutdown()
 try:
     os.waitpid(-1, os.WNOHANG)
 except ChildProcessError:
     print("no children")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "no children", out.stderr
+    assert out.stdout.split("\n")[:2] == ["workers []", "no children"], out.stderr
+
+
+def test_zygote_exits_with_its_owner():
+    import subprocess
+    import sys
+
+    script = """
+import os, signal
+import numpy as np
+from sandbox import run_program, zygote
+run_program("def generate_hard_anomalies(n_samples, model, X_train):\\n    return X_train[:n_samples]\\n",
+            np.ones((4, 2)), 2, lambda A: A.sum(axis=1))
+print(zygote.get_zygote().process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.split()[0])
+    import time
+
+    deadline = time.monotonic() + 5
+    while _process_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _process_exists(pid)
+
+
+def _process_exists(pid):
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_zygote_restarts_after_dying():
+    from sandbox import zygote
+
+    X = np.arange(40.0).reshape(10, 4)
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
+    assert run_program(src, X, 3, row_sum).status == "ok"
+    first = zygote.get_zygote().process
+    first.kill()
+    first.wait()
+    assert run_program(src, X, 3, row_sum).status == "ok"
+    assert zygote.get_zygote().process.pid != first.pid
 
 
 # -- a hostile worker speaking garbage must not crash the parent ------------------
 def _garbage_session(frames, d=D, n_samples=2, limits=Limits(timeout_s=2)):
     """Serve a fake worker that writes ``frames`` (raw bytes) and exits."""
-    import os
-
-    from sandbox.runner import _Task
+    from sandbox.protocol import Task as _Task
     from sandbox.session import Session as _Session
 
     c_read, p_write = os.pipe()
@@ -309,7 +357,7 @@ def _garbage_session(frames, d=D, n_samples=2, limits=Limits(timeout_s=2)):
             os._exit(0)
     os.close(c_write)
     task = _Task(None, frozenset(), np.zeros((5, d)), n_samples, None, 0, limits, "/nonexistent")
-    session = _Session(task, row_sum, p_read, p_write, pid)
+    session = _Session(task, row_sum, p_read, p_write, pid, _wait_own_child)
     try:
         return session.serve()
     finally:
@@ -318,6 +366,19 @@ def _garbage_session(frames, d=D, n_samples=2, limits=Limits(timeout_s=2)):
         os.close(c_read)
         if not session.reaped:
             os.waitpid(pid, 0)
+
+
+def _wait_own_child(pid, timeout):
+    """``(wait status, CPU seconds)`` of this process's child ``pid`` once it
+    exits, None if it still runs after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
 
 
 def _frame(kind, payload, length=None):
