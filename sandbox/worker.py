@@ -4,8 +4,10 @@ Runs in a worker freshly forked by the zygote (see :mod:`sandbox.zygote`);
 it never returns, it always ends with ``os._exit`` so that nothing of the
 forked interpreter (atexit handlers, buffered files) runs in the child.
 """
+import ctypes
 import hashlib
 import os
+import random
 import resource
 import signal
 import struct
@@ -13,7 +15,7 @@ import traceback
 
 import numpy as np
 
-from sandbox import protocol
+from sandbox import protocol, seccomp
 from sandbox.audit import PROGRAM_FILENAME
 from sandbox.guards import PrintSink, make_globals
 from sandbox.zygote import THREAD_VARS
@@ -52,8 +54,6 @@ def wipe_initial_environment():
     (API keys included) stay in memory and in ``/proc/self/environ``, which
     a fork inherits. Their address range is fields 50-51 of ``/proc/self/stat``.
     """
-    import ctypes
-
     try:
         with open("/proc/self/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -78,8 +78,6 @@ def keep_freed_memory():
     to 32 MiB from a heap that is never trimmed makes later passes reuse the
     pages already faulted in. ``RLIMIT_AS`` still bounds the total.
     """
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum on 64-bit
@@ -119,8 +117,6 @@ def isolate(task):
     _setrlimit(resource.RLIMIT_CORE, 0)
     _setrlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
     if limits.seccomp:
-        from sandbox import seccomp
-
         seccomp.install()
 
 
@@ -194,8 +190,6 @@ def _as_output(result):
 def _run(task, sink):
     """Execute the program; returns (output array, input_mutated)."""
     np.random.seed(task.seed)
-    import random
-
     random.seed(task.seed)
     # After fork the child's X_train is already a private copy-on-write copy:
     # writes never reach the parent, so it is handed over as is (copied only
