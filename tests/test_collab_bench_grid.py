@@ -162,3 +162,18 @@ def test_real_cell_with_a_program_runs_all_methods(tmp_path, rng):
     assert record["status"] == "ok", record["error"]
     assert set(record["metrics"]) == set(METHODS)
     assert record["timings"]["synthesis"] > 0 and record["n_syn"] == 6
+
+
+@pytest.mark.parametrize("module", ["collab/enhance.py", "collab/fusion.py", "detectors/pca.py"])
+def test_protocol_version_follows_every_method_module(monkeypatch, module):
+    from collab.bench.grid import protocol_version
+
+    before = protocol_version()
+    read_bytes = Path.read_bytes
+
+    def edited(path):
+        data = read_bytes(path)
+        return data + b"\n# edited\n" if path.as_posix().endswith(module) else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert protocol_version() != before

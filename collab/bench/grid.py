@@ -68,19 +68,25 @@ def file_fingerprint(path):
 
 
 def protocol_version():
-    """Version of the evaluation protocol: bench version, evaluate() source, suite version.
+    """Version of the evaluation protocol: bench version, method sources, suite version.
 
-    Hashing the source of :mod:`collab.evaluate` means a change to the
-    protocol invalidates cached cells instead of silently mixing old and new.
+    Hashing the source of every module a cell's result depends on (the
+    top-level :mod:`collab` modules: split, enhancement, classifier, fusions,
+    evaluation; and :mod:`detectors`) means a change to any of them
+    invalidates cached cells instead of silently mixing old and new.
     """
-    import collab.evaluate as ev
+    import collab
+    import detectors
 
     try:
         from sandbox import SUITE_VERSION
     except ImportError:  # the sandbox is optional for base-only grids
         SUITE_VERSION = "none"
-    src = Path(ev.__file__).read_bytes()
-    return f"b{BENCH_VERSION}-e{hashlib.sha256(src).hexdigest()[:12]}-s{SUITE_VERSION}"
+    digest = hashlib.sha256()
+    for package in (collab, detectors):
+        for path in sorted(Path(package.__file__).parent.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"b{BENCH_VERSION}-e{digest.hexdigest()[:12]}-s{SUITE_VERSION}"
 
 
 def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="standard", protocol=None):
