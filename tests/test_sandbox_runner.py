@@ -445,3 +445,15 @@ def test_garbage_result_shape_checked_before_reading():
 def test_worker_death_is_classified(sig, status, message):
     res = _garbage_session([sig])
     assert (res.status, res.message) == (status, message)
+
+
+def test_concurrent_runs_from_threads_share_the_zygote():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = np.arange(60.0).reshape(15, 4)
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + model.predict_score(X_train)[:n_samples, None]\n"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: run_program(src, X + k, 3, row_sum), range(8)))
+    for k, res in enumerate(results):
+        assert res.status == "ok", res.message
+        np.testing.assert_allclose(res.output, (X + k)[:3] + row_sum(X + k)[:3, None])
