@@ -220,6 +220,46 @@ def _run(task, sink):
     return _as_output(result), mutated
 
 
+def warm_up(rounds=10, shape=(512, 16)):
+    """Exercise the numpy a synthesis program typically uses (trusted code).
+
+    Run once in the zygote so that every worker forked from it inherits
+    what a first call sets up: OpenBLAS/LAPACK buffers, numpy's per-ufunc
+    dispatch caches, the specialised bytecode of numpy's Python functions.
+    Measured: a PCA program's second stage took 14-20 ms in a worker forked
+    from a cold zygote and 4 ms after this warm-up (in-process: ~4 ms).
+    """
+    rng = np.random.default_rng(0)
+    d = shape[1]
+    for _ in range(rounds):
+        X = rng.normal(size=shape)
+        np.random.seed(0)
+        idx = np.random.choice(len(X), 64, replace=False)
+        np.random.randint(0, len(X), size=8)
+        noise = np.random.uniform(0.1, 0.3, size=(64, 1)) * np.random.normal(size=(64, d))
+        ref = X[idx] + noise
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        centered = X - mean
+        _, sing, vt = np.linalg.svd(centered, full_matrices=False)
+        np.linalg.eigh(np.cov(centered.T))
+        np.linalg.norm(centered, axis=1)
+        np.linalg.inv(centered.T @ centered + np.eye(d))
+        d2 = (ref ** 2).sum(axis=1)[:, None] - 2.0 * ref @ X.T + (X ** 2).sum(axis=1)[None, :]
+        nearest = np.sqrt(np.maximum(d2, 0.0))
+        np.argsort(nearest, axis=1)
+        np.argpartition(nearest, 5, axis=1)
+        np.sort(nearest[:, 0], kind="stable")
+        np.percentile(nearest, [10, 50, 90]), np.quantile(nearest[0], 0.25), np.median(nearest, axis=0)
+        np.cumsum(sing ** 2) / (sing ** 2).sum()
+        np.searchsorted(np.cumsum(sing), sing[0])
+        np.where(centered >= 0, 1.0, -1.0) * np.abs(centered)
+        np.clip(centered / np.where(std > 0, std, 1.0), -3, 3)
+        np.exp(-nearest), np.log1p(nearest), np.tanh(centered), np.isfinite(centered).all()
+        np.vstack([X, ref]), np.concatenate([X, ref]), np.unique(idx), np.arange(64) % 7
+        X[np.abs(X[:, 0]) > 1.0], np.asarray(vt, dtype=np.float64), np.tile(mean, (4, 1))
+        np.random.permutation(len(X)), np.random.shuffle(idx)
+
+
 def remote_main(read_fd, write_fd):
     """Entry point of a worker forked by the zygote: read the task, run it."""
     try:

@@ -137,6 +137,7 @@ def serve(fd):
     # numpy loads sub-modules lazily: importing numpy.random in every worker
     # would cost ~10 ms a run.
     _preload(sorted(rules.NUMPY_MODULES | rules.BASE_IMPORTS))
+    worker.warm_up()
 
     sock = socket.socket(fileno=fd)
     children = _Children()
