@@ -50,7 +50,9 @@ def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=
     Returns
     -------
     RunResult
-        Never raises for a bad program; ValueError only for bad arguments.
+        Never raises for a bad program; ValueError only for bad arguments,
+        :class:`sandbox.zygote.SandboxUnavailable` only when no worker can
+        be started at all.
     """
     start = time.perf_counter()
     X_train = _check_inputs(X_train, n_samples)
