@@ -10,8 +10,9 @@ included), threads and BLAS pools.
 
 The zygote is a fresh interpreter spawned once per process with a scrubbed
 environment and one BLAS/OpenMP thread.  It imports numpy, RestrictedPython
-and the worker, and on request forks one worker per run, handing it the two
-pipe ends the caller passed over a Unix socket.  It owns the workers: it
+and the worker, warms numpy up (:func:`sandbox.worker.warm_up`), and on
+request forks one worker per run, handing it the two pipe ends the caller
+passed over a Unix socket.  It owns the workers: it
 kills and reaps them when asked, so a pid is never reused behind the
 caller's back.  It exits when the caller's end of the socket closes.
 """
@@ -56,6 +57,7 @@ class Zygote:
             theirs.close()
         self.sock = ours
         self.owner = os.getpid()
+        self.broken = False
         self.lock = threading.Lock()
         self._request({"op": "ready"}, timeout=_START_TIMEOUT_S)
 
@@ -67,8 +69,10 @@ class Zygote:
                 socket.send_fds(self.sock, [data], list(fds))
                 reply = self.sock.recv(_MAX_MESSAGE)
             except OSError as exc:  # includes socket.timeout
+                self._abandon()
                 raise SandboxUnavailable(f"sandbox zygote did not answer: {exc!r}") from exc
         if not reply:
+            self._abandon()
             raise SandboxUnavailable("sandbox zygote exited")
         reply = json.loads(reply)
         if "error" in reply:
@@ -94,7 +98,12 @@ class Zygote:
         return self._request({"op": "workers"})["pids"]
 
     def alive(self):
-        return self.owner == os.getpid() and self.process.poll() is None
+        return self.owner == os.getpid() and not self.broken and self.process.poll() is None
+
+    def _abandon(self):
+        """A late reply would answer the next request: never use this one again."""
+        self.broken = True
+        self.process.kill()
 
     def close(self):
         """Close the socket; the zygote exits at once."""

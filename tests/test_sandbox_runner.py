@@ -1,5 +1,6 @@
 """run_program (sandbox layers 2-5): honest constructs, typed results, proxy, limits."""
 import os
+import signal
 import textwrap
 import time
 
@@ -457,3 +458,21 @@ def test_concurrent_runs_from_threads_share_the_zygote():
     for k, res in enumerate(results):
         assert res.status == "ok", res.message
         np.testing.assert_allclose(res.output, (X + k)[:3] + row_sum(X + k)[:3, None])
+
+
+def test_a_zygote_that_stops_answering_is_replaced():
+    from sandbox import zygote
+
+    X = np.arange(40.0).reshape(10, 4)
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
+    assert run_program(src, X, 3, row_sum).status == "ok"
+    stuck = zygote.get_zygote()
+    os.kill(stuck.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(zygote.SandboxUnavailable):
+            stuck._request({"op": "workers"}, timeout=0.2)
+        assert not stuck.alive()
+    finally:
+        stuck.process.kill()
+    assert run_program(src, X, 3, row_sum).status == "ok"
+    assert zygote.get_zygote() is not stuck
