@@ -89,11 +89,17 @@ def send_frame(fd, kind, *parts):
         write_all(fd, part)
 
 
-def recv_frame_blocking(fd):
-    """Child side: read one whole frame; returns (kind, payload bytes)."""
+def read_header_blocking(fd):
+    """Child side: read a frame header; returns (kind, payload length)."""
     magic, kind, length = HEADER.unpack(read_all(fd, HEADER.size))
     if magic != MAGIC:
         raise ProtocolError("bad magic")
+    return kind, length
+
+
+def recv_frame_blocking(fd):
+    """Child side: read one whole frame; returns (kind, payload bytes)."""
+    kind, length = read_header_blocking(fd)
     return kind, bytes(read_all(fd, length))
 
 
@@ -125,8 +131,7 @@ def task_parts(task):
 
 def read_task(read_fd, write_fd):
     """Worker side: read the TASK frame the parent sends first."""
-    magic, kind, _ = HEADER.unpack(read_all(read_fd, HEADER.size))
-    if magic != MAGIC or kind != TASK:
+    if read_header_blocking(read_fd)[0] != TASK:
         raise ProtocolError("expected a task frame")
     meta = json.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))
     code = marshal.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))  # from the parent
