@@ -9,6 +9,7 @@ import fcntl
 import json
 import marshal
 import os
+import re
 import select
 import struct
 import time
@@ -30,6 +31,8 @@ RESULT = 5         # child -> parent: <B ndim> + ndim * <Q> + float64 data
 TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd code (m bytes) + float64 X
 
 MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 4  # INFO is a flat object; a little slack for later fields
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 _F_SETPIPE_SZ = 1031
 
@@ -57,9 +60,20 @@ class Deadline(Exception):
 
 
 # -- child side (blocking I/O) -------------------------------------------------
+def byte_view(data):
+    """A flat byte view of ``data``; an empty array (e.g. shape (0, d)) gives an empty view.
+
+    ``memoryview.cast`` refuses views with a zero in their shape; raising
+    there after a header went out would leave the peer waiting for a reply
+    that is never read (the protocol would fall out of step).
+    """
+    view = memoryview(data)
+    return view.cast("B") if view.nbytes else memoryview(b"")
+
+
 def write_all(fd, data):
     """Write every byte of ``data`` to a blocking ``fd``."""
-    view = memoryview(data).cast("B")
+    view = byte_view(data)
     while view:
         view = view[os.write(fd, view):]
 
@@ -146,6 +160,38 @@ def encode_json(obj):
     return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
+def decode_json(data, max_depth=MAX_JSON_DEPTH):
+    """Parse untrusted UTF-8 JSON whose arrays/objects nest at most ``max_depth`` deep.
+
+    The depth is checked on the raw text before :func:`json.loads` sees it,
+    so a deeply nested frame is a ProtocolError, never a RecursionError.
+    """
+    if len(data) > MAX_JSON_BYTES:
+        raise ProtocolError("oversized JSON message")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"malformed JSON message: {exc}") from None
+    if _nesting_depth(text) > max_depth:
+        raise ProtocolError(f"JSON message nests deeper than {max_depth}")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"malformed JSON message: {exc}") from None
+
+
+def _nesting_depth(text):
+    """Deepest ``[``/``{`` nesting of JSON ``text``, skipping string contents."""
+    depth = deepest = 0
+    for token in _JSON_TOKENS.findall(text):
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
 # -- parent side (deadline-aware, non-blocking) -------------------------------
 class ParentChannel:
     """Deadline-aware reads and writes on the parent's ends of the pipes."""
@@ -198,7 +244,7 @@ class ParentChannel:
     def send(self, kind, *parts):
         length = sum(memoryview(p).nbytes for p in parts)
         for part in (HEADER.pack(MAGIC, kind, length),) + parts:
-            view = memoryview(part).cast("B")
+            view = byte_view(part)
             while view:
                 self._wait(self.write_fd, select.POLLOUT)
                 try:

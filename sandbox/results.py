@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Every status :func:`sandbox.run_program` can return.
-STATUSES = ("ok", "audit-rejected", "runtime-error", "timeout", "memory", "budget", "bad-output")
+STATUSES = ("ok", "audit-rejected", "runtime-error", "timeout", "memory", "budget", "bad-output",
+            "violation")
 
 
 @dataclass(frozen=True)
@@ -15,14 +16,18 @@ class Limits:
     Parameters
     ----------
     timeout_s : float
-        Wall-clock seconds for the program (time spent in the parent's scorer
-        is not counted).
+        Hard wall-clock seconds for the whole run, time spent in the parent's
+        scorer included (large score requests are scored in chunks with the
+        deadline checked between them).
     cpu_s : float or None
         CPU seconds (RLIMIT_CPU); None means ``timeout_s + 1``.
     memory_mb : int
         Address space the program may add on top of the forked interpreter.
     max_calls, max_rows : int
         Budget of ``model.predict_score`` calls and of rows scored in total.
+    max_score_mb : int
+        Budget of bytes the program may send in score requests in total
+        (checked against each request's header before anything is read).
     max_stdout_chars : int
         Captured ``print`` output kept.
     max_open_files : int
@@ -37,6 +42,7 @@ class Limits:
     memory_mb: int = 2048
     max_calls: int = 1000
     max_rows: int = 5_000_000
+    max_score_mb: int = 1024
     max_stdout_chars: int = 20_000
     max_open_files: int = 32
     seccomp: bool = True
@@ -52,6 +58,9 @@ class RunResult:
 
     ``status`` is one of ``STATUSES``; ``output`` is the validated
     ``(n_samples, d)`` float64 array when ``status == "ok"``, else None.
+    ``cpu_s`` is the worker's CPU seconds (user + system, from ``wait4``;
+    None when it could not be collected). ``message`` and ``stdout`` come
+    from the program and are cleaned by :mod:`sandbox.untrusted`.
     """
 
     status: str
@@ -60,6 +69,7 @@ class RunResult:
     calls: int = 0
     rows_scored: int = 0
     duration_s: float = 0.0
+    cpu_s: float = None
     stdout: str = ""
     input_mutated: bool = False
     findings: tuple = field(default_factory=tuple)
@@ -73,7 +83,7 @@ class RunResult:
         """JSON-serializable summary (the output array is summarized by shape)."""
         return {
             "status": self.status, "message": self.message, "calls": self.calls,
-            "rows_scored": self.rows_scored, "duration_s": self.duration_s,
+            "rows_scored": self.rows_scored, "duration_s": self.duration_s, "cpu_s": self.cpu_s,
             "stdout": self.stdout, "input_mutated": self.input_mutated,
             "output_shape": None if self.output is None else list(self.output.shape),
             "findings": [str(f) for f in self.findings],

@@ -3,7 +3,8 @@
 Every run audits the program (memoized), has the zygote fork a *fresh*
 worker (a worker is never reused because a program could monkeypatch numpy
 for the next one), sends it the task, serves its ``model.predict_score``
-calls with the real scorer, and validates the output.  Whatever the program
+calls with the real scorer, validates the output and reports the worker's
+CPU seconds (``RunResult.cpu_s``, what the property suite's ``time`` uses).  Whatever the program
 does, the caller gets a typed :class:`RunResult`; nothing the child sends is
 unpickled.
 """
@@ -20,6 +21,7 @@ from sandbox.audit import analyze
 from sandbox.protocol import Task
 from sandbox.results import STATUSES, Limits, RunResult  # noqa: F401 - re-exported
 from sandbox.session import Session
+from sandbox.untrusted import clean_text
 
 
 def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=Limits(),
@@ -59,7 +61,8 @@ def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=
     allowed = rules.DEFAULT_IMPORTS if allowed_imports is None else frozenset(allowed_imports)
     report, code, imports = _audit(source, allowed) if isinstance(source, str) else analyze(source, allowed)
     if not report.ok:
-        return RunResult("audit-rejected", message=str(report), findings=report.findings,
+        return RunResult("audit-rejected", message=clean_text(str(report)),
+                         findings=report.findings,
                          duration_s=time.perf_counter() - start)
     workdir = tempfile.mkdtemp(prefix="das-sandbox-")
     task = Task(code, allowed, X_train, int(n_samples), degree, int(seed), limits, workdir)
@@ -110,8 +113,17 @@ def _supervise(task, scorer, imports):
         os.close(c_write)
     session = Session(task, scorer, p_read, p_write, pid, wait_exit=server.wait, send_task=True)
     try:
-        return session.serve()
+        result = session.serve()
     finally:
         os.close(p_read)
         os.close(p_write)
         server.kill(pid)
+    result.cpu_s = _cpu_seconds(server, pid, session.exit)
+    return result
+
+
+def _cpu_seconds(server, pid, exited):
+    """The killed worker's CPU seconds (user + system), None if it could not be reaped."""
+    if exited is None:
+        exited = server.wait(pid, 2.0)
+    return None if exited is None else round(float(exited[1]), 6)

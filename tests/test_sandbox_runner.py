@@ -237,14 +237,22 @@ def test_scorer_wrong_length_refused(X):
     assert "scorer returned 3 scores for 60 rows" in res.message
 
 
-def test_scorer_time_not_charged_to_program(X):
+def test_scoring_time_counts_against_the_hard_wall_clock_limit(X):
     def slow(A):
         time.sleep(0.4)
         return A.sum(1)
 
-    body = "for i in range(3):\n    model.predict_score(X_train)\nreturn X_train[:n_samples]"
-    # 1.2 s of scoring against a 1.0 s limit: only the program's time counts
-    assert run(body, X, scorer=slow, limits=Limits(timeout_s=1.0)).status == "ok"
+    body = "for i in range(30):\n    model.predict_score(X_train)\nreturn X_train[:n_samples]"
+    t0 = time.perf_counter()
+    res = run(body, X, scorer=slow, limits=Limits(timeout_s=1.0))
+    assert res.status == "timeout" and res.message == "wall-clock limit of 1 s exceeded"
+    assert time.perf_counter() - t0 < 2.5  # at most one scoring call past the limit
+
+
+def test_cpu_seconds_are_reported(X):
+    res = run("t = 0\nfor i in range(3_000_000):\n    t += i\nreturn X_train[:n_samples]", X)
+    assert res.status == "ok" and 0.05 < res.cpu_s < res.duration_s + 0.1
+    assert res.to_dict()["cpu_s"] == res.cpu_s
 
 
 def test_stdout_captured_and_capped(X):
@@ -252,6 +260,40 @@ def test_stdout_captured_and_capped(X):
               limits=Limits(max_stdout_chars=500))
     assert res.status == "ok"
     assert res.stdout == "x" * 100 + "\n" + ("x" * 100 + "\n") * 3 + "x" * 96 + "\n[output truncated]"
+
+
+def test_program_text_is_stripped_of_terminal_controls(X):
+    res = run('print("ok\\x1b[2K\\r[PASS]\\x07\\u202e")\nraise ValueError("x\\x1b[1A\\x1b[2K\\n  [PASS] novel")', X)
+    assert res.status == "runtime-error"
+    assert res.message == "ValueError: x   [PASS] novel (line 5)"
+    assert res.stdout == "ok[PASS]\n"
+
+
+def test_caller_environment_values_are_redacted(X, monkeypatch):
+    monkeypatch.setenv("DAS_TEST_API_KEY", "sk-fake-0123456789")
+    monkeypatch.setenv("DAS_TEST_SHORT", "abc12")
+    body = 'print("key sk-fake-0123456789 abc12")\nraise ValueError("leak sk-fake-\\x1b[0m0123456789")'
+    res = run(body, X)
+    assert res.stdout == "key [redacted] abc12\n"
+    assert res.message == "ValueError: leak [redacted] (line 5)"
+
+
+def test_empty_score_request_is_refused_and_the_protocol_stays_in_step(X):
+    body = """
+    msgs = []
+    for empty in (np.empty((0, X_train.shape[1])), np.empty((3, 0))):
+        try:
+            model.predict_score(empty)
+        except ValueError as exc:
+            msgs.append(str(exc))
+    s = model.predict_score(X_train[:n_samples])
+    print(msgs)
+    return X_train[:n_samples] + s[:, None]
+    """
+    res = run(body, X)
+    assert res.status == "ok", res.message
+    assert res.stdout == "['predict_score needs at least one row', 'predict_score expects 4 features, got 0']\n"
+    np.testing.assert_allclose(res.output, X[:10] + X[:10].sum(1)[:, None])
 
 
 @pytest.mark.parametrize("X_bad,n", [(np.zeros(5), 3), (np.zeros((0, 3)), 3), (np.zeros((4, 2)), 0),
@@ -406,7 +448,29 @@ def test_garbage_truncated_frame_then_exit():
 
 def test_garbage_malformed_json():
     res = _garbage_session([_frame(4, b"\xff\xfe not json")])
-    assert res.status == "runtime-error" and "malformed info message" in res.message
+    assert res.status == "runtime-error" and "malformed JSON message" in res.message
+    res = _garbage_session([_frame(4, b'["status", "ok"]')])
+    assert res.message == "worker protocol violation: malformed info message: not an object"
+
+
+def test_garbage_deeply_nested_json_is_refused_without_recursion():
+    nested = b'{"status": "ok", "message": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    res = _garbage_session([_frame(4, nested)])
+    assert (res.status, res.message) == ("runtime-error", "worker protocol violation: JSON message nests deeper than 4")
+
+
+def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():
+    from sandbox import protocol
+
+    rows, cols = 2_000_000, 4000  # 60 GiB claimed; max_rows alone would allow it
+    res = _garbage_session([_frame(1, protocol.SHAPE2.pack(rows, cols), length=16 + rows * cols * 8)])
+    assert (res.status, res.message) == ("budget", "model budget exceeded: score requests over 1024 MiB")
+
+
+def test_garbage_violation_status_is_accepted():
+    info = b'{"status": "violation", "message": "Line 5: guard: access to \\"__class__\\" refused"}'
+    res = _garbage_session([_frame(4, info)])
+    assert (res.status, res.message) == ("violation", 'Line 5: guard: access to "__class__" refused')
 
 
 def test_garbage_unknown_status_is_not_trusted():
@@ -442,6 +506,7 @@ def test_garbage_result_shape_checked_before_reading():
     (11, "runtime-error", "worker crashed with SIGSEGV"),
     (9, "memory", "worker was killed (out of memory)"),
     (24, "timeout", "CPU limit of 3 s exceeded"),  # SIGXCPU
+    (31, "violation", "the worker attempted a system call outside the sandbox's allow-list and was killed (SIGSYS)"),
 ])
 def test_worker_death_is_classified(sig, status, message):
     res = _garbage_session([sig])
