@@ -1,11 +1,12 @@
-"""Input validation shared by every detector."""
+"""Input validation shared by every detector: scikit-learn's ``check_array``, named errors."""
 import numpy as np
+from sklearn.utils import check_array
 
 from detectors.errors import DetectorInputError
 
 
 def check_X(X, n_features=None, min_samples=1):
-    """Return ``X`` as a C-contiguous float64 2-D array or raise ``DetectorInputError``.
+    """Return ``X`` as a C-contiguous finite float64 2-D array or raise ``DetectorInputError``.
 
     Parameters
     ----------
@@ -16,24 +17,9 @@ def check_X(X, n_features=None, min_samples=1):
         Fewest rows accepted (fitting needs at least 2).
     """
     try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise DetectorInputError(f"X is not array-like: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
-        raise DetectorInputError(f"X must be numeric, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise DetectorInputError("X must be real-valued, got complex numbers")
-    if arr.ndim != 2:
-        raise DetectorInputError(f"X must be 2-D (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[0] < min_samples:
-        raise DetectorInputError(f"X needs at least {min_samples} row(s), got {arr.shape[0]}")
-    if arr.shape[1] < 1:
-        raise DetectorInputError("X needs at least 1 feature, got 0")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        raise DetectorInputError("X contains NaN or infinite values")
+        arr = check_array(X, dtype=np.float64, order="C", ensure_min_samples=min_samples)
+    except (TypeError, ValueError) as exc:  # sklearn's message names the problem
+        raise DetectorInputError(str(exc)) from exc
     if n_features is not None and arr.shape[1] != n_features:
         raise DetectorInputError(
             f"X has {arr.shape[1]} features but the detector was fitted on {n_features}"

@@ -2,6 +2,7 @@
 from pyod.models.base import BaseDetector
 from sklearn.utils.validation import check_is_fitted
 
+from detectors._threads import one_thread
 from detectors._validate import check_X, finite_scores
 
 
@@ -9,8 +10,9 @@ class Detector(BaseDetector):
     """PyOD ``BaseDetector`` with the project's extras.
 
     Subclasses implement ``_fit_scores(X) -> train scores`` and ``_score(X)``;
-    this class validates input, sets ``decision_scores_``/``threshold_``/``labels_``
-    and guarantees finite float64 output.
+    this class validates input, sets ``decision_scores_``/``threshold_``/``labels_``,
+    computes on one thread (same seed → same scores on any machine) and guarantees
+    finite float64 output.
     """
 
     name = "Detector"
@@ -27,7 +29,8 @@ class Detector(BaseDetector):
         X = check_X(X, min_samples=2)
         self._set_n_classes(y)
         self.n_features_in_ = X.shape[1]
-        self.decision_scores_ = finite_scores(self._fit_scores(X))
+        with one_thread():
+            self.decision_scores_ = finite_scores(self._fit_scores(X))
         self._process_decision_scores()
         return self
 
@@ -35,7 +38,8 @@ class Detector(BaseDetector):
         """Anomaly scores of ``X``: (n,) finite float64, higher = more anomalous."""
         check_is_fitted(self, "decision_scores_")
         X = check_X(X, n_features=self.n_features_in_)
-        return finite_scores(self._score(X))
+        with one_thread():
+            return finite_scores(self._score(X))
 
     def predict_score(self, X):
         """Alias of :meth:`decision_function` (the name synthesis programs call)."""

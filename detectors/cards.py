@@ -6,7 +6,7 @@ program must work for any configuration of the detector.
 """
 from dataclasses import asdict, dataclass
 
-from detectors.errors import UnknownDetector
+from detectors.names import canonical_name
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,4 @@ def get_card(name):
     UnknownDetector
         If ``name`` is not a registered detector.
     """
-    from detectors.registry import canonical_name
-
     return CARDS[canonical_name(name)]

@@ -2,6 +2,7 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
+from detectors._threads import one_thread
 from detectors.base import Detector
 from detectors.errors import DetectorParameterError
 
@@ -62,7 +63,8 @@ class DRL(Detector):
     diversity_fraction : float, default=0.8
     contamination : float, default=0.1
     random_state : int or None, default=None
-        Seeds weights, basis and batch order; same seed → same scores on CPU.
+        Seeds weights, basis and batch order; same seed → same scores on CPU, whatever
+        the thread count (torch computes on one thread inside fit and scoring).
     """
 
     name = "DRL"
@@ -85,6 +87,12 @@ class DRL(Detector):
         self.random_state = random_state
 
     def _fit_scores(self, X):
+        import torch  # noqa: F401 -- loaded first, so that one_thread pins its pool too
+
+        with one_thread():
+            return self._train(X)
+
+    def _train(self, X):
         import torch
 
         self._check_params()
@@ -152,7 +160,7 @@ class DRL(Detector):
     def _score(self, X):
         import torch
 
-        with torch.no_grad():
+        with one_thread(), torch.no_grad():
             x = torch.from_numpy(X.astype(np.float32))
             h, _, h_hat = self.model_(x, torch.from_numpy(self.basis_.astype(np.float32)))
             return ((h - h_hat) ** 2).mean(dim=1).numpy().astype(np.float64)

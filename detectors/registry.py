@@ -1,20 +1,9 @@
 """Name → detector class registry and the ``make_detector`` factory."""
 import inspect
 
-from detectors.errors import UnknownDetector
+from detectors.names import DETECTOR_NAMES, canonical_name
 
-DETECTOR_NAMES = ("PCA", "IForest", "OCSVM", "ECOD", "LOF", "KNN", "DRL")
-_BY_LOWER = {name.lower(): name for name in DETECTOR_NAMES}
-
-
-def canonical_name(name):
-    """Return the canonical spelling of a detector name, or raise ``UnknownDetector``."""
-    key = str(name).strip().lower()
-    if key not in _BY_LOWER:
-        raise UnknownDetector(
-            f"unknown detector {name!r}; valid names: {', '.join(DETECTOR_NAMES)}"
-        )
-    return _BY_LOWER[key]
+__all__ = ["DETECTOR_NAMES", "canonical_name", "detector_class", "make_detector"]
 
 
 def detector_class(name):

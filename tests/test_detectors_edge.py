@@ -45,13 +45,13 @@ def test_neighbour_count_is_clamped(name):
 @pytest.mark.parametrize("name", DETECTOR_NAMES)
 def test_bad_input_raises_named_error(name):
     det = make_detector(name, **FAST.get(name, {}))
-    with pytest.raises(DetectorInputError, match="2-D"):
+    with pytest.raises(DetectorInputError, match="2D array"):
         det.fit(np.arange(5.0))
-    with pytest.raises(DetectorInputError, match="NaN or infinite"):
+    with pytest.raises(DetectorInputError, match="NaN"):
         det.fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
-    with pytest.raises(DetectorInputError, match="numeric"):
+    with pytest.raises(DetectorInputError, match="string"):
         det.fit(np.array([["a", "b"], ["c", "d"]]))
-    with pytest.raises(DetectorInputError, match="at least 2 row"):
+    with pytest.raises(DetectorInputError, match="minimum of 2"):
         det.fit(np.ones((1, 3)))
     det.fit(np.random.default_rng(0).normal(size=(10, 3)))
     with pytest.raises(DetectorInputError, match="fitted on 3"):
