@@ -1,8 +1,8 @@
 """Turn a raw LLM response into the program, its policy and its explanation.
 
 Responses mix prose, fenced code and sometimes several functions or usage
-examples. The program kept is: the top-level imports and function
-definitions of the code block that defines ``generate_hard_anomalies``
+examples. The program kept is: the top-level imports, constants, classes and
+function definitions of the code block that defines ``generate_hard_anomalies``
 (helpers included, example calls and ``__main__`` blocks dropped). The policy
 is that function's docstring (paper Eq. 3), the explanation is its comments
 plus the prose around the code.
@@ -14,6 +14,7 @@ import tokenize
 from dataclasses import dataclass
 
 ENTRY_POINT = "generate_hard_anomalies"
+_KEPT = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef, ast.FunctionDef)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 
 
@@ -28,7 +29,8 @@ class ExtractedProgram:
     Attributes
     ----------
     source : str
-        Program text: imports and top-level functions, ends with a newline.
+        Program text: top-level imports, constants, classes and functions; ends with a
+        newline.
     policy : str
         Docstring of ``generate_hard_anomalies`` ("" if absent).
     comments : tuple of str
@@ -64,18 +66,33 @@ def _parse(code):
         return None
 
 
+def _is_example(node, defined):
+    """True for an assignment that calls the block's own functions (usage example code)."""
+    return any(isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+               and sub.func.id in defined for sub in ast.walk(node))
+
+
+def _segment(code, node):
+    """Source of one top-level statement, decorators included."""
+    first = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+    return "\n".join(code.splitlines()[first - 1:node.end_lineno])
+
+
 def _keep(tree, code, entry):
-    """Source of the top-level imports and functions, in order; ``entry`` is the only entry point."""
+    """Source of the top-level imports, constants, classes and functions, in order.
+
+    ``entry`` is the only entry point kept; example calls, ``__main__`` blocks and
+    other bare statements are dropped (the audit refuses them).
+    """
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     kept = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == ENTRY_POINT and node is not entry:
             continue  # a redefinition: Python keeps the last one, so do we
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef)):
-            segment = ast.get_source_segment(code, node, padded=False)
-            if isinstance(node, ast.FunctionDef) and node.decorator_list:
-                lines = code.splitlines()
-                segment = "\n".join(lines[node.decorator_list[0].lineno - 1:node.end_lineno])
-            kept.append(segment)
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_example(node, defined):
+            continue
+        if isinstance(node, _KEPT):
+            kept.append(_segment(code, node))
     return "\n\n\n".join(kept).strip() + "\n"
 
 

@@ -1,4 +1,5 @@
 """Extraction of program, policy and explanation from raw responses."""
+import numpy as np
 import pytest
 
 from engine.extract import ExtractionError, extract_program
@@ -52,3 +53,32 @@ def test_redefinition_keeps_the_last_one():
 def test_responses_without_a_program_are_rejected(text, message):
     with pytest.raises(ExtractionError, match=message):
         extract_program(text)
+
+
+CONSTANTS = '''import numpy as np
+
+SCALE = 1.5
+SHIFTS: tuple = (0.5, -0.5)
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy: scaled, shifted training rows."""
+    rows = X_train[np.arange(n_samples) % len(X_train)]
+    return rows * SCALE + SHIFTS[0]
+
+
+example = generate_hard_anomalies(3, None, np.ones((2, 2)))
+'''
+
+
+def test_module_level_constants_are_kept_and_run_in_the_sandbox():
+    from sandbox import audit_source, run_program
+
+    prog = extract_program("```python\n" + CONSTANTS + "```")
+    assert "SCALE = 1.5" in prog.source and "SHIFTS: tuple = (0.5, -0.5)" in prog.source
+    assert "example =" not in prog.source  # a usage example, not a constant
+    assert audit_source(prog.source).ok
+    X = np.arange(8.0).reshape(4, 2)
+    result = run_program(prog.source, X, 5, lambda rows: rows.sum(axis=1))
+    assert result.status == "ok", result.message
+    np.testing.assert_array_equal(result.output, X[np.arange(5) % 4] * 1.5 + 0.5)
