@@ -3,6 +3,11 @@ import hashlib
 import json
 
 
+def text_sha256(text):
+    """sha256 hex digest of ``text`` encoded as UTF-8 (the project's one text hash)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def source_sha256(source):
     """Return the sha256 hex digest of the exact UTF-8 bytes of ``source``.
 
@@ -16,11 +21,11 @@ def source_sha256(source):
     str
         64 lowercase hex characters.
     """
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    return text_sha256(source)
 
 
-def _plain(obj):
-    """Turn numpy scalars/arrays (reports often hold them) into plain JSON values."""
+def json_default(obj):
+    """``json.dumps`` default: numpy scalars/arrays (reports often hold them) as plain values."""
     if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
@@ -35,9 +40,9 @@ def canonical_json(obj):
         If ``obj`` holds a value JSON cannot represent (numpy values are converted).
     """
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_plain)
+                      default=json_default)
 
 
 def record_sha256(obj):
     """Return the sha256 hex digest of the canonical JSON of ``obj``."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+    return text_sha256(canonical_json(obj))

@@ -99,11 +99,11 @@ def _supervise(task, scorer, imports):
     try:
         try:
             server = zygote.get_zygote()
-            pid = server.fork_worker(c_read, c_write, imports)
+            pid = server.fork_worker(c_read, c_write)
         except zygote.SandboxUnavailable:  # died since its last use: one fresh try
             zygote.shutdown()
             server = zygote.get_zygote()
-            pid = server.fork_worker(c_read, c_write, imports)
+            pid = server.fork_worker(c_read, c_write)
     except BaseException:
         for fd in (p_read, p_write):
             os.close(fd)

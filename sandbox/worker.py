@@ -18,7 +18,7 @@ import numpy as np
 from sandbox import protocol, seccomp
 from sandbox.audit import PROGRAM_FILENAME
 from sandbox.guards import PrintSink, make_globals
-from sandbox.zygote import THREAD_VARS
+from sandbox.isolation import THREAD_VARS
 
 
 class _ProgramFailed(Exception):
@@ -104,7 +104,10 @@ def isolate(task):
     wipe_initial_environment()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     os.environ.update({name: "1" for name in THREAD_VARS})
-    os.chdir(task.workdir)
+    try:
+        os.chdir(task.workdir)
+    except OSError:  # in the sandbox the caller's directory is not visible
+        os.chdir("/")  # (read-only there)
     keep_freed_memory()
     limits = task.limits
     # After numpy is loaded: BLAS reserves address space at import time.
@@ -116,8 +119,9 @@ def isolate(task):
     _setrlimit(resource.RLIMIT_FSIZE, 0)
     _setrlimit(resource.RLIMIT_CORE, 0)
     _setrlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
-    if limits.seccomp:
-        seccomp.install()
+    # zygote.Zygote refused to start where seccomp is missing unless the user opted in.
+    if limits.seccomp and seccomp.available():
+        seccomp.install(write_fds=(1, 2, task.write_fd))
 
 
 class ModelProxy:

@@ -8,57 +8,97 @@ here at 1-2 thousand faults and +5 to +45 ms on the first scoring call of
 every run.  A forked worker also inherits the caller's memory (secrets
 included), threads and BLAS pools.
 
-The zygote is a fresh interpreter spawned once per process with a scrubbed
-environment and one BLAS/OpenMP thread.  It imports numpy, RestrictedPython
-and the worker, warms numpy up (:func:`sandbox.worker.warm_up`), and on
-request forks one worker per run, handing it the two pipe ends the caller
-passed over a Unix socket.  It owns the workers: it
-kills and reaps them when asked, so a pid is never reused behind the
-caller's back.  It exits when the caller's end of the socket closes.
+The zygote is a fresh interpreter spawned once per process inside the
+bubblewrap sandbox of :mod:`sandbox.isolation` (own namespaces, uid 65534,
+no capabilities, a read-only view of the interpreter only) with a scrubbed
+environment and one BLAS/OpenMP thread.  It imports :mod:`sandbox.worker`
+without the package ``__init__`` (which pulls the caller-side runner and the
+property suite), preloads one fixed module list (:func:`preload_list`, never
+a module named by a program), warms numpy up (:func:`sandbox.worker.warm_up`),
+and on request forks one worker per run, handing it the two pipe ends the
+caller passed over a Unix socket.  It owns the workers: it kills and reaps
+them when asked, so a pid is never reused behind the caller's back.  It
+exits when the caller's end of the socket closes, and nothing it catches
+(a ``BaseException`` included) stops it serving.
 """
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
-#: Environment variables that pin BLAS/OpenMP pools; "1" in the zygote and workers.
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+from sandbox import isolation
+from sandbox.isolation import SandboxUnavailable
+
+__all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "shutdown", "preload_list"]
+
 _MAX_MESSAGE = 1 << 16
 _START_TIMEOUT_S = 60.0
-
-
-class SandboxUnavailable(RuntimeError):
-    """The zygote could not be started or stopped answering."""
+# Imports sandbox.worker with a bare ``sandbox`` package: no __init__ chain.
+_BOOTSTRAP = """import sys, types
+sys.path += {paths!r}
+package = types.ModuleType("sandbox")
+package.__path__ = [{package!r}]
+sys.modules["sandbox"] = package
+from sandbox.zygote import serve
+serve({fd})
+"""
 
 
 # -- caller side ---------------------------------------------------------------
 class Zygote:
-    """Handle on a running zygote; its methods are thread-safe."""
+    """Handle on a running zygote; its methods are thread-safe.
 
-    def __init__(self):
+    Parameters
+    ----------
+    isolated : bool, optional
+        Start it inside the bubblewrap sandbox.  None (default): where the
+        machine allows, else :class:`SandboxUnavailable` unless the user
+        opted in (``DAS_ALLOW_UNISOLATED=1``).  False skips the sandbox.
+
+    Attributes
+    ----------
+    process : subprocess.Popen
+        The started process (``bwrap`` when isolated).
+    pid : int
+        Host pid of the zygote interpreter itself.
+    """
+
+    def __init__(self, isolated=None):
+        self.isolated = isolation.require() if isolated is None else bool(isolated)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        env.update({name: "1" for name in THREAD_VARS})
+        info_read, info_write = os.pipe()
+        bootstrap = _BOOTSTRAP.format(paths=isolation.import_paths(), package=isolation.package_dir(),
+                                      fd=theirs.fileno())
+        command = [isolation.interpreter(), "-I", "-S", "-c", bootstrap]
+        if self.isolated:
+            command = isolation.bwrap_command(command, info_write)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", f"from sandbox.zygote import serve; serve({theirs.fileno()})"],
-                env=env, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                command, env=isolation.sandbox_env(), pass_fds=(theirs.fileno(), info_write),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
         except OSError as exc:
             ours.close()
+            os.close(info_read)
             raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
         finally:
             theirs.close()
+            os.close(info_write)
         self.sock = ours
         self.owner = os.getpid()
         self.broken = False
         self.lock = threading.Lock()
+        try:
+            self.pid = _child_pid(info_read) if self.isolated else self.process.pid
+        except SandboxUnavailable:
+            self._abandon()
+            raise
+        finally:
+            os.close(info_read)
         self._request({"op": "ready"}, timeout=_START_TIMEOUT_S)
 
     def _request(self, message, fds=(), timeout=10.0):
@@ -79,9 +119,10 @@ class Zygote:
             raise SandboxUnavailable(f"sandbox zygote failed: {reply['error']}")
         return reply
 
-    def fork_worker(self, read_fd, write_fd, imports=()):
-        """Fork a worker holding ``read_fd``/``write_fd``; returns its pid."""
-        return self._request({"op": "fork", "imports": sorted(imports)}, fds=(read_fd, write_fd))["pid"]
+    def fork_worker(self, read_fd, write_fd):
+        """Fork a worker holding ``read_fd``/``write_fd``; returns its pid
+        (in the zygote's PID namespace when isolated)."""
+        return self._request({"op": "fork"}, fds=(read_fd, write_fd))["pid"]
 
     def kill(self, pid):
         """Kill worker ``pid`` and its process group (no-op once it is reaped)."""
@@ -119,14 +160,35 @@ _CURRENT = {"zygote": None}
 _CURRENT_LOCK = threading.Lock()
 
 
-def get_zygote():
-    """This process's zygote, started on first use (and again if it died)."""
+def _child_pid(fd, timeout=_START_TIMEOUT_S):
+    """Host pid of the sandboxed interpreter, read from bwrap's info fd."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    try:
+        return int(json.loads(data)["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        raise SandboxUnavailable("bwrap did not start the sandbox zygote") from None
+
+
+def get_zygote(isolated=None):
+    """This process's zygote, started on first use (and again if it died).
+
+    ``isolated`` as in :class:`Zygote`; a running zygote with the other
+    setting is replaced.
+    """
     with _CURRENT_LOCK:
         zygote = _CURRENT["zygote"]
-        if zygote is None or not zygote.alive():
+        stale = zygote is not None and isolated is not None and zygote.isolated != bool(isolated)
+        if zygote is None or stale or not zygote.alive():
             if zygote is not None and zygote.owner == os.getpid():
                 zygote.close()
-            zygote = _CURRENT["zygote"] = Zygote()
+            zygote = _CURRENT["zygote"] = Zygote(isolated)
         return zygote
 
 
@@ -139,14 +201,25 @@ def shutdown():
 
 
 # -- zygote side -----------------------------------------------------------------
+def preload_list():
+    """The one fixed list of modules the zygote imports (from sandbox.rules)."""
+    from sandbox import rules
+
+    return sorted(rules.NUMPY_MODULES | rules.DEFAULT_IMPORTS)
+
+
 def serve(fd):
     """Main loop of the zygote process (never returns)."""
-    from sandbox import rules, worker
+    from sandbox import worker
 
     # numpy loads sub-modules lazily: importing numpy.random in every worker
     # would cost ~10 ms a run.
-    _preload(sorted(rules.NUMPY_MODULES | rules.BASE_IMPORTS))
-    worker.warm_up()
+    _preload(preload_list())
+    for warm_up in (worker.warm_up, _warm_up_sklearn):
+        try:
+            warm_up()
+        except BaseException:  # noqa: BLE001 - a cold zygote still serves
+            pass
 
     sock = socket.socket(fileno=fd)
     children = _Children()
@@ -158,19 +231,23 @@ def serve(fd):
         if not data:
             children.kill_all()
             os._exit(0)
-        children.collect()
         try:
+            children.collect()
             request = json.loads(data)
             if request["op"] == "fork":
-                reply = {"pid": children.fork(sock, fds, request["imports"], worker.remote_main)}
+                reply = {"pid": children.fork(sock, fds, worker.remote_main)}
             else:
                 reply = children.handle(request)
-        except Exception as exc:  # noqa: BLE001 - report, keep serving
+        except BaseException as exc:  # noqa: BLE001 - report, keep serving
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             for received in fds:
                 os.close(received)
-        sock.send(json.dumps(reply).encode("utf-8"))
+        try:
+            sock.send(json.dumps(reply).encode("utf-8"))
+        except OSError:
+            children.kill_all()
+            os._exit(0)
 
 
 class _Children:
@@ -180,17 +257,18 @@ class _Children:
         self.live = set()
         self.exits = {}  # pid -> (wait status, CPU seconds), bounded
 
-    def fork(self, sock, fds, imports, main):
+    def fork(self, sock, fds, main):
         if len(fds) != 2:
             raise ValueError("a fork request carries exactly two descriptors")
-        _preload(imports)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker
-            sock.close()
-            main(*fds)
+            try:
+                sock.close()
+                main(*fds)
+            finally:
+                os._exit(70)
         self.live.add(pid)
         return pid
-
     def handle(self, request):
         op = request["op"]
         if op == "ready":
@@ -237,12 +315,28 @@ class _Children:
                 pass
 
 
+def _warm_up_sklearn():
+    """scikit-learn's first validation scans every installed package's
+    metadata for narwhals plugins (then cached): do it here, not in each
+    worker, where opening those files would be wasted work."""
+    import sys
+
+    neighbors = sys.modules.get("sklearn.neighbors")
+    if neighbors is not None:
+        X = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]
+        neighbors.NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X[:1])
+
+
 def _preload(imports):
-    """Import allowed modules here so every later fork finds them warm."""
+    """Import ``imports`` here so every later fork finds them warm.
+
+    A module that fails to import (whatever it raises) is left out: the
+    worker reports its import as a runtime error.
+    """
     import importlib
 
     for name in imports:
         try:
             importlib.import_module(name)
-        except ImportError:
-            pass  # the worker reports the failure as a runtime error
+        except BaseException:  # noqa: BLE001 - e.g. pytest's Skipped
+            pass

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from collab.bench.executors import default_jobs, run_cells
-from collab.bench.grid import BenchError, ResultLog, make_cells, run_grid
+from collab.bench.errors import BenchError
+from collab.bench.grid import make_cells, run_grid
+from collab.bench.log import ResultLog
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def test_grid_runs_on_a_dask_cluster(tmp_path, tiny_cells):
 
 def test_unknown_executor_and_bad_jobs(tiny_cells):
     with pytest.raises(BenchError, match="unknown executor 'ray'"):
-        list(run_cells(tiny_cells, None, timeout=1, executor="ray"))
+        list(run_cells(tiny_cells, None, executor="ray"))
     with pytest.raises(BenchError, match="--jobs must be >= 1"):
-        list(run_cells(tiny_cells, None, timeout=1, n_jobs=0))
+        list(run_cells(tiny_cells, None, n_jobs=0))
     assert default_jobs() >= 1

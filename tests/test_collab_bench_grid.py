@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collab.bench.grid import ResultLog, make_cells, run_cell, run_grid
+from collab.bench.grid import make_cells, run_cell, run_grid
+from collab.bench.log import ResultLog
 from collab.bench.isolate import CellTimeout, call_isolated
 
 
@@ -164,11 +165,9 @@ def test_real_cell_with_a_program_runs_all_methods(tmp_path, rng):
     assert record["timings"]["synthesis"] > 0 and record["n_syn"] == 6
 
 
-@pytest.mark.parametrize("module", ["collab/enhance.py", "collab/fusion.py", "detectors/pca.py"])
-def test_protocol_version_follows_every_method_module(monkeypatch, module):
+def _protocol_with_edit(monkeypatch, module):
     from collab.bench.grid import protocol_version
 
-    before = protocol_version()
     read_bytes = Path.read_bytes
 
     def edited(path):
@@ -176,4 +175,53 @@ def test_protocol_version_follows_every_method_module(monkeypatch, module):
         return data + b"\n# edited\n" if path.as_posix().endswith(module) else data
 
     monkeypatch.setattr(Path, "read_bytes", edited)
-    assert protocol_version() != before
+    return protocol_version()
+
+
+@pytest.mark.parametrize("module", ["collab/enhance.py", "collab/fusion.py", "detectors/pca.py",
+                                    "detectors/_threads.py", "sandbox/runner.py",
+                                    "collab/bench/grid.py", "collab/bench/isolate.py"])
+def test_protocol_version_follows_every_computing_module(monkeypatch, module):
+    from collab.bench.grid import protocol_version
+
+    before = protocol_version()
+    assert _protocol_with_edit(monkeypatch, module) != before
+
+
+def test_protocol_version_ignores_reporting_modules(monkeypatch):
+    from collab.bench.grid import protocol_version
+
+    before = protocol_version()
+    assert _protocol_with_edit(monkeypatch, "collab/bench/tables.py") == before
+
+
+def test_protocol_version_follows_numeric_package_versions(monkeypatch):
+    import importlib.metadata
+
+    from collab.bench import grid
+
+    before = grid.protocol_version()
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "0.0" if name == "torch" else real(name))
+    assert grid.protocol_version() != before
+
+
+def _thread_counts():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return [torch.get_num_threads(), sorted({p["num_threads"] for p in threadpool_info()})]
+
+
+def test_a_cell_computes_on_one_thread_whatever_the_machine():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        value, _ = call_isolated(_thread_counts)
+        assert torch.get_num_threads() == 2  # the parent is left alone
+    finally:
+        torch.set_num_threads(before)
+    assert value == [1, [1]]

@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from collab.bench import tables
-from collab.bench.grid import BenchError, ResultLog
+from collab.bench.errors import BenchError
+from collab.bench.log import ResultLog
 from collab.bench.plots import plot_embedding, plot_score_densities
 from collab.bench.report import build_report, load_records
 from engine.cli import main

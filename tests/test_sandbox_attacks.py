@@ -222,37 +222,6 @@ def test_write_guard_allows_items_refuses_attributes():
 
 
 # -- isolation alone (layer 3 without layers 1-2) ---------------------------------------
-def _escape_probe():
-    """Plain, unrestricted Python run after isolate(): what can it still do?"""
-    out = {"env": dict(os.environ), "cwd": os.getcwd()}
-    attempts = {
-        "fork": lambda: os.fork(),
-        "write": lambda: open(MARKER, "w").write("x"),
-        "write_cwd": lambda: open("local_file", "w").write("x"),
-        "kill_parent": lambda: os.kill(os.getppid(), 0),
-        "socket": lambda: __import__("socket").socket(),
-        "exec": lambda: os.execv("/bin/true", ["/bin/true"]),
-        "subprocess": lambda: __import__("subprocess").run(["/bin/true"]),
-        "raise_limit": lambda: __import__("resource").setrlimit(
-            __import__("resource").RLIMIT_AS, (-1, -1)),
-    }
-    for key, attempt in attempts.items():
-        try:
-            attempt()
-            out[key] = "ALLOWED"
-        except OSError as exc:
-            out[key] = type(exc).__name__
-        except Exception as exc:  # noqa: BLE001
-            out[key] = type(exc).__name__
-    import resource
-
-    out["as_limit"] = resource.getrlimit(resource.RLIMIT_AS)[0]
-    out["rlimits"] = {name: resource.getrlimit(getattr(resource, name))[0]
-                      for name in ("RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE", "RLIMIT_NPROC")}
-    out["fds"] = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
-    return out
-
-
 def _run_isolated(probe, limits):
     """Fork, isolate like the worker does, run ``probe``, return its JSON report."""
     import tempfile
@@ -292,22 +261,8 @@ def _run_isolated(probe, limits):
     return json.loads(data[protocol.HEADER.size:]), workdir
 
 
-@pytest.mark.skipif(not seccomp.available(), reason="seccomp filter supports x86_64 Linux only")
-def test_isolated_worker_contains_unrestricted_code(guarded_parent):
-    report, workdir = _run_isolated(_escape_probe, Limits())
-    assert SECRET not in json.dumps(report["env"])
-    assert set(report["env"]) <= {"PATH", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                  "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
-    assert report["cwd"] == os.path.realpath(workdir)
-    for attack in ("fork", "write", "write_cwd", "kill_parent", "socket", "exec", "subprocess"):
-        assert report[attack] == "PermissionError", (attack, report[attack])
-    # resource.setrlimit reports the kernel's EPERM as ValueError
-    assert report["raise_limit"] == "ValueError"
-    assert report["as_limit"] != -1
-    assert report["rlimits"] == {"RLIMIT_FSIZE": 0, "RLIMIT_NOFILE": 32, "RLIMIT_CORE": 0,
-                                 "RLIMIT_NPROC": 0}
-    assert len(report["fds"]) <= 6  # stdio on /dev/null, two pipe ends, the listing itself
-    assert report["workdir_files"] == []
+# Unrestricted code inside the real sandbox (bwrap + seccomp allow-list), attempt by
+# attempt: tests/test_sandbox_containment.py.
 
 
 def _write_probe():
@@ -331,9 +286,9 @@ def test_isolation_without_seccomp_still_scrubs_and_limits(guarded_parent):
 
 
 def test_seccomp_filter_is_well_formed():
-    code = seccomp.build_filter()
+    code = seccomp.build_filter((1, 2, 5), 1)
     assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096  # kernel BPF_MAXINSNS
-    assert {"fork", "execve", "socket", "kill", "ptrace", "unlink"} <= set(seccomp.DENIED_SYSCALLS)
+    assert not {"fork", "clone", "execve", "socket", "kill", "ptrace", "unlink"} & set(seccomp.ALLOWED_SYSCALLS)
 
 
 def test_key_in_the_initial_environment_block_is_wiped(tmp_path):

@@ -532,7 +532,7 @@ def test_a_zygote_that_stops_answering_is_replaced():
     src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
     assert run_program(src, X, 3, row_sum).status == "ok"
     stuck = zygote.get_zygote()
-    os.kill(stuck.process.pid, signal.SIGSTOP)
+    os.kill(stuck.pid, signal.SIGSTOP)  # the interpreter (process is bwrap when isolated)
     try:
         with pytest.raises(zygote.SandboxUnavailable):
             stuck._request({"op": "workers"}, timeout=0.2)

@@ -4,7 +4,9 @@
 ``stats``/``tables`` summarise the JSONL results in the papers' formats,
 ``plots`` draws the figures and ``report`` assembles a results directory.
 """
-from collab.bench.grid import BenchError, Cell, ResultLog, GridSummary, make_cells, run_grid
+from collab.bench.errors import BenchError
+from collab.bench.grid import Cell, GridSummary, make_cells, run_grid
+from collab.bench.log import ResultLog
 from collab.bench.stats import Comparison, paired_comparison
 
 __all__ = ["BenchError", "Cell", "ResultLog", "GridSummary", "make_cells", "run_grid",

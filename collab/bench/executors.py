@@ -1,12 +1,13 @@
 """Executors for the grid: a local joblib process pool (default) or Dask.
 
-Both yield cell records as they complete (in completion order), so the caller
-can persist each one immediately. Each cell runs :func:`collab.bench.grid.run_cell`,
-which isolates and times out the cell inside the worker.
+Both yield one result per cell as they complete (in completion order), so the
+caller can persist each one immediately. The grid passes
+:func:`collab.bench.grid.run_cell` as the task, which isolates and times out
+the cell inside the worker.
 """
 import os
 
-from collab.bench.grid import BenchError, run_cell
+from collab.bench.errors import BenchError
 
 EXECUTORS = ("joblib", "dask")
 
@@ -19,14 +20,14 @@ def default_jobs():
         return max(1, os.cpu_count() or 1)
 
 
-def run_cells(cells, cell_fn, *, timeout, executor="joblib", n_jobs=None, scheduler=None):
-    """Yield one record per cell, in completion order.
+def run_cells(cells, task, *, executor="joblib", n_jobs=None, scheduler=None):
+    """Yield ``task(cell)`` for every cell, in completion order.
 
     Parameters
     ----------
     cells : list of Cell
-    cell_fn : callable
-    timeout : float or None
+    task : callable
+        ``task(cell) -> record``; picklable (it is shipped to workers).
     executor : {"joblib", "dask"}
     n_jobs : int, optional
         Default :func:`default_jobs`.
@@ -42,24 +43,24 @@ def run_cells(cells, cell_fn, *, timeout, executor="joblib", n_jobs=None, schedu
     if n_jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {n_jobs}")
     if executor == "joblib":
-        yield from _joblib(cells, cell_fn, timeout, n_jobs)
+        yield from _joblib(cells, task, n_jobs)
     else:
-        yield from _dask(cells, cell_fn, timeout, n_jobs, scheduler)
+        yield from _dask(cells, task, n_jobs, scheduler)
 
 
-def _joblib(cells, cell_fn, timeout, n_jobs):
+def _joblib(cells, task, n_jobs):
     from joblib import Parallel, delayed
 
     if n_jobs == 1:  # no pool: cells still run isolated in forked children
         for cell in cells:
-            yield run_cell(cell, cell_fn, timeout)
+            yield task(cell)
         return
     parallel = Parallel(n_jobs=min(n_jobs, len(cells)), return_as="generator_unordered",
                         backend="loky")
-    yield from parallel(delayed(run_cell)(cell, cell_fn, timeout) for cell in cells)
+    yield from parallel(delayed(task)(cell) for cell in cells)
 
 
-def _dask(cells, cell_fn, timeout, n_jobs, scheduler):
+def _dask(cells, task, n_jobs, scheduler):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -71,7 +72,7 @@ def _dask(cells, cell_fn, timeout, n_jobs, scheduler):
                                dashboard_address=None)
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = [client.submit(run_cell, cell, cell_fn, timeout, pure=False) for cell in cells]
+        futures = [client.submit(task, cell, pure=False) for cell in cells]
         for future in as_completed(futures):
             yield future.result()
     finally:

@@ -5,26 +5,26 @@ the methods share one base-detector fit, so splitting them into separate cells
 would only repeat work. Each finished cell is appended to a JSONL log (one line,
 flushed and fsynced), keyed by a hash of everything that determines its result:
 dataset fingerprint, detector, program sha256, seed, methods, split scaling and
-the protocol version. Re-running the same grid skips finished keys, so an
+the protocol version (the computing modules' sources and the numeric packages'
+versions, :func:`protocol_version`). Re-running the same grid skips finished keys, so an
 interrupted run resumes where it stopped.
 """
 import hashlib
 import json
-import os
 import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
-from collab.bench.isolate import CellTimeout, _jsonable, call_isolated
+from collab.bench.errors import BenchError  # noqa: F401 -- also importable from here
+from collab.bench.executors import run_cells
+from collab.bench.isolate import CellTimeout, call_isolated
+from program_store.hashing import text_sha256
 
 BENCH_VERSION = "1"
 DEFAULT_TIMEOUT = 600.0
-
-
-class BenchError(ValueError):
-    """Bad benchmark input (unknown dataset, detector, method or results file)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,7 @@ class Cell:
         spec = {"dataset": self.dataset, "data": self.data_fingerprint, "detector": self.detector,
                 "seed": self.seed, "methods": sorted(self.methods), "program": self.program_sha256,
                 "scale": self.scale, "protocol": self.protocol}
-        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return text_sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")))
 
     def describe(self):
         """Identifying fields for the result record (no source text)."""
@@ -67,25 +66,47 @@ def file_fingerprint(path):
     return digest.hexdigest()
 
 
-def protocol_version():
-    """Version of the evaluation protocol: bench version, method sources, suite version.
+#: Third-party packages whose code computes a cell's numbers; their versions enter the key.
+NUMERIC_PACKAGES = ("numpy", "scipy", "scikit-learn", "pyod", "torch", "RestrictedPython")
+#: The bench modules that compute (the rest only schedule, store or report cells).
+_BENCH_COMPUTING = ("grid.py", "isolate.py")
 
-    Hashing the source of every module a cell's result depends on (the
-    top-level :mod:`collab` modules: split, enhancement, classifier, fusions,
-    evaluation; and :mod:`detectors`) means a change to any of them
-    invalidates cached cells instead of silently mixing old and new.
+
+def _computing_sources():
+    """Paths of every project module a cell's numbers depend on, in a stable order."""
+    root = Path(__file__).resolve().parents[2]
+    bench = Path(__file__).resolve().parent
+    paths = [p for package in ("collab", "detectors", "sandbox")
+             for p in (root / package).rglob("*.py")
+             if p.parent != bench or p.name in _BENCH_COMPUTING]
+    return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+def protocol_version():
+    """Version of the evaluation protocol: everything besides the cell's inputs that fixes its numbers.
+
+    Hashes the bench version, the source of every module that computes (``collab``
+    with its bench runner, ``detectors``, ``sandbox``) and the versions of the numeric
+    packages, so a change to any of them invalidates cached cells instead of silently
+    mixing old and new. Thread counts need no place in the key: detectors compute on
+    one thread and each cell runs with one BLAS/OpenMP/torch thread
+    (:mod:`collab.bench.isolate`).
     """
-    import collab
-    import detectors
+    from importlib.metadata import PackageNotFoundError, version
 
     try:
         from sandbox import SUITE_VERSION
     except ImportError:  # the sandbox is optional for base-only grids
         SUITE_VERSION = "none"
+    root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
-    for package in (collab, detectors):
-        for path in sorted(Path(package.__file__).parent.glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in _computing_sources():
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for package in NUMERIC_PACKAGES:
+        try:
+            digest.update(f"{package}=={version(package)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} missing\0".encode())
     return f"b{BENCH_VERSION}-e{digest.hexdigest()[:12]}-s{SUITE_VERSION}"
 
 
@@ -178,46 +199,6 @@ def run_cell(cell, cell_fn=evaluate_cell, timeout=DEFAULT_TIMEOUT):
     return record
 
 
-class ResultLog:
-    """Append-only JSONL file of cell records; the last record of a key wins."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def records(self):
-        """All parseable records, in file order (a torn last line is skipped)."""
-        if not self.path.exists():
-            return []
-        out = []
-        with self.path.open("r", encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue  # a line torn by an interruption: that cell simply reruns
-        return out
-
-    def latest(self):
-        """``{key: record}`` with the most recent record for each key."""
-        return {rec["key"]: rec for rec in self.records() if "key" in rec}
-
-    def append(self, record):
-        """Write one record durably (flush + fsync) so a crash loses at most this line."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, default=_jsonable)
-        with self.path.open("a+b") as fh:
-            if fh.tell() > 0:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":  # end a line torn by an interruption first
-                    line = "\n" + line
-            fh.write((line + "\n").encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
 @dataclass
 class GridSummary:
     """What one ``run_grid`` call did."""
@@ -262,8 +243,6 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
     """
     from tqdm import tqdm
 
-    from collab.bench.executors import run_cells
-
     t0 = time.perf_counter()
     done = log.latest()
     finished = {k for k, rec in done.items() if rec.get("status") == "ok" or not retry_failed}
@@ -277,8 +256,9 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
     bar = tqdm(total=len(todo), file=sys.stderr, disable=not progress, unit="cell",
                desc="das bench", dynamic_ncols=True)
     try:
-        for record in run_cells(todo, cell_fn, timeout=timeout, executor=executor,
-                                n_jobs=n_jobs, scheduler=scheduler):
+        task = partial(run_cell, cell_fn=cell_fn, timeout=timeout)
+        for record in run_cells(todo, task, executor=executor, n_jobs=n_jobs,
+                                scheduler=scheduler):
             log.append(record)
             summary.n_run += 1
             if record["status"] == "ok":

@@ -11,10 +11,11 @@ import os
 import resource
 import select
 import signal
+import sys
 import time
 import traceback
 
-import numpy as np
+from program_store.hashing import json_default
 
 
 class CellTimeout(RuntimeError):
@@ -25,26 +26,29 @@ class CellCrashed(RuntimeError):
     """The child died without sending a result (e.g. killed for memory)."""
 
 
-def _jsonable(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
+def _one_thread_per_cell():
+    """One BLAS/OpenMP/torch thread: the grid parallelises across cells, and a cell's
+    numbers must not depend on the machine's core count."""
+    from threadpoolctl import threadpool_limits
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # libraries loaded later in the cell read these
+    threadpool_limits(1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def _child(fn, args, write_fd):
     os.setpgid(0, 0)  # own process group: a timeout kills the sandbox workers below us too
     try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)  # one BLAS thread per cell: the grid parallelises across cells
+        _one_thread_per_cell()
         payload = {"ok": True, "value": fn(*args)}
     except BaseException as exc:  # noqa: BLE001 -- everything must become a record
         payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                    "traceback": traceback.format_exc(limit=8)}
     payload["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    data = json.dumps(payload, default=_jsonable).encode("utf-8")
+    data = json.dumps(payload, default=json_default).encode("utf-8")
     view = memoryview(data)
     while view:
         view = view[os.write(write_fd, view):]

@@ -44,8 +44,8 @@ def plot_delta_bars(summary_header, summary_rows, path, metric_title="AUC-PR"):
 def figure_scores(split, detector_name, program_source, seed=0):
     """Scores and rows for Fig. 5 and the embedding, with the default configuration.
 
-    Mirrors the ``sum`` path of :func:`collab.evaluate.evaluate` (same constants)
-    but also scores the synthetic rows after enhancement, which the figure needs.
+    The ``sum`` path of :mod:`collab.pipeline` (as :func:`collab.evaluate.evaluate`),
+    also scoring the synthetic rows after enhancement, which the figure needs.
 
     Returns
     -------
@@ -53,25 +53,18 @@ def figure_scores(split, detector_name, program_source, seed=0):
         ``before`` and ``after``: ``{group: scores}``; ``X_test``, ``y_test``, ``X_syn``,
         ``X_train``. Scores are min-max scaled on training scores as in Eq. 7.
     """
-    from collab import enhance
-    from collab.evaluate import CLASSIFIER, LAM, SYN_RATIO
+    from collab import pipeline
     from collab.fusion import fit_minmax
-    from detectors import make_detector
 
     X_train, X_test = np.asarray(split.X_train, float), np.asarray(split.X_test, float)
     y_test = np.asarray(split.y_test)
-    det = make_detector(detector_name, random_state=seed).fit(X_train)
-    X_syn = enhance.synthesize(program_source, X_train, enhance.n_synthetic(len(X_train), SYN_RATIO),
-                               det.predict_score, seed=seed)
-    clf = enhance.fit_classifier(enhance.make_classifier(CLASSIFIER, seed), X_train, X_syn)
-    base_train = det.predict_score(X_train)
-    fusion = enhance.fit_fusion(clf, base_train, X_train, X_syn, LAM)
-    scaler = fit_minmax(base_train)
+    fitted = pipeline.enhance_with(program_source, X_train, detector_name, seed=seed)
+    det, X_syn = fitted.detector, fitted.X_syn
+    scaler = fit_minmax(pipeline.base_scores(det, X_train))
     groups = {"normal": X_test[y_test == 0], "real anomalies": X_test[y_test == 1],
               "synthetic anomalies": X_syn}
-    before = {g: scaler.transform(det.predict_score(X)) for g, X in groups.items()}
-    after = {g: fusion.fuse(det.predict_score(X), enhance.classifier_scores(clf, X))
-             for g, X in groups.items()}
+    before = {g: scaler.transform(pipeline.base_scores(det, X)) for g, X in groups.items()}
+    after = {g: fitted.scores(X)["sum"] for g, X in groups.items()}
     return {"before": before, "after": after, "X_train": X_train, "X_test": X_test,
             "y_test": y_test, "X_syn": X_syn}
 

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from collab.bench import plots, tables
-from collab.bench.grid import BenchError, ResultLog
+from collab.bench.errors import BenchError
+from collab.bench.log import ResultLog
 
 LOG_NAME = "cells.jsonl"
 

@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from collab.bench.grid import DEFAULT_TIMEOUT, BenchError, ResultLog, make_cells, run_grid
+from collab.bench.errors import BenchError
+from collab.bench.grid import DEFAULT_TIMEOUT, make_cells, run_grid
+from collab.bench.log import ResultLog
 from collab.bench.memory import TreeMemorySampler
 from collab.bench.report import LOG_NAME
 

@@ -13,6 +13,7 @@ import io
 import math
 from collections import defaultdict
 
+from collab.bench.log import latest_by_key
 from collab.bench.stats import paired_comparison
 
 METRICS = ("auc_pr", "auc_roc")
@@ -21,10 +22,7 @@ METRIC_TITLES = {"auc_pr": "AUC-PR", "auc_roc": "AUC-ROC"}
 
 def ok_records(records):
     """Records of finished cells (status ok), latest per key."""
-    latest = {}
-    for rec in records:
-        latest[rec.get("key")] = rec
-    return [rec for rec in latest.values() if rec.get("status") == "ok"]
+    return [rec for rec in latest_by_key(records).values() if rec.get("status") == "ok"]
 
 
 def _order(values, preferred=()):
@@ -115,9 +113,7 @@ def runtime_table(records):
 
 def failure_table(records):
     """Cells whose latest record is an error or timeout."""
-    latest = {}
-    for rec in records:
-        latest[rec.get("key")] = rec
+    latest = latest_by_key(records)
     header = ["dataset", "detector", "seed", "status", "elapsed s", "error"]
     rows = [[r["dataset"], r["detector"], r["seed"], r["status"], r.get("elapsed_s", math.nan),
              (r.get("error") or "").splitlines()[0][:160] if r.get("error") else ""]
