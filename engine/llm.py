@@ -1,9 +1,10 @@
-"""One small interface for every LLM backend, and the factory that picks one.
+"""One small interface for every LLM backend: response, configs, errors, backend names.
 
 ``replay`` (default) serves the recorded corpus shipped with the package and
 needs neither key nor network; ``anthropic`` calls the Messages API. The
 backend is chosen by argument or ``DAS_LLM_BACKEND``; the key is read only
 from ``ANTHROPIC_API_KEY`` and never stored, logged or shown in a repr.
+:func:`engine.clients.make_client` builds the client.
 """
 import os
 from dataclasses import dataclass, field
@@ -109,23 +110,3 @@ def resolve_backend(backend=None):
     if name not in BACKENDS:
         raise UnknownBackend(f"unknown LLM backend {name!r}; choose from {', '.join(BACKENDS)}")
     return name
-
-
-def make_client(backend=None, **options):
-    """Build the client for ``backend`` (see :func:`resolve_backend`).
-
-    ``options`` are fields of :class:`AnthropicConfig` or :class:`ReplayConfig`.
-
-    Raises
-    ------
-    MissingAPIKey
-        ``anthropic`` chosen and ``ANTHROPIC_API_KEY`` is unset or empty.
-    """
-    name = resolve_backend(backend)
-    if name == "replay":
-        from engine.replay import ReplayClient
-
-        return ReplayClient(ReplayConfig(**options))
-    from engine.anthropic_client import AnthropicClient
-
-    return AnthropicClient(AnthropicConfig.from_env(**options))

@@ -6,7 +6,8 @@ import pytest
 from fake_anthropic import FakeMessagesServer
 
 from engine.anthropic_client import AnthropicClient
-from engine.llm import AnthropicConfig, LLMError, MissingAPIKey, make_client
+from engine.clients import make_client
+from engine.llm import AnthropicConfig, LLMError, MissingAPIKey
 from engine.loop import LoopConfig, generate_programs
 from engine.prompts import prompt_sha256
 from program_store import ProgramStore
@@ -108,7 +109,7 @@ def test_malformed_output_gets_a_repair_round_and_key_stays_secret(key, tmp_path
     script = [("429", 0), ("ok", "Sorry, here is only prose, no code."), ("ok", GOOD)]
     with FakeMessagesServer(script) as server:
         client = client_for(server)
-        with ProgramStore(store_path, suite_version="t1") as store:
+        with ProgramStore(store_path) as store:
             [res] = generate_programs("IForest", client=client, store=store, verifier=_verifier,
                                       config=LoopConfig(n_candidates=1, max_repair_rounds=2))
             rec = store.get(res.sha256)

@@ -6,7 +6,8 @@ import pytest
 
 from detectors import DETECTOR_NAMES
 from engine.extract import extract_program
-from engine.llm import NoRecordedResponse, make_client
+from engine.clients import make_client
+from engine.llm import NoRecordedResponse
 from engine.prompts import build_prompt
 from engine.replay import (CorpusError, ReplayClient, add_recording, default_corpus_dir,
                            load_index, rekey_corpus)
