@@ -1,0 +1,345 @@
+"""Containment: unrestricted hostile Python inside the real sandboxed worker.
+
+Each program below skips the Python wall on purpose: it reaches the real
+``__import__`` through ``object.__subclasses__()`` (a stand-in for any guard
+escape) and then attacks the machine with ``ctypes`` system calls.  What is
+checked is the side effect on the caller's side -- files (content, mode,
+mtime, xattrs), the program store, SysV IPC objects, mounts, processes left
+behind, the caller's priority and affinity -- and that no secret of the
+caller's environment comes back.  Against the sandbox before issue 12 (root
+worker, deny-list seccomp that answered EPERM) every test here fails: the
+syscalls it did not list succeed, the ones it listed are errors the program
+catches, so the run ends "ok".
+"""
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+from sandbox import isolation, seccomp, zygote
+from sandbox.protocol import Task
+from sandbox.results import Limits
+from sandbox.rules import DEFAULT_IMPORTS
+from sandbox.runner import _supervise
+
+SECRET = "sk-ant-fake-containment-0123456789"
+ESCAPED = "ESCAPED"
+VIOLATION = "violation"
+
+_HEADER = '''
+def generate_hard_anomalies(n_samples, model, X_train):
+    builtins = [c for c in ().__class__.__base__.__subclasses__()
+                if c.__name__ == "catch_warnings"][0]()._module.__builtins__
+    imp = builtins["__import__"]
+    open, any, len, repr, dict, RuntimeError, OSError = (builtins[name] for name in (
+        "open", "any", "len", "repr", "dict", "RuntimeError", "OSError"))
+    os, ctypes, json = imp("os"), imp("ctypes"), imp("json")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    def syscall(nr, *args):
+        return libc.syscall(ctypes.c_long(nr), *args)
+    def path(p):
+        return ctypes.c_char_p(p.encode())
+'''
+
+
+def hostile(body):
+    """Plain (not restricted) code: the attack runs as ``body`` of the entry point."""
+    source = _HEADER + textwrap.indent(textwrap.dedent(body), "    ") + "    return X_train[:n_samples]\n"
+    return compile(source, "<program>", "exec")
+
+
+@pytest.fixture(scope="module")
+def sandbox_with_secret():
+    """A zygote started while the caller's environment holds the secret."""
+    if isolation.missing_layers():
+        pytest.skip(f"no OS sandbox here: {isolation.missing_layers()}")
+    saved = os.environ.get("ANTHROPIC_API_KEY")
+    os.environ["ANTHROPIC_API_KEY"] = SECRET
+    zygote.shutdown()
+    server = zygote.get_zygote()
+    assert server.isolated
+    yield server
+    zygote.shutdown()
+    if saved is None:
+        os.environ.pop("ANTHROPIC_API_KEY", None)
+    else:
+        os.environ["ANTHROPIC_API_KEY"] = saved
+
+
+@pytest.fixture
+def run(sandbox_with_secret, monkeypatch, tmp_path):
+    """Run hostile code in a fresh worker; returns the RunResult."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("GITHUB_TOKEN", SECRET + "-gh")
+
+    def run_code(body):
+        X = np.arange(12.0).reshape(4, 3)
+        task = Task(hostile(body), DEFAULT_IMPORTS, X, 2, None, 0, Limits(timeout_s=20), str(tmp_path))
+        result = _supervise(task, lambda A: A.sum(axis=1), frozenset())
+        for text in (result.message, result.stdout):
+            assert SECRET not in text
+        assert ESCAPED not in result.message, result.message
+        return result
+
+    return run_code
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A file outside the sandbox with known content, mode, mtime and xattr."""
+    target = tmp_path / "outside" / "victim.txt"
+    target.parent.mkdir()
+    target.write_bytes(b"original content\n")
+    os.chmod(target, 0o640)
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    os.setxattr(target, "user.kept", b"yes")
+    return target
+
+
+def snapshot(path):
+    st = os.stat(path)
+    xattrs = {name: os.getxattr(path, name) for name in os.listxattr(path)}
+    return path.read_bytes(), st.st_mode, st.st_mtime_ns, xattrs
+
+
+# -- files --------------------------------------------------------------------------
+def test_open_by_handle_at_cannot_rewrite_a_file(run, victim):
+    before = snapshot(victim)
+    res = run(f'''
+    mmap = imp("mmap")
+    handle = ctypes.create_string_buffer(8 + 128)
+    handle[0] = 128
+    mount_id = ctypes.c_int()
+    syscall(303, -100, path("{victim}"), handle, ctypes.byref(mount_id), 0)  # name_to_handle_at
+    root = os.open("/", os.O_RDONLY)
+    fd = syscall(304, root, handle, os.O_RDWR)  # open_by_handle_at
+    if fd >= 0:
+        view = mmap.mmap(fd, 8)
+        view[:8] = b"PWNED!!!"
+        view.flush()
+        raise RuntimeError("ESCAPED: rewrote the file through a handle")
+    ''')
+    assert res.status == VIOLATION
+    assert snapshot(victim) == before
+
+
+@pytest.mark.parametrize("name,body", [
+    ("fchmodat2", "syscall(452, -100, path('{p}'), 0o777, 0)"),
+    ("fchmodat", "syscall(268, -100, path('{p}'), 0o777)"),
+    ("utimensat", "syscall(280, -100, path('{p}'), None, 0)"),
+    ("setxattr", "syscall(188, path('{p}'), path('user.pwn'), path('1'), 1, 0)"),
+    ("removexattr", "syscall(197, path('{p}'), path('user.kept'))"),
+    ("openat2-write", "how = ctypes.create_string_buffer(24)\nhow[0] = 0x41\n"
+                      "syscall(437, -100, path('{p}'), how, 24)"),
+    ("open-for-write", "open('{p}', 'r+').write('PWNED')"),
+    ("truncate", "os.truncate('{p}', 0)"),
+])
+def test_file_metadata_and_content_cannot_change(run, victim, name, body):
+    before = snapshot(victim)
+    res = run(body.format(p=victim) + "\nraise RuntimeError('ESCAPED: ' + {!r})\n".format(name))
+    assert res.status == VIOLATION
+    assert snapshot(victim) == before
+
+
+def test_program_store_is_out_of_reach(run, isolated_home):
+    store = isolated_home / "programs.sqlite"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"certified program record")
+    res = run(f'''
+    if os.path.exists("{store}") or os.path.exists("{isolated_home}"):
+        raise RuntimeError("ESCAPED: the store is visible")
+    fd = os.open("{store}", os.O_RDWR)
+    ''')
+    assert res.status == VIOLATION  # the write-flag open is the verdict
+    assert store.read_bytes() == b"certified program record"
+
+
+@pytest.mark.parametrize("target", ["/etc/shadow", "/proc/{caller}/environ", "/proc/{caller}/mem",
+                                    "/proc/1/environ", "/proc/self/environ"])
+def test_secrets_and_memory_of_others_are_unreadable(run, target):
+    target = target.format(caller=os.getpid())
+    res = run(f'''
+    try:
+        with open("{target}", "rb") as fh:
+            data = fh.read(1 << 20)
+    except OSError:
+        data = b""
+    if b"ANTHROPIC_API_KEY" in data or b"root:" in data:
+        raise RuntimeError("ESCAPED: " + repr(data[:200]))
+    ''')
+    assert res.status == "ok", res.message
+
+
+def test_the_view_holds_no_home_store_etc_or_tmp(run):
+    res = run(f'''
+    seen = {{p: os.path.exists(p) for p in ("/etc/passwd", "/tmp", "/home", "{os.getcwd()}/.git", "/var")}}
+    writable = [p for p in ("/", "/proc/self", "/usr") if os.access(p, os.W_OK)]
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    if any(seen.values()) or writable or len(pids) > 2 or os.getuid() != 65534:
+        raise RuntimeError("ESCAPED: " + json.dumps([seen, writable, pids, os.getuid()]))
+    ''')
+    assert res.status == "ok", res.message
+
+
+# -- kernel objects, mounts, processes ------------------------------------------------
+def _read(path):
+    with open(path) as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize("name,body", [
+    ("shmget", "syscall(29, 0, 4096, 0o1600)"),       # IPC_PRIVATE, IPC_CREAT|0600
+    ("msgget", "syscall(68, 0, 0o1600)"),
+    ("semget", "syscall(64, 0, 1, 0o1600)"),
+])
+def test_no_sysv_ipc_object_outlives_the_worker(run, name, body):
+    kinds = ("shm", "msg", "sem")
+    before = {kind: _read(f"/proc/sysvipc/{kind}") for kind in kinds}
+    res = run(body + f"\nraise RuntimeError('ESCAPED: {name}')\n")
+    assert res.status == VIOLATION
+    assert {kind: _read(f"/proc/sysvipc/{kind}") for kind in kinds} == before
+
+
+@pytest.mark.parametrize("name,body", [
+    ("open_tree", "tree = syscall(428, -100, path('/'), 1 | 0x80000)\n"  # OPEN_TREE_CLONE|CLOEXEC
+                  "syscall(429, tree, path(''), -100, path('{d}'), 4)"),  # move_mount, F_EMPTY_PATH
+    ("mount", "syscall(165, path('/'), path('{d}'), None, 4096, None)"),  # MS_BIND
+    ("fsopen", "syscall(430, path('tmpfs'), 0)"),
+])
+def test_no_mount_reaches_the_caller(run, tmp_path, name, body):
+    before = _read("/proc/self/mountinfo")
+    res = run(body.format(d=tmp_path) + f"\nraise RuntimeError('ESCAPED: {name}')\n")
+    assert res.status == VIOLATION
+    assert _read("/proc/self/mountinfo") == before
+
+
+def _children_of(pid):
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("name,body", [
+    ("fork", "os.fork()"),
+    ("clone-thread", "imp('threading').Thread(target=len, args=((),)).start()"),
+    ("exec", "os.execv('/usr/bin/true', ['true'])"),
+    ("socket", "imp('socket').socket()"),
+    ("socketpair", "imp('socket').socketpair()"),
+    ("kill-caller", "os.kill({caller}, 15)"),
+    ("kill-zygote", "os.kill(1, 9)"),
+    ("ptrace-caller", "syscall(101, 16, {caller}, None, None)"),  # PTRACE_ATTACH
+    ("setpriority-caller", "syscall(141, 0, {caller}, 19)"),
+    ("setpriority-self", "os.nice(5)"),
+    ("affinity-caller", "os.sched_setaffinity({caller}, {{0}})"),
+    ("syslog", "buf = ctypes.create_string_buffer(4096)\nsyscall(103, 3, buf, 4096)"),
+    ("setrlimit", "syscall(302, 0, 9, ctypes.create_string_buffer(16), None)"),  # prlimit64(RLIMIT_AS)
+    ("unshare", "syscall(272, 0x10000000)"),
+    ("memfd", "syscall(319, path('x'), 0)"),
+    ("write-to-an-unhanded-fd", "os.write(os.open('/dev/null', os.O_RDONLY), b'x')"),
+])
+def test_process_routes_end_the_run(run, sandbox_with_secret, name, body):
+    caller = os.getpid()
+    nice, affinity = os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0)
+    res = run(body.format(caller=caller) + f"\nraise RuntimeError('ESCAPED: {name}')\n")
+    assert res.status == VIOLATION, res.message
+    assert (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0)) == (nice, affinity)
+    assert sandbox_with_secret.alive()
+    assert sandbox_with_secret.workers() == []
+    assert _children_of(sandbox_with_secret.pid) == set()
+
+
+def test_the_worker_is_unprivileged_in_its_own_namespaces(run, sandbox_with_secret):
+    res = run('''
+    status = open("/proc/self/status").read()
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    report = {k: fields[k].strip() for k in ("Uid", "CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp")}
+    report["pid"] = os.getpid()
+    raise RuntimeError("REPORT" + json.dumps(report))
+    ''')
+    assert res.status == "runtime-error"
+    report = json.loads(res.message.split("REPORT", 1)[1].rsplit("}", 1)[0] + "}")
+    assert report["Uid"].split()[0] == str(isolation.SANDBOX_ID)
+    assert int(report["CapEff"], 16) == int(report["CapPrm"], 16) == int(report["CapBnd"], 16) == 0
+    assert report["NoNewPrivs"] == "1" and report["Seccomp"] == "2"
+    assert report["pid"] < 100  # its own PID namespace
+    for kind in ("pid", "net", "ipc", "mnt", "user", "uts"):
+        assert os.readlink(f"/proc/{sandbox_with_secret.pid}/ns/{kind}") != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def test_the_zygote_environment_and_memory_never_held_the_secret(sandbox_with_secret):
+    with open(f"/proc/{sandbox_with_secret.pid}/environ", "rb") as fh:
+        assert SECRET.encode() not in fh.read()
+    with open(f"/proc/{sandbox_with_secret.pid}/cmdline", "rb") as fh:
+        assert SECRET.encode() not in fh.read()
+
+
+# -- refusal where a layer is missing ---------------------------------------------------
+def test_missing_namespaces_refuse_unless_opted_in(monkeypatch):
+    monkeypatch.setattr(isolation, "bwrap_refusal", lambda: "user namespaces are disabled")
+    monkeypatch.delenv(isolation.OPT_IN_VAR, raising=False)
+    with pytest.raises(zygote.SandboxUnavailable, match=f"{isolation.OPT_IN_VAR}=1"):
+        zygote.Zygote()
+    assert isolation.require(allow_unisolated=True) is False
+    monkeypatch.setenv(isolation.OPT_IN_VAR, "1")
+    server = zygote.Zygote()
+    try:
+        assert not server.isolated and server.workers() == []
+    finally:
+        server.close()
+
+
+def test_missing_seccomp_refuses_unless_opted_in(monkeypatch):
+    monkeypatch.setattr(seccomp, "available", lambda: False)
+    monkeypatch.delenv(isolation.OPT_IN_VAR, raising=False)
+    with pytest.raises(zygote.SandboxUnavailable, match="seccomp"):
+        isolation.require()
+    assert isolation.require(allow_unisolated=True) is True  # bwrap still used
+
+
+# -- the zygote itself ----------------------------------------------------------------
+def test_preload_survives_base_exceptions(monkeypatch):
+    import importlib
+
+    class Skipped(BaseException):  # like pytest's Skipped
+        pass
+
+    def explode(name):
+        raise Skipped(name)
+
+    monkeypatch.setattr(importlib, "import_module", explode)
+    zygote._preload(["sklearn.utils.tests.test_x"])  # returns instead of dying
+
+
+def test_zygote_preloads_only_the_fixed_list(run):
+    preloaded = set(zygote.preload_list())
+    res = run(f'''
+    modules = imp("sys").modules
+    extra = [m for m in ("scipy.optimize", "sklearn.ensemble", "_pytest", "unittest.mock")
+             if m in modules and m not in {sorted(preloaded)!r}]
+    raise RuntimeError("REPORT" + json.dumps(extra))
+    ''')
+    assert res.message.split("REPORT", 1)[1].startswith("[]"), res.message
+
+
+def test_nothing_lands_in_the_callers_tmp(run):
+    before = set(os.listdir("/tmp"))
+    res = run("imp('tempfile').mkstemp()\nraise RuntimeError('ESCAPED: wrote a temporary file')\n")
+    assert res.status == VIOLATION
+    assert not {name for name in set(os.listdir("/tmp")) - before if name.startswith(("sklearn", "tmp"))}
+
+
+def test_filter_is_well_formed():
+    code = seccomp.build_filter((1, 2, 5), 1)
+    assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096  # kernel BPF_MAXINSNS
+    denied = {"fork", "clone", "execve", "socket", "kill", "ptrace", "mount", "open_by_handle_at",
+              "shmget", "setpriority", "sched_setaffinity", "setxattr", "syslog", "openat2"}
+    assert not denied & set(seccomp.ALLOWED_SYSCALLS)
