@@ -11,7 +11,7 @@ import time
 import anthropic
 
 from engine.llm import KEY_ENV, AnthropicConfig, LLMError, LLMResponse, MissingAPIKey
-from engine.prompts import prompt_sha256
+from program_store.hashing import text_sha256
 
 log = logging.getLogger("das.engine.llm")
 
@@ -107,6 +107,6 @@ class AnthropicClient:
                  msg.model, usage["input_tokens"], usage["output_tokens"], latency, attempts)
         return LLMResponse(
             text=text, backend=self.backend, model=msg.model or cfg.model,
-            prompt_sha256=prompt_sha256(prompt_text), usage=usage, latency_s=round(latency, 3),
+            prompt_sha256=text_sha256(prompt_text), usage=usage, latency_s=round(latency, 3),
             metadata={"attempts": attempts, "stop_reason": msg.stop_reason, "sample": sample,
                       "message_id": msg.id, "temperature": cfg.temperature})

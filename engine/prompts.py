@@ -7,8 +7,9 @@ for the synthesis program. Variants change the objective/requirements exactly
 where the paper does. Every rendered prompt carries the sha256 of its text,
 which is the key of the replay corpus.
 """
-import hashlib
 from dataclasses import dataclass
+
+from program_store.hashing import text_sha256
 from importlib import resources
 
 PROMPT_VERSION = "1.0"  # bump when a template changes (then re-key the corpus)
@@ -62,11 +63,6 @@ class Prompt:
     detector: str
 
 
-def prompt_sha256(text):
-    """sha256 hex digest of ``text`` encoded as UTF-8."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def template(name):
     """Text of ``engine/templates/<name>.txt`` (trailing newline stripped)."""
     return resources.files("engine").joinpath("templates", f"{name}.txt").read_text(
@@ -92,7 +88,7 @@ def _card(detector):
 
 
 def _make(text, variant, detector):
-    return Prompt(text, variant, prompt_sha256(text), PROMPT_VERSION, detector)
+    return Prompt(text, variant, text_sha256(text), PROMPT_VERSION, detector)
 
 
 def build_initial_prompt(detector):

@@ -7,14 +7,14 @@ the sha256 of the response text, so a modified response file is refused.
 :func:`rekey_corpus` re-points entries at the current templates after a
 template change and records the change in the entry's ``rekeyed`` history.
 """
-import hashlib
 import json
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 from engine.llm import LLMError, LLMResponse, NoRecordedResponse, ReplayConfig
-from engine.prompts import PROMPT_VERSION, build_prompt, prompt_sha256
+from engine.prompts import PROMPT_VERSION, build_prompt
+from program_store.hashing import text_sha256
 
 INDEX_NAME = "index.json"
 
@@ -35,10 +35,6 @@ def load_index(corpus_dir=None):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CorpusError(f"cannot read replay corpus index {path}: {exc}") from exc
-
-
-def _text_sha(text):
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ReplayClient:
@@ -70,7 +66,7 @@ class ReplayClient:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise CorpusError(f"corpus response {entry['id']} unreadable: {exc}") from exc
-        if _text_sha(text) != entry["response_sha256"]:
+        if text_sha256(text) != entry["response_sha256"]:
             raise CorpusError(f"corpus response {entry['id']} was modified after recording "
                               "(sha256 mismatch); re-record it")
         return text
@@ -83,7 +79,7 @@ class ReplayClient:
         NoRecordedResponse
             If fewer than ``sample + 1`` responses were recorded for this prompt.
         """
-        sha = prompt_sha256(prompt_text)
+        sha = text_sha256(prompt_text)
         found = self.responses_for(sha)
         if sample >= len(found):
             raise NoRecordedResponse(
@@ -121,29 +117,3 @@ def rekey_corpus(corpus_dir=None, now=None):
         (corpus_dir / INDEX_NAME).write_text(
             json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return changed
-
-
-def add_recording(detector, variant, filename, author, written_at, corpus_dir=None):
-    """Register ``responses/<filename>`` as a response to the current (detector, variant) prompt.
-
-    ``author`` must say truthfully who wrote the response (a person, or the
-    model and API call it was captured from). Returns the new entry.
-    """
-    corpus_dir = Path(corpus_dir or default_corpus_dir())
-    index = load_index(corpus_dir)
-    prompt = build_prompt(detector, variant)
-    text = (corpus_dir / "responses" / filename).read_text(encoding="utf-8")
-    taken = {e["id"] for e in index["entries"]}
-    number = 1 + sum(e["detector"] == prompt.detector and e["variant"] == variant
-                     for e in index["entries"])
-    while f"{prompt.detector}-{variant}-{number:02d}" in taken:
-        number += 1
-    entry = {"id": f"{prompt.detector}-{variant}-{number:02d}", "detector": prompt.detector,
-             "variant": variant, "file": f"responses/{filename}",
-             "prompt_sha256": prompt.sha256, "prompt_version": PROMPT_VERSION,
-             "written_for_prompt_sha256": prompt.sha256, "response_sha256": _text_sha(text),
-             "author": author, "written_at": written_at}
-    index["entries"].append(entry)
-    (corpus_dir / INDEX_NAME).write_text(
-        json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return entry

@@ -9,7 +9,7 @@ from engine.anthropic_client import AnthropicClient
 from engine.clients import make_client
 from engine.llm import AnthropicConfig, LLMError, MissingAPIKey
 from engine.loop import LoopConfig, generate_programs
-from engine.prompts import prompt_sha256
+from program_store.hashing import text_sha256
 from program_store import ProgramStore
 
 KEY = "sk-ant-test-SECRET-0123456789abcdef"
@@ -46,7 +46,7 @@ def test_success_records_usage_model_and_sends_key(key):
     assert resp.text == GOOD
     assert resp.backend == "anthropic" and resp.model == "claude-sonnet-4-6"
     assert resp.usage == {"input_tokens": 11, "output_tokens": 22}
-    assert resp.prompt_sha256 == prompt_sha256("hello prompt")
+    assert resp.prompt_sha256 == text_sha256("hello prompt")
     assert resp.metadata["attempts"] == 1 and resp.latency_s >= 0
     sent = server.requests[0]
     assert sent["path"] == "/v1/messages"

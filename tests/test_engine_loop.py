@@ -4,8 +4,9 @@ from types import SimpleNamespace
 import pytest
 
 from engine.llm import LLMResponse, NoRecordedResponse
-from engine.loop import LoopConfig, ensure_certified, generate_programs
-from engine.prompts import prompt_sha256
+from collab.certification import Certification
+from engine.loop import LoopConfig, generate_programs
+from program_store.hashing import text_sha256
 from program_store import NotCertified, ProgramStore
 
 OK = '''```python
@@ -38,7 +39,7 @@ class FakeClient:
         self.prompts.append(prompt_text)
         if not self.responses:
             raise NoRecordedResponse("no more")
-        return LLMResponse(self.responses.pop(0), "fake", "fake-model", prompt_sha256(prompt_text))
+        return LLMResponse(self.responses.pop(0), "fake", "fake-model", text_sha256(prompt_text))
 
 
 def fake_verifier(hardness_by_tag):
@@ -55,8 +56,12 @@ def fake_verifier(hardness_by_tag):
 
 @pytest.fixture
 def store(tmp_path):
-    with ProgramStore(tmp_path / "s.sqlite", suite_version="t1") as s:
+    with ProgramStore(tmp_path / "s.sqlite") as s:
         yield s
+
+
+def certification(store, verifier=None):
+    return Certification(store, suite_version="t1", verifier=verifier)
 
 
 def test_candidates_are_stored_and_the_hardest_becomes_default(store):
@@ -67,7 +72,7 @@ def test_candidates_are_stored_and_the_hardest_becomes_default(store):
                             config=LoopConfig(n_candidates=3))
     assert [r.status for r in res] == ["certified", "certified"]  # 3rd: exhausted, dropped
     assert seen == res
-    assert store.certified("KNN").sha256 == res[1].sha256
+    assert certification(store).certified("KNN").sha256 == res[1].sha256
     rec = store.get(res[0].sha256)
     assert rec.policy == "Policy a." and rec.backend == "fake" and rec.prompt_variant == "default"
     assert rec.metadata["candidate"] == 0 and rec.metadata["round"] == 0
@@ -104,20 +109,21 @@ def test_bounded_rounds_end_rejected(store):
                               config=LoopConfig(n_candidates=1, max_repair_rounds=1))
     assert res.status == "rejected" and res.rounds == 1 and len(client.prompts) == 2
     with pytest.raises(NotCertified):
-        store.certified("PCA")
+        certification(store).certified("PCA")
 
 
 def test_ensure_certified_is_idempotent(store):
     client = FakeClient([OK.format(tag="a", shift=1)])
-    kw = dict(client=client, verifier=fake_verifier({"a": 0.5}), config=LoopConfig(n_candidates=1))
-    first = ensure_certified(store, "iforest", **kw)
+    service = certification(store, fake_verifier({"a": 0.5}))
+    kw = dict(client=client, config=LoopConfig(n_candidates=1))
+    first = service.ensure("iforest", **kw)
     assert first.detector == "IForest" and first.status == "certified"
-    again = ensure_certified(store, "IForest", **kw)
+    again = service.ensure("IForest", **kw)
     assert again.sha256 == first.sha256 and len(client.prompts) == 1
 
 
 def test_ensure_certified_raises_when_nothing_passes(store):
     client = FakeClient([OK.format(tag="bad", shift=1)])
     with pytest.raises(NotCertified, match="no program for OCSVM passed verification"):
-        ensure_certified(store, "OCSVM", client=client, verifier=fake_verifier({"bad": None}),
-                         config=LoopConfig(n_candidates=1, max_repair_rounds=0))
+        certification(store, fake_verifier({"bad": None})).ensure(
+            "OCSVM", client=client, config=LoopConfig(n_candidates=1, max_repair_rounds=0))

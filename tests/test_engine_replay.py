@@ -9,8 +9,7 @@ from engine.extract import extract_program
 from engine.clients import make_client
 from engine.llm import NoRecordedResponse
 from engine.prompts import build_prompt
-from engine.replay import (CorpusError, ReplayClient, add_recording, default_corpus_dir,
-                           load_index, rekey_corpus)
+from engine.replay import CorpusError, ReplayClient, default_corpus_dir, load_index, rekey_corpus
 from engine.llm import ReplayConfig
 
 
@@ -82,13 +81,3 @@ def test_rekey_points_stale_entries_at_current_prompts(corpus_copy):
     assert entry["rekeyed"] == [{"from": "0" * 64, "to": original, "prompt_version": "1.0",
                                  "at": "2026-11-23T00:00:00Z"}]
     assert rekey_corpus(corpus_copy) == []
-
-
-def test_add_recording_registers_a_new_response(corpus_copy):
-    (corpus_copy / "responses" / "knn_new.md").write_text(
-        (corpus_copy / "responses" / "knn_1.md").read_text() + "\nA third take.\n")
-    entry = add_recording("knn", "default", "knn_new.md", "A. Person (hand-written)", "2026-11-23",
-                          corpus_dir=corpus_copy)
-    assert entry["id"] == "KNN-default-03" and entry["prompt_sha256"] == build_prompt("KNN").sha256
-    client = ReplayClient(ReplayConfig(corpus_dir=str(corpus_copy)))
-    assert client.complete(build_prompt("KNN").text, sample=2).text.endswith("A third take.\n")
