@@ -10,7 +10,10 @@ exactly what the worker executes.
 Rule ids (stable): ``syntax-error``, ``signature``, ``top-level-statement``,
 ``node-not-allowed``, ``import-not-allowed``, ``dunder-access``,
 ``private-name``, ``forbidden-name``, ``forbidden-call``,
-``forbidden-attribute``, ``numpy-denied``, ``restricted-python``.
+``forbidden-attribute``, ``numpy-denied``, ``restricted-python``,
+``dunder-key``, ``too-deeply-nested``.  The runtime guards add
+``module-attribute``, ``module-not-allowed``, ``write-not-allowed`` and
+``proxy-introspection`` (reported by the worker as a ``violation``).
 """
 import ast
 from dataclasses import dataclass, field
@@ -18,9 +21,12 @@ from dataclasses import dataclass, field
 from RestrictedPython import compile_restricted_exec
 
 from sandbox import rules
-from sandbox.rewrite import rewrite_augmented
+from sandbox.rewrite import ProgramPolicy, rewrite_augmented
 
 PROGRAM_FILENAME = "<program>"
+#: Deepest AST a program may have; deeper ones are refused before any
+#: recursive visitor (ours, RestrictedPython's, the compiler's) sees them.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,14 @@ class AuditReport:
 class _Auditor(ast.NodeVisitor):
     """Collect findings for every node of a parsed program."""
 
-    def __init__(self, allowed_imports):
+    def __init__(self, allowed_imports, tree):
         self.allowed_imports = allowed_imports
         self.findings = []
         self.imports = set()
+        # ids of the nodes where an otherwise refused name is fine
+        self.main_guard_names = {id(stmt.test.left) for stmt in tree.body if _is_main_guard(stmt)}
+        self.class_bases = set()
+        self.class_methods = set()
 
     def add(self, node, rule, message):
         self.findings.append(Finding(getattr(node, "lineno", 0) or 0, rule, message))
@@ -75,8 +85,9 @@ class _Auditor(ast.NodeVisitor):
 
     # -- names and attributes -------------------------------------------------
     def visit_Name(self, node):
-        self._check_identifier(node, node.id, "name")
-        if node.id in rules.FORBIDDEN_NAMES:
+        if id(node) not in self.main_guard_names:
+            self._check_identifier(node, node.id, "name")
+        if node.id in rules.FORBIDDEN_NAMES and id(node) not in self.class_bases:
             self.add(node, "forbidden-name", f'"{node.id}" is not allowed')
         self.generic_visit(node)
 
@@ -85,15 +96,52 @@ class _Auditor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
-        self._check_identifier(node, node.name, "function")
+        if not (id(node) in self.class_methods and node.name in rules.CLASS_DUNDERS):
+            self._check_identifier(node, node.name, "function")
         if node.decorator_list:
             self.add(node, "node-not-allowed", "decorators are not allowed")
         self.generic_visit(node)
 
+    def visit_ClassDef(self, node):
+        self._check_identifier(node, node.name, "class")
+        if node.decorator_list or node.keywords:
+            self.add(node, "node-not-allowed", "class decorators and keywords are not allowed")
+        for base in node.bases:
+            if isinstance(base, ast.Name):
+                self.class_bases.add(id(base))
+            else:
+                self.add(base, "node-not-allowed", "a class may only derive from object or a program class")
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef):
+                self.class_methods.add(id(stmt))
+            elif not isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr, ast.Pass)):
+                self.add(stmt, "node-not-allowed", f"{type(stmt).__name__} is not allowed in a class body")
+        self.generic_visit(node)
+
+    def visit_Dict(self, node):
+        for key in node.keys:
+            self._check_key(key)
+        self.generic_visit(node)
+
+    def visit_keyword(self, node):
+        if node.arg is not None and rules.is_dunder(node.arg):
+            self.add(node, "dunder-key", f'keyword "{node.arg}" is a dunder name')
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node):
+        self._check_key(node.slice)
+        self.generic_visit(node)
+
+    def _check_key(self, key):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and rules.is_dunder(key.value):
+            self.add(key, "dunder-key", f'key "{key.value}" is a dunder name')
+
     def visit_Attribute(self, node):
         attr = node.attr
-        if self._check_identifier(node, attr, "attribute"):
-            pass
+        if rules.is_dunder(attr):
+            self.add(node, "dunder-access", f'attribute "{attr}" is a dunder name')
+        elif attr.startswith("_"):
+            self.add(node, "private-name", f'attribute "{attr}" starts with "_"')
         elif attr in rules.NUMPY_DENIED:
             self.add(node, "numpy-denied", f'attribute "{attr}" is a denied file/native entry point')
         elif attr in rules.INSPECT_ATTRIBUTES:
@@ -101,12 +149,16 @@ class _Auditor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _check_identifier(self, node, name, kind):
-        """Refuse dunder and private identifiers; True when a finding was added."""
+        """Refuse dunder and reserved ``_`` identifiers; True when a finding was added.
+
+        A program's own ``_helper`` names are fine; names ending in ``_``
+        (RestrictedPython's hooks) are not.
+        """
         if rules.is_dunder(name):
             self.add(node, "dunder-access", f'{kind} "{name}" is a dunder name')
             return True
-        if name.startswith("_") and name != "_":
-            self.add(node, "private-name", f'{kind} "{name}" starts with "_"')
+        if name.startswith("_") and name != "_" and not rules.is_private_name(name):
+            self.add(node, "private-name", f'{kind} "{name}" is reserved for the sandbox')
             return True
         return False
 
@@ -156,13 +208,35 @@ class _Auditor(ast.NodeVisitor):
             self.add(node, "numpy-denied", f'"{module}.{name}" is a denied file/native entry point')
         elif name in rules.FORBIDDEN_NAMES:
             self.add(node, "forbidden-name", f'"{name}" is not allowed')
+        elif name not in (rules.readable_names(module, self.allowed_imports) or ()):
+            self.add(node, "import-not-allowed", f'"{module}.{name}" is not on the allow-list')
+
+
+def _is_main_guard(stmt):
+    """``if __name__ == "__main__":`` exactly."""
+    test = getattr(stmt, "test", None)
+    return (isinstance(stmt, ast.If) and isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+
+
+def _too_deep(tree):
+    """Whether the AST is deeper than ``MAX_DEPTH`` (iterative: no recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return False
 
 
 def _check_top_level(tree, allow_degree, findings):
     """Module level: helpers, imports, constants and exactly one entry point."""
     entries = []
     for stmt in tree.body:
-        if type(stmt) not in rules.TOP_LEVEL_NODES:
+        if type(stmt) not in rules.TOP_LEVEL_NODES or (isinstance(stmt, ast.If) and not _is_main_guard(stmt)):
             findings.append(Finding(stmt.lineno, "top-level-statement",
                                     f"{type(stmt).__name__} is not allowed at module level"))
         elif isinstance(stmt, ast.Expr) and not (
@@ -200,7 +274,7 @@ def _check_signature(func, allow_degree, findings):
 
 def _restricted_errors(tree):
     """Compile ``tree`` with RestrictedPython; return (code, error strings)."""
-    result = compile_restricted_exec(tree, filename=PROGRAM_FILENAME)
+    result = compile_restricted_exec(tree, filename=PROGRAM_FILENAME, policy=ProgramPolicy)
     return result.code, tuple(result.errors)
 
 
@@ -232,22 +306,21 @@ def analyze(source, allowed_imports=None, allow_degree=True):
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes
         line = getattr(exc, "lineno", 0) or 0
         msg = getattr(exc, "msg", None) or str(exc)
-        return AuditReport(False, (Finding(line, "syntax-error", msg),)), None, set()
-    except RecursionError:
-        return AuditReport(False, (Finding(0, "syntax-error", "program is nested too deeply"),)), None, set()
+        return _refused(Finding(line, "syntax-error", msg))
+    except (RecursionError, MemoryError):
+        return _refused(Finding(0, "too-deeply-nested", "program is too deeply nested to parse"))
+    if _too_deep(tree):
+        return _refused(Finding(0, "too-deeply-nested", f"program is nested deeper than {MAX_DEPTH} levels"))
     findings = []
-    auditor = _Auditor(allowed)
-    try:
-        auditor.visit(tree)
-    except RecursionError:
-        findings.append(Finding(0, "syntax-error", "program is nested too deeply"))
+    auditor = _Auditor(allowed, tree)
+    auditor.visit(tree)
     findings.extend(auditor.findings)
     _check_top_level(tree, allow_degree, findings)
     code = None
     if not findings:
         try:
             code, errors = _restricted_errors(rewrite_augmented(tree))
-        except (SyntaxError, ValueError, RecursionError) as exc:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             code, errors = None, (str(exc),)
         for error in errors:
             line, text = _split_error(error)
@@ -255,6 +328,11 @@ def analyze(source, allowed_imports=None, allow_degree=True):
     findings.sort(key=lambda f: f.line)
     ok = not findings
     return AuditReport(ok, tuple(findings)), (code if ok else None), auditor.imports
+
+
+def _refused(finding):
+    """``analyze``'s answer for a program refused before its AST is visited."""
+    return AuditReport(False, (finding,)), None, set()
 
 
 def audit_source(source, allowed_imports=None, allow_degree=True):

@@ -1,15 +1,22 @@
 """Runtime guards for restricted execution (sandbox layer 2).
 
 RestrictedPython compiles attribute reads, item access, iteration, writes,
-printing and imports into calls of hooks (``_getattr_``, ``_getitem_``, ...)
-that the globals must provide.  This module builds those globals.  The
-guarded getattr refuses dunder/private names, interpreter internals, the
-numpy deny-list and any attribute whose value is a module outside the
-allow-list or a function from a denied module (``np.f2py.os``,
-``np.ctypeslib.ctypes`` ...), so an allowed module cannot lead out.
+printing, imports, ``**kwargs`` calls and (with :mod:`sandbox.rewrite`)
+computed dict keys into calls of hooks (``_getattr_``, ``_write_`` ...) that
+the globals must provide.  This module builds those globals.
+
+The policy is an allow-list by function: on a module a program reads only
+the names listed for it in ``rules.MODULE_ATTRIBUTES``; on other objects the
+raw-memory, file and introspection names are refused, and every value handed
+out is checked again (modules, metaclasses, dangerous builtins, functions of
+denied or test modules).  A refusal is an attempt: it is recorded (first one
+wins) through the ``on_refusal`` callback, which the worker turns into a
+``violation`` verdict the program cannot catch.
 """
 import builtins
 import importlib
+import itertools
+import string
 import sys
 import types
 
@@ -18,19 +25,59 @@ from RestrictedPython import safe_builtins
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
 from sandbox import rules
+from sandbox.audit import PROGRAM_FILENAME, Finding
 
 #: Builtin objects never handed to a program, however reached.
 _DANGEROUS_OBJECTS = frozenset(
     id(getattr(builtins, name))
     for name in ("eval", "exec", "compile", "open", "__import__", "getattr", "setattr",
                  "delattr", "globals", "locals", "vars", "dir", "breakpoint", "input",
-                 "memoryview", "help", "exit", "quit", "__build_class__", "super")
+                 "memoryview", "help", "exit", "quit", "__build_class__", "super", "id")
     if hasattr(builtins, name)
 )
+#: Module name parts that mark test code (pytest, mock, fixtures ...).
+_TEST_PARTS = frozenset({"tests", "testing", "_pytest", "pytest", "unittest", "conftest"})
+#: Types ``hash()`` may be applied to: their hash is computed from the value,
+#: not from the object's address.
+_HASHABLE_VALUES = (str, bytes, int, float, complex, bool, type(None), np.generic)
 
 
 class SandboxViolation(AttributeError):
     """A program tried to reach something the policy refuses."""
+
+    def __init__(self, rule, message):
+        super().__init__(message)
+        self.rule = rule
+
+
+def _raise(finding):
+    raise SandboxViolation(finding.rule, finding.message)
+
+
+def _program_line():
+    """Line of the innermost program frame on the stack (0 when none)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == PROGRAM_FILENAME:
+            return frame.f_lineno
+        frame = frame.f_back
+    return 0
+
+
+def make_refuse(on_refusal=None):
+    """Return ``refuse(rule, message)``: report the attempt, then raise.
+
+    ``on_refusal(finding)`` is called first (the worker ends the run there);
+    without one the refusal is only raised, which is what unit tests see.
+    """
+
+    def refuse(rule, message):
+        finding = Finding(_program_line(), rule, message)
+        if on_refusal is not None:
+            on_refusal(finding)
+        _raise(finding)
+
+    return refuse
 
 
 def _module_of(value):
@@ -42,112 +89,280 @@ def _module_of(value):
     return module if isinstance(module, str) else None
 
 
-def make_getattr(allowed_imports):
-    """Return the guarded ``_getattr_`` for an allow-list of modules."""
+def is_test_module(name):
+    """Whether a dotted module name belongs to test code."""
+    return any(part in _TEST_PARTS or part.startswith("test_") for part in name.split("."))
+
+
+def make_getattr(allowed_imports, refuse=None, substitutes=None):
+    """Return the guarded ``_getattr_`` for an allow-list of modules.
+
+    ``substitutes`` maps ``id(original)`` to the object handed out instead
+    (the seeded random constructors).
+    """
+    refuse = refuse or make_refuse()
+    substitutes = substitutes or {}
 
     def guarded_getattr(obj, name, *default):
         if type(name) is not str:
             raise TypeError("attribute name must be str")
-        if name.startswith("_"):
-            raise SandboxViolation(f'attribute "{name}" starts with "_"')
-        if name in rules.INSPECT_ATTRIBUTES:
-            raise SandboxViolation(f'attribute "{name}" gives access to interpreter internals')
-        if name in rules.NUMPY_DENIED:
-            raise SandboxViolation(f'attribute "{name}" is a denied file/native entry point')
+        _check_name(obj, name, allowed_imports, refuse)
+        if name in ("format", "format_map") and (type(obj) is str or obj is str):
+            return _checked_format(obj, name, refuse)
         try:
             value = getattr(obj, name)
         except AttributeError:
             if default:
                 return default[0]
             raise
-        _check_value(value, name, allowed_imports)
-        return value
+        if getattr(type(obj), "_sandbox_public", None) is None:  # the proxy's own methods are vetted
+            _check_value(value, name, allowed_imports, refuse)
+        return substitutes.get(id(value), value)
 
     return guarded_getattr
 
 
-def _check_value(value, name, allowed_imports):
-    """Refuse modules, builtins and functions that lead out of the policy."""
+def _check_name(obj, name, allowed_imports, refuse):
+    """Refuse an attribute name on ``obj`` before it is read."""
+    if rules.is_dunder(name):
+        refuse("dunder-access", f'attribute "{name}" is a dunder name')
+    if name.startswith("_"):
+        refuse("private-name", f'attribute "{name}" starts with "_"')
+    if name in rules.INSPECT_ATTRIBUTES:
+        refuse("forbidden-attribute", f'attribute "{name}" gives access to interpreter internals')
+    if name in rules.NUMPY_DENIED:
+        refuse("numpy-denied", f'attribute "{name}" is a denied file/native/raw-memory entry point')
+    if isinstance(obj, types.ModuleType):
+        allowed = rules.readable_names(obj.__name__, allowed_imports)
+        if allowed is None or name not in allowed:
+            refuse("module-attribute", f'"{obj.__name__}.{name}" is not on the allow-list')
+        return
+    if name in rules.OBJECT_DENIED:
+        refuse("numpy-denied", f'method "{name}" can free memory a view still reads')
+    public = getattr(type(obj), "_sandbox_public", None)
+    if public is not None and name not in public:
+        refuse("proxy-introspection", f'"{name}" is not part of the model proxy')
+    if isinstance(obj, dict) and type(obj) is not dict and name in rules.ATTRIBUTE_DICT_DENIED:
+        refuse("dunder-key", f'"{name}" on {type(obj).__name__} could add keys it serves as attributes')
+
+
+def _check_value(value, name, allowed_imports, refuse):
+    """Refuse modules, metaclasses, builtins and functions that lead out of the policy."""
     if isinstance(value, types.ModuleType):
         if not rules.module_allowed(value.__name__, allowed_imports):
-            raise SandboxViolation(f'module "{value.__name__}" (attribute "{name}") is not allowed')
+            refuse("module-not-allowed", f'module "{value.__name__}" (attribute "{name}") is not allowed')
         return
     if id(value) in _DANGEROUS_OBJECTS:
-        raise SandboxViolation(f'attribute "{name}" is a forbidden builtin')
+        refuse("forbidden-name", f'attribute "{name}" is a forbidden builtin')
+    if isinstance(value, type) and issubclass(value, type):
+        refuse("forbidden-call", f'attribute "{name}" is a metaclass (it creates classes)')
     if callable(value):
         module = _module_of(value)
-        if module and module.split(".")[0] in rules.DENIED_MODULES:
-            raise SandboxViolation(f'attribute "{name}" comes from denied module "{module}"')
+        if module and (module.split(".")[0] not in rules.TRUSTED_PACKAGES or is_test_module(module)):
+            refuse("module-not-allowed", f'attribute "{name}" comes from module "{module}", '
+                                         f'outside the reviewed packages')
 
 
-def make_import(allowed_imports, guarded_getattr):
+def _format_fields(template, refuse, depth=0):
+    """Refuse field names that read attributes (``{0.__class__}``), nested specs included."""
+    if depth > 2:
+        refuse("forbidden-attribute", "format specification nested too deeply")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return  # str.format raises the same error itself
+    for _, field, spec, _ in parsed:
+        if field is not None and "." in field:
+            refuse("forbidden-attribute", f'format field "{field[:40]}" reads an attribute')
+        if spec:
+            _format_fields(spec, refuse, depth + 1)
+
+
+def _checked_format(obj, name, refuse):
+    """``str.format`` / ``format_map`` (bound or unbound) with checked fields."""
+    method = getattr(str, name)
+    if obj is str:
+        def unbound(template, *args, **kwargs):
+            if type(template) is str:
+                _format_fields(template, refuse)
+            return method(template, *args, **kwargs)
+        return unbound
+    _format_fields(obj, refuse)
+    return getattr(obj, name)
+
+
+def make_import(allowed_imports, guarded_getattr, refuse=None):
     """Return a guarded ``__import__`` honouring the allow-list."""
-    trusted_packages = frozenset(name.split(".")[0] for name in allowed_imports)
+    refuse = refuse or make_refuse()
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if isinstance(fromlist, list):
             # C code (PyImport_Import, e.g. numpy's lazy ``numpy._core._methods``)
             # finds ``__import__`` through the running program's builtins and
             # passes a list; ``import`` statements pass a tuple or None, and a
-            # program cannot call ``__import__`` itself.  Serve the library's
-            # own modules, nothing else.
-            return _internal_import(name, trusted_packages)
+            # program cannot call ``__import__`` itself.
+            return _internal_import(name)
         if level != 0:
-            raise ImportError("relative imports are not allowed")
-        if type(name) is not str or not rules.module_allowed(name, allowed_imports) or not any(
-            name == a or name.startswith(a + ".") for a in allowed_imports
-        ):
-            raise ImportError(f'import of "{name}" is not allowed')
-        module = importlib.import_module(name)
-        for item in fromlist or ():
-            # IMPORT_FROM reads attributes directly, so check them here.
-            guarded_getattr(module, item)
+            refuse("import-not-allowed", "relative imports are not allowed")
+        if type(name) is not str or not rules.module_allowed(name, allowed_imports):
+            refuse("import-not-allowed", f'import of "{name}" is not allowed')
+        module = _import_module(name)
         if fromlist:
-            return module
-        return importlib.import_module(name.split(".")[0])
+            # IMPORT_FROM reads attributes directly: hand it only checked ones.
+            return types.SimpleNamespace(**{item: guarded_getattr(module, item) for item in fromlist})
+        return _import_module(name.split(".")[0])
 
     return guarded_import
 
 
-def _internal_import(name, trusted_packages):
-    """Import on behalf of library C code: loaded modules or trusted packages only."""
-    module = sys.modules.get(name)
-    if module is not None:
-        return module
-    if type(name) is str and name.split(".")[0] in trusted_packages:
+def _import_module(name):
+    """importlib.import_module; a BaseException from module code becomes ImportError."""
+    try:
         return importlib.import_module(name)
-    raise ImportError(f'import of "{name}" is not allowed')
+    except Exception:
+        raise
+    except BaseException as exc:  # e.g. pytest's Skipped: must not end the worker
+        raise ImportError(f'import of "{name}" failed: {type(exc).__name__}') from None
+
+
+def _internal_import(name):
+    """Import on behalf of library C code: modules already loaded, never test code."""
+    module = sys.modules.get(name) if type(name) is str else None
+    if module is None or is_test_module(name):
+        raise ImportError(f'import of "{name}" is not allowed')
+    return module
+
+
+class ProgramClass(type):
+    """Metaclass of a program's classes: no dunder members but ``__init__``.
+
+    The audit refuses these already; this is the runtime backstop (a class
+    body's names are the keys of the namespace it builds).  Each run gets a
+    subclass that knows where to report a refusal (``_refuse``).
+    """
+
+    _ALLOWED = rules.CLASS_DUNDERS | {"__module__", "__qualname__", "__doc__"}
+
+    def __new__(mcls, name, bases, namespace):
+        bad = [key for key in namespace if not isinstance(key, str)
+               or (key.startswith("_") and key not in mcls._ALLOWED)]
+        if bad or any(not isinstance(base, ProgramClass) and base is not object for base in bases):
+            mcls._refuse("node-not-allowed", f'class "{name}" has refused members or bases')
+        return super().__new__(mcls, name, bases, namespace)
+
+
+def make_metaclass(refuse):
+    """A per-run :class:`ProgramClass` reporting through ``refuse``."""
+    return type.__new__(ProgramClass, "ProgramClass", (ProgramClass,), {"_refuse": staticmethod(refuse)})
+
+
+class TypeQuery:
+    """What ``type(x)`` returns: compares and prints like the class, cannot be called."""
+
+    __slots__ = ("_cls", "_refuse")
+
+    def __init__(self, cls, refuse):
+        object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_refuse", refuse)
+
+    def __call__(self, *args, **kwargs):
+        self._refuse("forbidden-call", f"type(x) is a query: {self._cls.__name__} cannot be called through it")
+
+    def __mro_entries__(self, bases):
+        self._refuse("forbidden-call", f"type(x) is a query: {self._cls.__name__} cannot be a base class")
+
+    def __eq__(self, other):
+        return self._cls is (other._cls if isinstance(other, TypeQuery) else other)
+
+    def __hash__(self):
+        return hash(self._cls)
+
+    def __repr__(self):
+        return repr(self._cls)
+
+    def __setattr__(self, name, value):
+        self._refuse("write-not-allowed", "type queries are read-only")
+
+
+def _unwrap_class(cls):
+    """Undo TypeQuery / guarded ``dict`` so isinstance checks keep working."""
+    if isinstance(cls, tuple):
+        return tuple(_unwrap_class(c) for c in cls)
+    if isinstance(cls, TypeQuery):
+        return cls._cls
+    return getattr(cls, "_sandbox_class", cls) if callable(cls) else cls
+
+
+def _safe_isinstance(obj, cls):
+    return isinstance(obj, _unwrap_class(cls))
+
+
+def _safe_issubclass(sub, cls):
+    return issubclass(_unwrap_class(sub), _unwrap_class(cls))
 
 
 class _WriteGuard:
-    """Allows item writes on containers; refuses every attribute write."""
+    """Allows item writes on containers (no dunder string keys); refuses attribute writes."""
 
-    __slots__ = ("_ob",)
+    __slots__ = ("_ob", "_refuse")
 
-    def __init__(self, ob):
+    def __init__(self, ob, refuse):
         object.__setattr__(self, "_ob", ob)
+        object.__setattr__(self, "_refuse", refuse)
 
     def __setitem__(self, key, value):
+        _check_key(key, self._refuse)
         self._ob[key] = value
 
     def __delitem__(self, key):
         del self._ob[key]
 
     def __setattr__(self, name, value):
-        raise SandboxViolation("attribute assignment is not allowed")
+        self._refuse("write-not-allowed", "attribute assignment is not allowed")
 
     def __delattr__(self, name):
-        raise SandboxViolation("attribute deletion is not allowed")
+        self._refuse("write-not-allowed", "attribute deletion is not allowed")
 
 
 _WRITABLE = (list, dict, set, np.ndarray)
 
 
-def guarded_write(ob):
-    """``_write_`` hook: item writes on lists, dicts and arrays only."""
-    if isinstance(ob, _WRITABLE):
-        return _WriteGuard(ob)
-    raise SandboxViolation(f"writing to {type(ob).__name__} objects is not allowed")
+def _check_key(key, refuse):
+    """Refuse a string key that names a dunder (it could become an attribute)."""
+    if isinstance(key, str) and rules.is_dunder(key):
+        refuse("dunder-key", f'key "{key[:40]}" is a dunder name')
+    return key
+
+
+def make_dict(refuse=None):
+    """The program's ``dict``: refuses dunder string keys."""
+    refuse = refuse or make_refuse()
+
+    def guarded_dict(*args, **kwargs):
+        made = dict(*args, **kwargs)
+        for key in made:
+            _check_key(key, refuse)
+        return made
+
+    guarded_dict._sandbox_class = dict  # for isinstance(x, dict)
+    return guarded_dict
+
+
+def make_write(refuse=None):
+    """``_write_`` hook: items of lists, dicts and arrays; attributes of program instances."""
+    refuse = refuse or make_refuse()
+
+    def guarded_write(ob):
+        if isinstance(type(ob), ProgramClass):
+            return ob  # attribute names are literals the audit checked
+        if isinstance(ob, _WRITABLE):
+            return _WriteGuard(ob, refuse)
+        refuse("write-not-allowed", f"writing to {type(ob).__name__} objects is not allowed")
+
+    return guarded_write
+
+
+guarded_write = make_write()
 
 
 def guarded_getitem(ob, index):
@@ -178,7 +393,7 @@ _NP_INPLACE = {
 def guarded_inplacevar(op, x, y):
     """``_inplacevar_`` hook for ``name op= value``."""
     if op not in _BINARY:
-        raise SandboxViolation(f"operator {op} is not allowed")
+        raise SandboxViolation("forbidden-call", f"operator {op} is not allowed")
     if isinstance(x, np.ndarray) and op in _NP_INPLACE:
         return _NP_INPLACE[op](x, y, out=x, casting="same_kind")
     if isinstance(x, list) and op == "+=":
@@ -225,12 +440,38 @@ def make_print(sink):
     return _Printer
 
 
-def _safe_type(obj):
-    """One-argument ``type``; the class-creating form is refused."""
-    return type(obj)
+def make_seeded(seed):
+    """Random constructors that draw from the run's seed, never from OS entropy.
+
+    Returns ``{id(original): replacement}`` for :func:`make_getattr`.
+    """
+    counter = itertools.count()
+
+    def fresh():
+        return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, next(counter)]).generate_state(1)[0])
+
+    def default_rng(seed=None):
+        return np.random.default_rng(fresh() if seed is None else seed)
+
+    def random_state(seed=None):
+        return np.random.RandomState(fresh() if seed is None else seed)
+
+    def np_seed(seed=None):
+        np.random.seed(fresh() if seed is None else seed)
+
+    import random
+
+    def py_seed(a=None, version=2):
+        random.seed(fresh() if a is None else a, version)
+
+    def py_random(x=None):
+        return random.Random(fresh() if x is None else x)
+
+    return {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
+            id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random}
 
 
-def make_globals(allowed_imports, sink):
+def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
     """Build the globals dict a restricted program runs in.
 
     Parameters
@@ -239,47 +480,76 @@ def make_globals(allowed_imports, sink):
         Importable modules.
     sink : PrintSink
         Receives ``print`` output.
+    seed : int, default 0
+        Seeds ``default_rng()``, ``RandomState()``, ``seed()`` and ``Random()``
+        called without a seed.
+    on_refusal : callable, optional
+        Called with the :class:`~sandbox.audit.Finding` of each refusal before
+        it is raised (the worker ends the run there).
 
     Returns
     -------
     dict
         Globals with ``__builtins__`` and every RestrictedPython hook.
     """
-    guarded_getattr = make_getattr(allowed_imports)
+    refuse = make_refuse(on_refusal)
+    guarded_getattr = make_getattr(allowed_imports, refuse, make_seeded(seed))
 
     def guarded_hasattr(obj, name):
         try:
             guarded_getattr(obj, name)
-        except (AttributeError, TypeError):
+        except (AttributeError, TypeError) as exc:
+            if isinstance(exc, SandboxViolation):
+                raise
             return False
         return True
 
     def guarded_iter(ob, *sentinel):
         return iter(ob, *sentinel)
 
+    def guarded_hash(obj):
+        if not isinstance(obj, _HASHABLE_VALUES + (tuple, frozenset)):
+            refuse("forbidden-call", f"hash() of a {type(obj).__name__} object is derived from its address")
+        return hash(obj)
+
+    def safe_type(obj):
+        """One-argument ``type``: a query that compares like the class but cannot be called."""
+        return TypeQuery(type(obj), refuse)
+
+    def dict_key(key):
+        return _check_key(key, refuse)
+
+    def guarded_apply(func, *args, **kwargs):
+        for key in kwargs:
+            _check_key(key, refuse)
+        return func(*args, **kwargs)
+
     safe = dict(safe_builtins)
     for name in ("setattr", "delattr", "_getattr_", "__build_class__", "id"):
         safe.pop(name, None)
     safe.update({
         name: getattr(builtins, name)
-        for name in ("enumerate", "zip", "sorted", "reversed", "list", "dict", "tuple", "set",
+        for name in ("enumerate", "zip", "sorted", "reversed", "list", "tuple", "set",
                      "frozenset", "min", "max", "sum", "any", "all", "map", "filter", "next",
-                     "bytes")
+                     "bytes", "__build_class__", "object")
     })
-    safe["iter"] = guarded_iter
-    safe["hasattr"] = guarded_hasattr
-    safe["type"] = _safe_type
-    safe["__import__"] = make_import(allowed_imports, guarded_getattr)
+    safe.update({
+        "iter": guarded_iter, "hasattr": guarded_hasattr, "type": safe_type, "hash": guarded_hash,
+        "dict": make_dict(refuse), "isinstance": _safe_isinstance, "issubclass": _safe_issubclass,
+        "__import__": make_import(allowed_imports, guarded_getattr, refuse),
+    })
     return {
         "__builtins__": safe,
         "__name__": "synthesis_program",
+        "__metaclass__": make_metaclass(refuse),
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,
         "_getiter_": guarded_getiter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": guarded_write,
+        "_write_": make_write(refuse),
         "_inplacevar_": guarded_inplacevar,
         "_print_": make_print(sink),
-        "_apply_": lambda f, *a, **kw: f(*a, **kw),
+        "_apply_": guarded_apply,
+        "_dict_key_": dict_key,
     }

@@ -8,9 +8,15 @@ dicts (numpy's ``a[idx] += x`` does not accumulate repeated indices either).
 The target expression is evaluated twice; for the side-effect-free index
 expressions programs use this is harmless.  Annotated assignments
 (``x: float = 1.0``), also refused by RestrictedPython, become plain ones.
+:class:`ProgramPolicy` is the RestrictedPython policy the program is
+compiled with.
 """
 import ast
 import copy
+
+from RestrictedPython.transformer import RestrictingNodeTransformer
+
+from sandbox import rules
 
 
 class _AugAssignRewriter(ast.NodeTransformer):
@@ -61,3 +67,39 @@ def rewrite_augmented(tree):
     """
     tree = _AugAssignRewriter().visit(tree)
     return ast.fix_missing_locations(tree)
+
+
+class ProgramPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, adjusted to what the audit allows.
+
+    Names starting with one ``_`` (helpers), ``nonlocal`` and the
+    ``__name__`` read of the main guard are accepted; computed dict keys
+    (literals and comprehensions) are routed through the ``_dict_key_``
+    hook, which refuses dunder strings at run time.
+    """
+
+    def check_name(self, node, name, allow_magic_methods=False):
+        if name is not None and (rules.is_private_name(name) or name == "__name__"):
+            return
+        super().check_name(node, name, allow_magic_methods)
+
+    def visit_Nonlocal(self, node):
+        return self.node_contents_visit(node)
+
+    def visit_Dict(self, node):
+        node = self.node_contents_visit(node)
+        node.keys = [key if key is None or isinstance(key, ast.Constant) else _key_hook(key)
+                     for key in node.keys]
+        return node
+
+    def visit_DictComp(self, node):
+        node = super().visit_DictComp(node)
+        if not isinstance(node.key, ast.Constant):
+            node.key = _key_hook(node.key)
+        return node
+
+
+def _key_hook(key):
+    """``_dict_key_(key)`` at the key's location."""
+    call = ast.Call(func=ast.Name("_dict_key_", ast.Load()), args=[key], keywords=[])
+    return ast.fix_missing_locations(ast.copy_location(call, key))

@@ -129,10 +129,12 @@ class ModelProxy:
 
     Only ``predict_score`` (and its alias ``decision_function``) exist; the
     pipe ends live in a closure, not in attributes, and writes to the proxy
-    are refused by the write guard.
+    are refused by the write guard.  Reading any other attribute is
+    introspection, refused as a violation (``_sandbox_public``).
     """
 
     __slots__ = ("predict_score", "decision_function")
+    _sandbox_public = frozenset(__slots__)
 
     def __init__(self, read_fd, write_fd):
         def predict_score(X):
@@ -167,7 +169,10 @@ def _program_line(tb):
 
 
 def _describe(exc):
-    text = str(exc)
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        text = "<message could not be read>"
     if len(text) > 500:
         text = text[:500] + "..."
     line = _program_line(exc.__traceback__)
@@ -175,10 +180,39 @@ def _describe(exc):
     return f"{type(exc).__name__}: {text}{where}"
 
 
+# str/bytes run no code when converted: they are bad output, not an attack.
+_PLAIN_SCALARS = (int, float, complex, bool, str, bytes, np.bool_, np.number, np.str_, np.bytes_)
+#: Most list items checked before the output is refused as too large.
+_MAX_ITEMS = 1 << 24
+
+
+def _plain_output(result):
+    """Whether ``result`` is a plain numeric ndarray or (nested) lists/tuples of numbers.
+
+    Anything else (ndarray subclasses, object arrays, objects with
+    ``__array__``-style hooks) would run code while it is converted.
+    """
+    stack, seen = [result], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if type(item) is np.ndarray:
+            if item.dtype.kind not in "biufcUS":
+                return False
+        elif type(item) in (list, tuple):
+            stack.extend(item)
+        elif not isinstance(item, _PLAIN_SCALARS) or seen > _MAX_ITEMS:
+            return False
+    return True
+
+
 def _as_output(result):
     """Coerce the program's return value to a C-contiguous float64 array."""
     if result is None:
         raise _ProgramFailed("bad-output", "the program returned None")
+    if not _plain_output(result):
+        raise _ProgramFailed("violation", f"Line 0: output-hook: the output must be a plain ndarray or "
+                                          f"a list of floats, got {type(result).__name__}")
     if isinstance(result, np.ndarray) and np.iscomplexobj(result):
         raise _ProgramFailed("bad-output", "output has complex values")
     try:
@@ -191,8 +225,12 @@ def _as_output(result):
     return out if out.flags.c_contiguous else out.copy(order="C")
 
 
-def _run(task, sink):
-    """Execute the program; returns (output array, input_mutated)."""
+def _run(task, sink, on_refusal=None):
+    """Execute the program; returns (output array, input_mutated).
+
+    ``on_refusal(finding)`` is called at the first guard refusal (the run
+    ends there: the program never sees the exception it would catch).
+    """
     np.random.seed(task.seed)
     random.seed(task.seed)
     # After fork the child's X_train is already a private copy-on-write copy:
@@ -203,7 +241,7 @@ def _run(task, sink):
     if not (X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float64):
         X = np.array(X, dtype=np.float64, order="C", copy=True)
     original = hashlib.sha256(memoryview(X)).digest()
-    glb = make_globals(task.allowed_imports, sink)
+    glb = make_globals(task.allowed_imports, sink, task.seed, on_refusal)
     model = ModelProxy(task.read_fd, task.write_fd)
     try:
         exec(task.code, glb)
@@ -216,9 +254,7 @@ def _run(task, sink):
         raise
     except MemoryError as exc:
         raise _ProgramFailed("memory", _describe(exc)) from None
-    except RecursionError as exc:
-        raise _ProgramFailed("runtime-error", _describe(exc)) from None
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, GeneratorExit ... included
         raise _ProgramFailed("runtime-error", _describe(exc)) from None
     mutated = hashlib.sha256(memoryview(X)).digest() != original
     return _as_output(result), mutated
@@ -273,6 +309,12 @@ def remote_main(read_fd, write_fd):
     child_main(task)
 
 
+def _send_info(task, sink, info):
+    """Send the INFO frame: the status, message and what the program printed."""
+    info["stdout"] = sink.text()
+    protocol.send_frame(task.write_fd, protocol.INFO, protocol.encode_json(info))
+
+
 def child_main(task):
     """Run ``task`` in this freshly forked process; never returns."""
     code = 0
@@ -281,14 +323,18 @@ def child_main(task):
         sink = PrintSink(task.limits.max_stdout_chars)
         info = {"status": "ok", "message": "", "input_mutated": False}
         out = None
+
+        def violation(finding):
+            _send_info(task, sink, {"status": "violation", "message": str(finding), "input_mutated": False})
+            os._exit(0)
+
         try:
-            out, info["input_mutated"] = _run(task, sink)
+            out, info["input_mutated"] = _run(task, sink, violation)
         except _ProgramFailed as failed:
             info.update(status=failed.status, message=failed.message)
         except MemoryError:
             info.update(status="memory", message="MemoryError")
-        info["stdout"] = sink.text()
-        protocol.send_frame(task.write_fd, protocol.INFO, protocol.encode_json(info))
+        _send_info(task, sink, info)
         if out is not None:
             dims = b"".join(struct.pack("<Q", s) for s in out.shape)
             protocol.send_frame(task.write_fd, protocol.RESULT,

@@ -21,6 +21,7 @@ SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
 MARKER = "/tmp/das_sandbox_attack_marker"
 D = 3
 REJECTED = "audit-rejected"
+VIOLATION = "violation"
 
 
 def program(body, header="import numpy as np\n"):
@@ -46,10 +47,10 @@ ATTACKS = [
     ("from-numpy-import-ctypeslib", "from numpy import ctypeslib", REJECTED, "numpy-denied"),
     ("relative-import", "from . import sandbox", REJECTED, "import-not-allowed"),
     # -- module walks that pass the audit: refused by the runtime guard ---------
-    ("runtime-np-typing-module", "m = np.typing\nreturn X_train", "runtime-error", 'module "numpy.typing"'),
-    ("runtime-np-random-submodule", "m = np.random.bit_generator", "runtime-error", 'module "numpy.random.bit_generator"'),
-    ("runtime-scipy-to-warnings", "from scipy.spatial import distance\nw = distance.warnings", "runtime-error", 'SandboxViolation: module "warnings"'),
-    ("runtime-hasattr-probe", "if hasattr(np, 'typing'):\n    return X_train\nm = np.char", "runtime-error", 'module "numpy.char"'),
+    ("runtime-np-typing-module", "m = np.typing\nreturn X_train", VIOLATION, 'Line 4: module-attribute: "numpy.typing"'),
+    ("runtime-np-random-submodule", "m = np.random.bit_generator", VIOLATION, '"numpy.random.bit_generator" is not on'),
+    ("runtime-scipy-to-warnings", "from scipy.spatial import distance\nw = distance.warnings", VIOLATION, '"scipy.spatial.distance.warnings"'),
+    ("runtime-hasattr-probe", "if hasattr(np, 'typing'):\n    return X_train\nm = np.char", VIOLATION, '"numpy.typing"'),
     # -- dunder, frame, traceback, generator walks ----------------------------
     ("class-mro-subclasses", "subs = ().__class__.__mro__[1].__subclasses__()", REJECTED, "dunder-access"),
     ("func-globals", "def f():\n    pass\ng = f.__globals__", REJECTED, "dunder-access"),
@@ -57,13 +58,15 @@ ATTACKS = [
     ("generator-frame", "g = (i for i in range(2))\nfr = g.gi_frame.f_back.f_globals", REJECTED, "forbidden-attribute"),
     ("traceback-frame", "try:\n    1 / 0\nexcept Exception as e:\n    t = e.__traceback__.tb_frame", REJECTED, "dunder-access"),
     ("type-mro-call", "t = type(X_train).mro()", REJECTED, "forbidden-attribute"),
-    ("class-with-hostile-array", "class A:\n    def __array__(self):\n        return 1\nreturn A()", REJECTED, "node-not-allowed"),
+    ("class-with-hostile-array", "class A:\n    def __array__(self):\n        return 1\nreturn A()", REJECTED, "dunder-access"),
     ("type-3-args-class", "A = type('A', (), {'__array__': None})", REJECTED, "forbidden-call"),
-    ("yield-frame", "yield X_train", REJECTED, "node-not-allowed"),
-    ("global-statement", "global np\nnp = None", REJECTED, "node-not-allowed"),
+    ("yield-output", "yield X_train", VIOLATION, "output-hook"),
+    ("global-statement-is-harmless", "global np\nnp = None", "ok", ""),
     # -- format-string attribute access ----------------------------------------
-    ("str-format-class", "s = '{0.__class__.__mro__}'.format(X_train)", REJECTED, "forbidden-attribute"),
-    ("str-format-map", "s = str.format_map('{a.__globals__}', {'a': len})", REJECTED, "forbidden-attribute"),
+    ("str-format-class", "s = '{0.__class__.__mro__}'.format(X_train)", VIOLATION, "forbidden-attribute"),
+    ("str-format-map", "s = str.format_map('{a.__globals__}', {'a': len})", VIOLATION, "forbidden-attribute"),
+    ("str-format-public-attribute", "s = '{0.ctypes.data}'.format(X_train)", VIOLATION, "reads an attribute"),
+    ("str-format-nested-spec", "s = '{0:{1.real}}'.format(1, 2)", VIOLATION, "reads an attribute"),
     ("fstring-dunder", "s = f'{X_train.__class__}'", REJECTED, "dunder-access"),
     # -- forbidden builtins --------------------------------------------------------
     ("eval", "eval('1')", REJECTED, "forbidden-name"),
@@ -98,17 +101,78 @@ ATTACKS = [
     # -- model proxy tampering -----------------------------------------------------------
     ("proxy-private", "c = model._conn", REJECTED, "private-name"),
     ("proxy-closure", "c = model.predict_score.__closure__", REJECTED, "dunder-access"),
-    ("proxy-overwrite", "model.predict_score = len\nreturn X_train[:n_samples]", "runtime-error", "writing to ModelProxy objects is not allowed"),
-    ("proxy-unknown-attr", "m = model.scorer", "runtime-error", "AttributeError"),
+    ("proxy-overwrite", "model.predict_score = len\nreturn X_train[:n_samples]", VIOLATION, "writing to ModelProxy objects is not allowed"),
+    ("proxy-unknown-attr", "m = model.scorer", VIOLATION, 'proxy-introspection: "scorer"'),
+    ("proxy-hasattr-probe", "try:\n    h = hasattr(model, 'fit')\nexcept Exception:\n    pass", VIOLATION, "proxy-introspection"),
     ("proxy-garbage", "model.predict_score('garbage')", "runtime-error", "ValueError"),
     ("proxy-object-array", "model.predict_score(np.array([[object()] * 3]))", REJECTED, "forbidden-name"),
     ("proxy-budget-swallowed", "for i in range(100):\n    try:\n        model.predict_score(X_train)\n    except Exception:\n        pass\nreturn X_train[:n_samples]", "budget", "more than 5"),
     # -- monkeypatching ------------------------------------------------------------------------
-    ("monkeypatch-np-attr", "np.mean = len\nreturn X_train[:n_samples]", "runtime-error", "writing to module objects is not allowed"),
+    ("monkeypatch-np-attr", "np.mean = len\nreturn X_train[:n_samples]", VIOLATION, "writing to module objects is not allowed"),
     ("monkeypatch-setattr", "setattr(np, 'mean', len)", REJECTED, "forbidden-name"),
     ("overwrite-dunder-dict", "np.__dict__['mean'] = len", REJECTED, "dunder-access"),
 ]
 
+
+_AI = "k = '__array_' + 'interface__'\n"  # a computed dunder: no literal for the audit to see
+# Issue 12's routes out and the next escape classes, run against the guards
+# before issue 12 (commit 6787ddd): the issue's routes (type(int), computed
+# dunder keys, hash, resize, scipy test packages, off-list numpy functions,
+# caught refusals, OS entropy) ended "ok" there; imports refused there
+# (statistics, warnings, scipy.optimize, sklearn.ensemble, classes) are
+# allowed now, so their routes are checked here too.
+# (id, body, expected status, text that must appear in the message)
+ROUTES = [
+    # `type` as the real metaclass, computed dunder keys, raw addresses
+    ("type-int-metaclass", "T = type(int)\nA = T('A', (), {})", VIOLATION, "forbidden-call: type(x) is a query"),
+    ("type-query-as-base", "T = type(X_train)\nclass A(T):\n    pass", VIOLATION, "cannot be a base class"),
+    ("array-interface-dict-literal", _AI + "d = {k: {'data': (0, False), 'shape': (1,), 'typestr': '<f8'}}",
+     VIOLATION, 'dunder-key: key "__array_interface__"'),
+    ("array-interface-dict-call", _AI + "d = dict([(k, 1)])", VIOLATION, "dunder-key"),
+    ("array-interface-setitem", _AI + "d = {}\nd[k] = 1", VIOLATION, "dunder-key"),
+    ("array-interface-dict-comprehension", _AI + "d = {key: 1 for key in [k]}", VIOLATION, "dunder-key"),
+    ("array-interface-kwargs", _AI + "d = dict(**{k: 1})", VIOLATION, "dunder-key"),
+    ("hash-gives-an-address", "h = hash(model)", VIOLATION, "hash() of a ModelProxy object"),
+    ("hash-of-a-function", "def f():\n    pass\nh = hash(f)", VIOLATION, "forbidden-call"),
+    ("ndarray-resize-frees-under-a-view", "A = X_train.copy()\nv = A[:2]\nA.resize((1,), refcheck=False)", VIOLATION, 'method "resize"'),
+    ("ndarray-buffer-out-of-bounds", "a = np.ndarray((10**6,), buffer=X_train, strides=(8,))", "runtime-error", "ValueError"),
+    # the import allow-list: test packages and what they pull in
+    ("import-scipy-tests", "import scipy.stats.tests", REJECTED, 'import of "scipy.stats.tests" is not allowed'),
+    ("import-sklearn-tests", "from sklearn.utils import _testing", REJECTED, "import-not-allowed"),
+    ("import-unittest-mock", "import unittest.mock", REJECTED, "import-not-allowed"),
+    ("import-functools", "import functools", REJECTED, "import-not-allowed"),
+    ("import-dataclasses", "import dataclasses", REJECTED, "import-not-allowed"),
+    ("import-codecs", "import codecs", REJECTED, "import-not-allowed"),
+    ("import-operator-attrgetter", "from operator import attrgetter", REJECTED, "import-not-allowed"),
+    ("scipy-private-walk", "import scipy.stats\nm = scipy.stats.distributions", VIOLATION, "module-attribute"),
+    ("sklearn-package-walk", "import sklearn.ensemble\nu = sklearn.utils", VIOLATION, '"sklearn.utils" is not on'),
+    # functions off the allow-list, caught or not
+    ("np-vectorize", "f = np.vectorize(len)", VIOLATION, '"numpy.vectorize"'),
+    ("np-frompyfunc", "f = np.frompyfunc(len, 1, 1)", VIOLATION, '"numpy.frompyfunc"'),
+    ("np-clock", "t = np.datetime64('now')", VIOLATION, '"numpy.datetime64"'),
+    ("caught-refusal-still-fails", "try:\n    m = np.ma\nexcept Exception:\n    pass", VIOLATION, '"numpy.ma"'),
+    ("caught-base-exception-still-fails", "try:\n    m = np.char\nexcept BaseException:\n    pass", VIOLATION, '"numpy.char"'),
+    ("statistics-normaldist-entropy", "import statistics\nd = statistics.NormalDist()", VIOLATION, "NormalDist"),
+    ("random-system-entropy", "import random\nr = random.SystemRandom()", VIOLATION, "SystemRandom"),
+    ("warnings-showwarning-hook", "import warnings\nwarnings.showwarning = print", VIOLATION, "write-not-allowed"),
+    ("np-save-through-an-alias", "from numpy import save as keep", REJECTED, "numpy-denied"),
+    # library objects whose dict keys become attributes (OptimizeResult, Bunch)
+    ("optimize-result-update", "from scipy.optimize import minimize\nr = minimize(lambda v: float((v ** 2).sum()), np.ones(2))\n"
+     "r.update(zip(['x'], [1]))", VIOLATION, 'dunder-key: "update" on OptimizeResult'),
+    ("optimize-callback-internals", "from scipy.optimize import minimize\ndef cb(intermediate_result):\n"
+     "    intermediate_result.setdefault('fun', 0)\nminimize(lambda v: float((v ** 2).sum()), np.ones(2), callback=cb)",
+     VIOLATION, '"setdefault" on OptimizeResult'),
+    ("sklearn-set-params-dunder", _AI + "from sklearn.ensemble import IsolationForest\nIsolationForest().set_params(**{k: 1})",
+     VIOLATION, "dunder-key"),
+    # output objects that would run code while converted
+    ("output-estimator", "from sklearn.neighbors import KDTree\nreturn KDTree(X_train)", VIOLATION, "output-hook"),
+    ("output-program-object", "class Box(object):\n    pass\nreturn [Box()]", VIOLATION, "got list"),
+    ("output-object-in-list", "return [X_train[0], model]", VIOLATION, "output-hook"),
+    # BaseException from the program: a typed verdict, the worker survives
+    ("system-exit", "raise SystemExit(3)", "runtime-error", "SystemExit: 3 (line 4)"),
+    ("keyboard-interrupt", "raise KeyboardInterrupt()", "runtime-error", "KeyboardInterrupt"),
+    ("generator-exit", "raise GeneratorExit()", "runtime-error", "GeneratorExit"),
+]
 
 @pytest.fixture
 def guarded_parent(tmp_path, monkeypatch):
@@ -126,15 +190,46 @@ def guarded_parent(tmp_path, monkeypatch):
     assert os.environ["ANTHROPIC_API_KEY"] == SECRET
 
 
+@pytest.mark.parametrize("name,body,status,needle", ROUTES, ids=[r[0] for r in ROUTES])
+def test_issue_12_route_is_closed(guarded_parent, name, body, status, needle):
+    _check_attack(body, status, needle, Limits(timeout_s=5.0, memory_mb=512, max_calls=5))
+
+
+def test_a_violation_is_reported_with_its_line_even_when_caught(guarded_parent):
+    body = "x = 1\ntry:\n    m = np.typing\nexcept AttributeError:\n    m = None\nprint('survived')"
+    res = run_program(program(body + "\nreturn X_train[:n_samples]"), np.ones((4, D)), 2, lambda A: A.sum(1))
+    assert res.status == VIOLATION
+    assert res.message.startswith('Line 6: module-attribute: "numpy.typing" is not on the allow-list')
+    assert "survived" not in res.stdout
+
+
+@pytest.mark.parametrize("draw", [
+    "np.random.default_rng().normal(size=3)",
+    "np.random.RandomState().rand(3)",
+    "np.random.seed()\nv = np.random.rand(3)",
+    "import random\nv = [random.Random().random() for _ in range(3)]",
+    "import random\nrandom.seed()\nv = [random.random() for _ in range(3)]",
+])
+def test_unseeded_randomness_comes_from_the_run_seed_not_os_entropy(guarded_parent, draw):
+    body = (draw if "\n" in draw else "v = " + draw) + "\nprint(list(v))\nreturn X_train[:n_samples]"
+    runs = [run_program(program(body), np.ones((4, D)), 2, lambda A: A.sum(1), seed=seed) for seed in (1, 1, 2)]
+    assert [r.status for r in runs] == ["ok"] * 3, runs[0].message
+    assert runs[0].stdout == runs[1].stdout != runs[2].stdout
+
+
 def test_at_least_forty_attacks():
     assert len({a[0] for a in ATTACKS}) == len(ATTACKS) >= 40
 
 
 @pytest.mark.parametrize("name,body,status,needle", ATTACKS, ids=[a[0] for a in ATTACKS])
 def test_attack_blocked_or_contained(guarded_parent, name, body, status, needle):
+    _check_attack(body, status, needle, Limits(timeout_s=2.0, memory_mb=256, max_calls=5))
+
+
+def _check_attack(body, status, needle, limits):
+    """Run ``body`` as a program; check verdict, message, no output, intact input."""
     X = np.random.default_rng(0).normal(size=(40, D))
     before = X.copy()
-    limits = Limits(timeout_s=2.0, memory_mb=256, max_calls=5)
     res = run_program(program(body + "\nreturn X_train[:n_samples]"), X, 10,
                       lambda A: A.sum(axis=1), limits=limits)
     assert res.status == status, res.message
@@ -180,7 +275,8 @@ def test_workers_descend_from_a_zygote_without_the_callers_secrets(guarded_paren
 # -- runtime guards alone (layer 2 without the audit) ----------------------------------
 @pytest.mark.parametrize("obj,name", [
     (np, "f2py"), (np, "ctypeslib"), (np, "load"), (np, "typing"), (np.random, "bit_generator"),
-    (np, "__class__"), (np.zeros(1), "ctypes"), ("s", "format"), (np, "_core"),
+    (np, "__class__"), (np.zeros(1), "ctypes"), ("{0.real}", "format"), (np, "_core"),
+    (np, "vectorize"), (np.zeros(1), "resize"), (np.zeros(1), "base"), (np.lib, "format"),
 ])
 def test_guarded_getattr_refuses(obj, name):
     g = guards.make_getattr(DEFAULT_IMPORTS)
@@ -199,16 +295,76 @@ def test_guarded_getattr_refuses_functions_from_denied_modules():
         g(types.SimpleNamespace(o=open), "o")
 
 
+def test_callables_outside_the_reviewed_packages_are_refused_however_reached():
+    """Issue 12: the call guard refused a callable only by its top-level module."""
+    import codecs
+    import dataclasses
+    import functools
+    import operator
+    import types
+    import unittest.mock
+
+    g = guards.make_getattr(DEFAULT_IMPORTS)
+    for leaked in (unittest.mock.patch, functools.wraps, dataclasses.make_dataclass, codecs.open,
+                   operator.attrgetter, type, types.SimpleNamespace):
+        with pytest.raises(guards.SandboxViolation):
+            g(types.SimpleNamespace(leaked=leaked), "leaked")
+
+
+def test_refusals_are_reported_before_they_are_raised():
+    seen = []
+    g = guards.make_getattr(DEFAULT_IMPORTS, guards.make_refuse(seen.append))
+    with pytest.raises(guards.SandboxViolation):
+        g(np, "ctypeslib")
+    assert [(f.rule, f.line) for f in seen] == [("numpy-denied", 0)]
+
+
+def test_library_c_code_imports_only_loaded_non_test_modules():
+    imp = guards.make_import(DEFAULT_IMPORTS, guards.make_getattr(DEFAULT_IMPORTS))
+    assert imp("numpy", fromlist=[]) is np
+    for name in ("numpy.testing", "scipy.stats.tests", "_pytest", "never_loaded_module"):
+        with pytest.raises(ImportError):
+            imp(name, fromlist=[])
+
+
+def test_an_import_raising_a_base_exception_becomes_an_import_error(monkeypatch):
+    import importlib
+
+    class Skipped(BaseException):  # what pytest.skip raises at import time
+        pass
+
+    def skipping(name):
+        raise Skipped()
+
+    monkeypatch.setattr(importlib, "import_module", skipping)
+    imp = guards.make_import(DEFAULT_IMPORTS, guards.make_getattr(DEFAULT_IMPORTS))
+    with pytest.raises(ImportError, match="Skipped"):
+        imp("numpy")
+
+
+def test_type_is_a_query_that_cannot_create_classes():
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100))
+    t = glb["__builtins__"]["type"](1)
+    assert t == int and repr(t) == "<class 'int'>" and not isinstance(t, type)
+    assert glb["__builtins__"]["isinstance"](True, t)
+    with pytest.raises(guards.SandboxViolation):
+        t("A", (), {})
+
+
 def test_guarded_import_refuses_and_checks_fromlist():
     g = guards.make_getattr(DEFAULT_IMPORTS)
     imp = guards.make_import(DEFAULT_IMPORTS, g)
     assert imp("numpy") is np
-    with pytest.raises(ImportError):
+    with pytest.raises(guards.SandboxViolation):
         imp("os")
-    with pytest.raises(ImportError):
+    with pytest.raises(guards.SandboxViolation):
         imp("numpy", level=1)
     with pytest.raises(guards.SandboxViolation):
         imp("numpy", fromlist=("ctypeslib",))
+    with pytest.raises(guards.SandboxViolation):
+        imp("scipy.stats.tests")
+    seeded = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(10))["__builtins__"]["__import__"]
+    assert seeded("numpy.random", fromlist=("default_rng",)).default_rng is not np.random.default_rng
 
 
 def test_write_guard_allows_items_refuses_attributes():

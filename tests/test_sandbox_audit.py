@@ -126,7 +126,11 @@ def test_top_level_call_refused():
     ("import os", 'import of "os" is not allowed'),
     ("from os import system", 'import of "os" is not allowed'),
     ("import numpy.f2py", 'import of "numpy.f2py" is not allowed'),
-    ("from numpy.lib import format", 'import of "numpy.lib" is not allowed'),
+    ("from numpy.lib import format", '"numpy.lib.format" is not on the allow-list'),
+    ("import scipy.stats.tests", 'import of "scipy.stats.tests" is not allowed'),
+    ("import sklearn.utils", 'import of "sklearn.utils" is not allowed'),
+    ("import unittest.mock", 'import of "unittest.mock" is not allowed'),
+    ("from scipy.optimize import OptimizeResult", '"scipy.optimize.OptimizeResult" is not on the allow-list'),
     ("import scipy", 'import of "scipy" is not allowed'),
     ("from . import x", "relative imports are not allowed"),
     ("from numpy import *", "from numpy import * is not allowed"),
@@ -161,10 +165,10 @@ def test_dunder_name():
 
 
 def test_private_name_and_attribute():
-    rep = audit_source(program("_x = model._conn\nreturn X_train"))
+    rep = audit_source(program("_x = model._conn\n_getattr_ = len\nreturn X_train"))
     assert [str(f) for f in rep.findings] == [
-        'Line 4: private-name: name "_x" starts with "_"',
         'Line 4: private-name: attribute "_conn" starts with "_"',
+        'Line 5: private-name: name "_getattr_" is reserved for the sandbox',
     ]
 
 
@@ -186,7 +190,7 @@ def test_type_with_three_args_is_forbidden_call():
 
 @pytest.mark.parametrize("expr", ["np.load", "np.save", "np.fromfile", "X_train.tofile",
                                   "np.memmap", "np.ctypeslib", "X_train.ctypes", "np.f2py",
-                                  "np.lib", "np.DataSource", "np.testing", "np.frombuffer",
+                                  "np.DataSource", "np.testing", "np.frombuffer",
                                   "X_train.dump", "np.savetxt", "np.genfromtxt"])
 def test_numpy_denied(expr):
     rep = audit_source(program(f"y = {expr}\nreturn X_train"))
@@ -196,16 +200,12 @@ def test_numpy_denied(expr):
     ]
 
 
-@pytest.mark.parametrize("expr", ['"{0}".format(1)', 'str.format_map("{a}", {})',
-                                  "g.gi_frame", "e.tb_frame", "fr.f_globals", "int.mro"])
+@pytest.mark.parametrize("expr", ["g.gi_frame", "e.tb_frame", "fr.f_globals", "int.mro"])
 def test_forbidden_attribute(expr):
     assert rules_of(program(f"y = {expr}\nreturn X_train")) == ["forbidden-attribute"]
 
 
 @pytest.mark.parametrize("body,node", [
-    ("class A:\n    pass\nreturn X_train", "ClassDef"),
-    ("global G\nreturn X_train", "Global"),
-    ("yield X_train", "Yield"),
     ("match n_samples:\n    case 1:\n        pass\nreturn X_train", "Match"),
 ])
 def test_node_not_allowed(body, node):
@@ -267,3 +267,74 @@ def test_rewrite_and_restricted_python_both_ways():
 
 def test_numpy_test_runner_denied():
     assert rules_of(program("np.test()\nreturn X_train")) == ["numpy-denied"]
+
+
+@pytest.mark.parametrize("src", [
+    "x = " + "-" * 3000 + "1",
+    "x = " + "[" * 150 + "]" * 150,
+    "x = a" + ".b" * 5000,
+    "x = 1" + " + 1" * 20000,
+])
+def test_hostile_nesting_is_a_finding_not_an_exception(src):
+    rep = audit_source(src + "\n" + program("return X_train", header=""))
+    assert not rep.ok
+    assert {f.rule for f in rep.findings} <= {"too-deeply-nested", "syntax-error"}
+
+
+def test_memory_error_while_parsing_is_a_finding(monkeypatch):
+    import ast
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(ast, "parse", exhausted)
+    assert [f.rule for f in audit_source("x = 1").findings] == ["too-deeply-nested"]
+
+
+BENIGN = {
+    "str-format": 's = "{} has {:.2f} {name}".format("x", 1.5, name="y")\nt = str.format("{0}", 1)',
+    "private-helper-names": "_scale = 2.0\ndef _helper(a):\n    return a * _scale\ny = _helper(X_train)",
+    "helper-class": ("class Box(object):\n    def __init__(self, lo, hi):\n        self.lo = lo\n"
+                     "        self.hi = hi\n    def width(self):\n        return self.hi - self.lo\n"
+                     "b = Box(0.0, 1.0)\nw = b.width()"),
+    "generator": "def gen(k):\n    for i in range(k):\n        yield i\n    yield from range(2)\nv = list(gen(3))",
+    "global-nonlocal": ("def outer():\n    count = 0\n    def inc():\n        nonlocal count\n"
+                        "        count += 1\n    inc()\n    return count\nc = outer()"),
+    "sliding-window": "w = np.lib.stride_tricks.sliding_window_view(X_train[:, 0], 2)",
+}
+
+
+@pytest.mark.parametrize("body", BENIGN.values(), ids=list(BENIGN))
+def test_benign_idioms_pass_the_audit(body):
+    rep = audit_source(program(body + "\nreturn X_train"))
+    assert rep.ok, str(rep)
+
+
+def test_benign_module_level_idioms_pass_the_audit():
+    src = ("import statistics\nimport warnings\nfrom scipy.optimize import minimize\n"
+           "from sklearn.ensemble import IsolationForest\nCOUNTER = 0\n"
+           + program("global COUNTER\nCOUNTER += 1\nreturn X_train")
+           + '\n\nif __name__ == "__main__":\n    print("demo")\n')
+    rep = audit_source(src)
+    assert rep.ok, str(rep)
+
+
+@pytest.mark.parametrize("body,rule", [
+    ("class A:\n    def __array__(self):\n        return 1", "dunder-access"),
+    ("class A:\n    __array_interface__ = {}", "dunder-access"),
+    ("class A(np.ndarray):\n    pass", "node-not-allowed"),
+    ("class A(metaclass=type):\n    pass", "node-not-allowed"),
+    ("d = {'__array_interface__': 1}", "dunder-key"),
+    ("d = {}\nd['__array_interface__'] = 1", "dunder-key"),
+    ("d = dict(__array_interface__=1)", "dunder-key"),
+    ("o = object()", "forbidden-name"),
+    ("a = np.zeros(3, dtype=object)", "forbidden-name"),
+    ("n = __name__", "dunder-access"),
+    ("i = id(X_train)", "forbidden-name"),
+])
+def test_refused_idioms(body, rule):
+    assert rule in rules_of(program(body + "\nreturn X_train"))
+
+
+def test_if_other_than_the_main_guard_is_refused_at_module_level():
+    src = 'if __name__ != "__main__":\n    pass\n' + program("return X_train")
+    assert "top-level-statement" in rules_of(src)
