@@ -373,3 +373,22 @@ def split_dataset(ds, scale="standard", require_anomaly=True):
                  y_test=None if ds.y is None else y[test_index],
                  fingerprint=fingerprint(X, ds.y), scaler=scaler,
                  train_index=train_index, test_index=test_index)
+
+
+def dataset_info(name_or_path, data_dir=None, label_column=None):
+    """Summary of a dataset and of its split, as a JSON-ready dict."""
+    ds = load_dataset(resolve_dataset(name_or_path, data_dir), label_column=label_column)
+    split = split_dataset(ds, scale=None, require_anomaly=False)
+    n, d = ds.X.shape
+    labeled = ds.y is not None
+    return {
+        "name": ds.name, "source": ds.source, "n": n, "d": d, "labeled": labeled,
+        "anomalies": ds.n_anomalies if labeled else None,
+        "anomaly_rate": ds.n_anomalies / n if labeled else None,
+        "n_train": len(split.X_train), "n_test": len(split.X_test),
+        "test_anomalies": int(split.y_test.sum()) if labeled else None,
+        "fingerprint": split.fingerprint,
+        # constant columns carry no information and are where scalers and PCA trip
+        "constant_columns": int(np.sum(np.ptp(ds.X, axis=0) == 0)),
+        "constant_columns_train": int(np.sum(np.ptp(split.X_train, axis=0) == 0)),
+    }

@@ -76,7 +76,7 @@ def demo_suite(seed=0):
     return [_build(*spec, seed=seed) for spec in _SPECS]
 
 
-def run_demo(detectors=None, seed=0, datasets=None, progress=None, programs=None):
+def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False, store=None):
     """Fit each detector on each demo dataset and measure its test AUCs.
 
     Parameters
@@ -91,10 +91,13 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, programs=None
     progress : callable, optional
         Called as ``progress(done, total, dataset_name, detector_name)``
         before each fit, e.g. to draw a progress line.
-    programs : dict, optional
-        Certified program source per canonical detector name. When given, each
-        detector is also enhanced (methods ``sum`` and ``collate`` of
-        :func:`collab.evaluate.evaluate`); otherwise only ``base`` is measured.
+    enhance : bool, default=False
+        Also enhance each detector with its certified program (methods ``sum``
+        and ``collate`` of :func:`collab.evaluate.evaluate`, i.e. the
+        :mod:`collab.pipeline`); the bundled programs are certified into the
+        store on first use. False: only ``base`` is measured.
+    store : str or path, optional
+        Program store file (None: the default store).
 
     Returns
     -------
@@ -103,12 +106,14 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, programs=None
         (canonical name), ``method``, ``auc_pr``, ``auc_roc`` and ``seconds``
         (the whole cell: fit, synthesis, classifier and scoring).
     """
+    from collab.certification import certified_programs
     from collab.evaluate import evaluate
-    from detectors import make_detector
+    from collab.pipeline import detector_name
 
     # Canonical names up front: an unknown name fails before any time is spent fitting.
-    names = tuple(make_detector(n).name for n in (DEFAULT_DETECTORS if detectors is None else detectors))
-    methods = ("base",) if programs is None else ("base", "sum", "collate")
+    names = tuple(detector_name(n) for n in (DEFAULT_DETECTORS if detectors is None else detectors))
+    methods = ("base", "sum", "collate") if enhance else ("base",)
+    programs = {n: rec.source for n, rec in certified_programs(names, store).items()} if enhance else {}
     splits = [split_dataset(ds, scale="standard") for ds in (demo_suite() if datasets is None else datasets)]
     total, rows, done = len(splits) * len(names), [], 0
     for split in splits:
@@ -116,7 +121,7 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, programs=None
             if progress is not None:
                 progress(done, total, split.name, name)
             t0 = perf_counter()
-            result = evaluate(split, name, None if programs is None else programs[name],
+            result = evaluate(split, name, programs.get(name),
                               seed=seed, methods=methods)
             seconds = perf_counter() - t0
             done += 1

@@ -7,8 +7,7 @@
 - :func:`make_classifier` builds the enhancement classifier trained on
   ``D_train (label 0) ∪ D_syn (label 1)`` by :func:`fit_classifier`.
 
-``EnhancedDetector`` lives in :mod:`collab.estimator`; it is re-exported here
-(lazily) because ``docs/contracts.md`` names ``collab.enhance.EnhancedDetector``.
+These are the building blocks; :mod:`collab.pipeline` composes them, once.
 """
 import warnings
 
@@ -167,11 +166,3 @@ def out_of_bag_scores(classifier, X_train, X_syn):
         scores = np.where(np.isfinite(oob_pos), oob_pos, scores)
     return scores[: len(X_train)], scores[len(X_train):]
 
-
-def __getattr__(name):
-    # Lazy re-export: collab.estimator imports this module.
-    if name == "EnhancedDetector":
-        from collab.estimator import EnhancedDetector
-
-        return EnhancedDetector
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,55 +6,31 @@ PyOD conventions: ``fit(X)`` on normal (unlabelled) data returns ``self``;
 fitted on the training scores; ``decision_scores_``, ``labels_`` and
 ``threshold_`` describe the training data. ``__init__`` only stores its
 arguments (scikit-learn contract), so ``clone``/``get_params`` and
-``Pipeline`` work.
+``Pipeline`` work; ``store`` is a path, opened only inside ``fit``, so fitted
+estimators pickle. ``fit`` is :func:`collab.pipeline.fit` plus a threshold:
+the benchmark's numbers come from the same code.
 
 ``program`` selects the synthesis program:
 
-- ``"certified"`` (default): the store's default certified program for the
-  detector (``ProgramStore.certified``); none -> :class:`NotCertified` telling
-  the user to run ``das regenerate``.
+- ``"certified"`` (default): the detector's certified program, chosen by the
+  certification service (:mod:`collab.certification`); on a fresh store the
+  bundled programs are certified on first use, exactly as by the CLI.
 - a sha256 (or unique prefix): looked up and integrity-checked in the store
   (``TamperedProgram`` on a hash mismatch) and refused unless certified for
-  this detector.
+  this detector under the current suite.
 - a raw source string (research use, e.g. transfer experiments): not required
   to be certified, but still statically audited and executed only inside the
   sandbox, like every program.
 """
-import contextlib
-import hashlib
-import os
-import re
-
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from collab import enhance
+from collab import pipeline
 from collab.threshold import contamination_threshold, pot_threshold
 
-FUSIONS = ("sum", "collate")
 THRESHOLDS = ("contamination", "pot")
-_SHA_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
-
-
-class ProgramRefused(RuntimeError):
-    """The requested program may not run for this detector."""
-
-
-@contextlib.contextmanager
-def _opened(store):
-    """Yield an open store: ``store`` itself, or one opened (and closed) from a path/None."""
-    if store is None or isinstance(store, (str, os.PathLike)):
-        from program_store import ProgramStore
-
-        opened = ProgramStore(store)
-        try:
-            yield opened
-        finally:
-            opened.close()
-    else:
-        yield store  # an already-open store (duck-typed: certified/get/resolve)
 
 
 def _seed(random_state):
@@ -62,48 +38,6 @@ def _seed(random_state):
     if isinstance(random_state, (int, np.integer)):
         return int(random_state)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-def resolve_program(program, detector_name, store=None):
-    """Return ``(source, sha256_or_None)`` for the ``program`` argument.
-
-    Raises
-    ------
-    program_store.NotCertified
-        No certified program for ``detector_name`` (or the sha is not certified).
-    program_store.TamperedProgram
-        The stored source no longer matches its hash.
-    ProgramRefused
-        The certified program belongs to another detector.
-    ValueError
-        ``program`` is neither "certified", a sha256 nor a program source.
-    """
-    from program_store import NotCertified
-
-    if not isinstance(program, str) or not program.strip():
-        raise ValueError("program must be 'certified', a sha256 or the source of generate_hard_anomalies")
-    if program == "certified":
-        try:
-            with _opened(store) as opened:
-                rec = opened.certified(detector_name)
-        except NotCertified as exc:
-            raise NotCertified(f"{exc} — run `das regenerate --detector {detector_name}` "
-                               "(or `das enhance`, which certifies the bundled programs)") from exc
-        return rec.source, rec.sha256
-    if _SHA_PREFIX.match(program):
-        with _opened(store) as opened:
-            full = opened.resolve(program) if len(program) < 64 and hasattr(opened, "resolve") else program
-            rec = opened.get(full)  # re-hashes the source: TamperedProgram on mismatch
-            latest = opened.latest_verification(rec.sha256)
-        if rec.status != "certified" or latest is None or not latest.passed:
-            raise NotCertified(f"program {rec.sha256[:12]} is {rec.status!r}, not certified; "
-                               "only certified programs run (see `das verify`)")
-        if rec.detector.lower() != detector_name.lower():
-            raise ProgramRefused(f"program {rec.sha256[:12]} is certified for {rec.detector}, not {detector_name}")
-        return rec.source, rec.sha256
-    if "generate_hard_anomalies" not in program:
-        raise ValueError("program source must define generate_hard_anomalies(n_samples, model, X_train)")
-    return program, None
 
 
 class EnhancedDetector(BaseEstimator):
@@ -131,11 +65,12 @@ class EnhancedDetector(BaseEstimator):
     collate_params : dict or None, default=None
         Keyword arguments of :class:`collab.collate.CollateFusion`.
     random_state : int, RandomState or None, default=0
-    store : str, path, ProgramStore or None, default=None
-        Program store (None: the default per-user store).
+    store : str, path or None, default=None
+        Program store file (None: the default per-user store), opened in ``fit``.
 
     Attributes
     ----------
+    enhancement_ : collab.pipeline.Enhancement
     detector_, classifier_, fusion_ : fitted components
     X_syn_ : ndarray of shape (n_syn, n_features)
     program_sha256_ : str
@@ -160,18 +95,6 @@ class EnhancedDetector(BaseEstimator):
         self.random_state = random_state
         self.store = store
 
-    def _make_detector(self, seed):
-        if isinstance(self.detector, str):
-            from detectors import make_detector
-
-            return make_detector(self.detector, random_state=seed)
-        return clone(self.detector)
-
-    @staticmethod
-    def _base_scores(det, X):
-        score = getattr(det, "predict_score", None) or det.decision_function
-        return np.asarray(score(X), dtype=np.float64).ravel()
-
     def fit(self, X, y=None):
         """Fit detector, synthesize anomalies in the sandbox, fit classifier and fusion.
 
@@ -185,34 +108,19 @@ class EnhancedDetector(BaseEstimator):
         -------
         self
         """
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.fusion not in pipeline.FUSIONS:
+            raise ValueError(f"fusion must be one of {pipeline.FUSIONS}, got {self.fusion!r}")
         if self.threshold not in THRESHOLDS:
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
-        X = check_array(X, dtype=np.float64, ensure_min_samples=2)
-        seed = _seed(self.random_state)
-        self.n_features_in_ = X.shape[1]
-
-        det = self._make_detector(seed).fit(X)
-        name = getattr(det, "name", type(det).__name__)
-        source, sha = resolve_program(self.program, name, self.store)
-        X_syn = enhance.synthesize(source, X, enhance.n_synthetic(len(X), self.syn_ratio),
-                                   lambda Z: self._base_scores(det, Z), seed=seed)
-        clf = enhance.fit_classifier(enhance.make_classifier(self.classifier, seed), X, X_syn)
-
-        base_train = self._base_scores(det, X)
-        if self.fusion == "sum":
-            fusion = enhance.fit_fusion(clf, base_train, X, X_syn, self.lam)
-        else:
-            from collab.collate import CollateFusion
-
-            oob_train, oob_syn = enhance.out_of_bag_scores(clf, X, X_syn)
-            fusion = CollateFusion(**{"random_state": seed, **(self.collate_params or {})}).fit(
-                base_train, oob_train, X, self._base_scores(det, X_syn), oob_syn, X_syn)
-
-        self.detector_, self.classifier_, self.fusion_, self.X_syn_ = det, clf, fusion, X_syn
-        self.program_sha256_ = sha or hashlib.sha256(source.encode("utf-8")).hexdigest()
-        self.decision_scores_ = self._fuse(X, base_train, enhance.classifier_scores(clf, X))
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        fitted = pipeline.fit(X, self.detector, self.program, self.store, fusions=(self.fusion,),
+                              classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
+                              collate_params=self.collate_params, seed=_seed(self.random_state))
+        self.enhancement_ = fitted
+        self.detector_, self.classifier_ = fitted.detector, fitted.classifier
+        self.fusion_, self.X_syn_ = fitted.fusions[self.fusion], fitted.X_syn
+        self.program_sha256_ = fitted.program_sha256
+        self.decision_scores_ = fitted.scores(X)[self.fusion]
         if self.threshold == "pot":
             self.threshold_ = pot_threshold(self.decision_scores_, risk=self.pot_risk)
         else:
@@ -220,28 +128,17 @@ class EnhancedDetector(BaseEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _fuse(self, X, base, clf):
-        if self.fusion == "sum":
-            return self.fusion_.fuse(base, clf)
-        return self.fusion_.score(base, clf, X)
-
-    def _check_X(self, X):
-        check_is_fitted(self, "fusion_")
-        X = check_array(X, dtype=np.float64)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but EnhancedDetector was fitted with "
-                             f"{self.n_features_in_} features")
-        return X
+    def _scores(self, X):
+        check_is_fitted(self, "enhancement_")
+        return self.enhancement_.scores(validate_data(self, X, dtype=np.float64, reset=False))
 
     def decision_function(self, X):
         """Enhanced anomaly scores of ``X`` (higher = more anomalous)."""
-        X = self._check_X(X)
-        return self._fuse(X, self._base_scores(self.detector_, X),
-                          enhance.classifier_scores(self.classifier_, X))
+        return self._scores(X)[self.fusion]
 
     def base_decision_function(self, X):
         """Scores of the fitted base detector alone, for comparisons."""
-        return self._base_scores(self.detector_, self._check_X(X))
+        return self._scores(X)["base"]
 
     def predict(self, X):
         """Labels of ``X``: 1 = anomaly (score above ``threshold_``), 0 = normal."""

@@ -1,9 +1,10 @@
 """One (dataset split, detector, program) evaluation for the benchmark.
 
 All methods share one base detector fitted on ``split.X_train`` with
-``random_state=seed`` and the one default configuration (random forest with
-default parameters seeded by ``seed``, N_syn = 10 % of n_train, lambda = 1,
-collate defaults). Methods:
+``random_state=seed`` and the one default configuration of
+:mod:`collab.pipeline` (random forest seeded by ``seed``, N_syn = 10 % of
+n_train, lambda = 1, collate defaults); the enhanced methods are the
+pipeline's scores, the same ones ``EnhancedDetector`` returns. Methods:
 
 - ``base``: the detector alone.
 - ``sum``: LLM-DAS sum fusion with the program's synthetic anomalies.
@@ -17,33 +18,21 @@ collate defaults). Methods:
 Only training data and synthetic rows are used for fitting; ``y_test`` only
 for the metrics.
 """
-import hashlib
 from time import perf_counter
 
 import numpy as np
 
-from collab import enhance
+from collab import enhance, pipeline
+from collab.pipeline import SYN_RATIO
 
 METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian")
-SYN_RATIO = 0.1
-LAM = 1.0
-CLASSIFIER = "rf"
 _TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit")
 _PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
-
-
-def _fit_enhancer(X_train, X_syn, seed):
-    return enhance.fit_classifier(enhance.make_classifier(CLASSIFIER, seed), X_train, X_syn)
-
-
-def _baseline_sum(X_train, X_test, X_fake, base_train, base_test, seed):
-    clf = _fit_enhancer(X_train, X_fake, seed)
-    fusion = enhance.fit_fusion(clf, base_train, X_train, X_fake, LAM)
-    return fusion.fuse(base_test, enhance.classifier_scores(clf, X_test))
+_BASELINES = {"random": enhance.random_outliers, "gaussian": enhance.gaussian_noise}
 
 
 def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, return_scores=False):
-    """Evaluate base vs enhanced detectors on one split.
+    """Evaluate base vs enhanced detectors on one split, through :mod:`collab.pipeline`.
 
     Parameters
     ----------
@@ -73,7 +62,6 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
         The program failed in the sandbox.
     """
     from collab.metrics import auc_pr, auc_roc
-    from detectors import make_detector
 
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -84,46 +72,34 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     y_test = np.asarray(split.y_test)
     n_syn = enhance.n_synthetic(len(X_train), SYN_RATIO)
     timings = dict.fromkeys(_TIMING_KEYS, 0.0)
-
-    t0 = perf_counter()
-    det = make_detector(detector_name, random_state=seed).fit(X_train)
-    timings["base_fit"] = perf_counter() - t0
-    t0 = perf_counter()
-    base_train, base_test = det.predict_score(X_train), det.predict_score(X_test)
-    timings["base_score"] = perf_counter() - t0
-    scores = {"base": base_test, "base_train": base_train}
+    sha = None
 
     if _PROGRAM_METHODS & set(methods):
         if not program_source:
             raise ValueError(f"methods {sorted(_PROGRAM_METHODS & set(methods))} need a program source")
+        fitted = pipeline.enhance_with(program_source, X_train, detector_name, seed=seed,
+                                       fusions=("sum", "collate") if "collate" in methods else ("sum",))
+        det, sha = fitted.detector, fitted.program_sha256
+        timings.update(fitted.timings)
+    else:
         t0 = perf_counter()
-        X_syn = enhance.synthesize(program_source, X_train, n_syn, det.predict_score, seed=seed)
-        timings["synthesis"] = perf_counter() - t0
+        det = pipeline.fit_detector(detector_name, X_train, seed)
+        timings["base_fit"] = perf_counter() - t0
+    t0 = perf_counter()
+    base_train = pipeline.base_scores(det, X_train)
+    scores = {"base": pipeline.base_scores(det, X_test), "base_train": base_train}
+    timings["base_score"] = perf_counter() - t0
+
+    if _PROGRAM_METHODS & set(methods):
         t0 = perf_counter()
-        clf = _fit_enhancer(X_train, X_syn, seed)
-        timings["classifier_fit"] = perf_counter() - t0
-        t0 = perf_counter()
-        clf_test = enhance.classifier_scores(clf, X_test)
-        scores["sum"] = enhance.fit_fusion(clf, base_train, X_train, X_syn, LAM).fuse(base_test, clf_test)
+        scores.update(fitted.scores(X_test, base=scores["base"]))
         timings["enhanced_score"] = perf_counter() - t0
-        scores["classifier"] = clf_test
-        scores["base_syn"], scores["X_syn"] = det.predict_score(X_syn), X_syn
-        if "collate" in methods:
-            from collab.collate import CollateFusion
-
-            t0 = perf_counter()
-            oob_train, oob_syn = enhance.out_of_bag_scores(clf, X_train, X_syn)
-            fusion = CollateFusion(random_state=seed).fit(base_train, oob_train, X_train,
-                                                          scores["base_syn"], oob_syn, X_syn)
-            scores["collate"] = fusion.score(base_test, clf_test, X_test)
-            timings["collate_fit"] = perf_counter() - t0
-
-    if "random" in methods:
-        X_fake = enhance.random_outliers(X_train, n_syn, np.random.default_rng(seed))
-        scores["random"] = _baseline_sum(X_train, X_test, X_fake, base_train, base_test, seed)
-    if "gaussian" in methods:
-        X_fake = enhance.gaussian_noise(X_train, n_syn, np.random.default_rng(seed))
-        scores["gaussian"] = _baseline_sum(X_train, X_test, X_fake, base_train, base_test, seed)
+        scores["base_syn"], scores["X_syn"] = pipeline.base_scores(det, fitted.X_syn), fitted.X_syn
+    for name, draw in _BASELINES.items():
+        if name in methods:
+            X_fake = draw(X_train, n_syn, np.random.default_rng(seed))
+            scores[name] = pipeline.fit_enhancement(det, X_train, X_fake, seed=seed, base_train=base_train).scores(
+                X_test, base=scores["base"])["sum"]
 
     result = {
         "metrics": {m: {"auc_pr": float(auc_pr(y_test, scores[m])), "auc_roc": float(auc_roc(y_test, scores[m]))}
@@ -131,8 +107,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
         "timings": timings,
         "n_syn": n_syn,
         "n_train": len(X_train),
-        "program_sha256": (hashlib.sha256(program_source.encode("utf-8")).hexdigest()
-                           if program_source else None),
+        "program_sha256": sha,
     }
     if return_scores:
         result["scores"] = scores

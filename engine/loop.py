@@ -6,6 +6,8 @@ metadata), audited, verified by the property suite, and the outcome recorded.
 A rejected program gets a repair prompt that carries the verifier's report,
 for at most ``max_repair_rounds`` rounds. The default program of a detector is
 chosen label-free: the highest verifier hardness among certified programs.
+First-use certification of the bundled corpus is
+:meth:`collab.certification.Certification.ensure`, which runs this loop.
 """
 import logging
 from dataclasses import dataclass, field
@@ -89,8 +91,11 @@ class _Run:
         self.detector, self.client, self.store = detector, client, store
         self.verifier, self.config, self.progress = verifier, config, progress
 
-    def _suite_version(self):
-        return getattr(self.store, "suite_version", None) or "unknown"
+    @staticmethod
+    def _suite_version():
+        from sandbox import SUITE_VERSION
+
+        return str(SUITE_VERSION)
 
     def _check(self, sha, source):
         """Audit then verify ``source``; record the outcome. Returns (passed, hardness, text)."""
@@ -205,36 +210,3 @@ def choose_default(store, detector, results):
              best.hardness)
     return best.sha256
 
-
-def ensure_certified(store, detector, backend="replay", *, client=None, verifier=None,
-                     config=None):
-    """Return the certified default program for ``detector``, certifying on first use.
-
-    If the store has a certified program for ``detector`` it is returned
-    unchanged (idempotent). Otherwise the loop runs over the bundled prompt with
-    ``backend`` (replay by default: no key, no network), the hardest certified
-    candidate becomes the default, and it is returned.
-
-    Raises
-    ------
-    program_store.NotCertified
-        If no candidate could be certified.
-    """
-    from program_store import NotCertified
-    from detectors import get_card
-
-    name = get_card(detector).name
-    try:
-        return store.certified(name)
-    except NotCertified:
-        pass
-    if client is None:
-        from engine.llm import make_client
-
-        client = make_client(backend)
-    results = generate_programs(name, client=client, store=store, verifier=verifier,
-                                config=config or LoopConfig())
-    if not any(r.status == "certified" for r in results):
-        summary = "; ".join(f"#{r.index}: {r.status} {r.message[:80]}" for r in results)
-        raise NotCertified(f"no program for {name} passed verification ({summary})")
-    return store.certified(name)

@@ -2,9 +2,10 @@
 
 Each entry carries ``record_sha256`` (canonical JSON of program + reports) and
 the file carries ``bundle_sha256`` over all entries, so any edit is detected.
-Import checks every hash first, then stores the programs as candidates and
-re-runs verification locally: a bundle's own reports are evidence for the
-auditor, never a certificate.
+Import checks every hash first, then stores the programs as candidates (or
+revoked): a bundle's own reports are evidence for the auditor, never a
+certificate. Verifying the imported programs locally is the certification
+service's job (:meth:`collab.certification.Certification.import_bundle`).
 """
 import json
 import os
@@ -112,15 +113,16 @@ def read_bundle(path):
     return entries
 
 
-def import_bundle(store, path, verifier=None):
-    """Import a bundle: check hashes, store as candidates, re-verify locally.
+def import_bundle(store, path):
+    """Import a bundle: check every hash, then store its programs as candidates.
 
-    Programs revoked in the bundle are imported revoked and not verified.
+    Programs revoked in the bundle are imported revoked. Nothing is verified
+    here, so nothing imported is certified yet.
 
     Returns
     -------
     list of dict
-        One ``{"sha256", "detector", "status", "passed"}`` per program.
+        One ``{"sha256", "detector", "status"}`` per program, in bundle order.
     """
     entries = read_bundle(path)  # all hashes checked before anything is written
     with store.transaction():
@@ -131,19 +133,13 @@ def import_bundle(store, path, verifier=None):
                             prompt_variant=p.get("prompt_variant"), backend=p.get("backend"),
                             model=p.get("model"), parent_sha256=p.get("parent_sha256"),
                             metadata=p.get("metadata") or {})
-            store._event(sha, "imported", {"bundle": str(path), "bundle_status": p.get("status"),
-                                           "bundle_verifications": len(entry["verifications"])})
+            store.record_event(sha, "imported", {"bundle": str(path), "bundle_status": p.get("status"),
+                                                 "bundle_verifications": len(entry["verifications"])})
     results = []
     for entry in entries:
         p = entry["program"]
         sha = p["sha256"]
         if p.get("status") == "revoked" and store.get(sha).status != "revoked":
             store.revoke(sha, f"revoked in imported bundle {Path(path).name}")
-        if store.get(sha).status == "revoked":
-            results.append({"sha256": sha, "detector": p["detector"], "status": "revoked",
-                            "passed": None})
-            continue
-        ver = store.verify(sha, verifier=verifier)
-        results.append({"sha256": sha, "detector": p["detector"],
-                        "status": store.get(sha).status, "passed": ver.passed})
+        results.append({"sha256": sha, "detector": p["detector"], "status": store.get(sha).status})
     return results

@@ -11,7 +11,8 @@ class ProgramRecord:
 
     ``source`` is the exact stored text (it hashes to ``sha256``); records of
     tampered programs returned by :meth:`ProgramStore.list` carry an empty
-    source, since a tampered source is never handed out.
+    source, since a tampered source is never handed out. ``hardness`` is the
+    label-free hardness of the latest verification (None before any).
     """
 
     sha256: str
@@ -26,6 +27,7 @@ class ProgramRecord:
     model: str | None = None
     parent_sha256: str | None = None
     metadata: dict = field(default_factory=dict)
+    hardness: float | None = None
 
     @classmethod
     def from_row(cls, row, source=None):
@@ -36,7 +38,7 @@ class ProgramRecord:
             policy=row["policy"] or "", status=row["status"], created_at=row["created_at"],
             prompt_sha256=row["prompt_sha256"], prompt_variant=row["prompt_variant"],
             backend=row["backend"], model=row["model"], parent_sha256=row["parent_sha256"],
-            metadata=json.loads(row["metadata"] or "{}"),
+            metadata=json.loads(row["metadata"] or "{}"), hardness=row.get("verified_hardness"),
         )
 
     def to_dict(self):

@@ -1,9 +1,11 @@
-"""ProgramStore: content-addressed, verified programs on SQLite (sqlite-utils).
+"""ProgramStore: content-addressed program records on SQLite (sqlite-utils).
 
-Every read re-hashes the source; a mismatch marks the program ``tampered``
-and it is never handed out again. A program is *certified* when its latest
-verification passed under the current property-suite version; revocation is
-an appended event plus a status, never a deletion.
+Records only: programs, verifications, runs, events and per-detector defaults,
+with integrity checks and queries. Every read re-hashes the source; a mismatch
+marks the program ``tampered`` and it is never handed out again. Revocation is
+an appended event plus a status, never a deletion. Running verifications,
+re-verifying under a new suite and choosing a default are the certification
+service's job (:mod:`collab.certification`); this module never imports the sandbox.
 """
 import contextlib
 import json
@@ -37,24 +39,6 @@ def _text_or_none(value, name):
     return value
 
 
-def sandbox_suite_version():
-    """Return ``sandbox.SUITE_VERSION`` (imported lazily)."""
-    try:
-        from sandbox import SUITE_VERSION
-    except ImportError as exc:
-        raise StoreError(f"sandbox.SUITE_VERSION is unavailable ({exc}); pass suite_version=") from exc
-    return str(SUITE_VERSION)
-
-
-def sandbox_verifier():
-    """Return ``sandbox.verify_program`` (imported lazily)."""
-    try:
-        from sandbox import verify_program
-    except ImportError as exc:
-        raise StoreError(f"sandbox.verify_program is unavailable ({exc}); pass verifier=") from exc
-    return verify_program
-
-
 class ProgramStore:
     """A store of LLM-written programs with their verifications and runs.
 
@@ -62,12 +46,6 @@ class ProgramStore:
     ----------
     path : str or Path, optional
         Store file; ``None`` means ``$DAS_STORE`` or ``$DAS_HOME/programs.sqlite``.
-    suite_version : str, optional
-        Current property-suite version; defaults to ``sandbox.SUITE_VERSION``.
-    verifier : callable, optional
-        ``verifier(source, detector, seed=0) -> report`` with ``.passed``,
-        ``.to_dict()``, ``.suite_version``, ``.duration_s``; defaults to
-        ``sandbox.verify_program``. Used by :meth:`verify` and bundle import.
 
     Raises
     ------
@@ -75,11 +53,9 @@ class ProgramStore:
         If the file is not a das store (see :func:`program_store.schema.connect`).
     """
 
-    def __init__(self, path=None, *, suite_version=None, verifier=None):
+    def __init__(self, path=None):
         self.path = default_store_path() if path is None else Path(path).expanduser()
         self.db = connect(self.path)
-        self._suite_version = suite_version
-        self._verifier = verifier
         self._depth = 0
 
     # -- plumbing -------------------------------------------------------
@@ -92,16 +68,6 @@ class ProgramStore:
 
     def __exit__(self, *exc):
         self.close()
-
-    @property
-    def suite_version(self):
-        """The property-suite version certifications must match."""
-        if self._suite_version is None:
-            self._suite_version = sandbox_suite_version()
-        return str(self._suite_version)
-
-    def _get_verifier(self, verifier):
-        return verifier or self._verifier or sandbox_verifier()
 
     @contextlib.contextmanager
     def transaction(self):
@@ -132,7 +98,8 @@ class ProgramStore:
         rows = list(self.db.query(sql, params))
         return rows[0] if rows else None
 
-    def _event(self, sha, kind, detail):
+    def record_event(self, sha, kind, detail):
+        """Append an event (``kind`` with a JSON ``detail``) to the history of ``sha``."""
         self.db["events"].insert(
             {"program_sha256": sha, "kind": kind, "detail": canonical_json(detail),
              "created_at": _now()}
@@ -197,7 +164,7 @@ class ProgramStore:
                 self.db.execute("UPDATE programs SET status = 'tampered' WHERE sha256 = ?",
                                 (row["sha256"],))
                 self.db.execute("DELETE FROM defaults WHERE program_sha256 = ?", (row["sha256"],))
-                self._event(row["sha256"], "tampered", {"previous_status": row["status"]})
+                self.record_event(row["sha256"], "tampered", {"previous_status": row["status"]})
         return False
 
     def get(self, sha):
@@ -252,9 +219,9 @@ class ProgramStore:
                 raise StoreError(f"program {sha} is already revoked")
             self.db.execute("UPDATE programs SET status = 'revoked' WHERE sha256 = ?", (sha,))
             self.db.execute("DELETE FROM defaults WHERE program_sha256 = ?", (sha,))
-            self._event(sha, "revoked", {"reason": reason, "previous_status": row["status"]})
+            self.record_event(sha, "revoked", {"reason": reason, "previous_status": row["status"]})
 
-    # -- verification and certification ---------------------------------
+    # -- verification records and defaults -----------------------------
     def record_verification(self, sha, report_dict, passed, suite_version, duration_s=None):
         """Record a verification; the program becomes certified or rejected.
 
@@ -289,17 +256,6 @@ class ProgramStore:
                 self.db.execute("DELETE FROM defaults WHERE program_sha256 = ?", (sha,))
         return self._verification(vid)
 
-    def verify(self, sha, verifier=None, seed=0):
-        """Run the property suite on ``sha`` now and record the outcome."""
-        rec = self.get(sha)
-        report = self._get_verifier(verifier)(rec.source, rec.detector, seed=seed)
-        report_dict = dict(report.to_dict())
-        if report_dict.get("hardness") is None and getattr(report, "hardness", None) is not None:
-            report_dict["hardness"] = report.hardness  # the label-free ranking key
-        return self.record_verification(
-            sha, report_dict, passed=report.passed,
-            suite_version=report.suite_version, duration_s=report.duration_s)
-
     def _verification(self, vid):
         return VerificationRecord.from_row(self._one("SELECT * FROM verifications WHERE id = ?", (vid,)))
 
@@ -309,81 +265,36 @@ class ProgramStore:
                         "ORDER BY id DESC LIMIT 1", (sha,))
         return VerificationRecord.from_row(row) if row else None
 
-    def _require_current(self, rec, reverify):
-        """Return ``rec`` if certified under the current suite (re-verifying if allowed)."""
-        if rec.status != "certified":
-            raise NotCertified(f"program {rec.sha256[:12]} for {rec.detector} is {rec.status}")
-        latest = self.latest_verification(rec.sha256)
-        if latest is None or not latest.passed:
-            raise NotCertified(f"program {rec.sha256[:12]} has no passing verification")
-        if latest.suite_version != self.suite_version:
-            if reverify is None:
-                raise NotCertified(
-                    f"program {rec.sha256[:12]} for {rec.detector} was certified under suite "
-                    f"{latest.suite_version}, current is {self.suite_version}; re-verification "
-                    f"is needed (das verify {rec.sha256[:12]})")
-            ver = self.verify(rec.sha256, verifier=reverify)
-            if not ver.passed or ver.suite_version != self.suite_version:
-                raise NotCertified(f"program {rec.sha256[:12]} failed re-verification under "
-                                   f"suite {self.suite_version} (got {ver.suite_version}, "
-                                   f"passed={ver.passed})")
-            rec = self.get(rec.sha256)
-        return rec
-
     def set_default(self, detector, sha):
-        """Make ``sha`` (certified under the current suite) the program used for ``detector``."""
+        """Record ``sha`` (certified, for ``detector``) as the program used for ``detector``.
+
+        Whether its certification is current is the certification service's
+        question (:meth:`collab.certification.Certification.set_default`).
+        """
         rec = self.get(sha)  # outside the transaction: a tamper mark must persist
+        if rec.status != "certified":
+            raise NotCertified(f"program {sha[:12]} for {rec.detector} is {rec.status}")
+        if rec.detector != detector:
+            raise InvalidInput(f"program {sha[:12]} is for {rec.detector}, not {detector}")
         with self.transaction():
-            rec = self._require_current(rec, None)
-            if rec.detector != detector:
-                raise InvalidInput(f"program {sha[:12]} is for {rec.detector}, not {detector}")
             self.db["defaults"].upsert(
                 {"detector": detector, "program_sha256": sha, "updated_at": _now()}, pk="detector")
-            self._event(sha, "default", {"detector": detector})
+            self.record_event(sha, "default", {"detector": detector})
 
-    def certified(self, detector, reverify=None):
-        """Return the certified program the runtime should use for ``detector``.
-
-        The default set by :meth:`set_default` if there is one; otherwise the
-        certified program with the highest label-free ``hardness`` in its latest
-        verification. ``reverify`` (a verifier callable) allows re-verifying a
-        program certified under an older suite instead of refusing it.
-
-        Raises
-        ------
-        NotCertified
-            If no program qualifies (the message says why).
-        TamperedProgram
-            If the default program was tampered with.
-        """
+    def default(self, detector):
+        """Return the sha256 recorded as ``detector``'s default program, or None."""
         row = self._one("SELECT program_sha256 FROM defaults WHERE detector = ?", (detector,))
-        if row is not None:
-            return self._require_current(self.get(row["program_sha256"]), reverify)
-        for sha in self._ranked(detector, "verified_suite = ?"):
-            try:
-                return self._require_current(self.get(sha), None)
-            except (TamperedProgram, NotCertified):
-                continue
-        stale = 0
-        for sha in self._ranked(detector, "verified_suite IS NOT ?"):
-            stale += 1
-            if reverify is not None:
-                try:
-                    return self._require_current(self.get(sha), reverify)
-                except (TamperedProgram, NotCertified):
-                    continue
-        if stale:
-            raise NotCertified(
-                f"{stale} program(s) for {detector} were certified under an older suite "
-                f"than {self.suite_version}; re-verification is needed (das verify --detector {detector})")
-        raise NotCertified(f"no certified program for detector {detector}")
+        return None if row is None else row["program_sha256"]
 
-    def _ranked(self, detector, suite_clause, batch=16):
+    def ranked(self, detector, suite_version, current=True, batch=16):
         """Yield certified shas of ``detector`` by falling hardness, in small batches.
 
-        ``verified_*`` mirror each program's latest verification (kept by
-        :meth:`record_verification`), so each batch is one index range scan.
+        ``current`` selects programs whose latest verification ran under
+        ``suite_version`` (False: under any other suite). ``verified_*`` mirror
+        each program's latest verification (kept by :meth:`record_verification`),
+        so each batch is one index range scan.
         """
+        suite_clause = "verified_suite = ?" if current else "verified_suite IS NOT ?"
         # DESC already puts NULL hardness last, and a bare column lets the index order rows.
         sql = (f"SELECT sha256 FROM programs WHERE detector = ? AND status = 'certified' "
                f"AND {suite_clause} ORDER BY verified_hardness DESC, created_at, sha256 "
@@ -391,7 +302,7 @@ class ProgramStore:
         offset = 0
         while True:
             rows = [r["sha256"] for r in
-                    self.db.query(sql, (detector, self.suite_version, batch, offset))]
+                    self.db.query(sql, (detector, str(suite_version), batch, offset))]
             yield from rows
             if len(rows) < batch:
                 return

@@ -12,11 +12,10 @@ from program_store import ProgramStore
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     """A store with the bundled IForest program certified once for the module."""
-    from engine.loop import ensure_certified
+    from collab.certification import certified_programs
 
     path = tmp_path_factory.mktemp("store") / "programs.sqlite"
-    with ProgramStore(path) as store:
-        ensure_certified(store, "IForest")
+    certified_programs(["IForest"], path)
     return path
 
 
@@ -47,6 +46,28 @@ def test_enhance_real_dataset(odds_dir, tmp_path, store_path, fusion):
     with ProgramStore(store_path) as store:
         runs = store.runs(payload["program_sha256"])
     assert payload["run_id"] in [r.id for r in runs]
+
+
+def test_enhance_scores_are_the_benchmark_scores(odds_dir, tmp_path, store_path):
+    """`das enhance` and the benchmark cell (collab.evaluate) give identical numbers."""
+    import numpy as np
+
+    from collab.data import load_dataset, split_dataset
+    from collab.evaluate import evaluate
+
+    out = tmp_path / "scores.csv"
+    res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "IForest", "--seed", "2",
+               "--json", "--store", str(store_path), "--out", str(out))
+    payload = json.loads(res.output)
+    with ProgramStore(store_path) as store:
+        source = store.get(payload["program_sha256"]).source
+    split = split_dataset(load_dataset(odds_dir / "wine.npz"), scale="standard")
+    bench = evaluate(split, "IForest", source, seed=2, methods=("base", "sum"), return_scores=True)
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    np.testing.assert_array_equal([float(r["enhanced"]) for r in rows], bench["scores"]["sum"])
+    np.testing.assert_array_equal([float(r["base"]) for r in rows], bench["scores"]["base"])
+    assert payload["metrics"]["enhanced"]["auc_pr"] == bench["metrics"]["sum"]["auc_pr"]
 
 
 def test_enhance_text_output_certifies_on_first_use(odds_dir):

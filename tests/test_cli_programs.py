@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import program_store.store as store_mod
+import collab.certification as certification
 from engine.cli import main
 from program_store import ProgramStore
 
@@ -25,8 +25,8 @@ def fake_sandbox(monkeypatch):
         return SimpleNamespace(passed=passed, suite_version="s1", duration_s=0.01, hardness=0.7,
                                to_dict=lambda: {"hardness": 0.7, "properties": props})
 
-    monkeypatch.setattr(store_mod, "sandbox_verifier", lambda: verify)
-    monkeypatch.setattr(store_mod, "sandbox_suite_version", lambda: "s1")
+    monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)
+    monkeypatch.setattr(certification, "_sandbox_suite_version", lambda: "s1")
     return calls
 
 

@@ -1,4 +1,4 @@
-"""collab.evaluate: the benchmark's per-(split, detector) evaluation and its baselines."""
+"""collab.evaluate: the benchmark cell, tested as strongly as the estimator it must agree with."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -85,3 +85,87 @@ def test_n_synthetic():
     assert n_synthetic(400) == 40 and n_synthetic(3) == 1 and n_synthetic(1000, 0.05) == 50
     with pytest.raises(ValueError):
         n_synthetic(100, 0.0)
+
+
+class _AbsFirst:
+    """Hand-checkable detector: the score is |x_0|."""
+
+    name = "AbsFirst"
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X):
+        return self
+
+    def predict_score(self, X):
+        return np.abs(np.asarray(X)[:, 0])
+
+
+class _Linear:
+    """Hand-checkable classifier: P(anomaly) = x_0 / 20."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict_proba(self, X):
+        p = np.asarray(X)[:, 0] / 20.0
+        return np.c_[1 - p, p]
+
+
+def test_bench_sum_score_is_eq7_on_a_hand_checked_example(monkeypatch):
+    """minmax(f) + lam * minmax(f~), scalers fitted on training scores (LLM-DAS Eq. 7)."""
+    import detectors
+    from collab import enhance
+
+    monkeypatch.setattr(detectors, "make_detector", lambda name, **kw: _AbsFirst(**kw))
+    monkeypatch.setattr(enhance, "make_classifier", lambda name, seed: _Linear())
+    twenty = ("import numpy as np\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+              "    return np.full((n_samples, X_train.shape[1]), 20.0)\n")
+    split = SimpleNamespace(X_train=np.arange(10.0)[:, None], X_test=np.array([[3.0], [12.0]]),
+                            y_test=np.array([0, 1]), name="hand")
+    res = evaluate(split, "AbsFirst", twenty, methods=("base", "sum"), return_scores=True)
+    # f(D_train) = 0..9: min 0, range 9. D_syn = {20}; f~(D_train ∪ D_syn) = 0, .05, ..., .45, 1: min 0, range 1.
+    # Test rows 3 and 12: f = 3, 12 and f~ = .15, .6, so F = 3/9 + .15 and 12/9 + .6.
+    np.testing.assert_allclose(res["scores"]["sum"], [3 / 9 + 0.15, 12 / 9 + 0.6])
+    np.testing.assert_allclose(res["scores"]["base"], [3.0, 12.0])
+
+
+def test_collate_is_fitted_on_out_of_bag_classifier_scores(monkeypatch, split):
+    from collab import enhance
+    from collab.collate import CollateFusion
+
+    seen = {}
+    fit_classifier, fit_collate = enhance.fit_classifier, CollateFusion.fit
+
+    def spy_classifier(clf, X_train, X_syn):
+        seen["clf"] = fit_classifier(clf, X_train, X_syn)
+        return seen["clf"]
+
+    def spy_collate(self, base_train, clf_train, X_train, base_syn, clf_syn, X_syn):
+        seen["clf_train"], seen["clf_syn"] = clf_train, clf_syn
+        return fit_collate(self, base_train, clf_train, X_train, base_syn, clf_syn, X_syn)
+
+    monkeypatch.setattr(enhance, "fit_classifier", spy_classifier)
+    monkeypatch.setattr(CollateFusion, "fit", spy_collate)
+    evaluate(split, "IForest", PROGRAM, methods=("base", "collate"))
+    clf, n = seen["clf"], len(split.X_train)
+    oob = clf.oob_decision_function_[:, 1]
+    fed = np.r_[seen["clf_train"], seen["clf_syn"]]
+    finite = np.isfinite(oob)
+    assert finite.mean() > 0.99
+    np.testing.assert_array_equal(fed[finite], oob[finite])
+    in_sample = clf.predict_proba(split.X_train)[:, 1]
+    assert len(seen["clf_train"]) == n
+    assert not np.allclose(seen["clf_train"], in_sample)  # in-sample forest scores are ~0 on D_train
+
+
+@pytest.mark.parametrize("fusion", ["sum", "collate"])
+def test_bench_and_estimator_give_the_same_scores(split, fusion):
+    from collab.estimator import EnhancedDetector
+
+    bench = evaluate(split, "IForest", PROGRAM, seed=3, methods=("base", fusion), return_scores=True)
+    est = EnhancedDetector(detector="IForest", program=PROGRAM, fusion=fusion, random_state=3).fit(split.X_train)
+    np.testing.assert_array_equal(est.decision_function(split.X_test), bench["scores"][fusion])
+    np.testing.assert_array_equal(est.base_decision_function(split.X_test), bench["scores"]["base"])
+    np.testing.assert_array_equal(est.X_syn_, bench["scores"]["X_syn"])

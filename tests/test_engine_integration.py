@@ -3,7 +3,7 @@ import os
 
 from detectors import DETECTOR_NAMES
 from engine.llm import KEY_ENV
-from engine.loop import ensure_certified
+from collab.certification import Certification
 from program_store import ProgramStore
 
 
@@ -12,9 +12,10 @@ def test_ensure_certified_offline_for_every_detector(monkeypatch, tmp_path):
     secret = "sk-ant-integration-SECRET-42"
     monkeypatch.setenv(KEY_ENV, secret)
     with ProgramStore() as store:
+        ensure_certified = Certification(store).ensure
         chosen = {}
         for name in DETECTOR_NAMES:
-            rec = ensure_certified(store, name)
+            rec = ensure_certified(name)
             assert rec.detector == name and rec.status == "certified"
             assert rec.backend == "replay" and rec.model == "replay"
             assert rec.metadata["response"]["provenance"]["author"].startswith("Claude (Anthropic)")
@@ -25,7 +26,7 @@ def test_ensure_certified_offline_for_every_detector(monkeypatch, tmp_path):
             chosen[name] = rec.sha256
         # Idempotent: a second call returns the same defaults without new programs.
         n_before = len(store.list())
-        assert all(ensure_certified(store, n).sha256 == s for n, s in chosen.items())
+        assert all(ensure_certified(n).sha256 == s for n, s in chosen.items())
         assert len(store.list()) == n_before
     home = os.environ["DAS_HOME"]
     for root, _, files in os.walk(home):

@@ -1,6 +1,5 @@
-"""Bundles: export/import round-trip, hash checks, local re-verification."""
+"""Bundles: export/import round-trip and hash checks (records only; nothing is verified here)."""
 import json
-from types import SimpleNamespace
 
 import pytest
 
@@ -9,53 +8,32 @@ from program_store import BundleError, InvalidInput, ProgramStore, export_bundle
 SRC = "def generate(X, n):\n    return X[:n] * 2.0\n"
 
 
-def fake_verifier(passed=True, suite="s1"):
-    calls = []
-
-    def verify(source, detector, seed=0):
-        calls.append(source)
-        return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.02,
-                               to_dict=lambda: {"hardness": 0.4, "suite_version": suite})
-
-    verify.calls = calls
-    return verify
-
-
 @pytest.fixture
 def source_store(tmp_path):
-    with ProgramStore(tmp_path / "a.sqlite", suite_version="s1", verifier=fake_verifier()) as s:
+    with ProgramStore(tmp_path / "a.sqlite") as s:
         parent = s.add(SRC, "IForest", policy="scale up")
         child = s.add(SRC + "# repaired\n", "IForest", policy="scale up more", parent_sha256=parent,
                       backend="replay", model="m", metadata={"round": 2})
-        s.verify(parent)
-        s.verify(child)
+        for sha in (parent, child):
+            s.record_verification(sha, {"hardness": 0.4}, passed=True, suite_version="s1")
         s.add(SRC + "#lof", "LOF")
         yield s
 
 
-def test_round_trip_reverifies_and_certifies(source_store, tmp_path):
+def test_round_trip_imports_candidates_never_certificates(source_store, tmp_path):
     out = tmp_path / "b.json"
     summary = export_bundle(source_store, out, detector="IForest")
     assert len(summary["programs"]) == 2
-    verifier = fake_verifier()
-    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
-        results = import_bundle(dest, out, verifier=verifier)
-        assert [r["status"] for r in results] == ["certified", "certified"]
-        assert len(verifier.calls) == 2  # every program re-verified locally
+    with ProgramStore(tmp_path / "b.sqlite") as dest:
+        results = import_bundle(dest, out)
+        assert [r["status"] for r in results] == ["candidate", "candidate"]
+        assert all(dest.verifications(sha) == [] for sha in summary["programs"])
         for sha in summary["programs"]:
             a, b = source_store.get(sha), dest.get(sha)
             assert (a.source, a.policy, a.parent_sha256, a.metadata) == (b.source, b.policy, b.parent_sha256, b.metadata)
             assert [e["kind"] for e in dest.events(sha)] == ["imported"]
     bundle = json.loads(out.read_text())
     assert bundle["programs"][0]["verifications"][0]["report"]["hardness"] == 0.4
-
-
-def test_import_failing_verification_is_not_certified(source_store, tmp_path):
-    out = tmp_path / "b.json"
-    export_bundle(source_store, out, detector="IForest")
-    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
-        results = import_bundle(dest, out, verifier=fake_verifier(passed=False))
-        assert {r["status"] for r in results} == {"rejected"}
 
 
 def _tamper(out, edit):
@@ -74,9 +52,9 @@ def test_modified_bundle_is_refused_before_writing(source_store, tmp_path, edit,
     out = tmp_path / "b.json"
     export_bundle(source_store, out, detector="IForest")
     _tamper(out, edit)
-    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
+    with ProgramStore(tmp_path / "b.sqlite") as dest:
         with pytest.raises(BundleError, match=match):
-            import_bundle(dest, out, verifier=fake_verifier())
+            import_bundle(dest, out)
         assert dest.list() == []
 
 
@@ -120,7 +98,5 @@ def test_revoked_program_travels_revoked(source_store, tmp_path):
     source_store.revoke(sha, "bad")
     out = tmp_path / "b.json"
     export_bundle(source_store, out, shas=[sha])
-    verifier = fake_verifier()
-    with ProgramStore(tmp_path / "b.sqlite", suite_version="s1") as dest:
-        assert import_bundle(dest, out, verifier=verifier)[0]["status"] == "revoked"
-        assert verifier.calls == []
+    with ProgramStore(tmp_path / "b.sqlite") as dest:
+        assert import_bundle(dest, out)[0]["status"] == "revoked"

@@ -18,7 +18,7 @@ N_PROC, N_EACH = 8, 50
 def _writer(path, worker, barrier, errors):
     try:
         barrier.wait()
-        with ProgramStore(path, suite_version="s1") as store:
+        with ProgramStore(path) as store:
             for i in range(N_EACH):
                 sha = store.add(f"def generate_{worker}_{i}(X, n):\n    return X[:n]\n", "IForest",
                                 policy=f"w{worker}")
@@ -43,7 +43,7 @@ def test_eight_writer_processes_lose_nothing(tmp_path):
     elapsed = time.perf_counter() - start
     errs = [errors.get() for _ in range(errors.qsize())]
     assert errs == [] and all(p.exitcode == 0 for p in procs)
-    with ProgramStore(path, suite_version="s1") as store:
+    with ProgramStore(path) as store:
         recs = store.list()
         assert len(recs) == N_PROC * N_EACH
         assert all(r.status == "certified" for r in recs)
@@ -54,7 +54,7 @@ def test_eight_writer_processes_lose_nothing(tmp_path):
 _KILLED_WRITER = textwrap.dedent("""
     import sys, time
     from program_store import ProgramStore
-    store = ProgramStore(sys.argv[1], suite_version="s1")
+    store = ProgramStore(sys.argv[1])
     for i in range(20):
         store.add(f"def committed_{i}(): pass", "LOF")
     with store.transaction():
@@ -80,7 +80,7 @@ def test_kill_9_mid_write_leaves_store_consistent(tmp_path):
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     raw.close()
-    with ProgramStore(path, suite_version="s1") as store:
+    with ProgramStore(path) as store:
         recs = store.list()
         assert sorted(r.source for r in recs) == sorted(f"def committed_{i}(): pass" for i in range(20))
         assert all(r.sha256 == source_sha256(r.source) for r in recs)

@@ -1,8 +1,7 @@
-"""ProgramStore: round-trip, dedup, tamper detection, certification, runs, history."""
+"""ProgramStore: round-trip, dedup, tamper detection, verification records, runs, history."""
 import sqlite3
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,33 +21,23 @@ from program_store import (
 SRC = "def generate(X, n):\n    return X[:n] + 1.0\n"
 
 
-def fake_verifier(suite="s1", passed=True, hardness=0.5):
-    """A verifier with the sandbox's report shape; records its calls."""
-    calls = []
-
-    def verify(source, detector, seed=0):
-        calls.append((source, detector, seed))
-        return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.01,
-                               hardness=hardness,
-                               to_dict=lambda: {"hardness": hardness, "suite_version": suite,
-                                                "properties": [{"name": "shape", "passed": passed}]})
-
-    verify.calls = calls
-    return verify
+def passed(store, sha, hardness=0.5, suite="s1"):
+    """Record a passing verification (what the certification service writes)."""
+    return store.record_verification(sha, {"hardness": hardness}, passed=True, suite_version=suite)
 
 
 @pytest.fixture
 def store(tmp_path):
-    with ProgramStore(tmp_path / "s.sqlite", suite_version="s1", verifier=fake_verifier()) as s:
+    with ProgramStore(tmp_path / "s.sqlite") as s:
         yield s
 
 
 def test_default_path_follows_das_home_and_das_store(isolated_home, tmp_path, monkeypatch):
-    with ProgramStore(suite_version="s1") as s:
+    with ProgramStore() as s:
         assert s.path == isolated_home / "programs.sqlite"
     assert (isolated_home / "programs.sqlite").is_file()
     monkeypatch.setenv("DAS_STORE", str(tmp_path / "elsewhere.sqlite"))
-    with ProgramStore(suite_version="s1") as s:
+    with ProgramStore() as s:
         assert str(s.path) == str(tmp_path / "elsewhere.sqlite")
 
 
@@ -72,7 +61,7 @@ _settings = settings(max_examples=25, deadline=None,
        policy=st.text(st.characters(blacklist_categories=("Cs",))),
        metadata=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3))
 def test_round_trip_any_text(tmp_path, source, policy, metadata):
-    with tempfile.TemporaryDirectory(dir=tmp_path) as d, ProgramStore(Path(d) / "s.sqlite", suite_version="s1") as s:
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d, ProgramStore(Path(d) / "s.sqlite") as s:
         sha = s.add(source, "LOF", policy=policy, metadata=metadata)
         rec = s.get(sha)
         assert (rec.source, rec.policy, rec.metadata) == (source, policy, metadata)
@@ -96,7 +85,7 @@ def test_bad_input_is_named(store, source, detector):
 
 def test_tampered_source_is_refused_and_marked(store):
     sha = store.add(SRC, "IForest")
-    store.verify(sha)
+    passed(store, sha)
     store.set_default("IForest", sha)
     raw = sqlite3.connect(store.path)
     raw.execute("UPDATE programs SET source = ? WHERE sha256 = ?", (SRC + "import os\n", sha))
@@ -106,8 +95,7 @@ def test_tampered_source_is_refused_and_marked(store):
         store.get(sha)
     with pytest.raises(TamperedProgram):
         store.record_verification(sha, {}, passed=True, suite_version="s1")
-    with pytest.raises(NotCertified):
-        store.certified("IForest")
+    assert store.default("IForest") is None  # a tampered program loses its default
     listed = store.list()
     assert [(r.status, r.source) for r in listed] == [("tampered", "")]
     hist = store.history(sha)
@@ -136,75 +124,19 @@ def test_not_found_and_prefix_resolution(store):
         store.resolve(key)
 
 
-def test_verification_sets_status(store):
-    good = store.add(SRC, "IForest")
-    bad = store.add(SRC + "#", "IForest")
-    store.verify(good)
-    store.verify(bad, verifier=fake_verifier(passed=False))
-    assert store.get(good).status == "certified"
-    assert store.get(bad).status == "rejected"
-    assert [v.passed for v in store.verifications(bad)] == [False]
-    assert store.latest_verification(good).report["properties"][0]["name"] == "shape"
-
-
-def test_certified_prefers_default_then_hardness(store):
-    soft = store.add(SRC, "IForest")
-    hard = store.add(SRC + "#hard", "IForest")
-    other = store.add(SRC + "#lof", "LOF")
-    store.verify(soft, verifier=fake_verifier(hardness=0.2))
-    store.verify(hard, verifier=fake_verifier(hardness=0.9))
-    store.verify(other)
-    assert store.certified("IForest").sha256 == hard  # no default: highest hardness
-    store.set_default("IForest", soft)
-    assert store.certified("IForest").sha256 == soft
-    with pytest.raises(NotCertified, match="no certified program"):
-        store.certified("PCA")
-    with pytest.raises(InvalidInput):
-        store.set_default("IForest", other)
-
-
 def test_set_default_refuses_uncertified(store):
     sha = store.add(SRC, "IForest")
     with pytest.raises(NotCertified, match="candidate"):
         store.set_default("IForest", sha)
 
 
-def test_old_suite_certification_needs_reverification(tmp_path):
-    path = tmp_path / "s.sqlite"
-    with ProgramStore(path, suite_version="s1") as s:
-        sha = s.add(SRC, "IForest")
-        s.verify(sha, verifier=fake_verifier(suite="s1"))
-        s.set_default("IForest", sha)
-    with ProgramStore(path, suite_version="s2") as s:
-        with pytest.raises(NotCertified, match="re-verification is needed"):
-            s.certified("IForest")
-        rv = fake_verifier(suite="s2")
-        assert s.certified("IForest", reverify=rv).sha256 == sha
-        assert len(rv.calls) == 1
-        assert s.certified("IForest").sha256 == sha  # now current: no verifier needed
-        assert [v.suite_version for v in s.verifications(sha)] == ["s1", "s2"]
-
-
-def test_stale_without_default_says_reverify(tmp_path):
-    path = tmp_path / "s.sqlite"
-    with ProgramStore(path, suite_version="s1") as s:
-        s.verify(s.add(SRC, "IForest"), verifier=fake_verifier(suite="s1"))
-    with ProgramStore(path, suite_version="s2") as s:
-        with pytest.raises(NotCertified, match="older suite"):
-            s.certified("IForest")
-        with pytest.raises(NotCertified):  # re-verification that fails does not certify
-            s.certified("IForest", reverify=fake_verifier(suite="s2", passed=False))
-
-
 def test_revocation_is_recorded_not_deleted(store):
     sha = store.add(SRC, "IForest")
-    store.verify(sha)
+    passed(store, sha)
     store.set_default("IForest", sha)
     store.revoke(sha, "copies training rows")
-    assert store.get(sha).status == "revoked"
-    with pytest.raises(NotCertified):
-        store.certified("IForest")
-    store.verify(sha)  # re-verifying never un-revokes
+    assert store.get(sha).status == "revoked" and store.default("IForest") is None
+    passed(store, sha)  # re-verifying never un-revokes
     assert store.get(sha).status == "revoked"
     events = store.events(sha)
     assert events[-1]["kind"] == "revoked" and events[-1]["detail"]["reason"] == "copies training rows"
@@ -218,7 +150,7 @@ def test_runs_and_history_lineage(store):
     root = store.add(SRC, "IForest")
     child = store.add(SRC + "#1", "IForest", parent_sha256=root)
     grand = store.add(SRC + "#2", "IForest", parent_sha256=child)
-    store.verify(grand)
+    passed(store, grand)
     run_id = store.record_run(grand, detector="IForest", dataset_fingerprint="f" * 16, seed=3,
                               n_syn=40, metrics={"auc_pr": 0.5})
     hist = store.history(grand)
@@ -233,7 +165,7 @@ def test_runs_and_history_lineage(store):
 def test_list_filters(store):
     a = store.add(SRC, "IForest")
     store.add(SRC + "#", "LOF")
-    store.verify(a)
+    passed(store, a)
     assert [r.sha256 for r in store.list(detector="IForest", status="certified")] == [a]
     assert len(store.list(status="candidate")) == 1
     with pytest.raises(InvalidInput):
@@ -249,42 +181,6 @@ def test_transaction_rolls_back_as_a_whole(store):
     assert store.list() == []
 
 
-def test_fallback_skips_tampered_and_puts_unknown_hardness_last(store):
-    none = store.add(SRC + "#none", "IForest")
-    low = store.add(SRC + "#low", "IForest")
-    high = store.add(SRC + "#high", "IForest")
-    store.record_verification(none, {}, passed=True, suite_version="s1")
-    store.record_verification(low, {"hardness": 0.1}, passed=True, suite_version="s1")
-    store.record_verification(high, {"hardness": 0.9}, passed=True, suite_version="s1")
-    assert store.certified("IForest").sha256 == high
-    raw = sqlite3.connect(store.path)
-    raw.execute("UPDATE programs SET source = 'x' WHERE sha256 = ?", (high,))
-    raw.commit()
-    raw.close()
-    assert store.certified("IForest").sha256 == low  # tampered one refused, next hardest used
-    assert store.list(status="tampered")[0].sha256 == high
-
-
-def test_verify_takes_hardness_attribute_and_rejects_bad_hardness(store):
-    sha = store.add(SRC, "IForest")
-    report = SimpleNamespace(passed=True, suite_version="s1", duration_s=0.0, hardness=0.8,
-                             to_dict=lambda: {"properties": []})
-    assert store.verify(sha, verifier=lambda s, d, seed=0: report).hardness == 0.8
-    with pytest.raises(InvalidInput, match="hardness"):
-        store.record_verification(sha, {"hardness": "very"}, passed=True, suite_version="s1")
-
-
-def test_reverify_under_wrong_suite_is_not_certified(tmp_path):
-    path = tmp_path / "s.sqlite"
-    with ProgramStore(path, suite_version="s1") as s:
-        sha = s.add(SRC, "IForest")
-        s.verify(sha, verifier=fake_verifier(suite="s1"))
-        s.set_default("IForest", sha)
-    with ProgramStore(path, suite_version="s2") as s:
-        with pytest.raises(NotCertified, match="failed re-verification"):
-            s.certified("IForest", reverify=fake_verifier(suite="s1"))
-
-
 def test_numpy_values_in_reports_are_stored_as_plain_json(store):
     import numpy as np
 
@@ -295,3 +191,32 @@ def test_numpy_values_in_reports_are_stored_as_plain_json(store):
     assert ver.report == {"hardness": 0.25, "n": 3, "ok": True, "v": [0, 1]} and ver.hardness == 0.25
     with pytest.raises(InvalidInput, match="JSON"):
         store.record_verification(sha, {"x": object()}, passed=True, suite_version="s1")
+
+
+def test_defaults_and_ranking_are_plain_records(store):
+    soft, hard = store.add(SRC, "IForest"), store.add(SRC + "#hard", "IForest")
+    stale = store.add(SRC + "#old", "IForest")
+    passed(store, soft, 0.2)
+    passed(store, hard, 0.9)
+    passed(store, stale, 0.99, suite="s0")
+    assert list(store.ranked("IForest", "s1")) == [hard, soft]
+    assert list(store.ranked("IForest", "s1", current=False)) == [stale]
+    assert store.default("IForest") is None
+    store.set_default("IForest", soft)
+    assert store.default("IForest") == soft and store.events(soft)[-1]["kind"] == "default"
+    assert store.get(hard).hardness == 0.9 and store.list()[0].hardness == 0.2
+
+
+def test_set_default_refuses_another_detectors_program(store):
+    other = store.add(SRC + "#lof", "LOF")
+    passed(store, other)
+    with pytest.raises(InvalidInput):
+        store.set_default("IForest", other)
+
+
+def test_the_store_never_imports_the_sandbox():
+    import subprocess
+    import sys
+
+    code = "import sys, program_store; sys.exit('sandbox' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -17,7 +17,7 @@ def _refused_untouched(path, match):
     before = path.read_bytes()
     siblings = sorted(p.name for p in path.parent.iterdir())
     with pytest.raises(StoreError, match=match):
-        ProgramStore(path, suite_version="s1")
+        ProgramStore(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == siblings  # no -wal/-shm left behind
 
@@ -38,7 +38,7 @@ def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
 
 def test_corrupt_store_is_refused_untouched(tmp_path):
     path = tmp_path / "s.sqlite"
-    with ProgramStore(path, suite_version="s1") as s:
+    with ProgramStore(path) as s:
         s.add("def f(): pass", "IForest")
         s.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
@@ -51,18 +51,18 @@ def test_corrupt_store_is_refused_untouched(tmp_path):
 
 def test_directory_is_refused(tmp_path):
     with pytest.raises(StoreError, match="not a file"):
-        ProgramStore(tmp_path, suite_version="s1")
+        ProgramStore(tmp_path)
 
 
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "s.sqlite"
-    ProgramStore(path, suite_version="s1").close()
+    ProgramStore(path).close()
     raw = sqlite3.connect(path)
     raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     raw.commit()
     raw.close()
     with pytest.raises(StoreError, match="newer than this das supports"):
-        ProgramStore(path, suite_version="s1")
+        ProgramStore(path)
 
 
 def test_old_schema_is_migrated_keeping_data(tmp_path):
@@ -78,7 +78,7 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
         db["verifications"].insert({"program_sha256": "0" * 64, "suite_version": "s1", "passed": 1,
                                     "hardness": hardness, "report": "{}", "created_at": "2026-01-01"})
     conn.close()
-    with ProgramStore(path, suite_version="s1") as s:
+    with ProgramStore(path) as s:
         assert s.db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert any(ix.columns == ["detector", "status"] for ix in s.db["programs"].indexes)
         assert s.db["programs"].count == 1
@@ -89,7 +89,7 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
 
 def test_store_opens_in_sqlite_utils_cli(tmp_path):
     path = tmp_path / "s.sqlite"
-    with ProgramStore(path, suite_version="s1") as s:
+    with ProgramStore(path) as s:
         s.add("def f(): pass", "IForest")
     cli = shutil.which("sqlite-utils") or str(Path(sys.executable).with_name("sqlite-utils"))
     out = subprocess.run([cli, "query", str(path),

@@ -1,12 +1,15 @@
 """The ``das`` command line: a thin click group over the library.
 
 Each sub-module defines the commands of one area and is registered here;
-commands open what they need, call one library function and print.
+commands call one library function and print. Library errors are mapped to
+messages once, by :class:`engine.cli._common.DasGroup`.
 """
 import click
 
+from engine.cli._common import DasGroup
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=DasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="das")
 def main():
     """das: LLM-written, sandbox-certified anomaly synthesis for tabular detectors."""

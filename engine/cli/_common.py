@@ -1,9 +1,37 @@
-"""Helpers shared by every ``das`` command: JSON output and error mapping."""
-import functools
+"""Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
 import json
 
 import click
 import numpy as np
+
+from collab.bench.errors import BenchError
+from collab.certification import ProgramRefused
+from collab.data import DataError
+from collab.enhance import SynthesisError, UnknownClassifier
+from collab.metrics import MetricError
+from collab.threshold import ThresholdError
+from detectors import UnknownDetector
+from engine.extract import ExtractionError
+from engine.llm import LLMError, UnknownBackend
+from engine.prompts import PromptError
+from program_store import StoreError
+
+#: Library errors that are the user's to fix (bad files, unknown names, refused
+#: programs): printed as one line with exit code 1 by :class:`DasGroup`, never as
+#: a traceback. Anything else is a bug and propagates.
+USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, ProgramRefused, PromptError,
+               StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier, UnknownDetector)
+
+
+class DasGroup(click.Group):
+    """The ``das`` group: maps :data:`USER_ERRORS` to ``Error: <message>`` and exit code 1, once."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
@@ -29,23 +57,3 @@ def _default(obj):
 def echo_json(payload):
     """Print ``payload`` as indented JSON (numpy values converted)."""
     click.echo(json.dumps(payload, indent=2, sort_keys=True, default=_default))
-
-
-def user_errors(*error_types):
-    """Turn library errors of ``error_types`` into a clean message and exit code 1.
-
-    User mistakes (bad files, unknown names, refused programs) must never show
-    a traceback; anything else is a bug and is left to propagate.
-    """
-
-    def decorate(command):
-        @functools.wraps(command)
-        def wrapper(*args, **kwargs):
-            try:
-                return command(*args, **kwargs)
-            except error_types as exc:
-                raise click.ClickException(str(exc)) from exc
-
-        return wrapper
-
-    return decorate

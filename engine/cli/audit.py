@@ -3,18 +3,14 @@ from pathlib import Path
 
 import click
 
-from engine.cli._common import echo_json, json_option, user_errors
-
-
-class ProgramFileError(ValueError):
-    """The program file cannot be read as UTF-8 text."""
+from engine.cli._common import echo_json, json_option
 
 
 def _read_source(path):
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProgramFileError(f"cannot read program file {path}: {exc}") from exc
+        raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
 
 
 def _check_detector(ctx, param, value):
@@ -37,7 +33,6 @@ def _check_detector(ctx, param, value):
               help="Seed for the generated datasets, the detector and every sandbox run.")
 @json_option
 @click.pass_context
-@user_errors(ProgramFileError)
 def audit(ctx, file, detector, seed, as_json):
     """Certify the synthesis program in FILE for DETECTOR, or say exactly why not.
 

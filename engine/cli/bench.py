@@ -1,36 +1,16 @@
 """``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
 import click
 
-from engine.cli._common import echo_json, json_option, store_option, user_errors
-
-
-def _error_types():
-    from collab.bench.grid import BenchError
-    from collab.data import DataError
-    from collab.enhance import SynthesisError
-    from detectors import UnknownDetector
-    from program_store import StoreError
-
-    return (BenchError, DataError, SynthesisError, UnknownDetector, StoreError)
+from collab.bench.errors import BenchError
+from collab.certification import certified_programs
+from collab.evaluate import METHODS
+from collab.pipeline import detector_name
+from engine.cli._common import echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path, backend):
     """``{detector: (sha256, source)}`` of each detector's certified program (certified on first use)."""
-    from engine.loop import ensure_certified
-    from program_store import ProgramStore
-
-    out = {}
-    with ProgramStore(store_path) as store:
-        for det in detectors:
-            rec = ensure_certified(store, det, backend=backend)
-            out[det] = (rec.sha256, rec.source)
-    return out
-
-
-def _canonical(detectors):
-    from detectors import make_detector
-
-    return [make_detector(d).name for d in detectors]
+    return {d: (rec.sha256, rec.source) for d, rec in certified_programs(detectors, store_path, backend).items()}
 
 
 @click.command("bench")
@@ -66,18 +46,9 @@ def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execut
     Finished cells are cached in OUT/cells.jsonl, so an interrupted run resumes
     where it stopped; failing cells are recorded and the grid goes on.
     """
-    user_errors(*_error_types())(_bench)(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs,
-                                         executor, scheduler, timeout, retry_failed, scale, store_path,
-                                         backend, no_progress, as_json)
-
-
-def _bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
-           retry_failed, scale, store_path, backend, no_progress, as_json):
-    from collab.bench.grid import BenchError
     from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
-    from collab.evaluate import METHODS
 
-    dets = _canonical(parse_list(detectors, "detectors"))
+    dets = [detector_name(d) for d in parse_list(detectors, "detectors")]
     try:
         seed_list = [int(s) for s in parse_list(seeds, "seeds")]
     except ValueError:
@@ -118,11 +89,6 @@ def _bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execu
 @json_option
 def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
     """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""
-    user_errors(*_error_types())(_report)(results, out_dir, figure_datasets, figure_detector, data_dir,
-                                          store_path, seed, as_json)
-
-
-def _report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
     from collab.bench.plots import figure_scores
     from collab.bench.report import build_report, load_records
     from collab.bench.runner import parse_list, resolve_datasets
@@ -131,7 +97,7 @@ def _report(results, out_dir, figure_datasets, figure_detector, data_dir, store_
     load_records(results)  # fail fast on a bad results path before any recomputation
     figure_data = []
     if figure_datasets:
-        det = _canonical([figure_detector])[0]
+        det = detector_name(figure_detector)
         sha, source = _programs([det], store_path, "replay")[det]
         for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
             split = split_dataset(load_dataset(path), scale="standard")

@@ -1,40 +1,13 @@
 """``das data``: inspect datasets and the split the runtime will use."""
 import click
-import numpy as np
 
-from engine.cli._common import echo_json, json_option, user_errors
-
-
-def _data_errors():
-    from collab.data import DataError
-
-    return (DataError,)
+from collab.data import DataError, dataset_info, list_datasets, load_dataset
+from engine.cli._common import echo_json, json_option
 
 
 data_dir_option = click.option(
     "--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
     help="Directory of dataset files (default: $DAS_DATA_DIR).")
-
-
-def dataset_info(name_or_path, data_dir=None, label_column=None):
-    """Summary of a dataset and of its split, as a JSON-ready dict."""
-    from collab.data import load_dataset, resolve_dataset, split_dataset
-
-    ds = load_dataset(resolve_dataset(name_or_path, data_dir), label_column=label_column)
-    split = split_dataset(ds, scale=None, require_anomaly=False)
-    n, d = ds.X.shape
-    labeled = ds.y is not None
-    return {
-        "name": ds.name, "source": ds.source, "n": n, "d": d, "labeled": labeled,
-        "anomalies": ds.n_anomalies if labeled else None,
-        "anomaly_rate": ds.n_anomalies / n if labeled else None,
-        "n_train": len(split.X_train), "n_test": len(split.X_test),
-        "test_anomalies": int(split.y_test.sum()) if labeled else None,
-        "fingerprint": split.fingerprint,
-        # constant columns carry no information and are where scalers and PCA trip
-        "constant_columns": int(np.sum(np.ptp(ds.X, axis=0) == 0)),
-        "constant_columns_train": int(np.sum(np.ptp(split.X_train, axis=0) == 0)),
-    }
 
 
 @click.group("data")
@@ -54,7 +27,7 @@ def info(name_or_path, data_dir, label_column, as_json):
     The split is the papers' protocol: normals in file order, the first half
     (floor) trains; the test set is the rest of the normals plus all anomalies.
     """
-    res = user_errors(*_data_errors())(dataset_info)(name_or_path, data_dir, label_column)
+    res = dataset_info(name_or_path, data_dir, label_column)
     if as_json:
         echo_json(res)
         return
@@ -72,8 +45,6 @@ def info(name_or_path, data_dir, label_column, as_json):
 
 
 def _list_rows(data_dir, stats):
-    from collab.data import DataError, list_datasets, load_dataset
-
     rows = []
     for path in list_datasets(data_dir):
         row = {"name": path.stem, "format": path.suffix.lstrip(".").lower(), "path": str(path),
@@ -94,7 +65,7 @@ def _list_rows(data_dir, stats):
 @json_option
 def list_(data_dir, stats, as_json):
     """List the dataset files in the data directory."""
-    rows = user_errors(*_data_errors())(_list_rows)(data_dir, stats)
+    rows = _list_rows(data_dir, stats)
     if as_json:
         echo_json(rows)
         return

@@ -3,7 +3,8 @@ import sys
 
 import click
 
-from engine.cli._common import echo_json, json_option, store_option, user_errors
+from collab.demo import DEFAULT_DETECTORS, run_demo
+from engine.cli._common import echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -59,15 +60,6 @@ def _progress(stream):
     return show
 
 
-def _error_types():
-    from collab.data import DataError
-    from collab.metrics import MetricError
-    from detectors import UnknownDetector
-    from program_store import StoreError
-
-    return (DataError, MetricError, UnknownDetector, StoreError)
-
-
 @click.command("demo")
 @click.option("--detectors", "detector_list", default=None,
               help="Comma-separated detector names (default: PCA,IForest,OCSVM,ECOD,LOF,KNN; "
@@ -89,32 +81,15 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     certified into the store on first use) by sum fusion and by CoLLaTe-style
     fusion; AUC-PR and AUC-ROC of base / sum / collate are printed.
     """
-    user_errors(*_error_types())(_demo)(detector_list, base_only, seed, quiet, store_path, as_json)
-
-
-def _certified_programs(names, store_path):
-    from engine.loop import ensure_certified
-    from program_store import ProgramStore
-
-    store = ProgramStore(store_path)
-    return {name: ensure_certified(store, name).source for name in names}
-
-
-def _demo(detector_list, base_only, seed, quiet, store_path, as_json):
-    from collab.demo import DEFAULT_DETECTORS, run_demo
-    from detectors import make_detector
-
     names = DEFAULT_DETECTORS
     if detector_list is not None:
         names = [n.strip() for n in detector_list.split(",") if n.strip()]
         if not names:
             raise click.BadParameter("give at least one detector name", param_hint="--detectors")
-    names = [make_detector(n).name for n in names]
     stream = sys.stderr
     if not (base_only or quiet):
         click.echo("certifying the bundled synthesis programs (first use only)...", file=stream)
-    programs = None if base_only else _certified_programs(names, store_path)
-    rows = run_demo(detectors=names, seed=seed, programs=programs,
+    rows = run_demo(detectors=names, seed=seed, enhance=not base_only, store=store_path,
                     progress=None if quiet else _progress(stream))
     if not quiet and stream.isatty():
         click.echo("\r" + " " * 60 + "\r", file=stream, nl=False)

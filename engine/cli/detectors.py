@@ -1,8 +1,8 @@
 """``das detectors``: list the registered detectors and show their cards."""
 import click
 
-from engine.cli._common import echo_json, json_option, user_errors
-from detectors import DETECTOR_NAMES, UnknownDetector, get_card
+from detectors import DETECTOR_NAMES, get_card
+from engine.cli._common import echo_json, json_option
 
 
 @click.group("detectors")
@@ -26,7 +26,6 @@ def list_detectors(as_json):
 @detectors.command("show")
 @click.argument("name")
 @json_option
-@user_errors(UnknownDetector)
 def show_detector(name, as_json):
     """Show the full card of detector NAME (the text used verbatim in prompts)."""
     card = get_card(name)

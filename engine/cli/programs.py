@@ -3,8 +3,9 @@ import json
 
 import click
 
-from engine.cli._common import echo_json, json_option, store_option, user_errors
-from program_store import ProgramStore, StoreError, export_bundle, import_bundle
+from collab.certification import Certification
+from engine.cli._common import echo_json, json_option, store_option
+from program_store import ProgramStore, StoreError, export_bundle
 from program_store.records import STATUSES
 
 
@@ -26,7 +27,6 @@ def programs():
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
 @store_option
 @json_option
-@user_errors(StoreError)
 def list_cmd(detector, status, store_path, as_json):
     """List stored programs (oldest first)."""
     with _open(store_path) as store:
@@ -36,8 +36,12 @@ def list_cmd(detector, status, store_path, as_json):
             return
         if not recs:
             click.echo("no programs")
+            return
+        click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8}  {'created':<19}  "
+                   "variant  parent")
         for r in recs:
-            click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {r.created_at[:19]}  "
+            hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
+            click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8}  {r.created_at[:19]}  "
                        f"{r.prompt_variant or '-'}  parent={(r.parent_sha256 or '-')[:12]}")
 
 
@@ -45,7 +49,6 @@ def list_cmd(detector, status, store_path, as_json):
 @click.argument("sha")
 @store_option
 @json_option
-@user_errors(StoreError)
 def show(sha, store_path, as_json):
     """Show a program's policy, source and verification evidence (SHA may be a unique prefix)."""
     with _open(store_path) as store:
@@ -87,9 +90,9 @@ def _verify(shas, detector, all_, store_path, as_json):
                         if r.status not in ("revoked", "tampered") and r.sha256 not in targets]
         if not targets:
             raise StoreError("no programs to verify")
-        results = []
+        service, results = Certification(store), []
         for sha in targets:
-            ver = store.verify(sha)
+            ver = service.verify(sha)
             results.append({"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
                             "hardness": ver.hardness, "status": store.get(sha).status,
                             "duration_s": ver.duration_s})
@@ -107,7 +110,7 @@ def _verify_options(fn):
         click.argument("shas", nargs=-1),
         click.option("--detector", default=None, help="Verify every live program of this detector."),
         click.option("--all", "all_", is_flag=True, help="Verify every live program."),
-        store_option, json_option, user_errors(StoreError),
+        store_option, json_option,
     ]):
         fn = deco(fn)
     return fn
@@ -132,7 +135,6 @@ def verify(shas, detector, all_, store_path, as_json):
 @click.option("--reason", required=True, help="Why the program is revoked (recorded).")
 @store_option
 @json_option
-@user_errors(StoreError)
 def revoke(sha, reason, store_path, as_json):
     """Revoke a program: recorded with its reason, never deleted."""
     with _open(store_path) as store:
@@ -150,7 +152,6 @@ def revoke(sha, reason, store_path, as_json):
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @store_option
 @json_option
-@user_errors(StoreError)
 def export(shas, detector, out, store_path, as_json):
     """Export programs, policies and verification reports to one JSON bundle."""
     with _open(store_path) as store:
@@ -166,11 +167,10 @@ def export(shas, detector, out, store_path, as_json):
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @store_option
 @json_option
-@user_errors(StoreError)
 def import_(bundle, store_path, as_json):
     """Import a bundle: hashes checked, every program re-verified before certification."""
     with _open(store_path) as store:
-        results = import_bundle(store, bundle)
+        results = Certification(store).import_bundle(bundle)
     if as_json:
         echo_json(results)
         return
@@ -182,7 +182,6 @@ def import_(bundle, store_path, as_json):
 @click.argument("sha")
 @store_option
 @json_option
-@user_errors(StoreError)
 def history(sha, store_path, as_json):
     """Show a program's lineage (parents), verifications, runs and events."""
     with _open(store_path) as store:

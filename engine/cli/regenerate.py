@@ -1,30 +1,18 @@
 """``das regenerate`` (run the codegen loop) and ``das prompts`` (show / re-key prompts)."""
 import click
 
-from engine.cli._common import echo_json, json_option, store_option, user_errors
-from engine.extract import ExtractionError
-from engine.llm import BACKENDS, LLMError, UnknownBackend
-from engine.prompts import VARIANT_HELP, VARIANTS, PromptError
-
-_ERRORS = (LLMError, UnknownBackend, PromptError, ExtractionError)
-
-
-def _store_errors():
-    from program_store import StoreError
-
-    return StoreError
-
-
-def _detector_errors():
-    from detectors import UnknownDetector
-
-    return UnknownDetector
+from detectors import DETECTOR_NAMES, get_card
+from engine.cli._common import echo_json, json_option, store_option
+from engine.clients import make_client
+from engine.llm import BACKENDS
+from engine.loop import LoopConfig, generate_programs
+from engine.prompts import VARIANT_HELP, VARIANTS, build_initial_prompt, build_prompt
+from engine.replay import load_index, rekey_corpus
+from program_store import ProgramStore
 
 
 def _names(detector):
     """Canonical names for ``--detector`` (``all`` = every detector)."""
-    from detectors import DETECTOR_NAMES, get_card
-
     if detector.lower() == "all":
         return list(DETECTOR_NAMES)
     return [get_card(detector).name]
@@ -61,31 +49,17 @@ def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, st
     with das (no key, no network). The hardest certified candidate (verifier
     hardness on synthetic data, never benchmark labels) becomes the default.
     """
-
-    @user_errors(*_ERRORS, _store_errors(), _detector_errors())
-    def run():
-        from engine.llm import make_client
-        from engine.loop import LoopConfig, generate_programs
-        from program_store import ProgramStore
-
-        options = {"model": model} if model else {}
-        client = make_client(backend, **options)
-        cfg = LoopConfig(n_candidates=n_candidates, max_repair_rounds=rounds, variant=variant,
-                         seed=seed)
-        out = {}
-        with ProgramStore(store_path) as store:
-            for name in _names(detector):
-                def progress(res, name=name):
-                    if not as_json:
-                        click.echo(_progress_line(name, res))
-                        if show_report and res.report_text:
-                            click.echo("\n".join("    " + ln for ln in res.report_text.splitlines()))
-                results = generate_programs(name, client=client, store=store, config=cfg,
-                                            progress=progress)
-                out[name] = results
-        return out
-
-    out = run()
+    client = make_client(backend, **({"model": model} if model else {}))
+    cfg = LoopConfig(n_candidates=n_candidates, max_repair_rounds=rounds, variant=variant, seed=seed)
+    out = {}
+    with ProgramStore(store_path) as store:
+        for name in _names(detector):
+            def progress(res, name=name):
+                if not as_json:
+                    click.echo(_progress_line(name, res))
+                    if show_report and res.report_text:
+                        click.echo("\n".join("    " + ln for ln in res.report_text.splitlines()))
+            out[name] = generate_programs(name, client=client, store=store, config=cfg, progress=progress)
     if as_json:
         echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()})
         return
@@ -112,14 +86,7 @@ def prompts():
 @json_option
 def show(detector, variant, as_json):
     """Print the exact prompt text for DETECTOR, with its sha256 and version."""
-
-    @user_errors(PromptError, _detector_errors())
-    def render():
-        from engine.prompts import build_initial_prompt, build_prompt
-
-        return build_initial_prompt(detector) if variant == "initial" else build_prompt(detector, variant)
-
-    prompt = render()
+    prompt = build_initial_prompt(detector) if variant == "initial" else build_prompt(detector, variant)
     if as_json:
         echo_json(prompt.__dict__)
         return
@@ -135,22 +102,13 @@ def show(detector, variant, as_json):
 @json_option
 def corpus(rekey, as_json):
     """List the recorded replay corpus: entries per prompt, provenance, key status."""
-
-    @user_errors(LLMError, PromptError)
-    def run():
-        from engine.prompts import build_prompt
-        from engine.replay import load_index, rekey_corpus
-
-        changed = rekey_corpus() if rekey else []
-        rows = []
-        for e in load_index()["entries"]:
-            current = build_prompt(e["detector"], e["variant"]).sha256
-            rows.append({"id": e["id"], "detector": e["detector"], "variant": e["variant"],
-                         "prompt_sha256": e["prompt_sha256"], "current": current == e["prompt_sha256"],
-                         "author": e["author"], "written_at": e["written_at"]})
-        return rows, changed
-
-    rows, changed = run()
+    changed = rekey_corpus() if rekey else []
+    rows = []
+    for e in load_index()["entries"]:
+        current = build_prompt(e["detector"], e["variant"]).sha256
+        rows.append({"id": e["id"], "detector": e["detector"], "variant": e["variant"],
+                     "prompt_sha256": e["prompt_sha256"], "current": current == e["prompt_sha256"],
+                     "author": e["author"], "written_at": e["written_at"]})
     if as_json:
         echo_json({"entries": rows, "rekeyed": changed})
         return

@@ -1,0 +1,187 @@
+"""The enhancement pipeline, written once (LLM-DAS Eq. 4-7).
+
+resolve or certify the program → fit the detector → synthesize hard anomalies
+in the sandbox → fit the enhancement classifier and the fusion → record the run.
+
+Every enhanced score in das comes from here: :class:`collab.estimator.EnhancedDetector`,
+the benchmark cell (:func:`collab.evaluate.evaluate`), ``das enhance``
+(:func:`enhance_dataset`) and ``das demo``. So a number in a report is the
+number a user gets with the same inputs and seed.
+"""
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+from sklearn.base import clone
+
+from collab import enhance
+from collab.certification import opened, resolve_program
+from program_store import source_sha256
+
+FUSIONS = ("sum", "collate")
+#: The one default configuration (N_syn = 10 % of n_train, random forest, lambda = 1).
+SYN_RATIO = 0.1
+LAM = 1.0
+CLASSIFIER = "rf"
+
+
+def detector_name(detector):
+    """Canonical name of ``detector`` (a registry name or a detector object), as the store keys programs."""
+    if isinstance(detector, str):
+        from detectors import make_detector
+
+        return make_detector(detector).name
+    return getattr(detector, "name", type(detector).__name__)
+
+
+def fit_detector(detector, X_train, seed=0):
+    """Fit a detector given by name (:func:`detectors.make_detector`) or as an unfitted object (cloned)."""
+    if isinstance(detector, str):
+        from detectors import make_detector
+
+        return make_detector(detector, random_state=seed).fit(X_train)
+    return clone(detector).fit(X_train)
+
+
+def base_scores(det, X):
+    """Scores of a fitted detector (``predict_score``, else ``decision_function``), higher = more anomalous."""
+    score = getattr(det, "predict_score", None) or det.decision_function
+    return np.asarray(score(X), dtype=np.float64).ravel()
+
+
+@dataclass
+class Enhancement:
+    """A fitted detector, enhancement classifier and fusion(s).
+
+    ``fusions`` maps each fitted fusion name ("sum", "collate") to its fitted
+    object; ``timings`` holds seconds per stage (``base_fit``, ``synthesis``,
+    ``classifier_fit``, ``collate_fit``; stages not run are absent).
+    """
+
+    detector: object
+    classifier: object
+    X_syn: np.ndarray
+    fusions: dict
+    program_sha256: str | None = None
+    timings: dict = field(default_factory=dict)
+
+    def scores(self, X, base=None):
+        """Scores of ``X``: ``base``, ``classifier`` and one entry per fitted fusion.
+
+        ``base``: the detector's scores of ``X`` when already computed.
+        """
+        base = base_scores(self.detector, X) if base is None else base
+        clf = enhance.classifier_scores(self.classifier, X)
+        out = {"base": base, "classifier": clf}
+        for name, fusion in self.fusions.items():
+            out[name] = fusion.fuse(base, clf) if name == "sum" else fusion.score(base, clf, X)
+        return out
+
+
+def fit_enhancement(det, X_train, X_syn, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
+                    collate_params=None, seed=0, base_train=None):
+    """Fit the classifier on ``D_train ∪ D_syn`` and the requested fusions over a fitted ``det``.
+
+    Sum fusion (Eq. 7): min-max scalers fitted on the detector's training
+    scores and the classifier's scores of its own training set. CoLLaTe-style
+    fusion is fitted on the forest's *out-of-bag* classifier scores (in-sample
+    probabilities are ~0/1 and would make the classifier look perfect).
+    ``base_train``: the detector's scores of ``X_train`` when already computed.
+    """
+    unknown = sorted(set(fusions) - set(FUSIONS))
+    if unknown:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {unknown}")
+    timings = {}
+    t0 = perf_counter()
+    clf = enhance.fit_classifier(enhance.make_classifier(classifier, seed), X_train, X_syn)
+    timings["classifier_fit"] = perf_counter() - t0
+    base_train = base_scores(det, X_train) if base_train is None else base_train
+    fitted = {}
+    if "sum" in fusions:
+        fitted["sum"] = enhance.fit_fusion(clf, base_train, X_train, X_syn, lam)
+    if "collate" in fusions:
+        from collab.collate import CollateFusion
+
+        t0 = perf_counter()
+        oob_train, oob_syn = enhance.out_of_bag_scores(clf, X_train, X_syn)
+        fitted["collate"] = CollateFusion(**{"random_state": seed, **(collate_params or {})}).fit(
+            base_train, oob_train, X_train, base_scores(det, X_syn), oob_syn, X_syn)
+        timings["collate_fit"] = perf_counter() - t0
+    return Enhancement(det, clf, X_syn, fitted, timings=timings)
+
+
+def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
+                 syn_ratio=SYN_RATIO, collate_params=None, seed=0, program_sha256=None):
+    """Fit ``detector``, run the program ``source`` in the sandbox, fit classifier and fusions.
+
+    Returns
+    -------
+    Enhancement
+        ``program_sha256`` is the given one, else the hash of ``source``.
+
+    Raises
+    ------
+    collab.enhance.SynthesisError
+        The program failed in the sandbox.
+    """
+    t0 = perf_counter()
+    det = fit_detector(detector, X_train, seed)
+    base_fit = perf_counter() - t0
+    t0 = perf_counter()
+    X_syn = enhance.synthesize(source, X_train, enhance.n_synthetic(len(X_train), syn_ratio),
+                               lambda Z: base_scores(det, Z), seed=seed)
+    synthesis = perf_counter() - t0
+    fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
+                             collate_params=collate_params, seed=seed)
+    fitted.program_sha256 = program_sha256 or source_sha256(source)
+    fitted.timings.update(base_fit=base_fit, synthesis=synthesis)
+    return fitted
+
+
+def fit(X_train, detector, program="certified", store=None, **options):
+    """Resolve (or certify) ``program`` for ``detector`` in the store, then :func:`enhance_with`.
+
+    ``program``: "certified", a sha256 (prefix) or a raw source (see
+    :func:`collab.certification.resolve_program`); ``store`` is a path
+    (None: the default store), opened and closed here; ``options`` go to
+    :func:`enhance_with`.
+    """
+    source, sha = resolve_program(program, detector_name(detector), store)
+    return enhance_with(source, X_train, detector, program_sha256=sha, **options)
+
+
+def record_run(store, enhancement, detector, split, seed, metrics):
+    """Record the use of the enhancement's program on ``split`` in the store; returns the run id."""
+    with opened(store) as st:
+        return st.record_run(enhancement.program_sha256, detector=detector,
+                             dataset_fingerprint=split.fingerprint, seed=seed,
+                             n_syn=len(enhancement.X_syn), metrics=metrics)
+
+
+def enhance_dataset(data, detector, *, fusion="sum", program="certified", classifier=CLASSIFIER, lam=LAM,
+                    seed=0, label_column=None, store=None):
+    """``das enhance``: split ``data``, fit the pipeline on its training half, score, record the run.
+
+    Returns a dict with the split sizes, test ``scores`` (``base``,
+    ``enhanced``), ``y_test``, ``metrics`` (empty without two label classes),
+    the program sha256 and the run id.
+    """
+    from collab.data import load_dataset, resolve_dataset, split_dataset
+    from collab.metrics import auc_pr, auc_roc
+
+    name = detector_name(detector)
+    split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
+    fitted = fit(split.X_train, name, program or "certified", store, fusions=(fusion,),
+                 classifier=classifier, lam=lam, seed=seed)
+    test = fitted.scores(split.X_test)
+    scores = {"base": test["base"], "enhanced": test[fusion]}
+    y = split.y_test
+    metrics = {}
+    if y is not None and len(np.unique(y)) == 2:
+        metrics = {k: {"auc_pr": float(auc_pr(y, s)), "auc_roc": float(auc_roc(y, s))} for k, s in scores.items()}
+    flat = {f"{k}_{m}": v for k, d in metrics.items() for m, v in d.items()}
+    run_id = record_run(store, fitted, name, split, seed,
+                        {**flat, "fusion": fusion, "classifier": classifier, "lam": lam})
+    return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
+            "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
+            "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y}

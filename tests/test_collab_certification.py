@@ -1,0 +1,179 @@
+"""Certification service: verification, suite currency, default choice, bundle import, resolution."""
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from collab.certification import Certification, ProgramRefused, resolve_program
+from program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle
+
+SRC = "def generate(X, n):\n    return X[:n] + 1.0\n"
+
+
+def fake_verifier(suite="s1", passed=True, hardness=0.5):
+    """A verifier with the sandbox's report shape; records its calls."""
+    calls = []
+
+    def verify(source, detector, seed=0):
+        calls.append((source, detector, seed))
+        return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.01,
+                               hardness=hardness,
+                               to_dict=lambda: {"hardness": hardness, "suite_version": suite,
+                                                "properties": [{"name": "shape", "passed": passed}]})
+
+    verify.calls = calls
+    return verify
+
+
+def service(store, suite="s1", **kw):
+    return Certification(store, suite_version=suite, verifier=fake_verifier(suite=suite, **kw))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ProgramStore(tmp_path / "s.sqlite") as s:
+        yield s
+
+
+def test_verification_sets_status(store):
+    good = store.add(SRC, "IForest")
+    bad = store.add(SRC + "#", "IForest")
+    service(store).verify(good)
+    service(store, passed=False).verify(bad)
+    assert store.get(good).status == "certified"
+    assert store.get(bad).status == "rejected"
+    assert [v.passed for v in store.verifications(bad)] == [False]
+    assert store.latest_verification(good).report["properties"][0]["name"] == "shape"
+
+
+def test_certified_prefers_default_then_hardness(store):
+    soft = store.add(SRC, "IForest")
+    hard = store.add(SRC + "#hard", "IForest")
+    other = store.add(SRC + "#lof", "LOF")
+    service(store, hardness=0.2).verify(soft)
+    service(store, hardness=0.9).verify(hard)
+    cert = service(store)
+    cert.verify(other)
+    assert cert.certified("IForest").sha256 == hard  # no default: highest hardness
+    cert.set_default("IForest", soft)
+    assert cert.certified("IForest").sha256 == soft
+    with pytest.raises(NotCertified, match="no certified program"):
+        cert.certified("PCA")
+    with pytest.raises(InvalidInput):
+        cert.set_default("IForest", other)
+
+
+def _default_certified_under_s1(path):
+    with ProgramStore(path) as s:
+        sha = s.add(SRC, "IForest")
+        service(s, "s1").verify(sha)
+        service(s, "s1").set_default("IForest", sha)
+    return sha
+
+
+def test_old_suite_certification_needs_reverification(tmp_path):
+    path = tmp_path / "s.sqlite"
+    sha = _default_certified_under_s1(path)
+    with ProgramStore(path) as s:
+        with pytest.raises(NotCertified, match="re-verification is needed"):
+            service(s, "s2").certified("IForest")
+        cert = service(s, "s2")
+        assert cert.certified("IForest", reverify=True).sha256 == sha
+        assert len(cert.verifier.calls) == 1
+        assert Certification(s, suite_version="s2").certified("IForest").sha256 == sha  # now current
+        assert [v.suite_version for v in s.verifications(sha)] == ["s1", "s2"]
+
+
+def test_stale_without_default_says_reverify(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ProgramStore(path) as s:
+        service(s, "s1").verify(s.add(SRC, "IForest"))
+    with ProgramStore(path) as s:
+        with pytest.raises(NotCertified, match="older suite"):
+            service(s, "s2").certified("IForest")
+        with pytest.raises(NotCertified):  # re-verification that fails does not certify
+            service(s, "s2", passed=False).certified("IForest", reverify=True)
+
+
+def test_reverify_under_wrong_suite_is_not_certified(tmp_path):
+    path = tmp_path / "s.sqlite"
+    _default_certified_under_s1(path)
+    with ProgramStore(path) as s:
+        stale_verifier = Certification(s, suite_version="s2", verifier=fake_verifier(suite="s1"))
+        with pytest.raises(NotCertified, match="failed re-verification"):
+            stale_verifier.certified("IForest", reverify=True)
+
+
+def test_fallback_skips_tampered_and_puts_unknown_hardness_last(store):
+    none = store.add(SRC + "#none", "IForest")
+    low = store.add(SRC + "#low", "IForest")
+    high = store.add(SRC + "#high", "IForest")
+    store.record_verification(none, {}, passed=True, suite_version="s1")
+    store.record_verification(low, {"hardness": 0.1}, passed=True, suite_version="s1")
+    store.record_verification(high, {"hardness": 0.9}, passed=True, suite_version="s1")
+    cert = service(store)
+    assert cert.certified("IForest").sha256 == high
+    raw = sqlite3.connect(store.path)
+    raw.execute("UPDATE programs SET source = 'x' WHERE sha256 = ?", (high,))
+    raw.commit()
+    raw.close()
+    assert cert.certified("IForest").sha256 == low  # tampered one refused, next hardest used
+    assert store.list(status="tampered")[0].sha256 == high
+
+
+def test_verify_takes_hardness_attribute(store):
+    sha = store.add(SRC, "IForest")
+    report = SimpleNamespace(passed=True, suite_version="s1", duration_s=0.0, hardness=0.8,
+                             to_dict=lambda: {"properties": []})
+    cert = Certification(store, suite_version="s1", verifier=lambda s, d, seed=0: report)
+    assert cert.verify(sha).hardness == 0.8
+
+
+def test_set_default_refuses_a_stale_certificate(store):
+    sha = store.add(SRC, "IForest")
+    service(store, "s0").verify(sha)
+    with pytest.raises(NotCertified, match="re-verification is needed"):
+        service(store, "s1").set_default("IForest", sha)
+
+
+def test_bundle_import_verifies_locally(store, tmp_path):
+    a, b = store.add(SRC, "IForest"), store.add(SRC + "#b", "IForest")
+    service(store).verify(a)
+    service(store).verify(b)
+    store.revoke(b, "bad")
+    bundle = export_bundle(store, tmp_path / "b.json", shas=[a, b])["path"]
+    with ProgramStore(tmp_path / "other.sqlite") as other:
+        cert = service(other, hardness=0.7)
+        results = cert.import_bundle(bundle)
+        assert [(r["sha256"], r["status"], r["passed"]) for r in results] == [
+            (a, "certified", True), (b, "revoked", None)]
+        assert len(cert.verifier.calls) == 1  # the revoked program is never run
+        assert other.latest_verification(a).hardness == 0.7
+
+
+def test_resolve_by_sha_refuses_other_detectors_and_uncertified(store):
+    good, cand = store.add(SRC, "IForest"), store.add(SRC + "#c", "IForest")
+    cert = service(store)
+    cert.verify(good)
+    assert cert.resolve(good[:10], "IForest").sha256 == good
+    with pytest.raises(ProgramRefused, match="not PCA"):
+        cert.resolve(good, "PCA")
+    with pytest.raises(NotCertified, match="only certified programs run"):
+        cert.resolve(cand, "IForest")
+    raw = sqlite3.connect(store.path)
+    raw.execute("UPDATE programs SET source = 'x' WHERE sha256 = ?", (good,))
+    raw.commit()
+    raw.close()
+    with pytest.raises(TamperedProgram):
+        cert.resolve(good, "IForest")
+
+
+def test_resolve_program_passes_raw_sources_without_opening_a_store(tmp_path):
+    path = tmp_path / "never.sqlite"
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
+    assert resolve_program(src, "IForest", path) == (src, None)
+    assert not path.exists()
+    with pytest.raises(ValueError, match="generate_hard_anomalies"):
+        resolve_program("print(1)", "IForest", path)
+    with pytest.raises(ValueError, match="certified"):
+        resolve_program("", "IForest", path)

@@ -1,0 +1,33 @@
+"""The README's Python snippet runs as written on a fresh machine (empty DAS_HOME)."""
+import re
+from pathlib import Path
+
+import numpy as np
+
+from collab.estimator import EnhancedDetector
+from program_store import ProgramStore
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _python_snippets():
+    return re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_snippet_runs_on_an_empty_store(isolated_home):
+    [snippet] = [s for s in _python_snippets() if "EnhancedDetector(" in s]
+    assert not isolated_home.exists()  # nothing certified yet: first use certifies the bundled programs
+    namespace = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    scores, X_test = namespace["scores"], namespace["X_test"]
+    assert scores.shape == (len(X_test),) and np.all(np.isfinite(scores))
+    with ProgramStore() as store:
+        assert store.default("IForest") is not None
+
+
+def test_drl_default_program_certified_from_the_api(rng):
+    X = rng.normal(size=(60, 3))
+    est = EnhancedDetector(detector="DRL").fit(X)
+    assert est.decision_function(rng.normal(size=(5, 3))).shape == (5,)
+    with ProgramStore() as store:
+        assert store.get(est.program_sha256_).status == "certified"
