@@ -48,11 +48,9 @@ def rows_measured(data_dir, datasets, detectors, seed=0):
     from collab.bench.runner import resolve_datasets
     from collab.data import load_dataset, split_dataset
     from collab.evaluate import evaluate
-    from engine.loop import ensure_certified
-    from program_store import ProgramStore
+    from collab.certification import certified_programs
 
-    with ProgramStore() as store:
-        programs = {d: ensure_certified(store, d).source for d in detectors}
+    programs = {d: rec.source for d, rec in certified_programs(detectors).items()}
     rows = []
     for name, path in resolve_datasets(datasets, data_dir):
         split = split_dataset(load_dataset(path), scale="standard")

@@ -1,7 +1,7 @@
 """Benchmark: how fast is the certified-program lookup with many stored programs?
 
 Fills a fresh store with ``--n`` programs spread over the seven detectors,
-each with one passing verification, then times ``store.certified(detector)``
+each with one passing verification, then times ``Certification.certified(detector)`` (collab.certification)
 (with a default set, the runtime path, and without one, the hardness
 fallback) and ``store.get(sha)``. Prints medians and 95th percentiles in ms.
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from collab.certification import Certification
 from program_store import ProgramStore
 
 DETECTORS = ("PCA", "IForest", "OCSVM", "ECOD", "LOF", "KNN", "DRL")
@@ -59,15 +60,16 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        with ProgramStore(Path(tmp) / "bench.sqlite", suite_version=SUITE) as store:
+        with ProgramStore(Path(tmp) / "bench.sqlite") as store:
+            service = Certification(store, suite_version=SUITE)
             t0 = time.perf_counter()
             shas = fill(store, args.n, rng)
             fill_s = time.perf_counter() - t0
-            fallback = timed(lambda i: store.certified(DETECTORS[i % 7]), args.repeats)
+            fallback = timed(lambda i: service.certified(DETECTORS[i % 7]), args.repeats)
             for det in DETECTORS:
-                best = store.certified(det).sha256
-                store.set_default(det, best)
-            default = timed(lambda i: store.certified(DETECTORS[i % 7]), args.repeats)
+                best = service.certified(det).sha256
+                service.set_default(det, best)
+            default = timed(lambda i: service.certified(DETECTORS[i % 7]), args.repeats)
             get = timed(lambda i: store.get(shas[(i * 7919) % len(shas)]), args.repeats)
     print(json.dumps({
         "programs": args.n, "fill_s": round(fill_s, 2),
