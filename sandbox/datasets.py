@@ -4,9 +4,11 @@ The suite never sees user data: every array here is generated from a seed, so
 the same seed always gives the same datasets and a certification can be
 replayed exactly. Two families are provided:
 
-* *hardness* datasets (Gaussian mixture, correlated features, heavy tails) on
-  which the detector is fitted and the program's anomalies are compared with
-  random outliers;
+* *hardness* datasets (Gaussian mixture, correlated features, heavy tails,
+  and rows of a real table in disguise) on which the detector is fitted and
+  the program's anomalies are compared with random outliers; their shapes
+  and scales are drawn from the seed (:func:`suite_spec`), so a program
+  cannot recognise the suite by them;
 * *degenerate* datasets (d = 1, constant columns, duplicated rows, tiny n,
   1e6-scale values) on which a program must return a valid array or fail
   cleanly, never hang or crash.
@@ -14,12 +16,21 @@ replayed exactly. Two families are provided:
 Hypothesis strategies for the same shapes are built lazily by
 :func:`suite_arrays` so that hypothesis stays a test-only dependency.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-BASE_N_TRAIN = 200
+BASE_N_TRAIN = 200  # middle of the drawn range; the benchmarks' warm-up size
 BASE_DIM = 5
+N_RANGE = (150, 260)  # rows of each hardness dataset, drawn per seed
+D_RANGE = (3, 10)  # features of each hardness dataset, drawn per seed
+# Overall scale, drawn log-uniformly per seed and dataset; narrow because detectors
+# with a fixed kernel width (OCSVM, gamma = 1/d) see a constant kernel on wide data.
+SCALE_RANGE = (0.2, 5.0)
+REAL_SOURCES = {"breast_cancer": 569, "wine": 178}  # tables scikit-learn ships: rows
+LARGE_N_FACTOR = (1.5, 3.0)  # the large run asks for this many times the training rows
+HARDNESS_FAMILIES = ("gaussian_mixture", "correlated", "heavy_tailed", "real_like")
 
 
 @dataclass(frozen=True)
@@ -43,41 +54,98 @@ def _rng(seed, salt):
     return np.random.default_rng([int(seed), int(salt)])
 
 
-def gaussian_mixture(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+def suite_spec(seed=0):
+    """Shapes, scales and sources of the hardness datasets for ``seed``, and
+    the size factor of the suite's large run.
+
+    Drawn from the seed alone, so a program cannot recognise the suite by
+    its shapes and a certification replays exactly; recorded in the report.
+    """
+    rng = _rng(seed, 0)
+    spec = {"large_n_factor": float(rng.uniform(*LARGE_N_FACTOR)), "datasets": {}}
+    for family in HARDNESS_FAMILIES:
+        entry = {"n": int(rng.integers(N_RANGE[0], N_RANGE[1] + 1)),
+                 "d": int(rng.integers(D_RANGE[0], D_RANGE[1] + 1)),
+                 "scale": float(np.exp(rng.uniform(*np.log(SCALE_RANGE))))}
+        if family == "real_like":
+            entry["source"] = sorted(REAL_SOURCES)[int(rng.integers(len(REAL_SOURCES)))]
+            entry["n"] = min(entry["n"], REAL_SOURCES[entry["source"]])
+        spec["datasets"][family] = entry
+    return spec
+
+
+def _placed(X, rng, scale):
+    """``X`` multiplied by ``scale`` (and a per-feature spread) and moved off the origin."""
+    d = X.shape[1]
+    spread = rng.uniform(0.5, 2.0, size=d)
+    offset = rng.normal(scale=5.0, size=d)
+    return ((X * spread + offset) * scale).astype(np.float64)
+
+
+def gaussian_mixture(seed=0, n=BASE_N_TRAIN, d=BASE_DIM, scale=1.0):
     """Three well-separated isotropic Gaussian clusters of unequal size."""
     rng = _rng(seed, 1)
     centers = rng.uniform(-4.0, 4.0, size=(3, d))
     sizes = np.array([0.5, 0.3, 0.2])
     labels = rng.choice(3, size=n, p=sizes)
     X = centers[labels] + rng.normal(scale=0.6, size=(n, d))
-    return SuiteDataset("gaussian_mixture", X.astype(np.float64))
+    return SuiteDataset("gaussian_mixture", _placed(X, rng, scale))
 
 
-def correlated(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+def correlated(seed=0, n=BASE_N_TRAIN, d=BASE_DIM, scale=1.0):
     """One Gaussian with strong linear correlation (rank-2 signal + small noise)."""
     rng = _rng(seed, 2)
     latent = rng.normal(size=(n, 2))
     loadings = rng.normal(size=(2, d))
     X = latent @ loadings + rng.normal(scale=0.1, size=(n, d))
-    return SuiteDataset("correlated", X.astype(np.float64))
+    return SuiteDataset("correlated", _placed(X, rng, scale))
 
 
-def heavy_tailed(seed=0, n=BASE_N_TRAIN, d=BASE_DIM):
+def heavy_tailed(seed=0, n=BASE_N_TRAIN, d=BASE_DIM, scale=1.0):
     """Independent Student-t (3 degrees of freedom) features with mixed scales."""
     rng = _rng(seed, 3)
     scales = rng.uniform(0.5, 3.0, size=d)
     X = rng.standard_t(3, size=(n, d)) * scales
-    return SuiteDataset("heavy_tailed", X.astype(np.float64))
+    return SuiteDataset("heavy_tailed", _placed(X, rng, scale))
+
+
+@functools.lru_cache(maxsize=None)
+def _real_table(source):
+    from sklearn import datasets
+
+    X = getattr(datasets, f"load_{source}")().data.astype(np.float64)
+    X = X[:, X.std(axis=0) > 0]
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def real_like(seed=0, n=BASE_N_TRAIN, d=BASE_DIM, scale=1.0, source="breast_cancer"):
+    """Rows of a real table scikit-learn ships, disguised per seed.
+
+    A random subset of rows and columns of the standardized table, turned by
+    a random rotation and rescaled, so neither its shape nor its values
+    match the published table.
+    """
+    rng = _rng(seed, 6)
+    table = _real_table(source)
+    rows = rng.choice(len(table), size=n, replace=False)
+    cols = rng.choice(table.shape[1], size=min(d, table.shape[1]), replace=False)
+    rotation, _ = np.linalg.qr(rng.normal(size=(len(cols), len(cols))))
+    X = table[np.ix_(np.sort(rows), cols)] @ rotation
+    return SuiteDataset("real_like", _placed(X, rng, scale))
+
+
+_GENERATORS = {"gaussian_mixture": gaussian_mixture, "correlated": correlated,
+               "heavy_tailed": heavy_tailed, "real_like": real_like}
 
 
 def hardness_datasets(seed=0):
-    """The datasets on which hardness and novelty are measured."""
-    return [gaussian_mixture(seed), correlated(seed), heavy_tailed(seed)]
+    """The datasets on which hardness and novelty are measured (shapes from :func:`suite_spec`)."""
+    return [_GENERATORS[family](seed, **entry) for family, entry in suite_spec(seed)["datasets"].items()]
 
 
 def base_dataset(seed=0):
     """The dataset for shape, determinism, time and mutation checks."""
-    return gaussian_mixture(seed)
+    return hardness_datasets(seed)[0]
 
 
 def degenerate_datasets(seed=0):

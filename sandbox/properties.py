@@ -3,25 +3,33 @@
 ``verify_program`` runs an untrusted program only through the sandbox
 (:func:`sandbox.runner.run_program`, a fresh worker process per run) on the
 generated datasets of :mod:`sandbox.datasets`, never in this process and never
-on user data. Each property records its measured value and threshold so a
-reviewer sees *why* a program was accepted or refused.
+on user data. The datasets' shapes and scales are drawn from the seed
+(recorded as ``suite_spec`` in the report), so a program cannot recognise the
+suite, and the same seed replays exactly. Each property records its measured
+value and threshold so a reviewer sees *why* a program was accepted or refused.
 
 Properties (all must hold; each helper's docstring gives the exact rule).
-Regular runs: n = 1, N_SYN, 2 n_train on the base dataset, N_SYN on each other
-hardness dataset, and a repeat of the N_SYN base run (determinism).
+Regular runs: n = 1, n_train / 2 and a seed-drawn 1.5-3 x n_train on the base
+dataset, n_train / 2 on each other hardness dataset, and a repeat of the
+n_train / 2 runs on the base and the real-like dataset (determinism).
 
 ``audit``, ``signature``        static checks of the source
 ``runs``                        every regular run ends without exception or budget overrun
-``shape``                       ``(n, d)`` for n = 1, n_train / 2, 2 n_train
+``shape``                       ``(n, d)`` for every n asked
 ``finite``                      real, finite values
 ``no_mutation``                 ``X_train`` unchanged after the call (runner's ``input_mutated``)
-``deterministic``               same seed -> byte-identical output
-``time``                        every regular run within ``TIME_LIMIT_S`` wall seconds
+``deterministic``               same seed -> byte-identical output, on two different datasets
+``time``                        every regular run within ``TIME_LIMIT_S`` CPU seconds (load-independent)
 ``memory``                      no run killed by the memory limit
+``no_violation``                no run refused by the sandbox (guard refusal or denied system call)
 ``harder_than_random``          median detector score of the synthesized anomalies below the
                                 median on uniform random outliers, on *every* hardness dataset
-``novel``                       at most ``MAX_COPY_FRACTION`` of rows copy a training row
+``novel``                       at most ``MAX_COPY_FRACTION`` of rows (near) copy a training row
+``diverse``                     at most ``MAX_REPEAT_FRACTION`` of rows (near) repeat another output row
 ``degenerate_inputs``           valid array or clean runtime error on each degenerate input
+
+"Near" is data-scaled: within ``COPY_RATIO`` times the typical distance
+between a training row and its nearest other training row.
 """
 import ast
 import sys
@@ -33,15 +41,19 @@ import numpy as np
 
 from sandbox import datasets as ds
 
-SUITE_VERSION = "1.0.0"  # bump on any change to a property, threshold or dataset
+SUITE_VERSION = "2.0.0"  # bump on any change to a property, threshold or dataset
 
-TIME_LIMIT_S = 2.0  # wall seconds per run on a 200 x 5 dataset; real LLM programs take < 0.5 s
-# The sandbox's wall-clock kill for suite runs: a hang costs seconds, not the
-# runtime default; above TIME_LIMIT_S so a slow program is measured, not killed.
-SUITE_TIMEOUT_S = 3.0
-MAX_COPY_FRACTION = 0.05  # novel: allowed share of rows that copy a training row
-COPY_TOLERANCE = 1e-9  # a row is a copy when its NN distance <= tol * data scale
-N_SYN = ds.BASE_N_TRAIN // 2  # rows synthesized on each hardness dataset
+TIME_LIMIT_S = 2.0  # worker CPU seconds per run on a ~200 x 10 dataset; real LLM programs take < 0.5 s
+# The sandbox's hard wall-clock kill for suite runs (scoring included): a hang
+# costs seconds, not the runtime default. Generous, so that load never decides
+# a verdict: the ``time`` property is judged on CPU seconds, and the CPU limit
+# (TIME_LIMIT_S + 1) stops a CPU hog first.
+SUITE_TIMEOUT_S = 10.0
+MAX_COPY_FRACTION = 0.05  # novel: allowed share of rows that (near) copy a training row
+MAX_REPEAT_FRACTION = 0.5  # diverse: allowed share of rows that (near) repeat another output row
+# Two rows are "the same" within COPY_RATIO x the median distance from a training
+# row to its nearest other training row (1e-6 noise on a copy is far below it).
+COPY_RATIO = 0.01
 
 # Detector settings used only inside the suite, to keep it within ~5 s per program.
 # DRL trains a network per fit (8 fits per suite): 50 epochs take ~0.09 s on the
@@ -81,6 +93,9 @@ class VerificationReport:
         the hardness datasets of the share of (normal) training rows that the
         fitted detector scores higher than a synthesized row (0.5 = as normal as
         the training data). A dataset without valid output counts 0.
+    suite_spec : dict
+        The seed-drawn shapes, scales and sources of the datasets
+        (:func:`sandbox.datasets.suite_spec`), so a certification replays exactly.
     """
 
     passed: bool
@@ -91,6 +106,7 @@ class VerificationReport:
     detector: str
     duration_s: float
     detector_params: dict = field(default_factory=dict)
+    suite_spec: dict = field(default_factory=dict)
 
     def failures(self):
         """The properties that did not pass."""
@@ -115,6 +131,9 @@ class VerificationReport:
             f"detector {self.detector}  seed {self.seed}  suite {self.suite_version}  "
             f"({self.duration_s:.2f} s)"
         ]
+        shapes = [f"{name} {e['n']}x{e['d']}" for name, e in self.suite_spec.get("datasets", {}).items()]
+        if shapes:
+            lines.append("  datasets: " + ", ".join(shapes))
         for p in self.properties:
             mark = "PASS" if p.passed else "FAIL"
             thr = "" if p.threshold is None else f" (threshold {_short(p.threshold)})"
@@ -129,10 +148,10 @@ class VerificationReport:
 
 
 def suite_limits():
-    """The :class:`sandbox.runner.Limits` of every suite run (default limits, shorter timeout)."""
+    """The :class:`sandbox.runner.Limits` of every suite run (default limits, shorter timeouts)."""
     from sandbox.runner import Limits
 
-    return Limits(timeout_s=SUITE_TIMEOUT_S)
+    return Limits(timeout_s=SUITE_TIMEOUT_S, cpu_s=TIME_LIMIT_S + 1)
 
 
 def _short(value, width=70):
@@ -258,6 +277,8 @@ def _blame(res, n, d):
     ok, problem = _valid(res, n, d)
     if ok:
         return None, ""
+    if res.status == "violation":
+        return "no_violation", problem
     if res.status == "timeout":
         return "time", problem
     if res.status == "memory":
@@ -272,13 +293,32 @@ def _blame(res, n, d):
 # --------------------------------------------------------------------------- measures
 
 
-def _copy_fraction(X_train, out):
-    """Share of rows of ``out`` within COPY_TOLERANCE * scale of some training row."""
+def _same_row_tolerance(X_train):
+    """COPY_RATIO x the median distance from a training row to its nearest other row."""
     from scipy.spatial import cKDTree
 
-    scale = max(float(np.abs(X_train).max()), 1.0)
+    if len(X_train) < 2:
+        return 0.0
+    dist, _ = cKDTree(X_train).query(X_train, k=2)
+    return COPY_RATIO * float(np.median(dist[:, 1]))
+
+
+def _copy_fraction(X_train, out):
+    """Share of rows of ``out`` within the data-scaled tolerance of some training row."""
+    from scipy.spatial import cKDTree
+
     dist, _ = cKDTree(X_train).query(out, k=1)
-    return float(np.mean(dist <= COPY_TOLERANCE * scale))
+    return float(np.mean(dist <= _same_row_tolerance(X_train)))
+
+
+def _repeat_fraction(X_train, out):
+    """Share of rows of ``out`` within the data-scaled tolerance of another output row."""
+    from scipy.spatial import cKDTree
+
+    if len(out) < 2:
+        return 0.0
+    dist, _ = cKDTree(out).query(out, k=2)
+    return float(np.mean(dist[:, 1] <= _same_row_tolerance(X_train)))
 
 
 def _hardness_of(syn_scores, train_scores):
@@ -297,8 +337,8 @@ def _skipped(names, why):
 
 
 _DYNAMIC = (
-    "runs", "shape", "finite", "no_mutation", "deterministic", "time", "memory",
-    "harder_than_random", "novel", "degenerate_inputs",
+    "runs", "shape", "finite", "no_mutation", "deterministic", "time", "memory", "no_violation",
+    "harder_than_random", "novel", "diverse", "degenerate_inputs",
 )
 
 
@@ -315,7 +355,8 @@ def verify_program(
     detector : str
         Detector name for :func:`detectors.make_detector` (case-insensitive).
     seed : int, default 0
-        Seeds the generated datasets, the detector and every sandbox run.
+        Seeds the generated datasets (their shapes and scales too), the
+        detector and every sandbox run.
     detector_params : dict, optional
         Extra detector parameters; merged over ``SUITE_DETECTOR_PARAMS``.
     runner, detector_factory, limits : optional
@@ -358,50 +399,56 @@ def verify_program(
         detector=name,
         duration_s=round(time.perf_counter() - t0, 3),
         detector_params=params,
+        suite_spec=ds.suite_spec(seed),
     )
 
 
 def _dynamic_properties(suite):
     """All properties that need sandbox runs, and the hardness figure.
 
-    Runs are shared between properties (11 runs, 8 detector fits) to keep the
+    Runs are shared between properties (13 runs, 9 detector fits) to keep the
     suite within ~5 s per program.
     """
     sets = ds.hardness_datasets(suite.seed)
-    base = sets[0]  # gaussian mixture doubles as the base dataset
+    base, real = sets[0], sets[-1]  # gaussian mixture doubles as the base dataset
     n_train, d = base.X.shape
+    n_large = int(round(ds.suite_spec(suite.seed)["large_n_factor"] * n_train))
     models = {s.name: suite.fit(s.X) for s in sets}
     blamed = {}  # property -> list of "dataset n=..: problem"
 
-    base_runs = {}
-    for n in (1, N_SYN, 2 * n_train):
-        res = suite.run(base.name, base.X, n, models[base.name])
-        base_runs[n] = res
-        prop, problem = _blame(res, n, d)
+    def regular(s, n):
+        res = suite.run(s.name, s.X, n, models[s.name])
+        prop, problem = _blame(res, n, s.X.shape[1])
         if prop:
-            blamed.setdefault(prop, []).append(f"{base.name} n={n}: {problem}")
-    outputs = {base.name: base_runs[N_SYN]}
-    for s in sets[1:]:
-        res = suite.run(s.name, s.X, N_SYN, models[s.name])
-        outputs[s.name] = res
-        prop, problem = _blame(res, N_SYN, s.X.shape[1])
-        if prop:
-            blamed.setdefault(prop, []).append(f"{s.name} n={N_SYN}: {problem}")
-    repeat = suite.run(base.name, base.X, N_SYN, models[base.name])
+            blamed.setdefault(prop, []).append(f"{s.name} n={n}: {problem}")
+        return res
+
+    base_runs = {n: regular(base, n) for n in (1, _n_syn(base), n_large)}
+    outputs = {base.name: base_runs[_n_syn(base)]}
+    outputs.update({s.name: regular(s, _n_syn(s)) for s in sets[1:]})
+    repeats = [(s.name, outputs[s.name], suite.run(s.name, s.X, _n_syn(s), models[s.name]))
+               for s in (base, real)]
 
     props = [_blamed_property(p, blamed) for p in ("runs", "shape", "finite")]
     props.append(_mutation(suite.runs))
-    props.append(_determinism(base_runs[N_SYN], repeat))
+    props.append(_determinism(repeats))
     props.append(_time(suite.runs, blamed))
     degenerate = _degenerate(suite)
     props.append(_memory(suite.runs))
+    props.append(_contained(suite.runs))
     harder, hardness = _harder(sets, models, outputs, suite.seed)
     props.append(harder)
-    novel_sources = [(f"{base.name} n={2 * n_train}", base.X, base_runs[2 * n_train])]
-    novel_sources += [(f"{s.name} n={N_SYN}", s.X, outputs[s.name]) for s in sets]
-    props.append(_novel(novel_sources))
+    checked = [(f"{base.name} n={n_large}", base.X, base_runs[n_large])]
+    checked += [(f"{s.name} n={_n_syn(s)}", s.X, outputs[s.name]) for s in sets]
+    props.append(_novel(checked))
+    props.append(_diverse(checked))
     props.append(degenerate)
     return props, hardness
+
+
+def _n_syn(dataset):
+    """Rows synthesized on a hardness dataset: half its training rows."""
+    return len(dataset.X) // 2
 
 
 def _blamed_property(name, blamed):
@@ -424,30 +471,40 @@ def _mutation(runs):
     return PropertyResult("no_mutation", not bad, len(bad), "0 runs that modify X_train", detail)
 
 
-def _determinism(first, second):
-    if not (first.ok and second.ok and first.output is not None and second.output is not None):
-        return PropertyResult(
-            "deterministic", False, None, "identical bytes",
-            f"not measurable: runs ended {first.status} / {second.status}",
-        )
-    a, b = np.asarray(first.output), np.asarray(second.output)
-    same = a.shape == b.shape and a.tobytes() == b.tobytes()
-    diff = 0.0 if same or a.shape != b.shape else float(np.abs(a - b).max())
-    detail = "" if same else (
-        f"two runs with seed fixed differ (max abs difference {diff:.3g}); "
-        "seed every random generator from np.random or a fixed seed"
-    )
-    return PropertyResult("deterministic", same, diff, 0.0, detail)
+def _determinism(repeats):
+    """Two runs with the same seed give byte-identical output, on each repeated dataset."""
+    diffs, problems = [], []
+    for name, first, second in repeats:
+        if not (first.ok and second.ok and first.output is not None and second.output is not None):
+            problems.append(f"{name}: not measurable, runs ended {first.status} / {second.status}")
+            continue
+        a, b = np.asarray(first.output), np.asarray(second.output)
+        if a.shape == b.shape and a.tobytes() == b.tobytes():
+            diffs.append(0.0)
+            continue
+        diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
+        diffs.append(diff)
+        problems.append(f"{name}: two runs with seed fixed differ (max abs difference {diff:.3g})")
+    if any("differ" in p for p in problems):
+        problems.append("seed every random generator from np.random or a fixed seed")
+    value = max(diffs) if diffs else None
+    return PropertyResult("deterministic", not problems, value, 0.0, "; ".join(problems))
 
 
 def _time(runs, blamed):
+    """Worker CPU seconds of every regular run within TIME_LIMIT_S (wall time depends on load)."""
     regular = [(name, n, r) for name, n, r in runs if not name.startswith("degenerate:")]
-    slowest = max(regular, key=lambda t: t[2].duration_s)
-    worst = float(slowest[2].duration_s)
     problems = list(blamed.get("time", []))
-    if worst > TIME_LIMIT_S:
-        problems.append(f"{slowest[0]} n={slowest[1]} took {worst:.2f} s")
-    return PropertyResult("time", not problems, round(worst, 3), TIME_LIMIT_S, "; ".join(problems))
+    cpu = [(getattr(r, "cpu_s", None), name, n) for name, n, r in regular]
+    if any(c is None for c, _, _ in cpu):
+        missing = [f"{name} n={n}" for c, name, n in cpu if c is None]
+        problems.append(f"CPU time not measured for {', '.join(missing)}")
+        cpu = [t for t in cpu if t[0] is not None]
+    worst = max(cpu, default=(None, "", 0))
+    if worst[0] is not None and worst[0] > TIME_LIMIT_S:
+        problems.append(f"{worst[1]} n={worst[2]} used {worst[0]:.2f} CPU s")
+    value = None if worst[0] is None else round(float(worst[0]), 3)
+    return PropertyResult("time", not problems, value, TIME_LIMIT_S, "; ".join(problems))
 
 
 def _memory(runs):
@@ -456,19 +513,26 @@ def _memory(runs):
                           "; ".join(bad))
 
 
+def _contained(runs):
+    """No run (degenerate ones included) refused by the sandbox: an attempt is a verdict."""
+    bad = [f"{name} n={n}: {r.message}" for name, n, r in runs if r.status == "violation"]
+    return PropertyResult("no_violation", not bad, len(bad), "0 runs refused by the sandbox",
+                          "; ".join(bad))
+
+
 def _harder(sets, models, outputs, seed):
     """Median score on synthesized rows < median on random outliers, on every dataset."""
     values, problems, hardness = {}, [], []
     for s in sets:
         res = outputs[s.name]
-        ok, problem = _valid(res, N_SYN, s.X.shape[1])
+        ok, problem = _valid(res, _n_syn(s), s.X.shape[1])
         if not ok:
             problems.append(f"{s.name}: no valid output ({problem})")
             hardness.append(0.0)
             continue
         model = models[s.name]
         syn = model.predict_score(np.asarray(res.output, dtype=np.float64))
-        rand = model.predict_score(ds.random_outliers(s.X, N_SYN, seed))
+        rand = model.predict_score(ds.random_outliers(s.X, _n_syn(s), seed))
         train = model.predict_score(s.X)
         m_syn, m_rand = float(np.median(syn)), float(np.median(rand))
         values[s.name] = [round(m_syn, 6), round(m_rand, 6)]
@@ -485,23 +549,32 @@ def _harder(sets, models, outputs, seed):
     return prop, float(np.mean(hardness))
 
 
-def _novel(pairs):
-    """At most MAX_COPY_FRACTION of synthesized rows may copy a training row."""
+def _novel(checked):
+    """At most MAX_COPY_FRACTION of synthesized rows may (near) copy a training row."""
+    return _share_property("novel", checked, _copy_fraction, MAX_COPY_FRACTION,
+                           "are (near) copies of training rows")
+
+
+def _diverse(checked):
+    """At most MAX_REPEAT_FRACTION of synthesized rows may (near) repeat another output row."""
+    return _share_property("diverse", checked, _repeat_fraction, MAX_REPEAT_FRACTION,
+                           "(near) repeat another synthesized row")
+
+
+def _share_property(name, checked, measure, limit, what):
+    """Worst ``measure(X, output)`` over the valid outputs of ``checked``, against ``limit``."""
     worst, problems = 0.0, []
-    for label, X, res in pairs:
+    for label, X, res in checked:
         if not res.ok or res.output is None:
             continue  # shape/runs already report it; nothing to measure here
         out = np.asarray(res.output, dtype=np.float64)
         if out.ndim != 2 or out.shape[1] != X.shape[1] or not np.isfinite(out).all():
             continue
-        frac = _copy_fraction(X, out)
+        frac = measure(X, out)
         worst = max(worst, frac)
-        if frac > MAX_COPY_FRACTION:
-            problems.append(
-                f"{label}: {frac:.0%} of {len(out)} synthesized rows are copies of training rows"
-            )
-    return PropertyResult("novel", not problems, round(worst, 6), MAX_COPY_FRACTION,
-                          "; ".join(problems))
+        if frac > limit:
+            problems.append(f"{label}: {frac:.0%} of {len(out)} synthesized rows {what}")
+    return PropertyResult(name, not problems, round(worst, 6), limit, "; ".join(problems))
 
 
 def _degenerate(suite):

@@ -21,6 +21,7 @@ from sandbox.properties import (
 PROGRAMS = Path(__file__).parent / "programs"
 HONEST = sorted((PROGRAMS / "honest").glob("*.py"))
 BUGGY = PROGRAMS / "buggy"
+HARMFUL = PROGRAMS / "harmful"  # certified by suite 1.0, harmful in use
 # Which detector each honest program targets (file name prefix).
 FAMILY = {
     "iforest": "IForest", "pca": "PCA", "ocsvm": "OCSVM", "ecod": "ECOD",
@@ -41,6 +42,29 @@ def test_datasets_are_deterministic_per_seed():
     c = [s.X for s in ds.hardness_datasets(4)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], c[0])
+
+
+def test_shapes_and_scales_are_drawn_from_the_seed():
+    specs = [ds.suite_spec(seed) for seed in range(20)]
+    assert ds.suite_spec(7) == specs[7]
+    for family in ds.HARDNESS_FAMILIES:
+        shapes = {(s["datasets"][family]["n"], s["datasets"][family]["d"]) for s in specs}
+        assert len(shapes) >= 10, family  # no shape a program could wait for
+    for seed in (0, 5):
+        spec = ds.suite_spec(seed)["datasets"]
+        for s in ds.hardness_datasets(seed):
+            assert s.X.shape == (spec[s.name]["n"], spec[s.name]["d"])
+            assert ds.N_RANGE[0] <= len(s.X) <= ds.N_RANGE[1] and np.isfinite(s.X).all()
+
+
+def test_real_like_rows_are_disguised_per_seed():
+    a, b = ds.hardness_datasets(0)[-1], ds.hardness_datasets(1)[-1]
+    assert a.name == b.name == "real_like" and a.X.shape != b.X.shape
+    source = ds.suite_spec(0)["datasets"]["real_like"]["source"]
+    table = ds._real_table(source)
+    # rotated and rescaled: no column of the suite's data is a column of the table
+    corr = np.corrcoef(np.hstack([a.X, table[: len(a.X)]]).T)[: a.X.shape[1], a.X.shape[1]:]
+    assert np.abs(corr).max() < 0.999
 
 
 def test_degenerate_datasets_have_their_defects():
@@ -73,6 +97,26 @@ def test_copy_fraction_counts_exact_copies(X):
     assert props._copy_fraction(X, X) == 1.0
     far = X + 10.0 * (np.abs(X).max() + 1.0)
     assert props._copy_fraction(X, far) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e4])
+def test_near_copies_are_copies_at_every_scale(scale):
+    X = ds.gaussian_mixture(0, scale=scale).X
+    rng = np.random.default_rng(0)
+    noisy = X + rng.normal(scale=1e-6 * max(scale, 1.0), size=X.shape)
+    assert props._copy_fraction(X, noisy) == 1.0
+    a, b = X[rng.integers(0, len(X), 100)], X[rng.integers(0, len(X), 100)]
+    assert props._copy_fraction(X, a + 0.5 * (b - a) + 0.05 * scale) == 0.0
+
+
+def test_repeat_fraction_finds_constant_and_few_distinct_outputs():
+    X = ds.gaussian_mixture(0).X
+    rng = np.random.default_rng(0)
+    assert props._repeat_fraction(X, np.tile(X.mean(axis=0), (50, 1))) == 1.0
+    handful = X[:5] + 0.3
+    assert props._repeat_fraction(X, handful[rng.integers(0, 5, 50)] + 1e-9) == 1.0
+    assert props._repeat_fraction(X, X[:50] + 0.3) == 0.0
+    assert props._repeat_fraction(X, X[:1]) == 0.0
 
 
 @settings(max_examples=50, deadline=None)
@@ -129,7 +173,7 @@ def _runner(make, **extra):
     def run(source, X_train, n_samples, scorer, seed=0, limits=None):
         calls.append(seed)
         out = make(np.asarray(X_train), n_samples, len(calls))
-        fields = dict(status="ok", ok=True, output=out, message="", duration_s=0.01,
+        fields = dict(status="ok", ok=True, output=out, message="", duration_s=0.01, cpu_s=0.01,
                       calls=0, rows_scored=0, input_mutated=False)
         fields.update(extra)
         return SimpleNamespace(**fields)
@@ -152,12 +196,14 @@ def test_fake_good_program_passes_every_property():
     assert rep.format_text().endswith("verdict: CERTIFIABLE")
 
 
-def test_fake_copy_program_fails_novel_only():
+def test_fake_copy_program_fails_novel_and_diverse():
     copy_rows = lambda X, n, k: X[np.arange(n) % len(X)]  # noqa: E731
     rep = verify_program(PROGRAM, "fake", runner=_runner(copy_rows), detector_factory=_factory)
-    assert [p.name for p in rep.failures()] == ["novel"]
+    # the large run asks for more rows than X_train has: the copies repeat each other too
+    assert [p.name for p in rep.failures()] == ["novel", "diverse"]
+    n_large = round(ds.suite_spec(0)["large_n_factor"] * len(ds.base_dataset(0).X))
     detail = rep.property("novel").detail
-    assert "gaussian_mixture n=400: 100% of 400 synthesized rows are copies" in detail
+    assert f"gaussian_mixture n={n_large}: 100% of {n_large} synthesized rows are (near) copies" in detail
 
 
 def test_fake_nondeterministic_output_fails_determinism():
@@ -166,6 +212,45 @@ def test_fake_nondeterministic_output_fails_determinism():
     rep = verify_program(PROGRAM, "fake", runner=_runner(noisy), detector_factory=_factory)
     assert "deterministic" in [p.name for p in rep.failures()]
     assert "two runs with seed fixed differ" in rep.property("deterministic").detail
+
+
+def test_determinism_is_checked_on_a_second_dataset():
+    real = ds.hardness_datasets(0)[-1].X
+    rng = np.random.default_rng(1)
+
+    def only_on_real_data(X, n, k):
+        out = _interpolate(X, n, k)
+        return out + rng.normal(size=out.shape) if np.array_equal(X, real) else out
+
+    rep = verify_program(PROGRAM, "fake", runner=_runner(only_on_real_data), detector_factory=_factory)
+    assert [p.name for p in rep.failures()] == ["deterministic"]
+    assert rep.property("deterministic").detail.startswith("real_like: two runs with seed fixed differ")
+
+
+@pytest.mark.parametrize("status,prop", [("violation", "no_violation"), ("budget", "runs")])
+def test_violation_and_budget_fail_the_verdict_with_the_finding(status, prop):
+    correlated = ds.hardness_datasets(0)[1].X
+    message = {"violation": 'Line 7: guard: access to "__class__" is refused',
+               "budget": "model budget exceeded: more than 1000 predict_score calls"}[status]
+    good = _runner(_interpolate)
+
+    def run(source, X_train, n_samples, scorer, seed=0, limits=None):
+        res = good(source, X_train, n_samples, scorer, seed=seed, limits=limits)
+        if np.array_equal(X_train, correlated):
+            res.status, res.ok, res.output, res.message = status, False, None, message
+        return res
+
+    rep = verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
+    assert not rep.passed and not rep.property(prop).passed
+    detail = rep.property(prop).detail
+    assert detail.startswith(f"correlated n={len(correlated) // 2}: ") and detail.endswith(message)
+
+
+def test_report_records_the_seed_drawn_suite():
+    rep = verify_program(PROGRAM, "fake", seed=3, runner=_runner(_interpolate), detector_factory=_factory)
+    assert rep.suite_spec == ds.suite_spec(3) and rep.to_dict()["suite_spec"] == ds.suite_spec(3)
+    g = ds.suite_spec(3)["datasets"]["gaussian_mixture"]
+    assert f"datasets: gaussian_mixture {g['n']}x{g['d']}" in rep.format_text()
 
 
 def test_degree_variant_is_run_at_the_middle_degree():
@@ -197,9 +282,14 @@ def test_runner_without_input_mutated_fails_no_mutation_explicitly():
 
 
 def test_slow_runs_fail_time_budget():
-    run = _runner(_interpolate, duration_s=props.TIME_LIMIT_S + 1)
+    run = _runner(_interpolate, cpu_s=props.TIME_LIMIT_S + 1)
     rep = verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
     assert [p.name for p in rep.failures()] == ["time"]
+
+
+def test_time_is_judged_on_cpu_seconds_not_wall_time():
+    run = _runner(_interpolate, duration_s=props.TIME_LIMIT_S * 5, cpu_s=0.2)  # a loaded machine
+    assert verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory).passed
 
 
 def test_static_failure_skips_dynamic_properties_without_running():
@@ -233,8 +323,7 @@ BUGGY_EXPECTED = {
     "wrong_row_count": ("shape", "expected (1, 5)"),
     "nan_output": ("finite", "non-finite"),
     "mutates_input": ("no_mutation", "X_train was modified in place"),
-    "nondeterministic": ("deterministic", "two runs with seed fixed differ"),
-    "copies_training_rows": ("novel", "synthesized rows are copies of training rows"),
+    "copies_training_rows": ("novel", "synthesized rows are (near) copies of training rows"),
     "too_easy_far_noise": ("harder_than_random", "is not below"),
     "loops_on_duplicates": ("degenerate_inputs", "duplicate_rows: timeout"),
     "memory_bomb": ("memory", "MemoryError"),
@@ -242,19 +331,39 @@ BUGGY_EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("stem", sorted(BUGGY_EXPECTED))
-def test_buggy_programs_fail_the_precise_property(stem):
-    name, message = BUGGY_EXPECTED[stem]
-    source = (BUGGY / f"{stem}.py").read_text()
-    rep = verify_program(source, "IForest", seed=0)
+HARMFUL_EXPECTED = {
+    "recognises_suite_shapes": ("novel", "synthesized rows are (near) copies of training rows"),
+    "near_copies": ("novel", "synthesized rows are (near) copies of training rows"),
+    "constant_point": ("diverse", "synthesized rows (near) repeat another synthesized row"),
+    "copies_on_large_n": ("novel", "synthesized rows are (near) copies of training rows"),
+}
+REJECTED = {**{BUGGY / f"{stem}.py": v for stem, v in BUGGY_EXPECTED.items()},
+            **{HARMFUL / f"{stem}.py": v for stem, v in HARMFUL_EXPECTED.items()}}
+
+
+@pytest.mark.parametrize("path", sorted(REJECTED), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_buggy_and_harmful_programs_fail_the_precise_property(path):
+    name, message = REJECTED[path]
+    rep = verify_program(path.read_text(), "IForest", seed=0)
     assert not rep.passed
     prop = rep.property(name)
     assert not prop.passed, rep.format_text()
     assert message in prop.detail, prop.detail
     assert rep.format_text().endswith("verdict: REJECTED")
-    if stem == "too_easy_far_noise":
+    if path.stem == "too_easy_far_noise":
         assert rep.hardness < 0.01  # easier than every normal row
+    if path.stem == "copies_on_large_n":  # fine on the small runs, caught on the large one
+        n_large = round(ds.suite_spec(0)["large_n_factor"] * len(ds.base_dataset(0).X))
+        assert prop.detail == f"gaussian_mixture n={n_large}: 100% of {n_large} {message}"
 
 
-def test_every_buggy_program_is_covered():
-    assert {p.stem for p in BUGGY.glob("*.py")} == set(BUGGY_EXPECTED)
+def test_every_buggy_and_harmful_program_is_covered():
+    assert set(BUGGY.glob("*.py")) | set(HARMFUL.glob("*.py")) == set(REJECTED)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("path", [HARMFUL / "recognises_suite_shapes.py", BUGGY / "copies_training_rows.py"],
+                         ids=lambda p: p.stem)
+def test_programs_returning_copies_fail_on_other_seeds_too(path, seed):
+    rep = verify_program(path.read_text(), "IForest", seed=seed)
+    assert not rep.passed and not rep.property("novel").passed
