@@ -87,9 +87,9 @@ def _response_meta(resp, prompt, round_no, index):
 class _Run:
     """One detector's loop; holds the injected collaborators."""
 
-    def __init__(self, detector, client, store, verifier, config, progress):
+    def __init__(self, detector, client, store, verifier, config):
         self.detector, self.client, self.store = detector, client, store
-        self.verifier, self.config, self.progress = verifier, config, progress
+        self.verifier, self.config = verifier, config
 
     @staticmethod
     def _suite_version():
@@ -180,7 +180,7 @@ def generate_programs(detector, *, client, store, verifier=None, config=None, pr
         for the first round (replay with fewer than n recordings).
     """
     config = config or LoopConfig()
-    run = _Run(detector, client, store, verifier or _default_verifier, config, progress)
+    run = _Run(detector, client, store, verifier or _default_verifier, config)
     results = []
     for index in range(config.n_candidates):
         res = run.candidate(index)

@@ -1,4 +1,4 @@
-"""Peak resident memory of a process tree, sampled from /proc (Linux).
+"""Peak resident memory of a process tree, sampled with psutil.
 
 ``getrusage`` gives the peak of single processes only; the benchmark needs the
 peak of the whole tree (main process + pool workers + cell children +
@@ -6,29 +6,23 @@ sandbox workers) at any moment, so a background thread sums RSS over the tree.
 """
 import os
 import threading
-from pathlib import Path
+
+import psutil
 
 
 def _tree_rss_bytes(root_pid):
-    children, rss = {}, {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    """Current RSS of ``root_pid`` and all its descendants, in bytes."""
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in processes:
         try:
-            stat = (entry / "stat").read_text()
-            # the command name may contain spaces; fields after ")" are fixed
-            fields = stat[stat.rindex(")") + 2:].split()
-            pid, ppid, pages = int(entry.name), int(fields[1]), int(fields[21])
-        except (OSError, ValueError, IndexError):
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue  # the process ended while we looked
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = pages * page
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, ()))
     return total
 
 
@@ -38,14 +32,14 @@ class TreeMemorySampler:
     Attributes
     ----------
     peak_mb : float
-        Largest sum seen (MiB); 0.0 where /proc is unavailable.
+        Largest sum seen (MiB).
     """
 
     def __init__(self, interval=1.0):
         self.interval = interval
         self.peak_mb = 0.0
         self._stop = threading.Event()
-        self._thread = None
+        self._thread = threading.Thread(target=self._run, name="das-memory", daemon=True)
 
     def _run(self):
         pid = os.getpid()
@@ -55,13 +49,10 @@ class TreeMemorySampler:
                 return
 
     def __enter__(self):
-        if Path("/proc/self/stat").exists():
-            self._thread = threading.Thread(target=self._run, name="das-memory", daemon=True)
-            self._thread.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
         return False

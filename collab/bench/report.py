@@ -114,12 +114,9 @@ def _html(tabs, figures, counts, meta):
     for title, png in figures:
         body.append(f"<figure><img src='{esc(png)}' alt='{esc(title)}'>"
                     f"<figcaption>{esc(title)}</figcaption></figure>")
-    for name, (title, header, rows) in tabs.items():
-        head = "".join(f"<th>{esc(h)}</th>" for h in header)
-        trs = "".join("<tr>" + "".join(f"<td>{esc(tables._fmt(v))}</td>" for v in row) + "</tr>"
-                      for row in rows)
-        body.append(f"<h2>{esc(title)}</h2><table border='1' cellspacing='0' cellpadding='3'>"
-                    f"<tr>{head}</tr>{trs}</table>")
-    style = "<style>body{font-family:sans-serif;font-size:13px} td{text-align:right}</style>"
+    for title, header, rows in tabs.values():
+        body.append(f"<h2>{esc(title)}</h2>" + tables.to_html(header, rows))
+    style = ("<style>body{font-family:sans-serif;font-size:13px} td{text-align:right}"
+             " table,th,td{border:1px solid #999;border-collapse:collapse;padding:3px}</style>")
     head = f"<head><meta charset='utf-8'><title>das benchmark</title>{style}</head>"
     return f"<!doctype html><html>{head}<body>" + "\n".join(body) + "</body></html>\n"

@@ -13,6 +13,8 @@ import io
 import math
 from collections import defaultdict
 
+from tabulate import tabulate
+
 from collab.bench.log import latest_by_key
 from collab.bench.stats import paired_comparison
 
@@ -131,11 +133,19 @@ def _fmt(value, digits=4):
     return str(value)
 
 
+def _formatted(rows, digits):
+    return [[_fmt(v, digits) for v in row] for row in rows]
+
+
 def to_markdown(header, rows, digits=4):
     """GitHub Markdown table; the best value of a numeric row is not guessed, only printed."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_fmt(v, digits).replace("|", "\\|") for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    cells = [[v.replace("|", "\\|") for v in row] for row in [header, *_formatted(rows, digits)]]
+    return tabulate(cells[1:], cells[0], tablefmt="github", disable_numparse=True) + "\n"
+
+
+def to_html(header, rows, digits=4):
+    """HTML table, cells escaped."""
+    return tabulate(_formatted(rows, digits), header, tablefmt="html", disable_numparse=True)
 
 
 def to_csv(header, rows):
