@@ -112,8 +112,13 @@ class _Auditor(ast.NodeVisitor):
             else:
                 self.add(base, "node-not-allowed", "a class may only derive from object or a program class")
         for stmt in node.body:
+            for target in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
+                if isinstance(target, ast.Name) and target.id.startswith("_"):
+                    self.add(target, "private-name", f'class member "{target.id}" starts with "_"')
             if isinstance(stmt, ast.FunctionDef):
                 self.class_methods.add(id(stmt))
+                if stmt.name.startswith("_") and not rules.is_dunder(stmt.name):
+                    self.add(stmt, "private-name", f'class member "{stmt.name}" starts with "_"')
             elif not isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr, ast.Pass)):
                 self.add(stmt, "node-not-allowed", f"{type(stmt).__name__} is not allowed in a class body")
         self.generic_visit(node)
@@ -182,7 +187,7 @@ class _Auditor(ast.NodeVisitor):
             self.add(node, "import-not-allowed", "relative imports are not allowed")
             return
         module = node.module or ""
-        if self._check_import(node, module):
+        if self._check_import(node, module, [alias.name for alias in node.names]):
             for alias in node.names:
                 if alias.name == "*":
                     self.add(node, "import-not-allowed", f"from {module} import * is not allowed")
@@ -192,10 +197,8 @@ class _Auditor(ast.NodeVisitor):
                     self._check_identifier(node, alias.asname, "alias")
         self.generic_visit(node)
 
-    def _check_import(self, node, module):
-        if not rules.module_allowed(module, self.allowed_imports) or not any(
-            module == a or module.startswith(a + ".") for a in self.allowed_imports
-        ):
+    def _check_import(self, node, module, fromlist=()):
+        if not rules.importable(module, fromlist, self.allowed_imports):
             self.add(node, "import-not-allowed", f'import of "{module}" is not allowed')
             return False
         self.imports.add(module)

@@ -94,20 +94,24 @@ def is_test_module(name):
     return any(part in _TEST_PARTS or part.startswith("test_") for part in name.split("."))
 
 
-def make_getattr(allowed_imports, refuse=None, substitutes=None):
+def _as_is(obj, name, value):
+    return value
+
+
+def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
     """Return the guarded ``_getattr_`` for an allow-list of modules.
 
-    ``substitutes`` maps ``id(original)`` to the object handed out instead
-    (the seeded random constructors).
+    ``substitute(obj, name, value)`` returns what is handed out instead of
+    ``value`` (the seeded random constructors, see :func:`make_seeded`).
     """
     refuse = refuse or make_refuse()
-    substitutes = substitutes or {}
 
     def guarded_getattr(obj, name, *default):
         if type(name) is not str:
             raise TypeError("attribute name must be str")
         _check_name(obj, name, allowed_imports, refuse)
-        if name in ("format", "format_map") and (type(obj) is str or obj is str):
+        if name in ("format", "format_map") and (
+                isinstance(obj, str) or isinstance(obj, type) and issubclass(obj, str)):
             return _checked_format(obj, name, refuse)
         try:
             value = getattr(obj, name)
@@ -117,7 +121,7 @@ def make_getattr(allowed_imports, refuse=None, substitutes=None):
             raise
         if getattr(type(obj), "_sandbox_public", None) is None:  # the proxy's own methods are vetted
             _check_value(value, name, allowed_imports, refuse)
-        return substitutes.get(id(value), value)
+        return substitute(obj, name, value)
 
     return guarded_getattr
 
@@ -181,7 +185,7 @@ def _format_fields(template, refuse, depth=0):
 def _checked_format(obj, name, refuse):
     """``str.format`` / ``format_map`` (bound or unbound) with checked fields."""
     method = getattr(str, name)
-    if obj is str:
+    if isinstance(obj, type):
         def unbound(template, *args, **kwargs):
             if type(template) is str:
                 _format_fields(template, refuse)
@@ -204,9 +208,12 @@ def make_import(allowed_imports, guarded_getattr, refuse=None):
             return _internal_import(name)
         if level != 0:
             refuse("import-not-allowed", "relative imports are not allowed")
-        if type(name) is not str or not rules.module_allowed(name, allowed_imports):
+        if type(name) is not str or not rules.importable(name, fromlist, allowed_imports):
             refuse("import-not-allowed", f'import of "{name}" is not allowed')
         module = _import_module(name)
+        for item in fromlist or ():  # ``from scipy import stats`` loads the child first
+            if rules.module_allowed(f"{name}.{item}", allowed_imports):
+                _import_module(f"{name}.{item}")
         if fromlist:
             # IMPORT_FROM reads attributes directly: hand it only checked ones.
             return types.SimpleNamespace(**{item: guarded_getattr(module, item) for item in fromlist})
@@ -443,7 +450,10 @@ def make_print(sink):
 def make_seeded(seed):
     """Random constructors that draw from the run's seed, never from OS entropy.
 
-    Returns ``{id(original): replacement}`` for :func:`make_getattr`.
+    Returns the ``substitute(obj, name, value)`` hook of :func:`make_getattr`:
+    ``default_rng``, ``RandomState``, ``seed`` and ``Random`` called without
+    a seed, and the ``seed()`` method of a generator, get one drawn from
+    ``seed`` and a per-run counter.
     """
     counter = itertools.count()
 
@@ -467,8 +477,17 @@ def make_seeded(seed):
     def py_random(x=None):
         return random.Random(fresh() if x is None else x)
 
-    return {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
-            id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random}
+    replacements = {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
+                    id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random}
+
+    def substitute(obj, name, value):
+        if name == "seed" and isinstance(obj, (random.Random, np.random.RandomState)):
+            def reseed(a=None, *args):
+                return value(fresh() if a is None else a, *args)
+            return reseed
+        return replacements.get(id(value), value)
+
+    return substitute
 
 
 def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
@@ -508,8 +527,13 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         return iter(ob, *sentinel)
 
     def guarded_hash(obj):
-        if not isinstance(obj, _HASHABLE_VALUES + (tuple, frozenset)):
-            refuse("forbidden-call", f"hash() of a {type(obj).__name__} object is derived from its address")
+        stack = [obj]
+        while stack:  # a tuple's hash mixes its items' hashes: check them all
+            item = stack.pop()
+            if isinstance(item, (tuple, frozenset)):
+                stack.extend(item)
+            elif not isinstance(item, _HASHABLE_VALUES):
+                refuse("forbidden-call", f"hash() of a {type(item).__name__} object is derived from its address")
         return hash(obj)
 
     def safe_type(obj):

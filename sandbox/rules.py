@@ -110,7 +110,7 @@ _SCIPY_STATS = """
 norm multivariate_normal t chi2 uniform expon laplace gamma beta lognorm cauchy truncnorm
 gaussian_kde zscore rankdata scoreatpercentile percentileofscore iqr median_abs_deviation skew
 kurtosis pearsonr spearmanr kendalltau entropy mode describe trim_mean special_ortho_group
-ortho_group qmc
+ortho_group
 """
 _SCIPY_OPTIMIZE = """
 minimize minimize_scalar least_squares linear_sum_assignment brentq bisect root_scalar
@@ -290,3 +290,15 @@ def readable_names(module_name, allowed_imports):
         if allowed.rpartition(".")[0] == module_name and module_allowed(allowed, allowed_imports)
     )
     return children or None
+
+
+def importable(module_name, fromlist, allowed_imports):
+    """Whether ``import module_name`` (``from module_name import *fromlist``) may run.
+
+    An allowed module, or a parent package when every imported name is an
+    allowed child (``from scipy import stats``).
+    """
+    if module_allowed(module_name, allowed_imports):
+        return True
+    children = readable_names(module_name, allowed_imports)
+    return bool(fromlist) and children is not None and all(name in children for name in fromlist)

@@ -134,6 +134,8 @@ ROUTES = [
     ("array-interface-kwargs", _AI + "d = dict(**{k: 1})", VIOLATION, "dunder-key"),
     ("hash-gives-an-address", "h = hash(model)", VIOLATION, "hash() of a ModelProxy object"),
     ("hash-of-a-function", "def f():\n    pass\nh = hash(f)", VIOLATION, "forbidden-call"),
+    ("hash-of-a-tuple-of-objects", "h = hash((1, (model,)))", VIOLATION, "hash() of a ModelProxy object"),
+    ("numpy-str-format", "s = np.array(['{0.real}'])[0].format(1)", VIOLATION, "reads an attribute"),
     ("ndarray-resize-frees-under-a-view", "A = X_train.copy()\nv = A[:2]\nA.resize((1,), refcheck=False)", VIOLATION, 'method "resize"'),
     ("ndarray-buffer-out-of-bounds", "a = np.ndarray((10**6,), buffer=X_train, strides=(8,))", "runtime-error", "ValueError"),
     # the import allow-list: test packages and what they pull in
@@ -209,6 +211,8 @@ def test_a_violation_is_reported_with_its_line_even_when_caught(guarded_parent):
     "np.random.seed()\nv = np.random.rand(3)",
     "import random\nv = [random.Random().random() for _ in range(3)]",
     "import random\nrandom.seed()\nv = [random.random() for _ in range(3)]",
+    "import random\nr = random.Random(5)\nr.seed()\nv = [r.random() for _ in range(3)]",
+    "r = np.random.RandomState(5)\nr.seed()\nv = r.rand(3)",
 ])
 def test_unseeded_randomness_comes_from_the_run_seed_not_os_entropy(guarded_parent, draw):
     body = (draw if "\n" in draw else "v = " + draw) + "\nprint(list(v))\nreturn X_train[:n_samples]"

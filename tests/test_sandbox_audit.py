@@ -310,7 +310,7 @@ def test_benign_idioms_pass_the_audit(body):
 
 
 def test_benign_module_level_idioms_pass_the_audit():
-    src = ("import statistics\nimport warnings\nfrom scipy.optimize import minimize\n"
+    src = ("import statistics\nimport warnings\nfrom scipy.optimize import minimize\nfrom scipy import stats\n"
            "from sklearn.ensemble import IsolationForest\nCOUNTER = 0\n"
            + program("global COUNTER\nCOUNTER += 1\nreturn X_train")
            + '\n\nif __name__ == "__main__":\n    print("demo")\n')
@@ -330,6 +330,10 @@ def test_benign_module_level_idioms_pass_the_audit():
     ("a = np.zeros(3, dtype=object)", "forbidden-name"),
     ("n = __name__", "dunder-access"),
     ("i = id(X_train)", "forbidden-name"),
+    ("class A:\n    _hook = 1", "private-name"),
+    ("class A:\n    def _helper(self):\n        pass", "private-name"),
+    ("import scipy", "import-not-allowed"),
+    ("from sklearn import utils", "import-not-allowed"),
 ])
 def test_refused_idioms(body, rule):
     assert rule in rules_of(program(body + "\nreturn X_train"))
