@@ -68,6 +68,9 @@ def test_list_and_show(seeded):
     data = json.loads(run("programs", "list", "--detector", "IForest", "--json"))
     assert {d["sha256"] for d in data} == set(seeded) and "source" not in data[0]
     run("verify", parent[:10])
+    header, *lines = run("programs", "list", "--detector", "IForest").splitlines()
+    assert header.split()[:4] == ["sha256", "detector", "status", "hardness"]
+    assert {line.split()[3] for line in lines} == {"0.700", "-"}  # verified, never verified
     out = run("programs", "show", parent[:8])
     assert "push points past the tails" in out and "return X[:n] + 3.0" in out
     assert "PASSED" in out and "novelty" in out

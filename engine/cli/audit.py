@@ -40,7 +40,7 @@ def audit(ctx, file, detector, seed, as_json):
     data (never user data) and prints each property with its measured value and
     threshold. Exit code 0 when CERTIFIABLE, 1 when REJECTED.
     """
-    from sandbox.properties import verify_program
+    from sandbox import verify_program
 
     source = _read_source(file)
     report = verify_program(source, detector, seed=seed)
