@@ -29,6 +29,7 @@ class IForest(_PyODWrapper):
     contamination : float, default=0.1
     random_state : int, RandomState or None, default=None
     n_jobs : int, default=1
+        Scores do not depend on it (trees are seeded before they are built).
     """
 
     name = "IForest"
@@ -84,7 +85,16 @@ class OCSVM(_PyODWrapper):
         return self.detector_.decision_scores_
 
 
-class LOF(_PyODWrapper):
+class _NeighbourDetector(_PyODWrapper):
+    """A PyOD neighbour model whose ``n_neighbors`` is clamped to ``n_train - 1`` at fit."""
+
+    def _fit_scores(self, X):
+        self.n_neighbors_ = max(1, min(self.n_neighbors, X.shape[0] - 1))
+        self.detector_ = self._pyod_model().fit(X)
+        return self.detector_.decision_scores_
+
+
+class LOF(_NeighbourDetector):
     """Local Outlier Factor (Breunig et al., 2000) via PyOD in novelty mode, 20 neighbours.
 
     Parameters
@@ -94,6 +104,8 @@ class LOF(_PyODWrapper):
     contamination : float, default=0.1
     random_state : ignored
         Accepted for a uniform signature; LOF is deterministic.
+    n_jobs : int, default=1
+        Scores do not depend on it.
     """
 
     name = "LOF"
@@ -107,16 +119,12 @@ class LOF(_PyODWrapper):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _fit_scores(self, X):
-        self.n_neighbors_ = max(1, min(self.n_neighbors, X.shape[0] - 1))
-        self.detector_ = _PyODLOF(
-            n_neighbors=self.n_neighbors_, metric=self.metric, p=self.p,
-            contamination=self.contamination, n_jobs=self.n_jobs, novelty=True,
-        ).fit(X)
-        return self.detector_.decision_scores_
+    def _pyod_model(self):
+        return _PyODLOF(n_neighbors=self.n_neighbors_, metric=self.metric, p=self.p,
+                        contamination=self.contamination, n_jobs=self.n_jobs, novelty=True)
 
 
-class KNN(_PyODWrapper):
+class KNN(_NeighbourDetector):
     """k-nearest-neighbour distance (Ramaswamy et al., 2000) via PyOD: k = 5, largest.
 
     Parameters
@@ -127,6 +135,8 @@ class KNN(_PyODWrapper):
     contamination : float, default=0.1
     random_state : ignored
         Accepted for a uniform signature; KNN is deterministic.
+    n_jobs : int, default=1
+        Scores do not depend on it.
     """
 
     name = "KNN"
@@ -141,10 +151,6 @@ class KNN(_PyODWrapper):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _fit_scores(self, X):
-        self.n_neighbors_ = max(1, min(self.n_neighbors, X.shape[0] - 1))
-        self.detector_ = _PyODKNN(
-            n_neighbors=self.n_neighbors_, method=self.method, metric=self.metric,
-            p=self.p, contamination=self.contamination, n_jobs=self.n_jobs,
-        ).fit(X)
-        return self.detector_.decision_scores_
+    def _pyod_model(self):
+        return _PyODKNN(n_neighbors=self.n_neighbors_, method=self.method, metric=self.metric,
+                        p=self.p, contamination=self.contamination, n_jobs=self.n_jobs)
