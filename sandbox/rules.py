@@ -1,6 +1,6 @@
 """Policy lists shared by the static audit and the runtime guards.
 
-Everything here is a module-level frozenset so that the policy is data, can be
+Everything here is a module-level frozenset (or read-only mapping) so that the policy is data, can be
 reviewed in one place and cannot be changed at run time by accident.  The lists
 are deny-by-default where possible: the audit accepts only the AST node types
 in ``ALLOWED_NODES`` and only the imports in the allow-list.
@@ -65,11 +65,14 @@ take_along_axis tensordot tile trace transpose trapezoid tri tril tril_indices t
 union1d unique unravel_index unwrap vander var vdot vsplit vstack where zeros zeros_like
 errstate seterr geterr set_printoptions get_printoptions printoptions array2string array_repr
 array_str format_float_positional iinfo finfo result_type promote_types can_cast issubdtype
+r_ c_ s_ ix_ mgrid ogrid index_exp ndindex ndenumerate fromiter array_equiv asanyarray require
+cumulative_sum cumulative_prod unique_counts unique_values unique_inverse histogram2d nancumprod
+nanprod logical_and cbrt
 """
 _NUMPY_CONSTANTS = """
 pi e inf nan newaxis euler_gamma ndarray dtype generic number integer floating
 float64 float32 float16 int64 int32 int16 int8 uint8 uint16 uint32 uint64 intp bool_ bool
-complex128 double single int_ longlong
+complex128 complex64 double single longdouble int_ intc uint longlong
 random linalg fft lib
 """
 _NUMPY_RANDOM = """
@@ -78,6 +81,7 @@ choice shuffle permutation normal uniform standard_normal multivariate_normal di
 laplace beta gamma binomial poisson chisquare standard_t lognormal logistic gumbel weibull pareto
 power rayleigh triangular vonmises wald geometric multinomial standard_cauchy standard_exponential
 standard_gamma f noncentral_chisquare noncentral_f hypergeometric negative_binomial zipf logseries
+Generator
 """
 _NUMPY_LINALG = """
 norm svd eig eigh eigvals eigvalsh inv pinv det slogdet solve lstsq qr cholesky matrix_rank
@@ -104,18 +108,19 @@ _WARNINGS = "warn simplefilter filterwarnings catch_warnings"
 _SCIPY_SPATIAL = "KDTree cKDTree ConvexHull Delaunay distance distance_matrix minkowski_distance"
 _SCIPY_DISTANCE = """
 cdist pdist squareform euclidean sqeuclidean cityblock chebyshev cosine correlation mahalanobis
-minkowski seuclidean braycurtis canberra
+minkowski seuclidean braycurtis canberra jensenshannon
 """
 _SCIPY_STATS = """
 norm multivariate_normal t chi2 uniform expon laplace gamma beta lognorm cauchy truncnorm
 gaussian_kde zscore rankdata scoreatpercentile percentileofscore iqr median_abs_deviation skew
 kurtosis pearsonr spearmanr kendalltau entropy mode describe trim_mean special_ortho_group
-ortho_group
+ortho_group multivariate_t gmean hmean sem trimboth wasserstein_distance ks_2samp chi weibull_min
+pareto dirichlet poisson binom bernoulli halfnorm skewnorm
 """
 _SCIPY_OPTIMIZE = """
 minimize minimize_scalar least_squares linear_sum_assignment brentq bisect root_scalar
 """
-_SCIPY_SPECIAL = "expit logit erf erfc erfinv gamma gammaln logsumexp softmax ndtr ndtri xlogy"
+_SCIPY_SPECIAL = "expit logit erf erfc erfinv gamma gammaln logsumexp softmax ndtr ndtri xlogy comb digamma beta betaln"
 _SKLEARN = {
     "sklearn.neighbors": "NearestNeighbors LocalOutlierFactor KernelDensity KDTree BallTree",
     "sklearn.cluster": "KMeans MiniBatchKMeans DBSCAN AgglomerativeClustering Birch MeanShift",
@@ -202,10 +207,12 @@ FORBIDDEN_NAMES = frozenset({
 
 #: Packages whose functions and methods a program may be handed; a callable
 #: from anywhere else (functools, dataclasses, codecs, unittest, _pytest ...)
-#: is refused whatever object it was reached through.  ``synthesis_program``
+#: is refused whatever object it was reached through (``_warnings`` is the C
+#: half of ``warnings``).  ``synthesis_program``
 #: is the program's own module name.
 TRUSTED_PACKAGES = frozenset({
-    "numpy", "scipy", "sklearn", "math", "random", "statistics", "warnings", "synthesis_program",
+    "numpy", "scipy", "sklearn", "math", "random", "statistics", "warnings", "_warnings",
+    "synthesis_program",
 })
 
 #: AST node types a program may contain.  Anything else (async, await,

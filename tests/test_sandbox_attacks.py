@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import Limits, run_program
 from sandbox import guards, protocol, seccomp
-from sandbox.rules import DEFAULT_IMPORTS
+from sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
 
 SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
 MARKER = "/tmp/das_sandbox_attack_marker"
@@ -313,6 +313,23 @@ def test_callables_outside_the_reviewed_packages_are_refused_however_reached():
                    operator.attrgetter, type, types.SimpleNamespace):
         with pytest.raises(guards.SandboxViolation):
             g(types.SimpleNamespace(leaked=leaked), "leaked")
+
+
+@pytest.mark.parametrize("module_name", sorted(MODULE_ATTRIBUTES))
+def test_every_allow_listed_name_exists_and_passes_the_value_check(module_name):
+    """The allow-list itself leads nowhere: no stale name, no module off the list, no
+    callable from outside the reviewed packages (checked by the guard's own value check)."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    g = guards.make_getattr(DEFAULT_IMPORTS)
+    for name in sorted(MODULE_ATTRIBUTES[module_name]):
+        assert hasattr(module, name), f"{module_name}.{name} does not exist"
+        g(module, name)
+
+
+def test_allow_listed_modules_hold_no_test_package():
+    assert not [m for m in ALLOWED_MODULES if guards.is_test_module(m)]
 
 
 def test_refusals_are_reported_before_they_are_raised():

@@ -1,9 +1,11 @@
-"""Static audit (sandbox layer 1): one test per rule, exact messages."""
+"""Static audit (sandbox layer 1): one test per rule, exact messages; the benign
+idioms it accepts also run in the sandbox."""
 import textwrap
 
+import numpy as np
 import pytest
 
-from sandbox import AuditReport, Finding, audit_source
+from sandbox import AuditReport, Finding, audit_source, run_program
 from sandbox.rules import BASE_IMPORTS
 
 HONEST = '''
@@ -304,18 +306,30 @@ BENIGN = {
 
 
 @pytest.mark.parametrize("body", BENIGN.values(), ids=list(BENIGN))
-def test_benign_idioms_pass_the_audit(body):
-    rep = audit_source(program(body + "\nreturn X_train"))
-    assert rep.ok, str(rep)
+def test_benign_idioms_pass_the_audit_and_run(body):
+    src = program(body + "\nreturn X_train[:n_samples]")
+    assert audit_source(src).ok, str(audit_source(src))
+    _runs_ok(src)
 
 
-def test_benign_module_level_idioms_pass_the_audit():
+def test_benign_module_level_idioms_pass_the_audit_and_run():
     src = ("import statistics\nimport warnings\nfrom scipy.optimize import minimize\nfrom scipy import stats\n"
            "from sklearn.ensemble import IsolationForest\nCOUNTER = 0\n"
-           + program("global COUNTER\nCOUNTER += 1\nreturn X_train")
+           + program("global COUNTER\nCOUNTER += 1\nwith warnings.catch_warnings():\n"
+                     "    warnings.simplefilter('ignore')\n    f = IsolationForest(n_estimators=3).fit(X_train)\n"
+                     "m = minimize(lambda v: float(((v - 1) ** 2).sum()), np.zeros(2)).x\n"
+                     "print(statistics.mean([1, 2]), round(float(m[0]), 3), stats.norm.cdf(0.0))\n"
+                     "return X_train[:n_samples]")
            + '\n\nif __name__ == "__main__":\n    print("demo")\n')
-    rep = audit_source(src)
-    assert rep.ok, str(rep)
+    assert audit_source(src).ok, str(audit_source(src))
+    assert _runs_ok(src).stdout == "1.5 1.0 0.5\n"
+
+
+def _runs_ok(src):
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    res = run_program(src, X, 5, lambda A: A.sum(axis=1))
+    assert res.status == "ok", res.message
+    return res
 
 
 @pytest.mark.parametrize("body,rule", [
