@@ -20,7 +20,9 @@ class Limits:
         scorer included (large score requests are scored in chunks with the
         deadline checked between them).
     cpu_s : float or None
-        CPU seconds (RLIMIT_CPU); None means ``timeout_s + 1``.
+        CPU seconds of the program itself (RLIMIT_CPU); None means
+        ``timeout_s + 1``. The defaults give a program 30 CPU seconds and the
+        whole run, scoring on large data included, two minutes.
     memory_mb : int
         Address space the program may add on top of the forked interpreter.
     max_calls, max_rows : int
@@ -37,8 +39,8 @@ class Limits:
         where the platform supports it.
     """
 
-    timeout_s: float = 30.0
-    cpu_s: float = None
+    timeout_s: float = 120.0
+    cpu_s: float = 30.0
     memory_mb: int = 2048
     max_calls: int = 1000
     max_rows: int = 5_000_000

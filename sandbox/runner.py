@@ -125,5 +125,8 @@ def _supervise(task, scorer, imports):
 def _cpu_seconds(server, pid, exited):
     """The killed worker's CPU seconds (user + system), None if it could not be reaped."""
     if exited is None:
-        exited = server.wait(pid, 2.0)
+        try:
+            exited = server.wait(pid, 2.0)
+        except zygote.SandboxUnavailable:  # the run is over; only the measure is lost
+            return None
     return None if exited is None else round(float(exited[1]), 6)

@@ -249,6 +249,25 @@ def test_scoring_time_counts_against_the_hard_wall_clock_limit(X):
     assert time.perf_counter() - t0 < 2.5  # at most one scoring call past the limit
 
 
+def test_large_requests_are_scored_in_chunks_under_the_deadline(X):
+    from sandbox.session import SCORE_CHUNK_ROWS
+
+    sizes = []
+
+    def slow(A):
+        sizes.append(len(A))
+        time.sleep(0.4)
+        return A.sum(1)
+
+    body = "s = model.predict_score(np.ones((n_samples, X_train.shape[1])))\nreturn X_train[:2] + s[:2, None]"
+    res = run_program(program(body), X, SCORE_CHUNK_ROWS + 10, slow)
+    assert res.status == "bad-output" and sizes == [SCORE_CHUNK_ROWS, 10]  # scored, then a wrong shape
+    sizes.clear()
+    t0 = time.perf_counter()
+    res = run_program(program(body), X, 8 * SCORE_CHUNK_ROWS, slow, limits=Limits(timeout_s=1.0))
+    assert res.status == "timeout" and len(sizes) <= 4 and time.perf_counter() - t0 < 3
+
+
 def test_cpu_seconds_are_reported(X):
     res = run("t = 0\nfor i in range(3_000_000):\n    t += i\nreturn X_train[:n_samples]", X)
     assert res.status == "ok" and 0.05 < res.cpu_s < res.duration_s + 0.1
@@ -453,6 +472,17 @@ def test_garbage_malformed_json():
     assert res.message == "worker protocol violation: malformed info message: not an object"
 
 
+def test_any_error_while_serving_becomes_a_typed_result(monkeypatch):
+    from sandbox.session import Session
+
+    def broken(self, length):
+        raise KeyError("unexpected")
+
+    monkeypatch.setattr(Session, "_finish", broken)
+    res = _garbage_session([_frame(4, b'{"status": "ok"}')])
+    assert (res.status, res.message) == ("runtime-error", "worker message refused: KeyError")
+
+
 def test_garbage_deeply_nested_json_is_refused_without_recursion():
     nested = b'{"status": "ok", "message": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
     res = _garbage_session([_frame(4, nested)])
@@ -505,7 +535,7 @@ def test_garbage_result_shape_checked_before_reading():
 @pytest.mark.parametrize("sig,status,message", [
     (11, "runtime-error", "worker crashed with SIGSEGV"),
     (9, "memory", "worker was killed (out of memory)"),
-    (24, "timeout", "CPU limit of 3 s exceeded"),  # SIGXCPU
+    (24, "timeout", "CPU limit of 30 s exceeded"),  # SIGXCPU
     (31, "violation", "the worker attempted a system call outside the sandbox's allow-list and was killed (SIGSYS)"),
 ])
 def test_worker_death_is_classified(sig, status, message):
