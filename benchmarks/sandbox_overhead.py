@@ -2,14 +2,17 @@
 
 Runs, side by side in one process, the same synthesis program (a) through
 :func:`sandbox.run_program` (audit, restricted compile, fresh forked worker,
-rlimits, seccomp, model proxy over pipes) and (b) with plain ``exec`` and a
-direct ``predict_score``.  Programs: every program of the shipped replay
-corpus (what ``das regenerate`` certifies by default), each scored by its own
-detector, plus a generic fringe-point program.  Datasets: the training split
-of shuttle (~22.8k x 9) and of mnist (~3.45k x 100) from the shared ODDS
-directory (synthetic Gaussian data of the same shape when absent).  Reports
-the median wall time over repeats, the ratio per program, the median ratio
-over programs and the fixed overhead measured with an empty program.
+rlimits, seccomp allow-list, model proxy over pipes) with the zygote
+*before* OS isolation (a plain interpreter) and *after* it (inside the
+bubblewrap sandbox of :mod:`sandbox.isolation`), and (b) with plain ``exec``
+and a direct ``predict_score``.  Programs: every program of the shipped
+replay corpus (what ``das regenerate`` certifies by default), each scored
+by its own detector, plus a generic fringe-point program.  Datasets: the
+training split of shuttle (~22.8k x 9) and of mnist (~3.45k x 100) from the
+shared ODDS directory (synthetic Gaussian data of the same shape when
+absent).  Reports the median wall time over repeats, the ratio to plain per
+program before and after, the median ratio over programs and the fixed
+overhead measured with an empty program (target: at most 20 ms a run).
 
 The whole process runs with BLAS/OpenMP limited to one thread: the worker
 always does, and so does every ``das bench`` job (joblib gives each of its
@@ -18,6 +21,7 @@ processes one thread), so both sides score and compute alike.
 Usage: python benchmarks/sandbox_overhead.py [--repeats 5] [--data-dir DIR]
 """
 import argparse
+import functools
 import os
 import sys
 import time
@@ -27,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import run_program  # noqa: E402
+from sandbox import run_program, zygote  # noqa: E402
 
 HONEST = '''
 import numpy as np
@@ -105,16 +109,16 @@ def _load(name, shape, data_dir):
     return rng.normal(size=shape), f"synthetic {shape[0]}x{shape[1]}"
 
 
-def _paired_medians(box, plain, repeats):
-    """Median wall times of ``box`` and ``plain``, interleaved so that load
-    changes on a shared machine hit both alike."""
-    times = {box: [], plain: []}
+def _paired_medians(fns, repeats):
+    """Median wall time of each of ``fns``, interleaved so that load changes
+    on a shared machine hit all alike."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        for fn in (box, plain):
+        for fn, spent in zip(fns, times):
             t0 = time.perf_counter()
             fn()
-            times[fn].append(time.perf_counter() - t0)
-    return float(np.median(times[box])), float(np.median(times[plain]))
+            spent.append(time.perf_counter() - t0)
+    return [float(np.median(spent)) for spent in times]
 
 
 _FIT_ROWS = 3000  # detectors are fitted on at most this many rows (DRL would take minutes)
@@ -127,19 +131,26 @@ def _scorers(X, names):
     return {name: make_detector(name, random_state=0).fit(fit_on).predict_score for name in sorted(names)}
 
 
-def bench(X, programs, repeats):
-    """Rows (label, sandbox s, plain s, same output) for ``programs`` on ``X``."""
+def bench(X, programs, repeats, zygotes):
+    """Rows (label, sandbox s per zygote, plain s, same output) on ``X``."""
     n_samples = max(1, len(X) // 10)
     scorers = _scorers(X, {det for _, det, _ in programs})
     rows = []
     for label, det, src in programs:
         scorer = scorers[det]
-        res = run_program(src, X, n_samples, scorer)
-        if res.status != "ok":
-            raise SystemExit(f"sandboxed run of {label} failed: {res.status}: {res.message}")
+
+        def boxed(server):
+            zygote.use(server)
+            return run_program(src, X, n_samples, scorer)
+
+        for server in zygotes:
+            res = boxed(server)
+            if res.status != "ok":
+                raise SystemExit(f"sandboxed run of {label} failed: {res.status}: {res.message}")
         same = bool(np.allclose(run_plain(src, X, n_samples, scorer), res.output))
-        t_box, t_plain = _paired_medians(lambda: run_program(src, X, n_samples, scorer),
-                                         lambda: run_plain(src, X, n_samples, scorer), repeats)
+        *t_box, t_plain = _paired_medians(
+            [functools.partial(boxed, server) for server in zygotes]
+            + [lambda: run_plain(src, X, n_samples, scorer)], repeats)
         rows.append((label, t_box, t_plain, same))
     return rows
 
@@ -154,20 +165,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
     threadpool_limits(1)
     programs = [("fringe (generic)", "IForest", HONEST)] + list(corpus_programs())
+    zygotes = [zygote.Zygote(isolated=False), zygote.Zygote(isolated=True)]
     print(f"sandbox overhead, median of {args.repeats} runs; load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs; numpy {np.__version__}; BLAS/OpenMP 1 thread")
-    print(f"{'dataset':18s} {'program':18s} {'sandbox ms':>11s} {'plain ms':>9s} {'ratio':>6s} {'overhead ms':>12s}")
+    print("before: zygote as a plain interpreter; after: zygote inside bubblewrap (issue 12)")
+    print(f"{'dataset':8s} {'program':18s} {'before ms':>10s} {'after ms':>9s} {'plain ms':>9s} "
+          f"{'ratio before':>13s} {'ratio after':>12s}")
     for name, shape in (("shuttle", (24000, 9)), ("mnist", (3400, 100))):
         X, label = _load(name, shape, args.data_dir)
         label = f"{label} {X.shape[0]}x{X.shape[1]}"
-        rows = bench(X, programs + [("empty", "IForest", EMPTY)], args.repeats)
-        for prog, t_box, t_plain, same in rows:
+        rows = bench(X, programs + [("empty", "IForest", EMPTY)], args.repeats, zygotes)
+        for prog, (t_before, t_after), t_plain, same in rows:
             flag = "" if same else "  (output differs!)"
-            print(f"{name:18s} {prog:18s} {1e3 * t_box:11.1f} {1e3 * t_plain:9.1f} "
-                  f"{t_box / t_plain:6.2f} {1e3 * (t_box - t_plain):12.1f}{flag}")
-        ratios = [t_box / t_plain for _, t_box, t_plain, _ in rows[:-1]]
-        print(f"  {label}: median ratio over {len(ratios)} programs {np.median(ratios):.2f} "
-              f"(max {max(ratios):.2f}); fixed overhead (empty program) {1e3 * (rows[-1][1] - rows[-1][2]):.1f} ms")
+            print(f"{name:8s} {prog:18s} {1e3 * t_before:10.1f} {1e3 * t_after:9.1f} {1e3 * t_plain:9.1f} "
+                  f"{t_before / t_plain:13.2f} {t_after / t_plain:12.2f}{flag}")
+        print(f"  {label}: median ratio over {len(rows) - 1} programs "
+              + ", ".join(f"{when} {np.median([t[k] / p for _, t, p, _ in rows[:-1]]):.2f}"
+                          for k, when in enumerate(("before", "after")))
+              + "; fixed overhead (empty program) "
+              + ", ".join(f"{when} {1e3 * (rows[-1][1][k] - rows[-1][2]):.1f} ms"
+                          for k, when in enumerate(("before", "after"))))
+    for server in zygotes:
+        server.close()
 
 
 if __name__ == "__main__":
