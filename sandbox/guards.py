@@ -273,7 +273,8 @@ class TypeQuery:
         object.__setattr__(self, "_refuse", refuse)
 
     def __call__(self, *args, **kwargs):
-        self._refuse("forbidden-call", f"type(x) is a query: {self._cls.__name__} cannot be called through it")
+        self._refuse("forbidden-call",
+                     f"type(x) is a query: {self._cls.__name__} cannot be called through it")
 
     def __mro_entries__(self, bases):
         self._refuse("forbidden-call", f"type(x) is a query: {self._cls.__name__} cannot be a base class")
@@ -533,7 +534,8 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
             if isinstance(item, (tuple, frozenset)):
                 stack.extend(item)
             elif not isinstance(item, _HASHABLE_VALUES):
-                refuse("forbidden-call", f"hash() of a {type(item).__name__} object is derived from its address")
+                refuse("forbidden-call",
+                       f"hash() of a {type(item).__name__} object is derived from its address")
         return hash(obj)
 
     def safe_type(obj):

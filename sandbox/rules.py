@@ -1,7 +1,8 @@
 """Policy lists shared by the static audit and the runtime guards.
 
-Everything here is a module-level frozenset (or read-only mapping) so that the policy is data, can be
-reviewed in one place and cannot be changed at run time by accident.  The lists
+Everything here is a module-level frozenset (or read-only mapping) so that
+the policy is data, can be reviewed in one place and cannot be changed at run
+time by accident.  The lists
 are deny-by-default where possible: the audit accepts only the AST node types
 in ``ALLOWED_NODES`` and only the imports in the allow-list.
 """
@@ -120,7 +121,9 @@ pareto dirichlet poisson binom bernoulli halfnorm skewnorm
 _SCIPY_OPTIMIZE = """
 minimize minimize_scalar least_squares linear_sum_assignment brentq bisect root_scalar
 """
-_SCIPY_SPECIAL = "expit logit erf erfc erfinv gamma gammaln logsumexp softmax ndtr ndtri xlogy comb digamma beta betaln"
+_SCIPY_SPECIAL = """
+expit logit erf erfc erfinv gamma gammaln logsumexp softmax ndtr ndtri xlogy comb digamma beta betaln
+"""
 _SKLEARN = {
     "sklearn.neighbors": "NearestNeighbors LocalOutlierFactor KernelDensity KDTree BallTree",
     "sklearn.cluster": "KMeans MiniBatchKMeans DBSCAN AgglomerativeClustering Birch MeanShift",
@@ -208,8 +211,7 @@ FORBIDDEN_NAMES = frozenset({
 #: Packages whose functions and methods a program may be handed; a callable
 #: from anywhere else (functools, dataclasses, codecs, unittest, _pytest ...)
 #: is refused whatever object it was reached through (``_warnings`` is the C
-#: half of ``warnings``).  ``synthesis_program``
-#: is the program's own module name.
+#: half of ``warnings``).  ``synthesis_program`` is the program's own module.
 TRUSTED_PACKAGES = frozenset({
     "numpy", "scipy", "sklearn", "math", "random", "statistics", "warnings", "_warnings",
     "synthesis_program",
