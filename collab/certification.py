@@ -4,17 +4,26 @@ The store (:mod:`program_store`) keeps records; this service decides. It runs
 the property suite (:func:`sandbox.verify_program`) and records the outcome,
 re-verifies a program certified under an older suite version, picks the
 program the runtime uses for a detector (the recorded default, else the
-highest label-free hardness) and, on first use, certifies the bundled corpus
-through the engine's generate → audit → verify loop (replay backend: no key,
-no network). The Python API and the CLI both come through here, so a fresh
-store behaves the same from either.
+highest label-free hardness) and, on first use, certifies the bundled
+programs. The Python API and the CLI both come through here, so a fresh store
+behaves the same from either.
+
+The bundled programs (:data:`BUNDLED_PROGRAMS`) are the engine's replay corpus
+run through its generate → audit → verify loop, exported as a program bundle
+(``das prompts corpus --bundle collab/bundled_programs.json`` writes it;
+``tests/test_collab_certification.py`` checks it matches the corpus). On first
+use they are imported as candidates and verified *locally*: the bundle's own
+reports are evidence, never a certificate.
 """
 import contextlib
 import re
+from pathlib import Path
 
-from program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle
+from program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
 
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
+#: The replay corpus's programs as a bundle, shipped with das.
+BUNDLED_PROGRAMS = Path(__file__).with_name("bundled_programs.json")
 
 
 class ProgramRefused(ValueError):
@@ -142,46 +151,45 @@ class Certification:
                 f"than {self.suite_version}; re-verification is needed (das verify --detector {detector})")
         raise NotCertified(f"no certified program for detector {detector}")
 
-    def ensure(self, detector, backend="replay", *, client=None, config=None):
-        """Return ``detector``'s certified program, certifying the bundled corpus on first use.
+    def ensure(self, detector, bundle=BUNDLED_PROGRAMS):
+        """Return ``detector``'s certified program, certifying the bundled programs on first use.
 
         A program already certified (re-verified if its suite is stale) is
-        returned unchanged (idempotent). Otherwise the engine's loop runs over
-        the bundled prompt with ``backend`` (replay by default: no key, no
-        network), the hardest certified candidate becomes the default and is
-        returned.
+        returned unchanged (idempotent). Otherwise ``detector``'s programs in
+        ``bundle`` are imported and verified here, and the hardest certified
+        one (label-free hardness, ties by sha256, as the engine's loop chooses)
+        becomes the default and is returned.
 
         Raises
         ------
         NotCertified
-            If no candidate could be certified.
+            If no program qualifies (the message says why).
         """
         from detectors import UnknownDetector, get_card
 
         try:
             name = get_card(detector).name
-        except UnknownDetector:  # a user's own detector: no bundled programs exist for it
-            name = None
+        except UnknownDetector:  # a user's own detector: nothing is bundled for it
+            name = detector
         try:
-            return self.certified(name or detector, reverify=True)
+            return self.certified(name, reverify=True)
         except NotCertified as exc:
-            if name is None:
-                raise NotCertified(f"{exc}; {detector} has no bundled programs: certify one "
+            if not any(e["program"]["detector"] == name for e in read_bundle(bundle)):
+                raise NotCertified(f"{exc}; {name} has no bundled programs: certify one "
                                    "(`das regenerate`, `das programs import`) or pass its source") from exc
-        # The one edge from the runtime to the engine: first-use certification
-        # of the bundled corpus. engine.loop imports nothing from collab.
-        from engine.clients import make_client
-        from engine.loop import LoopConfig, generate_programs
+        results = [r for r in self.import_bundle(bundle, detector=name) if r["passed"]]
+        if not results:
+            raise NotCertified(f"no bundled program for {name} passed verification under suite "
+                               f"{self.suite_version} (see `das programs list --detector {name}`)")
+        best = max(results, key=lambda r: (self.store.latest_verification(r["sha256"]).hardness or 0.0,
+                                           r["sha256"]))
+        self.set_default(name, best["sha256"])
+        return self.store.get(best["sha256"])
 
-        results = generate_programs(name, client=client or make_client(backend), store=self.store,
-                                    verifier=self.verifier, config=config or LoopConfig())
-        if not any(r.status == "certified" for r in results):
-            summary = "; ".join(f"#{r.index}: {r.status} {r.message[:80]}" for r in results)
-            raise NotCertified(f"no program for {name} passed verification ({summary})")
-        return self.certified(name)
-
-    def import_bundle(self, path):
+    def import_bundle(self, path, detector=None):
         """Import a bundle (hashes checked) and verify every live program locally.
+
+        ``detector``: only that detector's programs.
 
         Returns
         -------
@@ -190,7 +198,7 @@ class Certification:
             ``passed`` is None for programs imported revoked (never verified).
         """
         results = []
-        for entry in import_bundle(self.store, path):
+        for entry in import_bundle(self.store, path, detector=detector):
             if entry["status"] == "revoked":
                 results.append(dict(entry, passed=None))
                 continue
@@ -243,12 +251,12 @@ def resolve_program(program, detector, store=None):
     return rec.source, rec.sha256
 
 
-def certified_programs(detectors, store=None, backend="replay"):
+def certified_programs(detectors, store=None):
     """``{detector: ProgramRecord}`` of each detector's certified program (certified on first use).
 
     Opens the store at ``store`` (a path; None: the default store) and closes it.
     """
     with opened(store) as st:
         service = Certification(st)
-        return {det: service.ensure(det, backend=backend) for det in detectors}
+        return {det: service.ensure(det) for det in detectors}
 

@@ -6,8 +6,8 @@ metadata), audited, verified by the property suite, and the outcome recorded.
 A rejected program gets a repair prompt that carries the verifier's report,
 for at most ``max_repair_rounds`` rounds. The default program of a detector is
 chosen label-free: the highest verifier hardness among certified programs.
-First-use certification of the bundled corpus is
-:meth:`collab.certification.Certification.ensure`, which runs this loop.
+The replay corpus run through this loop ships as ``collab/bundled_programs.json``
+(``das prompts corpus --bundle``), which the runtime certifies on first use.
 """
 import logging
 from dataclasses import dataclass, field

@@ -113,11 +113,12 @@ def read_bundle(path):
     return entries
 
 
-def import_bundle(store, path):
+def import_bundle(store, path, detector=None):
     """Import a bundle: check every hash, then store its programs as candidates.
 
     Programs revoked in the bundle are imported revoked. Nothing is verified
-    here, so nothing imported is certified yet.
+    here, so nothing imported is certified yet. ``detector``: import only that
+    detector's programs (every hash is still checked).
 
     Returns
     -------
@@ -125,6 +126,8 @@ def import_bundle(store, path):
         One ``{"sha256", "detector", "status"}`` per program, in bundle order.
     """
     entries = read_bundle(path)  # all hashes checked before anything is written
+    if detector is not None:
+        entries = [e for e in entries if e["program"]["detector"] == detector]
     with store.transaction():
         for entry in entries:
             p = entry["program"]

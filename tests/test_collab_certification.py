@@ -1,5 +1,6 @@
 """Certification service: verification, suite currency, default choice, bundle import, resolution."""
 import sqlite3
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -177,3 +178,60 @@ def test_resolve_program_passes_raw_sources_without_opening_a_store(tmp_path):
         resolve_program("print(1)", "IForest", path)
     with pytest.raises(ValueError, match="certified"):
         resolve_program("", "IForest", path)
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A bundle with two IForest programs (hardness 0.3 and 0.8 under the fake verifier) and one LOF."""
+    with ProgramStore(tmp_path / "maker.sqlite") as maker:
+        shas = [maker.add(SRC + f"# {tag}\n", det) for tag, det in (("soft", "IForest"), ("hard", "IForest"),
+                                                                       ("lof", "LOF"))]
+        return Path(export_bundle(maker, tmp_path / "bundle.json", shas=shas)["path"])
+
+
+def hardness_by_tag(suite="s1", passed=True):
+    """A verifier whose hardness depends on the program's tag comment."""
+    def verify(source, detector, seed=0):
+        hard = 0.8 if "hard" in source else 0.3
+        return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.0, hardness=hard,
+                               to_dict=lambda: {"hardness": hard})
+    return verify
+
+
+def test_ensure_certifies_the_bundled_programs_once(store, bundle):
+    cert = Certification(store, suite_version="s1", verifier=hardness_by_tag())
+    first = cert.ensure("iforest", bundle=bundle)
+    assert first.detector == "IForest" and first.source.endswith("# hard\n")
+    assert store.default("IForest") == first.sha256
+    assert {r.detector for r in store.list()} == {"IForest"}  # only the asked detector is imported
+    n_verifications = sum(len(store.verifications(r.sha256)) for r in store.list())
+    assert cert.ensure("IForest", bundle=bundle).sha256 == first.sha256
+    assert sum(len(store.verifications(r.sha256)) for r in store.list()) == n_verifications  # idempotent
+
+
+def test_ensure_refuses_when_nothing_passes_or_nothing_is_bundled(store, bundle):
+    cert = Certification(store, suite_version="s1", verifier=hardness_by_tag(passed=False))
+    with pytest.raises(NotCertified, match="no bundled program for IForest passed verification"):
+        cert.ensure("IForest", bundle=bundle)
+    with pytest.raises(NotCertified, match="Toy has no bundled programs"):
+        cert.ensure("Toy", bundle=bundle)
+
+
+def test_the_shipped_bundle_is_the_corpus_run_through_the_loop():
+    """collab/bundled_programs.json holds exactly the programs the engine extracts from the corpus."""
+    from collab.certification import BUNDLED_PROGRAMS
+    from detectors import DETECTOR_NAMES
+    from engine.clients import make_client
+    from engine.extract import extract_program
+    from engine.prompts import build_prompt
+    from engine.replay import load_index
+    from program_store import read_bundle, source_sha256
+
+    client, expected = make_client("replay"), set()
+    for name in DETECTOR_NAMES:
+        n = sum(e["detector"] == name and e["variant"] == "default" for e in load_index()["entries"])
+        for sample in range(n):
+            text = client.complete(build_prompt(name).text, sample=sample).text
+            expected.add((name, source_sha256(extract_program(text).source)))
+    bundled = {(e["program"]["detector"], e["program"]["sha256"]) for e in read_bundle(BUNDLED_PROGRAMS)}
+    assert bundled == expected, "regenerate with `das prompts corpus --bundle collab/bundled_programs.json`"

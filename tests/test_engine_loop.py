@@ -110,20 +110,3 @@ def test_bounded_rounds_end_rejected(store):
     assert res.status == "rejected" and res.rounds == 1 and len(client.prompts) == 2
     with pytest.raises(NotCertified):
         certification(store).certified("PCA")
-
-
-def test_ensure_certified_is_idempotent(store):
-    client = FakeClient([OK.format(tag="a", shift=1)])
-    service = certification(store, fake_verifier({"a": 0.5}))
-    kw = dict(client=client, config=LoopConfig(n_candidates=1))
-    first = service.ensure("iforest", **kw)
-    assert first.detector == "IForest" and first.status == "certified"
-    again = service.ensure("IForest", **kw)
-    assert again.sha256 == first.sha256 and len(client.prompts) == 1
-
-
-def test_ensure_certified_raises_when_nothing_passes(store):
-    client = FakeClient([OK.format(tag="bad", shift=1)])
-    with pytest.raises(NotCertified, match="no program for OCSVM passed verification"):
-        certification(store, fake_verifier({"bad": None})).ensure(
-            "OCSVM", client=client, config=LoopConfig(n_candidates=1, max_repair_rounds=0))

@@ -8,9 +8,9 @@ from collab.pipeline import detector_name
 from engine.cli._common import echo_json, json_option, store_option
 
 
-def _programs(detectors, store_path, backend):
+def _programs(detectors, store_path):
     """``{detector: (sha256, source)}`` of each detector's certified program (certified on first use)."""
-    return {d: (rec.sha256, rec.source) for d, rec in certified_programs(detectors, store_path, backend).items()}
+    return {d: (rec.sha256, rec.source) for d, rec in certified_programs(detectors, store_path).items()}
 
 
 @click.command("bench")
@@ -35,16 +35,16 @@ def _programs(detectors, store_path, backend):
 @click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard",
               show_default=True, help="Feature scaling fitted on the training split.")
 @store_option
-@click.option("--backend", default="replay", show_default=True,
-              help="LLM backend used only if a detector has no certified program yet.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @json_option
 def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
-          retry_failed, scale, store_path, backend, no_progress, as_json):
+          retry_failed, scale, store_path, no_progress, as_json):
     """Run the benchmark grid: datasets x detectors x seeds x methods.
 
     Finished cells are cached in OUT/cells.jsonl, so an interrupted run resumes
-    where it stopped; failing cells are recorded and the grid goes on.
+    where it stopped; failing cells are recorded and the grid goes on. Each
+    detector runs its certified program (the bundled ones are certified on first
+    use; `das regenerate` makes new ones).
     """
     from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
 
@@ -61,7 +61,7 @@ def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execut
         raise BenchError("--timeout must be positive")
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
     needs_program = bool({"sum", "collate", "classifier"} & set(method_list))
-    programs = _programs(dets, store_path, backend) if needs_program else {}
+    programs = _programs(dets, store_path) if needs_program else {}
     result = run_benchmark(out_dir, data, dets, seed_list, method_list, programs, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
@@ -98,7 +98,7 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_p
     figure_data = []
     if figure_datasets:
         det = detector_name(figure_detector)
-        sha, source = _programs([det], store_path, "replay")[det]
+        sha, source = _programs([det], store_path)[det]
         for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
             split = split_dataset(load_dataset(path), scale="standard")
             figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))

@@ -1,4 +1,7 @@
 """``das regenerate`` (run the codegen loop) and ``das prompts`` (show / re-key prompts)."""
+import tempfile
+from pathlib import Path
+
 import click
 
 from detectors import DETECTOR_NAMES, get_card
@@ -8,7 +11,7 @@ from engine.llm import BACKENDS
 from engine.loop import LoopConfig, generate_programs
 from engine.prompts import VARIANT_HELP, VARIANTS, build_initial_prompt, build_prompt
 from engine.replay import load_index, rekey_corpus
-from program_store import ProgramStore
+from program_store import ProgramStore, export_bundle
 
 
 def _names(detector):
@@ -95,13 +98,28 @@ def show(detector, variant, as_json):
                f"sha256 {prompt.sha256}")
 
 
+def bundle_corpus(out):
+    """Run the loop over the replay corpus for every detector in a scratch store; bundle what it stored."""
+    with tempfile.TemporaryDirectory() as tmp, ProgramStore(Path(tmp) / "corpus.sqlite") as store:
+        client = make_client("replay")
+        for name in DETECTOR_NAMES:
+            generate_programs(name, client=client, store=store, config=LoopConfig(set_default=False))
+        return export_bundle(store, out, shas=[r.sha256 for r in store.list()])
+
+
 @prompts.command("corpus")
 @click.option("--rekey", is_flag=True,
               help="Maintainers: point corpus entries at the current prompt texts (after a template "
                    "or card change, once the responses were checked to still answer them).")
+@click.option("--bundle", "bundle_out", type=click.Path(dir_okay=False), default=None,
+              help="Maintainers: write the corpus's programs, run through the loop, as the bundle the "
+                   "runtime certifies on first use (collab/bundled_programs.json).")
 @json_option
-def corpus(rekey, as_json):
-    """List the recorded replay corpus: entries per prompt, provenance, key status."""
+def corpus(rekey, bundle_out, as_json):
+    """List the bundled replay corpus: entries per prompt, provenance, key status."""
+    if bundle_out:
+        bundled = bundle_corpus(bundle_out)
+        click.echo(f"bundled {len(bundled['programs'])} program(s) into {bundled['path']}", err=True)
     changed = rekey_corpus() if rekey else []
     rows = []
     for e in load_index()["entries"]:
