@@ -7,8 +7,8 @@ IPC, UTS and cgroup namespaces, as uid/gid 65534 with no capabilities and
 what the interpreter needs, bound read-only: ``/usr`` (and the ``/lib``
 links), the Python installation, the site-packages that hold numpy, scipy,
 scikit-learn and RestrictedPython, and the ``sandbox`` package directory;
-``/proc`` is its own (no other process is visible) and ``/dev`` holds only
-``/dev/null``.  No home, no store, no ``/etc``, no ``/tmp``, nothing writable.
+``/proc`` is its own (no other process is visible) and read-only, and
+``/dev`` holds only ``/dev/null``.  No home, no store, no ``/etc``, no ``/tmp``, nothing writable.
 
 Where a layer is missing (no ``bwrap`` user namespaces, no seccomp), untrusted
 code is refused with :class:`SandboxUnavailable` unless the user opts in with
@@ -102,6 +102,9 @@ def bwrap_command(command, info_fd=None):
         bwrap_path(), "--unshare-all", "--uid", str(SANDBOX_ID), "--gid", str(SANDBOX_ID),
         "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
         *_readonly_binds(), "--proc", "/proc", "--dev-bind", "/dev/null", "/dev/null",
+        # read-only too: a caller running as root maps uid 65534 to host uid 0,
+        # which the kernel lets write sysctls such as kernel.core_pattern.
+        "--remount-ro", "/proc",
         "--remount-ro", "/", "--chdir", "/", *info, *command,
     ]
 

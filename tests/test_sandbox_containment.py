@@ -176,7 +176,8 @@ def test_secrets_and_memory_of_others_are_unreadable(run, target):
 def test_the_view_holds_no_home_store_etc_or_tmp(run):
     res = run(f'''
     seen = {{p: os.path.exists(p) for p in ("/etc/passwd", "/tmp", "/home", "{os.getcwd()}/.git", "/var")}}
-    writable = [p for p in ("/", "/proc/self", "/usr") if os.access(p, os.W_OK)]
+    writable = [p for p in ("/", "/proc/self", "/usr", "/proc/sys/kernel/core_pattern",
+                            "/proc/sys/vm/drop_caches", "/proc/self/oom_score_adj") if os.access(p, os.W_OK)]
     pids = [p for p in os.listdir("/proc") if p.isdigit()]
     if any(seen.values()) or writable or len(pids) > 2 or os.getuid() != 65534:
         raise RuntimeError("ESCAPED: " + json.dumps([seen, writable, pids, os.getuid()]))
