@@ -102,7 +102,7 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
     """Return the guarded ``_getattr_`` for an allow-list of modules.
 
     ``substitute(obj, name, value)`` returns what is handed out instead of
-    ``value`` (the seeded random constructors, see :func:`make_seeded`).
+    ``value`` (see :func:`make_substitute`).
     """
     refuse = refuse or make_refuse()
 
@@ -280,7 +280,7 @@ class TypeQuery:
         self._refuse("forbidden-call", f"type(x) is a query: {self._cls.__name__} cannot be a base class")
 
     def __eq__(self, other):
-        return self._cls is (other._cls if isinstance(other, TypeQuery) else other)
+        return self._cls is _unwrap_class(other)
 
     def __hash__(self):
         return hash(self._cls)
@@ -448,13 +448,38 @@ def make_print(sink):
     return _Printer
 
 
-def make_seeded(seed):
-    """Random constructors that draw from the run's seed, never from OS entropy.
+class ArrayType:
+    """What ``np.ndarray`` is to a program: ``isinstance`` and annotations work,
+    construction takes a shape, dtype and order only.
+
+    ``buffer=`` would lay any dtype over raw bytes: an object array over
+    bytes the program wrote is a forged object pointer (and ``offset`` /
+    ``strides`` go with it).
+    """
+
+    __slots__ = ("_refuse",)
+    _sandbox_class = np.ndarray  # what isinstance() and type queries compare with
+
+    def __init__(self, refuse):
+        object.__setattr__(self, "_refuse", refuse)
+
+    def __call__(self, shape, dtype=float, *args, order=None, **kwargs):
+        if args or kwargs:
+            self._refuse("numpy-denied", "np.ndarray(buffer=, offset=, strides=) reinterprets raw memory")
+        return np.ndarray(shape, dtype, order=order)
+
+    def __repr__(self):
+        return repr(np.ndarray)
+
+
+def make_substitute(seed, refuse):
+    """What the guarded getattr hands out instead of some library objects.
 
     Returns the ``substitute(obj, name, value)`` hook of :func:`make_getattr`:
-    ``default_rng``, ``RandomState``, ``seed`` and ``Random`` called without
-    a seed, and the ``seed()`` method of a generator, get one drawn from
-    ``seed`` and a per-run counter.
+    ``np.ndarray`` becomes an :class:`ArrayType`; ``default_rng``,
+    ``RandomState``, ``seed`` and ``Random`` called without a seed, and the
+    ``seed()`` method of a generator, get one drawn from ``seed`` and a
+    per-run counter (never from OS entropy).
     """
     counter = itertools.count()
 
@@ -479,7 +504,8 @@ def make_seeded(seed):
         return random.Random(fresh() if x is None else x)
 
     replacements = {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
-                    id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random}
+                    id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random,
+                    id(np.ndarray): ArrayType(refuse)}
 
     def substitute(obj, name, value):
         if name == "seed" and isinstance(obj, (random.Random, np.random.RandomState)):
@@ -513,7 +539,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         Globals with ``__builtins__`` and every RestrictedPython hook.
     """
     refuse = make_refuse(on_refusal)
-    guarded_getattr = make_getattr(allowed_imports, refuse, make_seeded(seed))
+    guarded_getattr = make_getattr(allowed_imports, refuse, make_substitute(seed, refuse))
 
     def guarded_hasattr(obj, name):
         try:

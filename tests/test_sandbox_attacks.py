@@ -137,7 +137,11 @@ ROUTES = [
     ("hash-of-a-tuple-of-objects", "h = hash((1, (model,)))", VIOLATION, "hash() of a ModelProxy object"),
     ("numpy-str-format", "s = np.array(['{0.real}'])[0].format(1)", VIOLATION, "reads an attribute"),
     ("ndarray-resize-frees-under-a-view", "A = X_train.copy()\nv = A[:2]\nA.resize((1,), refcheck=False)", VIOLATION, 'method "resize"'),
-    ("ndarray-buffer-out-of-bounds", "a = np.ndarray((10**6,), buffer=X_train, strides=(8,))", "runtime-error", "ValueError"),
+    ("ndarray-buffer-out-of-bounds", "a = np.ndarray((10**6,), buffer=X_train, strides=(8,))", VIOLATION, "raw memory"),
+    ("ndarray-object-over-raw-bytes", "b = np.zeros(8, dtype=np.uint8)\na = np.ndarray((1,), 'O', b)",
+     VIOLATION, "np.ndarray(buffer=, offset=, strides=) reinterprets raw memory"),
+    ("ndarray-alias-object-over-raw-bytes", "from numpy import ndarray as nd\n"
+     "a = nd((1,), dtype=[('p', 'O')], buffer=np.zeros(8, dtype=np.uint8))", VIOLATION, "raw memory"),
     # the import allow-list: test packages and what they pull in
     ("import-scipy-tests", "import scipy.stats.tests", REJECTED, 'import of "scipy.stats.tests" is not allowed'),
     ("import-sklearn-tests", "from sklearn.utils import _testing", REJECTED, "import-not-allowed"),
@@ -361,6 +365,14 @@ def test_an_import_raising_a_base_exception_becomes_an_import_error(monkeypatch)
     imp = guards.make_import(DEFAULT_IMPORTS, guards.make_getattr(DEFAULT_IMPORTS))
     with pytest.raises(ImportError, match="Skipped"):
         imp("numpy")
+
+
+def test_ndarray_is_still_a_type_for_isinstance_and_annotations(guarded_parent):
+    body = ("def f(x: np.ndarray) -> np.ndarray:\n    return x\n"
+            "print(isinstance(f(X_train), np.ndarray), type(X_train) == np.ndarray, np.ndarray((2, 3)).shape)\n"
+            "return X_train[:n_samples]")
+    res = run_program(program(body), np.ones((4, D)), 2, lambda A: A.sum(1))
+    assert (res.status, res.stdout) == ("ok", "True True (2, 3)\n"), res.message
 
 
 def test_type_is_a_query_that_cannot_create_classes():
