@@ -72,10 +72,11 @@ def make_refuse(on_refusal=None):
     """
 
     def refuse(rule, message):
-        finding = Finding(_program_line(), rule, message)
         if on_refusal is not None:
-            on_refusal(finding)
-        _raise(finding)
+            # a program recursing to the limit must not make the report fail
+            sys.setrecursionlimit(sys.getrecursionlimit() + 100)
+            on_refusal(Finding(_program_line(), rule, message))
+        _raise(Finding(_program_line(), rule, message))
 
     return refuse
 

@@ -325,8 +325,10 @@ def child_main(task):
         out = None
 
         def violation(finding):
-            _send_info(task, sink, {"status": "violation", "message": str(finding), "input_mutated": False})
-            os._exit(0)
+            try:
+                _send_info(task, sink, {"status": "violation", "message": str(finding), "input_mutated": False})
+            finally:  # the program never gets control back
+                os._exit(0)
 
         try:
             out, info["input_mutated"] = _run(task, sink, violation)

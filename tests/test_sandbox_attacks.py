@@ -157,6 +157,8 @@ ROUTES = [
     ("np-frompyfunc", "f = np.frompyfunc(len, 1, 1)", VIOLATION, '"numpy.frompyfunc"'),
     ("np-clock", "t = np.datetime64('now')", VIOLATION, '"numpy.datetime64"'),
     ("caught-refusal-still-fails", "try:\n    m = np.ma\nexcept Exception:\n    pass", VIOLATION, '"numpy.ma"'),
+    ("probe-at-the-recursion-limit", "def probe(k):\n    try:\n        return probe(k + 1)\n    except Exception:\n"
+     "        m = np.typing\nprobe(0)", VIOLATION, '"numpy.typing"'),
     ("caught-base-exception-still-fails", "try:\n    m = np.char\nexcept BaseException:\n    pass", VIOLATION, '"numpy.char"'),
     ("statistics-normaldist-entropy", "import statistics\nd = statistics.NormalDist()", VIOLATION, "NormalDist"),
     ("random-system-entropy", "import random\nr = random.SystemRandom()", VIOLATION, "SystemRandom"),
