@@ -143,12 +143,17 @@ def unisolated_allowed(allow_unisolated=None):
     return bool(allow_unisolated)
 
 
+def refusal(missing):
+    """The error for running without the layers in ``missing``."""
+    return SandboxUnavailable(
+        "refusing to run untrusted code without OS isolation (" + "; ".join(missing)
+        + f"). Set {OPT_IN_VAR}=1 to run it with the remaining layers only.")
+
+
 def require(allow_unisolated=None):
     """Whether to sandbox with bwrap; raises when a layer is missing and the
     user did not opt in."""
     missing = missing_layers()
     if missing and not unisolated_allowed(allow_unisolated):
-        raise SandboxUnavailable(
-            "refusing to run untrusted code without OS isolation (" + "; ".join(missing)
-            + f"). Set {OPT_IN_VAR}=1 to run it with the remaining layers only.")
+        raise refusal(missing)
     return bwrap_refusal() is None

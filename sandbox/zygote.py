@@ -101,7 +101,10 @@ class Zygote:
             raise
         finally:
             os.close(info_read)
-        self._request({"op": "ready"}, timeout=_START_TIMEOUT_S)
+        ready = self._request({"op": "ready"}, timeout=_START_TIMEOUT_S)
+        if not ready["seccomp"] and not isolation.unisolated_allowed():
+            self.close()
+            raise isolation.refusal(["seccomp: the kernel refused the filter"])
 
     def _request(self, message, fds=(), timeout=10.0):
         data = json.dumps(message).encode("utf-8")
@@ -234,7 +237,7 @@ def serve(fd):
     # collection: fewer copy-on-write faults per run.
     gc.freeze()
     sock = socket.socket(fileno=fd)
-    children = _Children()
+    children = _Children(seccomp_works())
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 2)
@@ -265,7 +268,8 @@ def serve(fd):
 class _Children:
     """The zygote's workers: live pids, killed pids awaiting collection, exits."""
 
-    def __init__(self):
+    def __init__(self, seccomp_ok):
+        self.seccomp_ok = seccomp_ok
         self.live = set()
         self.pidfds = {}  # live pid -> pidfd (readable once it exits)
         self.exits = {}  # pid -> (wait status, CPU seconds), bounded
@@ -286,7 +290,7 @@ class _Children:
     def handle(self, request):
         op = request["op"]
         if op == "ready":
-            return {}
+            return {"seccomp": self.seccomp_ok}
         if op == "workers":
             return {"pids": sorted(self.live)}
         pid = int(request["pid"])
@@ -334,6 +338,21 @@ class _Children:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def seccomp_works():
+    """Whether the kernel accepts the workers' filter (tried in a child)."""
+    from sandbox import seccomp
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the probe child
+        code = 1
+        try:
+            seccomp.install(write_fds=())
+            code = 0
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _warm_up_sklearn():

@@ -306,6 +306,15 @@ def test_missing_seccomp_refuses_unless_opted_in(monkeypatch):
     assert isolation.require(allow_unisolated=True) is True  # bwrap still used
 
 
+def test_a_kernel_refusing_the_filter_is_a_missing_layer(monkeypatch):
+    monkeypatch.delenv(isolation.OPT_IN_VAR, raising=False)
+    monkeypatch.setattr(zygote.Zygote, "_request", lambda self, message, **kw: {"seccomp": False})
+    monkeypatch.setattr(zygote.Zygote, "close", lambda self: (self.process.kill(), self.process.wait()))
+    with pytest.raises(zygote.SandboxUnavailable, match="seccomp: the kernel refused"):
+        zygote.Zygote(isolated=False)
+    assert zygote.seccomp_works()  # this kernel accepts it
+
+
 # -- the zygote itself ----------------------------------------------------------------
 def test_preload_survives_base_exceptions(monkeypatch):
     import importlib
