@@ -162,7 +162,8 @@ MODULE_ATTRIBUTES = types.MappingProxyType({
 #: Attribute names refused on every object (arrays, generators, estimators):
 #: entry points that touch files, pickles, raw memory or native code.
 #: ``data``/``base``/``ctypes`` (raw buffers and addresses) and
-#: ``tobytes`` (pointer bytes of object arrays) are raw-memory routes.
+#: ``tobytes`` (pointer bytes of object arrays) and ``capsule`` (a bit
+#: generator's C function pointers) are raw-memory routes.
 NUMPY_DENIED = frozenset({
     "load", "loads", "save", "savez", "savez_compressed", "savetxt",
     "loadtxt", "genfromtxt", "fromfile", "tofile", "fromregex", "memmap",
@@ -172,7 +173,7 @@ NUMPY_DENIED = frozenset({
     "info", "lookfor", "show_config", "show_runtime", "get_include",
     "byte_bounds", "setbufsize", "getbuffer", "newbuffer", "compat",
     "exceptions", "matlib", "ctypes_load_library", "load_library",
-    "data", "base", "tobytes", "tostring", "setflags", "getfield", "setfield",
+    "data", "base", "tobytes", "tostring", "setflags", "getfield", "setfield", "capsule",
     "__array_interface__", "__array_struct__",
     # np.test / scipy.test run pytest; sklearn.show_versions probes the system
     "test", "show_versions",

@@ -155,6 +155,7 @@ ROUTES = [
     # functions off the allow-list, caught or not
     ("np-vectorize", "f = np.vectorize(len)", VIOLATION, '"numpy.vectorize"'),
     ("np-frompyfunc", "f = np.frompyfunc(len, 1, 1)", VIOLATION, '"numpy.frompyfunc"'),
+    ("bit-generator-capsule", "c = np.random.default_rng(0).bit_generator.capsule", REJECTED, "numpy-denied"),
     ("np-clock", "t = np.datetime64('now')", VIOLATION, '"numpy.datetime64"'),
     ("caught-refusal-still-fails", "try:\n    m = np.ma\nexcept Exception:\n    pass", VIOLATION, '"numpy.ma"'),
     ("probe-at-the-recursion-limit", "def probe(k):\n    try:\n        return probe(k + 1)\n    except Exception:\n"
