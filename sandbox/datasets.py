@@ -23,12 +23,12 @@ import numpy as np
 
 BASE_N_TRAIN = 200  # middle of the drawn range; the benchmarks' warm-up size
 BASE_DIM = 5
-N_RANGE = (150, 260)  # rows of each hardness dataset, drawn per seed
-D_RANGE = (3, 10)  # features of each hardness dataset, drawn per seed
+N_RANGE = (100, 400)  # rows of each hardness dataset, drawn per seed
+D_RANGE = (3, 16)  # features, drawn per seed (3+: the correlated family is rank 2 + noise)
 # Overall scale, drawn log-uniformly per seed and dataset; narrow because detectors
 # with a fixed kernel width (OCSVM, gamma = 1/d) see a constant kernel on wide data.
 SCALE_RANGE = (0.2, 5.0)
-REAL_SOURCES = {"breast_cancer": 569, "wine": 178}  # tables scikit-learn ships: rows
+REAL_SOURCES = {"breast_cancer": (569, 30), "wine": (178, 13)}  # tables scikit-learn ships: shape
 LARGE_N_FACTOR = (1.5, 3.0)  # the large run asks for this many times the training rows
 HARDNESS_FAMILIES = ("gaussian_mixture", "correlated", "heavy_tailed", "real_like")
 
@@ -69,7 +69,8 @@ def suite_spec(seed=0):
                  "scale": float(np.exp(rng.uniform(*np.log(SCALE_RANGE))))}
         if family == "real_like":
             entry["source"] = sorted(REAL_SOURCES)[int(rng.integers(len(REAL_SOURCES)))]
-            entry["n"] = min(entry["n"], REAL_SOURCES[entry["source"]])
+            rows, cols = REAL_SOURCES[entry["source"]]
+            entry["n"], entry["d"] = min(entry["n"], rows), min(entry["d"], cols)
         spec["datasets"][family] = entry
     return spec
 
@@ -128,7 +129,7 @@ def real_like(seed=0, n=BASE_N_TRAIN, d=BASE_DIM, scale=1.0, source="breast_canc
     rng = _rng(seed, 6)
     table = _real_table(source)
     rows = rng.choice(len(table), size=n, replace=False)
-    cols = rng.choice(table.shape[1], size=min(d, table.shape[1]), replace=False)
+    cols = rng.choice(table.shape[1], size=d, replace=False)
     rotation, _ = np.linalg.qr(rng.normal(size=(len(cols), len(cols))))
     X = table[np.ix_(np.sort(rows), cols)] @ rotation
     return SuiteDataset("real_like", _placed(X, rng, scale))

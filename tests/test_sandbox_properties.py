@@ -313,14 +313,24 @@ def test_report_types_round_trip():
 # ------------------------------------------------ end to end: real sandbox + detectors
 
 
+# Honest but weak under suite 2.0 (a measured reason, so the check is not loosened):
+# pushing fringe rows outwards is no harder for IForest than uniform outliers on the
+# seed-0 correlated dataset (122 x 3); axis-aligned splits miss off-plane box points.
+WEAK = {"iforest_controlled_extrapolation": "correlated: median score"}
+
+
 @pytest.mark.parametrize("path", HONEST, ids=lambda p: p.stem)
 def test_honest_programs_are_certified(path):
     rep = verify_program(path.read_text(), _family(path), seed=0)
-    assert rep.passed, rep.format_text()
+    if path.stem not in WEAK:
+        assert rep.passed, rep.format_text()
+        return
+    assert [p.name for p in rep.failures()] == ["harder_than_random"], rep.format_text()
+    assert rep.property("harder_than_random").detail.startswith(WEAK[path.stem])
 
 
 BUGGY_EXPECTED = {
-    "wrong_row_count": ("shape", "expected (1, 5)"),
+    "wrong_row_count": ("shape", "gaussian_mixture n=1: bad-output: expected (1, "),
     "nan_output": ("finite", "non-finite"),
     "mutates_input": ("no_mutation", "X_train was modified in place"),
     "copies_training_rows": ("novel", "synthesized rows are (near) copies of training rows"),
