@@ -411,8 +411,7 @@ def _dynamic_properties(suite):
     """
     sets = ds.hardness_datasets(suite.seed)
     base, real = sets[0], sets[-1]  # gaussian mixture doubles as the base dataset
-    n_train, d = base.X.shape
-    n_large = int(round(ds.suite_spec(suite.seed)["large_n_factor"] * n_train))
+    n_large = int(round(ds.suite_spec(suite.seed)["large_n_factor"] * len(base.X)))
     models = {s.name: suite.fit(s.X) for s in sets}
     blamed = {}  # property -> list of "dataset n=..: problem"
 
