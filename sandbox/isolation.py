@@ -8,7 +8,8 @@ what the interpreter needs, bound read-only: ``/usr`` (and the ``/lib``
 links), the Python installation, the site-packages that hold numpy, scipy,
 scikit-learn and RestrictedPython, and the ``sandbox`` package directory;
 ``/proc`` is its own (no other process is visible) and read-only, and
-``/dev`` holds only ``/dev/null``.  No home, no store, no ``/etc``, no ``/tmp``, nothing writable.
+``/dev`` holds only ``/dev/null``.  No home, no store, no ``/etc``, no
+``/tmp``, nothing writable.
 
 Where a layer is missing (no ``bwrap`` user namespaces, no seccomp), untrusted
 code is refused with :class:`SandboxUnavailable` unless the user opts in with
