@@ -13,6 +13,25 @@ def _programs(detectors, store_path):
     return {d: (rec.sha256, rec.source) for d, rec in certified_programs(detectors, store_path).items()}
 
 
+def _seed_list(ctx, param, value):
+    from collab.bench.runner import parse_list
+
+    try:
+        return [int(s) for s in parse_list(value, "seeds")]
+    except ValueError:
+        raise BenchError(f"--seeds: expected comma-separated integers, got {value!r}") from None
+
+
+def _method_list(ctx, param, value):
+    from collab.bench.runner import parse_list
+
+    methods = tuple(parse_list(value, "methods")) if value else METHODS
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise BenchError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return methods
+
+
 @click.command("bench")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of datasets (default $DAS_DATA_DIR).")
@@ -20,8 +39,10 @@ def _programs(detectors, store_path):
               help="Comma-separated names or paths (default: all in the data dir).")
 @click.option("--detectors", default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
               help="Comma-separated detector names.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated integer seeds.")
-@click.option("--methods", default=None, help="Comma-separated subset of methods (default: all).")
+@click.option("--seeds", default="0", show_default=True, callback=_seed_list,
+              help="Comma-separated integer seeds.")
+@click.option("--methods", default=None, callback=_method_list,
+              help="Comma-separated subset of methods (default: all).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results/bench",
               show_default=True, help="Results directory (cells.jsonl is the cache: re-running resumes).")
 @click.option("--jobs", "n_jobs", type=int, default=None, help="Parallel cells (default: usable CPUs).")
@@ -29,7 +50,8 @@ def _programs(detectors, store_path):
               help="Local process pool (joblib) or Dask (optional extra das[dask]).")
 @click.option("--scheduler", default=None,
               help="Address of an existing Dask scheduler (with --executor dask).")
-@click.option("--timeout", type=float, default=600.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True,
               help="Per-cell wall-clock limit, seconds.")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells whose last attempt failed or timed out.")
 @click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard",
@@ -49,20 +71,10 @@ def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execut
     from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
 
     dets = [detector_name(d) for d in parse_list(detectors, "detectors")]
-    try:
-        seed_list = [int(s) for s in parse_list(seeds, "seeds")]
-    except ValueError:
-        raise BenchError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
-    method_list = tuple(parse_list(methods, "methods")) if methods else METHODS
-    unknown = sorted(set(method_list) - set(METHODS))
-    if unknown:
-        raise BenchError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    if timeout <= 0:
-        raise BenchError("--timeout must be positive")
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
-    needs_program = bool({"sum", "collate", "classifier"} & set(method_list))
+    needs_program = bool({"sum", "collate", "classifier"} & set(methods))
     programs = _programs(dets, store_path) if needs_program else {}
-    result = run_benchmark(out_dir, data, dets, seed_list, method_list, programs, executor=executor,
+    result = run_benchmark(out_dir, data, dets, seeds, methods, programs, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
                            progress=not no_progress)
