@@ -66,3 +66,23 @@ def test_detectors_compute_on_one_thread_and_restore_the_callers_setting(name, m
         torch.set_num_threads(before)
     assert seen == [(1, {1})]
     assert after == 2
+
+
+def test_concurrent_fits_from_threads_match_and_restore_the_setting(data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["DRL", "PCA", "OCSVM", "DRL"]
+    alone = [_scores_at(1, name, data) for name in names]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            together = list(pool.map(
+                lambda name: make_detector(name, random_state=1, **FAST.get(name, {}))
+                .fit(data[0]).predict_score(data[1]), names))
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+    assert after == 2
