@@ -14,6 +14,7 @@ wins) through the ``on_refusal`` callback, which the worker turns into a
 ``violation`` verdict the program cannot catch.
 """
 import builtins
+import functools
 import importlib
 import itertools
 import string
@@ -95,6 +96,12 @@ def is_test_module(name):
     return any(part in _TEST_PARTS or part.startswith("test_") for part in name.split("."))
 
 
+@functools.lru_cache(maxsize=1024)
+def _trusted_module(name):
+    """Whether functions of module ``name`` may be handed to a program (cached: hot path)."""
+    return name.split(".")[0] in rules.TRUSTED_PACKAGES and not is_test_module(name)
+
+
 def _as_is(obj, name, value):
     return value
 
@@ -110,8 +117,16 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
     def guarded_getattr(obj, name, *default):
         if type(name) is not str:
             raise TypeError("attribute name must be str")
-        _check_name(obj, name, allowed_imports, refuse)
-        if name in ("format", "format_map") and (
+        if name[:1] == "_" or name in _REFUSED_NAMES:
+            _refuse_name(name, refuse)
+        public = getattr(type(obj), "_sandbox_public", None)
+        if isinstance(obj, types.ModuleType):
+            allowed = rules.readable_names(obj.__name__, allowed_imports)
+            if allowed is None or name not in allowed:
+                refuse("module-attribute", f'"{obj.__name__}.{name}" is not on the allow-list')
+        elif name in _OBJECT_NAMES or public is not None:
+            _check_object_name(obj, name, public, refuse)
+        elif name in ("format", "format_map") and (
                 isinstance(obj, str) or isinstance(obj, type) and issubclass(obj, str)):
             return _checked_format(obj, name, refuse)
         try:
@@ -120,31 +135,40 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
             if default:
                 return default[0]
             raise
-        if getattr(type(obj), "_sandbox_public", None) is None:  # the proxy's own methods are vetted
+        if public is None and type(value) not in _INERT_TYPES:  # the proxy's own methods are vetted
             _check_value(value, name, allowed_imports, refuse)
         return substitute(obj, name, value)
 
     return guarded_getattr
 
 
-def _check_name(obj, name, allowed_imports, refuse):
-    """Refuse an attribute name on ``obj`` before it is read."""
+#: Attribute names refused on every object, with their rule and reason.
+_REFUSED_NAMES = {
+    **{name: ("forbidden-attribute", "gives access to interpreter internals")
+       for name in rules.INSPECT_ATTRIBUTES},
+    **{name: ("numpy-denied", "is a denied file/native/raw-memory entry point") for name in rules.NUMPY_DENIED},
+}
+#: Names refused only on some non-module objects (see ``_check_object_name``).
+_OBJECT_NAMES = rules.OBJECT_DENIED | rules.ATTRIBUTE_DICT_DENIED
+#: Value types that are neither callable nor modules: nothing to check (hot path).
+_INERT_TYPES = frozenset({int, float, bool, str, bytes, tuple, type(None), np.ndarray, np.dtype,
+                          np.float64, np.int64, np.bool_})
+
+
+def _refuse_name(name, refuse):
+    """Refuse a name on any object: dunders, ``_`` names and the deny-lists."""
     if rules.is_dunder(name):
         refuse("dunder-access", f'attribute "{name}" is a dunder name')
     if name.startswith("_"):
         refuse("private-name", f'attribute "{name}" starts with "_"')
-    if name in rules.INSPECT_ATTRIBUTES:
-        refuse("forbidden-attribute", f'attribute "{name}" gives access to interpreter internals')
-    if name in rules.NUMPY_DENIED:
-        refuse("numpy-denied", f'attribute "{name}" is a denied file/native/raw-memory entry point')
-    if isinstance(obj, types.ModuleType):
-        allowed = rules.readable_names(obj.__name__, allowed_imports)
-        if allowed is None or name not in allowed:
-            refuse("module-attribute", f'"{obj.__name__}.{name}" is not on the allow-list')
-        return
+    rule, why = _REFUSED_NAMES[name]
+    refuse(rule, f'attribute "{name}" {why}')
+
+
+def _check_object_name(obj, name, public, refuse):
+    """Refuse a name on a non-module object before it is read."""
     if name in rules.OBJECT_DENIED:
         refuse("numpy-denied", f'method "{name}" can free memory a view still reads')
-    public = getattr(type(obj), "_sandbox_public", None)
     if public is not None and name not in public:
         refuse("proxy-introspection", f'"{name}" is not part of the model proxy')
     if isinstance(obj, dict) and type(obj) is not dict and name in rules.ATTRIBUTE_DICT_DENIED:
@@ -163,7 +187,7 @@ def _check_value(value, name, allowed_imports, refuse):
         refuse("forbidden-call", f'attribute "{name}" is a metaclass (it creates classes)')
     if callable(value):
         module = _module_of(value)
-        if module and (module.split(".")[0] not in rules.TRUSTED_PACKAGES or is_test_module(module)):
+        if module and not _trusted_module(module):
             refuse("module-not-allowed", f'attribute "{name}" comes from module "{module}", '
                                          f'outside the reviewed packages')
 

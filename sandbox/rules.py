@@ -7,6 +7,7 @@ are deny-by-default where possible: the audit accepts only the AST node types
 in ``ALLOWED_NODES`` and only the imports in the allow-list.
 """
 import ast
+import functools
 import types
 
 #: Entry point every synthesis program defines.
@@ -287,6 +288,7 @@ def module_allowed(module_name, allowed_imports):
     return module_name in allowed_imports
 
 
+@functools.lru_cache(maxsize=256)
 def readable_names(module_name, allowed_imports):
     """Attribute names a program may read on a module, or None if it may hold none.
 
