@@ -8,8 +8,8 @@ the globals must provide.  This module builds those globals.
 The policy is an allow-list by function: on a module a program reads only
 the names listed for it in ``rules.MODULE_ATTRIBUTES``; on other objects the
 raw-memory, file and introspection names are refused, and every value handed
-out is checked again (modules, metaclasses, dangerous builtins, functions of
-denied or test modules).  A refusal is an attempt: it is recorded (first one
+out is checked again (modules, metaclasses, dangerous builtins, functions
+from outside the reviewed packages or from test modules).  A refusal is an attempt: it is recorded (first one
 wins) through the ``on_refusal`` callback, which the worker turns into a
 ``violation`` verdict the program cannot catch.
 """
@@ -17,6 +17,7 @@ import builtins
 import functools
 import importlib
 import itertools
+import random
 import string
 import sys
 import types
@@ -51,10 +52,6 @@ class SandboxViolation(AttributeError):
         self.rule = rule
 
 
-def _raise(finding):
-    raise SandboxViolation(finding.rule, finding.message)
-
-
 def _program_line():
     """Line of the innermost program frame on the stack (0 when none)."""
     frame = sys._getframe(1)
@@ -77,7 +74,7 @@ def make_refuse(on_refusal=None):
             # a program recursing to the limit must not make the report fail
             sys.setrecursionlimit(sys.getrecursionlimit() + 100)
             on_refusal(Finding(_program_line(), rule, message))
-        _raise(Finding(_program_line(), rule, message))
+        raise SandboxViolation(rule, message)
 
     return refuse
 
@@ -519,8 +516,6 @@ def make_substitute(seed, refuse):
 
     def np_seed(seed=None):
         np.random.seed(fresh() if seed is None else seed)
-
-    import random
 
     def py_seed(a=None, version=2):
         random.seed(fresh() if a is None else a, version)
