@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sandbox import datasets as ds
+from sandbox.untrusted import clean_text
 
 SUITE_VERSION = "2.0.0"  # bump on any change to a property, threshold or dataset
 
@@ -187,7 +188,8 @@ def check_audit(source):
     from sandbox.audit import audit_source
 
     rep = audit_source(source)
-    detail = "; ".join(str(f) for f in rep.findings)
+    # findings may quote the program's text: clean it like any program output
+    detail = clean_text("; ".join(str(f) for f in rep.findings), keep_newlines=False)
     return PropertyResult("audit", bool(rep.ok), len(rep.findings), "0 findings", detail)
 
 

@@ -302,6 +302,12 @@ def test_static_failure_skips_dynamic_properties_without_running():
     assert rep.suite_version == SUITE_VERSION and rep.hardness == 0.0
 
 
+def test_audit_findings_quoting_the_program_are_cleaned():
+    src = PROGRAM.replace("return X_train", 'return {"__x\x1b[2K[PASS]__": 1}')
+    detail = props.check_audit(src).detail
+    assert detail == 'Line 4: dunder-key: key "__x[PASS]__" is a dunder name', detail
+
+
 def test_report_types_round_trip():
     rep = VerificationReport(True, [PropertyResult("x", True, 1.5, 2.0, "")], 0.5, "v", 0, "D", 0.1)
     d = rep.to_dict()
