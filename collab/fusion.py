@@ -4,9 +4,13 @@ Pure functions over score arrays. The min-max scalers are fitted on the
 *training* scores (the detector's scores of D_train and the enhancement
 classifier's scores of D_train) and applied unchanged to new data.
 
-Scaled scores are **not clipped** to [0, 1]: points scoring beyond the
-training range are exactly the likely anomalies, and clipping would tie them
-all at 1 and destroy their ranking (AUC-PR depends on that ranking).
+The scalers are *trimmed*: ``lo`` and ``hi`` are the training scores ranked
+``k`` from either end (``k = max(1, floor(TRIM * n))`` for ``n >= MIN_TRIM_ROWS``
+scores, else the plain min and max), so a single extreme training score cannot
+squash every other score into a sliver and hand the fused ranking to the other
+term. Scaled scores are **not clipped**: points scoring beyond the training
+range are exactly the likely anomalies, and clipping would tie them all at the
+top and destroy their ranking (AUC-PR depends on that ranking).
 """
 from dataclasses import dataclass
 
@@ -14,6 +18,10 @@ import numpy as np
 
 # Below this range a score is treated as constant on the training data.
 _MIN_RANGE = 1e-12
+#: Share of the training scores trimmed from each end before taking min and max.
+TRIM = 0.01
+#: Fewer training scores than this are scaled by their plain min and max.
+MIN_TRIM_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,11 @@ class MinMax:
     Attributes
     ----------
     lo : float
-        Minimum of the training scores.
+        Trimmed minimum of the training scores.
     scale : float
-        ``max - min`` of the training scores, or 1.0 when that range is
-        (numerically) zero so that constant training scores only get shifted.
+        Trimmed ``max - min`` of the training scores (the plain range when the
+        trimmed one is zero), or 1.0 when that is (numerically) zero too, so
+        that constant training scores only get shifted.
     """
 
     lo: float
@@ -37,12 +46,15 @@ class MinMax:
         return (np.asarray(scores, dtype=np.float64) - self.lo) / self.scale
 
 
-def fit_minmax(train_scores):
-    """Fit a :class:`MinMax` scaler on finite 1-D training scores.
+def fit_minmax(train_scores, trim=TRIM):
+    """Fit a trimmed :class:`MinMax` scaler on finite 1-D training scores.
 
     Parameters
     ----------
     train_scores : array-like of shape (n,)
+    trim : float in [0, 0.5), default=TRIM
+        Share of scores ignored at each end (at least one score once there
+        are :data:`MIN_TRIM_ROWS`); 0 gives the plain min-max.
 
     Returns
     -------
@@ -51,7 +63,13 @@ def fit_minmax(train_scores):
     scores = np.asarray(train_scores, dtype=np.float64).ravel()
     if scores.size == 0 or not np.all(np.isfinite(scores)):
         raise ValueError("training scores must be a non-empty array of finite values")
-    lo, hi = float(scores.min()), float(scores.max())
+    if not 0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim!r}")
+    ranked = np.sort(scores)
+    k = max(1, int(trim * len(ranked))) if trim > 0 and len(ranked) >= MIN_TRIM_ROWS else 0
+    lo, hi = float(ranked[k]), float(ranked[len(ranked) - 1 - k])
+    if hi - lo <= _MIN_RANGE:
+        lo, hi = float(ranked[0]), float(ranked[-1])
     scale = hi - lo
     return MinMax(lo=lo, scale=scale if scale > _MIN_RANGE else 1.0)
 

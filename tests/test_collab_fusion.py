@@ -64,3 +64,21 @@ def test_pot_degenerate_and_bad_input():
         pot_threshold([1.0])
     with pytest.raises(ThresholdError):
         pot_threshold(np.arange(10.0), risk=0.0)
+
+
+def test_one_extreme_training_score_does_not_squash_the_rest():
+    base = np.linspace(0.0, 1.0, 200)
+    spiked = np.r_[base, 1e6]  # one training score a million times the others
+    assert fit_minmax(spiked).scale == pytest.approx(fit_minmax(base).scale, rel=0.05)
+    # The detector still counts: a high base score outranks a moderate classifier score
+    # (with the plain min-max the spike scales every base score to ~1e-6 and this fails).
+    fusion = fit_sum_fusion(spiked, np.linspace(0.0, 1.0, 200))
+    assert fusion.fuse([0.9], [0.0])[0] > fusion.fuse([0.1], [0.3])[0]
+
+
+def test_trimmed_minmax_falls_back_to_the_plain_range():
+    # Most scores tied: the trimmed range is zero, the plain one is not.
+    assert fit_minmax([0.0] * 50 + [1.0]) == MinMax(lo=0.0, scale=1.0)
+    assert fit_minmax([2.0, 4.0, 6.0], trim=0.0) == MinMax(lo=2.0, scale=4.0)
+    with pytest.raises(ValueError, match="trim"):
+        fit_minmax([0.0, 1.0], trim=0.5)
