@@ -50,6 +50,9 @@ TIME_LIMIT_S = 2.0  # worker CPU seconds per run on a ~200 x 10 dataset; real LL
 # a verdict: the ``time`` property is judged on CPU seconds, and the CPU limit
 # (TIME_LIMIT_S + 1) stops a CPU hog first.
 SUITE_TIMEOUT_S = 10.0
+# Rows a suite run may have scored: the corpus and example programs score at most
+# ~3.4k (a few times the largest n asked); the cap bounds what scoring can cost.
+SUITE_MAX_ROWS = 100_000
 MAX_COPY_FRACTION = 0.05  # novel: allowed share of rows that (near) copy a training row
 MAX_REPEAT_FRACTION = 0.5  # diverse: allowed share of rows that (near) repeat another output row
 # Two rows are "the same" within COPY_RATIO x the median distance from a training
@@ -149,10 +152,11 @@ class VerificationReport:
 
 
 def suite_limits():
-    """The :class:`sandbox.runner.Limits` of every suite run (default limits, shorter timeouts)."""
+    """The :class:`sandbox.runner.Limits` of every suite run (default limits, shorter timeouts,
+    a smaller scoring budget)."""
     from sandbox.runner import Limits
 
-    return Limits(timeout_s=SUITE_TIMEOUT_S, cpu_s=TIME_LIMIT_S + 1)
+    return Limits(timeout_s=SUITE_TIMEOUT_S, cpu_s=TIME_LIMIT_S + 1, max_rows=SUITE_MAX_ROWS)
 
 
 def _short(value, width=70):
