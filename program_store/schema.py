@@ -6,7 +6,9 @@ file explains itself in the ``sqlite-utils`` CLI. Any file that is not an
 SQLite database, or an SQLite database of another application, is refused
 before anything is written to it.
 """
+import os
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,20 +110,51 @@ def connect(path):
     Raises
     ------
     StoreError
-        If the file is not SQLite, belongs to another application, is corrupt,
-        or has a newer schema than this code knows.
+        If the file is not SQLite (a 0-byte file included), belongs to another
+        application, is corrupt, has a newer schema than this code knows, or
+        cannot be created where asked.
     """
     path = Path(path)
-    if path.exists():
-        if not path.is_file():
-            raise StoreError(f"{path} is not a file")
-        _check_header(path)
-    else:
+    if not path.exists():
+        _create(path)
+    if not path.is_file():
+        raise StoreError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        # A new store is never 0 bytes (see _create): this one was truncated or made by hand.
+        raise StoreError(f"{path} is an empty (0-byte) file, not a das store; restore it from a "
+                         "backup, or delete it to start a new store")
+    _check_header(path)
+    return _open(path)
+
+
+def _create(path):
+    """Build a new, migrated store beside ``path`` and link it into place.
+
+    Other processes see either no file or a complete store, never a half-made
+    one, so an empty file at ``path`` can always be refused.
+    """
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError as exc:  # a parent is a file ($DAS_HOME set to a file), or no permission
+        raise StoreError(f"cannot create a store at {path}: {exc.strerror}: {exc.filename} "
+                         "(check $DAS_HOME, $DAS_STORE or --store)") from None
+    os.close(fd)
+    try:
+        _open(Path(tmp)).close()
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(tmp + suffix).unlink(missing_ok=True)
+
+
+def _open(path):
+    """Connect to an existing file, check it is ours, set pragmas and migrate."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        # One read transaction, so the checks see one snapshot even while
-        # another process is initialising the same new file.
+        # One read transaction, so the checks see one snapshot.
         conn.execute("BEGIN")
         try:
             _check_identity(conn, path)

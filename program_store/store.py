@@ -111,7 +111,9 @@ class ProgramStore:
         """Store ``source`` as a candidate program and return its sha256.
 
         Identical source gives the same key; adding it again keeps the first
-        record (dedup) and returns the existing sha256.
+        record (dedup) and returns the existing sha256. Adding the source of a
+        tampered record restores it (status back to candidate, an event
+        ``restored``), since that source is the one the key names.
         """
         if not isinstance(source, str) or not source.strip():
             raise InvalidInput("source must be a non-empty string")
@@ -132,8 +134,19 @@ class ProgramStore:
             "status": "candidate",
         }
         with self.transaction():
-            self.db["programs"].insert(row, ignore=True)
+            stored = self._one("SELECT source, status FROM programs WHERE sha256 = ?", (sha,))
+            if stored is None:
+                self.db["programs"].insert(row)
+            elif stored["source"] != source:
+                self._restore(sha, source, stored["status"])
         return sha
+
+    def _restore(self, sha, source, status):
+        """Put back the source that hashes to ``sha`` over a tampered copy; it must be verified again."""
+        new_status = "revoked" if status == "revoked" else "candidate"
+        self.db.execute("UPDATE programs SET source = ?, status = ?, verified_suite = NULL, "
+                        "verified_hardness = NULL WHERE sha256 = ?", (source, new_status, sha))
+        self.record_event(sha, "restored", {"previous_status": status})
 
     def resolve(self, prefix):
         """Return the full sha256 of the one program whose key starts with ``prefix``."""
@@ -159,7 +172,7 @@ class ProgramStore:
         """Re-hash a row's source; mark and report tampering. Returns True when intact."""
         if source_sha256(row["source"]) == row["sha256"]:
             return True
-        if row["status"] != "tampered":
+        if row["status"] not in ("tampered", "revoked"):  # a revocation is final, even of a tampered row
             with self.transaction():
                 self.db.execute("UPDATE programs SET status = 'tampered' WHERE sha256 = ?",
                                 (row["sha256"],))
@@ -205,12 +218,16 @@ class ProgramStore:
         for row in list(self.db.query(sql + " ORDER BY created_at, sha256", params)):
             if self._intact(row):
                 out.append(ProgramRecord.from_row(row))
-            elif status in (None, "tampered"):
-                out.append(ProgramRecord.from_row(dict(row, status="tampered"), source=""))
+            elif status in (None, "tampered", row["status"]):
+                shown = "revoked" if row["status"] == "revoked" else "tampered"
+                out.append(ProgramRecord.from_row(dict(row, status=shown), source=""))
         return out
 
     def revoke(self, sha, reason):
-        """Mark ``sha`` revoked (recorded with ``reason``; the row is kept)."""
+        """Mark ``sha`` revoked (recorded with ``reason``; the row is kept).
+
+        A tampered program can be revoked too; it stays revoked (and withheld).
+        """
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a revocation needs a reason")
         with self.transaction():
