@@ -3,28 +3,31 @@
 Installed in every worker after fork (the zygote itself must still fork).
 Only the system calls a numpy/scipy/scikit-learn worker makes once its
 modules are imported are allowed -- the list was derived by tracing the
-bundled corpus programs, the honest test programs and the benchmark with
-``strace -f`` inside the bubblewrap sandbox.  Everything else (process
-creation, exec, sockets, signals to other processes, ptrace, the mount API,
-SysV IPC, priorities and affinities, xattrs, ``open_by_handle_at``, chmod /
-chown / utime, ``syslog`` ...) kills the worker with ``SIGSYS``
-(``SECCOMP_RET_KILL_PROCESS``): an attempt is a verdict, not an error a
-program could catch.  Arguments are checked where a call is needed but
-dangerous: ``write``/``writev`` only to the descriptors the worker was
-handed, ``open``/``openat`` only without write flags (``openat2`` hides its
-flags in a struct and is refused), ``kill``/``tgkill`` only to itself,
-``prlimit64`` only to read, ``ioctl`` only as ``TCGETS``.  ``getrandom``
-stays allowed: joblib calls ``uuid4()`` for every ``Parallel`` (each
-scikit-learn ``kneighbors``), and entropy is a determinism question that
-the property suite answers by running a program twice.
+bundled corpus programs, the test programs and a program using every
+preloaded scipy/sklearn module with ``strace -f`` inside the bubblewrap
+sandbox.  Everything else (process creation, exec, sockets, signals to other
+processes, ptrace, the mount API, SysV IPC, priorities and affinities,
+xattrs, ``open_by_handle_at``, chmod / chown / utime, ``syslog`` ...) kills
+the worker with ``SIGSYS`` (``SECCOMP_RET_KILL_PROCESS``): an attempt is a
+verdict, not an error a program could catch.
 
-Hand-rolled rather than libseccomp (``pyseccomp``): libseccomp needs a
-shared library from the system that CI's clean install cannot be sure of,
-and this filter is a short straight-line program over ~60 syscall numbers
-that a test checks instruction by instruction semantics of (see
-``tests/test_sandbox_containment.py``).  Only x86_64 is supported; any other
-architecture or the x32 ABI is killed, and :func:`available` says False
-there so that :mod:`sandbox.isolation` refuses to run untrusted code.
+Arguments are checked where a call is needed but dangerous: ``write`` /
+``writev`` / ``pwrite64`` only to the descriptors the worker was handed,
+``open``/``openat`` only without write flags (``openat2`` hides its flags in
+a struct and is refused), ``kill``/``tkill``/``tgkill`` only to itself,
+``prlimit64`` only to read, ``ioctl`` only as ``TCGETS``, ``fcntl`` only on
+descriptor flags.  ``getrandom`` stays allowed: joblib calls ``uuid4()`` for
+every ``Parallel`` (each scikit-learn ``kneighbors``), and entropy is a
+determinism question that the property suite answers by running a program
+twice.
+
+Hand-rolled rather than libseccomp (``pyseccomp``): libseccomp is a system
+library a clean CI install cannot count on, and the filter is a short
+straight-line BPF program (a comparison per allowed number, a few argument
+checks) that :mod:`tests.test_sandbox_containment` exercises route by route.
+Only x86_64 is supported; any other architecture or the x32 ABI is killed,
+and :func:`available` says False there so that :mod:`sandbox.isolation`
+refuses to run untrusted code.
 """
 import ctypes
 import os
@@ -51,7 +54,7 @@ ALLOWED_SYSCALLS = {
     "read": 0, "readv": 19, "pread64": 17, "lseek": 8, "close": 3, "fstat": 5,
     "stat": 4, "lstat": 6, "newfstatat": 262, "statx": 332, "access": 21,
     "faccessat": 269, "faccessat2": 439, "readlink": 89, "readlinkat": 267,
-    "getdents64": 217, "getcwd": 79, "fcntl": 72,
+    "getdents64": 217, "getcwd": 79,
     # memory
     "brk": 12, "mmap": 9, "munmap": 11, "mremap": 25, "mprotect": 10, "madvise": 28,
     # signals delivered to itself, locks, time, identity in its own namespaces
@@ -71,6 +74,10 @@ WRITE_SYSCALLS = {"write": 1, "writev": 20, "pwrite64": 18}
 SELF_SIGNAL_SYSCALLS = {"kill": 62, "tkill": 200, "tgkill": 234}
 #: ``ioctl`` only as ``TCGETS`` (``isatty`` of a file opened for reading).
 IOCTL_SYSCALL, TCGETS = 16, 0x5401
+#: ``fcntl`` only to duplicate a descriptor or get/set its flags: no
+#: ``F_SETOWN``/``F_SETSIG`` (SIGIO to another process), no locks or leases.
+FCNTL_SYSCALL = 72
+FCNTL_COMMANDS = (0, 1, 2, 3, 4, 1030)  # F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC
 #: Allowed only without :data:`OPEN_WRITE_FLAGS`: number -> flags argument.
 OPEN_SYSCALLS = {"open": (2, 1), "openat": (257, 2)}
 _PRLIMIT64 = 302  # allowed only as a read of this process (pid 0, new_limit NULL)
@@ -125,6 +132,7 @@ def build_filter(write_fds, pid):
     for nr in SELF_SIGNAL_SYSCALLS.values():
         prog += _arg_in(nr, 0, [pid])
     prog += _arg_in(IOCTL_SYSCALL, 1, [TCGETS])
+    prog += _arg_in(FCNTL_SYSCALL, 1, FCNTL_COMMANDS)
     for nr, arg in OPEN_SYSCALLS.values():
         prog += [
             _insn(_JEQ, 0, 4, nr),

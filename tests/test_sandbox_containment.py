@@ -256,6 +256,7 @@ def _children_of(pid):
     ("unshare", "syscall(272, 0x10000000)"),
     ("memfd", "syscall(319, path('x'), 0)"),
     ("write-to-an-unhanded-fd", "os.write(os.open('/dev/null', os.O_RDONLY), b'x')"),
+    ("sigio-to-another-process", "imp('fcntl').fcntl(0, 8, 1)"),  # F_SETOWN to the zygote
 ])
 def test_process_routes_end_the_run(run, sandbox_with_secret, name, body):
     caller = os.getpid()
