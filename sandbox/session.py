@@ -55,10 +55,9 @@ class Session:
     def reaped(self):
         return self.exit is not None
 
-    def result(self, status, message="", stdout="", **kw):
-        """A RunResult carrying this session's budget counters; untrusted text is cleaned."""
-        return RunResult(status, message=clean_text(message, keep_newlines=False),
-                         stdout=clean_text(stdout), calls=self.calls, rows_scored=self.rows, **kw)
+    def result(self, status, message="", **kw):
+        """A RunResult carrying this session's budget counters."""
+        return RunResult(status, message=message, calls=self.calls, rows_scored=self.rows, **kw)
 
     def serve(self):
         """Serve the worker until it reports; always returns a RunResult."""
@@ -170,9 +169,10 @@ class Session:
         info = protocol.decode_json(self.channel.read_bytes(length))
         if not isinstance(info, dict):
             raise protocol.ProtocolError("malformed info message: not an object")
-        status = str(info.get("status"))
-        message = str(info.get("message", ""))[:2000]
-        stdout = str(info.get("stdout", ""))[: self.task.limits.max_stdout_chars + 100]
+        # Everything in INFO is the program's text: cleaned before it leaves the session.
+        status = clean_text(str(info.get("status"))[:100], keep_newlines=False)
+        message = clean_text(str(info.get("message", ""))[:2000], keep_newlines=False)
+        stdout = clean_text(str(info.get("stdout", ""))[: self.task.limits.max_stdout_chars + 100])
         extra = {"stdout": stdout, "input_mutated": bool(info.get("input_mutated", False))}
         if status not in _CHILD_STATUSES:
             return self.result("runtime-error", f"worker reported unknown status {status!r}", **extra)
