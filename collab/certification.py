@@ -21,7 +21,8 @@ from pathlib import Path
 
 from program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
 
-_SHA_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
+#: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
+_SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 #: The replay corpus's programs as a bundle, shipped with das.
 BUNDLED_PROGRAMS = Path(__file__).with_name("bundled_programs.json")
 

@@ -26,6 +26,10 @@ class DataError(ValueError):
     """A dataset file or name that cannot be used; the message says why."""
 
 
+class DataWarning(UserWarning):
+    """Data that loads but deserves a look (a guessed label or id column, constant columns)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A validated dataset.

@@ -130,3 +130,15 @@ def extract_program(text):
         return ExtractedProgram(source, policy, _comments(source), prose)
     detail = "; ".join(problems) or f"no code defines a top-level function {ENTRY_POINT}"
     raise ExtractionError(f"no usable program in the response: {detail}")
+
+
+def program_source(text):
+    """The program in a file's ``text``: the code inside its ``` fences (an LLM answer pasted
+    with prose around it), else the text itself, byte for byte.
+
+    Raises
+    ------
+    ExtractionError
+        If fenced text holds no ``generate_hard_anomalies`` function.
+    """
+    return extract_program(text).source if "```" in text else text

@@ -71,3 +71,23 @@ def test_undecodable_file_gives_clean_error(cli, tmp_path):
     assert res.exit_code == 1
     assert "cannot read program file" in res.output
     assert "Traceback" not in res.output
+
+
+def test_llm_answer_with_fences_is_audited_as_its_code(cli, tmp_path):
+    answer = tmp_path / "answer.md"
+    answer.write_text("Here is the program:\n\n```python\n" + HONEST.read_text() + "```\n\nIt works by ...\n")
+    res = cli.invoke(main, ["audit", str(answer), "-d", "KNN"])
+    assert res.exit_code == 0, res.output
+    assert "syntax-error" not in res.output and res.output.rstrip().endswith("verdict: CERTIFIABLE")
+    assert "hardness: " in res.output
+
+
+def test_reject_text_skips_unrun_properties_without_hardness_or_cut_values(cli, tmp_path):
+    prog = tmp_path / "bad.py"
+    prog.write_text("def generate_hard_anomalies(n_samples, model, X_train)\n    return X_train\n")
+    res = cli.invoke(main, ["audit", str(prog), "-d", "IForest"])
+    assert res.exit_code == 1
+    assert ": None" not in res.output and "..." not in res.output
+    assert "hardness" not in res.output
+    assert "[SKIP] runs, shape, finite" in res.output and "not run (the static checks failed)" in res.output
+    assert "[FAIL] signature: syntax error" in res.output

@@ -1,12 +1,14 @@
 """Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
 import json
+import warnings
+from pathlib import Path
 
 import click
 import numpy as np
 
 from collab.bench.errors import BenchError
 from collab.certification import ProgramRefused
-from collab.data import DataError
+from collab.data import DataError, DataWarning
 from collab.enhance import SynthesisError, UnknownClassifier
 from collab.metrics import MetricError
 from collab.threshold import ThresholdError
@@ -23,14 +25,105 @@ USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, Pr
                StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier, UnknownDetector)
 
 
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Print das's own warnings (:class:`collab.data.DataWarning`) as one line on stderr."""
+    if issubclass(category, DataWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+
+
 class DasGroup(click.Group):
-    """The ``das`` group: maps :data:`USER_ERRORS` to ``Error: <message>`` and exit code 1, once."""
+    """The ``das`` group: maps :data:`USER_ERRORS` to ``Error: <message>`` and exit code 1, once.
+
+    Ctrl-C ends any command with one line and exit code 130, and data warnings
+    print as ``Warning: <message>`` on stderr.
+    """
 
     def invoke(self, ctx):
+        with warnings.catch_warnings():  # restores showwarning afterwards
+            warnings.simplefilter("always", DataWarning)
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except USER_ERRORS as exc:
+                raise click.ClickException(str(exc)) from exc
+            except KeyboardInterrupt:
+                click.echo("Interrupted.", err=True)
+                ctx.exit(EXIT_INTERRUPTED)
+
+
+class AliasOption(click.Option):
+    """An option whose old spellings (``aliases``) still work but are left out of ``--help``."""
+
+    def __init__(self, param_decls, *, aliases=(), **attrs):
+        super().__init__(list(param_decls) + list(aliases), **attrs)
+        self.aliases = tuple(aliases)
+
+    def get_help_record(self, ctx):
+        shown = self.opts
+        self.opts = [o for o in shown if o not in self.aliases]
         try:
-            return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def detector_option(help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DRL).", **attrs):
+    """``--detector`` / ``-d``, spelled the same on every command."""
+    return click.option("--detector", "-d", cls=AliasOption, help=help, **attrs)
+
+
+def canonical_detector(ctx, param, value):
+    """Click callback: the registry's spelling of a detector name (``iforest`` -> ``IForest``)."""
+    # Imported here: loading the detector registry (torch) is only needed by commands that use it.
+    from detectors import make_detector
+
+    if value is None:
+        return None
+    try:
+        return make_detector(value).name
+    except UnknownDetector as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+def _writable_file(ctx, param, value):
+    """Refuse an output file whose directory is missing before any work is done."""
+    if value is None:
+        return None
+    parent = Path(value).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise click.BadParameter(f"directory {parent} does not exist", ctx, param)
+    return value
+
+
+def out_file_option(help, **attrs):
+    """``--out FILE``: a file to write, whose directory must exist (checked before the work)."""
+    return click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
+                        callback=_writable_file, help=help, **attrs)
+
+
+def read_program_file(path):
+    """The program in a file: plain Python, or an LLM answer with fences and prose around it.
+
+    Raises
+    ------
+    click.ClickException
+        Unreadable file.
+    engine.extract.ExtractionError
+        No ``generate_hard_anomalies`` can be found in a fenced answer.
+    """
+    from engine.extract import program_source
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
+    return program_source(text)
 
 
 json_option = click.option(

@@ -3,32 +3,14 @@ from pathlib import Path
 
 import click
 
-from engine.cli._common import echo_json, json_option
-
-
-def _read_source(path):
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
-
-
-def _check_detector(ctx, param, value):
-    # Imported here: loading the detector registry (torch) is only needed for this command.
-    from detectors import UnknownDetector, make_detector
-
-    try:
-        return make_detector(value).name
-    except UnknownDetector as exc:
-        raise click.BadParameter(str(exc)) from exc
+from engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
+from engine.cli._verdict import format_report
 
 
 @click.command("audit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--detector", "-d", required=True, callback=_check_detector,
-    help="Detector family the program targets (e.g. IForest, PCA, OCSVM, ECOD, LOF, KNN, DRL).",
-)
+@detector_option(required=True, callback=canonical_detector,
+                 help="Detector family the program targets (e.g. IForest, PCA, OCSVM, ECOD, LOF, KNN, DRL).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the generated datasets, the detector and every sandbox run.")
 @json_option
@@ -38,17 +20,18 @@ def audit(ctx, file, detector, seed, as_json):
 
     Runs the static audit, the sandboxed runs and the property suite on generated
     data (never user data) and prints each property with its measured value and
-    threshold. Exit code 0 when CERTIFIABLE, 1 when REJECTED.
+    threshold. FILE may be plain Python or an LLM answer with ``` fences around
+    the code. Exit code 0 when CERTIFIABLE, 1 when REJECTED.
     """
     from sandbox import verify_program
 
-    source = _read_source(file)
+    source = read_program_file(file)
     report = verify_program(source, detector, seed=seed)
     if as_json:
         echo_json({"file": str(file), "verdict": _verdict(report), **report.to_dict()})
     else:
         click.echo(f"program {file}")
-        click.echo(report.format_text())
+        click.echo(format_report(report.to_dict()))
     ctx.exit(0 if report.passed else 1)
 
 

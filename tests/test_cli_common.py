@@ -1,0 +1,37 @@
+"""Behaviour every ``das`` command shares: Ctrl-C, output paths, option spellings, program prefixes."""
+import importlib
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import collab.certification as certification
+from engine.cli import main
+from program_store import ProgramStore
+
+data_cli = importlib.import_module("engine.cli.data")  # the package attribute is the click group
+SRC = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 3.0\n"
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data_cli, "dataset_info", interrupted)
+    res = CliRunner().invoke(main, ["data", "info", "whatever.csv"])
+    assert res.exit_code == 130
+    assert res.output.strip() == "Interrupted."
+
+
+def test_four_character_prefix_resolves_like_programs_show(monkeypatch):
+    report = SimpleNamespace(passed=True, suite_version="s1", duration_s=0.0, hardness=0.7,
+                             to_dict=lambda: {"hardness": 0.7})
+    monkeypatch.setattr(certification, "_sandbox_verifier", lambda: lambda src, det, seed=0: report)
+    monkeypatch.setattr(certification, "_sandbox_suite_version", lambda: "s1")
+    with ProgramStore() as store:
+        sha = store.add(SRC, "IForest")
+        certification.Certification(store).verify(sha)
+    shown = CliRunner().invoke(main, ["programs", "show", sha[:4]])
+    assert shown.exit_code == 0 and sha in shown.output
+    assert certification.resolve_program(sha[:4], "IForest") == (SRC, sha)
+    assert certification.resolve_program(sha[:4].upper(), "IForest") == (SRC, sha)
