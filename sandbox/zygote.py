@@ -287,6 +287,7 @@ class _Children:
         self.pidfds[pid] = os.pidfd_open(pid)
         self.live.add(pid)
         return pid
+
     def handle(self, request):
         op = request["op"]
         if op == "ready":
@@ -296,11 +297,7 @@ class _Children:
         pid = int(request["pid"])
         if op == "kill":
             if pid in self.live:
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                _kill(pid)
                 self._wait(pid, _KILL_WAIT_S)
                 self.collect()
             return {}
@@ -334,10 +331,16 @@ class _Children:
 
     def kill_all(self):
         for pid in self.live:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _kill(pid)
+
+
+def _kill(pid):
+    """SIGKILL worker ``pid`` and its process group (none before its setsid)."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def seccomp_works():
