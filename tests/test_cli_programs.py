@@ -79,16 +79,17 @@ def test_list_and_show(seeded):
 
 
 def test_verify_variants(seeded, fake_sandbox):
-    res = json.loads(run("programs", "verify", "--all", "--json"))
+    res = json.loads(run("programs", "verify", "--all", "--json", ok=False))  # one FAILED: exit 1
     assert sorted(r["status"] for r in res) == ["certified", "certified", "rejected"]
     assert len(fake_sandbox) == 3
-    assert len(json.loads(run("verify", "--detector", "LOF", "--json"))) == 1
+    assert len(json.loads(run("verify", "--detector", "LOF", "--json", ok=False))) == 1
+    assert "PASSED" in run("verify", "--detector", "IForest")
     assert "give program SHAs" in run("verify", ok=False)
 
 
 def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
     parent, child = seeded
-    run("verify", "--all")
+    run("verify", "--all", ok=False)
     assert "revoked" in run("programs", "revoke", parent, "--reason", "copies rows")
     assert "already revoked" in run("programs", "revoke", parent, "--reason", "x", ok=False)
     hist = run("programs", "history", child[:9])
@@ -127,3 +128,47 @@ def test_errors_are_clean_messages(seeded, tmp_path):
     raw.close()
     assert "tampered" in run("programs", "show", parent, ok=False)
     assert "Traceback" not in run("programs", "show", parent, ok=False)
+
+
+def _tamper(sha):
+    with ProgramStore() as s:
+        path = s.path
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE programs SET source = 'import os' WHERE sha256 = ?", (sha,))
+    raw.commit()
+    raw.close()
+
+
+def test_verify_all_reports_tampered_rows_and_fails(seeded):
+    parent, child = seeded
+    _tamper(parent)
+    res = CliRunner().invoke(main, ["verify", "--all"])
+    assert res.exit_code == 1
+    assert f"{parent[:12]}  TAMPERED" in res.output and f"{child[:12]}  PASSED" in res.output
+
+
+def test_tampered_program_is_revoked_or_restored_from_the_cli(seeded, tmp_path):
+    parent, child = seeded
+    _tamper(parent)
+    _tamper(child)
+    assert "revoked" in run("programs", "revoke", parent, "--reason", "altered")
+    listed = {r["sha256"]: r["status"] for r in json.loads(run("programs", "list", "--json"))}
+    assert listed[parent] == "revoked" and listed[child] == "tampered"
+    genuine = tmp_path / "child.py"
+    genuine.write_text(SRC + "# v2\n")
+    run("programs", "add", str(genuine), "-d", "iforest")
+    assert json.loads(run("programs", "show", child, "--json"))["program"]["status"] == "certified"
+
+
+def test_add_own_program_prints_verdict_and_exit_code(tmp_path):
+    prog = tmp_path / "answer.md"
+    prog.write_text("Sure:\n```python\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+                    '    """Shift rows off the data."""\n    return X_train[:n_samples] + 3.0\n```\n')
+    out = run("programs", "add", str(prog), "--detector", "knn", "--default")
+    assert "verdict: CERTIFIABLE" in out and "for KNN: certified (default)" in out
+    listed = json.loads(run("programs", "list", "--json"))
+    assert [(r["detector"], r["default"], r["policy"]) for r in listed] == [("KNN", True, "Shift rows off the data.")]
+    assert "yes" in run("programs", "list").splitlines()[1]
+    bad = tmp_path / "bad.py"
+    bad.write_text(SRC.replace("def generate", "# FAIL\ndef generate"))
+    assert "verdict: REJECTED" in run("programs", "add", str(bad), "-d", "KNN", ok=False)

@@ -23,13 +23,15 @@ def _property_lines(prop):
     return lines
 
 
-def format_report(report):
+def format_report(report, passed=None):
     """Readable verdict of a report dict (``VerificationReport.to_dict()``).
 
+    ``passed``: the recorded outcome when the dict does not carry it.
     One line per property that ran, with its full measured value and threshold;
     properties that never ran are listed once as skipped with the reason; the
     hardness is shown for certifiable programs only (a reject has none worth reading).
     """
+    passed = report.get("passed") if passed is None else passed
     lines = [f"detector {report.get('detector')}  seed {report.get('seed')}  "
              f"suite {report.get('suite_version')}  ({report.get('duration_s') or 0:.2f} s)"]
     datasets = (report.get("suite_spec") or {}).get("datasets", {})
@@ -43,7 +45,7 @@ def format_report(report):
     if skipped:
         reason = str(skipped[0]["detail"])[len(_NOT_RUN):].lstrip(": ") or "earlier checks failed"
         lines.append(f"  [SKIP] {', '.join(p['name'] for p in skipped)}: not run ({reason})")
-    if report.get("passed") and report.get("hardness") is not None:
+    if passed and report.get("hardness") is not None:
         lines.append(f"hardness: {report['hardness']:.3f}")
-    lines.append("verdict: " + ("CERTIFIABLE" if report.get("passed") else "REJECTED"))
+    lines.append("verdict: " + ("CERTIFIABLE" if passed else "REJECTED"))
     return "\n".join(lines)

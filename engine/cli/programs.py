@@ -4,8 +4,16 @@ import json
 import click
 
 from collab.certification import Certification
-from engine.cli._common import echo_json, json_option, store_option
-from program_store import ProgramStore, StoreError, export_bundle
+from engine.cli._common import (
+    canonical_detector,
+    detector_option,
+    echo_json,
+    json_option,
+    read_program_file,
+    store_option,
+)
+from engine.cli._verdict import format_report
+from program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
 from program_store.records import STATUSES
 
 
@@ -23,26 +31,70 @@ def programs():
 
 
 @programs.command("list")
-@click.option("--detector", default=None, help="Only programs for this detector.")
+@detector_option(default=None, callback=canonical_detector, help="Only programs for this detector.")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
 @store_option
 @json_option
 def list_cmd(detector, status, store_path, as_json):
-    """List stored programs (oldest first)."""
+    """List stored programs (oldest first); `default` marks the program each detector runs."""
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
-        if as_json:
-            echo_json([{k: v for k, v in r.to_dict().items() if k != "source"} for r in recs])
-            return
-        if not recs:
-            click.echo("no programs")
-            return
-        click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8}  {'created':<19}  "
-                   "variant  parent")
-        for r in recs:
-            hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
-            click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8}  {r.created_at[:19]}  "
-                       f"{r.prompt_variant or '-'}  parent={(r.parent_sha256 or '-')[:12]}")
+        defaults = {store.default(d) for d in {r.detector for r in recs}}
+    rows = [{k: v for k, v in r.to_dict().items() if k != "source"} | {"default": r.sha256 in defaults}
+            for r in recs]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no programs")
+        return
+    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8}  {'default':<7}  "
+               f"{'created':<19}  {'prompt':<10} parent")
+    for r, row in zip(recs, rows):
+        hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
+        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8}  "
+                   f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
+                   f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
+
+
+@programs.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@detector_option(required=True, callback=canonical_detector, help="Detector family the program targets.")
+@click.option("--default", "make_default", is_flag=True,
+              help="Also make it the program the detector runs (when certified).")
+@store_option
+@json_option
+@click.pass_context
+def add(ctx, file, detector, make_default, store_path, as_json):
+    """Store the program you wrote in FILE: audit, property suite, then the verdict.
+
+    FILE may be plain Python or an LLM answer with ``` fences. The program is
+    stored either way (a rejected one for the record); only a CERTIFIED
+    program runs. Exit code 0 when certified, 1 when rejected.
+    """
+    from engine.extract import ExtractionError, extract_program
+
+    source = read_program_file(file)
+    try:
+        policy = extract_program(source).policy
+    except ExtractionError:
+        policy = ""  # the audit below says what is wrong with it
+    with _open(store_path) as store:
+        sha = store.add(source, detector, policy=policy, backend="user", metadata={"file": str(file)})
+        service = Certification(store)
+        ver = service.verify(sha)
+        if make_default and ver.passed:
+            service.set_default(detector, sha)
+        status = store.get(sha).status
+    if as_json:
+        echo_json({"sha256": sha, "detector": detector, "status": status, "passed": ver.passed,
+                   "default": bool(make_default and ver.passed), "report": ver.report})
+    else:
+        click.echo(f"program {file} -> {sha[:12]}")
+        click.echo(format_report(ver.report, passed=ver.passed))
+        click.echo(f"stored {sha[:12]} for {detector}: {status}"
+                   + (" (default)" if make_default and ver.passed else ""))
+    ctx.exit(0 if ver.passed else 1)
 
 
 @programs.command("show")
@@ -79,38 +131,55 @@ def show(sha, store_path, as_json):
             click.echo(_indent(json.dumps(report, indent=2, sort_keys=True)))
 
 
-def _verify(shas, detector, all_, store_path, as_json):
-    """Shared body of ``das programs verify`` and ``das verify``."""
+def _verify_one(service, sha):
+    """Verify ``sha``; a tampered program is reported (never run), not raised."""
+    try:
+        ver = service.verify(sha)
+    except TamperedProgram as exc:
+        return {"sha256": sha, "passed": False, "suite_version": None, "hardness": None,
+                "status": "tampered", "duration_s": None, "error": str(exc)}
+    return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
+            "hardness": ver.hardness, "status": service.store.get(sha).status,
+            "duration_s": ver.duration_s}
+
+
+def _verify(ctx, shas, detector, all_, store_path, as_json):
+    """Shared body of ``das programs verify`` and ``das verify``; exit 1 if any program failed."""
     if not (shas or detector or all_):
         raise click.UsageError("give program SHAs, --detector or --all")
     with _open(store_path) as store:
         targets = [store.resolve(s) for s in shas]
-        if detector or all_:
+        if detector or all_:  # tampered rows are included: they must show up, and fail
             targets += [r.sha256 for r in store.list(detector=detector)
-                        if r.status not in ("revoked", "tampered") and r.sha256 not in targets]
+                        if r.status != "revoked" and r.sha256 not in targets]
         if not targets:
             raise StoreError("no programs to verify")
-        service, results = Certification(store), []
-        for sha in targets:
-            ver = service.verify(sha)
-            results.append({"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
-                            "hardness": ver.hardness, "status": store.get(sha).status,
-                            "duration_s": ver.duration_s})
+        service = Certification(store)
+        results = [_verify_one(service, sha) for sha in targets]
     if as_json:
         echo_json(results)
-        return
-    for r in results:
+    for r in [] if as_json else results:
+        if r["status"] == "tampered":
+            click.echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
+                       f"(revoke it, or restore it with `das programs add` / `das programs import`)")
+            continue
+        hard = "-" if r["hardness"] is None else f"{r['hardness']:.3f}"
         click.echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-                   f"suite {r['suite_version']}  hardness={r['hardness']}  -> {r['status']}")
+                   f"suite {r['suite_version']}  hardness {hard}  -> {r['status']}")
+    failed = sum(not r["passed"] for r in results)
+    if failed and not as_json:
+        click.echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
+    ctx.exit(1 if failed else 0)
 
 
 def _verify_options(fn):
     """Options shared by ``das programs verify`` and ``das verify``."""
     for deco in reversed([
         click.argument("shas", nargs=-1),
-        click.option("--detector", default=None, help="Verify every live program of this detector."),
+        detector_option(default=None, callback=canonical_detector,
+                        help="Verify every live program of this detector."),
         click.option("--all", "all_", is_flag=True, help="Verify every live program."),
-        store_option, json_option,
+        store_option, json_option, click.pass_context,
     ]):
         fn = deco(fn)
     return fn
@@ -118,16 +187,19 @@ def _verify_options(fn):
 
 @programs.command("verify")
 @_verify_options
-def programs_verify(shas, detector, all_, store_path, as_json):
-    """Re-run the property suite on programs and record the outcome (SHA prefixes allowed)."""
-    _verify(shas, detector, all_, store_path, as_json)
+def programs_verify(ctx, shas, detector, all_, store_path, as_json):
+    """Re-run the property suite on programs and record the outcome (SHA prefixes allowed).
+
+    Exit code 1 when any program failed or was tampered with.
+    """
+    _verify(ctx, shas, detector, all_, store_path, as_json)
 
 
 @click.command("verify")
 @_verify_options
-def verify(shas, detector, all_, store_path, as_json):
+def verify(ctx, shas, detector, all_, store_path, as_json):
     """Re-run the property suite on programs (same as ``das programs verify``)."""
-    _verify(shas, detector, all_, store_path, as_json)
+    _verify(ctx, shas, detector, all_, store_path, as_json)
 
 
 @programs.command("revoke")
@@ -140,15 +212,18 @@ def revoke(sha, reason, store_path, as_json):
     with _open(store_path) as store:
         full = store.resolve(sha)
         store.revoke(full, reason)
+        status = next(r.status for r in store.list() if r.sha256 == full)
+    if status != "revoked":
+        raise StoreError(f"program {full[:12]} could not be revoked (its status is {status})")
     if as_json:
-        echo_json({"sha256": full, "status": "revoked", "reason": reason})
+        echo_json({"sha256": full, "status": status, "reason": reason})
     else:
         click.echo(f"revoked {full[:12]}: {reason}")
 
 
 @programs.command("export")
 @click.option("--sha", "shas", multiple=True, help="Program to export (repeatable; prefix ok).")
-@click.option("--detector", default=None, help="Export every certified program of this detector.")
+@detector_option(default=None, callback=canonical_detector, help="Export every certified program of this detector.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @store_option
 @json_option
