@@ -120,12 +120,7 @@ def test_errors_are_clean_messages(seeded, tmp_path):
     assert "cannot read bundle" in run("programs", "import", str(tmp_path / "nope.json"), ok=False)
     assert "nothing to export" in run("programs", "export", "--detector", "PCA", "--out",
                                       str(tmp_path / "x.json"), ok=False)
-    with ProgramStore() as s:
-        path = s.path
-    raw = sqlite3.connect(path)
-    raw.execute("UPDATE programs SET source = 'import os' WHERE sha256 = ?", (parent,))
-    raw.commit()
-    raw.close()
+    _tamper(parent)
     assert "tampered" in run("programs", "show", parent, ok=False)
     assert "Traceback" not in run("programs", "show", parent, ok=False)
 
