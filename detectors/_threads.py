@@ -12,12 +12,21 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
 _depth = 0
 _undo = []  # callables restoring the caller's settings, run in reverse order
 _torch_pinned = False
+_controllers = {}  # scanning the loaded libraries takes ~50 ms: once, and again after torch
+
+
+def _controller():
+    """The BLAS/OpenMP pools loaded now (rescanned once torch has brought its own)."""
+    key = "torch" in sys.modules
+    if key not in _controllers:
+        _controllers[key] = ThreadpoolController()
+    return _controllers[key]
 
 
 def _pin_torch():
@@ -38,7 +47,7 @@ def one_thread():
     global _depth, _torch_pinned
     with _lock:
         if _depth == 0:
-            _undo.append(threadpool_limits(limits=1).restore_original_limits)
+            _undo.append(_controller().limit(limits=1).restore_original_limits)
         _pin_torch()
         _depth += 1
     try:
