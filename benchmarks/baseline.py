@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -72,15 +73,14 @@ def _versions():
 
 def _table(rows, datasets, detectors, key, digits=3):
     cell = {(r["dataset"], r["detector"]): r for r in rows}
-    lines = ["| dataset | " + " | ".join(detectors) + " |",
-             "|---|" + "---:|" * len(detectors)]
+    body = []
     for ds in datasets:
         vals = []
         for det in detectors:
             r = cell.get((ds, det))
             vals.append("err" if r and r["status"] != "ok" else
                         f"{float(r[key]):.{digits}f}" if r else "")
-        lines.append(f"| {ds} | " + " | ".join(vals) + " |")
+        body.append([ds, *vals])
     means = []
     for det in detectors:
         got = [float(cell[(ds, det)][key]) for ds in datasets
@@ -88,8 +88,9 @@ def _table(rows, datasets, detectors, key, digits=3):
         n_missing = len(datasets) - len(got)
         mean = f"{np.mean(got):.{digits}f}" if got else ""
         means.append(mean + (f" ({n_missing} missing)" if n_missing and got else ""))
-    lines.append("| **mean** | " + " | ".join(f"**{m}**" if m else "" for m in means) + " |")
-    return lines
+    body.append(["**mean**", *(f"**{m}**" if m else "" for m in means)])
+    return tabulate(body, ["dataset", *detectors], tablefmt="github", disable_numparse=True,
+                    colalign=("left", *("right",) * len(detectors))).splitlines()
 
 
 def write_markdown(path, rows, datasets, detectors, command, seed, started, elapsed):
@@ -103,10 +104,9 @@ def write_markdown(path, rows, datasets, detectors, command, seed, started, elap
            "## AUC-PR", "", *_table(rows, datasets, detectors, "auc_pr"), "",
            "Paper reference (LLM-DAS, mean base AUC-PR over its 36 datasets; its DRL is "
            "tuned per dataset, ours uses one default configuration):", "",
-           "| | " + " | ".join(detectors) + " |", "|---|" + "---:|" * len(detectors),
-           "| LLM-DAS paper | " + " | ".join(
-               f"{PAPER_MEAN_AUC_PR[d]:.3f}" if d in PAPER_MEAN_AUC_PR else "—"
-               for d in detectors) + " |", "",
+           *tabulate([["LLM-DAS paper", *(f"{PAPER_MEAN_AUC_PR[d]:.3f}" if d in PAPER_MEAN_AUC_PR
+                                          else "—" for d in detectors)]],
+                     ["", *detectors], tablefmt="github", disable_numparse=True).splitlines(), "",
            "## AUC-ROC", "", *_table(rows, datasets, detectors, "auc_roc"), "",
            "## Fit time (s)", "", *_table(rows, datasets, detectors, "fit_s", digits=2), ""]
     errors = [r for r in rows if r["status"] != "ok"]
