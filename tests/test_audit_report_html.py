@@ -1,0 +1,107 @@
+"""``sandbox.html_report``: the auditor's page, escaped, and rendered by a real headless Chromium.
+
+The browser test saves ``results/audit_report.png``. Without Chromium it fails
+(never skips): ``./dev browser`` (``.ci/run`` does) installs it from Debian's packages.
+"""
+import html
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sandbox import verify_program
+from sandbox.density import COLORS
+from sandbox.html_report import escape, render, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRAMS = Path(__file__).parent / "programs"
+COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
+SCREENSHOT = REPO / "results" / "audit_report.png"
+HOSTILE = (
+    "import os  # </script><script>alert(1)</script>\n"
+    "def generate_hard_anomalies(n_samples, model, X_train):\n"
+    "    s = '\x1b[2J\x1b]0;pwned\x07 <img src=x onerror=alert(2)>'  # \u202e reversed\n"
+    "    return X_train[:n_samples]\n"
+)
+
+
+def _chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("chromium not found: the HTML report is checked in a real browser; "
+                    "install it with `./dev browser` (apt-get install chromium)")
+    return path
+
+
+def _browser(page, *args):
+    """Run headless Chromium on the file ``page`` with ``args``; return stdout."""
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           "--no-first-run", f"--user-data-dir={page.parent / 'chromium-profile'}", *args, page.as_uri()]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(page.parent)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def hostile_page():
+    return render(HOSTILE, verify_program(HOSTILE, "IForest").to_dict(), "hostile.py")
+
+
+def test_program_text_cannot_open_a_tag(hostile_page):
+    assert "<script" not in hostile_page.lower()
+    assert "<img src=x" not in hostile_page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in hostile_page
+
+
+def test_control_and_bidi_characters_are_shown_not_interpreted(hostile_page):
+    assert "\x1b" not in hostile_page and "\x07" not in hostile_page and "\u202e" not in hostile_page
+    assert "U+001B" in hostile_page and "U+202E" in hostile_page
+
+
+def test_the_page_forbids_scripts_and_fetches(hostile_page):
+    assert "Content-Security-Policy" in hostile_page and "default-src 'none'" in hostile_page
+
+
+def test_findings_are_marked_on_their_line(hostile_page):
+    first_line = re.search(r'<span class="line flagged" id="L1"><span class="no">1</span>[^<]*</span>(<span class="finding">[^<]*</span>)',
+                           hostile_page)
+    assert first_line and 'import-not-allowed: import of &quot;os&quot; is not allowed' in first_line.group(1)
+
+
+def test_escape_marks_every_invisible_character():
+    assert escape("a\u200bb\x00<") == ('a<span class="ctl" title="control character">U+200B</span>b'
+                                       '<span class="ctl" title="control character">U+0000</span>&lt;')
+
+
+def _pixels_near(image, hex_color, tol=12):
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image[..., :3].astype(int) - rgb) <= tol).all(axis=-1).sum())
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    from matplotlib.image import imread
+
+    source = COPIER.read_text()
+    report = verify_program(source, "IForest", seed=1).to_dict()
+    page = write_report(tmp_path, COPIER.name, source, report)
+    assert page == tmp_path / "copies_training_rows.py.html"
+
+    dom = _browser(page, "--dump-dom")
+    assert 'id="verdict">REJECTED' in dom
+    for line in source.splitlines():
+        if line.strip():
+            assert html.escape(line, quote=False) in dom  # every source line is on the page (as text)
+    assert "failed properties: novel" in dom  # marked on the function's line
+    assert re.search(r"<td>novel</td><td>FAIL</td><td>[\d.]+</td><td>0.05</td>", dom)
+    assert re.search(r'<img id="density" alt="score densities" src="data:image/svg\+xml;base64,', dom)
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    _browser(page, "--window-size=1100,1900", f"--screenshot={SCREENSHOT}")
+    shot = (imread(SCREENSHOT) * 255).astype(np.uint8)
+    # the figure was decoded and drawn: the three groups' colours are on screen
+    for label, color in COLORS.items():
+        assert _pixels_near(shot, color) > 200, f"{label} curve ({color}) not visible in the screenshot"
