@@ -35,7 +35,8 @@ class CandidateResult:
     """What happened to one candidate (after its repair rounds).
 
     ``status``: ``certified``, ``rejected`` (verifier or audit said no after
-    the last round), ``no-program`` (no extractable function) or
+    the last round), ``revoked`` (it passed, but this very source was revoked
+    in the store), ``no-program`` (no extractable function) or
     ``unavailable`` (the backend had no response; a replay repair prompt
     without a recording keeps the previous status and its message).
     """
@@ -144,6 +145,9 @@ class _Run:
             result.sha256, result.hardness, result.parent_sha256 = sha, hardness, parent
             result.report_text = text
             result.lineage.append(sha)
+            if passed and self.store.get(sha).status == "revoked":  # the same source, revoked before
+                result.status, result.message = "revoked", "revoked in the store; never used again"
+                return result
             if passed:
                 result.status, result.message = "certified", ""
                 return result

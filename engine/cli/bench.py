@@ -5,7 +5,7 @@ from collab.bench.errors import BenchError
 from collab.certification import certified_programs
 from collab.evaluate import METHODS
 from collab.pipeline import detector_name
-from engine.cli._common import echo_json, json_option, store_option
+from engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
@@ -35,16 +35,17 @@ def _method_list(ctx, param, value):
 @click.command("bench")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of datasets (default $DAS_DATA_DIR).")
-@click.option("--datasets", default=None,
-              help="Comma-separated names or paths (default: all in the data dir).")
-@click.option("--detectors", default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
-              help="Comma-separated detector names.")
+@click.option("--data", "datasets", cls=AliasOption, aliases=("--datasets",), default=None,
+              help="Comma-separated dataset names or paths (default: all in the data dir).")
+@detector_option(aliases=("--detectors",), default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
+                 help="Comma-separated detector names.")
 @click.option("--seeds", default="0", show_default=True, callback=_seed_list,
               help="Comma-separated integer seeds.")
 @click.option("--methods", default=None, callback=_method_list,
               help="Comma-separated subset of methods (default: all).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results/bench",
-              show_default=True, help="Results directory (cells.jsonl is the cache: re-running resumes).")
+@click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
+              default="results/bench", show_default=True,
+              help="Results directory (cells.jsonl is the cache: re-running resumes).")
 @click.option("--jobs", "n_jobs", type=int, default=None, help="Parallel cells (default: usable CPUs).")
 @click.option("--executor", type=click.Choice(["joblib", "dask"]), default="joblib", show_default=True,
               help="Local process pool (joblib) or Dask (optional extra das[dask]).")
@@ -59,18 +60,19 @@ def _method_list(ctx, param, value):
 @store_option
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @json_option
-def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
+@click.pass_context
+def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
           retry_failed, scale, store_path, no_progress, as_json):
     """Run the benchmark grid: datasets x detectors x seeds x methods.
 
     Finished cells are cached in OUT/cells.jsonl, so an interrupted run resumes
     where it stopped; failing cells are recorded and the grid goes on. Each
     detector runs its certified program (the bundled ones are certified on first
-    use; `das regenerate` makes new ones).
+    use; `das regenerate` makes new ones). Exit code 1 when every cell run failed.
     """
     from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
 
-    dets = [detector_name(d) for d in parse_list(detectors, "detectors")]
+    dets = [detector_name(d) for d in parse_list(detector, "detectors")]
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
     needs_program = bool({"sum", "collate", "classifier"} & set(methods))
     programs = _programs(dets, store_path) if needs_program else {}
@@ -78,20 +80,24 @@ def bench(data_dir, datasets, detectors, seeds, methods, out_dir, n_jobs, execut
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
                            progress=not no_progress)
+    all_failed = result["n_run"] > 0 and result["n_ok"] == 0
     if as_json:
         echo_json(result)
-        return
+        ctx.exit(1 if all_failed else 0)
     click.echo(f"{result['n_cells']} cells: {result['n_cached']} cached, {result['n_run']} run "
                f"({result['n_ok']} ok, {result['n_failed']} failed) in {result['wall_s']:.1f} s")
     for f in result["failures"]:
         click.echo(f"  failed {f['dataset']}/{f['detector']}/seed {f['seed']}: {f['status']}: {f['error']}")
-    click.echo(f"results: {result['log']}  (next: das report {out_dir} --out {out_dir})")
+    if all_failed:
+        raise click.ClickException(f"every one of the {result['n_run']} cells run failed (see above)")
+    click.echo(f"results: {result['log']}  (next: das report {out_dir} --out-dir {out_dir})")
 
 
 @click.command("report")
 @click.argument("results", type=click.Path(exists=True))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report directory.")
-@click.option("--figure-datasets", default=None,
+@click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
+              required=True, help="Report directory.")
+@click.option("--figure-data", "figure_datasets", cls=AliasOption, aliases=("--figure-datasets",), default=None,
               help="Comma-separated datasets for the score-density and embedding figures (recomputed).")
 @click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from detectors import DETECTOR_NAMES, get_card
-from engine.cli._common import echo_json, json_option, store_option
+from engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
 from engine.clients import make_client
 from engine.llm import BACKENDS
 from engine.loop import LoopConfig, generate_programs
@@ -30,7 +30,7 @@ def _progress_line(detector, res):
 
 
 @click.command("regenerate")
-@click.option("--detector", "-d", required=True, help="Detector name, or 'all'.")
+@detector_option(required=True, help="Detector name, or 'all'.")
 @click.option("--variant", type=click.Choice(list(VARIANTS)), default="default", show_default=True,
               help="Prompt variant (see `das prompts show --help`).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
@@ -44,17 +44,20 @@ def _progress_line(detector, res):
 @store_option
 @click.option("--show-report", is_flag=True, help="Print the verifier report of every candidate.")
 @json_option
-def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, store_path,
+@click.pass_context
+def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, seed, store_path,
                show_report, as_json):
     """Generate, audit, verify and store synthesis programs for a detector.
 
     Offline by default: the replay backend serves the recorded corpus shipped
     with das (no key, no network). The hardest certified candidate (verifier
     hardness on synthetic data, never benchmark labels) becomes the default.
+    With `-d all`, a detector that fails is reported and the others still run.
+    Exit code 1 when any detector ends with no certified program.
     """
     client = make_client(backend, **({"model": model} if model else {}))
     cfg = LoopConfig(n_candidates=n_candidates, max_repair_rounds=rounds, variant=variant, seed=seed)
-    out = {}
+    out, errors = {}, {}
     with ProgramStore(store_path) as store:
         for name in _names(detector):
             def progress(res, name=name):
@@ -62,10 +65,16 @@ def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, st
                     click.echo(_progress_line(name, res))
                     if show_report and res.report_text:
                         click.echo("\n".join("    " + ln for ln in res.report_text.splitlines()))
-            out[name] = generate_programs(name, client=client, store=store, config=cfg, progress=progress)
+            try:
+                out[name] = generate_programs(name, client=client, store=store, config=cfg, progress=progress)
+            except USER_ERRORS as exc:  # one detector's failure must not hide the others'
+                errors[name] = str(exc)
+                if not as_json:
+                    click.echo(f"[{name}] failed: {exc}", err=True)
+    failed = sorted(set(errors) | {d for d, rs in out.items() if not any(r.status == "certified" for r in rs)})
     if as_json:
-        echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()})
-        return
+        echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()} | {"errors": errors})
+        ctx.exit(1 if failed else 0)
     click.echo("\ndetector  sha256        status      hardness  rounds")
     for name, results in out.items():
         for r in results:
@@ -73,6 +82,9 @@ def regenerate(detector, variant, backend, n_candidates, rounds, model, seed, st
             click.echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
     total = sum(r.status == "certified" for rs in out.values() for r in rs)
     click.echo(f"{total} program(s) certified")
+    if failed:
+        click.echo(f"Error: no program certified for {', '.join(failed)}", err=True)
+        ctx.exit(1)
 
 
 @click.group("prompts")
@@ -81,7 +93,7 @@ def prompts():
 
 
 @prompts.command("show")
-@click.option("--detector", "-d", required=True, help="Detector name.")
+@detector_option(required=True)
 @click.option("--variant", type=click.Choice(list(VARIANTS) + ["initial"]), default="default",
               show_default=True,
               help="; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())

@@ -1,0 +1,60 @@
+"""``das regenerate``: revoked programs, one failing detector among many, exit codes (fast fake verifier)."""
+import json
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import engine.loop as loop
+from detectors import DETECTOR_NAMES
+from engine.cli import main
+from program_store import InvalidInput
+
+
+@pytest.fixture
+def verdicts(monkeypatch):
+    """Detector -> "pass" | "fail" | "raise"; every detector not named passes."""
+    wanted = {}
+
+    def verify(source, detector, seed=0):
+        verdict = wanted.get(detector, "pass")
+        if verdict == "raise":
+            raise InvalidInput(f"store refused a {detector} report")
+        passed = verdict == "pass"
+        return SimpleNamespace(passed=passed, hardness=0.6, suite_version="s1", duration_s=0.0,
+                               to_dict=lambda: {"hardness": 0.6, "passed": passed, "properties": []})
+
+    monkeypatch.setattr(loop, "_default_verifier", verify)
+    return wanted
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_revoked_program_is_reported_revoked_and_the_rest_go_on(verdicts):
+    first = json.loads(run("regenerate", "-d", "ECOD", "--json").stdout)["ECOD"]
+    revoked = first[0]["sha256"]
+    assert run("programs", "revoke", revoked, "--reason", "leaks").exit_code == 0
+    res = run("regenerate", "-d", "all")
+    assert res.exit_code == 0, res.output
+    assert f"revoked    {revoked[:12]}" in res.output
+    assert "never used again" in res.output
+    for name in DETECTOR_NAMES:
+        assert f"[{name}] candidate 0" in res.output
+
+
+def test_any_detector_without_a_certified_program_fails_the_command(verdicts):
+    verdicts.update(LOF="fail", KNN="raise")
+    res = run("regenerate", "-d", "all")
+    assert res.exit_code == 1
+    assert "[KNN] failed: store refused a KNN report" in res.output
+    assert "no program certified for KNN, LOF" in res.output
+    assert "[OCSVM] candidate 0: certified" in res.output  # the detectors after KNN still ran
+
+
+def test_zero_certified_exits_non_zero(verdicts):
+    verdicts.update(ECOD="fail")
+    res = run("regenerate", "-d", "ECOD", "--rounds", "0")
+    assert res.exit_code == 1
+    assert "0 program(s) certified" in res.output
