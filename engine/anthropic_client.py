@@ -2,7 +2,9 @@
 
 The SDK's own retries are disabled (``max_retries=0``) and replaced by a
 small backoff loop here, so every retry is logged (without the key), honours
-``retry-after`` and can be tested against a local fake server.
+``retry-after`` and can be tested against a local fake server. A host that
+cannot be reached at all (no network, DNS, connection refused) fails at once,
+naming the host, instead of being retried.
 """
 import logging
 import os
@@ -17,6 +19,11 @@ log = logging.getLogger("das.engine.llm")
 
 _RETRYABLE = (anthropic.RateLimitError, anthropic.InternalServerError,
               anthropic.APITimeoutError, anthropic.APIConnectionError)
+
+
+def _unreachable(exc):
+    """True when the connection could not be made at all (no network, DNS, refused): retrying won't help."""
+    return isinstance(exc, anthropic.APIConnectionError) and not isinstance(exc, anthropic.APITimeoutError)
 
 
 def _retry_after(exc):
@@ -72,6 +79,13 @@ class AnthropicClient:
         return (f"AnthropicClient(model={self.model!r}, base_url={self.config.base_url!r}, "
                 "api_key=<redacted>)")
 
+    def _unreachable_message(self, exc):
+        cause = exc.__cause__ or exc.__context__
+        why = f"{type(cause).__name__}: {cause}" if cause else _describe(exc)
+        return (f"cannot reach the Anthropic API at {self._client.base_url} ({why}); check the "
+                "network or proxy ($HTTPS_PROXY) or $ANTHROPIC_BASE_URL, or use --backend replay "
+                "to work offline")
+
     def _delay(self, attempt, exc):
         hinted = _retry_after(exc)
         backoff = self.config.backoff_s * (2 ** attempt)
@@ -91,6 +105,8 @@ class AnthropicClient:
                     messages=[{"role": "user", "content": prompt_text}], **extra)
                 break
             except _RETRYABLE as exc:
+                if _unreachable(exc):
+                    raise LLMError(self._unreachable_message(exc)) from None
                 if attempts > cfg.max_retries:
                     raise LLMError(f"Messages API failed after {attempts} attempts: "
                                    f"{_describe(exc)}") from None

@@ -133,3 +133,18 @@ def test_temperature_is_sent_when_configured(key):
     assert server.requests[0]["body"]["temperature"] == 0.2
     assert server.requests[0]["body"]["max_tokens"] == 123
     assert "temperature" not in server.requests[1]["body"]
+
+
+def test_unreachable_host_fails_fast_naming_the_host(key):
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sleeps = []
+    cfg = AnthropicConfig(base_url=f"http://127.0.0.1:{port}", max_retries=5, timeout_s=5.0)
+    t0 = time.perf_counter()
+    with pytest.raises(LLMError, match=rf"cannot reach the Anthropic API at http://127.0.0.1:{port}.*--backend replay"):
+        AnthropicClient(cfg, sleep=sleeps.append).complete("p")
+    assert sleeps == [] and time.perf_counter() - t0 < 5
