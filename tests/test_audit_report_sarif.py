@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_sarif.model import StaticAnalysisResultsFormatSarifVersion210JsonSchema as SarifLog
 
 from sandbox import audit_source, verify_program
-from sandbox.sarif import to_sarif
+from sandbox.sarif import Audited, to_sarif
 
 PROGRAMS = Path(__file__).parent / "programs"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
@@ -30,7 +30,7 @@ def _valid(log):
 
 @pytest.fixture(scope="module")
 def forbidden_log():
-    return to_sarif(verify_program(FORBIDDEN, "IForest").to_dict(), FORBIDDEN, "progs/bad one.py")
+    return to_sarif([Audited("progs/bad one.py", FORBIDDEN, verify_program(FORBIDDEN, "IForest").to_dict())])
 
 
 def test_the_validator_refuses_what_the_schema_forbids():
@@ -61,8 +61,8 @@ def test_uri_is_a_relative_reference_and_properties_not_run_are_listed(forbidden
     run = _valid(forbidden_log)
     loc = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert loc == "progs/bad%20one.py"
-    assert run["properties"]["verdict"] == "REJECTED"
-    assert "harder_than_random" in run["properties"]["notRun"]
+    verdict = run["properties"]["programs"]["progs/bad%20one.py"]
+    assert verdict["verdict"] == "REJECTED" and "harder_than_random" in verdict["notRun"]
 
 
 def test_messages_carry_no_terminal_escapes(forbidden_log):
@@ -72,7 +72,7 @@ def test_messages_carry_no_terminal_escapes(forbidden_log):
 def test_failed_properties_are_results_at_the_function_line():
     source = COPIER.read_text()
     report = verify_program(source, "IForest", seed=1).to_dict()
-    run = _valid(to_sarif(report, source, COPIER.name))
+    run = _valid(to_sarif([Audited(COPIER.name, source, report)]))
     failed = {p["name"] for p in report["properties"] if not p["passed"]}
     assert "novel" in failed
     assert {r["ruleId"] for r in run["results"]} == {f"property/{name}" for name in failed}
@@ -87,5 +87,12 @@ def test_a_certifiable_program_has_no_results():
     source = (PROGRAMS / "honest" / "knn_between_neighbours.py").read_text()
     report = verify_program(source, "KNN").to_dict()
     assert report["passed"]
-    run = _valid(to_sarif(report, source, "knn.py"))
-    assert run["results"] == [] and run["properties"]["verdict"] == "CERTIFIABLE"
+    run = _valid(to_sarif([Audited("knn.py", source, report)]))
+    assert run["results"] == [] and run["properties"]["programs"]["knn.py"]["verdict"] == "CERTIFIABLE"
+
+
+def test_lines_point_into_the_file_a_program_was_extracted_from():
+    answer = "Here is the program:\n\n```python\n" + FORBIDDEN + "```\n"
+    report = {"passed": False, "properties": []}
+    run = _valid(to_sarif([Audited("answer.md", FORBIDDEN, report, text=answer)]))
+    assert run["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 4

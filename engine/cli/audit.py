@@ -6,34 +6,55 @@ import click
 from engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
 from engine.cli._verdict import format_report
 
+FORMATS = ("text", "json", "sarif")
+
 
 @click.command("audit")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @detector_option(required=True, callback=canonical_detector,
                  help="Detector family the program targets (e.g. IForest, PCA, OCSVM, ECOD, LOF, KNN, DRL).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the generated datasets, the detector and every sandbox run.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Output: text, JSON (as --json) or SARIF 2.1.0 for code-scanning tools.")
 @json_option
+@click.option("--html", "html_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report per file into this directory.")
 @click.pass_context
-def audit(ctx, file, detector, seed, as_json):
-    """Certify the synthesis program in FILE for DETECTOR, or say exactly why not.
+def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
+    """Certify the synthesis program in each FILE for DETECTOR, or say exactly why not.
 
     Runs the static audit, the sandboxed runs and the property suite on generated
     data (never user data) and prints each property with its measured value and
-    threshold. FILE may be plain Python or an LLM answer with ``` fences around
-    the code. Exit code 0 when CERTIFIABLE, 1 when REJECTED.
+    threshold. A FILE may be plain Python or an LLM answer with ``` fences around
+    the code. Exit code 0 when every FILE is CERTIFIABLE, 1 when one is REJECTED.
+    JSON is one object for one FILE, a list for several.
     """
     from sandbox import verify_program
+    from sandbox.sarif import Audited, to_sarif
 
-    source = read_program_file(file)
-    report = verify_program(source, detector, seed=seed)
-    if as_json:
-        echo_json({"file": str(file), "verdict": _verdict(report), **report.to_dict()})
-    else:
-        click.echo(f"program {file}")
-        click.echo(format_report(report.to_dict()))
-    ctx.exit(0 if report.passed else 1)
+    fmt = "json" if as_json else fmt
+    audited = []
+    for file in files:
+        source = read_program_file(file)
+        audited.append(Audited(str(file), source, verify_program(source, detector, seed=seed).to_dict(),
+                               file.read_text(encoding="utf-8")))
+    if fmt == "sarif":
+        echo_json(to_sarif(audited))
+    elif fmt == "json":
+        docs = [{"file": a.uri, "verdict": _verdict(a.report), **a.report} for a in audited]
+        echo_json(docs[0] if len(docs) == 1 else docs)
+    for a in audited:
+        if fmt == "text":
+            click.echo(f"program {a.uri}")
+            click.echo(format_report(a.report))
+        if html_dir is not None:
+            from sandbox.html_report import write_report
+
+            path = write_report(html_dir, Path(a.uri).name, a.source, a.report)
+            click.echo(f"report written to {path}", err=fmt != "text")
+    ctx.exit(0 if all(a.report["passed"] for a in audited) else 1)
 
 
 def _verdict(report):
-    return "CERTIFIABLE" if report.passed else "REJECTED"
+    return "CERTIFIABLE" if report["passed"] else "REJECTED"

@@ -101,11 +101,15 @@ def add(ctx, file, detector, make_default, store_path, as_json):
 @click.argument("sha")
 @store_option
 @json_option
-def show(sha, store_path, as_json):
+@click.option("--html", "html_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the latest verification as a self-contained HTML report into this directory.")
+def show(sha, store_path, as_json, html_dir):
     """Show a program's policy, source and verification evidence (SHA may be a unique prefix)."""
     with _open(store_path) as store:
         rec = store.get(store.resolve(sha))
         vers = store.verifications(rec.sha256)
+        if html_dir is not None:
+            _write_html(html_dir, rec, vers, err=as_json)
         if as_json:
             echo_json({"program": rec.to_dict(), "verifications": [v.to_dict() for v in vers]})
             return
@@ -129,6 +133,17 @@ def show(sha, store_path, as_json):
                            f"{p.get('detail') or ''}".rstrip())
         else:
             click.echo(_indent(json.dumps(report, indent=2, sort_keys=True)))
+
+
+def _write_html(html_dir, rec, vers, err):
+    """The auditor's HTML page of ``rec``'s latest verification."""
+    from sandbox.html_report import write_report
+
+    if not vers:
+        raise StoreError(f"program {rec.sha256[:12]} has no verification to report; "
+                         "run `das programs verify` first")
+    path = write_report(html_dir, rec.sha256[:12], rec.source, {"detector": rec.detector, **vers[-1].report})
+    click.echo(f"report written to {path}", err=err)
 
 
 def _verify_one(service, sha):
