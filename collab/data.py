@@ -10,6 +10,7 @@ Label convention: ``y = 1`` anomaly, ``y = 0`` normal.
 import csv
 import hashlib
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,19 @@ import numpy as np
 
 EXTENSIONS = (".npz", ".mat", ".csv")
 SCALES = ("standard", "minmax", None)
+#: What to do with missing values: refuse (default), drop their rows, fill with column means.
+MISSING = ("error", "drop", "mean")
+#: Label columns taken without a word (the documented default).
 DEFAULT_LABEL_COLUMNS = ("label", "y")
+#: Column names (any case) taken as the label with a warning: never silently a feature.
+LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "is_outlier", "anomaly",
+                         "is_anomaly", "fraud", "is_fraud", "ground_truth"})
+#: Column names (any case; also ``*_id``) taken as row ids with a warning: never silently a feature.
+ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
+_NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # cells read as missing
+_SEPARATORS = ",;\t|"
 _MAX_LOCATIONS = 3  # how many bad cells an error message names
+_MAX_CELL = 40  # characters of a bad cell quoted in a message
 
 
 class DataError(ValueError):
@@ -43,12 +55,22 @@ class Dataset:
         1 = anomaly, 0 = normal; None for an unlabeled CSV (scoring only).
     source : str
         Where the data came from (a path or a description).
+    ids : ndarray of shape (n,) or None
+        Row ids: the values of the id column, else row numbers (None: 0..n-1).
+    id_name : str
+        The id column's name, or ``"row"`` for row numbers.
     """
 
     name: str
     X: np.ndarray
     y: np.ndarray | None
     source: str
+    ids: np.ndarray | None = None
+    id_name: str = "row"
+
+    def row_ids(self):
+        """Each row's id: the id column's values, else its 0-based row number in the file."""
+        return np.arange(len(self.X)) if self.ids is None else self.ids
 
     @property
     def n_anomalies(self):
@@ -146,40 +168,100 @@ def _read_mat_v73(path):
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
 
 
-def _read_csv(path, label_column):
+def _sniff_sep(path, text):
     try:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
+        return csv.Sniffer().sniff(text[:20000], delimiters=_SEPARATORS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return cell.strip().lower() in _NA
+    return True
+
+
+def _find(header, name, what, path):
+    """Index of column ``name`` (exact, else case-insensitive)."""
+    if name in header:
+        return header.index(name)
+    folded = [h.lower() for h in header]
+    if name.lower() in folded:
+        return folded.index(name.lower())
+    raise DataError(f"{path}: {what} {name!r} not found; columns are {header}")
+
+
+def _guess(header, taken, names, what, option, path):
+    """The one column whose name is in ``names`` (any case), or None; warns unless documented."""
+    found = [j for j, h in enumerate(header) if j not in taken
+             and (h.lower() in names or (what == "id" and h.lower().endswith("_id")))]
+    if len(found) > 1:
+        raise DataError(f"{path}: several columns look like the {what} "
+                        f"({', '.join(repr(header[j]) for j in found)}); pass {option} NAME")
+    if found and not (what == "label" and header[found[0]] in DEFAULT_LABEL_COLUMNS):
+        warnings.warn(f"{path.name}: column {header[found[0]]!r} taken as the {what}, not a feature "
+                      f"(pass {option} to choose another, or --drop it)", DataWarning, stacklevel=4)
+    return found[0] if found else None
+
+
+def _parse(rows, header, cols, path, first_line):
+    values = np.empty((len(rows), len(cols)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        for k, j in enumerate(cols):
+            cell = row[j].strip()
+            if cell.lower() in _NA:
+                values[i, k] = np.nan
+                continue
+            try:
+                values[i, k] = float(cell)
+            except ValueError:
+                shown = cell if len(cell) <= _MAX_CELL else cell[:_MAX_CELL] + "[...]"
+                raise DataError(f"{path}: non-numeric value {shown!r} at line {i + first_line}, "
+                                f"column {header[j]!r}") from None
+    return values
+
+
+def _read_csv(path, label_column=None, *, sep=None, header=None, id_column=None, drop=()):
+    try:
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a text CSV file ({exc})") from exc
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    sep = sep or _sniff_sep(path, text)
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: empty file (a header row and data rows are needed)")
-    header = [c.strip() for c in rows[0]]
-    body = rows[1:]
-    if label_column is None:
-        label_column = next((c for c in DEFAULT_LABEL_COLUMNS if c in header), None)
-    elif label_column not in header:
-        raise DataError(f"{path}: label column {label_column!r} not found; columns are {header}")
-    values = np.empty((len(body), len(header)), dtype=np.float64)
+    if header is None:  # like pandas' header="infer", but a first row of numbers is data
+        header = not all(_is_number(c) for c in rows[0])
+        if not header:
+            warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
+                          f"0..{len(rows[0]) - 1} (pass --header if it is a header)", DataWarning, stacklevel=3)
+    names = [c.strip() for c in rows[0]] if header else [str(j) for j in range(len(rows[0]))]
+    body, first_line = (rows[1:], 2) if header else (rows, 1)
     for i, row in enumerate(body):
-        if len(row) != len(header):
-            raise DataError(f"{path}: line {i + 2} has {len(row)} fields, the header has {len(header)}")
-        for j, cell in enumerate(row):
-            cell = cell.strip()
-            try:
-                values[i, j] = float(cell) if cell else np.nan  # empty cell = missing value
-            except ValueError:
-                raise DataError(f"{path}: non-numeric value {cell!r} at line {i + 2}, "
-                                f"column {header[j]!r}") from None
-    if label_column is None:
-        return {"X": values, "y": None}
-    j = header.index(label_column)
-    return {"X": np.delete(values, j, axis=1), "y": values[:, j]}
+        if len(row) != len(names):
+            hint = "" if len(names) > 1 else f" (a separator other than {sep!r}? pass --sep)"
+            raise DataError(f"{path}: line {i + first_line} has {len(row)} fields, the header has "
+                            f"{len(names)}{hint}")
+    dropped = {_find(names, d, "column", path) for d in drop}
+    label = (_find(names, label_column, "label column", path) if label_column is not None
+             else _guess(names, dropped, LABEL_NAMES, "label", "--label-column", path))
+    taken = dropped | {label}
+    ident = (_find(names, id_column, "id column", path) if id_column is not None
+             else _guess(names, taken, ID_NAMES, "id", "--id-column", path))
+    features = [j for j in range(len(names)) if j not in taken | {ident}]
+    if not features:
+        raise DataError(f"{path}: no feature column left (columns are {names})")
+    return {"X": _parse(body, names, features, path, first_line),
+            "y": None if label is None else _parse(body, names, [label], path, first_line)[:, 0],
+            "ids": None if ident is None else np.array([r[ident].strip() for r in body]),
+            "id_name": "row" if ident is None else names[ident],
+            "columns": [names[j] for j in features]}
 
 
 # ---------------------------------------------------------------- validation
-def _as_features(X, path):
+def _as_features(X, path, missing="error"):
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: X must be numeric; got dtype {X.dtype}")
@@ -188,14 +270,50 @@ def _as_features(X, path):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path}: empty dataset (X has shape {X.shape})")
     X = np.ascontiguousarray(X, dtype=np.float64)
-    bad = ~np.isfinite(X)
+    bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
         rows, cols = np.nonzero(bad)
         where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
-        n_nan = int(np.isnan(X).sum())
+        n_nan = int(np.isnan(X[bad]).sum())
+        hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
         raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
-                        f"first at {where}")
+                        f"first at {where}{hint}")
     return X
+
+
+def _handle_missing(arrays, missing, path):
+    """Apply the ``missing`` policy to NaN features: drop their rows or fill with column means."""
+    X = arrays["X"]
+    nan = np.isnan(X)
+    if not nan.any():
+        return arrays
+    empty = np.flatnonzero(nan.all(axis=0))
+    if len(empty):
+        columns = arrays.get("columns") or range(X.shape[1])
+        raise DataError(f"{path}: column(s) {', '.join(str(columns[j]) for j in empty)} hold no value "
+                        "at all (--drop them)")
+    if missing == "mean":
+        means = np.nanmean(X, axis=0)
+        warnings.warn(f"{path.name}: {int(nan.sum())} missing value(s) filled with their column's mean",
+                      DataWarning, stacklevel=3)
+        return dict(arrays, X=np.where(nan, means, X))
+    keep = ~nan.any(axis=1)
+    warnings.warn(f"{path.name}: {int((~keep).sum())} row(s) with missing values dropped", DataWarning,
+                  stacklevel=3)
+    ids = np.arange(len(X)) if arrays.get("ids") is None else arrays["ids"]
+    y = arrays["y"]
+    return dict(arrays, X=X[keep], y=None if y is None else np.asarray(y).ravel()[keep], ids=ids[keep])
+
+
+def _warn_constant(X, columns, path):
+    const = np.flatnonzero(np.ptp(X, axis=0) == 0) if len(X) else []
+    if len(const) == X.shape[1]:
+        warnings.warn(f"{path.name}: every feature column is constant: all rows look alike, every score "
+                      "ties (AUC 0.5)", DataWarning, stacklevel=3)
+    elif len(const):
+        names = ", ".join(str(columns[j]) for j in const[:10]) + (", ..." if len(const) > 10 else "")
+        warnings.warn(f"{path.name}: {len(const)} constant column(s) ({names}) carry no information "
+                      "(--drop them)", DataWarning, stacklevel=3)
 
 
 def _as_labels(y, n, path):
@@ -220,17 +338,34 @@ def _as_labels(y, n, path):
     return y
 
 
-def load_dataset(path, label_column=None):
+def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(),
+                 missing="error"):
     """Load and validate a dataset file.
 
     Parameters
     ----------
     path : str or Path
         A ``.npz`` or ``.mat`` file with arrays ``X`` (n, d) and ``y`` (n,)
-        or (n, 1), or a ``.csv`` file with a header row.
+        or (n, 1), or a ``.csv`` file.
     label_column : str, optional
-        CSV only: the label column. Default: ``"label"`` or ``"y"`` if the
-        header has one; otherwise the CSV is unlabeled (``y = None``).
+        CSV only: the label column (1 = anomaly). Default: ``"label"`` or
+        ``"y"`` if present; else a column named like a label (``Label``,
+        ``class``, ``target``, ``is_fraud``, ...; see :data:`LABEL_NAMES`),
+        taken with a :class:`DataWarning`; otherwise the CSV is unlabeled.
+    sep : str, optional
+        CSV only: field separator; default: guessed among ``, ; tab |``.
+    header : bool, optional
+        CSV only: whether the first row names the columns; default: it does
+        unless it holds only numbers. Without one, columns are named 0..d-1.
+    id_column : str, optional
+        CSV only: a column of row ids, kept for the output and never a
+        feature. Default: a column named like an id (``id``, ``row_id``,
+        ``*_id``, ...), taken with a :class:`DataWarning`.
+    drop : sequence of str
+        CSV only: columns to ignore.
+    missing : {"error", "drop", "mean"}
+        Missing feature values (empty, NA, NaN, ?): refuse with their
+        count and place, drop their rows, or fill with the column mean.
 
     Returns
     -------
@@ -241,6 +376,12 @@ def load_dataset(path, label_column=None):
     DataError
         Missing or unreadable file, unknown extension, missing keys,
         non-numeric or non-finite values, bad labels, or no normal sample.
+
+    Warns
+    -----
+    DataWarning
+        A guessed label, id or header; constant columns; rows dropped or
+        values filled for ``missing``.
     """
     path = Path(path)
     if not path.is_file():
@@ -248,18 +389,27 @@ def load_dataset(path, label_column=None):
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}")
-    if label_column is not None and ext != ".csv":
-        raise DataError(f"{path}: --label-column applies to CSV files only")
+    if missing not in MISSING:
+        raise DataError(f"unknown missing-value policy {missing!r}; choose from {', '.join(MISSING)}")
+    csv_only = {"--label-column": label_column, "--sep": sep, "--header/--no-header": header,
+                "--id-column": id_column, "--drop": drop or None}
+    given = [k for k, v in csv_only.items() if v is not None]
+    if given and ext != ".csv":
+        raise DataError(f"{path}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to CSV files only")
     if ext == ".csv":
-        arrays = _read_csv(path, label_column)
+        arrays = _read_csv(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
-        missing = [k for k in ("X", "y") if k not in arrays]
-        if missing:
-            raise DataError(f"{path}: missing key(s) {missing}; found keys {sorted(arrays)}")
-    X = _as_features(arrays["X"], path)
+        missing_keys = [k for k in ("X", "y") if k not in arrays]
+        if missing_keys:
+            raise DataError(f"{path}: missing key(s) {missing_keys}; found keys {sorted(arrays)}")
+    X = _as_features(arrays["X"], path, missing)
+    arrays = _handle_missing(dict(arrays, X=X), missing, path)
+    X = arrays["X"]
+    _warn_constant(X, arrays.get("columns") or range(X.shape[1]), path)
     y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
-    return Dataset(name=path.stem, X=X, y=y, source=str(path))
+    return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
+                   id_name=arrays.get("id_name", "row"))
 
 
 # ---------------------------------------------------------------- names

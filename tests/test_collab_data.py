@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from collab.data import (DataError, Dataset, fingerprint, list_datasets, load_dataset, resolve_dataset,
-                         split_dataset)
+from collab.data import (DataError, Dataset, DataWarning, fingerprint, list_datasets, load_dataset,
+                         resolve_dataset, split_dataset)
 from collab.metrics import MetricError, auc_pr, auc_roc
 
 
@@ -287,3 +287,71 @@ def test_metric_errors(y, s, message):
     for metric in (auc_pr, auc_roc):
         with pytest.raises(MetricError, match=message):
             metric(y, s)
+
+
+# ------------------------------------------------------------------ CSV a user actually has
+def test_semicolon_file_is_read_and_a_bad_cell_is_quoted_short(tmp_path):
+    ds = load_dataset(_csv(tmp_path, "a;b;label\n1,5;2;0\n3;4;1\n".replace("1,5", "1.5")))
+    assert ds.X.tolist() == [[1.5, 2], [3, 4]] and ds.y.tolist() == [0, 1]
+    long_cell = "x" * 500
+    with pytest.raises(DataError) as err:
+        load_dataset(_csv(tmp_path, f"a;b\n1;2\n3;{long_cell}\n", name="long.csv"))
+    assert len(str(err.value)) < 200 and "[...]" in str(err.value)
+    ds = load_dataset(_csv(tmp_path, "a|b\n1|2\n3|4\n", name="pipe.csv"), sep="|")
+    assert ds.X.shape == (2, 2)
+
+
+def test_headerless_file_keeps_its_first_row(tmp_path):
+    with pytest.warns(DataWarning, match="first row holds only numbers"):
+        ds = load_dataset(_csv(tmp_path, "1,2,0\n3,4,1\n5,6,0\n"))
+    assert ds.X.shape == (3, 3) and ds.y is None
+    ds = load_dataset(_csv(tmp_path, "1,2,0\n3,4,1\n5,6,0\n", name="h.csv"), header=False, label_column="2")
+    assert ds.X.tolist() == [[1, 2], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("label", ["Label", "is_fraud", "class", "Target"])
+def test_label_like_column_is_the_label_with_a_warning_never_a_feature(tmp_path, label):
+    with pytest.warns(DataWarning, match=f"column '{label}' taken as the label"):
+        ds = load_dataset(_csv(tmp_path, f"a,{label},b\n1,0,2\n3,1,4\n5,0,6\n"))
+    assert ds.X.tolist() == [[1, 2], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+
+
+def test_id_column_is_kept_as_ids_not_a_feature(tmp_path):
+    with pytest.warns(DataWarning, match="column 'row_id' taken as the id"):
+        ds = load_dataset(_csv(tmp_path, "row_id,a,b\n17,1,2\n42,3,4\n"))
+    assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.ids.tolist() == ["17", "42"] and ds.id_name == "row_id"
+    ds = load_dataset(_csv(tmp_path, "name,a,b,junk\ncat,1,2,9\ndog,3,4,9\n", name="n.csv"),
+                      id_column="name", drop=["junk"])
+    assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.ids.tolist() == ["cat", "dog"]
+    plain = load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="p.csv"))
+    assert plain.ids is None and plain.row_ids().tolist() == [0, 1] and plain.id_name == "row"
+
+
+def test_several_label_like_columns_or_a_missing_drop_are_errors(tmp_path):
+    with pytest.raises(DataError, match="several columns look like the label .*pass --label-column"):
+        load_dataset(_csv(tmp_path, "a,class,target\n1,0,1\n"))
+    with pytest.raises(DataError, match=r"column 'zz' not found; columns are \['a', 'b'\]"):
+        load_dataset(_csv(tmp_path, "a,b\n1,2\n", name="z.csv"), drop=["zz"])
+    with pytest.raises(DataError, match="--sep applies to CSV files only"):
+        load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), sep=";")
+
+
+def test_missing_values_error_by_default_else_drop_or_mean(tmp_path):
+    path = _csv(tmp_path, "id,a,b,label\nr1,1,,0\nr2,3,4,1\nr3,NA,8,0\nr4,5,6,0\n")
+    with pytest.raises(DataError, match=r"X has 2 NaN .* pass --missing drop .* or --missing mean"):
+        load_dataset(path)
+    with pytest.warns(DataWarning, match="2 row.s. with missing values dropped"):
+        ds = load_dataset(path, missing="drop")
+    assert ds.ids.tolist() == ["r2", "r4"] and ds.y.tolist() == [1, 0]
+    with pytest.warns(DataWarning, match="2 missing value.s. filled"):
+        ds = load_dataset(path, missing="mean")
+    assert ds.X[:, 0].tolist() == [1, 3, 3, 5] and ds.X[:, 1].tolist() == [6, 4, 8, 6]
+    with pytest.raises(DataError, match="unknown missing-value policy 'zero'"):
+        load_dataset(path, missing="zero")
+
+
+def test_constant_columns_are_warned(tmp_path):
+    with pytest.warns(DataWarning, match=r"1 constant column\(s\) \(b\)"):
+        load_dataset(_csv(tmp_path, "a,b\n1,7\n2,7\n"))
+    with pytest.warns(DataWarning, match="every feature column is constant"):
+        load_dataset(_csv(tmp_path, "a,b\n1,7\n1,7\n", name="c.csv"))
