@@ -26,6 +26,16 @@ enhancement classifier is the *knowledge-bearing model* (score ``S`` in [0, 1]).
    training rows (the other patches); ``l1 = D_intra / (D_intra + D_inter)``
    weights the detector, ``l2 = 1 - l1`` the classifier.
 
+5. Guard (ours, label-free): the network follows the classifier wherever the
+   distance ratio gives it the larger weight, and an enhancement classifier
+   can be uninformative about real anomalies. :meth:`CollateFusion.guard`
+   therefore blends the network's logit with the detector's score,
+   ``(1 - w) z(s_hat) + w z(logit)`` (robust z-scores fitted on D_train), with
+   ``w`` in :data:`GUARD_WEIGHTS` chosen by the mean per-kind AUC-PR on
+   anomalies planted from the training rows (:func:`collab.planted.plant_kinds`);
+   ties go to the smaller ``w``. With an uninformative classifier the planted
+   rows favour the detector, so the fusion falls back towards it.
+
 ``L_a`` and ``L_b`` share no parameters (``M(s)`` enters the network as a fixed
 input and target), so they are minimized one after the other. The fused score
 returned is the network's logit: monotone in ``S_hat``, without sigmoid
@@ -36,6 +46,20 @@ import math
 import numpy as np
 
 _LOG_NORM = math.log(2.0 / math.sqrt(2.0 * math.pi))  # log of the unit half-Gaussian constant
+#: Weights of the network's logit tried by the guard (0: the detector alone, 1: the network alone).
+GUARD_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+class RobustZ:
+    """``(x - median) / IQR`` fitted on training scores (IQR 1.0 when it is zero)."""
+
+    def __init__(self, scores):
+        scores = np.asarray(scores, dtype=np.float64)
+        q1, self.median, q3 = np.quantile(scores, [0.25, 0.5, 0.75])
+        self.iqr = q3 - q1 if q3 - q1 > 1e-12 else 1.0
+
+    def __call__(self, scores):
+        return (np.asarray(scores, dtype=np.float64) - self.median) / self.iqr
 
 
 def fit_half_gaussian(scores):
@@ -160,6 +184,10 @@ class CollateFusion:
         Half-Gaussian scale of the classifier's training scores.
     align_history_, loss_history_ : list of float
         ``L_a`` and ``L_b`` per epoch.
+    weight_ : float
+        Weight of the network in the guarded score (1.0 until :meth:`guard`).
+    guard_table_ : dict
+        Mean per-kind planted AUC-PR per tried weight (empty until :meth:`guard`).
     """
 
     def __init__(self, d=1.0, n_knots=16, lam_align=10.0, n_components=8, hidden=32, k_neighbors=10,
@@ -304,12 +332,40 @@ class CollateFusion:
             opt.step()
             self.loss_history_.append(loss.item())
         self.net_.eval()
+        self.weight_, self.guard_table_ = 1.0, {}
 
-    def score(self, base_scores, clf_scores, X):
-        """Collated score (network logit; higher = more anomalous) of new rows."""
+    def logit(self, base_scores, clf_scores, X):
+        """The conditional network's logit (higher = more anomalous), unguarded."""
         import torch
 
         inputs = np.column_stack([self.align(base_scores), np.asarray(clf_scores, dtype=np.float64),
                                   self.represent(X)])
         with torch.no_grad():
             return self.net_(torch.as_tensor(inputs, dtype=torch.float64)).numpy().astype(np.float64)
+
+    def guard(self, base_train, clf_train, X_train, base_planted, clf_planted, X_planted, kind_per_row):
+        """Choose the network's weight ``weight_`` on planted anomalies (no labels); returns self.
+
+        ``base_*``/``clf_*``: detector and (for training rows, out-of-bag)
+        classifier scores of the training rows and of rows planted from them;
+        ``kind_per_row``: each planted row's kind.
+        """
+        from collab.planted import NORMAL, per_kind_auc_pr
+
+        logit_train = self.logit(base_train, clf_train, X_train)
+        self.base_z_, self.net_z_ = RobustZ(base_train), RobustZ(logit_train)
+        base = self.base_z_(np.r_[base_train, base_planted])
+        net = self.net_z_(np.r_[logit_train, self.logit(base_planted, clf_planted, X_planted)])
+        kinds = np.r_[np.full(len(X_train), NORMAL), np.asarray(kind_per_row)]
+        y = (kinds != NORMAL).astype(int)
+        self.guard_table_ = {w: float(np.mean(list(per_kind_auc_pr((1 - w) * base + w * net, y, kinds).values())))
+                             for w in GUARD_WEIGHTS}
+        self.weight_ = max(GUARD_WEIGHTS, key=self.guard_table_.get)  # max keeps the first (smallest) of ties
+        return self
+
+    def score(self, base_scores, clf_scores, X):
+        """Collated score of new rows (higher = more anomalous): the logit, blended with the detector once guarded."""
+        logit = self.logit(base_scores, clf_scores, X)
+        if not self.guard_table_:
+            return logit
+        return (1 - self.weight_) * self.base_z_(base_scores) + self.weight_ * self.net_z_(logit)

@@ -12,7 +12,12 @@ the benchmark's numbers come from the same code.
 
 ``program`` selects the synthesis program:
 
-- ``"certified"`` (default): the detector's certified program, chosen by the
+- ``"auto"`` (default): the label-free choice per dataset
+  (:mod:`collab.selection`) among the detector's certified programs, random
+  outliers and no enhancement, by planted-anomaly validation on a held-out
+  share of the training rows; the winner is refitted on all rows and the
+  choice with its table is kept in ``selection_``.
+- ``"certified"``: the detector's certified program, chosen by the
   certification service (:mod:`collab.certification`); on a fresh store the
   bundled programs are certified on first use, exactly as by the CLI.
 - a sha256 (or unique prefix): looked up and integrity-checked in the store
@@ -48,8 +53,8 @@ class EnhancedDetector(BaseEstimator):
     detector : str or detector object, default="IForest"
         A name for :func:`detectors.make_detector` or an unfitted detector
         (cloned at fit) with ``fit`` and ``predict_score``/``decision_function``.
-    program : str, default="certified"
-        "certified", a sha256 in the store, or a raw source (see module doc).
+    program : str, default="auto"
+        "auto", "certified", a sha256 in the store, or a raw source (see module doc).
     fusion : {"sum", "collate"}, default="sum"
         LLM-DAS Eq. 7 sum fusion or the CoLLaTe-style learned fusion.
     classifier : {"rf", "svm", "mlp"}, default="rf"
@@ -73,13 +78,18 @@ class EnhancedDetector(BaseEstimator):
     enhancement_ : collab.pipeline.Enhancement
     detector_, classifier_, fusion_ : fitted components
     X_syn_ : ndarray of shape (n_syn, n_features)
-    program_sha256_ : str
+    program_sha256_ : str or None
+        None when ``program="auto"`` chose random outliers or no enhancement.
+    selection_ : dict or None
+        ``program="auto"``: the choice, its validation table (mean and
+        per-kind planted AUC-PR per candidate), the fallback reason if any and
+        the seconds it took; None otherwise.
     decision_scores_, labels_ : ndarray of shape (n_train,)
     threshold_ : float
     n_features_in_ : int
     """
 
-    def __init__(self, detector="IForest", program="certified", fusion="sum", classifier="rf", lam=1.0,
+    def __init__(self, detector="IForest", program="auto", fusion="sum", classifier="rf", lam=1.0,
                  syn_ratio=0.1, threshold="contamination", contamination=0.1, pot_risk=1e-3,
                  collate_params=None, random_state=0, store=None):
         self.detector = detector
@@ -120,6 +130,7 @@ class EnhancedDetector(BaseEstimator):
         self.detector_, self.classifier_ = fitted.detector, fitted.classifier
         self.fusion_, self.X_syn_ = fitted.fusions[self.fusion], fitted.X_syn
         self.program_sha256_ = fitted.program_sha256
+        self.selection_ = fitted.selection
         self.decision_scores_ = fitted.scores(X)[self.fusion]
         if self.threshold == "pot":
             self.threshold_ = pot_threshold(self.decision_scores_, risk=self.pot_risk)

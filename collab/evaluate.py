@@ -14,6 +14,9 @@ pipeline's scores, the same ones ``EnhancedDetector`` returns. Methods:
   bounding box instead of the program (LLM-DAS App. 6.13.1).
 - ``gaussian``: sum fusion with Gaussian-noise perturbations of training rows
   (App. 6.13.1; see :func:`collab.enhance.gaussian_noise`).
+- ``auto``: the default, ``program="auto"`` (:mod:`collab.selection`): the
+  label-free choice among the certified programs, random outliers and no
+  enhancement, sum fusion; the choice and its table are kept in the result.
 
 Only training data and synthetic rows are used for fitting; ``y_test`` only
 for the metrics.
@@ -25,8 +28,9 @@ import numpy as np
 from collab import enhance, pipeline
 from collab.pipeline import SYN_RATIO
 
-METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian")
-_TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit")
+METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian", "auto")
+_TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit",
+                "auto")
 _PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
 _BASELINES = {"random": enhance.random_outliers, "gaussian": enhance.gaussian_noise}
 
@@ -53,8 +57,9 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     -------
     dict
         ``metrics`` {method: {"auc_pr", "auc_roc"}}, ``timings`` (seconds; 0.0
-        for stages not run), ``n_syn``, ``n_train``, ``program_sha256`` and,
-        if asked, ``scores``.
+        for stages not run; ``auto``: its whole fit, selection included),
+        ``n_syn``, ``n_train``, ``program_sha256``, ``selection`` (``auto``'s
+        choice and table, or None) and, if asked, ``scores``.
 
     Raises
     ------
@@ -100,6 +105,12 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
             X_fake = draw(X_train, n_syn, np.random.default_rng(seed))
             scores[name] = pipeline.fit_enhancement(det, X_train, X_fake, seed=seed, base_train=base_train).scores(
                 X_test, base=scores["base"])["sum"]
+    selection = None
+    if "auto" in methods:
+        t0 = perf_counter()
+        auto = pipeline.fit(X_train, detector_name, "auto", seed=seed)
+        scores["auto"] = auto.scores(X_test)["sum"]
+        timings["auto"], selection = perf_counter() - t0, auto.selection
 
     result = {
         "metrics": {m: {"auc_pr": float(auc_pr(y_test, scores[m])), "auc_roc": float(auc_roc(y_test, scores[m]))}
@@ -108,6 +119,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
         "n_syn": n_syn,
         "n_train": len(X_train),
         "program_sha256": sha,
+        "selection": selection,
     }
     if return_scores:
         result["scores"] = scores

@@ -55,7 +55,11 @@ class Enhancement:
 
     ``fusions`` maps each fitted fusion name ("sum", "collate") to its fitted
     object; ``timings`` holds seconds per stage (``base_fit``, ``synthesis``,
-    ``classifier_fit``, ``collate_fit``; stages not run are absent).
+    ``classifier_fit``, ``collate_fit``, ``selection``; stages not run are absent).
+    ``classifier`` is None when ``program="auto"`` chose the detector alone:
+    every fusion's score is then the detector's. ``selection``: the label-free
+    choice and its table (:class:`collab.selection.Selection` as a dict) when
+    ``program="auto"``.
     """
 
     detector: object
@@ -64,6 +68,7 @@ class Enhancement:
     fusions: dict
     program_sha256: str | None = None
     timings: dict = field(default_factory=dict)
+    selection: dict | None = None
 
     def scores(self, X, base=None):
         """Scores of ``X``: ``base``, ``classifier`` and one entry per fitted fusion.
@@ -71,6 +76,8 @@ class Enhancement:
         ``base``: the detector's scores of ``X`` when already computed.
         """
         base = base_scores(self.detector, X) if base is None else base
+        if self.classifier is None:  # "auto" chose no enhancement
+            return {"base": base, **dict.fromkeys(self.fusions, base)}
         clf = enhance.classifier_scores(self.classifier, X)
         out = {"base": base, "classifier": clf}
         for name, fusion in self.fusions.items():
@@ -106,8 +113,30 @@ def fit_enhancement(det, X_train, X_syn, *, fusions=("sum",), classifier=CLASSIF
         oob_train, oob_syn = enhance.out_of_bag_scores(clf, X_train, X_syn)
         fitted["collate"] = CollateFusion(**{"random_state": seed, **(collate_params or {})}).fit(
             base_train, oob_train, X_train, base_scores(det, X_syn), oob_syn, X_syn)
+        guard_collate(fitted["collate"], det, clf, X_train, base_train, oob_train, seed)
         timings["collate_fit"] = perf_counter() - t0
     return Enhancement(det, clf, X_syn, fitted, timings=timings)
+
+
+#: Planted rows per kind for the CoLLaTe guard: GUARD_SHARE of n_train, within GUARD_ROWS.
+GUARD_SHARE = 0.05
+GUARD_ROWS = (10, 500)
+
+
+def guard_collate(fusion, det, clf, X_train, base_train, oob_train, seed):
+    """Guard a fitted CoLLaTe fusion with anomalies planted from ``X_train`` (:meth:`CollateFusion.guard`).
+
+    Left unguarded (the plain network) when ``X_train`` is too small to plant from.
+    """
+    from collab.planted import plant_kinds
+
+    n_per_kind = int(np.clip(round(GUARD_SHARE * len(X_train)), *GUARD_ROWS))
+    try:
+        X_pl, kinds = plant_kinds(X_train, n_per_kind, random_state=seed)
+    except ValueError:
+        return fusion
+    return fusion.guard(base_train, oob_train, X_train, base_scores(det, X_pl),
+                        enhance.classifier_scores(clf, X_pl), X_pl, kinds)
 
 
 def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
@@ -138,16 +167,52 @@ def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLAS
     return fitted
 
 
-def fit(X_train, detector, program="certified", store=None, **options):
+def fit(X_train, detector, program="auto", store=None, **options):
     """Resolve (or certify) ``program`` for ``detector`` in the store, then :func:`enhance_with`.
 
-    ``program``: "certified", a sha256 (prefix) or a raw source (see
-    :func:`collab.certification.resolve_program`); ``store`` is a path
-    (None: the default store), opened and closed here; ``options`` go to
-    :func:`enhance_with`.
+    ``program``: "auto" (:func:`fit_auto`), "certified", a sha256 (prefix) or
+    a raw source (see :func:`collab.certification.resolve_program`); ``store``
+    is a path (None: the default store), opened and closed here; ``options``
+    go to :func:`enhance_with`.
     """
+    if program == "auto":
+        return fit_auto(X_train, detector, store, **options)
     source, sha = resolve_program(program, detector_name(detector), store)
     return enhance_with(source, X_train, detector, program_sha256=sha, **options)
+
+
+def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
+             syn_ratio=SYN_RATIO, collate_params=None, seed=0):
+    """``program="auto"``: choose label-free (:mod:`collab.selection`), refit the winner on all rows.
+
+    The returned :class:`Enhancement` carries the choice and its table in
+    ``selection`` and its cost in ``timings["selection"]``.
+    """
+    from collab import selection
+
+    cands = selection.candidates(detector_name(detector), store)
+    chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, lam=lam,
+                              classifier=classifier)
+    winner = next(c for c in cands if c.name == chosen.choice)
+    if winner.sha256 is not None:
+        fitted = enhance_with(winner.source, X_train, detector, fusions=fusions, classifier=classifier,
+                              lam=lam, syn_ratio=syn_ratio, collate_params=collate_params, seed=seed,
+                              program_sha256=winner.sha256)
+    else:
+        t0 = perf_counter()
+        det = fit_detector(detector, X_train, seed)
+        base_fit = perf_counter() - t0
+        X_syn = selection.synthetic_rows(winner, det, X_train, enhance.n_synthetic(len(X_train), syn_ratio),
+                                         seed)
+        if X_syn is None:
+            fitted = Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
+        else:
+            fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
+                                     collate_params=collate_params, seed=seed)
+        fitted.timings["base_fit"] = base_fit
+    fitted.selection = chosen.to_dict()
+    fitted.timings["selection"] = chosen.seconds
+    return fitted
 
 
 def record_run(store, enhancement, detector, split, seed, metrics):
@@ -158,20 +223,27 @@ def record_run(store, enhancement, detector, split, seed, metrics):
                              n_syn=len(enhancement.X_syn), metrics=metrics)
 
 
-def enhance_dataset(data, detector, *, fusion="sum", program="certified", classifier=CLASSIFIER, lam=LAM,
-                    seed=0, label_column=None, store=None):
+def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM,
+                    seed=0, label_column=None, store=None, read=None,
+                    score_all=False):
     """``das enhance``: split ``data``, fit the pipeline on its training half, score, record the run.
 
     Returns a dict with the split sizes, test ``scores`` (``base``,
     ``enhanced``), ``y_test``, ``metrics`` (empty without two label classes),
-    the program sha256 and the run id.
+    the program sha256 (None when ``auto`` chose no program), the run id (None
+    then: a run is recorded against a program) and ``selection`` (``auto``'s
+    choice and table, else None), and ``rows`` (:class:`collab.scoring.RowScores`:
+    the test rows with the user's ids, or every row when ``score_all``).
+    ``read``: more :func:`collab.data.load_dataset` options (``sep``, ``id_column``, ``missing``, ...).
     """
     from collab.data import load_dataset, resolve_dataset, split_dataset
     from collab.metrics import auc_pr, auc_roc
+    from collab.scoring import split_rows
 
     name = detector_name(detector)
-    split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
-    fitted = fit(split.X_train, name, program or "certified", store, fusions=(fusion,),
+    ds = load_dataset(resolve_dataset(data), label_column=label_column, **(read or {}))
+    split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
+    fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
                  classifier=classifier, lam=lam, seed=seed)
     test = fitted.scores(split.X_test)
     scores = {"base": test["base"], "enhanced": test[fusion]}
@@ -180,8 +252,11 @@ def enhance_dataset(data, detector, *, fusion="sum", program="certified", classi
     if y is not None and len(np.unique(y)) == 2:
         metrics = {k: {"auc_pr": float(auc_pr(y, s)), "auc_roc": float(auc_roc(y, s))} for k, s in scores.items()}
     flat = {f"{k}_{m}": v for k, d in metrics.items() for m, v in d.items()}
-    run_id = record_run(store, fitted, name, split, seed,
-                        {**flat, "fusion": fusion, "classifier": classifier, "lam": lam})
+    run_id = None if fitted.program_sha256 is None else record_run(
+        store, fitted, name, split, seed,
+        {**flat, "fusion": fusion, "classifier": classifier, "lam": lam, "selection": fitted.selection})
     return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
             "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
-            "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y}
+            "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y,
+            "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
+            "selection": fitted.selection}

@@ -49,6 +49,7 @@ CLUSTERED_ALPHA = 5.0
 GLOBAL_ALPHA = 1.1
 MAX_COMPONENTS = 5  # BIC chooses among 1..MAX_COMPONENTS mixture components
 ROWS_PER_COMPONENT = 10  # ...and no more components than n_rows / this
+MIXTURE_ROWS = 2000  # the mixture is fitted on at most this many rows (a seeded subsample)
 REG_COVAR = 1e-4  # added to every covariance's diagonal, in z-score units
 MIN_ROWS = 5  # the fewest normal rows anomalies are planted from
 MIN_HOLDOUT_ROWS = 2  # the fewest held-out normal rows in a planted split
@@ -173,6 +174,49 @@ def planted_split(X_train, random_state=None, holdout=DEFAULT_HOLDOUT, kinds=KIN
                         kind_per_row=kind_per_row)
 
 
+def plant_kinds(X_normal, n_per_kind, random_state=None, kinds=KINDS):
+    """Plant ``n_per_kind`` rows of every applicable kind beside ``X_normal`` (which is not split).
+
+    For checks that score the planted rows against rows a model was fitted
+    on (e.g. a fusion's guard). Each kind draws its own seed, as in
+    :func:`planted_split`; ``"dependency"`` is skipped with fewer than two
+    varying columns.
+
+    Returns
+    -------
+    X_planted : ndarray of shape (n_kinds * n_per_kind, d)
+    kind_per_row : ndarray of shape (n_kinds * n_per_kind,), str
+
+    Raises
+    ------
+    ValueError
+        As :func:`plant_anomalies`.
+    """
+    X = _check_normal_rows(X_normal)
+    wanted = _check_kinds(kinds)
+    seeds = dict(zip(KINDS, np.random.default_rng(random_state).integers(2**32, size=len(KINDS))))
+    applied = [kind for kind in KINDS if kind in wanted and _applies(kind, X)]
+    rows = [plant_anomalies(X, n_per_kind, kind, seeds[kind]) for kind in applied]
+    return np.vstack(rows), np.repeat(applied, n_per_kind)
+
+
+def per_kind_auc_pr(scores, y, kind_per_row):
+    """``{kind: AUC-PR}`` of ``scores`` on the normal rows plus each planted kind's rows.
+
+    Each kind is scored on its own (not pooled), so an easy kind cannot hide
+    a hard one; average the values for one figure.
+    """
+    from collab.metrics import auc_pr
+
+    scores, y, kind_per_row = np.asarray(scores), np.asarray(y), np.asarray(kind_per_row)
+    out = {}
+    for kind in KINDS:
+        if np.any(kind_per_row == kind):
+            rows = (kind_per_row == NORMAL) | (kind_per_row == kind)
+            out[kind] = float(auc_pr(y[rows], scores[rows]))
+    return out
+
+
 class _ZScores:
     """Per-feature z-scores of the varying columns; constant columns are kept aside."""
 
@@ -235,10 +279,16 @@ _PLANTERS = {"local": _local, "clustered": _clustered, "global": _global,
 
 
 def _fit_mixture(Z, rng):
-    """Full-covariance Gaussian mixture with the number of components chosen by BIC."""
+    """Full-covariance Gaussian mixture with the number of components chosen by BIC.
+
+    Fitted on a seeded subsample of :data:`MIXTURE_ROWS` rows when there are
+    more, which bounds the cost of the BIC sweep on large data.
+    """
     from sklearn.mixture import GaussianMixture
 
     seed = int(rng.integers(2**31 - 1))
+    if len(Z) > MIXTURE_ROWS:
+        Z = Z[np.sort(rng.choice(len(Z), size=MIXTURE_ROWS, replace=False))]
     most = min(MAX_COMPONENTS, max(1, len(Z) // ROWS_PER_COMPONENT))
     fits = [GaussianMixture(k, reg_covar=REG_COVAR, random_state=seed).fit(Z)
             for k in range(1, most + 1)]

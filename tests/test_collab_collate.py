@@ -77,3 +77,27 @@ def test_collate_ranks_synthetic_above_normals(rng):
     normal, anomal = fusion.score(base, clf, X), fusion.score(base_syn, clf_syn, X_syn)
     assert np.mean(anomal[:, None] > normal[None, :]) > 0.95
     assert 0.0 < fusion.lam1_mean_ < 1.0
+
+
+def test_guard_falls_back_to_the_detector_when_the_classifier_is_uninformative(rng):
+    from collab.metrics import auc_pr
+    from collab.planted import plant_kinds
+
+    def norm(Z):
+        return 10.0 + 3.0 * np.linalg.norm(Z, axis=1)
+
+    def noise(n):  # the classifier separates D_syn, yet scores every other row alike
+        return rng.uniform(0.0, 0.5, n)
+
+    X, X_syn = rng.normal(size=(800, 6)), rng.normal(size=(80, 6)) * 2.5
+    fusion = CollateFusion(epochs=100, random_state=0).fit(norm(X), noise(800), X, norm(X_syn),
+                                                           rng.uniform(0.5, 1.0, 80), X_syn)
+    X_test = np.vstack([rng.normal(size=(400, 6)), rng.normal(size=(40, 6)) * 2])
+    y_test, clf_test = np.r_[np.zeros(400), np.ones(40)], noise(len(X_test))
+    unguarded = auc_pr(y_test, fusion.score(norm(X_test), clf_test, X_test))
+    X_pl, kinds = plant_kinds(X, 40, random_state=0)
+    fusion.guard(norm(X), noise(800), X, norm(X_pl), noise(len(X_pl)), X_pl, kinds)
+    guarded = auc_pr(y_test, fusion.score(norm(X_test), clf_test, X_test))
+    base = auc_pr(y_test, norm(X_test))
+    assert set(fusion.guard_table_) == {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert guarded >= base - 0.02 and guarded > unguarded + 0.05, (base, guarded, unguarded)

@@ -28,24 +28,34 @@ def split(rng):
 
 
 def test_methods_contract():
-    assert METHODS == ("base", "sum", "collate", "classifier", "random", "gaussian")
+    assert METHODS == ("base", "sum", "collate", "classifier", "random", "gaussian", "auto")
 
 
 def test_evaluate_all_methods(split):
-    res = evaluate(split, "IForest", PROGRAM, seed=0, return_scores=True)
-    assert set(res["metrics"]) == set(METHODS)
+    fixed = tuple(m for m in METHODS if m != "auto")
+    res = evaluate(split, "IForest", PROGRAM, seed=0, methods=fixed, return_scores=True)
+    assert set(res["metrics"]) == set(fixed)
     for m in res["metrics"].values():
         assert 0.0 <= m["auc_pr"] <= 1.0 and 0.0 <= m["auc_roc"] <= 1.0
     assert res["metrics"]["base"]["auc_roc"] > 0.8  # clear anomalies: the detector works
     assert set(res["timings"]) == {"base_fit", "base_score", "synthesis", "classifier_fit",
-                                   "enhanced_score", "collate_fit"}
-    assert all(t > 0 for t in res["timings"].values())
+                                   "enhanced_score", "collate_fit", "auto"}
+    assert res["timings"].pop("auto") == 0.0 and all(t > 0 for t in res["timings"].values())
     assert res["n_train"] == 400 and res["n_syn"] == 40
     s = res["scores"]
     assert s["base"].shape == s["sum"].shape == s["collate"].shape == (180,)
     assert s["base_train"].shape == (400,) and s["base_syn"].shape == (40,)
     assert s["X_syn"].shape == (40, 5)
     assert len(res["program_sha256"]) == 64
+
+
+def test_evaluate_auto_keeps_the_choice(split):
+    res = evaluate(split, "IForest", None, seed=0, methods=("base", "auto"))
+    sel = res["selection"]
+    assert [row["candidate"] for row in sel["table"]][:2] == ["none", "random"]
+    assert sel["choice"] in {row["candidate"] for row in sel["table"]} and sel["fallback"] is None
+    assert res["timings"]["auto"] > sel["seconds"] > 0
+    assert 0.0 <= res["metrics"]["auto"]["auc_pr"] <= 1.0
 
 
 def test_evaluate_subset_and_determinism(split):
@@ -125,9 +135,10 @@ def test_bench_sum_score_is_eq7_on_a_hand_checked_example(monkeypatch):
     split = SimpleNamespace(X_train=np.arange(10.0)[:, None], X_test=np.array([[3.0], [12.0]]),
                             y_test=np.array([0, 1]), name="hand")
     res = evaluate(split, "AbsFirst", twenty, methods=("base", "sum"), return_scores=True)
-    # f(D_train) = 0..9: min 0, range 9. D_syn = {20}; f~(D_train ∪ D_syn) = 0, .05, ..., .45, 1: min 0, range 1.
-    # Test rows 3 and 12: f = 3, 12 and f~ = .15, .6, so F = 3/9 + .15 and 12/9 + .6.
-    np.testing.assert_allclose(res["scores"]["sum"], [3 / 9 + 0.15, 12 / 9 + 0.6])
+    # Scalers trimmed by one score at each end (n >= 10). f(D_train) = 0..9: lo 1, range 7.
+    # D_syn = {20}; f~(D_train ∪ D_syn) = 0, .05, ..., .45, 1: lo .05, range .4.
+    # Test rows 3 and 12: f = 3, 12 and f~ = .15, .6, so F = 2/7 + .1/.4 and 11/7 + .55/.4.
+    np.testing.assert_allclose(res["scores"]["sum"], [2 / 7 + 0.25, 11 / 7 + 1.375])
     np.testing.assert_allclose(res["scores"]["base"], [3.0, 12.0])
 
 

@@ -27,7 +27,7 @@ def test_readme_snippet_runs_on_an_empty_store(isolated_home):
 
 def test_drl_default_program_certified_from_the_api(rng):
     X = rng.normal(size=(60, 3))
-    est = EnhancedDetector(detector="DRL").fit(X)
+    est = EnhancedDetector(detector="DRL", program="certified").fit(X)
     assert est.decision_function(rng.normal(size=(5, 3))).shape == (5,)
     with ProgramStore() as store:
         assert store.get(est.program_sha256_).status == "certified"
