@@ -487,9 +487,11 @@ def _determinism(repeats):
         if a.shape == b.shape and a.tobytes() == b.tobytes():
             diffs.append(0.0)
             continue
-        diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
-        diffs.append(diff)
-        problems.append(f"{name}: two runs with seed fixed differ (max abs difference {diff:.3g})")
+        if a.shape != b.shape:
+            problems.append(f"{name}: two runs with seed fixed differ (shapes {a.shape} / {b.shape})")
+            continue
+        diffs.append(float(np.abs(a - b).max()))
+        problems.append(f"{name}: two runs with seed fixed differ (max abs difference {diffs[-1]:.3g})")
     if any("differ" in p for p in problems):
         problems.append("seed every random generator from np.random or a fixed seed")
     value = max(diffs) if diffs else None

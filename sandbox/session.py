@@ -53,6 +53,7 @@ class Session:
 
     @property
     def reaped(self):
+        """True once this session collected the worker's exit."""
         return self.exit is not None
 
     def result(self, status, message="", **kw):
