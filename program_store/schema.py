@@ -137,7 +137,9 @@ def _create(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     except OSError as exc:  # a parent is a file ($DAS_HOME set to a file), or no permission
-        raise StoreError(f"cannot create a store at {path}: {exc.strerror}: {exc.filename} "
+        why = (f"{exc.filename} is not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError))
+               else f"{exc.strerror}: {exc.filename}")
+        raise StoreError(f"cannot create a store at {path}: {why} "
                          "(check $DAS_HOME, $DAS_STORE or --store)") from None
     os.close(fd)
     try:

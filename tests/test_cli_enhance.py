@@ -42,7 +42,11 @@ def test_enhance_real_dataset(odds_dir, tmp_path, store_path, fusion):
         assert 0.0 <= payload["metrics"][key]["auc_pr"] <= 1.0
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == payload["n_test"] and set(rows[0]) == {"index", "label", "base", "enhanced"}
+    assert len(rows) == payload["n_test"] and set(rows[0]) == {"row", "label", "base", "enhanced"}
+    from collab.data import load_dataset, split_dataset
+
+    test_rows = split_dataset(load_dataset(odds_dir / "wine.npz")).test_index
+    assert [int(r["row"]) for r in rows] == test_rows.tolist()  # row numbers in the file, not in the split
     with ProgramStore(store_path) as store:
         runs = store.runs(payload["program_sha256"])
     assert payload["run_id"] in [r.id for r in runs]
@@ -87,11 +91,59 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     assert "not certified" in res.output and "Traceback" not in res.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--detector", "NoSuchDetector"), "NoSuchDetector"),
-    (("--detector", "IForest", "--data", "/nonexistent/x.npz"), "x.npz"),
+@pytest.mark.parametrize("args, message, code", [
+    (("--detector", "NoSuchDetector"), "NoSuchDetector", 2),
+    (("--detector", "IForest", "--data", "/nonexistent/x.npz"), "x.npz", 1),
+    (("-d", "IForest", "--out", "/nonexistent/dir/scores.csv"), "directory /nonexistent/dir does not exist", 2),
 ])
-def test_bad_input_is_a_clean_error(odds_dir, store_path, args, message):
+def test_bad_input_is_a_clean_error(odds_dir, store_path, args, message, code):
     argv = ["enhance", "--data", str(odds_dir / "wine.npz"), "--store", str(store_path), *args]
     res = CliRunner().invoke(main, argv)
-    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+    assert res.exit_code == code and message in res.output and "Traceback" not in res.output
+
+
+def _user_csv(tmp_path, labels):
+    """Semicolon-separated, an id column, a `Label` column, one missing value: data a user has."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(120, 3)), rng.normal(4, 1, size=(len(labels) - 120, 3))])
+    lines = ["customer_id;a;b;c;Label"]
+    for i, (row, label) in enumerate(zip(X, labels)):
+        cells = ["" if i == 7 and j == 1 else f"{v:.5f}" for j, v in enumerate(row)]
+        lines.append(";".join([f"C{i:03d}", *cells, str(label)]))
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_enhance_score_all_maps_every_row_to_the_users_id(tmp_path, store_path):
+    data = _user_csv(tmp_path, [0] * 120 + [1] * 8)
+    out = tmp_path / "scores.csv"
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "IForest", "--store", str(store_path),
+                                    "--missing", "mean", "--out", str(out), "--score-all"])
+    assert res.exit_code == 0, res.output
+    assert "column 'Label' taken as the label" in res.output and "enhanced" in res.output
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["customer_id"] for r in rows] == [f"C{i:03d}" for i in range(128)]
+    assert {r["split"] for r in rows[:60]} == {"train"} and {r["split"] for r in rows[60:]} == {"test"}
+    assert [r["label"] for r in rows[-8:]] == ["1"] * 8 and set(rows[0]) == {
+        "customer_id", "label", "split", "base", "enhanced"}
+
+
+def test_score_writes_one_score_per_row_and_all_normal_labels_are_fine(tmp_path, store_path):
+    data = _user_csv(tmp_path, [0] * 130)
+    out = tmp_path / "scores.csv"
+    res = CliRunner().invoke(main, ["score", "--data", str(data), "-d", "IForest", "--store", str(store_path),
+                                    "--missing", "drop", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "fitted on all 129 rows" in res.output and "1 row(s) with missing values dropped" in res.output
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 129 and "C007" not in [r["customer_id"] for r in rows]
+    assert all(r["enhanced"] != "-0.0" for r in rows)
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "IForest", "--store", str(store_path),
+                                    "--missing", "drop"])
+    assert res.exit_code == 0, res.output  # labels all 0: scores only, not an error
+    assert "scores only" in res.output

@@ -21,8 +21,9 @@ main.add_command(programs)
 main.add_command(verify)
 from engine.cli.audit import audit  # noqa: E402
 main.add_command(audit)
-from engine.cli.enhance import enhance  # noqa: E402
+from engine.cli.enhance import enhance, score  # noqa: E402
 main.add_command(enhance)
+main.add_command(score)
 from engine.cli.data import data  # noqa: E402
 main.add_command(data)
 from engine.cli.demo import demo  # noqa: E402

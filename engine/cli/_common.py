@@ -1,4 +1,5 @@
 """Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -105,6 +106,39 @@ def out_file_option(help, **attrs):
     """``--out FILE``: a file to write, whose directory must exist (checked before the work)."""
     return click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
                         callback=_writable_file, help=help, **attrs)
+
+
+def _columns(ctx, param, value):
+    return tuple(c.strip() for v in value for c in v.split(",") if c.strip())
+
+
+_READ_OPTIONS = (
+    click.option("--label-column", default=None,
+                 help="CSV label column (1 = anomaly) [default: label or y; a column named like a label "
+                      "(Label, class, target, is_fraud, ...) with a warning]."),
+    click.option("--id-column", default=None,
+                 help="CSV column of row ids, kept in the output, never a feature [default: a column "
+                      "named id, row_id, *_id, ... with a warning]."),
+    click.option("--drop", multiple=True, callback=_columns, help="CSV columns to ignore (repeatable or comma-separated)."),
+    click.option("--sep", default=None, help="CSV field separator [default: guessed among , ; tab |]."),
+    click.option("--header/--no-header", default=None,
+                 help="Whether the CSV's first row names the columns [default: yes unless it is all numbers]."),
+    click.option("--missing", type=click.Choice(["error", "drop", "mean"]), default="error", show_default=True,
+                 help="Missing values: refuse, drop their rows, or fill with the column mean."),
+)
+
+
+def read_options(fn):
+    """Options of :func:`collab.data.load_dataset`, handed to the command as one ``read`` dict."""
+    @functools.wraps(fn)
+    def wrapper(*args, label_column, id_column, drop, sep, header, missing, **kwargs):
+        read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
+                "header": header, "missing": missing}
+        return fn(*args, read=read, **kwargs)
+
+    for option in reversed(_READ_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def read_program_file(path):

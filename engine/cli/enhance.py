@@ -1,54 +1,68 @@
-"""``das enhance``: enhance a detector on a dataset with its certified program."""
-import csv
-
+"""``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 
 from collab.enhance import CLASSIFIERS
 from collab.pipeline import FUSIONS, enhance_dataset
-from engine.cli._common import echo_json, json_option, store_option
+from engine.cli._common import (
+    canonical_detector,
+    detector_option,
+    echo_json,
+    json_option,
+    out_file_option,
+    read_options,
+    store_option,
+)
 
 
-def write_scores(path, scores, y):
-    """Write test scores (and labels when known) as CSV: index,label,base,enhanced."""
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["index", "label", "base", "enhanced"])
-        for i, (b, e) in enumerate(zip(scores["base"], scores["enhanced"])):
-            writer.writerow([i, "" if y is None else int(y[i]), repr(float(b)), repr(float(e))])
+def _model_options(fn):
+    """Options ``das enhance`` and ``das score`` share: data, detector, program and model."""
+    for deco in reversed([
+        click.option("--data", required=True, help="Dataset: a .npz/.mat/.csv path or a name in $DAS_DATA_DIR."),
+        detector_option(required=True, callback=canonical_detector),
+        click.option("--fusion", type=click.Choice(FUSIONS), default="sum", show_default=True,
+                     help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
+        click.option("--program", default="certified",
+                     help="sha256 (or a 4+ character prefix) of a certified program; "
+                          "default: the detector's certified program."),
+        click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
+                     help="Enhancement classifier."),
+        click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the classifier (sum fusion)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        read_options, store_option,
+    ]):
+        fn = deco(fn)
+    return fn
+
+
+def _summary(res, out):
+    return {k: v for k, v in res.items() if k not in ("scores", "y_test", "rows")} | {"out": out}
 
 
 @click.command("enhance")
-@click.option("--data", required=True, help="Dataset: a .npz/.mat/.csv path or a name in $DAS_DATA_DIR.")
-@click.option("--detector", required=True, help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DRL).")
-@click.option("--fusion", type=click.Choice(FUSIONS), default="sum", show_default=True,
-              help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion.")
-@click.option("--program", default="certified",
-              help="sha256 (or prefix) of a certified program; default: the detector's certified program.")
-@click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
-              help="Enhancement classifier.")
-@click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the classifier (sum fusion).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--label-column", default=None, help="Label column of a CSV file (1 = anomaly).")
-@store_option
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the test scores to this CSV file.")
+@_model_options
+@out_file_option("Write scores to this CSV file: one line per test row (every row with --score-all), "
+                 "with the row's id, its label and split when known, base and enhanced scores.")
+@click.option("--score-all", is_flag=True,
+              help="With --out: score every row of the file, training rows included (by the model they trained).")
 @json_option
-def enhance(data, detector, fusion, program, classifier, lam, seed, label_column, store_path, out, as_json):
+def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, score_all, as_json):
     """Enhance DETECTOR on a dataset with its certified synthesis program.
 
     Splits the data (normals in file order: first half trains; test = second
     half + all anomalies), fits the detector, synthesizes hard anomalies in the
     sandbox, trains the enhancement classifier, fuses the scores and records a
     run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
+    To score every row of your own data, see `das score`.
     """
     res = enhance_dataset(data, detector, fusion=fusion, program=program, classifier=classifier, lam=lam,
-                          seed=seed, label_column=label_column, store=store_path)
+                          seed=seed, label_column=read.pop("label_column"), store=store_path, read=read,
+                          score_all=score_all)
     if out:
-        write_scores(out, res["scores"], res["y_test"])
+        res["rows"].to_csv(out)
     if as_json:
-        echo_json({k: v for k, v in res.items() if k not in ("scores", "y_test")} | {"out": out})
+        echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, program {res['program_sha256'][:12]}, "
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, program {(res['program_sha256'] or '-')[:12]}, "
                f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
     if res["metrics"]:
         click.echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
@@ -56,7 +70,35 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, label_column
             m = res["metrics"][key]
             click.echo(f"{key:10s}{m['auc_pr']:8.4f}{m['auc_roc']:9.4f}")
     else:
-        click.echo("no labels (or a single class): scores only")
+        click.echo("no labels with both classes: scores only")
     if out:
-        click.echo(f"scores written to {out}")
+        click.echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
     click.echo(f"run {res['run_id']} recorded")
+
+
+@click.command("score")
+@_model_options
+@out_file_option("CSV file for the scores (one line per input row: id, label when known, base, enhanced).",
+                 required=True)
+@json_option
+def score(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, as_json):
+    """Score every row of a dataset, like PyOD's fit(X) then decision_scores_.
+
+    The detector and its enhancement are fitted on all rows (labels, if any,
+    are never read for fitting) and every row gets one score, written with your
+    id column (or its row number) so it maps back to your data. For an honest
+    evaluation on held-out rows, use `das enhance`.
+    """
+    from collab.scoring import score_dataset
+
+    res = score_dataset(data, detector, fusion=fusion, program=program, classifier=classifier, lam=lam,
+                        seed=seed, store=store_path, read=read)
+    res["rows"].to_csv(out)
+    if as_json:
+        echo_json(_summary(res, out))
+        return
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, program "
+               f"{(res['program_sha256'] or '-')[:12]}, fitted on all {res['n']} rows, n_syn={res['n_syn']})")
+    click.echo(f"scores of {res['n']} rows written to {out}")
+    if res["run_id"] is not None:
+        click.echo(f"run {res['run_id']} recorded")
