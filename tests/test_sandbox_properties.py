@@ -335,6 +335,22 @@ def test_honest_programs_are_certified(path):
     assert rep.property("harder_than_random").detail.startswith(WEAK[path.stem])
 
 
+def test_verdict_and_time_do_not_depend_on_machine_load():
+    import subprocess
+    import sys
+
+    path = PROGRAMS / "honest" / "pca_principal_subspace.py"
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        rep = verify_program(path.read_text(), "PCA", seed=0)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert rep.passed, rep.format_text()
+    assert rep.property("time").value < 0.5  # CPU seconds: the hogs only stretch wall time
+
+
 BUGGY_EXPECTED = {
     "wrong_row_count": ("shape", "gaussian_mixture n=1: bad-output: expected (1, "),
     "nan_output": ("finite", "non-finite"),
