@@ -33,6 +33,8 @@ main.add_command(detectors)
 from engine.cli.regenerate import prompts, regenerate  # noqa: E402
 main.add_command(regenerate)
 main.add_command(prompts)
+from engine.cli.select import select  # noqa: E402
+main.add_command(select)
 from engine.cli.bench import bench, report  # noqa: E402
 main.add_command(bench)
 main.add_command(report)
