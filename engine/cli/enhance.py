@@ -34,6 +34,10 @@ def _model_options(fn):
     return fn
 
 
+def _model(fusion, program, classifier, lam, seed):
+    return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
+
+
 def _summary(res, out):
     return {k: v for k, v in res.items() if k not in ("scores", "y_test", "rows")} | {"out": out}
 
@@ -54,9 +58,8 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
     run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
     To score every row of your own data, see `das score`.
     """
-    res = enhance_dataset(data, detector, fusion=fusion, program=program, classifier=classifier, lam=lam,
-                          seed=seed, label_column=read.pop("label_column"), store=store_path, read=read,
-                          score_all=score_all)
+    res = enhance_dataset(data, detector, **_model(fusion, program, classifier, lam, seed),
+                          label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all)
     if out:
         res["rows"].to_csv(out)
     if as_json:
@@ -91,8 +94,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, read, store_pa
     """
     from collab.scoring import score_dataset
 
-    res = score_dataset(data, detector, fusion=fusion, program=program, classifier=classifier, lam=lam,
-                        seed=seed, store=store_path, read=read)
+    res = score_dataset(data, detector, **_model(fusion, program, classifier, lam, seed), store=store_path,
+                        read=read)
     res["rows"].to_csv(out)
     if as_json:
         echo_json(_summary(res, out))
