@@ -529,9 +529,9 @@ def split_dataset(ds, scale="standard", require_anomaly=True):
                  train_index=train_index, test_index=test_index)
 
 
-def dataset_info(name_or_path, data_dir=None, label_column=None):
-    """Summary of a dataset and of its split, as a JSON-ready dict."""
-    ds = load_dataset(resolve_dataset(name_or_path, data_dir), label_column=label_column)
+def dataset_info(name_or_path, data_dir=None, label_column=None, **read):
+    """Summary of a dataset and of its split, as a JSON-ready dict; ``read`` goes to :func:`load_dataset`."""
+    ds = load_dataset(resolve_dataset(name_or_path, data_dir), label_column=label_column, **read)
     split = split_dataset(ds, scale=None, require_anomaly=False)
     n, d = ds.X.shape
     labeled = ds.y is not None

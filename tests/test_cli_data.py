@@ -46,7 +46,7 @@ def test_every_command_has_help(run, args):
 def test_info_json(run, data_dir):
     result = run("data", "info", "toy", "--data-dir", str(data_dir), "--json")
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)  # warnings go to stderr
     assert info["n"] == 10 and info["d"] == 2 and info["anomalies"] == 2 and info["anomaly_rate"] == 0.2
     assert info["n_train"] == 4 and info["n_test"] == 6 and info["test_anomalies"] == 2
     assert info["constant_columns"] == 1 and len(info["fingerprint"]) == 64
@@ -62,13 +62,13 @@ def test_info_text_uses_das_data_dir(run, data_dir, monkeypatch):
 
 def test_info_unlabeled_csv_by_path(run, data_dir):
     result = run("data", "info", str(data_dir / "plain.csv"), "--json")
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert info["labeled"] is False and info["anomalies"] is None and info["n_train"] == 1
 
 
 def test_info_real_dataset(run, odds_dir):
     result = run("data", "info", str(odds_dir / "cardio.npz"), "--json")
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert (info["n"], info["d"], info["anomalies"], info["n_train"], info["n_test"]) == (1831, 21, 176, 827, 1004)
 
 
@@ -91,7 +91,7 @@ def test_info_without_data_dir(run, monkeypatch):
 
 def test_list(run, data_dir):
     result = run("data", "list", "--data-dir", str(data_dir), "--stats", "--json")
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rows) == {"broken", "plain", "toy"}
     assert rows["toy"]["n"] == 10 and rows["toy"]["anomalies"] == 2 and rows["plain"]["anomalies"] is None
     assert "not a readable .npz" in rows["broken"]["error"]
@@ -100,7 +100,7 @@ def test_list(run, data_dir):
 
 
 def test_list_shared_datasets(run, odds_dir):
-    rows = json.loads(run("data", "list", "--data-dir", str(odds_dir), "--json").output)
+    rows = json.loads(run("data", "list", "--data-dir", str(odds_dir), "--json").stdout)
     assert len(rows) == 34 and {r["format"] for r in rows} == {"npz", "mat"}
 
 
@@ -147,3 +147,14 @@ def test_demo_runs_the_full_pipeline_by_default(run):
 def test_demo_unknown_detector_is_a_clean_error(run):
     _assert_clean_failure(run("demo", "--detectors", "IForest,bogus"), "bogus")
     _assert_clean_failure(run("demo", "--detectors", " , "), "give at least one detector name")
+
+
+def test_info_reads_a_headerless_semicolon_file_with_its_options(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_text("".join(f"{i};{i % 3};7;{int(i == 9)}\n" for i in range(10)))
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--no-header", "--label-column", "3",
+                                    "--id-column", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert (info["n"], info["d"], info["anomalies"]) == (10, 2, 1)
+    assert "Warning: raw.csv: 1 constant column(s) (2)" in res.stderr

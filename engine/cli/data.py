@@ -1,8 +1,10 @@
 """``das data``: inspect datasets and the split the runtime will use."""
+import warnings
+
 import click
 
-from collab.data import DataError, dataset_info, list_datasets, load_dataset
-from engine.cli._common import echo_json, json_option
+from collab.data import DataError, DataWarning, dataset_info, list_datasets, load_dataset
+from engine.cli._common import echo_json, json_option, read_options
 
 
 data_dir_option = click.option(
@@ -18,16 +20,16 @@ def data():
 @data.command("info")
 @click.argument("name_or_path")
 @data_dir_option
-@click.option("--label-column", default=None, help="Label column of a CSV file (default: 'label' or 'y').")
+@read_options
 @json_option
-def info(name_or_path, data_dir, label_column, as_json):
+def info(name_or_path, data_dir, read, as_json):
     """Show size, anomaly rate, split sizes and fingerprint of NAME_OR_PATH.
 
     NAME_OR_PATH is a file, or a bare name looked up in the data directory.
     The split is the papers' protocol: normals in file order, the first half
     (floor) trains; the test set is the rest of the normals plus all anomalies.
     """
-    res = dataset_info(name_or_path, data_dir, label_column)
+    res = dataset_info(name_or_path, data_dir, **read)
     if as_json:
         echo_json(res)
         return
@@ -51,7 +53,9 @@ def _list_rows(data_dir, stats):
                "size_kb": round(path.stat().st_size / 1024, 1)}
         if stats:
             try:
-                ds = load_dataset(path)
+                with warnings.catch_warnings():  # a listing is not the place for per-file data warnings
+                    warnings.simplefilter("ignore", DataWarning)
+                    ds = load_dataset(path)
                 row |= {"n": len(ds.X), "d": ds.X.shape[1], "anomalies": ds.n_anomalies if ds.y is not None else None}
             except DataError as exc:  # one bad file must not hide the others: show why instead
                 row["error"] = str(exc)
