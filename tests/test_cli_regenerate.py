@@ -58,3 +58,24 @@ def test_zero_certified_exits_non_zero(verdicts):
     res = run("regenerate", "-d", "ECOD", "--rounds", "0")
     assert res.exit_code == 1
     assert "0 program(s) certified" in res.output
+
+
+def test_regenerate_restores_a_tampered_program(verdicts):
+    import sqlite3
+
+    from program_store import ProgramStore
+
+    first = json.loads(run("regenerate", "-d", "ECOD", "--json").stdout)["ECOD"]
+    sha = first[0]["sha256"]
+    with ProgramStore() as store:
+        path = store.path
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE programs SET source = 'import os' WHERE sha256 = ?", (sha,))
+    raw.commit()
+    raw.close()
+    assert "TAMPERED" in run("verify", sha).output
+    res = run("regenerate", "-d", "ECOD")
+    assert res.exit_code == 0, res.output
+    with ProgramStore() as store:
+        assert store.get(sha).status == "certified"
+        assert "restored" in [e["kind"] for e in store.events(sha)]
