@@ -53,8 +53,10 @@ SUITE_TIMEOUT_S = 10.0
 # Rows a suite run may have scored: the corpus and example programs score at most
 # ~3.4k (a few times the largest n asked); the cap bounds what scoring can cost.
 SUITE_MAX_ROWS = 100_000
-MAX_COPY_FRACTION = 0.05  # novel: allowed share of rows that (near) copy a training row
-MAX_REPEAT_FRACTION = 0.5  # diverse: allowed share of rows that (near) repeat another output row
+# Allowed shares of synthesized rows that (near) copy a training row (novel) or
+# repeat another synthesized row (diverse); the replay corpus measures 0 and 0.033.
+MAX_COPY_FRACTION = 0.05
+MAX_REPEAT_FRACTION = 0.2
 # Two rows are "the same" within COPY_RATIO x the median distance from a training
 # row to its nearest other training row (1e-6 noise on a copy is far below it).
 COPY_RATIO = 0.01
