@@ -121,7 +121,7 @@ def test_format_matrix_aligns_any_method_columns():
 
 
 def test_demo_table_and_json(run):
-    result = run("demo", "--detectors", "ECOD,iforest", "--base-only")
+    result = run("demo", "-d", "ECOD,iforest", "--base-only")
     assert result.exit_code == 0, result.output
     assert "[1/6] breast_cancer: ECOD" in result.stderr  # progress on stderr, table on stdout
     assert "AUC-PR" in result.stdout and "AUC-ROC" in result.stdout and "[1/6]" not in result.stdout

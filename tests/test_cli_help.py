@@ -40,3 +40,20 @@ def test_every_command_has_help(path):
 )
 def test_every_command_appears_in_the_readme(path):
     assert " ".join(path) in README, f"README does not mention `{' '.join(path)}`"
+
+
+def _options(command):
+    return [p for p in command.params if isinstance(p, click.Option)]
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_option_names_mean_the_same_everywhere(path, command):
+    for opt in _options(command):
+        if "--detector" in opt.opts:
+            assert "-d" in opt.opts, f"{' '.join(path)}: --detector without -d"
+        assert "-d" not in opt.opts or "--detector" in opt.opts, f"{' '.join(path)}: -d is not --detector"
+        for plural in ("--detectors", "--datasets"):
+            assert plural not in opt.opts or "--detector" in opt.opts or "--data" in opt.opts, \
+                f"{' '.join(path)}: {plural} is only an old spelling"
+        if "--out" in opt.opts and "--out-dir" not in opt.opts:
+            assert not opt.type.file_okay is False, f"{' '.join(path)}: --out names a file; a directory is --out-dir"

@@ -4,7 +4,7 @@ import sys
 import click
 
 from collab.demo import DEFAULT_DETECTORS, run_demo
-from engine.cli._common import echo_json, json_option, store_option
+from engine.cli._common import AliasOption, echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -61,7 +61,7 @@ def _progress(stream):
 
 
 @click.command("demo")
-@click.option("--detectors", "detector_list", default=None,
+@click.option("--detector", "-d", "detector_list", cls=AliasOption, aliases=("--detectors",), default=None,
               help="Comma-separated detector names (default: PCA,IForest,OCSVM,ECOD,LOF,KNN; "
                    "add DRL explicitly, its training is slow on CPU).")
 @click.option("--base-only", is_flag=True,
@@ -85,7 +85,7 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     if detector_list is not None:
         names = [n.strip() for n in detector_list.split(",") if n.strip()]
         if not names:
-            raise click.BadParameter("give at least one detector name", param_hint="--detectors")
+            raise click.BadParameter("give at least one detector name", param_hint="--detector")
     stream = sys.stderr
     if not (base_only or quiet):
         click.echo("certifying the bundled synthesis programs (first use only)...", file=stream)
