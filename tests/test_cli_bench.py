@@ -31,3 +31,30 @@ def test_help_shows_the_new_spellings_only():
     out = CliRunner().invoke(main, ["bench", "--help"]).output
     assert "--detector" in out and "--data " in out and "--out-dir" in out
     assert "--detectors" not in out and "--datasets" not in out and "--out " not in out
+
+
+def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(60, 3)), rng.normal(5, 1, size=(6, 3))])
+    for name in ("one", "two"):
+        np.savez(tmp_path / f"{name}.npz", X=X, y=np.r_[np.zeros(60), np.ones(6)])
+    res_dir, rep_dir = tmp_path / "res", tmp_path / "rep"
+    for data in ("one", "one,two"):  # the second command reuses the directory with another grid
+        args = ["bench", "--data-dir", str(tmp_path), "--data", data, "-d", "ECOD,IForest",
+                "--methods", "base,random" if data == "one" else "base,gaussian",
+                "--out-dir", str(res_dir), "--jobs", "1", "--no-progress"]
+        assert CliRunner().invoke(main, args).exit_code == 0
+    res = CliRunner().invoke(main, ["report", str(res_dir), "--out-dir", str(rep_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = __import__("json").loads(res.stdout)
+    assert (summary["n_records"], summary["n_failed"], summary["n_left_out"]) == (4, 0, 2)
+    assert sorted(summary["files"]) == sorted(p.name for p in rep_dir.iterdir())
+    assert not (rep_dir / "failures.md").exists()
+    md = (rep_dir / "report.md").read_text()
+    assert "Failed cells" not in md and "left out" in md
+    assert "- detectors: ECOD, IForest" in md and "['" not in md and "{'" not in md
+    summary_md = (rep_dir / "summary_auc_pr.md").read_text()
+    percents = [line.split("|")[7].strip() for line in summary_md.splitlines()[4:]]
+    assert percents and all(len(p.split(".")[1]) == 1 for p in percents)

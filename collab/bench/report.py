@@ -53,7 +53,8 @@ def build_report(results, out_dir, *, figure_data=None):
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = load_records(results)
+    meta = _meta(Path(results))
+    records, left_out = _last_grid(load_records(results), meta.get("run"))
     tabs = tables.write_tables(records, out)
     figures = []
     _, s_header, s_rows = tabs["summary_auc_pr"]
@@ -71,11 +72,37 @@ def build_report(results, out_dir, *, figure_data=None):
     latest = {r.get("key"): r for r in records}
     counts = {"n_records": len(latest), "n_ok": sum(r.get("status") == "ok" for r in latest.values())}
     counts["n_failed"] = counts["n_records"] - counts["n_ok"]
-    meta = _meta(Path(results))
+    counts["n_left_out"] = left_out
     (out / "report.md").write_text(_markdown(tabs, figures, counts, meta))
     (out / "report.html").write_text(_html(tabs, figures, counts, meta))
-    files = sorted(p.name for p in out.iterdir() if p.is_file())
-    return {"out": str(out), "files": files, **counts}
+    files = [f"{name}.{ext}" for name in tabs for ext in ("md", "csv")] + [png for _, png in figures]
+    return {"out": str(out), "files": sorted(files + ["report.html", "report.md"]), **counts}
+
+
+def _last_grid(records, run):
+    """The records of the grid the last ``das bench`` ran; a reused directory keeps older cells.
+
+    Returns ``(records, n_left_out)``, counting left-out cells once each.
+    """
+    if not run or "datasets" not in run:
+        return records, 0
+    grid = {"dataset": set(run["datasets"]), "detector": set(run["detectors"]), "seed": set(run["seeds"])}
+    kept = [r for r in records if all(r.get(k) in v for k, v in grid.items())
+            and set(r.get("methods") or run["methods"]) == set(run["methods"])]
+    return kept, len({r.get("key") for r in records}) - len({r.get("key") for r in kept})
+
+
+def _run_lines(run):
+    """The run configuration as ``name: value`` lines (lists comma-separated)."""
+    return [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in run.items()]
+
+
+def _cells_line(counts):
+    line = f"Cells: {counts['n_records']} ({counts['n_ok']} ok, {counts['n_failed']} failed)."
+    if counts["n_left_out"]:
+        line += (f" {counts['n_left_out']} cell(s) of earlier runs in the same directory are left out "
+                 "(not in the last command's grid).")
+    return line
 
 
 def _meta(results):
@@ -90,12 +117,11 @@ def _meta(results):
 
 
 def _markdown(tabs, figures, counts, meta):
-    parts = ["# das benchmark report\n",
-             f"Cells: {counts['n_records']} ({counts['n_ok']} ok, {counts['n_failed']} failed).\n"]
+    parts = ["# das benchmark report\n", _cells_line(counts) + "\n"]
     if "command" in meta:
         parts.append(f"Command:\n\n```\n{meta['command']}\n```\n")
     if "run" in meta:
-        parts.append("Run: " + ", ".join(f"{k} = {v}" for k, v in meta["run"].items()) + "\n")
+        parts.append("Run:\n\n" + "\n".join(f"- {line}" for line in _run_lines(meta["run"])) + "\n")
     for title, png in figures:
         parts.append(f"![{title}]({png})\n")
     for name, (title, header, rows) in tabs.items():
@@ -105,12 +131,11 @@ def _markdown(tabs, figures, counts, meta):
 
 def _html(tabs, figures, counts, meta):
     esc = html.escape
-    body = ["<h1>das benchmark report</h1>",
-            f"<p>Cells: {counts['n_records']} ({counts['n_ok']} ok, {counts['n_failed']} failed).</p>"]
+    body = ["<h1>das benchmark report</h1>", f"<p>{esc(_cells_line(counts))}</p>"]
     if "command" in meta:
         body.append(f"<pre>{esc(meta['command'])}</pre>")
     if "run" in meta:
-        body.append("<p>" + esc(", ".join(f"{k} = {v}" for k, v in meta["run"].items())) + "</p>")
+        body.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _run_lines(meta["run"])) + "</ul>")
     for title, png in figures:
         body.append(f"<figure><img src='{esc(png)}' alt='{esc(title)}'>"
                     f"<figcaption>{esc(title)}</figcaption></figure>")

@@ -105,7 +105,7 @@ def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, exe
     latest = log.latest()
     keys = {c.key() for c in cells}
     cell_rss = [r.get("max_rss_mb") or 0.0 for k, r in latest.items() if k in keys]
-    run = {"n_datasets": len(datasets), "detectors": list(detectors), "seeds": list(seeds),
+    run = {"n_datasets": len(datasets), "datasets": [name for name, _ in datasets], "detectors": list(detectors), "seeds": list(seeds),
            "methods": list(methods), "executor": executor, "jobs": n_jobs, "timeout_s": timeout,
            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
            "wall_s_this_invocation": round(summary.wall_s, 1),

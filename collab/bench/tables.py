@@ -133,19 +133,24 @@ def _fmt(value, digits=4):
     return str(value)
 
 
-def _formatted(rows, digits):
-    return [[_fmt(v, digits) for v in row] for row in rows]
+#: Columns shown with fewer decimals than the scores.
+_COLUMN_DIGITS = {"%": 1}
+
+
+def _formatted(header, rows, digits):
+    places = [_COLUMN_DIGITS.get(h, digits) for h in header]
+    return [[_fmt(v, d) for v, d in zip(row, places)] for row in rows]
 
 
 def to_markdown(header, rows, digits=4):
     """GitHub Markdown table; the best value of a numeric row is not guessed, only printed."""
-    cells = [[v.replace("|", "\\|") for v in row] for row in [header, *_formatted(rows, digits)]]
+    cells = [[v.replace("|", "\\|") for v in row] for row in [header, *_formatted(header, rows, digits)]]
     return tabulate(cells[1:], cells[0], tablefmt="github", disable_numparse=True) + "\n"
 
 
 def to_html(header, rows, digits=4):
     """HTML table, cells escaped."""
-    return tabulate(_formatted(rows, digits), header, tablefmt="html", disable_numparse=True)
+    return tabulate(_formatted(header, rows, digits), header, tablefmt="html", disable_numparse=True)
 
 
 def to_csv(header, rows):
@@ -168,7 +173,9 @@ def all_tables(records):
         tables[f"per_dataset_{metric}"] = (f"Per-dataset {METRIC_TITLES[metric]} (Tables 4/5 style)",
                                            *metric_table(records, metric))
     tables["runtime"] = ("Mean runtime in seconds (Table 9 style)", *runtime_table(records))
-    tables["failures"] = ("Failed cells", *failure_table(records))
+    header, rows = failure_table(records)
+    if rows:  # no empty "Failed cells" table
+        tables["failures"] = ("Failed cells", header, rows)
     return tables
 
 

@@ -126,3 +126,6 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_p
         return
     click.echo(f"{summary['n_records']} cells ({summary['n_ok']} ok, {summary['n_failed']} failed); "
                f"wrote {len(summary['files'])} files to {summary['out']}")
+    if summary["n_left_out"]:
+        click.echo(f"{summary['n_left_out']} cell(s) of earlier runs in {results} left out "
+                   "(not in the last command's grid)")
