@@ -35,3 +35,19 @@ def test_four_character_prefix_resolves_like_programs_show(monkeypatch):
     assert shown.exit_code == 0 and sha in shown.output
     assert certification.resolve_program(sha[:4], "IForest") == (SRC, sha)
     assert certification.resolve_program(sha[:4].upper(), "IForest") == (SRC, sha)
+
+
+def test_das_home_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.write_text("oops")
+    monkeypatch.setenv("DAS_HOME", str(home))
+    res = CliRunner().invoke(main, ["programs", "list"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{home} is not a directory (check $DAS_HOME" in res.output
+
+
+def test_zero_byte_store_is_refused_from_the_cli(tmp_path):
+    empty = tmp_path / "programs.sqlite"
+    empty.write_bytes(b"")
+    res = CliRunner().invoke(main, ["programs", "list", "--store", str(empty)])
+    assert res.exit_code == 1 and "empty (0-byte) file, not a das store" in res.output

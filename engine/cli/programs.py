@@ -126,11 +126,8 @@ def show(sha, store_path, as_json, html_dir):
         report = vers[-1].report
         props = report.get("properties") if isinstance(report, dict) else None
         click.echo("latest report:")
-        if isinstance(props, list) and all(isinstance(p, dict) for p in props):
-            for p in props:
-                click.echo(f"    {'ok  ' if p.get('passed') else 'FAIL'} {p.get('name')}: "
-                           f"value={p.get('value')} threshold={p.get('threshold')} "
-                           f"{p.get('detail') or ''}".rstrip())
+        if isinstance(props, list) and all(isinstance(p, dict) and "name" in p for p in props):
+            click.echo(_indent(format_report(report, passed=vers[-1].passed)))
         else:
             click.echo(_indent(json.dumps(report, indent=2, sort_keys=True)))
 
