@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 from collab import enhance
 from collab.certification import opened, resolve_program
+from collab.progress import progress_bar, stage
 from program_store import source_sha256
 
 FUSIONS = ("sum", "collate")
@@ -153,13 +154,16 @@ def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLAS
     collab.enhance.SynthesisError
         The program failed in the sandbox.
     """
+    stage(f"fit {detector_name(detector)}")
     t0 = perf_counter()
     det = fit_detector(detector, X_train, seed)
     base_fit = perf_counter() - t0
+    stage("synthesize in the sandbox")
     t0 = perf_counter()
     X_syn = enhance.synthesize(source, X_train, enhance.n_synthetic(len(X_train), syn_ratio),
                                lambda Z: base_scores(det, Z), seed=seed)
     synthesis = perf_counter() - t0
+    stage("fit classifier")
     fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
                              collate_params=collate_params, seed=seed)
     fitted.program_sha256 = program_sha256 or source_sha256(source)
@@ -190,6 +194,7 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     """
     from collab import selection
 
+    stage("choose program (auto)")
     cands = selection.candidates(detector_name(detector), store)
     chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, lam=lam,
                               classifier=classifier)
@@ -225,7 +230,7 @@ def record_run(store, enhancement, detector, split, seed, metrics):
 
 def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM,
                     seed=0, label_column=None, store=None, read=None,
-                    score_all=False):
+                    score_all=False, progress=None):
     """``das enhance``: split ``data``, fit the pipeline on its training half, score, record the run.
 
     Returns a dict with the split sizes, test ``scores`` (``base``,
@@ -235,28 +240,36 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     choice and table, else None), and ``rows`` (:class:`collab.scoring.RowScores`:
     the test rows with the user's ids, or every row when ``score_all``).
     ``read``: more :func:`collab.data.load_dataset` options (``sep``, ``id_column``, ``missing``, ...).
+    ``progress``: show the stages as a bar on stderr (None: when stderr is a terminal).
     """
     from collab.data import load_dataset, resolve_dataset, split_dataset
     from collab.metrics import auc_pr, auc_roc
     from collab.scoring import split_rows
 
     name = detector_name(detector)
-    ds = load_dataset(resolve_dataset(data), label_column=label_column, **(read or {}))
-    split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
-    fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
-                 classifier=classifier, lam=lam, seed=seed)
-    test = fitted.scores(split.X_test)
-    scores = {"base": test["base"], "enhanced": test[fusion]}
-    y = split.y_test
-    metrics = {}
-    if y is not None and len(np.unique(y)) == 2:
-        metrics = {k: {"auc_pr": float(auc_pr(y, s)), "auc_roc": float(auc_roc(y, s))} for k, s in scores.items()}
-    flat = {f"{k}_{m}": v for k, d in metrics.items() for m, v in d.items()}
-    run_id = None if fitted.program_sha256 is None else record_run(
-        store, fitted, name, split, seed,
-        {**flat, "fusion": fusion, "classifier": classifier, "lam": lam, "selection": fitted.selection})
-    return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
-            "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
-            "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y,
-            "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
-            "selection": fitted.selection}
+    stages = 7 + (program in (None, "auto"))
+    with progress_bar(f"das enhance {name}", stages, enabled=progress):
+        stage("read data")
+        ds = load_dataset(resolve_dataset(data), label_column=label_column, **(read or {}))
+        stage("split and scale")
+        split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
+        fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
+                     classifier=classifier, lam=lam, seed=seed)
+        stage("score test rows")
+        test = fitted.scores(split.X_test)
+        scores = {"base": test["base"], "enhanced": test[fusion]}
+        y = split.y_test
+        metrics = {}
+        if y is not None and len(np.unique(y)) == 2:
+            metrics = {k: {"auc_pr": float(auc_pr(y, s)), "auc_roc": float(auc_roc(y, s))} for k, s in scores.items()}
+        flat = {f"{k}_{m}": v for k, d in metrics.items() for m, v in d.items()}
+        stage("record run")
+        run_id = None if fitted.program_sha256 is None else record_run(
+            store, fitted, name, split, seed,
+            {**flat, "fusion": fusion, "classifier": classifier, "lam": lam, "selection": fitted.selection,
+             "base_subsample": getattr(fitted.detector, "subsample_", None)})
+        return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
+                "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
+                "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y,
+                "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
+                "selection": fitted.selection}

@@ -11,3 +11,7 @@ class DetectorInputError(ValueError):
 
 class DetectorParameterError(ValueError):
     """Raised at fit time for a hyper-parameter value the detector cannot use."""
+
+
+class SubsampleWarning(UserWarning):
+    """A detector that does not scale was fitted on a seeded subsample of the training rows."""

@@ -10,6 +10,13 @@ from pyod.models.ocsvm import OCSVM as _PyODOCSVM
 
 from detectors.base import Detector
 
+# Fits that grow faster than linearly are capped at these many training rows
+# (a seeded subsample, with a warning). OCSVM's solver is quadratic or worse:
+# ~40 s on 23k rows here, many minutes on 100k. Exact neighbour search is
+# ~quadratic in 20+ dimensions. Every ODDS dataset of the benchmark is below both.
+OCSVM_MAX_ROWS = 25_000
+NEIGHBOUR_MAX_ROWS = 100_000
+
 
 class _PyODWrapper(Detector):
     """A detector whose fitted PyOD model lives in ``detector_`` and scores new rows."""
@@ -61,15 +68,18 @@ class OCSVM(_PyODWrapper):
     nu : float, default=0.5
     gamma : float or "auto", default="auto"
     contamination : float, default=0.1
-    random_state : ignored
-        Accepted so every detector takes the same arguments; the solver is deterministic.
+    random_state : int or None, default=None
+        Seeds the subsample of ``max_train_rows`` (None: seed 0); the solver is deterministic.
+    max_train_rows : int or None, default=OCSVM_MAX_ROWS
+        Fit on a seeded subsample of this many rows when given more (None: all rows).
     """
 
     name = "OCSVM"
 
     def __init__(self, *, kernel="rbf", nu=0.5, gamma="auto", tol=1e-3, max_iter=-1,
-                 contamination=0.1, random_state=None):
+                 contamination=0.1, random_state=None, max_train_rows=OCSVM_MAX_ROWS):
         super().__init__(contamination=contamination)
+        self.max_train_rows = max_train_rows
         self.kernel = kernel
         self.nu = nu
         self.gamma = gamma
@@ -102,17 +112,21 @@ class LOF(_NeighbourDetector):
     n_neighbors : int, default=20
         Clamped to ``n_train - 1`` at fit (``n_neighbors_``).
     contamination : float, default=0.1
-    random_state : ignored
-        Accepted for a uniform signature; LOF is deterministic.
+    random_state : int or None, default=None
+        Seeds the subsample of ``max_train_rows`` (None: seed 0); LOF is deterministic.
     n_jobs : int, default=1
         Scores do not depend on it.
+    max_train_rows : int or None, default=NEIGHBOUR_MAX_ROWS
+        Fit on a seeded subsample of this many rows when given more (None: all rows).
     """
 
     name = "LOF"
 
     def __init__(self, *, n_neighbors=20, metric="minkowski", p=2, contamination=0.1,
-                 random_state=None, n_jobs=1):
+                 random_state=None, n_jobs=1,
+                 max_train_rows=NEIGHBOUR_MAX_ROWS):
         super().__init__(contamination=contamination)
+        self.max_train_rows = max_train_rows
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.p = p
@@ -133,17 +147,21 @@ class KNN(_NeighbourDetector):
         Clamped to ``n_train - 1`` at fit (``n_neighbors_``).
     method : {"largest", "mean", "median"}, default="largest"
     contamination : float, default=0.1
-    random_state : ignored
-        Accepted for a uniform signature; KNN is deterministic.
+    random_state : int or None, default=None
+        Seeds the subsample of ``max_train_rows`` (None: seed 0); KNN is deterministic.
     n_jobs : int, default=1
         Scores do not depend on it.
+    max_train_rows : int or None, default=NEIGHBOUR_MAX_ROWS
+        Fit on a seeded subsample of this many rows when given more (None: all rows).
     """
 
     name = "KNN"
 
     def __init__(self, *, n_neighbors=5, method="largest", metric="minkowski", p=2,
-                 contamination=0.1, random_state=None, n_jobs=1):
+                 contamination=0.1, random_state=None, n_jobs=1,
+                 max_train_rows=NEIGHBOUR_MAX_ROWS):
         super().__init__(contamination=contamination)
+        self.max_train_rows = max_train_rows
         self.n_neighbors = n_neighbors
         self.method = method
         self.metric = metric

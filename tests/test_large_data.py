@@ -1,4 +1,7 @@
-"""Large data: Ctrl-C stops ``das enhance`` cleanly, with no process left behind."""
+"""Large data: progress, detectors that do not scale, and Ctrl-C with no process left behind.
+
+``benchmarks/large_data.py`` measures 1M x 20 rows; these tests keep to sizes a CI run affords.
+"""
 import os
 import signal
 import subprocess
@@ -10,7 +13,15 @@ import numpy as np
 import psutil
 import pytest
 
+from collab.pipeline import enhance_dataset
+from collab.progress import progress_bar, stage
+from detectors import make_detector
+from detectors.errors import SubsampleWarning
+from detectors.pyod_models import NEIGHBOUR_MAX_ROWS, OCSVM_MAX_ROWS
+from program_store import ProgramStore
+
 DAS = Path(sys.executable).with_name("das")
+JITTER = Path(__file__).parent / "programs" / "honest" / "iforest_augassign_jitter.py"
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +85,56 @@ def test_ctrl_c_stops_enhance_cleanly(big_npz, tmp_path, moment):
     time.sleep(0.5)  # bubblewrap's die-with-parent teardown
     left = _session_processes(das.pid)
     assert left == [], [p.cmdline()[:3] for p in left]
+
+
+def test_progress_bar_counts_stages_and_completes_skipped_ones(capsys):
+    with progress_bar("job", 4, enabled=True):
+        stage("one")
+        stage("two")
+    err = capsys.readouterr().err
+    assert "job: 1/4" in err and ", two" in err and "job: 4/4" in err and "done" in err
+    stage("outside any bar")  # a no-op
+    with progress_bar("job", 2, enabled=None):  # stderr is not a terminal here: silent
+        stage("one")
+    assert capsys.readouterr().err == ""
+
+
+def test_das_enhance_shows_its_stages(tmp_path, capsys):
+    from collab.certification import _sandbox_suite_version
+
+    store = tmp_path / "programs.sqlite"
+    with ProgramStore(store) as st:  # certified by fiat: this test is about the stages, not the suite
+        sha = st.add(JITTER.read_text(), "IForest")
+        st.record_verification(sha, {"hardness": 0.7}, True, _sandbox_suite_version())
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4000, 6))
+    y = (np.arange(4000) < 40).astype(int)
+    X[y == 1] += 4.0
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    capsys.readouterr()
+    res = enhance_dataset(tmp_path / "d.npz", "IForest", program=sha, store=store, progress=True)
+    err = capsys.readouterr().err
+    for what in ("read data", "split and scale", "fit IForest", "synthesize in the sandbox", "fit classifier",
+                 "score test rows", "record run", "7/7"):
+        assert what in err
+    with ProgramStore(store) as st:
+        assert st.runs(res["program_sha256"])[-1].metrics["base_subsample"] is None
+
+
+@pytest.mark.parametrize("name,cap", [("OCSVM", OCSVM_MAX_ROWS), ("LOF", NEIGHBOUR_MAX_ROWS), ("KNN", NEIGHBOUR_MAX_ROWS)])
+def test_detectors_that_do_not_scale_cap_their_training_rows(name, cap):
+    assert make_detector(name).max_train_rows == cap
+    assert not hasattr(make_detector("IForest"), "max_train_rows")
+
+
+def test_subsample_is_seeded_stated_and_recorded():
+    X = np.random.default_rng(1).standard_normal((3000, 4))
+    with pytest.warns(SubsampleWarning, match=r"OCSVM does not scale to 3,000 training rows: fitted on a seeded "
+                                              r"random subsample of 500 \(seed 7\)"):
+        a = make_detector("OCSVM", random_state=7, max_train_rows=500).fit(X)
+    assert a.subsample_ == {"rows": 500, "of": 3000, "seed": 7}
+    with pytest.warns(SubsampleWarning):
+        b = make_detector("OCSVM", random_state=7, max_train_rows=500).fit(X)
+    np.testing.assert_array_equal(a.predict_score(X), b.predict_score(X))
+    full = make_detector("KNN", max_train_rows=None).fit(X)
+    assert full.subsample_ is None and len(full.decision_scores_) == 3000
