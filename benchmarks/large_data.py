@@ -1,0 +1,128 @@
+"""`das enhance` on large data against the base detector's fit, side by side in one run.
+
+Generates a seeded table (default 1M rows x 20 features, 1 % of rows shifted
+as anomalies) into a temporary directory (deleted afterwards, never
+committed), certifies the detector's program once in a temporary store (its
+cost is reported apart), then runs, each in its own process:
+
+* ``base fit``: the detector fitted on the training half of the same split
+  that ``das enhance`` makes (only the fit is timed);
+* ``das enhance --program certified``: the whole command (start-up, reading,
+  split, detector fit, synthesis in the sandbox, classifier, fusion, scoring
+  the test half, the run record);
+* ``das enhance`` with its default ``--program auto`` (label-free choice first).
+
+For each: wall seconds, CPU seconds (the process and the processes it
+waited for: the sandbox's) and peak RSS (``wait4``). The ratios to the base
+fit are printed; CPU ratios do not depend on the machine's load.
+
+Usage::
+
+    python benchmarks/large_data.py                  # 1M x 20, IForest
+    python benchmarks/large_data.py --rows 250000 --json
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DAS = Path(sys.executable).with_name("das")
+
+BASE_FIT = """
+import json, sys, time
+from collab.data import load_dataset, split_dataset
+from detectors import make_detector
+split = split_dataset(load_dataset(sys.argv[1]), scale="standard", require_anomaly=False)
+wall, cpu = time.perf_counter(), time.process_time()
+make_detector(sys.argv[2], random_state=0).fit(split.X_train)
+print(json.dumps({"fit_wall_s": time.perf_counter() - wall, "fit_cpu_s": time.process_time() - cpu,
+                  "n_train": len(split.X_train)}))
+"""
+
+
+def make_data(path, rows, features, seed=0, anomaly_share=0.01):
+    """Seeded standard-normal rows; ``anomaly_share`` of them shifted by 3-5 std in every feature."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, features))
+    y = np.zeros(rows, dtype=np.int64)
+    y[rng.choice(rows, int(rows * anomaly_share), replace=False)] = 1
+    X[y == 1] += rng.choice([-1.0, 1.0], size=(int(y.sum()), features)) * rng.uniform(3, 5, (int(y.sum()), 1))
+    np.savez(path, X=X, y=y)
+    return X.nbytes
+
+
+def measured(cmd, env):
+    """Run ``cmd``; its stdout, wall seconds, CPU seconds (with waited-for children) and peak RSS (MiB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed with exit code {proc.returncode}")
+    return out, {"wall_s": time.perf_counter() - t0, "cpu_s": usage.ru_utime + usage.ru_stime,
+                 "peak_rss_mib": usage.ru_maxrss / 1024.0}
+
+
+def run(rows, features, detector, seed=0):
+    """Measure base fit and both ``das enhance`` variants; return the figures as a dict."""
+    from collab.certification import certified_programs
+
+    with tempfile.TemporaryDirectory(prefix="das-large-") as tmp:
+        data, store = Path(tmp) / "large.npz", Path(tmp) / "programs.sqlite"
+        env = {**os.environ, "DAS_HOME": tmp}
+        data_mib = make_data(data, rows, features, seed) / 2**20
+        t0 = time.perf_counter()
+        sha = certified_programs([detector], store)[detector].sha256
+        certify_s = time.perf_counter() - t0
+        out, base = measured([sys.executable, "-c", BASE_FIT, str(data), detector], env)
+        base.update(json.loads(out))
+        enhance = [str(DAS), "enhance", "--data", str(data), "--detector", detector, "--store", str(store),
+                   "--seed", str(seed), "--json"]
+        _, certified = measured(enhance + ["--program", "certified"], env)
+        _, auto = measured(enhance, env)
+    figures = {"rows": rows, "features": features, "detector": detector, "data_mib": data_mib,
+               "program": sha, "first_use_certification_s": certify_s, "base": base,
+               "enhance_certified": certified, "enhance_auto": auto}
+    for name in ("enhance_certified", "enhance_auto"):
+        figures[name]["wall_ratio"] = figures[name]["wall_s"] / base["fit_wall_s"]
+        figures[name]["cpu_ratio"] = figures[name]["cpu_s"] / base["fit_cpu_s"]
+    return figures
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--detector", default="IForest")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    f = run(args.rows, args.features, args.detector, args.seed)
+    if args.json:
+        print(json.dumps(f, indent=2))
+        return 0
+    b = f["base"]
+    print(f"{f['rows']:,} rows x {f['features']} features ({f['data_mib']:.0f} MiB as float64), "
+          f"{f['detector']}, program {f['program'][:12]} (first-use certification {f['first_use_certification_s']:.1f} s)")
+    print(f"{'':28}{'wall s':>9}{'CPU s':>9}{'peak RSS':>11}{'x fit wall':>12}{'x fit CPU':>11}")
+    print(f"{'base fit (' + format(b['n_train'], ',') + ' rows)':28}{b['fit_wall_s']:9.1f}{b['fit_cpu_s']:9.1f}"
+          f"{b['peak_rss_mib']:8.0f} MiB   (whole process: {b['wall_s']:.1f} s wall)")
+    for name in ("enhance_certified", "enhance_auto"):
+        e = f[name]
+        label = "das enhance --program " + name.split("_")[1]
+        print(f"{label:28}{e['wall_s']:9.1f}{e['cpu_s']:9.1f}{e['peak_rss_mib']:8.0f} MiB"
+              f"{e['wall_ratio']:12.1f}{e['cpu_ratio']:11.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
