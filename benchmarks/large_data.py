@@ -113,13 +113,13 @@ def main(argv=None):
     b = f["base"]
     print(f"{f['rows']:,} rows x {f['features']} features ({f['data_mib']:.0f} MiB as float64), "
           f"{f['detector']}, program {f['program'][:12]} (first-use certification {f['first_use_certification_s']:.1f} s)")
-    print(f"{'':28}{'wall s':>9}{'CPU s':>9}{'peak RSS':>11}{'x fit wall':>12}{'x fit CPU':>11}")
-    print(f"{'base fit (' + format(b['n_train'], ',') + ' rows)':28}{b['fit_wall_s']:9.1f}{b['fit_cpu_s']:9.1f}"
+    print(f"{'':32}{'wall s':>9}{'CPU s':>9}{'peak RSS':>11}{'x fit wall':>12}{'x fit CPU':>11}")
+    print(f"{'base fit (' + format(b['n_train'], ',') + ' rows)':32}{b['fit_wall_s']:9.1f}{b['fit_cpu_s']:9.1f}"
           f"{b['peak_rss_mib']:8.0f} MiB   (whole process: {b['wall_s']:.1f} s wall)")
     for name in ("enhance_certified", "enhance_auto"):
         e = f[name]
         label = "das enhance --program " + name.split("_")[1]
-        print(f"{label:28}{e['wall_s']:9.1f}{e['cpu_s']:9.1f}{e['peak_rss_mib']:8.0f} MiB"
+        print(f"{label:32}{e['wall_s']:9.1f}{e['cpu_s']:9.1f}{e['peak_rss_mib']:8.0f} MiB"
               f"{e['wall_ratio']:12.1f}{e['cpu_ratio']:11.1f}")
     return 0
 
