@@ -79,3 +79,9 @@ def test_regenerate_restores_a_tampered_program(verdicts):
     with ProgramStore() as store:
         assert store.get(sha).status == "certified"
         assert "restored" in [e["kind"] for e in store.events(sha)]
+
+
+def test_rejected_candidates_show_no_hardness(verdicts):
+    verdicts.update(ECOD="fail")
+    res = run("regenerate", "-d", "ECOD", "--rounds", "0")
+    assert "0.600" not in res.output and "rejected   " in res.output and "hardness -" in res.output

@@ -21,9 +21,14 @@ def _names(detector):
     return [get_card(detector).name]
 
 
+def _hardness(res):
+    """A certified candidate's hardness; a reject has none worth reading."""
+    return "-" if res.hardness is None or res.status != "certified" else f"{res.hardness:.3f}"
+
+
 def _progress_line(detector, res):
     sha = (res.sha256 or "-")[:12]
-    hard = "-" if res.hardness is None else f"{res.hardness:.3f}"
+    hard = _hardness(res)
     extra = f"  {res.message}" if res.message and res.status != "certified" else ""
     return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}  hardness {hard}  " \
            f"rounds {res.rounds}{extra}"
@@ -78,7 +83,7 @@ def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, see
     click.echo("\ndetector  sha256        status      hardness  rounds")
     for name, results in out.items():
         for r in results:
-            hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
+            hard = _hardness(r)
             click.echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
     total = sum(r.status == "certified" for rs in out.values() for r in rs)
     click.echo(f"{total} program(s) certified")
