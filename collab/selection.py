@@ -136,11 +136,14 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=0.1, 
     holdout, syn_ratio, lam, classifier
         Share held out; the enhancement's configuration.
     """
+    from threadpoolctl import threadpool_limits
+
     from collab.pipeline import base_scores, fit_detector, fit_enhancement
 
     t0 = perf_counter()
     try:
-        split = planted_split(X_train, random_state=seed, holdout=holdout)
+        with threadpool_limits(1):  # the mixtures' small matrices: BLAS threads only contend
+            split = planted_split(X_train, random_state=seed, holdout=holdout)
     except ValueError as exc:
         return Selection(FALLBACK, None, [], f"no planted validation ({exc})", perf_counter() - t0)
     det = fit_detector(detector, split.X_fit, seed)
