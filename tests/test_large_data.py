@@ -138,3 +138,34 @@ def test_subsample_is_seeded_stated_and_recorded():
     np.testing.assert_array_equal(a.predict_score(X), b.predict_score(X))
     full = make_detector("KNN", max_train_rows=None).fit(X)
     assert full.subsample_ is None and len(full.decision_scores_) == 3000
+
+
+ISOLATED_SLEEP = """
+import sys, time
+from collab.bench.isolate import call_isolated
+print("started", flush=True)
+call_isolated(time.sleep, (120,))
+"""
+
+
+def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
+    """A cell runs in its own process group, so the terminal's SIGINT reaches only the parent."""
+    parent = subprocess.Popen([sys.executable, "-c", ISOLATED_SLEEP], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert parent.stdout.readline().strip() == "started"
+    proc = psutil.Process(parent.pid)
+    deadline = time.monotonic() + 30
+    while not proc.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cell = proc.children()[0]
+    t0 = time.monotonic()
+    os.kill(parent.pid, signal.SIGINT)
+    try:
+        _, err = parent.communicate(timeout=30)
+        assert time.monotonic() - t0 < 10 and "KeyboardInterrupt" in err
+        assert not cell.is_running()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if cell.is_running():  # its own process group: nothing else would end it
+            cell.kill()

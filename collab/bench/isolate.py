@@ -97,6 +97,9 @@ def call_isolated(fn, args=(), timeout=None):
             if not chunk:
                 break
             chunks.append(chunk)
+    except BaseException:  # Ctrl-C: the child has its own process group and never saw it
+        _kill_group(pid)
+        raise
     finally:
         os.close(read_fd)
         if timed_out:
