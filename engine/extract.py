@@ -133,12 +133,15 @@ def extract_program(text):
 
 
 def program_source(text):
-    """The program in a file's ``text``: the code inside its ``` fences (an LLM answer pasted
-    with prose around it), else the text itself, byte for byte.
+    """The program in a file's ``text``: the text itself, byte for byte, when it is Python (or has
+    no ``` fences, so the audit reports its syntax errors); else the code inside its fences (an
+    LLM answer pasted with prose around it).
 
     Raises
     ------
     ExtractionError
         If fenced text holds no ``generate_hard_anomalies`` function.
     """
-    return extract_program(text).source if "```" in text else text
+    if "```" not in text or _parse(text) is not None:
+        return text
+    return extract_program(text).source

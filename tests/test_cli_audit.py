@@ -91,3 +91,10 @@ def test_reject_text_skips_unrun_properties_without_hardness_or_cut_values(cli, 
     assert "hardness" not in res.output
     assert "[SKIP] runs, shape, finite" in res.output and "not run (the static checks failed)" in res.output
     assert "[FAIL] signature: syntax error" in res.output
+
+
+def test_python_file_with_backticks_in_a_docstring_is_read_as_is():
+    from engine.extract import program_source
+
+    source = 'def generate_hard_anomalies(n_samples, model, X_train):\n    """Use ```np.tile```."""\n    return X_train\n'
+    assert program_source(source) == source
