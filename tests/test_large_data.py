@@ -169,3 +169,14 @@ def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
             parent.kill()
         if cell.is_running():  # its own process group: nothing else would end it
             cell.kill()
+
+
+def test_the_forest_bounds_each_trees_rows_only_on_large_data():
+    from collab.enhance import RF_MAX_ROWS, fit_classifier, make_classifier
+
+    rng = np.random.default_rng(0)
+    small = fit_classifier(make_classifier("rf"), rng.standard_normal((300, 2)), rng.standard_normal((30, 2)) + 3)
+    assert small.max_samples is None  # scikit-learn's default: ODDS-sized data is unchanged
+    X = rng.standard_normal((RF_MAX_ROWS, 2))
+    large = fit_classifier(make_classifier("rf"), X, rng.standard_normal((5_000, 2)) + 3)
+    assert large.max_samples == RF_MAX_ROWS
