@@ -111,8 +111,8 @@ def main(argv=None):
         print(json.dumps(f, indent=2))
         return 0
     b = f["base"]
-    print(f"{f['rows']:,} rows x {f['features']} features ({f['data_mib']:.0f} MiB as float64), "
-          f"{f['detector']}, program {f['program'][:12]} (first-use certification {f['first_use_certification_s']:.1f} s)")
+    print(f"{f['rows']:,} rows x {f['features']} features ({f['data_mib']:.0f} MiB as float64), {f['detector']}, "
+          f"program {f['program'][:12]} (first-use certification {f['first_use_certification_s']:.1f} s)")
     print(f"{'':32}{'wall s':>9}{'CPU s':>9}{'peak RSS':>11}{'x fit wall':>12}{'x fit CPU':>11}")
     print(f"{'base fit (' + format(b['n_train'], ',') + ' rows)':32}{b['fit_wall_s']:9.1f}{b['fit_cpu_s']:9.1f}"
           f"{b['peak_rss_mib']:8.0f} MiB   (whole process: {b['wall_s']:.1f} s wall)")

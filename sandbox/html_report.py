@@ -73,8 +73,8 @@ def _property_table(props):
         cls = {"pass": "", "FAIL": "fail", "not run": "skip"}[state]
         measured = "" if state == "not run" else _shown(p.get("value"))
         threshold = "" if p.get("threshold") is None else _shown(p.get("threshold"))
-        rows.append(f'<tr class="{cls}"><td>{escape(p.get("name"))}</td><td>{state}</td>'
-                    f"<td>{escape(measured)}</td><td>{escape(threshold)}</td><td>{escape(p.get('detail') or '')}</td></tr>")
+        cells = [p.get("name"), state, measured, threshold, p.get("detail") or ""]
+        rows.append(f'<tr class="{cls}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 

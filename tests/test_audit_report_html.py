@@ -39,7 +39,7 @@ def _chromium():
 
 def _browser(page, *args):
     """Run headless Chromium on the file ``page`` with ``args``; return stdout."""
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
            "--no-first-run", f"--user-data-dir={page.parent / 'chromium-profile'}", *args, page.as_uri()]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(page.parent)})
     assert res.returncode == 0, res.stderr[-2000:]
@@ -67,8 +67,8 @@ def test_the_page_forbids_scripts_and_fetches(hostile_page):
 
 
 def test_findings_are_marked_on_their_line(hostile_page):
-    first_line = re.search(r'<span class="line flagged" id="L1"><span class="no">1</span>[^<]*</span>(<span class="finding">[^<]*</span>)',
-                           hostile_page)
+    first_line = re.search(r'<span class="line flagged" id="L1"><span class="no">1</span>[^<]*</span>'
+                           r'(<span class="finding">[^<]*</span>)', hostile_page)
     assert first_line and 'import-not-allowed: import of &quot;os&quot; is not allowed' in first_line.group(1)
 
 

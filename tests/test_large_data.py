@@ -121,7 +121,8 @@ def test_das_enhance_shows_its_stages(tmp_path, capsys):
         assert st.runs(res["program_sha256"])[-1].metrics["base_subsample"] is None
 
 
-@pytest.mark.parametrize("name,cap", [("OCSVM", OCSVM_MAX_ROWS), ("LOF", NEIGHBOUR_MAX_ROWS), ("KNN", NEIGHBOUR_MAX_ROWS)])
+@pytest.mark.parametrize("name,cap", [("OCSVM", OCSVM_MAX_ROWS), ("LOF", NEIGHBOUR_MAX_ROWS),
+                                      ("KNN", NEIGHBOUR_MAX_ROWS)])
 def test_detectors_that_do_not_scale_cap_their_training_rows(name, cap):
     assert make_detector(name).max_train_rows == cap
     assert not hasattr(make_detector("IForest"), "max_train_rows")
