@@ -273,3 +273,38 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
                 "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y,
                 "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
                 "selection": fitted.selection}
+
+
+def score_dataset(data, detector, *, fusion="sum", program="certified", classifier=CLASSIFIER, lam=LAM, seed=0,
+                  store=None, read=None):
+    """``das score``: fit the enhancement on every row of ``data`` and score every row.
+
+    Labels, when the file has them, are never read for fitting; they are
+    returned beside the scores. ``read``: options of
+    :func:`collab.data.load_dataset` (separator, id column, missing values, ...).
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``,
+        ``n_syn``, ``run_id`` and ``rows`` (:class:`collab.scoring.RowScores`).
+    """
+    from types import SimpleNamespace
+
+    from sklearn.preprocessing import StandardScaler
+
+    from collab.data import fingerprint, load_dataset, resolve_dataset
+    from collab.scoring import RowScores
+
+    name = detector_name(detector)
+    ds = load_dataset(resolve_dataset(data), **(read or {}))
+    X = StandardScaler().fit_transform(ds.X)
+    fitted = fit(X, name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed)
+    scores = fitted.scores(X)
+    run_id = None
+    if fitted.program_sha256 is not None:
+        run_id = record_run(store, fitted, name, SimpleNamespace(fingerprint=fingerprint(ds.X, ds.y)), seed,
+                            {"fusion": fusion, "classifier": classifier, "lam": lam, "fitted_on": "all rows"})
+    rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
+    return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
+            "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows}

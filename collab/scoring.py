@@ -2,12 +2,11 @@
 
 :func:`split_rows` maps the papers' split back to the file: the test rows, or
 every row (``--score-all``: the training rows scored by the model they
-trained). :func:`score_dataset` is PyOD's ``fit(X)`` then ``decision_scores_``:
-fitted on every row (labels never read), scoring every row.
+trained). :func:`collab.pipeline.score_dataset` (``das score``) fills one for
+every row, PyOD-style.
 """
 import csv
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -73,37 +72,3 @@ def split_rows(ds, split, test_scores, fusion, fitted=None):
         index, base, enhanced, part = index[order], base[order], enhanced[order], part[order]
     labels = None if ds.y is None else ds.y[index]
     return RowScores(ds.id_name, ds.row_ids()[index], base, enhanced, labels, part)
-
-
-def score_dataset(data, detector, *, fusion="sum", program="certified", classifier="rf", lam=1.0, seed=0,
-                  store=None, read=None):
-    """``das score``: fit the enhancement on every row of ``data`` and score every row.
-
-    Labels, when the file has them, are never read for fitting; they are
-    returned beside the scores. ``read``: options of
-    :func:`collab.data.load_dataset` (separator, id column, missing values, ...).
-
-    Returns
-    -------
-    dict
-        ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``,
-        ``n_syn``, ``run_id`` and ``rows`` (:class:`RowScores`).
-    """
-    from sklearn.preprocessing import StandardScaler
-
-    from collab import pipeline
-    from collab.data import fingerprint, load_dataset, resolve_dataset
-
-    name = pipeline.detector_name(detector)
-    ds = load_dataset(resolve_dataset(data), **(read or {}))
-    X = StandardScaler().fit_transform(ds.X)
-    fitted = pipeline.fit(X, name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed)
-    scores = fitted.scores(X)
-    run_id = None
-    if fitted.program_sha256 is not None:
-        run_id = pipeline.record_run(store, fitted, name, SimpleNamespace(fingerprint=fingerprint(ds.X, ds.y)),
-                                     seed, {"fusion": fusion, "classifier": classifier, "lam": lam,
-                                            "fitted_on": "all rows"})
-    rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
-    return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
-            "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows}

@@ -2,7 +2,7 @@
 import click
 
 from collab.enhance import CLASSIFIERS
-from collab.pipeline import FUSIONS, enhance_dataset
+from collab.pipeline import FUSIONS, enhance_dataset, score_dataset
 from engine.cli._common import (
     canonical_detector,
     detector_option,
@@ -92,8 +92,6 @@ def score(data, detector, fusion, program, classifier, lam, seed, read, store_pa
     id column (or its row number) so it maps back to your data. For an honest
     evaluation on held-out rows, use `das enhance`.
     """
-    from collab.scoring import score_dataset
-
     res = score_dataset(data, detector, **_model(fusion, program, classifier, lam, seed), store=store_path,
                         read=read)
     res["rows"].to_csv(out)
