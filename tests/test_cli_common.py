@@ -42,8 +42,10 @@ def test_das_home_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch):
     home.write_text("oops")
     monkeypatch.setenv("DAS_HOME", str(home))
     res = CliRunner().invoke(main, ["programs", "list"])
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.exit_code == 2 and "Traceback" not in res.output
     assert f"{home} is not a directory (check $DAS_HOME" in res.output
+    res = CliRunner().invoke(main, ["enhance", "--data", str(tmp_path / "no.csv"), "-d", "IForest"])
+    assert res.exit_code == 2 and f"{home} is not a directory" in res.output  # before any data is read
 
 
 def test_zero_byte_store_is_refused_from_the_cli(tmp_path):

@@ -17,7 +17,7 @@ from detectors import UnknownDetector
 from engine.extract import ExtractionError
 from engine.llm import LLMError, UnknownBackend
 from engine.prompts import PromptError
-from program_store import StoreError
+from program_store import StoreError, default_store_path
 
 #: Library errors that are the user's to fix (bad files, unknown names, refused
 #: programs): printed as one line with exit code 1 by :class:`DasGroup`, never as
@@ -165,8 +165,18 @@ json_option = click.option(
 )
 
 
+def _store_path(ctx, param, value):
+    """Refuse a store path under a file (``$DAS_HOME`` set to a file) before any work is done."""
+    path = Path(value).expanduser() if value else default_store_path()
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise click.BadParameter(f"cannot keep the store at {path}: {parent} is not a directory "
+                                 "(check $DAS_HOME, $DAS_STORE or --store)", ctx, param)
+    return value
+
+
 store_option = click.option(
-    "--store", "store_path", type=click.Path(dir_okay=False), envvar="DAS_STORE",
+    "--store", "store_path", type=click.Path(dir_okay=False), envvar="DAS_STORE", callback=_store_path,
     default=None, help="Program store file (default: $DAS_STORE or $DAS_HOME/programs.sqlite).",
 )
 
