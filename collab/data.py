@@ -168,7 +168,7 @@ def _read_mat_v73(path):
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
 
 
-def _sniff_sep(path, text):
+def _sniff_sep(text):
     try:
         return csv.Sniffer().sniff(text[:20000], delimiters=_SEPARATORS).delimiter
     except csv.Error:
@@ -193,10 +193,17 @@ def _find(header, name, what, path):
     raise DataError(f"{path}: {what} {name!r} not found; columns are {header}")
 
 
-def _guess(header, taken, names, what, option, path):
-    """The one column whose name is in ``names`` (any case), or None; warns unless documented."""
-    found = [j for j, h in enumerate(header) if j not in taken
-             and (h.lower() in names or (what == "id" and h.lower().endswith("_id")))]
+def _label_like(name):
+    return name.lower() in LABEL_NAMES
+
+
+def _id_like(name):
+    return name.lower() in ID_NAMES or name.lower().endswith("_id")
+
+
+def _guess(header, taken, looks_like, what, option, path):
+    """The one column (not ``taken``) whose name ``looks_like`` the ``what``, or None; warns unless documented."""
+    found = [j for j, h in enumerate(header) if j not in taken and looks_like(h)]
     if len(found) > 1:
         raise DataError(f"{path}: several columns look like the {what} "
                         f"({', '.join(repr(header[j]) for j in found)}); pass {option} NAME")
@@ -228,7 +235,7 @@ def _read_csv(path, label_column=None, *, sep=None, header=None, id_column=None,
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a text CSV file ({exc})") from exc
-    sep = sep or _sniff_sep(path, text)
+    sep = sep or _sniff_sep(text)
     rows = [r for r in csv.reader(text.splitlines(), delimiter=sep) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path}: empty file (a header row and data rows are needed)")
@@ -246,10 +253,10 @@ def _read_csv(path, label_column=None, *, sep=None, header=None, id_column=None,
                             f"{len(names)}{hint}")
     dropped = {_find(names, d, "column", path) for d in drop}
     label = (_find(names, label_column, "label column", path) if label_column is not None
-             else _guess(names, dropped, LABEL_NAMES, "label", "--label-column", path))
+             else _guess(names, dropped, _label_like, "label", "--label-column", path))
     taken = dropped | {label}
     ident = (_find(names, id_column, "id column", path) if id_column is not None
-             else _guess(names, taken, ID_NAMES, "id", "--id-column", path))
+             else _guess(names, taken, _id_like, "id", "--id-column", path))
     features = [j for j in range(len(names)) if j not in taken | {ident}]
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
