@@ -103,20 +103,26 @@ def _as_is(obj, name, value):
     return value
 
 
-def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
+def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
     """Return the guarded ``_getattr_`` for an allow-list of modules.
 
     ``substitute(obj, name, value)`` returns what is handed out instead of
-    ``value`` (see :func:`make_substitute`).
+    ``value`` (see :func:`make_substitute`).  ``values`` (a :class:`ValueCheck`)
+    checks the object read from and what is handed out; a library object's
+    arrays are handed out read-only.
     """
     refuse = refuse or make_refuse()
 
     def guarded_getattr(obj, name, *default):
         if type(name) is not str:
             raise TypeError("attribute name must be str")
+        if type(obj) is CheckedCallable:
+            obj = obj._func
         if name[:1] == "_" or name in _REFUSED_NAMES:
             _refuse_name(name, refuse)
         public = getattr(type(obj), "_sandbox_public", None)
+        if values is not None and public is None:
+            values.check_holder(obj, name)
         if isinstance(obj, types.ModuleType):
             allowed = rules.readable_names(obj.__name__, allowed_imports)
             if allowed is None or name not in allowed:
@@ -134,7 +140,14 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is):
             raise
         if public is None and type(value) not in _INERT_TYPES:  # the proxy's own methods are vetted
             _check_value(value, name, allowed_imports, refuse)
-        return substitute(obj, name, value)
+        value = substitute(obj, name, value)
+        if values is None or public is not None or isinstance(value, types.ModuleType):
+            return value
+        if type(value) is np.ndarray and type(obj) is not np.ndarray and value.flags.writeable:
+            # a library object's own array (index arrays C code trusts included)
+            value = value.view()
+            value.flags.writeable = False
+        return values.hand_out(value, f'attribute "{name}"')
 
     return guarded_getattr
 
@@ -187,6 +200,187 @@ def _check_value(value, name, allowed_imports, refuse):
         if module and not _trusted_module(module):
             refuse("module-not-allowed", f'attribute "{name}" comes from module "{module}", '
                                          f'outside the reviewed packages')
+
+
+#: dtype kinds a program may hold: booleans, numbers, strings.  Refused:
+#: objects (pointers), datetimes and timedeltas (``"now"`` reads the clock),
+#: structured and void records.
+_VALUE_KINDS = frozenset("biufcUS")
+#: Values with nothing inside to check.
+_PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), slice, range,
+                          type(Ellipsis), np.dtype, np.flatiter, type(np.ones(1).flags),
+                          np.float64, np.float32, np.int64, np.int32, np.bool_, np.complex128})
+_CONTAINERS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.values()), type({}.items()))
+#: Iterated as they are: containers and arrays whose items were checked.
+_CHECKED_ITERABLES = frozenset({list, tuple, set, frozenset, dict, range, str, np.ndarray,
+                                type({}.keys()), type({}.values()), type({}.items())})
+#: Builtin classes a program holds as names (``str.format``, ``int``, ``list`` ...).
+_BUILTIN_CLASSES = frozenset(value for value in (*safe_builtins.values(), list, tuple, set, frozenset, object)
+                             if isinstance(value, type))
+#: Items checked in one container before it is refused as too large.
+_MAX_CHECKED = 1 << 22
+
+
+def _reviewed_classes():
+    """Classes named on the allowed modules (loaded ones) and the types of
+    their other listed values (``np.r_``, ``scipy.stats.norm``, ufuncs)."""
+    found = set()
+    for module_name, names in rules.MODULE_ATTRIBUTES.items():
+        module = sys.modules.get(module_name)
+        for name in names if module is not None else ():
+            value = getattr(module, name, None)
+            if isinstance(value, type):
+                found.add(value)
+            elif not isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
+                found.add(type(value))
+    return found
+
+
+class CheckedCallable:
+    """A library function or method as a program holds it: its results are checked."""
+
+    __slots__ = ("_func", "_values", "_what")
+
+    def __init__(self, func, values, what):
+        self._func, self._values, self._what = func, values, what
+
+    def __call__(self, *args, **kwargs):
+        dtype = kwargs.get("dtype")
+        if dtype is None and args and getattr(self._func, "__name__", None) in _DTYPE_METHODS:
+            dtype = args[0]
+        if dtype is not None:
+            self._values.check_dtype(dtype, self._what)
+        return self._values.hand_out(self._func(*args, **kwargs), f"the result of {self._what}")
+
+    def __repr__(self):
+        return repr(self._func)
+
+
+#: Methods whose first argument is a dtype (checked before the call).
+_DTYPE_METHODS = frozenset({"astype", "view"})
+
+
+class ValueCheck:
+    """The type allow-list on every value that reaches a program from library code.
+
+    Allowed: plain numbers, strings, ``None``, slices; arrays and numpy
+    scalars of :data:`_VALUE_KINDS`; lists, tuples, sets and dicts of allowed
+    values (checked whole); the classes listed on the allowed modules and
+    their instances; numpy scalar types of allowed kinds; exceptions;
+    whatever the program made itself.  Anything else (sparse matrices, tree
+    internals, memoryviews, capsules, bit generators ...) is refused through
+    ``refuse``.  Callables are handed out as :class:`CheckedCallable`.
+    """
+
+    def __init__(self, refuse, extra=()):
+        self.refuse = refuse
+        self.classes = _reviewed_classes() | set(extra)
+        self.known = {}  # type -> allowed (cache)
+
+    def hand_out(self, value, what):
+        """``value`` checked; a library callable wrapped so its results are checked too."""
+        kind = type(value)
+        if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
+            return value
+        if callable(value) and not isinstance(value, type) and not self._program_made(value) \
+                and kind not in (CheckedCallable, ArrayType, TypeQuery):
+            return CheckedCallable(value, self, what)
+        self.check(value, what)
+        return value
+
+    def check(self, value, what):
+        """Refuse ``value`` unless it (and everything in it) is allowed."""
+        stack, seen = [value], 0
+        while stack:
+            item = stack.pop()
+            kind = type(item)
+            if kind in _PLAIN_TYPES:
+                continue
+            seen += 1
+            if seen > _MAX_CHECKED:
+                self.refuse("value-not-allowed", f"{what} holds too many items to check")
+            if kind is np.ndarray or isinstance(item, (np.generic, np.dtype)):
+                dtype = item if isinstance(item, np.dtype) else item.dtype
+                if dtype.kind not in _VALUE_KINDS:
+                    self.refuse("value-not-allowed",
+                                f'{what} has dtype "{dtype}" (objects, dates and records are refused)')
+            elif isinstance(item, dict):
+                if kind is not dict:
+                    self._check_type(kind, what)
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, _CONTAINERS):
+                if kind not in _CONTAINERS:
+                    self._check_type(kind, what)  # named tuples of scipy.stats
+                stack.extend(item)
+            elif not self._program_made(item):
+                self._check_type(item if isinstance(item, type) else kind, what,
+                                 is_class=isinstance(item, type))
+
+    def check_holder(self, obj, name):
+        """Refuse reading ``name`` from an object of a refused type (one
+        that reached the program through a builtin such as ``list(forest)``)."""
+        kind = type(obj)
+        if kind in _PLAIN_TYPES or kind in _CHECKED_ITERABLES or kind is types.ModuleType:
+            return
+        if kind is np.ndarray or isinstance(obj, (np.generic, np.dtype)):
+            self.check(obj, f'the object "{name}" is read from')
+        elif not self._program_made(obj):
+            self._check_type(obj if isinstance(obj, type) else kind, f'the object "{name}" is read from',
+                             is_class=isinstance(obj, type))
+
+    def check_dtype(self, dtype, what):
+        """Refuse a requested dtype of a refused kind (``astype("M8[s]")``)."""
+        try:
+            kind = np.dtype(dtype).kind
+        except Exception:  # not a dtype: the call raises (or ignores it) itself
+            return
+        if kind not in _VALUE_KINDS:
+            self.refuse("value-not-allowed", f'{what} with dtype "{dtype}" (objects, dates and records are refused)')
+
+    def checked_iter(self, iterable):
+        """Iterate ``iterable``; items of library iterables are checked one by one."""
+        it = iter(iterable)
+        if type(iterable) in _CHECKED_ITERABLES or type(it) is types.GeneratorType and self._program_made(it):
+            return it
+        return self._items(it)
+
+    def _items(self, it):
+        for item in it:
+            yield self.hand_out(item, "an item of an iteration")
+
+    def _check_type(self, cls, what, is_class=False):
+        allowed = self.known.get((cls, is_class))
+        if allowed is None:
+            allowed = self.known[(cls, is_class)] = self._allowed_type(cls, is_class)
+        if not allowed:
+            kind = "class" if is_class else "object"
+            self.refuse("value-not-allowed", f'{what} is a {cls.__module__}.{cls.__qualname__} {kind}, '
+                                             f'not on the allow-list')
+
+    def _allowed_type(self, cls, is_class):
+        if issubclass(cls, np.generic):
+            return np.dtype(cls).kind in _VALUE_KINDS
+        if isinstance(cls, ProgramClass) or issubclass(cls, BaseException) \
+                or cls in (ArrayType, TypeQuery, CheckedCallable):  # the guard's own
+            return True
+        if cls in self.classes or cls in _BUILTIN_CLASSES:
+            return True
+        module, name = getattr(cls, "__module__", ""), cls.__qualname__
+        return not is_class and f"{module}.{name}" in rules.RESULT_CLASSES or (
+            not is_class and module.startswith(("numpy.", "scipy.stats.", "scipy.optimize."))
+            and name.endswith(("Result", "_frozen")))
+
+    @staticmethod
+    def _program_made(value):
+        """Functions, methods, generators and objects of the program itself."""
+        if isinstance(type(value), ProgramClass):
+            return True
+        if isinstance(value, types.MethodType):
+            value = value.__func__
+        code = getattr(value, "__code__", None) if isinstance(value, types.FunctionType) else \
+            getattr(value, "gi_code", None) if isinstance(value, types.GeneratorType) else None
+        return code is not None and code.co_filename == PROGRAM_FILENAME
 
 
 def _format_fields(template, refuse, depth=0):
@@ -395,16 +589,6 @@ def make_write(refuse=None):
 guarded_write = make_write()
 
 
-def guarded_getitem(ob, index):
-    """``_getitem_`` hook: plain subscription (attributes are guarded elsewhere)."""
-    return ob[index]
-
-
-def guarded_getiter(ob):
-    """``_getiter_`` hook."""
-    return iter(ob)
-
-
 _BINARY = {
     "+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b,
     "/=": lambda a, b: a / b, "//=": lambda a, b: a // b, "%=": lambda a, b: a % b,
@@ -488,7 +672,11 @@ class ArrayType:
     def __call__(self, shape, dtype=float, *args, order=None, **kwargs):
         if args or kwargs:
             self._refuse("numpy-denied", "np.ndarray(buffer=, offset=, strides=) reinterprets raw memory")
-        return np.ndarray(shape, dtype, order=order)
+        made = np.ndarray(shape, dtype, order=order)
+        if made.dtype.kind not in _VALUE_KINDS:
+            self._refuse("value-not-allowed", f'np.ndarray of dtype "{made.dtype}" (objects, dates and '
+                                              f'records are refused)')
+        return made
 
     def __repr__(self):
         return repr(np.ndarray)
@@ -559,7 +747,8 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         Globals with ``__builtins__`` and every RestrictedPython hook.
     """
     refuse = make_refuse(on_refusal)
-    guarded_getattr = make_getattr(allowed_imports, refuse, make_substitute(seed, refuse))
+    values = ValueCheck(refuse)
+    guarded_getattr = make_getattr(allowed_imports, refuse, make_substitute(seed, refuse), values)
 
     def guarded_hasattr(obj, name):
         try:
@@ -571,7 +760,15 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         return True
 
     def guarded_iter(ob, *sentinel):
-        return iter(ob, *sentinel)
+        return values.checked_iter(ob) if not sentinel else values.checked_iter(iter(ob, *sentinel))
+
+    def guarded_getitem(ob, index):
+        item = ob[index]
+        kind = type(item)
+        if kind in _PLAIN_TYPES or kind is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+            return item  # the hot path: numbers and arrays
+        return values.hand_out(item, "an item")
+
 
     def guarded_hash(obj):
         stack = [obj]
@@ -616,8 +813,8 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "__metaclass__": make_metaclass(refuse),
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,
-        "_getiter_": guarded_getiter,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_getiter_": values.checked_iter,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,  # both iterate with _getiter_
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": make_write(refuse),
         "_inplacevar_": guarded_inplacevar,

@@ -43,7 +43,10 @@ def sandbox_env():
     """The zygote's whole environment: nothing of the caller's."""
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
            # joblib probes /dev/shm for semaphores at import; the sandbox has none.
-           "JOBLIB_MULTIPROCESSING": "0"}
+           "JOBLIB_MULTIPROCESSING": "0",
+           # str hashes (set order, hash()) the same in every zygote: a salt
+           # drawn per process is a coin a program could flip after certification.
+           "PYTHONHASHSEED": "0"}
     env.update({name: "1" for name in THREAD_VARS})
     return env
 

@@ -175,9 +175,19 @@ NUMPY_DENIED = frozenset({
     "byte_bounds", "setbufsize", "getbuffer", "newbuffer", "compat",
     "exceptions", "matlib", "ctypes_load_library", "load_library",
     "data", "base", "tobytes", "tostring", "setflags", "getfield", "setfield", "capsule",
+    # KDTree/BallTree internals (index arrays their C code trusts)
+    "get_arrays",
     "__array_interface__", "__array_struct__",
     # np.test / scipy.test run pytest; sklearn.show_versions probes the system
     "test", "show_versions",
+})
+
+#: Classes of values library calls return that a program may hold besides
+#: the classes listed on the allowed modules (result tuples and bunches of
+#: ``numpy``, ``scipy.stats`` and ``scipy.optimize``, and frozen
+#: distributions, are allowed by name pattern).
+RESULT_CLASSES = frozenset({
+    "scipy.optimize._lbfgsb_py.LbfgsInvHessProduct",  # OptimizeResult.hess_inv (pure Python)
 })
 
 #: Mutating methods refused on dict subclasses (scipy's ``OptimizeResult``,

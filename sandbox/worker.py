@@ -86,9 +86,20 @@ def keep_freed_memory():
         pass
 
 
+_PR_SET_DUMPABLE = 4
+
+
+def not_dumpable():
+    """``prctl(PR_SET_DUMPABLE, 0)``: /proc/<pid>/mem, fd, environ and ptrace
+    of this process need CAP_SYS_PTRACE, which nothing in the sandbox has."""
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def isolate(task):
     """Detach from the parent and lock the process down (order matters)."""
     os.setsid()  # own process group: the parent kills the whole group
+    not_dumpable()  # inherited from the zygote; set again for a worker forked elsewhere
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
     # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing us.

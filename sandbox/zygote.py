@@ -75,7 +75,9 @@ class Zygote:
         info_read, info_write = os.pipe()
         bootstrap = _BOOTSTRAP.format(paths=isolation.import_paths(), package=isolation.package_dir(),
                                       fd=theirs.fileno())
-        command = [isolation.interpreter(), "-I", "-S", "-c", bootstrap]
+        # -I without -E: the environment is wholly ours (isolation.sandbox_env)
+        # and PYTHONHASHSEED in it must be read.
+        command = [isolation.interpreter(), "-s", "-S", "-P", "-c", bootstrap]
         if self.isolated:
             command = isolation.bwrap_command(command, info_write)
         try:
@@ -224,6 +226,10 @@ def serve(fd):
     """Main loop of the zygote process (never returns)."""
     from sandbox import worker
 
+    # No process of the same uid (another worker escaped from its Python
+    # wall) may open this one's /proc/<pid>/mem, fds or environ; forked
+    # workers inherit the flag.
+    worker.not_dumpable()
     # numpy loads sub-modules lazily: importing numpy.random in every worker
     # would cost ~10 ms a run.
     _preload(preload_list())

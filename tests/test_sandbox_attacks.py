@@ -517,3 +517,122 @@ def test_isolate_wipes_the_initial_environment():
 
     source = inspect.getsource(worker.isolate)
     assert source.index("os.environ.clear()") < source.index("wipe_initial_environment()")
+
+
+# -- values handed out by library code (red team F1, F3 clock) ------------------------
+#: The red team's escape (p6_escape.py): kneighbors_graph hands out a csr_matrix
+#: whose index arrays sparsetools trusts -> read/write any address -> real builtins.
+ESCAPE_PROGRAM = '''import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    width = 4096
+    pts = np.arange(float(width)).reshape(width, 1)
+    wide = NearestNeighbors(n_neighbors=1).fit(pts).kneighbors_graph(pts)
+    vec = np.zeros(width)
+    found = []
+    for k0 in (0, -width, width, -2 * width):
+        wide.indices[:] = np.arange(width) + k0   # out-of-bounds reads
+        w = np.array(wide.dot(vec)).view(np.int64)
+        found.append(int((w != 0).sum()))
+    print("ESCAPED reads", found)
+    small = NearestNeighbors(n_neighbors=1).fit(pts[:4]).kneighbors_graph(pts[:4])
+    small.indices[0] = 1 << 20                    # out-of-bounds write
+    small.toarray(out=np.zeros((4, 4)))
+    print("ESCAPED write")
+    return np.zeros((n_samples, X_train.shape[1]))
+'''
+
+#: Values no program may hold, however reached: (name, body, needle).
+REFUSED_VALUES = [
+    ("sparse-graph", "from sklearn.neighbors import NearestNeighbors\n"
+                     "g = NearestNeighbors(n_neighbors=1).fit(X_train).kneighbors_graph(X_train)", "csr_matrix"),
+    ("forest-trees", "from sklearn.ensemble import IsolationForest\n"
+                     "t = IsolationForest(n_estimators=2, random_state=0).fit(X_train).estimators_", "ExtraTree"),
+    ("forest-getitem", "from sklearn.ensemble import IsolationForest\n"
+                       "t = IsolationForest(n_estimators=2, random_state=0).fit(X_train)[0]", "ExtraTree"),
+    ("forest-iteration", "from sklearn.ensemble import IsolationForest\n"
+                         "for t in IsolationForest(n_estimators=2, random_state=0).fit(X_train):\n    pass",
+     "ExtraTree"),
+    ("forest-list-then-attribute", "from sklearn.ensemble import IsolationForest\n"
+                                   "t = list(IsolationForest(n_estimators=2, random_state=0).fit(X_train))\n"
+                                   "n = t[0].tree_", "ExtraTree"),
+    ("forest-unpacking", "from sklearn.ensemble import IsolationForest\n"
+                         "a, b = IsolationForest(n_estimators=2, random_state=0).fit(X_train)", "ExtraTree"),
+    ("kdtree-memoryview", "from sklearn.neighbors import KDTree\na = KDTree(X_train).node_data", "memoryview"),
+    ("ckdtree-nodes", "from scipy.spatial import cKDTree\na = cKDTree(X_train).tree", "cKDTreeNode"),
+    ("object-array", "a = np.array([1, 'a', None], dtype='O')", "object"),
+    ("object-astype", "a = X_train.astype('O')", "object"),
+    ("record-array", "a = np.zeros(2, dtype=[('a', 'f8')])", "records"),
+    ("bit-generator", "a = np.random.default_rng(0).bit_generator", "PCG64"),
+    # the clock: red-team p2_timebomb.py and variants
+    ("clock-timebomb", 'now = np.array(["now"], dtype="datetime64[s]").astype(np.int64)[0]', "datetime64"),
+    ("clock-astype", 'now = np.array(["now"]).astype("M8[s]")', "M8[s]"),
+    ("clock-runtime-dtype", 'now = np.array(["now"]).astype("date" + "time64[" + "s]")', "datetime64[s]"),
+    ("clock-dtype-object", 'd = np.dtype("M8[s]")\nnow = np.array(["now"], d)', "datetime64"),
+    ("clock-view", "t = np.zeros(2, dtype=np.int64).view('m8[s]')", "m8[s]"),
+    ("clock-ndarray", "t = np.ndarray((1,), 'M8[s]')", "datetime64"),
+    ("clock-scalar-type", 't = np.dtype("M8[s]").type', "datetime64"),
+]
+
+
+@pytest.mark.parametrize("name,body,needle", REFUSED_VALUES, ids=[v[0] for v in REFUSED_VALUES])
+def test_refused_values_are_a_violation_even_when_caught(guarded_parent, name, body, needle):
+    caught = f"try:\n{textwrap.indent(body, '    ')}\nexcept Exception:\n    pass\nprint('survived')"
+    res = run_program(program(caught + "\nreturn X_train[:n_samples]"), np.random.default_rng(0).normal(size=(40, D)),
+                      2, lambda A: A.sum(axis=1), limits=Limits(timeout_s=20))
+    assert res.status == VIOLATION, res.message
+    assert "value-not-allowed" in res.message or "numpy-denied" in res.message
+    assert needle in res.message
+    assert res.output is None and "survived" not in res.stdout
+
+
+def test_the_sparse_matrix_escape_ends_as_a_violation(guarded_parent):
+    res = run_program(ESCAPE_PROGRAM, np.random.default_rng(0).normal(size=(500, 4)), 10,
+                      lambda A: A.sum(axis=1), limits=Limits(timeout_s=30))
+    assert res.status == VIOLATION, res.message
+    assert res.message.startswith("Line 7: value-not-allowed")
+    assert "ESCAPED" not in res.stdout and res.output is None
+
+
+@pytest.mark.parametrize("body,error", [
+    ("from scipy.spatial import cKDTree\ncKDTree(X_train).indices[0] = 10 ** 9", "read-only"),
+    ("from sklearn.cluster import KMeans\nKMeans(2, n_init=1, random_state=0).fit(X_train).cluster_centers_[0] = 1",
+     "read-only"),
+])
+def test_a_library_objects_arrays_are_handed_out_read_only(guarded_parent, body, error):
+    res = run_program(program(body + "\nreturn X_train[:n_samples]"), np.random.default_rng(0).normal(size=(40, D)),
+                      2, lambda A: A.sum(axis=1), limits=Limits(timeout_s=20))
+    assert res.status == "runtime-error" and error in res.message, res.message
+
+
+@pytest.mark.parametrize("body", ["a.flags.writeable = True", "a.flags['WRITEABLE'] = True"])
+def test_read_only_cannot_be_switched_off(guarded_parent, body):
+    res = run_program(program(f"from scipy.spatial import cKDTree\na = cKDTree(X_train).indices\n{body}"
+                              "\nreturn X_train[:n_samples]"),
+                      np.random.default_rng(0).normal(size=(40, D)), 2, lambda A: A.sum(axis=1))
+    assert res.status == VIOLATION, res.message
+
+
+def test_allowed_library_values_still_work(guarded_parent):
+    body = '''
+    from scipy import optimize, stats
+    from sklearn.cluster import KMeans
+    from sklearn.neighbors import NearestNeighbors
+    dist, idx = NearestNeighbors(n_neighbors=2).fit(X_train).kneighbors(X_train)
+    centers = KMeans(2, n_init=1, random_state=0).fit(X_train).cluster_centers_.copy()
+    centers[0] = 0.0
+    res = optimize.minimize(lambda v: float((v ** 2).sum()), np.ones(2), method="L-BFGS-B")
+    r = stats.pearsonr(X_train[:, 0], X_train[:, 1])
+    frozen = stats.norm(0, 1)
+    parts = {k: v for k, v in dict(a=1, b=2).items()}
+    total = np.add.reduce(X_train, axis=0) + np.maximum.accumulate(X_train, axis=0)[-1]
+    rows = [row.sum() for row in X_train] + [i for i, _ in np.ndenumerate(X_train[:1])]
+    print(idx.shape, np.abs(res.x.round(3)).tolist(), res.hess_inv.todense().shape, float(r.statistic) <= 1,
+          frozen.rvs(2, random_state=0).shape, sorted(parts), total.shape, len(rows))
+    return X_train[:n_samples] + centers[:1] * 0
+    '''
+    res = run_program(program(body), np.random.default_rng(0).normal(size=(40, D)), 2, lambda A: A.sum(axis=1),
+                      limits=Limits(timeout_s=30))
+    assert res.status == "ok", res.message
+    assert res.stdout.startswith("(40, 2) [0.0, 0.0] (2, 2) True (2,) ['a', 'b'] (3,) 43")

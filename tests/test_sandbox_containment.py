@@ -175,8 +175,13 @@ def test_secrets_and_memory_of_others_cannot_be_opened(run, sandbox_with_secret,
 @pytest.mark.parametrize("target", ["/proc/1/environ", "/proc/self/environ", "/proc/self/cmdline"])
 def test_what_the_worker_can_read_of_itself_holds_no_secret(run, target):
     res = run(f'''
-    with open("{target}", "rb") as fh:
-        data = fh.read()
+    try:
+        with open("{target}", "rb") as fh:
+            data = fh.read()
+    except OSError:  # /proc/1 is the zygote: not dumpable, so not readable
+        if "{target}" != "/proc/1/environ":
+            raise
+        data = b""
     if b"sk-ant" in data or b"ANTHROPIC" in data or b"GITHUB" in data:
         raise RuntimeError("ESCAPED: " + repr(data))
     ''')
@@ -364,3 +369,91 @@ def test_filter_is_well_formed():
     denied = {"fork", "clone", "execve", "socket", "kill", "ptrace", "mount", "open_by_handle_at",
               "shmget", "setpriority", "sched_setaffinity", "setxattr", "syslog", "openat2"}
     assert not denied & set(seccomp.ALLOWED_SYSCALLS)
+
+
+# -- concurrent workers ---------------------------------------------------------------
+_VICTIM = """import numpy as np
+def generate_hard_anomalies(n_samples, model, X_train):
+    s = model.predict_score(X_train)
+    return X_train[:n_samples] + s[:n_samples, None] * 0
+"""
+#: Plain code of an escaped worker: read every other process's fds and memory
+#: (red-team PoC os_probe.py, concurrent) looking for the victim's X_train.
+_STEAL = '''
+me, found, opened = os.getpid(), [], []
+needle = bytes.fromhex("00000000409ade40") * 3   # 31337.0 as float64, three times
+for p in os.listdir("/proc"):
+    if not p.isdigit() or int(p) == me:
+        continue
+    for name in ("fd", "environ", "mem"):
+        try:
+            if name == "fd":  # the numbers are listed; what they point to is not
+                opened.extend((p, fd, os.readlink("/proc/%s/fd/%s" % (p, fd))) for fd in os.listdir("/proc/%s/fd" % p))
+                continue
+            fh = open("/proc/%s/%s" % (p, name), "rb")
+        except OSError:
+            continue
+        opened.append((p, name))
+        if name == "mem":
+            for line in open("/proc/%s/maps" % p):
+                a, z = [int(v, 16) for v in line.split()[0].split("-")]
+                if "rw" in line.split()[1] and z - a < (64 << 20):
+                    try:
+                        fh.seek(a)
+                        chunk = fh.read(z - a)
+                    except OSError:
+                        continue
+                    if needle in chunk:
+                        found.append((p, hex(a)))
+if found or opened:
+    raise RuntimeError("ESCAPED: " + repr((found, opened))[:500])
+'''
+
+
+def test_an_escaped_worker_cannot_read_a_concurrent_worker_or_the_zygote(run, sandbox_with_secret):
+    """Workers and the zygote are not dumpable: without PR_SET_DUMPABLE 0 the
+    same-uid attacker opens /proc/<victim>/mem and finds the victim's rows."""
+    import threading
+    import time
+
+    from sandbox import run_program
+
+    started, victim = threading.Event(), {}
+
+    def slow_score(A):
+        started.set()
+        time.sleep(3)  # the victim's worker waits with its X_train in memory
+        return A.sum(axis=1)
+
+    thread = threading.Thread(target=lambda: victim.setdefault(
+        "result", run_program(_VICTIM, np.full((5, 3), 31337.0), 2, slow_score)))
+    thread.start()
+    assert started.wait(30)
+    assert len(sandbox_with_secret.workers()) == 1  # the victim is alive meanwhile
+    res = run(_STEAL)
+    thread.join()
+    assert res.status == "ok", res.message
+    assert victim["result"].status == "ok"
+
+
+def test_str_hashes_are_the_same_in_every_zygote():
+    """PYTHONHASHSEED is fixed in the sandbox: hash("coin") (red-team p3_hashcoin)
+    and set order cannot flip between the certification's zygote and a later one."""
+    import subprocess
+    import sys
+
+    from sandbox import run_program
+
+    source = ("import numpy as np\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+              "    print(hash('coin'), list({'a', 'b', 'c', 'd'}))\n    return X_train[:n_samples]\n")
+    outputs = []
+    for _ in range(2):
+        zygote.shutdown()
+        res = run_program(source, np.ones((4, 2)), 2, lambda A: A.sum(axis=1), seed=3)
+        assert res.status == "ok", res.message
+        outputs.append(res.stdout)
+    zygote.shutdown()
+    pinned = subprocess.run([sys.executable, "-c", "print(hash('coin'))"], env={"PYTHONHASHSEED": "0"},
+                            capture_output=True, text=True, check=True).stdout.split()[0]
+    assert outputs[0] == outputs[1]
+    assert outputs[0].split()[0] == pinned
