@@ -147,7 +147,9 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
             # a library object's own array (index arrays C code trusts included)
             value = value.view()
             value.flags.writeable = False
-        return values.hand_out(value, f'attribute "{name}"')
+        if type(obj) is types.ModuleType:
+            return values.module_value(value, name)
+        return values.hand_out(value, 'attribute "{}"', name)
 
     return guarded_getattr
 
@@ -239,18 +241,18 @@ def _reviewed_classes():
 class CheckedCallable:
     """A library function or method as a program holds it: its results are checked."""
 
-    __slots__ = ("_func", "_values", "_what")
+    __slots__ = ("_func", "_values", "_name")
 
-    def __init__(self, func, values, what):
-        self._func, self._values, self._what = func, values, what
+    def __init__(self, func, values, name):
+        self._func, self._values, self._name = func, values, name
 
     def __call__(self, *args, **kwargs):
         dtype = kwargs.get("dtype")
         if dtype is None and args and getattr(self._func, "__name__", None) in _DTYPE_METHODS:
             dtype = args[0]
         if dtype is not None:
-            self._values.check_dtype(dtype, self._what)
-        return self._values.hand_out(self._func(*args, **kwargs), f"the result of {self._what}")
+            self._values.check_dtype(dtype, self._name)
+        return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
@@ -275,17 +277,31 @@ class ValueCheck:
     def __init__(self, refuse, extra=()):
         self.refuse = refuse
         self.classes = _reviewed_classes() | set(extra)
-        self.known = {}  # type -> allowed (cache)
+        self.known = {}  # (type, is a class) -> allowed
+        self.functions = {}  # id of a module's function -> (function, its CheckedCallable)
 
-    def hand_out(self, value, what):
-        """``value`` checked; a library callable wrapped so its results are checked too."""
+    def module_value(self, value, name):
+        """:meth:`hand_out` for a module attribute; functions wrapped once (hot path)."""
+        held = self.functions.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        out = self.hand_out(value, 'attribute "{}"', name)
+        if type(out) is CheckedCallable:
+            self.functions[id(value)] = (value, out)
+        return out
+
+    def hand_out(self, value, what, name=""):
+        """``value`` checked; a library callable wrapped so its results are checked too.
+
+        ``what`` describes the value in a refusal, ``{}`` standing for ``name``.
+        """
         kind = type(value)
         if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
             return value
         if callable(value) and not isinstance(value, type) and not self._program_made(value) \
                 and kind not in (CheckedCallable, ArrayType, TypeQuery):
-            return CheckedCallable(value, self, what)
-        self.check(value, what)
+            return CheckedCallable(value, self, name)
+        self.check(value, what.format(name))
         return value
 
     def check(self, value, what):
@@ -329,14 +345,15 @@ class ValueCheck:
             self._check_type(obj if isinstance(obj, type) else kind, f'the object "{name}" is read from',
                              is_class=isinstance(obj, type))
 
-    def check_dtype(self, dtype, what):
+    def check_dtype(self, dtype, name):
         """Refuse a requested dtype of a refused kind (``astype("M8[s]")``)."""
         try:
             kind = np.dtype(dtype).kind
         except Exception:  # not a dtype: the call raises (or ignores it) itself
             return
         if kind not in _VALUE_KINDS:
-            self.refuse("value-not-allowed", f'{what} with dtype "{dtype}" (objects, dates and records are refused)')
+            self.refuse("value-not-allowed",
+                        f'"{name}" with dtype "{dtype}" (objects, dates and records are refused)')
 
     def checked_iter(self, iterable):
         """Iterate ``iterable``; items of library iterables are checked one by one."""
