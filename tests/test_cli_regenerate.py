@@ -85,3 +85,18 @@ def test_rejected_candidates_show_no_hardness(verdicts):
     verdicts.update(ECOD="fail")
     res = run("regenerate", "-d", "ECOD", "--rounds", "0")
     assert "0.600" not in res.output and "rejected   " in res.output and "hardness -" in res.output
+
+
+def test_show_report_prints_like_das_audit(monkeypatch):
+    def verify(source, detector, seed=0):
+        props = [{"name": "shape", "passed": False, "value": 3, "threshold": 0, "detail": "x" * 200},
+                 {"name": "novel", "passed": False, "value": None, "threshold": 0.05,
+                  "detail": "not run: the static checks failed"}]
+        return SimpleNamespace(passed=False, hardness=0.0, suite_version="s1", duration_s=0.0,
+                               format_text=lambda: "[FAIL] novel: None",
+                               to_dict=lambda: {"hardness": 0.0, "passed": False, "properties": props})
+
+    monkeypatch.setattr(loop, "_default_verifier", verify)
+    res = run("regenerate", "-d", "ECOD", "--rounds", "0", "--show-report")
+    assert "[SKIP] novel: not run (the static checks failed)" in res.output
+    assert ": None" not in res.output and "x" * 200 in res.output

@@ -6,6 +6,7 @@ import click
 
 from detectors import DETECTOR_NAMES, get_card
 from engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
+from engine.cli._verdict import format_report
 from engine.clients import make_client
 from engine.llm import BACKENDS
 from engine.loop import LoopConfig, generate_programs
@@ -24,6 +25,14 @@ def _names(detector):
 def _hardness(res):
     """A certified candidate's hardness; a reject has none worth reading."""
     return "-" if res.hardness is None or res.status != "certified" else f"{res.hardness:.3f}"
+
+
+def _report_text(store, res):
+    """The candidate's latest recorded report, printed like ``das audit`` (audit refusals as the loop says)."""
+    ver = store.latest_verification(res.sha256) if res.sha256 else None
+    if ver is None or "properties" not in ver.report:
+        return res.report_text
+    return format_report(ver.report, passed=ver.passed)
 
 
 def _progress_line(detector, res):
@@ -69,7 +78,7 @@ def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, see
                 if not as_json:
                     click.echo(_progress_line(name, res))
                     if show_report and res.report_text:
-                        click.echo("\n".join("    " + ln for ln in res.report_text.splitlines()))
+                        click.echo("\n".join("    " + ln for ln in _report_text(store, res).splitlines()))
             try:
                 out[name] = generate_programs(name, client=client, store=store, config=cfg, progress=progress)
             except USER_ERRORS as exc:  # one detector's failure must not hide the others'
