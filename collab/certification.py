@@ -187,6 +187,21 @@ class Certification:
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
 
+    def add(self, source, detector, *, policy="", metadata=None, make_default=False):
+        """Store a program written by a user, verify it now and, if ``make_default`` and it is
+        certified, make it ``detector``'s default.
+
+        Returns
+        -------
+        (str, program_store.VerificationRecord)
+            The sha256 and the verification just recorded.
+        """
+        sha = self.store.add(source, detector, policy=policy, backend="user", metadata=metadata)
+        ver = self.verify(sha)
+        if make_default and ver.passed:
+            self.set_default(detector, sha)
+        return sha, ver
+
     def import_bundle(self, path, detector=None):
         """Import a bundle (hashes checked) and verify every live program locally.
 

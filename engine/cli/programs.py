@@ -80,11 +80,8 @@ def add(ctx, file, detector, make_default, store_path, as_json):
     except ExtractionError:
         policy = ""  # the audit below says what is wrong with it
     with _open(store_path) as store:
-        sha = store.add(source, detector, policy=policy, backend="user", metadata={"file": str(file)})
-        service = Certification(store)
-        ver = service.verify(sha)
-        if make_default and ver.passed:
-            service.set_default(detector, sha)
+        sha, ver = Certification(store).add(source, detector, policy=policy, metadata={"file": str(file)},
+                                            make_default=make_default)
         status = store.get(sha).status
     if as_json:
         echo_json({"sha256": sha, "detector": detector, "status": status, "passed": ver.passed,
