@@ -57,7 +57,8 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     -------
     dict
         ``metrics`` {method: {"auc_pr", "auc_roc"}}, ``timings`` (seconds; 0.0
-        for stages not run; ``auto``: its whole fit, selection included),
+        for stages not run; ``auto``: its whole fit, selection included, on the
+        shared base detector),
         ``n_syn``, ``n_train``, ``program_sha256``, ``selection`` (``auto``'s
         choice and table, or None) and, if asked, ``scores``.
 
@@ -108,7 +109,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     selection = None
     if "auto" in methods:
         t0 = perf_counter()
-        auto = pipeline.fit(X_train, detector_name, "auto", seed=seed)
+        auto = pipeline.fit_auto(X_train, detector_name, seed=seed, det=det)
         scores["auto"] = auto.scores(X_test)["sum"]
         timings["auto"], selection = perf_counter() - t0, auto.selection
 

@@ -186,37 +186,32 @@ def fit(X_train, detector, program="auto", store=None, **options):
 
 
 def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
-             syn_ratio=SYN_RATIO, collate_params=None, seed=0):
+             syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None):
     """``program="auto"``: choose label-free (:mod:`collab.selection`), refit the winner on all rows.
 
-    The returned :class:`Enhancement` carries the choice and its table in
-    ``selection`` and its cost in ``timings["selection"]``.
+    ``det``: the detector already fitted on ``X_train`` (same seed), if any,
+    so it is not fitted twice. The returned :class:`Enhancement` carries the
+    choice and its table in ``selection`` and its cost in ``timings["selection"]``.
     """
     from collab import selection
 
-    stage("choose program (auto)")
     cands = selection.candidates(detector_name(detector), store)
     chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, lam=lam,
                               classifier=classifier)
     winner = next(c for c in cands if c.name == chosen.choice)
-    if winner.sha256 is not None:
-        fitted = enhance_with(winner.source, X_train, detector, fusions=fusions, classifier=classifier,
-                              lam=lam, syn_ratio=syn_ratio, collate_params=collate_params, seed=seed,
-                              program_sha256=winner.sha256)
+    t0 = perf_counter()
+    det = fit_detector(detector, X_train, seed) if det is None else det
+    base_fit = perf_counter() - t0
+    t0 = perf_counter()
+    X_syn = selection.synthetic_rows(winner, det, X_train, enhance.n_synthetic(len(X_train), syn_ratio), seed)
+    synthesis = perf_counter() - t0
+    if X_syn is None:
+        fitted = Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
     else:
-        t0 = perf_counter()
-        det = fit_detector(detector, X_train, seed)
-        base_fit = perf_counter() - t0
-        X_syn = selection.synthetic_rows(winner, det, X_train, enhance.n_synthetic(len(X_train), syn_ratio),
-                                         seed)
-        if X_syn is None:
-            fitted = Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
-        else:
-            fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
-                                     collate_params=collate_params, seed=seed)
-        fitted.timings["base_fit"] = base_fit
-    fitted.selection = chosen.to_dict()
-    fitted.timings["selection"] = chosen.seconds
+        fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
+                                 collate_params=collate_params, seed=seed)
+    fitted.program_sha256, fitted.selection = winner.sha256, chosen.to_dict()
+    fitted.timings.update(base_fit=base_fit, synthesis=synthesis, selection=chosen.seconds)
     return fitted
 
 
@@ -275,7 +270,7 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
                 "selection": fitted.selection}
 
 
-def score_dataset(data, detector, *, fusion="sum", program="certified", classifier=CLASSIFIER, lam=LAM, seed=0,
+def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM, seed=0,
                   store=None, read=None):
     """``das score``: fit the enhancement on every row of ``data`` and score every row.
 
