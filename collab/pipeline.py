@@ -140,6 +140,20 @@ def guard_collate(fusion, det, clf, X_train, base_train, oob_train, seed):
                         enhance.classifier_scores(clf, X_pl), X_pl, kinds)
 
 
+class OutputRefused(enhance.SynthesisError):
+    """The program's output on the user's data copies training rows or repeats itself."""
+
+
+def check_output(X_train, X_syn, seed=0):
+    """Refuse synthesized rows that fail the suite's novelty measure (:func:`sandbox.novelty.measure`)
+    on the user's data: a certified program may behave on the suite and copy on real data."""
+    from sandbox.novelty import measure
+
+    problems = measure(X_train, X_syn, seed).problems()
+    if problems:
+        raise OutputRefused("refused the program's output on this data: " + "; ".join(problems))
+
+
 def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
                  syn_ratio=SYN_RATIO, collate_params=None, seed=0, program_sha256=None):
     """Fit ``detector``, run the program ``source`` in the sandbox, fit classifier and fusions.
@@ -152,7 +166,8 @@ def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLAS
     Raises
     ------
     collab.enhance.SynthesisError
-        The program failed in the sandbox.
+        The program failed in the sandbox; :class:`OutputRefused` when its output
+        copies training rows or repeats itself (:func:`check_output`).
     """
     stage(f"fit {detector_name(detector)}")
     t0 = perf_counter()
@@ -162,6 +177,7 @@ def enhance_with(source, X_train, detector, *, fusions=("sum",), classifier=CLAS
     t0 = perf_counter()
     X_syn = enhance.synthesize(source, X_train, enhance.n_synthetic(len(X_train), syn_ratio),
                                lambda Z: base_scores(det, Z), seed=seed)
+    check_output(X_train, X_syn, seed)
     synthesis = perf_counter() - t0
     stage("fit classifier")
     fitted = fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,

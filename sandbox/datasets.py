@@ -25,6 +25,11 @@ BASE_N_TRAIN = 200  # middle of the drawn range; the benchmarks' warm-up size
 BASE_DIM = 5
 N_RANGE = (100, 400)  # rows of each hardness dataset, drawn per seed
 D_RANGE = (3, 16)  # features, drawn per seed (3+: the correlated family is rank 2 + noise)
+# One dataset per seed (its family drawn too) is larger, so a program that behaves
+# only on small shapes is caught: rows drawn log-uniformly, features uniformly.
+LARGE_N_RANGE = (401, 2000)
+LARGE_D_RANGE = (17, 64)
+LARGE_FAMILIES = ("correlated", "heavy_tailed")  # not the base (its large run asks 1.5-3 x n)
 # Overall scale, drawn log-uniformly per seed and dataset; narrow because detectors
 # with a fixed kernel width (OCSVM, gamma = 1/d) see a constant kernel on wide data.
 SCALE_RANGE = (0.2, 5.0)
@@ -67,11 +72,17 @@ def suite_spec(seed=0):
         entry = {"n": int(rng.integers(N_RANGE[0], N_RANGE[1] + 1)),
                  "d": int(rng.integers(D_RANGE[0], D_RANGE[1] + 1)),
                  "scale": float(np.exp(rng.uniform(*np.log(SCALE_RANGE))))}
+        spec["datasets"][family] = entry
+    large = _rng(seed, 7)
+    spec["large"] = LARGE_FAMILIES[int(large.integers(len(LARGE_FAMILIES)))]
+    spec["datasets"][spec["large"]].update(
+        n=int(round(np.exp(large.uniform(*np.log(LARGE_N_RANGE))))),
+        d=int(large.integers(LARGE_D_RANGE[0], LARGE_D_RANGE[1] + 1)))
+    for family, entry in spec["datasets"].items():
         if family == "real_like":
             entry["source"] = sorted(REAL_SOURCES)[int(rng.integers(len(REAL_SOURCES)))]
             rows, cols = REAL_SOURCES[entry["source"]]
             entry["n"], entry["d"] = min(entry["n"], rows), min(entry["d"], cols)
-        spec["datasets"][family] = entry
     return spec
 
 

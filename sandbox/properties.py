@@ -25,11 +25,13 @@ n_train / 2 runs on the base and the real-like dataset (determinism).
 ``harder_than_random``          median detector score of the synthesized anomalies below the
                                 median on uniform random outliers, on *every* hardness dataset
 ``novel``                       at most ``MAX_COPY_FRACTION`` of rows (near) copy a training row
+``far_from_training``           at most ``novelty.MAX_NEAR_FRACTION`` of rows lie within
+                                ``novelty.NEAR_RATIO`` x the local row spacing of a training row
 ``diverse``                     at most ``MAX_REPEAT_FRACTION`` of rows (near) repeat another output row
 ``degenerate_inputs``           valid array or clean runtime error on each degenerate input
 
-"Near" is data-scaled: within ``COPY_RATIO`` times the typical distance
-between a training row and its nearest other training row.
+"Near" is data-scaled and defined once, in :mod:`sandbox.novelty`, which the
+runtime also applies to a program's output on the user's data.
 """
 import ast
 import sys
@@ -40,9 +42,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sandbox import datasets as ds
+from sandbox import novelty
 from sandbox.untrusted import clean_text
 
-SUITE_VERSION = "2.0.0"  # bump on any change to a property, threshold or dataset
+SUITE_VERSION = "3.0.0"  # bump on any change to a property, threshold or dataset
 
 TIME_LIMIT_S = 2.0  # worker CPU seconds per run on a ~200 x 10 dataset; real LLM programs take < 0.5 s
 # The sandbox's hard wall-clock kill for suite runs (scoring included): a hang
@@ -53,13 +56,12 @@ SUITE_TIMEOUT_S = 10.0
 # Rows a suite run may have scored: the corpus and example programs score at most
 # ~3.4k (a few times the largest n asked); the cap bounds what scoring can cost.
 SUITE_MAX_ROWS = 100_000
-# Allowed shares of synthesized rows that (near) copy a training row (novel) or
-# repeat another synthesized row (diverse); the replay corpus measures 0 and 0.033.
-MAX_COPY_FRACTION = 0.05
-MAX_REPEAT_FRACTION = 0.2
-# Two rows are "the same" within COPY_RATIO x the median distance from a training
-# row to its nearest other training row (1e-6 noise on a copy is far below it).
-COPY_RATIO = 0.01
+# Largest program text the suite reads; the corpus' programs are < 10 kB.
+MAX_SOURCE_BYTES = 200_000
+# Shares of synthesized rows that may (near) copy a training row or repeat another
+# output row, and what "near" means: one measure for the suite and the runtime.
+MAX_COPY_FRACTION = novelty.MAX_COPY_FRACTION
+MAX_REPEAT_FRACTION = novelty.MAX_REPEAT_FRACTION
 
 # Detector settings used only inside the suite, to keep it within ~5 s per program.
 # DRL trains a network per fit (8 fits per suite): 50 epochs take ~0.09 s on the
@@ -169,12 +171,26 @@ def _short(value, width=70):
 # --------------------------------------------------------------------------- static
 
 
+def _parsed(source):
+    """``(tree, None)`` or ``(None, why)``: never raises, whatever the text (size, nesting, NUL bytes)."""
+    if not isinstance(source, str):
+        return None, f"source must be str, got {type(source).__name__}"
+    size = len(source.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        return None, f"source is {size} bytes, more than {MAX_SOURCE_BYTES}"
+    try:
+        return ast.parse(source), None
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+        return None, f"syntax error: {clean_text(str(exc), keep_newlines=False)}"
+    except (RecursionError, MemoryError):
+        return None, "too deeply nested to parse"
+
+
 def check_signature(source):
     """``signature``: a top-level ``generate_hard_anomalies`` with the expected parameters."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return PropertyResult("signature", False, None, _SIGNATURES[0], f"syntax error: {exc}")
+    tree, why = _parsed(source)
+    if tree is None:
+        return PropertyResult("signature", False, None, _SIGNATURES[0], why)
     funcs = [
         n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == FUNCTION_NAME
     ]
@@ -301,34 +317,6 @@ def _blame(res, n, d):
 # --------------------------------------------------------------------------- measures
 
 
-def _same_row_tolerance(X_train):
-    """COPY_RATIO x the median distance from a training row to its nearest other row."""
-    from scipy.spatial import cKDTree
-
-    if len(X_train) < 2:
-        return 0.0
-    dist, _ = cKDTree(X_train).query(X_train, k=2)
-    return COPY_RATIO * float(np.median(dist[:, 1]))
-
-
-def _copy_fraction(X_train, out):
-    """Share of rows of ``out`` within the data-scaled tolerance of some training row."""
-    from scipy.spatial import cKDTree
-
-    dist, _ = cKDTree(X_train).query(out, k=1)
-    return float(np.mean(dist <= _same_row_tolerance(X_train)))
-
-
-def _repeat_fraction(X_train, out):
-    """Share of rows of ``out`` within the data-scaled tolerance of another output row."""
-    from scipy.spatial import cKDTree
-
-    if len(out) < 2:
-        return 0.0
-    dist, _ = cKDTree(out).query(out, k=2)
-    return float(np.mean(dist[:, 1] <= _same_row_tolerance(X_train)))
-
-
 def _hardness_of(syn_scores, train_scores):
     """Mean share of training rows that score higher than each synthesized row.
 
@@ -346,7 +334,7 @@ def _skipped(names, why):
 
 _DYNAMIC = (
     "runs", "shape", "finite", "no_mutation", "deterministic", "time", "memory", "no_violation",
-    "harder_than_random", "novel", "diverse", "degenerate_inputs",
+    "harder_than_random", "novel", "far_from_training", "diverse", "degenerate_inputs",
 )
 
 
@@ -447,8 +435,7 @@ def _dynamic_properties(suite):
     props.append(harder)
     checked = [(f"{base.name} n={n_large}", base.X, base_runs[n_large])]
     checked += [(f"{s.name} n={_n_syn(s)}", s.X, outputs[s.name]) for s in sets]
-    props.append(_novel(checked))
-    props.append(_diverse(checked))
+    props += _novelty_properties(checked)
     props.append(degenerate)
     return props, hardness
 
@@ -558,31 +545,33 @@ def _harder(sets, models, outputs, seed):
     return prop, float(np.mean(hardness))
 
 
-def _novel(checked):
-    """At most MAX_COPY_FRACTION of synthesized rows may (near) copy a training row."""
-    return _share_property("novel", checked, _copy_fraction, MAX_COPY_FRACTION,
-                           "are (near) copies of training rows")
-
-
-def _diverse(checked):
-    """At most MAX_REPEAT_FRACTION of synthesized rows may (near) repeat another output row."""
-    return _share_property("diverse", checked, _repeat_fraction, MAX_REPEAT_FRACTION,
-                           "(near) repeat another synthesized row")
-
-
-def _share_property(name, checked, measure, limit, what):
-    """Worst ``measure(X, output)`` over the valid outputs of ``checked``, against ``limit``."""
-    worst, problems = 0.0, []
+def _novelty_properties(checked):
+    """``novel``, ``far_from_training`` and ``diverse`` from one :func:`sandbox.novelty.measure` per output."""
+    measured = []
     for label, X, res in checked:
         if not res.ok or res.output is None:
             continue  # shape/runs already report it; nothing to measure here
         out = np.asarray(res.output, dtype=np.float64)
-        if out.ndim != 2 or out.shape[1] != X.shape[1] or not np.isfinite(out).all():
-            continue
-        frac = measure(X, out)
+        if out.ndim == 2 and out.shape[1] == X.shape[1] and np.isfinite(out).all():
+            measured.append((label, len(out), novelty.measure(X, out)))
+    return [
+        _share_property("novel", measured, "copy_fraction", MAX_COPY_FRACTION,
+                        "are (near) copies of training rows"),
+        _share_property("far_from_training", measured, "near_fraction", novelty.MAX_NEAR_FRACTION,
+                        f"lie within {novelty.NEAR_RATIO} x the local row spacing of a training row"),
+        _share_property("diverse", measured, "repeat_fraction", MAX_REPEAT_FRACTION,
+                        "(near) repeat another synthesized row"),
+    ]
+
+
+def _share_property(name, measured, share, limit, what):
+    """Worst ``share`` of :class:`sandbox.novelty.Novelty` over the measured outputs, against ``limit``."""
+    worst, problems = 0.0, []
+    for label, n, result in measured:
+        frac = getattr(result, share)
         worst = max(worst, frac)
         if frac > limit:
-            problems.append(f"{label}: {frac:.0%} of {len(out)} synthesized rows {what}")
+            problems.append(f"{label}: {frac:.0%} of {n} synthesized rows {what}")
     return PropertyResult(name, not problems, round(worst, 6), limit, "; ".join(problems))
 
 

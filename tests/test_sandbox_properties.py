@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scipy.spatial import cKDTree
+
 from sandbox import datasets as ds
+from sandbox import novelty
 from sandbox import properties as props
 from sandbox.properties import (
     SUITE_VERSION,
@@ -94,29 +97,54 @@ def test_random_outliers_lie_in_the_widened_box(X, n, seed):
 @settings(max_examples=30, deadline=None)
 @given(X=ds.suite_arrays(min_rows=2))
 def test_copy_fraction_counts_exact_copies(X):
-    assert props._copy_fraction(X, X) == 1.0
+    assert novelty.measure(X, X).copy_fraction == 1.0
     far = X + 10.0 * (np.abs(X).max() + 1.0)
-    assert props._copy_fraction(X, far) == 0.0
+    assert novelty.measure(X, far).copy_fraction == 0.0
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e4])
 def test_near_copies_are_copies_at_every_scale(scale):
     X = ds.gaussian_mixture(0, scale=scale).X
     rng = np.random.default_rng(0)
-    noisy = X + rng.normal(scale=1e-6 * max(scale, 1.0), size=X.shape)
-    assert props._copy_fraction(X, noisy) == 1.0
+    noisy = X + rng.normal(scale=1e-6 * scale, size=X.shape)
+    assert novelty.measure(X, noisy).copy_fraction == 1.0
     a, b = X[rng.integers(0, len(X), 100)], X[rng.integers(0, len(X), 100)]
-    assert props._copy_fraction(X, a + 0.5 * (b - a) + 0.05 * scale) == 0.0
+    assert novelty.measure(X, a + 0.5 * (b - a) + 0.05 * scale).copy_fraction == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_rows_moved_by_five_percent_of_the_gap_are_near_copies(seed):
+    """Red team p9: on every suite dataset, most such rows are near copies; interpolations are not."""
+    rng = np.random.default_rng(seed)
+    for s in ds.hardness_datasets(seed):
+        X = s.X
+        gap = np.median(cKDTree(X).query(X, k=2)[0][:, 1])
+        step = rng.normal(size=X.shape)
+        moved = X + 0.05 * gap * step / np.linalg.norm(step, axis=1, keepdims=True)
+        assert novelty.measure(X, moved).near_fraction > novelty.MAX_NEAR_FRACTION, s.name
+        a, b = X[rng.integers(0, len(X), 200)], X[rng.integers(0, len(X), 200)]
+        between = a + rng.uniform(0.3, 0.7, size=(200, 1)) * (b - a)
+        assert novelty.measure(X, between).near_fraction < novelty.MAX_NEAR_FRACTION, s.name
+
+
+def test_novelty_ignores_duplicate_training_rows():
+    X = np.repeat(ds.gaussian_mixture(0).X, 3, axis=0)
+    rng = np.random.default_rng(0)
+    a, b = X[rng.integers(0, len(X), 100)], X[rng.integers(0, len(X), 100)]
+    result = novelty.measure(X, a + 0.5 * (b - a))
+    assert result.gap > 0 and not result.problems()  # a few pairs are one row twice
+    assert novelty.measure(X, X[:100]).problems()[0].startswith("100% of 100 synthesized rows are (near) copies")
 
 
 def test_repeat_fraction_finds_constant_and_few_distinct_outputs():
     X = ds.gaussian_mixture(0).X
     rng = np.random.default_rng(0)
-    assert props._repeat_fraction(X, np.tile(X.mean(axis=0), (50, 1))) == 1.0
+    repeats = lambda out: novelty.measure(X, out).repeat_fraction  # noqa: E731
+    assert repeats(np.tile(X.mean(axis=0), (50, 1))) == 1.0
     handful = X[:5] + 0.3
-    assert props._repeat_fraction(X, handful[rng.integers(0, 5, 50)] + 1e-9) == 1.0
-    assert props._repeat_fraction(X, X[:50] + 0.3) == 0.0
-    assert props._repeat_fraction(X, X[:1]) == 0.0
+    assert repeats(handful[rng.integers(0, 5, 50)] + 1e-9) == 1.0
+    assert repeats(X[:50] + 0.3) == 0.0
+    assert repeats(X[:1]) == 0.0
 
 
 @settings(max_examples=50, deadline=None)
@@ -200,7 +228,7 @@ def test_fake_copy_program_fails_novel_and_diverse():
     copy_rows = lambda X, n, k: X[np.arange(n) % len(X)]  # noqa: E731
     rep = verify_program(PROGRAM, "fake", runner=_runner(copy_rows), detector_factory=_factory)
     # the large run asks for more rows than X_train has: the copies repeat each other too
-    assert [p.name for p in rep.failures()] == ["novel", "diverse"]
+    assert [p.name for p in rep.failures()] == ["novel", "far_from_training", "diverse"]
     n_large = round(ds.suite_spec(0)["large_n_factor"] * len(ds.base_dataset(0).X))
     detail = rep.property("novel").detail
     assert f"gaussian_mixture n={n_large}: 100% of {n_large} synthesized rows are (near) copies" in detail
@@ -368,6 +396,9 @@ HARMFUL_EXPECTED = {
     "near_copies": ("novel", "synthesized rows are (near) copies of training rows"),
     "constant_point": ("diverse", "synthesized rows (near) repeat another synthesized row"),
     "copies_on_large_n": ("novel", "synthesized rows are (near) copies of training rows"),
+    "shape_trigger_box": ("novel", "synthesized rows are (near) copies of training rows"),
+    "shape_trigger_recombination": ("novel", "synthesized rows are (near) copies of training rows"),
+    "near_copies_5pct_gap": ("far_from_training", "synthesized rows lie within 0.1 x the local row spacing"),
 }
 REJECTED = {**{BUGGY / f"{stem}.py": v for stem, v in BUGGY_EXPECTED.items()},
             **{HARMFUL / f"{stem}.py": v for stem, v in HARMFUL_EXPECTED.items()}}
@@ -394,8 +425,60 @@ def test_every_buggy_and_harmful_program_is_covered():
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("path", [HARMFUL / "recognises_suite_shapes.py", BUGGY / "copies_training_rows.py"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [HARMFUL / "recognises_suite_shapes.py", BUGGY / "copies_training_rows.py",
+                                  HARMFUL / "shape_trigger_box.py"], ids=lambda p: p.stem)
 def test_programs_returning_copies_fail_on_other_seeds_too(path, seed):
     rep = verify_program(path.read_text(), "IForest", seed=seed)
     assert not rep.passed and not rep.property("novel").passed
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_seed_draws_a_dataset_beyond_the_old_shapes(seed):
+    """A trigger like ``n > 400 or d > 16`` meets a large dataset on every seed (recorded in the spec)."""
+    spec = ds.suite_spec(seed)
+    large = spec["datasets"][spec["large"]]
+    assert large["n"] > 400 and large["d"] > 16
+    assert [s.X.shape for s in ds.hardness_datasets(seed)] == [(e["n"], e["d"]) for e in spec["datasets"].values()]
+
+
+DEEP = "x = " + "-" * 20_000 + "1\n"  # red team p8: MemoryError / RecursionError in ast.parse
+
+
+@pytest.mark.parametrize("source", [DEEP, DEEP + "#" * props.MAX_SOURCE_BYTES, "x = 1\0\n", b"x = 1"],
+                         ids=["deep", "oversized", "nul", "bytes"])
+def test_hostile_source_is_a_finding_not_a_crash(source):
+    sig = check_signature(source)
+    assert not sig.passed and sig.detail
+    rep = verify_program(source, "IForest")
+    assert not rep.passed and rep.property("runs").detail == "not run: the static checks failed"
+
+
+def test_oversized_source_reports_its_size():
+    detail = check_signature(PROGRAM + "#" * props.MAX_SOURCE_BYTES).detail
+    assert detail.startswith("source is ") and f"more than {props.MAX_SOURCE_BYTES}" in detail
+
+
+COPIES_BEYOND_SUITE_SIZES = """
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    X = np.asarray(X_train, dtype=np.float64)
+    if len(X) > 2500:
+        return X[np.arange(n_samples) % len(X)]
+    a = X[np.random.randint(0, len(X), size=n_samples)]
+    b = X[np.random.randint(0, len(X), size=n_samples)]
+    return a + np.random.uniform(0.3, 0.7, size=(n_samples, 1)) * (b - a)
+"""
+
+
+def test_runtime_refuses_copies_the_suite_never_sees():
+    """Output is untrusted at run time too: the suite certifies, the pipeline refuses on large data."""
+    from collab.estimator import EnhancedDetector
+    from collab.pipeline import OutputRefused
+
+    assert verify_program(COPIES_BEYOND_SUITE_SIZES, "IForest").property("novel").passed
+    X = ds.gaussian_mixture(0, n=3000, d=4).X
+    with pytest.raises(OutputRefused, match=r"100% of 300 synthesized rows are \(near\) copies of training rows"):
+        EnhancedDetector(detector="IForest", program=COPIES_BEYOND_SUITE_SIZES).fit(X)
+    EnhancedDetector(detector="IForest", program=COPIES_BEYOND_SUITE_SIZES).fit(X[:2000])
