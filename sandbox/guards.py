@@ -252,12 +252,19 @@ class CheckedCallable:
             dtype = args[0]
         if dtype is not None:
             self._values.check_dtype(dtype, self._name)
-        return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
+        values = self._values
+        if any(type(arg) in _FUNCTION_TYPES for arg in args):
+            args = [values.callback(arg) for arg in args]
+        if kwargs and any(type(arg) in _FUNCTION_TYPES for arg in kwargs.values()):
+            kwargs = {key: values.callback(arg) for key, arg in kwargs.items()}
+        return values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
 
 
+#: What a program passes as a callback (``minimize(f)``, ``callback=``, ``metric=``).
+_FUNCTION_TYPES = frozenset({types.FunctionType, types.MethodType})
 #: Methods whose first argument is a dtype (checked before the call).
 _DTYPE_METHODS = frozenset({"astype", "view"})
 
@@ -332,6 +339,17 @@ class ValueCheck:
             elif not self._program_made(item):
                 self._check_type(item if isinstance(item, type) else kind, what,
                                  is_class=isinstance(item, type))
+
+    def callback(self, func):
+        """A program function passed to library code: what the library passes it is checked."""
+        if not self._program_made(func):
+            return func
+
+        @functools.wraps(func)  # the signature too: scipy picks what to pass by parameter name
+        def checked(*args, **kwargs):
+            self.check((args, kwargs), f'an argument library code passed to "{func.__name__}"')
+            return func(*args, **kwargs)
+        return checked
 
     def check_holder(self, obj, name):
         """Refuse reading ``name`` from an object of a refused type (one

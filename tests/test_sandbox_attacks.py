@@ -12,9 +12,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from RestrictedPython import compile_restricted
 
 from sandbox import Limits, run_program
 from sandbox import guards, protocol, seccomp
+from sandbox.audit import PROGRAM_FILENAME
 from sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
 
 SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
@@ -636,3 +638,16 @@ def test_allowed_library_values_still_work(guarded_parent):
                       limits=Limits(timeout_s=30))
     assert res.status == "ok", res.message
     assert res.stdout.startswith("(40, 2) [0.0, 0.0] (2, 2) True (2,) ['a', 'b'] (3,) 43")
+
+
+def test_what_library_code_passes_to_a_program_callback_is_checked():
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+    exec(compile_restricted("def f(x):\n    return x\n", PROGRAM_FILENAME, "exec"), glb)
+    values = guards.ValueCheck(guards.make_refuse(seen.append))
+    library = guards.CheckedCallable(lambda cb, arg: cb(arg), values, "library")
+    assert library(glb["f"], np.ones(2)).tolist() == [1.0, 1.0]
+    with pytest.raises(guards.SandboxViolation):
+        library(glb["f"], memoryview(b"raw"))
+    assert [finding.rule for finding in seen] == ["value-not-allowed"]
+    assert 'passed to "f"' in seen[0].message
