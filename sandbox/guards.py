@@ -9,7 +9,12 @@ The policy is an allow-list by function: on a module a program reads only
 the names listed for it in ``rules.MODULE_ATTRIBUTES``; on other objects the
 raw-memory, file and introspection names are refused, and every value handed
 out is checked again (modules, metaclasses, dangerous builtins, functions
-from outside the reviewed packages or from test modules).  A refusal is an attempt: it is recorded (first one
+from outside the reviewed packages or from test modules).  Every value that
+reaches the program from library code -- attribute values, call results,
+items, iteration, unpacking, arguments passed to its callbacks -- must be of an
+allowed type (:class:`ValueCheck`): native code trusts the index arrays of a
+sparse matrix or a tree, and an object array or ``datetime64("now")`` is a
+pointer or a clock.  A refusal is an attempt: it is recorded (first one
 wins) through the ``on_refusal`` callback, which the worker turns into a
 ``violation`` verdict the program cannot catch.
 """
@@ -281,9 +286,9 @@ class ValueCheck:
     ``refuse``.  Callables are handed out as :class:`CheckedCallable`.
     """
 
-    def __init__(self, refuse, extra=()):
+    def __init__(self, refuse):
         self.refuse = refuse
-        self.classes = _reviewed_classes() | set(extra)
+        self.classes = _reviewed_classes()
         self.known = {}  # (type, is a class) -> allowed
         self.functions = {}  # id of a module's function -> (function, its CheckedCallable)
 
