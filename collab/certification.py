@@ -1,7 +1,12 @@
 """Certification service: verify programs, keep certificates current, choose defaults.
 
 The store (:mod:`program_store`) keeps records; this service decides. It runs
-the property suite (:func:`sandbox.verify_program`) and records the outcome,
+the property suite (:func:`sandbox.verify_program`) and its own two properties
+(:func:`usefulness`: ``useful`` -- the runtime's default enhancement with the
+program beats the detector and random outliers in mean AUC-PR on anomalies
+planted in the suite's datasets, per dataset and kind; ``borderline`` -- the
+program's rows score between typical normal rows and random outliers, not
+deeper than the normal rows) and records the outcome,
 re-verifies a program certified under an older suite version, picks the
 program the runtime uses for a detector (the recorded default, else the
 highest label-free hardness) and, on first use, certifies the bundled
@@ -16,8 +21,13 @@ use they are imported as candidates and verified *locally*: the bundle's own
 reports are evidence, never a certificate.
 """
 import contextlib
+import functools
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
 
@@ -42,15 +52,220 @@ def opened(store=None):
 
 
 def _sandbox_verifier():
-    from sandbox import verify_program
+    return verify_with_usefulness
 
-    return verify_program
+
+#: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
+USEFUL_VERSION = "u1"
+#: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
+USEFUL_RATE = 0.2
+#: Rows the enhancement synthesizes on a suite dataset: the runtime's default share.
+USEFUL_SYN_RATIO = 0.1
 
 
 def _sandbox_suite_version():
     from sandbox import SUITE_VERSION
 
-    return str(SUITE_VERSION)
+    return f"{SUITE_VERSION}+{USEFUL_VERSION}"
+
+
+def suite_version():
+    """The version certificates must carry: the sandbox's suite and the service's own properties."""
+    return _sandbox_suite_version()
+
+
+@dataclass
+class Usefulness:
+    """The ``useful`` and ``borderline`` properties of one program (see :func:`usefulness`).
+
+    ``per_dataset``: per suite dataset, AUC-PR per planted kind of ``base``,
+    ``random`` and ``program`` and the program's ``borderline`` position;
+    ``means``: those AUC-PRs averaged over datasets and kinds.
+    """
+
+    per_dataset: dict
+    means: dict
+    borderline: float
+    seconds: float
+
+    @property
+    def useful(self):
+        """The enhancement beats the detector and random outliers in mean planted AUC-PR."""
+        return self.means["program"] > max(self.means["base"], self.means["random"])
+
+    @property
+    def is_borderline(self):
+        """The median synthetic row is more anomalous than the median normal row."""
+        return self.borderline > 0.0
+
+    def properties(self):
+        """The two results as property-suite entries (``name, passed, value, threshold, detail``)."""
+        gain = {k: round(self.means["program"] - self.means[k], 4) for k in ("base", "random")}
+        return [
+            {"name": "useful", "passed": self.useful, "value": {k: round(v, 4) for k, v in self.means.items()},
+             "threshold": "program > max(base, random)",
+             "detail": f"mean planted AUC-PR gain over base {gain['base']:+.4f}, over random {gain['random']:+.4f}"},
+            {"name": "borderline", "passed": self.is_borderline, "value": round(self.borderline, 4),
+             "threshold": "> 0 (0: a typical normal row, 1: a typical random outlier)",
+             "detail": "median synthetic score placed between the median training and random-outlier scores"},
+        ]
+
+
+def _borderline(syn, train, rand):
+    """Where the median synthetic score sits: 0 = median normal row, 1 = median random outlier."""
+    lo, hi = float(np.median(train)), float(np.median(rand))
+    return (float(np.median(syn)) - lo) / (hi - lo) if hi > lo else 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def _planted_suite(seed):
+    """``[(name, PlantedSplit)]`` of the suite's datasets for ``seed`` (the same for every program)."""
+    from sandbox.datasets import hardness_datasets
+
+    from collab.planted import planted_split
+
+    return [(d.name, planted_split(d.X, random_state=seed, rate=USEFUL_RATE)) for d in hardness_datasets(seed)]
+
+
+@functools.lru_cache(maxsize=16)
+def _suite_baselines(detector, seed):
+    """Per suite dataset: the fitted detector, its scores and the base and random-outlier figures."""
+    from sandbox.properties import SUITE_DETECTOR_PARAMS
+
+    from collab import enhance
+    from collab.planted import per_kind_auc_pr
+    from detectors import make_detector
+
+    name = make_detector(detector).name
+    out = {}
+    for data, split in _planted_suite(seed):
+        det = make_detector(name, random_state=seed, **SUITE_DETECTOR_PARAMS.get(name, {})).fit(split.X_fit)
+        base_fit, base_val = det.predict_score(split.X_fit), det.predict_score(split.X_val)
+        X_rand = enhance.random_outliers(split.X_fit, enhance.n_synthetic(len(split.X_fit), USEFUL_SYN_RATIO),
+                                         np.random.default_rng(seed))
+        out[data] = {"split": split, "det": det, "base_fit": base_fit, "base_val": base_val,
+                     "rand_scores": det.predict_score(X_rand),
+                     "base": per_kind_auc_pr(base_val, split.y_val, split.kind_per_row),
+                     "random": _enhanced_auc_pr(split, base_fit, base_val, X_rand, seed)}
+    return out
+
+
+def _enhanced_auc_pr(split, base_fit, base_val, X_syn, seed):
+    """Per-kind AUC-PR of the runtime's default enhancement (the calls of ``pipeline.fit_enhancement``)."""
+    from collab import enhance
+    from collab.planted import per_kind_auc_pr
+
+    clf = enhance.fit_classifier(enhance.make_classifier("rf", seed), split.X_fit, X_syn)
+    fused = enhance.fit_fusion(clf, base_fit, split.X_fit, X_syn).fuse(
+        base_val, enhance.classifier_scores(clf, split.X_val))
+    return per_kind_auc_pr(fused, split.y_val, split.kind_per_row)
+
+
+def _usefulness_per_dataset(source, detector, seed):
+    """Per suite dataset: base, random and program AUC-PR per kind and the borderline position."""
+    from collab import enhance
+
+    per_dataset = {}
+    for data, b in _suite_baselines(detector, seed).items():
+        split = b["split"]
+        n_syn = enhance.n_synthetic(len(split.X_fit), USEFUL_SYN_RATIO)
+        try:
+            X_syn = enhance.synthesize(source, split.X_fit, n_syn, b["det"].predict_score, seed=seed)
+        except enhance.SynthesisError as exc:
+            per_dataset[data] = {"error": str(exc)}
+            continue
+        per_dataset[data] = {
+            "base": b["base"], "random": b["random"],
+            "program": _enhanced_auc_pr(split, b["base_fit"], b["base_val"], X_syn, seed),
+            "borderline": _borderline(b["det"].predict_score(X_syn), b["base_fit"], b["rand_scores"])}
+    return per_dataset
+
+
+def usefulness(source, detector, seed=0):
+    """Measure ``useful`` and ``borderline`` for ``source`` on the suite's datasets (no user data).
+
+    On each of the property suite's seed-drawn datasets
+    (:func:`sandbox.datasets.hardness_datasets`): a planted split
+    (:func:`collab.planted.planted_split`, the four ADBench kinds, shared by
+    every program), the detector fitted on the fit rows (with the suite's
+    detector parameters), then the runtime's default enhancement (random
+    forest on D_fit ∪ D_syn, sum fusion; the calls
+    :func:`collab.pipeline.fit_enhancement` makes) with the program's rows and
+    with random outliers. AUC-PR is taken per kind and averaged. The splits,
+    detector fits and baselines are computed once per process and seed.
+
+    Returns
+    -------
+    Usefulness
+    """
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.process_time()
+    with threadpool_limits(1):  # tiny matrices: BLAS threads only contend
+        per_dataset = _usefulness_per_dataset(source, detector, seed)
+    ok = [e for e in per_dataset.values() if "error" not in e]
+    means = {k: float(np.mean([v for e in ok for v in e[k].values()])) if ok else 0.0
+             for k in ("base", "random", "program")}
+    if len(ok) < len(per_dataset):
+        means["program"] = 0.0  # a program that fails on a suite dataset is useful nowhere
+    borderline = float(np.mean([e["borderline"] for e in ok])) if ok else 0.0
+    return Usefulness(per_dataset, means, borderline, time.process_time() - t0)
+
+
+@dataclass
+class ServiceReport:
+    """The sandbox's :class:`sandbox.VerificationReport` plus the service's ``useful`` and ``borderline``.
+
+    ``hardness`` is the borderline position (0: a typical normal row, 1: a
+    typical random outlier), measured when the sandbox suite passed (else
+    None); the sandbox's depth figure is kept as ``depth``. ``passed`` needs
+    the sandbox suite, ``borderline > 0`` and, with ``require_useful``, ``useful``.
+    """
+
+    sandbox: object
+    usefulness: Usefulness | None
+    passed: bool
+    suite_version: str
+    duration_s: float
+
+    @property
+    def hardness(self):
+        return None if self.usefulness is None else round(self.usefulness.borderline, 6)
+
+    def to_dict(self):
+        out = dict(self.sandbox.to_dict())
+        out.update(passed=self.passed, suite_version=self.suite_version, duration_s=self.duration_s,
+                   hardness=self.hardness, depth=self.sandbox.hardness)
+        if self.usefulness is not None:
+            out["properties"] = out.get("properties", []) + self.usefulness.properties()
+            out["usefulness"] = {"means": self.usefulness.means, "per_dataset": self.usefulness.per_dataset,
+                                 "cpu_s": round(self.usefulness.seconds, 3)}
+        return out
+
+
+#: Whether ``useful`` gates certification. Off: no program, bundled or new, beats random outliers
+#: on the suite yet (README, "Results"); the figure is measured, recorded and ranks the defaults.
+REQUIRE_USEFUL = False
+
+
+def verify_with_usefulness(source, detector, seed=0, require_useful=None):
+    """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`."""
+    from sandbox import verify_program
+
+    t0 = time.perf_counter()
+    report = verify_program(source, detector, seed=seed)
+    useful = usefulness(source, detector, seed=seed) if report.passed else None
+    required = REQUIRE_USEFUL if require_useful is None else require_useful
+    passed = bool(report.passed and useful.is_borderline and (useful.useful or not required)) \
+        if useful is not None else False
+    return ServiceReport(report, useful, passed, _sandbox_suite_version(),
+                         round(report.duration_s + time.perf_counter() - t0, 3))
+
+
+def useful_margin(verification):
+    """A certified program's mean planted AUC-PR minus the better of base and random outliers (or None)."""
+    means = (verification.report or {}).get("usefulness", {}).get("means")
+    return None if not means else means["program"] - max(means["base"], means["random"])
 
 
 class Certification:
@@ -60,11 +275,11 @@ class Certification:
     ----------
     store : program_store.ProgramStore
     suite_version : str, optional
-        Version certificates must match; default ``sandbox.SUITE_VERSION``.
+        Version certificates must match; default :func:`suite_version`.
     verifier : callable, optional
         ``verifier(source, detector, seed=0) -> report`` with ``passed``,
         ``hardness``, ``suite_version``, ``duration_s`` and ``to_dict()``;
-        default :func:`sandbox.verify_program`.
+        default :func:`verify_with_usefulness`.
     """
 
     def __init__(self, store, *, suite_version=None, verifier=None):
@@ -73,15 +288,23 @@ class Certification:
         self.verifier = verifier
 
     def verify(self, sha, seed=0):
-        """Run the property suite on ``sha`` now and record the outcome; returns the record."""
+        """Run the property suite on ``sha`` now and record the outcome; returns the record.
+
+        A certified program that fails is revoked, with the failing properties
+        and their values as the reason (its history stays in the store).
+        """
         rec = self.store.get(sha)
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
         report_dict = dict(report.to_dict())
         if report_dict.get("hardness") is None and getattr(report, "hardness", None) is not None:
             report_dict["hardness"] = report.hardness  # the label-free ranking key
-        return self.store.record_verification(sha, report_dict, passed=report.passed,
-                                              suite_version=report.suite_version,
-                                              duration_s=report.duration_s)
+        ver = self.store.record_verification(sha, report_dict, passed=report.passed,
+                                             suite_version=report.suite_version,
+                                             duration_s=report.duration_s)
+        if rec.status == "certified" and not ver.passed:
+            failed = [f"{p['name']}={p.get('value')}" for p in report_dict.get("properties", []) if not p["passed"]]
+            self.store.revoke(sha, f"failed suite {ver.suite_version}: " + ("; ".join(failed) or "see the report"))
+        return ver
 
     def require_current(self, rec, reverify=False):
         """Return ``rec`` if certified under the current suite, re-verifying it if ``reverify``.
@@ -157,9 +380,10 @@ class Certification:
 
         A program already certified (re-verified if its suite is stale) is
         returned unchanged (idempotent). Otherwise ``detector``'s programs in
-        ``bundle`` are imported and verified here, and the hardest certified
-        one (label-free hardness, ties by sha256, as the engine's loop chooses)
-        becomes the default and is returned.
+        ``bundle`` are imported and verified here, and the certified one with
+        the largest ``useful`` margin on the suite's planted anomalies (then
+        the borderline figure, then the sha256) becomes the default and is
+        returned.
 
         Raises
         ------
@@ -182,10 +406,15 @@ class Certification:
         if not results:
             raise NotCertified(f"no bundled program for {name} passed verification under suite "
                                f"{self.suite_version} (see `das programs list --detector {name}`)")
-        best = max(results, key=lambda r: (self.store.latest_verification(r["sha256"]).hardness or 0.0,
-                                           r["sha256"]))
+        best = max(results, key=lambda r: self._rank_key(r["sha256"]))
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
+
+    def _rank_key(self, sha):
+        """Default choice: the largest ``useful`` margin, then the borderline figure, then the sha."""
+        ver = self.store.latest_verification(sha)
+        margin = useful_margin(ver)
+        return (-np.inf if margin is None else margin, ver.hardness or 0.0, sha)
 
     def add(self, source, detector, *, policy="", metadata=None, make_default=False):
         """Store a program written by a user, verify it now and, if ``make_default`` and it is

@@ -4,17 +4,22 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
+from collab.certification import suite_version
 from engine.cli import main
 from program_store import ProgramStore
-from sandbox import SUITE_VERSION
 from tests.test_collab_estimator import HONEST
 
 
-def test_select_prints_the_table(tmp_path, rng):
+def _store_with_a_certified_program(tmp_path):
     store = tmp_path / "s.sqlite"
     with ProgramStore(store) as st:
         sha = st.add(HONEST, "IForest")
-        st.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=SUITE_VERSION)
+        st.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
+    return store, sha
+
+
+def test_select_prints_the_table(tmp_path, rng):
+    store, sha = _store_with_a_certified_program(tmp_path)
     np.savez(tmp_path / "d.npz", X=rng.normal(size=(400, 4)), y=np.r_[np.zeros(380), np.ones(20)])
     args = ["select", "--data", str(tmp_path / "d.npz"), "-d", "iforest", "--store", str(store)]
     text, as_json = CliRunner().invoke(main, args), CliRunner().invoke(main, args + ["--json"])
@@ -24,3 +29,12 @@ def test_select_prints_the_table(tmp_path, rng):
     assert res["detector"] == "IForest" and res["n_train"] == 190
     assert [r["candidate"] for r in res["table"]] == ["none", "random", f"program:{sha[:12]}"]
     assert f"*{res['choice']}" in text.output.replace(" ", "")
+
+
+def test_enhance_explain_prints_the_auto_table(tmp_path, rng):
+    store, _ = _store_with_a_certified_program(tmp_path)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(300, 3)), y=np.r_[np.zeros(280), np.ones(20)])
+    res = CliRunner().invoke(main, ["enhance", "--data", str(tmp_path / "d.npz"), "-d", "IForest",
+                                    "--store", str(store), "--explain"])
+    assert res.exit_code == 0, res.output
+    assert "choice:" in res.output and "random" in res.output and "AUC-PR" in res.output

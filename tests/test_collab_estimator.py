@@ -9,11 +9,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from collab.certification import ProgramRefused
+from collab.certification import ProgramRefused, suite_version
 from collab.enhance import SynthesisError
 from collab.estimator import EnhancedDetector
 from program_store import NotCertified, ProgramStore, TamperedProgram
-from sandbox import SUITE_VERSION
 
 HONEST = '''
 import numpy as np
@@ -161,7 +160,7 @@ def store_path(tmp_path):
 def _certify(path, source=HONEST, detector="Toy"):
     with ProgramStore(path) as store:
         sha = store.add(source, detector)
-        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=SUITE_VERSION)
+        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
     return sha
 
 

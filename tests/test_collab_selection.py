@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from collab import selection
+from collab.certification import suite_version
 from collab.estimator import EnhancedDetector
 from program_store import ProgramStore
-from sandbox import SUITE_VERSION
 from tests.test_collab_estimator import HONEST, ToyDetector
 
 
@@ -16,7 +16,7 @@ def store_path(tmp_path):
     path = tmp_path / "s.sqlite"
     with ProgramStore(path) as store:
         sha = store.add(HONEST, "Toy")
-        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=SUITE_VERSION)
+        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
     return path
 
 

@@ -3,7 +3,7 @@ import os
 
 from detectors import DETECTOR_NAMES
 from engine.llm import KEY_ENV
-from collab.certification import Certification
+from collab.certification import Certification, useful_margin
 from program_store import ProgramStore
 
 
@@ -20,9 +20,10 @@ def test_ensure_certified_offline_for_every_detector(monkeypatch, tmp_path):
             assert rec.backend == "replay" and rec.model == "replay"
             assert rec.metadata["response"]["provenance"]["author"].startswith("Claude (Anthropic)")
             certified = store.list(detector=name, status="certified")
-            assert len(certified) >= 2, name
-            best = max(store.latest_verification(r.sha256).hardness for r in certified)
-            assert store.latest_verification(rec.sha256).hardness == best
+            assert len(certified) >= 1, name
+            # The default has the largest `useful` margin on the suite's planted anomalies.
+            best = max(useful_margin(store.latest_verification(r.sha256)) for r in certified)
+            assert useful_margin(store.latest_verification(rec.sha256)) == best
             chosen[name] = rec.sha256
         # Idempotent: a second call returns the same defaults without new programs.
         n_before = len(store.list())

@@ -21,9 +21,10 @@ def _model_options(fn):
         detector_option(required=True, callback=canonical_detector),
         click.option("--fusion", type=click.Choice(FUSIONS), default="sum", show_default=True,
                      help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
-        click.option("--program", default="certified",
-                     help="sha256 (or a 4+ character prefix) of a certified program; "
-                          "default: the detector's certified program."),
+        click.option("--program", default="auto", show_default=True,
+                     help="auto: chosen per dataset without labels among the certified programs, random "
+                          "outliers and no enhancement (see `das select`); certified: the detector's "
+                          "default program; or the sha256 (4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
                      help="Enhancement classifier."),
         click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the classifier (sum fusion)."),
@@ -48,8 +49,10 @@ def _summary(res, out):
                  "with the row's id, its label and split when known, base and enhanced scores.")
 @click.option("--score-all", is_flag=True,
               help="With --out: score every row of the file, training rows included (by the model they trained).")
+@click.option("--explain", is_flag=True, help="With --program auto: print the choice and its validation table.")
 @json_option
-def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, score_all, as_json):
+def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, score_all, explain,
+            as_json):
     """Enhance DETECTOR on a dataset with its certified synthesis program.
 
     Splits the data (normals in file order: first half trains; test = second
@@ -76,7 +79,11 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
         click.echo("no labels with both classes: scores only")
     if out:
         click.echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
-    click.echo(f"run {res['run_id']} recorded")
+    if explain and res.get("selection"):
+        from engine.cli.select import format_selection
+
+        click.echo("\n".join(format_selection(res["selection"])))
+    click.echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
 
 
 @click.command("score")

@@ -129,7 +129,10 @@ def bundle_corpus(out):
     with tempfile.TemporaryDirectory() as tmp, ProgramStore(Path(tmp) / "corpus.sqlite") as store:
         client = make_client("replay")
         for name in DETECTOR_NAMES:
-            generate_programs(name, client=client, store=store, config=LoopConfig(set_default=False))
+            # Every recording of the default prompt, not the loop's default three.
+            n = len(client.responses_for(build_prompt(name, "default").sha256))
+            generate_programs(name, client=client, store=store,
+                              config=LoopConfig(n_candidates=max(n, 1), set_default=False))
         return export_bundle(store, out, shas=[r.sha256 for r in store.list()])
 
 

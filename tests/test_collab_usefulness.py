@@ -1,0 +1,104 @@
+"""The certification service's own properties: ``useful`` and ``borderline`` (issue 14)."""
+import pytest
+
+from collab import certification
+from collab.certification import usefulness
+
+JITTER = '''
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy: training rows with a little noise (deep inside the normal data)."""
+    rows = X_train[np.random.randint(0, len(X_train), size=n_samples)]
+    return rows + 0.01 * X_train.std(axis=0) * np.random.randn(n_samples, X_train.shape[1])
+'''
+
+# A sound program: borderline rows walked towards uniform exterior points, kept just outside the data.
+SHELL = '''
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    """Policy: points between borderline rows and random outliers, on the boundary band."""
+    X = np.asarray(X_train, dtype=np.float64)
+    n, d = X.shape
+    ref_scores = np.asarray(model.predict_score(X), dtype=np.float64)
+    lo, hi = np.percentile(ref_scores, [70, 98])
+    anchors = X[(ref_scores >= lo) & (ref_scores <= hi)]
+    mins, maxs = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (maxs - mins)
+    n_cand = max(4 * n_samples, 64)
+    far = np.random.uniform(mins - pad, maxs + pad, size=(n_cand, d))
+    top = float(np.median(np.asarray(model.predict_score(far), dtype=np.float64)))
+    start = anchors[np.random.randint(0, len(anchors), size=n_cand)]
+    cand = start + np.random.uniform(0.1, 0.7, size=(n_cand, 1)) * (far - start)
+    scores = np.asarray(model.predict_score(cand), dtype=np.float64)
+    floor = float(np.percentile(ref_scores, 90))
+    inside = (scores >= floor) & (scores < max(top, floor))
+    pool = np.flatnonzero(inside) if inside.any() else np.argsort(-scores)[: max(1, n_cand // 4)]
+    order = pool[np.argsort(scores[pool], kind="stable")]
+    return cand[order[np.arange(n_samples) % len(order)]]
+'''
+
+
+def test_jittered_training_rows_are_neither_useful_nor_borderline():
+    result = usefulness(JITTER, "KNN")
+    assert not result.useful and not result.is_borderline
+    assert result.borderline < 0  # deeper than the median normal row
+    assert result.means["program"] <= result.means["base"]
+    by_name = {p["name"]: p for p in result.properties()}
+    assert not by_name["useful"]["passed"] and not by_name["borderline"]["passed"]
+
+
+def test_a_sound_program_is_useful_and_borderline():
+    result = usefulness(SHELL, "KNN")
+    assert result.useful and result.is_borderline, result.means
+    assert 0 < result.borderline < 1
+    # The report keeps the figure per suite dataset and planted kind.
+    some = next(iter(result.per_dataset.values()))
+    assert set(some["program"]) == {"local", "clustered", "global", "dependency"}
+    assert set(some) == {"base", "random", "program", "borderline"}
+
+
+def test_the_previous_iforest_default_is_refused_for_being_deep(isolated_home):
+    """Corpus v1's IForest default passes the sandbox suite; the service refuses it, values recorded."""
+    from program_store import ProgramStore, read_bundle
+
+    old = "257b070fd2429098bf634270670a0b48ee471bc6397e107e12fc63d525789a95"
+    [entry] = [e for e in read_bundle(certification.BUNDLED_PROGRAMS) if e["program"]["sha256"] == old]
+    with ProgramStore() as store:
+        sha = store.add(entry["program"]["source"], "IForest")
+        rec = certification.Certification(store).verify(sha)
+    props = {p["name"]: p for p in rec.report["properties"]}
+    assert all(p["passed"] for name, p in props.items() if name not in ("useful", "borderline"))
+    assert not rec.passed and rec.suite_version == certification.suite_version()
+    assert not props["borderline"]["passed"] and props["borderline"]["value"] < 0
+    assert not props["useful"]["passed"]
+    means = rec.report["usefulness"]["means"]
+    assert means["program"] < max(means["base"], means["random"])
+    # das programs list shows the borderline position (hardness); the old depth figure is kept.
+    assert rec.hardness == pytest.approx(props["borderline"]["value"], abs=1e-4)
+    assert rec.report["depth"] > 0.5
+
+
+def test_a_certified_program_failing_a_newer_suite_is_revoked_with_the_reason(isolated_home):
+    from types import SimpleNamespace
+
+    from program_store import ProgramStore
+
+    def verifier(passed, suite):
+        props = [{"name": "borderline", "passed": passed, "value": 0.3 if passed else -0.21}]
+        return lambda src, det, seed=0: SimpleNamespace(
+            passed=passed, suite_version=suite, duration_s=0.0, hardness=None,
+            to_dict=lambda: {"properties": props, "hardness": None})
+
+    with ProgramStore() as store:
+        sha = store.add(JITTER, "KNN")
+        certification.Certification(store, suite_version="s1", verifier=verifier(True, "s1")).verify(sha)
+        assert store.get(sha).status == "certified"
+        certification.Certification(store, suite_version="s2", verifier=verifier(False, "s2")).verify(sha)
+        assert store.get(sha).status == "revoked"
+        [event] = [e for e in store.events(sha) if e["kind"] == "revoked"]
+        assert "failed suite s2" in event["detail"]["reason"] and "borderline=-0.21" in event["detail"]["reason"]
+        assert len(store.verifications(sha)) == 2  # the history stays
