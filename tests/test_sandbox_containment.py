@@ -14,6 +14,7 @@ catches, so the run ends "ok".
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,9 +189,16 @@ def test_what_the_worker_can_read_of_itself_holds_no_secret(run, target):
     assert res.status == "ok", res.message
 
 
-def test_the_view_holds_no_home_store_etc_or_tmp(run):
+def test_the_view_holds_no_home_store_etc_or_tmp(run, tmp_path):
+    # /tmp or /home may lead to the project's own (read-only) directories when the
+    # checkout lives there; what must stay invisible is everything else in them.
+    marker = tmp_path / "marker"
+    marker.write_text("x")
+    home_file = next((p for p in (Path.home() / ".bashrc", Path.home() / ".profile") if p.exists()),
+                     Path.home() / ".bashrc")
     res = run(f'''
-    seen = {{p: os.path.exists(p) for p in ("/etc/passwd", "/tmp", "/home", "{os.getcwd()}/.git", "/var")}}
+    seen = {{p: os.path.exists(p) for p in ("/etc/passwd", "{marker}", "{tmp_path}", "{home_file}",
+                                             "{os.getcwd()}/.git", "/var")}}
     writable = [p for p in ("/", "/proc/self", "/usr", "/proc/sys/kernel/core_pattern",
                             "/proc/sys/vm/drop_caches", "/proc/self/oom_score_adj") if os.access(p, os.W_OK)]
     pids = [p for p in os.listdir("/proc") if p.isdigit()]
