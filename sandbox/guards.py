@@ -148,10 +148,8 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
         value = substitute(obj, name, value)
         if values is None or public is not None or isinstance(value, types.ModuleType):
             return value
-        if type(value) is np.ndarray and type(obj) is not np.ndarray and value.flags.writeable:
-            # a library object's own array (index arrays C code trusts included)
-            value = value.view()
-            value.flags.writeable = False
+        if type(obj) is not np.ndarray:
+            value = _read_only(value)
         if type(obj) is types.ModuleType:
             return values.module_value(value, name)
         return values.hand_out(value, 'attribute "{}"', name)
@@ -170,6 +168,19 @@ _OBJECT_NAMES = rules.OBJECT_DENIED | rules.ATTRIBUTE_DICT_DENIED
 #: Value types that are neither callable nor modules: nothing to check (hot path).
 _INERT_TYPES = frozenset({int, float, bool, str, bytes, tuple, type(None), np.ndarray, np.dtype,
                           np.float64, np.int64, np.bool_})
+
+
+def _read_only(value):
+    """A library object's own arrays (index arrays its C code trusts included),
+    alone or in a list or tuple, as read-only views."""
+    if type(value) is np.ndarray:
+        if value.flags.writeable:
+            value = value.view()
+            value.flags.writeable = False
+        return value
+    if type(value) in (list, tuple) and any(type(item) is np.ndarray for item in value):
+        return type(value)(_read_only(item) for item in value)
+    return value
 
 
 def _refuse_name(name, refuse):

@@ -601,6 +601,8 @@ def test_the_sparse_matrix_escape_ends_as_a_violation(guarded_parent):
     ("from scipy.spatial import cKDTree\ncKDTree(X_train).indices[0] = 10 ** 9", "read-only"),
     ("from sklearn.cluster import KMeans\nKMeans(2, n_init=1, random_state=0).fit(X_train).cluster_centers_[0] = 1",
      "read-only"),
+    ("from scipy.spatial import Delaunay\nindptr, idx = Delaunay(X_train[:, :2]).vertex_neighbor_vertices\n"
+     "idx[0] = 10 ** 9", "read-only"),
 ])
 def test_a_library_objects_arrays_are_handed_out_read_only(guarded_parent, body, error):
     res = run_program(program(body + "\nreturn X_train[:n_samples]"), np.random.default_rng(0).normal(size=(40, D)),
