@@ -33,7 +33,7 @@ def test_help():
 @pytest.mark.parametrize("fusion", ["sum", "collate"])
 def test_enhance_real_dataset(odds_dir, tmp_path, store_path, fusion):
     out = tmp_path / "scores.csv"
-    res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "iforest",
+    res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "iforest", "--program", "certified",
                "--fusion", fusion, "--out", str(out), "--json", "--store", str(store_path))
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
@@ -61,7 +61,7 @@ def test_enhance_scores_are_the_benchmark_scores(odds_dir, tmp_path, store_path)
 
     out = tmp_path / "scores.csv"
     res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "IForest", "--seed", "2",
-               "--json", "--store", str(store_path), "--out", str(out))
+               "--program", "certified", "--json", "--store", str(store_path), "--out", str(out))
     payload = json.loads(res.output)
     with ProgramStore(store_path) as store:
         source = store.get(payload["program_sha256"]).source
