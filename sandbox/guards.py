@@ -390,15 +390,62 @@ class ValueCheck:
                         f'"{name}" with dtype "{dtype}" (objects, dates and records are refused)')
 
     def checked_iter(self, iterable):
-        """Iterate ``iterable``; items of library iterables are checked one by one."""
+        """Iterate ``iterable``; every item is checked one by one.
+
+        Only strings, ranges, arrays of allowed kinds, the program's own
+        generators and the guard's own checking generators are iterated as
+        they are: a list or tuple is no proof that its items were checked
+        (C code such as ``list.extend`` fills it without the guard).
+        """
+        kind = type(iterable)
+        if kind in _PLAIN_TYPES:
+            return iter(iterable)
+        if kind is np.ndarray:
+            if iterable.dtype.kind not in _VALUE_KINDS:
+                self.check(iterable, "an iterated array")
+            return iter(iterable)
+        if kind is tuple and len(iterable) == 2 and type(iterable[0]) in _PLAIN_TYPES \
+                and type(iterable[1]) in _PLAIN_TYPES:  # unpacking a pair: the hot path
+            return iter(iterable)
+        if kind is tuple and len(iterable) <= 8:
+            for item in iterable:
+                t = type(item)
+                if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                    break
+            else:
+                return iter(iterable)
         it = iter(iterable)
-        if type(iterable) in _CHECKED_ITERABLES or type(it) is types.GeneratorType and self._program_made(it):
+        if type(it) is types.GeneratorType and (it.gi_code is _ITEMS_CODE or self._program_made(it)):
             return it
         return self._items(it)
 
+    def safe_items(self, iterable):
+        """What a C builtin (``list``, ``zip``, ``sorted`` ...) may iterate:
+        ``iterable`` itself when every item is a plain value or an array of an
+        allowed kind, else an iterator that checks each item it yields."""
+        kind = type(iterable)
+        if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _VALUE_KINDS:
+            return iterable
+        if kind in _SCANNED:
+            if len(iterable) <= _MAX_SCANNED:
+                for item in iterable:
+                    t = type(item)
+                    if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                        break
+                else:
+                    return iterable
+        return self.checked_iter(iterable)
+
     def _items(self, it):
+        hand_out = self.hand_out
         for item in it:
-            yield self.hand_out(item, "an item of an iteration")
+            t = type(item)
+            if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+                yield item
+            elif t is tuple and len(item) == 2 and type(item[0]) in _PLAIN_TYPES and type(item[1]) in _PLAIN_TYPES:
+                yield item  # pairs of zip / enumerate / dict.items()
+            else:
+                yield hand_out(item, "an item of an iteration")
 
     def _check_type(self, cls, what, is_class=False):
         allowed = self.known.get((cls, is_class))
@@ -432,6 +479,82 @@ class ValueCheck:
         code = getattr(value, "__code__", None) if isinstance(value, types.FunctionType) else \
             getattr(value, "gi_code", None) if isinstance(value, types.GeneratorType) else None
         return code is not None and code.co_filename == PROGRAM_FILENAME
+
+
+_ITEMS_CODE = ValueCheck._items.__code__
+#: Containers whose items ``safe_items`` scans in place (small ones only).
+_SCANNED = frozenset({list, tuple, set, frozenset, dict, type({}.keys()), type({}.values())})
+_MAX_SCANNED = 1 << 16
+#: Builtins that iterate their arguments in C (``key=`` callbacks see checked items).
+_ITERATING_BUILTINS = ("enumerate", "zip", "sorted", "list", "tuple", "set", "frozenset", "min",
+                       "max", "sum", "any", "all", "map", "filter")
+
+
+def make_checked_builtins(values, refuse):
+    """The iterating builtins a program holds: arguments that are not
+    already checked values are iterated through :meth:`ValueCheck.safe_items`."""
+    safe_items = values.safe_items
+    made = {}
+
+    def wrap(name):
+        func = getattr(builtins, name)
+        first_only = name in ("enumerate", "sorted", "list", "tuple", "set", "frozenset", "sum",
+                              "any", "all", "min", "max", "filter")
+
+        def checked(*args, **kwargs):
+            if name == "filter" and len(args) == 2:
+                args = (args[0], safe_items(args[1]))
+            elif name == "map":
+                args = args[:1] + tuple(safe_items(arg) for arg in args[1:])
+            elif name in ("min", "max") and len(args) > 1:
+                args = tuple(values.hand_out(arg, "an argument of {}", name) for arg in args)
+            elif first_only and args:
+                args = (safe_items(args[0]),) + args[1:]
+            elif not first_only:  # zip
+                args = tuple(safe_items(arg) for arg in args)
+            return func(*args, **kwargs)
+
+        checked.__name__ = checked.__qualname__ = name
+        checked._sandbox_class = func if isinstance(func, type) else None
+        if checked._sandbox_class is None:
+            del checked._sandbox_class
+        return checked
+
+    for name in _ITERATING_BUILTINS:
+        made[name] = wrap(name)
+
+    def checked_reversed(seq):
+        kind = type(seq)
+        if kind in _PLAIN_TYPES or kind is np.ndarray and seq.dtype.kind in _VALUE_KINDS:
+            return reversed(seq)
+        checked = safe_items(seq)
+        if checked is not seq:
+            checked = list(checked)
+        return reversed(checked)
+
+    def checked_next(it, *default):
+        item = next(it, *default)
+        t = type(item)
+        if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+            return item
+        if type(it) is types.GeneratorType and (it.gi_code is _ITEMS_CODE or values._program_made(it)):
+            return item
+        return values.hand_out(item, "the result of next()")
+
+    def checked_bytes(*args, **kwargs):
+        if args:
+            source = args[0]
+            if isinstance(source, (np.ndarray, np.generic)):
+                if source.dtype.kind not in "biufc":
+                    refuse("value-not-allowed",
+                           f'bytes() of an array of dtype "{source.dtype}" (only numeric arrays)')
+            elif type(source) not in (int, str, bytes, bytearray, bool):
+                args = (list(safe_items(source)),) + args[1:]  # never through a buffer
+        return bytes(*args, **kwargs)
+
+    checked_bytes._sandbox_class = bytes
+    made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes})
+    return made
 
 
 def _format_fields(template, refuse, depth=0):
@@ -609,11 +732,14 @@ def _check_key(key, refuse):
     return key
 
 
-def make_dict(refuse=None):
-    """The program's ``dict``: refuses dunder string keys."""
+def make_dict(refuse=None, values=None):
+    """The program's ``dict``: refuses dunder string keys; a source that is
+    not a dict is iterated through ``values.safe_items`` (items checked)."""
     refuse = refuse or make_refuse()
 
     def guarded_dict(*args, **kwargs):
+        if values is not None and args and not isinstance(args[0], dict):
+            args = (values.safe_items(args[0]),) + args[1:]
         made = dict(*args, **kwargs)
         for key in made:
             _check_key(key, refuse)
@@ -847,15 +973,11 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
     safe = dict(safe_builtins)
     for name in ("setattr", "delattr", "_getattr_", "__build_class__", "id"):
         safe.pop(name, None)
-    safe.update({
-        name: getattr(builtins, name)
-        for name in ("enumerate", "zip", "sorted", "reversed", "list", "tuple", "set",
-                     "frozenset", "min", "max", "sum", "any", "all", "map", "filter", "next",
-                     "bytes", "__build_class__", "object")
-    })
+    safe.update({name: getattr(builtins, name) for name in ("__build_class__", "object")})
+    safe.update(make_checked_builtins(values, refuse))
     safe.update({
         "iter": guarded_iter, "hasattr": guarded_hasattr, "type": safe_type, "hash": guarded_hash,
-        "dict": make_dict(refuse), "isinstance": _safe_isinstance, "issubclass": _safe_issubclass,
+        "dict": make_dict(refuse, values), "isinstance": _safe_isinstance, "issubclass": _safe_issubclass,
         "__import__": make_import(allowed_imports, guarded_getattr, refuse),
     })
     return {

@@ -653,3 +653,135 @@ def test_what_library_code_passes_to_a_program_callback_is_checked():
         library(glb["f"], memoryview(b"raw"))
     assert [finding.rule for finding in seen] == ["value-not-allowed"]
     assert 'passed to "f"' in seen[0].message
+
+
+# -- red team 2: C-level builtins iterating library objects (e1_objarray, e2_tree_swap_oob) --
+GB = ("from sklearn.ensemble import GradientBoostingRegressor\n"
+      "gb = GradientBoostingRegressor(n_estimators=2, max_depth=1, random_state=0).fit(X_train, X_train[:, 0])\n")
+
+E1_OBJARRAY = '''
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    X = np.asarray(X_train, dtype=np.float64)
+    gb = GradientBoostingRegressor(n_estimators=2, max_depth=1).fit(X, X[:, 0])
+    try:
+        rows = list(gb)
+        for row in rows:
+            print("LEAK", repr(row), len(bytes(row)))
+        for row in rows:
+            row[0] = 7
+    except Exception:
+        pass
+    print("survived")
+    return np.zeros((n_samples, X.shape[1])) + np.arange(n_samples)[:, None]
+'''
+
+E2_TREE_SWAP = '''
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=(64, 4096))
+    y = wide[:, 4095]
+    big = GradientBoostingRegressor(n_estimators=1, max_depth=1, random_state=0).fit(wide, y)
+    small = GradientBoostingRegressor(n_estimators=2, max_depth=1, random_state=0).fit(wide[:, :1], y)
+    stolen = None
+    try:
+        for row in list(big):
+            for t in row:
+                stolen = t
+        i = 0
+        for row in list(small):
+            if i == 1:
+                row[0] = stolen
+            i = i + 1
+    except Exception:
+        pass
+    print("survived", [list(np.round(small.predict(np.zeros((8, 1)) + rep), 3)) for rep in range(4)])
+    print("raw pointer bytes:", bytes(list(big)[0]).hex())
+    return np.zeros((n_samples, X_train.shape[1])) + np.arange(n_samples)[:, None]
+'''
+
+
+def _run_caught(src):
+    return run_program(src, np.random.default_rng(0).normal(size=(50, D)), 5, lambda Z: np.zeros(len(Z)),
+                       seed=0, limits=Limits(timeout_s=30))
+
+
+@pytest.mark.parametrize("src", [E1_OBJARRAY, E2_TREE_SWAP], ids=["e1-objarray", "e2-tree-swap-oob"])
+def test_builtins_do_not_hand_out_object_arrays(guarded_parent, src):
+    res = _run_caught(src)
+    assert res.status == VIOLATION, res.message
+    assert "value-not-allowed" in res.message and "object" in res.message
+    assert "survived" not in res.stdout and "LEAK" not in res.stdout and "pointer" not in res.stdout
+    assert res.output is None
+
+
+#: Every iterating builtin, fed a library ensemble: (name, body).
+BUILTIN_ROUTES = [
+    ("list", "r = list(gb)"),
+    ("tuple", "r = tuple(gb)"),
+    ("zip", "r = [a for a, b in zip(gb, range(2))]"),
+    ("zip-list", "r = list(zip(gb, gb))"),
+    ("map", "r = list(map(lambda t: t, gb))"),
+    ("filter", "r = list(filter(None, gb))"),
+    ("sorted", "r = sorted(gb, key=lambda t: 0)"),
+    ("enumerate", "r = [t for i, t in enumerate(gb)]"),
+    ("enumerate-list", "r = list(enumerate(gb))"),
+    ("dict", "r = dict(enumerate(gb))"),
+    ("dict-zip", "r = dict(zip(range(2), gb))"),
+    ("next-iter", "r = next(iter(gb))"),
+    ("min-key", "r = min(gb, key=lambda t: 0)"),
+    ("max-key", "r = max(gb, key=lambda t: 0)"),
+    ("set", "r = set(map(tuple, gb))"),
+    ("reversed", "r = list(reversed(list(gb)))"),
+    ("sum", "r = sum(gb)"),
+    ("extend-then-iterate", "r = []\nr.extend(gb)\nfor t in r:\n    pass"),
+    ("inplace-then-unpack", "r = []\nr += gb\na, b = r"),
+    ("bytes", "r = bytes(gb)"),
+]
+
+
+@pytest.mark.parametrize("name,body", BUILTIN_ROUTES, ids=[r[0] for r in BUILTIN_ROUTES])
+def test_every_iterating_builtin_checks_library_items(guarded_parent, name, body):
+    caught = f"try:\n{textwrap.indent(GB + body, '    ')}\n    print('LEAK', r)\nexcept Exception:\n    pass\n" \
+             "print('survived')\nreturn X_train[:n_samples]"
+    res = _run_caught(program(caught))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert "value-not-allowed" in res.message and "object" in res.message, res.message
+    assert "survived" not in res.stdout and "LEAK" not in res.stdout
+    assert res.output is None
+
+
+def test_bytes_of_a_non_numeric_array_is_refused():
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+    assert glb["__builtins__"]["bytes"](np.arange(2, dtype=np.uint8)) == b"\x00\x01"
+    with pytest.raises(guards.SandboxViolation):
+        glb["__builtins__"]["bytes"](np.array([None, 1], dtype=object))
+    assert [finding.rule for finding in seen] == ["value-not-allowed"]
+
+
+def test_checked_builtins_keep_their_meaning(guarded_parent):
+    body = '''
+    pairs = list(zip([3, 1, 2], "abc"))
+    a = sorted(pairs, key=lambda p: p[0], reverse=True)
+    b = min([4, 2, 8], key=lambda v: -v), max(3, 9), max([1.5, 2.5]), sum([1, 2], 10)
+    c = dict(zip("xy", range(2))), dict([("k", 1)], z=2), list(enumerate("ab", 1))
+    d = list(reversed(range(3))), list(reversed([1, 2])), next(iter([5])), next(iter([]), "end")
+    e = any(x > 1 for x in [1, 2]), all([]), tuple(map(abs, [-1, -2])), list(filter(None, [0, 1]))
+    f = bytes([104, 105]), bytes(2), frozenset([1, 1]), set("aa"), isinstance([], list), type([]) == list
+    g = [len(r) for r in list(X_train[:2])], sorted(np.array([3.0, 1.0]))[0]
+    print(a, b, c, d, e, f, g)
+    return X_train[:n_samples]
+    '''
+    res = run_program(program(body), np.random.default_rng(0).normal(size=(40, D)), 2, lambda A: A.sum(axis=1),
+                      limits=Limits(timeout_s=30))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == (
+        "[(3, 'a'), (2, 'c'), (1, 'b')] (8, 9, 2.5, 13) ({'x': 0, 'y': 1}, {'k': 1, 'z': 2}, [(1, 'a'), (2, 'b')]) "
+        "([2, 1, 0], [2, 1], 5, 'end') (True, True, (1, 2), [1]) (b'hi', b'\\x00\\x00', frozenset({1}), {'a'}, "
+        "True, True) ([3, 3], np.float64(1.0))")
