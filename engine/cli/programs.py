@@ -207,7 +207,7 @@ def programs_verify(ctx, shas, detector, all_, store_path, as_json):
 @click.command("verify")
 @_verify_options
 def verify(ctx, shas, detector, all_, store_path, as_json):
-    """Re-run the property suite on programs (same as ``das programs verify``)."""
+    """Re-run the property suite on programs (same as das programs verify)."""
     _verify(ctx, shas, detector, all_, store_path, as_json)
 
 
