@@ -392,10 +392,11 @@ class ValueCheck:
     def checked_iter(self, iterable):
         """Iterate ``iterable``; every item is checked one by one.
 
-        Only strings, ranges, arrays of allowed kinds, the program's own
-        generators and the guard's own checking generators are iterated as
-        they are: a list or tuple is no proof that its items were checked
-        (C code such as ``list.extend`` fills it without the guard).
+        Only strings, ranges, arrays of allowed kinds and the guard's own
+        checking generators are iterated as they are: a list or tuple is no
+        proof that its items were checked (C code such as ``list.extend``
+        fills it without the guard), nor is a program generator (``yield
+        from`` delegates to library iterators in C).
         """
         kind = type(iterable)
         if kind in _PLAIN_TYPES:
@@ -415,7 +416,7 @@ class ValueCheck:
             else:
                 return iter(iterable)
         it = iter(iterable)
-        if type(it) is types.GeneratorType and (it.gi_code is _ITEMS_CODE or self._program_made(it)):
+        if type(it) is types.GeneratorType and it.gi_code is _ITEMS_CODE:
             return it
         return self._items(it)
 
@@ -537,7 +538,7 @@ def make_checked_builtins(values, refuse):
         t = type(item)
         if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
             return item
-        if type(it) is types.GeneratorType and (it.gi_code is _ITEMS_CODE or values._program_made(it)):
+        if type(it) is types.GeneratorType and it.gi_code is _ITEMS_CODE:
             return item
         return values.hand_out(item, "the result of next()")
 

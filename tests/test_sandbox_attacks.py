@@ -785,3 +785,11 @@ def test_checked_builtins_keep_their_meaning(guarded_parent):
         "[(3, 'a'), (2, 'c'), (1, 'b')] (8, 9, 2.5, 13) ({'x': 0, 'y': 1}, {'k': 1, 'z': 2}, [(1, 'a'), (2, 'b')]) "
         "([2, 1, 0], [2, 1], 5, 'end') (True, True, (1, 2), [1]) (b'hi', b'\\x00\\x00', frozenset({1}), {'a'}, "
         "True, True) ([3, 3], np.float64(1.0))")
+
+
+def test_yield_from_a_library_object_is_checked(guarded_parent):
+    body = GB + "def g():\n    yield from gb\ntry:\n    for t in g():\n        print('LEAK', t)\nexcept Exception:\n    pass\n" \
+                "print('survived')\nreturn X_train[:n_samples]"
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION, res.message
+    assert "object" in res.message and "LEAK" not in res.stdout and "survived" not in res.stdout
