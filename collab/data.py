@@ -392,7 +392,7 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: {_not_a_file(path)}")
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}")
@@ -440,6 +440,11 @@ def list_datasets(data_dir=None):
     return sorted(files, key=lambda p: (p.stem.lower(), p.suffix))
 
 
+def _not_a_file(path):
+    """Why ``path`` cannot be read as a data file."""
+    return "is a directory, not a data file" if path.is_dir() else "no such file"
+
+
 def resolve_dataset(name_or_path, data_dir=None):
     """Turn a path or a bare dataset name into a file path.
 
@@ -460,7 +465,7 @@ def resolve_dataset(name_or_path, data_dir=None):
     root = _data_dir(data_dir)
     if looks_like_path or root is None:
         hint = "" if looks_like_path else " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
-        raise DataError(f"{name_or_path}: no such file{hint}")
+        raise DataError(f"{name_or_path}: {_not_a_file(path)}{hint}")
     for ext in EXTENSIONS:
         if (root / f"{name_or_path}{ext}").is_file():
             return root / f"{name_or_path}{ext}"

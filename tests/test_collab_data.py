@@ -355,3 +355,10 @@ def test_constant_columns_are_warned(tmp_path):
         load_dataset(_csv(tmp_path, "a,b\n1,7\n2,7\n"))
     with pytest.warns(DataWarning, match="every feature column is constant"):
         load_dataset(_csv(tmp_path, "a,b\n1,7\n1,7\n", name="c.csv"))
+
+
+def test_a_directory_given_as_data_says_so(tmp_path):
+    with pytest.raises(DataError, match="is a directory, not a data file"):
+        load_dataset(tmp_path)
+    with pytest.raises(DataError, match="is a directory, not a data file"):
+        resolve_dataset(str(tmp_path))
