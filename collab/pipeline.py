@@ -10,6 +10,7 @@ number a user gets with the same inputs and seed.
 """
 from dataclasses import dataclass, field
 from time import perf_counter
+from types import SimpleNamespace
 
 import numpy as np
 from sklearn.base import clone
@@ -146,10 +147,11 @@ class OutputRefused(enhance.SynthesisError):
 
 def check_output(X_train, X_syn, seed=0):
     """Refuse synthesized rows that fail the suite's novelty measure (:func:`sandbox.novelty.measure`)
-    on the user's data: a certified program may behave on the suite and copy on real data."""
+    on the user's data: a certified program may behave on the suite and copy on real data.
+    Every output row is checked; ``seed`` is unused (a sample drawn from it could be predicted)."""
     from sandbox.novelty import measure
 
-    problems = measure(X_train, X_syn, seed).problems()
+    problems = measure(X_train, X_syn).problems()
     if problems:
         raise OutputRefused("refused the program's output on this data: " + "; ".join(problems))
 
@@ -212,14 +214,15 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     from collab import selection
 
     cands = selection.candidates(detector_name(detector), store)
-    chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, lam=lam,
-                              classifier=classifier)
+    chosen = selection.select(X_train, detector, cands, runtime=_RUNTIME, seed=seed, syn_ratio=syn_ratio,
+                              lam=lam, classifier=classifier)
     winner = next(c for c in cands if c.name == chosen.choice)
     t0 = perf_counter()
     det = fit_detector(detector, X_train, seed) if det is None else det
     base_fit = perf_counter() - t0
     t0 = perf_counter()
-    X_syn = selection.synthetic_rows(winner, det, X_train, enhance.n_synthetic(len(X_train), syn_ratio), seed)
+    X_syn = selection.synthetic_rows(winner, lambda Z: base_scores(det, Z), X_train,
+                                     enhance.n_synthetic(len(X_train), syn_ratio), seed)
     synthesis = perf_counter() - t0
     if X_syn is None:
         fitted = Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
@@ -229,6 +232,22 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     fitted.program_sha256, fitted.selection = winner.sha256, chosen.to_dict()
     fitted.timings.update(base_fit=base_fit, synthesis=synthesis, selection=chosen.seconds)
     return fitted
+
+
+def select_dataset(data, detector, *, seed=0, store=None, label_column=None):
+    """``das select``: ``auto``'s choice and table on a dataset's training half (labels are not read).
+
+    ``data``: a path or a name in ``$DAS_DATA_DIR``; the split is the papers'
+    protocol, as for ``das enhance``. Returns the selection as a dict with
+    ``dataset``, ``detector`` and ``n_train``.
+    """
+    from collab import selection
+    from collab.data import load_dataset, resolve_dataset, split_dataset
+
+    name = detector_name(detector)
+    split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
+    chosen = selection.select(split.X_train, name, selection.candidates(name, store), runtime=_RUNTIME, seed=seed)
+    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
 
 
 def record_run(store, enhancement, detector, split, seed, metrics):
@@ -300,7 +319,6 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
         ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``,
         ``n_syn``, ``run_id`` and ``rows`` (:class:`collab.scoring.RowScores`).
     """
-    from types import SimpleNamespace
 
     from sklearn.preprocessing import StandardScaler
 
@@ -319,3 +337,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
     return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
             "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows}
+
+
+#: What :func:`collab.selection.select` fits with: this module's own functions.
+_RUNTIME = SimpleNamespace(fit_detector=fit_detector, base_scores=base_scores, fit_enhancement=fit_enhancement)

@@ -109,18 +109,19 @@ def candidates(detector, store=None):
     return [Candidate(NONE), Candidate(RANDOM), *found]
 
 
-def synthetic_rows(candidate, det, X_fit, n_syn, seed):
-    """The candidate's synthetic anomalies for a detector fitted on ``X_fit`` (None for :data:`NONE`)."""
-    from collab.pipeline import base_scores
+def synthetic_rows(candidate, scorer, X_fit, n_syn, seed):
+    """The candidate's synthetic anomalies for a detector fitted on ``X_fit`` (None for :data:`NONE`).
 
+    ``scorer(X) -> scores`` is the fitted detector's score (the sandbox's model proxy).
+    """
     if candidate.name == NONE:
         return None
     if candidate.name == RANDOM:
         return enhance.random_outliers(X_fit, n_syn, np.random.default_rng(seed))
-    return enhance.synthesize(candidate.source, X_fit, n_syn, lambda Z: base_scores(det, Z), seed=seed)
+    return enhance.synthesize(candidate.source, X_fit, n_syn, scorer, seed=seed)
 
 
-def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=0.1, lam=1.0,
+def select(X_train, detector, cands, *, runtime, seed=0, holdout=HOLDOUT, syn_ratio=0.1, lam=1.0,
            classifier="rf"):
     """Validate ``cands`` on planted anomalies in ``X_train``; return a :class:`Selection`.
 
@@ -131,6 +132,10 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=0.1, 
     detector : str or detector object
     cands : list of Candidate
         Validated in order; ties go to the earlier one.
+    runtime : object
+        ``fit_detector``, ``base_scores`` and ``fit_enhancement`` of
+        :mod:`collab.pipeline` (passed in, so this module does not import the
+        pipeline that calls it): the candidates are fitted exactly as a user's run.
     seed : int
         Seeds the split, the planting, the detector, the synthesis and the forest.
     holdout, syn_ratio, lam, classifier
@@ -138,26 +143,24 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=0.1, 
     """
     from threadpoolctl import threadpool_limits
 
-    from collab.pipeline import base_scores, fit_detector, fit_enhancement
-
     t0 = perf_counter()
     try:
         with threadpool_limits(1):  # the mixtures' small matrices: BLAS threads only contend
             split = planted_split(X_train, random_state=seed, holdout=holdout)
     except ValueError as exc:
         return Selection(FALLBACK, None, [], f"no planted validation ({exc})", perf_counter() - t0)
-    det = fit_detector(detector, split.X_fit, seed)
-    base_fit, base_val = base_scores(det, split.X_fit), base_scores(det, split.X_val)
+    det = runtime.fit_detector(detector, split.X_fit, seed)
+    base_fit, base_val = runtime.base_scores(det, split.X_fit), runtime.base_scores(det, split.X_val)
     n_syn = enhance.n_synthetic(len(split.X_fit), syn_ratio)
     table = []
     for cand in cands:
         row = {"candidate": cand.name, "sha256": cand.sha256, "mean_auc_pr": None, "error": None}
         try:
-            X_syn = synthetic_rows(cand, det, split.X_fit, n_syn, seed)
+            X_syn = synthetic_rows(cand, lambda Z: runtime.base_scores(det, Z), split.X_fit, n_syn, seed)
         except enhance.SynthesisError as exc:
             table.append({**row, "error": str(exc)})
             continue
-        scores = base_val if X_syn is None else fit_enhancement(
+        scores = base_val if X_syn is None else runtime.fit_enhancement(
             det, split.X_fit, X_syn, classifier=classifier, lam=lam, seed=seed,
             base_train=base_fit).scores(split.X_val, base=base_val)["sum"]
         kinds = per_kind_auc_pr(scores, split.y_val, split.kind_per_row)
@@ -167,19 +170,3 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=0.1, 
     if best is None:
         return Selection(FALLBACK, None, table, "every candidate failed", perf_counter() - t0)
     return Selection(best["candidate"], best["sha256"], table, None, perf_counter() - t0)
-
-
-def select_dataset(data, detector, *, seed=0, store=None, label_column=None):
-    """``das select``: the choice and its table on a dataset's training half (labels are not read).
-
-    ``data``: a path or a name in ``$DAS_DATA_DIR``; the split is the papers'
-    protocol, as for ``das enhance``. Returns :meth:`Selection.to_dict` with
-    ``dataset``, ``detector`` and ``n_train``.
-    """
-    from collab.data import load_dataset, resolve_dataset, split_dataset
-    from collab.pipeline import detector_name
-
-    name = detector_name(detector)
-    split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
-    chosen = select(split.X_train, name, candidates(name, store), seed=seed)
-    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}

@@ -35,7 +35,7 @@ def select(data, detector, seed, label_column, store_path, as_json):
     outliers and every certified program by AUC-PR per planted kind. Labels
     are never read.
     """
-    from collab.selection import select_dataset
+    from collab.pipeline import select_dataset
 
     res = select_dataset(data, detector, seed=seed, store=store_path, label_column=label_column)
     if as_json:
