@@ -35,6 +35,9 @@ LARGE_FAMILIES = ("correlated", "heavy_tailed")  # not the base (its large run a
 SCALE_RANGE = (0.2, 5.0)
 REAL_SOURCES = {"breast_cancer": (569, 30), "wine": (178, 13)}  # tables scikit-learn ships: shape
 LARGE_N_FACTOR = (1.5, 3.0)  # the large run asks for this many times the training rows
+# ... and at least this many rows (drawn per seed): more than the 1000 a sampled
+# output check once looked at, so "copy only when n_samples > 1000" is exercised.
+LARGE_MIN_ROWS_RANGE = (1001, 1600)
 HARDNESS_FAMILIES = ("gaussian_mixture", "correlated", "heavy_tailed", "real_like")
 
 
@@ -78,12 +81,19 @@ def suite_spec(seed=0):
     spec["datasets"][spec["large"]].update(
         n=int(round(np.exp(large.uniform(*np.log(LARGE_N_RANGE))))),
         d=int(large.integers(LARGE_D_RANGE[0], LARGE_D_RANGE[1] + 1)))
+    spec["large_min_rows"] = int(large.integers(LARGE_MIN_ROWS_RANGE[0], LARGE_MIN_ROWS_RANGE[1] + 1))
     for family, entry in spec["datasets"].items():
         if family == "real_like":
             entry["source"] = sorted(REAL_SOURCES)[int(rng.integers(len(REAL_SOURCES)))]
             rows, cols = REAL_SOURCES[entry["source"]]
             entry["n"], entry["d"] = min(entry["n"], rows), min(entry["d"], cols)
     return spec
+
+
+def large_rows(seed, n_base):
+    """Rows the suite's large run asks for on the base dataset of ``n_base`` rows."""
+    spec = suite_spec(seed)
+    return max(int(round(spec["large_n_factor"] * n_base)), spec["large_min_rows"])
 
 
 def _placed(X, rng, scale):

@@ -18,12 +18,19 @@ at most 0.365 (p99 0.31, p95 0.07: PCA "shell" programs that step 2 % of the
 way out), while training rows moved by 5 % of the median gap (red-team p9)
 have 0.52-1.0 on every suite dataset of seeds 0-3.
 
-Cost on large data: sorting out duplicate rows and a KD-tree over the training
-rows (O(n log n)), nearest-neighbour distances of at most ``MAX_REFERENCE_ROWS``
-sampled training rows, and at most ``MAX_CHECKED_ROWS`` sampled output rows
-queried within a distance bound. Measured: 0.3 CPU s on 100k x 20, about 7 s on
-200k x 64 (the unbounded reference queries dominate in many dimensions).
+Every output row is checked (a sample of them could be predicted and dodged:
+red-team c1 hid 58 % exact training-row copies outside a 1000-row sample drawn
+from the run seed). Cost on large data: sorting out duplicate training rows and
+a KD-tree over them (O(n log n)), nearest-neighbour distances of at most
+``MAX_REFERENCE_ROWS`` training rows (the spacing estimate; sampled with a seed
+hashed from the data, which the program cannot choose row by row), every output
+row queried within a distance bound, the local spacing of each distinct matched
+training row (none for exact copies), and a bounded KD-tree self-query of the
+output rows. Measured: 33 CPU s (single thread) on 1M x 20 Gaussian training
+rows against 100k novel output rows, 21 CPU s against 100k exact copies (750 MB
+peak); the nearest-neighbour queries use all cores.
 """
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +44,7 @@ REPEAT_RATIO = 0.01
 MAX_COPY_FRACTION = 0.05
 MAX_NEAR_FRACTION = 0.5
 MAX_REPEAT_FRACTION = 0.2
-MAX_REFERENCE_ROWS = 500
-MAX_CHECKED_ROWS = 1000
+MAX_REFERENCE_ROWS = 500  # training rows whose spacing sets the search bound (all OUTPUT rows are checked)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class Novelty:
                 for share, limit, what in limits if share > limit]
 
 
+def _data_rng(*arrays):
+    """A generator seeded from a hash of ``arrays``: nothing the program is told (such as the run seed)."""
+    h = hashlib.blake2b(digest_size=16)
+    for A in arrays:
+        h.update(np.ascontiguousarray(A).tobytes())
+    return np.random.default_rng(int.from_bytes(h.digest(), "little"))
+
+
 def _sample(X, limit, rng):
     return X if len(X) <= limit else X[np.sort(rng.choice(len(X), limit, replace=False))]
 
@@ -72,26 +86,35 @@ def _standardize(X_train, *others):
     return [(np.asarray(A, dtype=np.float64) - center) / scale for A in (X_train, *others)]
 
 
-def measure(X_train, out, seed=0):
-    """The :class:`Novelty` of the synthesized rows ``out`` against ``X_train``."""
-    rng = np.random.default_rng(seed)
+def measure(X_train, out, seed=None):
+    """The :class:`Novelty` of ALL synthesized rows ``out`` against ``X_train``.
+
+    ``seed`` is accepted for compatibility and ignored: nothing here depends on a
+    value the program could know.
+    """
     Z, S = _standardize(np.asarray(X_train, dtype=np.float64), out)
     if len(S) == 0 or len(Z) == 0:
         return Novelty(0.0, 0.0, 0.0, 0.0, 0)
     Z = np.unique(Z, axis=0)
     tree = cKDTree(Z)
-    gaps = tree.query(_sample(Z, MAX_REFERENCE_ROWS, rng), k=2)[0][:, 1] if len(Z) > 1 else np.zeros(1)
+    gaps = (tree.query(_sample(Z, MAX_REFERENCE_ROWS, _data_rng(Z)), k=2)[0][:, 1]
+            if len(Z) > 1 else np.zeros(1))
     gap = float(np.median(gaps))
-    checked = _sample(S, MAX_CHECKED_ROWS, rng)
     # Rows farther than the widest sampled spacing allows are no copies; the bound
     # keeps the search cheap in many dimensions.
     bound = max(NEAR_RATIO * float(gaps.max()) * 1.5, 1e-150)  # squared > 0: exact copies count
-    dist, nearest = tree.query(checked, k=1, distance_upper_bound=bound)
-    found = np.isfinite(dist)
-    local = tree.query(Z[nearest[found]], k=2)[0][:, 1] if len(Z) > 1 else np.zeros(found.sum())
-    shares = [float(np.sum(dist[found] <= ratio * local)) / len(checked) for ratio in (COPY_RATIO, NEAR_RATIO)]
+    dist, nearest = tree.query(S, k=1, distance_upper_bound=bound, workers=-1)
+    exact = int(np.sum(dist == 0))  # exact copies: within any ratio of the (positive) local spacing
+    found = np.isfinite(dist) & (dist > 0)
+    local = np.zeros(int(found.sum()))
+    if len(Z) > 1 and found.any():
+        # one spacing query per distinct matched training row (near copies repeat rows)
+        rows, inverse = np.unique(nearest[found], return_inverse=True)
+        local = tree.query(Z[rows], k=2, workers=-1)[0][:, 1][inverse.ravel()]
+    shares = [(exact + float(np.sum(dist[found] <= ratio * local))) / len(S) for ratio in (COPY_RATIO, NEAR_RATIO)]
     repeats = 0.0
-    if len(checked) > 1:
-        own, _ = cKDTree(checked).query(checked, k=2)
-        repeats = float(np.mean(own[:, 1] <= REPEAT_RATIO * gap))
-    return Novelty(shares[0], shares[1], repeats, gap, len(checked))
+    if len(S) > 1:
+        limit = REPEAT_RATIO * gap
+        own, _ = cKDTree(S).query(S, k=2, distance_upper_bound=max(limit * (1 + 1e-9), 1e-150))
+        repeats = float(np.mean(own[:, 1] <= limit))
+    return Novelty(shares[0], shares[1], repeats, gap, len(S))

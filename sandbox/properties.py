@@ -407,7 +407,7 @@ def _dynamic_properties(suite):
     """
     sets = ds.hardness_datasets(suite.seed)
     base, real = sets[0], sets[-1]  # gaussian mixture doubles as the base dataset
-    n_large = int(round(ds.suite_spec(suite.seed)["large_n_factor"] * len(base.X)))
+    n_large = ds.large_rows(suite.seed, len(base.X))  # > 1000 rows
     models = {s.name: suite.fit(s.X) for s in sets}
     blamed = {}  # property -> list of "dataset n=..: problem"
 

@@ -242,7 +242,7 @@ def _run(task, sink, on_refusal=None):
     ``on_refusal(finding)`` is called at the first guard refusal (the run
     ends there: the program never sees the exception it would catch).
     """
-    np.random.seed(task.seed)
+    np.random.seed(int.from_bytes(hashlib.sha256(b"np.random:" + str(task.seed).encode()).digest()[:4], "little"))  # not the seed itself
     random.seed(task.seed)
     # After fork the child's X_train is already a private copy-on-write copy:
     # writes never reach the parent, so it is handed over as is (copied only

@@ -230,7 +230,7 @@ def test_fake_copy_program_fails_novel_and_diverse():
     rep = verify_program(PROGRAM, "fake", runner=_runner(copy_rows), detector_factory=_factory)
     # the large run asks for more rows than X_train has: the copies repeat each other too
     assert [p.name for p in rep.failures()] == ["novel", "far_from_training", "diverse"]
-    n_large = round(ds.suite_spec(0)["large_n_factor"] * len(ds.base_dataset(0).X))
+    n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
     detail = rep.property("novel").detail
     assert f"gaussian_mixture n={n_large}: 100% of {n_large} synthesized rows are (near) copies" in detail
 
@@ -400,6 +400,8 @@ HARMFUL_EXPECTED = {
     "shape_trigger_box": ("novel", "synthesized rows are (near) copies of training rows"),
     "shape_trigger_recombination": ("novel", "synthesized rows are (near) copies of training rows"),
     "near_copies_5pct_gap": ("far_from_training", "synthesized rows lie within 0.1 x the local row spacing"),
+    # caught by the large run now that it asks for more than 1000 rows
+    "hidden_copies_sampled_rows": ("novel", "synthesized rows are (near) copies of training rows"),
 }
 REJECTED = {**{BUGGY / f"{stem}.py": v for stem, v in BUGGY_EXPECTED.items()},
             **{HARMFUL / f"{stem}.py": v for stem, v in HARMFUL_EXPECTED.items()}}
@@ -417,7 +419,7 @@ def test_buggy_and_harmful_programs_fail_the_precise_property(path):
     if path.stem == "too_easy_far_noise":
         assert rep.hardness < 0.01  # easier than every normal row
     if path.stem == "copies_on_large_n":  # fine on the small runs, caught on the large one
-        n_large = round(ds.suite_spec(0)["large_n_factor"] * len(ds.base_dataset(0).X))
+        n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
         assert prop.detail == f"gaussian_mixture n={n_large}: 100% of {n_large} {message}"
 
 
@@ -483,3 +485,56 @@ def test_runtime_refuses_copies_the_suite_never_sees():
     with pytest.raises(OutputRefused, match=r"100% of 300 synthesized rows are \(near\) copies of training rows"):
         EnhancedDetector(detector="IForest", program=COPIES_BEYOND_SUITE_SIZES).fit(X)
     EnhancedDetector(detector="IForest", program=COPIES_BEYOND_SUITE_SIZES).fit(X[:2000])
+
+
+HIDDEN_COPIES = HARMFUL / "hidden_copies_sampled_rows.py"
+SOUND_INTERPOLATION = """
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    X = np.asarray(X_train, dtype=np.float64)
+    a = X[np.random.randint(0, len(X), size=n_samples)]
+    b = X[np.random.randint(0, len(X), size=n_samples)]
+    return a + np.random.uniform(0.3, 0.7, size=(n_samples, 1)) * (b - a)
+"""
+
+
+def _large_training_set(n):
+    rng = np.random.default_rng(5)  # the red team's c1 data: 6 features, mixed spreads
+    return rng.normal(size=(n, 6)) * rng.uniform(0.5, 3, 6) + rng.normal(size=6)
+
+
+@pytest.mark.parametrize("n_train", [12_000, 24_000])
+def test_runtime_refuses_copies_hidden_outside_a_row_sample(n_train):
+    """Red team c1: all rows outside the 1000 a sampled check looked at were exact
+    training rows; the runtime check now looks at every output row."""
+    from collab.estimator import EnhancedDetector
+    from collab.pipeline import OutputRefused
+
+    X = _large_training_set(n_train)
+    with pytest.raises(OutputRefused, match=r"synthesized rows are \(near\) copies of training rows"):
+        EnhancedDetector(detector="IForest", program=HIDDEN_COPIES.read_text()).fit(X)
+    EnhancedDetector(detector="IForest", program=SOUND_INTERPOLATION).fit(X)  # a sound program passes
+
+
+def test_novelty_checks_every_output_row():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5))
+    out = X[rng.integers(0, len(X), 2500)] + 0.0
+    out[:1000] = rng.normal(size=(1000, 5)) * 3  # novel rows where a 1000-row sample might look
+    res = novelty.measure(X, out)
+    assert res.checked_rows == 2500 and res.copy_fraction == pytest.approx(0.6)
+    assert novelty.measure(X, out, seed=1) == novelty.measure(X, out, seed=2)  # nothing depends on the seed
+
+
+def test_worker_global_numpy_seed_is_not_the_run_seed():
+    """The program cannot read the run seed back from np.random (red team c1 brute-forced it)."""
+    from collab import enhance
+
+    leak = ("import numpy as np\n\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+            "    return np.full((n_samples, X_train.shape[1]), np.random.random_sample())\n")
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    for seed in (0, 3):
+        first = enhance.synthesize(leak, X, 2, lambda Z: np.zeros(len(Z)), seed=seed)[0, 0]
+        assert first not in {np.random.RandomState(s).random_sample() for s in range(4096)}
