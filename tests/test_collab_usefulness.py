@@ -52,7 +52,7 @@ def test_jittered_training_rows_are_neither_useful_nor_borderline():
 
 
 def test_a_sound_program_is_useful_and_borderline():
-    result = usefulness(SHELL, "KNN")
+    result = usefulness(SHELL, "PCA")
     assert result.useful and result.is_borderline, result.means
     assert 0 < result.borderline < 1
     # The report keeps the figure per suite dataset and planted kind.
