@@ -103,7 +103,7 @@ class Usefulness:
         gain = {k: round(self.means["program"] - self.means[k], 4) for k in ("base", "random")}
         return [
             {"name": "useful", "passed": self.useful, "value": {k: round(v, 4) for k, v in self.means.items()},
-             "threshold": "program > max(base, random)",
+             "threshold": "program > max(base, random)", "gating": REQUIRE_USEFUL,
              "detail": f"mean planted AUC-PR gain over base {gain['base']:+.4f}, over random {gain['random']:+.4f}"},
             {"name": "borderline", "passed": self.is_borderline, "value": round(self.borderline, 4),
              "threshold": "> 0 (0: a typical normal row, 1: a typical random outlier)",

@@ -98,3 +98,14 @@ def test_python_file_with_backticks_in_a_docstring_is_read_as_is():
 
     source = 'def generate_hard_anomalies(n_samples, model, X_train):\n    """Use ```np.tile```."""\n    return X_train\n'
     assert program_source(source) == source
+
+
+def test_a_failed_property_that_does_not_gate_prints_as_a_note():
+    from engine.cli._verdict import format_report
+
+    report = {"detector": "IForest", "seed": 0, "suite_version": "x", "passed": True, "properties": [
+        {"name": "useful", "passed": False, "value": 0.1, "threshold": "t", "gating": False, "detail": "d"},
+        {"name": "borderline", "passed": False, "value": -0.2, "threshold": "> 0", "detail": "deep"}]}
+    text = format_report(report)
+    assert "[NOTE] useful: 0.1" in text
+    assert "[FAIL] borderline: -0.2" in text
