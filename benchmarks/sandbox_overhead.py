@@ -80,8 +80,10 @@ class _Plain:
 
 
 def run_plain(source, X_train, n_samples, scorer, seed=0):
-    """Reference: exec the program in-process with no guards at all."""
-    np.random.seed(seed)
+    """Reference: exec the program in-process with no guards at all (seeded as the worker seeds it)."""
+    from sandbox.worker import numpy_global_seed
+
+    np.random.seed(numpy_global_seed(seed))
     namespace = {}
     exec(compile(source, "<plain>", "exec"), namespace)  # trusted benchmark code only
     out = namespace["generate_hard_anomalies"](n_samples, _Plain(scorer), X_train.copy())

@@ -236,13 +236,19 @@ def _as_output(result):
     return out if out.flags.c_contiguous else out.copy(order="C")
 
 
+def numpy_global_seed(seed):
+    """Seed of numpy's global RNG for a run: derived from the run seed, not equal to it,
+    so a program cannot read the run seed back from its first draw."""
+    return int.from_bytes(hashlib.sha256(b"np.random:" + str(seed).encode()).digest()[:4], "little")
+
+
 def _run(task, sink, on_refusal=None):
     """Execute the program; returns (output array, input_mutated).
 
     ``on_refusal(finding)`` is called at the first guard refusal (the run
     ends there: the program never sees the exception it would catch).
     """
-    np.random.seed(int.from_bytes(hashlib.sha256(b"np.random:" + str(task.seed).encode()).digest()[:4], "little"))  # not the seed itself
+    np.random.seed(numpy_global_seed(task.seed))
     random.seed(task.seed)
     # After fork the child's X_train is already a private copy-on-write copy:
     # writes never reach the parent, so it is handed over as is (copied only
