@@ -92,6 +92,14 @@ class ProgramPolicy(RestrictingNodeTransformer):
                      for key in node.keys]
         return node
 
+    def visit_Starred(self, node):
+        # ``f(*x)``, ``[*x]``: C code unpacks ``x``; route it through the checked
+        # iteration so library items are value-checked as in a ``for`` loop.
+        node = self.node_contents_visit(node)
+        if isinstance(node.ctx, ast.Load):
+            node.value = _hook("_getiter_", node.value)
+        return node
+
     def visit_DictComp(self, node):
         node = super().visit_DictComp(node)
         if not isinstance(node.key, ast.Constant):
@@ -101,5 +109,10 @@ class ProgramPolicy(RestrictingNodeTransformer):
 
 def _key_hook(key):
     """``_dict_key_(key)`` at the key's location."""
-    call = ast.Call(func=ast.Name("_dict_key_", ast.Load()), args=[key], keywords=[])
-    return ast.fix_missing_locations(ast.copy_location(call, key))
+    return _hook("_dict_key_", key)
+
+
+def _hook(name, value):
+    """``name(value)`` at the value's location (``name``: one of the worker's guard hooks)."""
+    call = ast.Call(func=ast.Name(name, ast.Load()), args=[value], keywords=[])
+    return ast.fix_missing_locations(ast.copy_location(call, value))

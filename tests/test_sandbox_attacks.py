@@ -742,6 +742,9 @@ BUILTIN_ROUTES = [
     ("extend-then-iterate", "r = []\nr.extend(gb)\nfor t in r:\n    pass"),
     ("inplace-then-unpack", "r = []\nr += gb\na, b = r"),
     ("bytes", "r = bytes(gb)"),
+    ("star-list", "r = [*gb]"),
+    ("star-call", "r = print(*gb)"),
+    ("star-tuple", "r = (0, *gb)"),
 ]
 
 
@@ -793,3 +796,16 @@ def test_yield_from_a_library_object_is_checked(guarded_parent):
     res = _run_caught(program(body))
     assert res.status == VIOLATION, res.message
     assert "object" in res.message and "LEAK" not in res.stdout and "survived" not in res.stdout
+
+
+def test_star_unpacking_of_plain_values_still_works(guarded_parent):
+    body = """
+    shape = (*X_train.shape, 1)
+    parts = [*range(2), *[5.0]]
+    print(shape[2], parts, max(*[3, 4]))
+    return X_train[:n_samples]
+    """
+    res = run_program(program(body), np.random.default_rng(0).normal(size=(40, D)), 2, lambda A: A.sum(axis=1),
+                      limits=Limits(timeout_s=30))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "1 [0, 1, 5.0] 4"
