@@ -82,9 +82,9 @@ def synthesize(source, X_train, n_samples, scorer, seed=0):
 
 def random_outliers(X_train, n_samples, rng, widen=RANDOM_WIDEN):
     """Uniform samples from the training bounding box widened by ``widen`` per side."""
-    lo, hi = X_train.min(axis=0), X_train.max(axis=0)
-    pad = widen * (hi - lo)
-    return rng.uniform(lo - pad, hi + pad, size=(n_samples, X_train.shape[1]))
+    from sandbox.datasets import uniform_in_widened_box
+
+    return uniform_in_widened_box(X_train, n_samples, rng, widen)
 
 
 def gaussian_noise(X_train, n_samples, rng, scale=GAUSS_SCALE):

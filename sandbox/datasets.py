@@ -194,11 +194,14 @@ def random_outliers(X, n, seed=0, widen=0.10):
     This is the paper's "random outliers" baseline that synthesized anomalies
     must be harder than.
     """
-    X = np.asarray(X, dtype=np.float64)
+    return uniform_in_widened_box(np.asarray(X, dtype=np.float64), int(n), _rng(seed, 5), widen)
+
+
+def uniform_in_widened_box(X, n, rng, widen):
+    """``n`` uniform draws of ``rng`` in ``X``'s bounding box widened by ``widen`` of its width per side."""
     lo, hi = X.min(axis=0), X.max(axis=0)
     margin = widen * (hi - lo)
-    rng = _rng(seed, 5)
-    return rng.uniform(lo - margin, hi + margin, size=(int(n), X.shape[1]))
+    return rng.uniform(lo - margin, hi + margin, size=(n, X.shape[1]))
 
 
 def suite_arrays(min_rows=1, max_rows=40, max_dim=6):

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sandbox import datasets as ds
-from sandbox import novelty
+from sandbox import novelty, rules
 from sandbox.untrusted import clean_text
 
 SUITE_VERSION = "3.0.0"  # bump on any change to a property, threshold or dataset
@@ -71,7 +71,7 @@ SUITE_DETECTOR_PARAMS = {"DRL": {"epochs": 50}}
 
 # Programs of the hardness-degree variant (App. 6.16) are certified at the middle degree.
 SUITE_DEGREE = "med"
-FUNCTION_NAME = "generate_hard_anomalies"
+FUNCTION_NAME = rules.ENTRY_POINT
 _SIGNATURES = (["n_samples", "model", "X_train"], ["n_samples", "model", "X_train", "degree"])
 _FINITE_WORDS = ("finite", "nan", "inf")
 

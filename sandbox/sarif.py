@@ -14,6 +14,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from sandbox.audit import audit_source
+from sandbox.rules import ENTRY_POINT
 from sandbox.untrusted import clean_text
 
 SARIF_VERSION = "2.1.0"
@@ -41,7 +42,7 @@ def entry_line(source):
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 1
-    lines = [n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "generate_hard_anomalies"]
+    lines = [n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
     return lines[0] if lines else 1
 
 

@@ -19,6 +19,7 @@ from sandbox import protocol, seccomp
 from sandbox.audit import PROGRAM_FILENAME
 from sandbox.guards import PrintSink, make_globals
 from sandbox.isolation import THREAD_VARS
+from sandbox.rules import ENTRY_POINT
 
 
 class _ProgramFailed(Exception):
@@ -262,7 +263,7 @@ def _run(task, sink, on_refusal=None):
     model = ModelProxy(task.read_fd, task.write_fd)
     try:
         exec(task.code, glb)
-        func = glb.get("generate_hard_anomalies")
+        func = glb.get(ENTRY_POINT)
         if not callable(func):
             raise _ProgramFailed("runtime-error", "generate_hard_anomalies is not defined")
         args = (task.n_samples, model, X) + (() if task.degree is None else (task.degree,))
