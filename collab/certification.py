@@ -56,7 +56,7 @@ def _sandbox_verifier():
 
 
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
-USEFUL_VERSION = "u1"
+USEFUL_VERSION = "u2"
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
 #: Rows the enhancement synthesizes on a suite dataset: the runtime's default share.
@@ -103,7 +103,7 @@ class Usefulness:
         gain = {k: round(self.means["program"] - self.means[k], 4) for k in ("base", "random")}
         return [
             {"name": "useful", "passed": self.useful, "value": {k: round(v, 4) for k, v in self.means.items()},
-             "threshold": "program > max(base, random)", "gating": REQUIRE_USEFUL,
+             "threshold": "program > max(base, random)",
              "detail": f"mean planted AUC-PR gain over base {gain['base']:+.4f}, over random {gain['random']:+.4f}"},
             {"name": "borderline", "passed": self.is_borderline, "value": round(self.borderline, 4),
              "threshold": "> 0 (0: a typical normal row, 1: a typical random outlier)",
@@ -219,7 +219,7 @@ class ServiceReport:
     ``hardness`` is the borderline position (0: a typical normal row, 1: a
     typical random outlier), measured when the sandbox suite passed (else
     None); the sandbox's depth figure is kept as ``depth``. ``passed`` needs
-    the sandbox suite, ``borderline > 0`` and, with ``require_useful``, ``useful``.
+    the sandbox suite, ``useful`` and ``borderline > 0``.
     """
 
     sandbox: object
@@ -243,21 +243,14 @@ class ServiceReport:
         return out
 
 
-#: Whether ``useful`` gates certification. Off: no program, bundled or new, beats random outliers
-#: on the suite yet (README, "Results"); the figure is measured, recorded and ranks the defaults.
-REQUIRE_USEFUL = False
-
-
-def verify_with_usefulness(source, detector, seed=0, require_useful=None):
+def verify_with_usefulness(source, detector, seed=0):
     """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`."""
     from sandbox import verify_program
 
     t0 = time.perf_counter()
     report = verify_program(source, detector, seed=seed)
     useful = usefulness(source, detector, seed=seed) if report.passed else None
-    required = REQUIRE_USEFUL if require_useful is None else require_useful
-    passed = bool(report.passed and useful.is_borderline and (useful.useful or not required)) \
-        if useful is not None else False
+    passed = bool(report.passed and useful.useful and useful.is_borderline) if useful is not None else False
     return ServiceReport(report, useful, passed, _sandbox_suite_version(),
                          round(report.duration_s + time.perf_counter() - t0, 3))
 
@@ -266,6 +259,14 @@ def useful_margin(verification):
     """A certified program's mean planted AUC-PR minus the better of base and random outliers (or None)."""
     means = (verification.report or {}).get("usefulness", {}).get("means")
     return None if not means else means["program"] - max(means["base"], means["random"])
+
+
+def rank_key(store, sha):
+    """Label-free ranking of certified programs: the largest ``useful`` margin, then the borderline
+    figure, then the sha256 (the default is the maximum)."""
+    ver = store.latest_verification(sha)
+    margin = useful_margin(ver)
+    return (-np.inf if margin is None else margin, ver.hardness or 0.0, sha)
 
 
 class Certification:
@@ -406,15 +407,9 @@ class Certification:
         if not results:
             raise NotCertified(f"no bundled program for {name} passed verification under suite "
                                f"{self.suite_version} (see `das programs list --detector {name}`)")
-        best = max(results, key=lambda r: self._rank_key(r["sha256"]))
+        best = max(results, key=lambda r: rank_key(self.store, r["sha256"]))
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
-
-    def _rank_key(self, sha):
-        """Default choice: the largest ``useful`` margin, then the borderline figure, then the sha."""
-        ver = self.store.latest_verification(sha)
-        margin = useful_margin(ver)
-        return (-np.inf if margin is None else margin, ver.hardness or 0.0, sha)
 
     def add(self, source, detector, *, policy="", metadata=None, make_default=False):
         """Store a program written by a user, verify it now and, if ``make_default`` and it is
@@ -434,6 +429,11 @@ class Certification:
     def import_bundle(self, path, detector=None):
         """Import a bundle (hashes checked) and verify every live program locally.
 
+        A program already verified here under the current suite keeps that
+        verdict (the suite is seeded, so a second run would repeat it): a
+        detector none of whose bundled programs certifies costs one
+        verification per program, not one per use.
+
         ``detector``: only that detector's programs.
 
         Returns
@@ -447,7 +447,9 @@ class Certification:
             if entry["status"] == "revoked":
                 results.append(dict(entry, passed=None))
                 continue
-            ver = self.verify(entry["sha256"])
+            ver = self.store.latest_verification(entry["sha256"])
+            if ver is None or ver.suite_version != self.suite_version:  # verdicts are deterministic per suite
+                ver = self.verify(entry["sha256"])
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results
 

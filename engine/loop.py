@@ -4,8 +4,12 @@ Nothing an LLM writes is trusted: every extracted program is stored as a
 candidate with its lineage (prompt sha256, parent sha256 for repairs, response
 metadata), audited, verified by the property suite, and the outcome recorded.
 A rejected program gets a repair prompt that carries the verifier's report,
-for at most ``max_repair_rounds`` rounds. The default program of a detector is
-chosen label-free: the highest verifier hardness among certified programs.
+for at most ``max_repair_rounds`` rounds. Verification is the certification
+service's (:func:`collab.certification.verify_with_usefulness`: the sandbox's
+property suite, then ``useful`` and ``borderline``), the same verdict the
+runtime requires. The default program of a detector is chosen label-free, by
+the service's ranking (the largest ``useful`` margin on the suite's planted
+anomalies).
 The replay corpus run through this loop ships as ``collab/bundled_programs.json``
 (``das prompts corpus --bundle``), which the runtime certifies on first use.
 """
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from engine.extract import ExtractionError, extract_program
 from engine.llm import LLMError, NoRecordedResponse
 from engine.prompts import build_prompt, build_repair_prompt
+from engine.verdict import format_report
 
 log = logging.getLogger("das.engine.loop")
 
@@ -63,14 +68,9 @@ def _audit(source):
 
 
 def _default_verifier(source, detector, seed=0):
-    from sandbox.properties import verify_program
+    from collab.certification import verify_with_usefulness
 
-    return verify_program(source, detector, seed=seed)
-
-
-def _report_text(report):
-    fmt = getattr(report, "format_text", None)
-    return fmt() if callable(fmt) else str(report)
+    return verify_with_usefulness(source, detector, seed=seed)
 
 
 def _audit_report(audit, suite_version):
@@ -94,9 +94,9 @@ class _Run:
 
     @staticmethod
     def _suite_version():
-        from sandbox import SUITE_VERSION
+        from collab.certification import suite_version
 
-        return str(SUITE_VERSION)
+        return suite_version()
 
     def _check(self, sha, source):
         """Audit then verify ``source``; record the outcome. Returns (passed, hardness, text)."""
@@ -107,10 +107,12 @@ class _Run:
                                            passed=False, suite_version=self._suite_version())
             return False, 0.0, text
         report = self.verifier(source, self.detector, seed=self.config.seed)
-        self.store.record_verification(sha, report.to_dict(), passed=report.passed,
+        report_dict = report.to_dict()
+        self.store.record_verification(sha, report_dict, passed=report.passed,
                                        suite_version=report.suite_version,
                                        duration_s=report.duration_s)
-        return bool(report.passed), float(report.hardness), _report_text(report)
+        hardness = None if report.hardness is None else float(report.hardness)
+        return bool(report.passed), hardness, format_report(report_dict, passed=report.passed)
 
     def candidate(self, index):
         """Run one candidate through its rounds."""
@@ -171,8 +173,9 @@ def generate_programs(detector, *, client, store, verifier=None, config=None, pr
     store : program_store.ProgramStore
     verifier : callable, optional
         ``verifier(source, detector, seed=...)`` -> report with ``passed``,
-        ``hardness``, ``suite_version``, ``duration_s``, ``to_dict()``;
-        default :func:`sandbox.verify_program`.
+        ``hardness`` (None when not measured), ``suite_version``,
+        ``duration_s``, ``to_dict()``; default
+        :func:`collab.certification.verify_with_usefulness`.
     config : LoopConfig, optional
     progress : callable, optional
         Called with each finished :class:`CandidateResult`.
@@ -201,16 +204,17 @@ def generate_programs(detector, *, client, store, verifier=None, config=None, pr
 
 
 def choose_default(store, detector, results):
-    """Make the hardest certified candidate the detector's default (label-free).
+    """Make the certified candidate the service ranks first the detector's default (label-free).
 
     Returns the chosen sha256 or None when no candidate was certified.
     """
+    from collab.certification import rank_key
+
     certified = [r for r in results if r.status == "certified"]
     if not certified:
         return None
-    best = max(certified, key=lambda r: (r.hardness, r.sha256))
+    best = max(certified, key=lambda r: rank_key(store, r.sha256))
     store.set_default(detector, best.sha256)
-    log.info("default program for %s: %s (hardness %.3f)", detector, best.sha256[:12],
-             best.hardness)
+    log.info("default program for %s: %s", detector, best.sha256[:12])
     return best.sha256
 

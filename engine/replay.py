@@ -40,8 +40,9 @@ def load_index(corpus_dir=None):
 class ReplayClient:
     """:class:`engine.llm.LLMClient` serving the recorded corpus.
 
-    ``complete(text, sample=i)`` returns the i-th recorded response (by entry
-    id) whose ``prompt_sha256`` equals the sha256 of ``text``.
+    ``complete(text, sample=i)`` returns the i-th recorded response (newest corpus
+    version first, then by entry id) whose ``prompt_sha256`` equals the sha256 of
+    ``text``.
     """
 
     backend = "replay"
@@ -56,8 +57,9 @@ class ReplayClient:
         return f"ReplayClient(corpus_dir={str(self.corpus_dir)!r}, entries={len(self.entries)})"
 
     def responses_for(self, sha):
-        """Index entries answering the prompt with sha256 ``sha``, ordered by id."""
-        return sorted((e for e in self.entries if e["prompt_sha256"] == sha), key=lambda e: e["id"])
+        """Index entries answering the prompt with sha256 ``sha``: the newest corpus version first, then by id."""
+        return sorted((e for e in self.entries if e["prompt_sha256"] == sha),
+                      key=lambda e: (-e.get("corpus_version", 1), e["id"]))
 
     def read(self, entry):
         """Response text of ``entry``, checked against its recorded sha256."""

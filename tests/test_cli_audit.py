@@ -9,6 +9,8 @@ from engine.cli import main
 
 PROGRAMS = Path(__file__).parent / "programs"
 HONEST = PROGRAMS / "honest" / "knn_between_neighbours.py"
+#: A corpus v3 answer (fenced LLM text) that the runtime certifies for KNN.
+USEFUL_ANSWER = Path(__file__).parents[1] / "engine" / "corpus" / "responses" / "knn_7.md"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
 
 
@@ -24,11 +26,23 @@ def test_help_lists_options(cli):
         assert option in res.output
 
 
-def test_honest_program_is_certifiable(cli):
-    res = cli.invoke(main, ["audit", str(HONEST), "--detector", "knn"])
+def test_useful_program_is_certifiable(cli, tmp_path):
+    from engine.extract import program_source
+
+    prog = tmp_path / "knn_feature_swap.py"
+    prog.write_text(program_source(USEFUL_ANSWER.read_text()))
+    res = cli.invoke(main, ["audit", str(prog), "--detector", "knn"])
     assert res.exit_code == 0, res.output
-    assert "[PASS] harder_than_random" in res.output
+    assert "[PASS] harder_than_random" in res.output and "[PASS] useful" in res.output
     assert res.output.rstrip().endswith("verdict: CERTIFIABLE")
+
+
+def test_honest_but_deep_program_is_rejected_as_useless(cli):
+    # Sound code, but its rows sit deeper than the median normal row: das audit gives the runtime's verdict.
+    res = cli.invoke(main, ["audit", str(HONEST), "--detector", "knn"])
+    assert res.exit_code == 1, res.output
+    assert "[PASS] harder_than_random" in res.output and "[FAIL] borderline" in res.output
+    assert res.output.rstrip().endswith("verdict: REJECTED")
 
 
 def test_buggy_program_is_rejected_with_reason_as_json(cli):
@@ -73,10 +87,8 @@ def test_undecodable_file_gives_clean_error(cli, tmp_path):
     assert "Traceback" not in res.output
 
 
-def test_llm_answer_with_fences_is_audited_as_its_code(cli, tmp_path):
-    answer = tmp_path / "answer.md"
-    answer.write_text("Here is the program:\n\n```python\n" + HONEST.read_text() + "```\n\nIt works by ...\n")
-    res = cli.invoke(main, ["audit", str(answer), "-d", "KNN"])
+def test_llm_answer_with_fences_is_audited_as_its_code(cli):
+    res = cli.invoke(main, ["audit", str(USEFUL_ANSWER), "-d", "KNN"])
     assert res.exit_code == 0, res.output
     assert "syntax-error" not in res.output and res.output.rstrip().endswith("verdict: CERTIFIABLE")
     assert "hardness: " in res.output
@@ -98,14 +110,3 @@ def test_python_file_with_backticks_in_a_docstring_is_read_as_is():
 
     source = 'def generate_hard_anomalies(n_samples, model, X_train):\n    """Use ```np.tile```."""\n    return X_train\n'
     assert program_source(source) == source
-
-
-def test_a_failed_property_that_does_not_gate_prints_as_a_note():
-    from engine.cli._verdict import format_report
-
-    report = {"detector": "IForest", "seed": 0, "suite_version": "x", "passed": True, "properties": [
-        {"name": "useful", "passed": False, "value": 0.1, "threshold": "t", "gating": False, "detail": "d"},
-        {"name": "borderline", "passed": False, "value": -0.2, "threshold": "> 0", "detail": "deep"}]}
-    text = format_report(report)
-    assert "[NOTE] useful: 0.1" in text
-    assert "[FAIL] borderline: -0.2" in text

@@ -49,8 +49,8 @@ def fake_verifier(hardness_by_tag):
         passed = hard is not None
         return SimpleNamespace(
             passed=passed, hardness=hard or 0.0, suite_version="t1", duration_s=0.01,
-            to_dict=lambda: {"hardness": hard or 0.0, "passed": passed},
-            format_text=lambda: f"[FAIL] harder_than_random ({tag})" if not passed else "ok")
+            to_dict=lambda: {"hardness": hard or 0.0, "passed": passed, "properties": [
+                {"name": "harder_than_random", "passed": passed, "value": tag, "threshold": None}]})
     return verify
 
 
@@ -84,7 +84,7 @@ def test_rejected_program_is_repaired_with_the_report_and_lineage(store):
                               verifier=fake_verifier({"bad": None, "good": 0.6}),
                               config=LoopConfig(n_candidates=1, max_repair_rounds=2))
     assert res.status == "certified" and res.rounds == 1 and len(res.lineage) == 2
-    assert "[FAIL] harder_than_random (bad)" in client.prompts[1]
+    assert "[FAIL] harder_than_random: bad" in client.prompts[1]
     child = store.get(res.sha256)
     assert child.parent_sha256 == res.lineage[0] and child.prompt_variant == "repair"
     assert store.get(res.lineage[0]).status == "rejected"

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
-from engine.cli._verdict import format_report
+from engine.verdict import format_report
 
 FORMATS = ("text", "json", "sarif")
 
@@ -24,20 +24,22 @@ FORMATS = ("text", "json", "sarif")
 def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
     """Certify the synthesis program in each FILE for DETECTOR, or say exactly why not.
 
-    Runs the static audit, the sandboxed runs and the property suite on generated
-    data (never user data) and prints each property with its measured value and
-    threshold. A FILE may be plain Python or an LLM answer with ``` fences around
+    Runs the static audit, the sandboxed runs, the property suite and the
+    certification service's `useful` and `borderline` properties on generated
+    data (never user data), the same verdict `das regenerate`, `das programs
+    add` and the runtime require, and prints each property with its measured
+    value and threshold. A FILE may be plain Python or an LLM answer with ``` fences around
     the code. Exit code 0 when every FILE is CERTIFIABLE, 1 when one is REJECTED.
     JSON is one object for one FILE, a list for several.
     """
-    from sandbox import verify_program
+    from collab.certification import verify_with_usefulness
     from sandbox.sarif import Audited, to_sarif
 
     fmt = "json" if as_json else fmt
     audited = []
     for file in files:
         source = read_program_file(file)
-        audited.append(Audited(str(file), source, verify_program(source, detector, seed=seed).to_dict(),
+        audited.append(Audited(str(file), source, verify_with_usefulness(source, detector, seed=seed).to_dict(),
                                file.read_text(encoding="utf-8")))
     if fmt == "sarif":
         echo_json(to_sarif(audited))

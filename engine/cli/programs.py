@@ -12,7 +12,7 @@ from engine.cli._common import (
     read_program_file,
     store_option,
 )
-from engine.cli._verdict import format_report
+from engine.verdict import format_report
 from program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
 from program_store.records import STATUSES
 

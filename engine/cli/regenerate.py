@@ -6,7 +6,7 @@ import click
 
 from detectors import DETECTOR_NAMES, get_card
 from engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
-from engine.cli._verdict import format_report
+from engine.verdict import format_report
 from engine.clients import make_client
 from engine.llm import BACKENDS
 from engine.loop import LoopConfig, generate_programs
@@ -64,8 +64,10 @@ def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, see
     """Generate, audit, verify and store synthesis programs for a detector.
 
     Offline by default: the replay backend serves the recorded corpus shipped
-    with das (no key, no network). The hardest certified candidate (verifier
-    hardness on synthetic data, never benchmark labels) becomes the default.
+    with das (no key, no network), newest corpus first. Each candidate gets the
+    runtime's verdict (property suite, `useful`, `borderline`); the certified
+    candidate with the largest `useful` margin on the suite's planted anomalies
+    (never benchmark labels) becomes the default.
     With `-d all`, a detector that fails is reported and the others still run.
     Exit code 1 when any detector ends with no certified program.
     """

@@ -12,8 +12,7 @@ def _skipped(prop):
 
 
 def _property_lines(prop):
-    # A property recorded but not gating (``gating: False``) is a note, not a failure.
-    mark = "PASS" if prop.get("passed") else ("NOTE" if prop.get("gating") is False else "FAIL")
+    mark = "PASS" if prop.get("passed") else "FAIL"
     detail = str(prop.get("detail") or "")
     if prop.get("value") is None:  # nothing measured: the detail says why
         return [f"  [{mark}] {prop['name']}: {detail or 'no value'}"]
