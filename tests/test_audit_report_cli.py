@@ -6,11 +6,13 @@ from click.testing import CliRunner
 from pydantic_sarif.model import StaticAnalysisResultsFormatSarifVersion210JsonSchema as SarifLog
 
 from engine.cli import main
+from engine.extract import program_source
 from program_store import ProgramStore
 from sandbox import verify_program
 
 PROGRAMS = Path(__file__).parent / "programs"
-HONEST = PROGRAMS / "honest" / "knn_between_neighbours.py"
+#: A corpus v3 answer (fenced LLM text) the runtime certifies for KNN.
+USEFUL = PROGRAMS.parents[1] / "engine" / "corpus" / "responses" / "knn_7.md"
 HOSTILE = ("import os\n# </script><script>alert(1)</script>\n"
            "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train  # \x1b[31m\n")
 
@@ -22,20 +24,20 @@ def _invoke(*args):
 def test_sarif_for_several_files_exits_1_when_one_is_rejected(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text(HOSTILE)
-    res = _invoke("audit", HONEST, bad, "-d", "KNN", "--format", "sarif")
+    res = _invoke("audit", USEFUL, bad, "-d", "KNN", "--format", "sarif")
     assert res.exit_code == 1, res.output
     log = json.loads(res.output)
     SarifLog.model_validate(log)
     run = log["runs"][0]
-    assert [a["location"]["uri"] for a in run["artifacts"]] == [HONEST.as_posix(), bad.as_posix()]
+    assert [a["location"]["uri"] for a in run["artifacts"]] == [USEFUL.as_posix(), bad.as_posix()]
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]} == {
         bad.as_posix()}
     verdicts = {uri: v["verdict"] for uri, v in run["properties"]["programs"].items()}
-    assert verdicts == {HONEST.as_posix(): "CERTIFIABLE", bad.as_posix(): "REJECTED"}
+    assert verdicts == {USEFUL.as_posix(): "CERTIFIABLE", bad.as_posix(): "REJECTED"}
 
 
 def test_sarif_of_a_certifiable_program_exits_0():
-    res = _invoke("audit", HONEST, "-d", "KNN", "--format", "sarif")
+    res = _invoke("audit", USEFUL, "-d", "KNN", "--format", "sarif")
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["runs"][0]["results"] == []
 
@@ -52,7 +54,7 @@ def test_html_report_of_a_hostile_program(tmp_path):
 
 
 def test_programs_show_html_uses_the_latest_verification(tmp_path, isolated_home):
-    source = HONEST.read_text()
+    source = program_source(USEFUL.read_text())
     report = verify_program(source, "KNN")
     with ProgramStore() as store:
         sha = store.add(source, "KNN", policy="between neighbours")
@@ -66,7 +68,7 @@ def test_programs_show_html_uses_the_latest_verification(tmp_path, isolated_home
 
 def test_programs_show_html_without_a_verification_is_an_error(tmp_path, isolated_home):
     with ProgramStore() as store:
-        sha = store.add(HONEST.read_text(), "KNN")
+        sha = store.add(program_source(USEFUL.read_text()), "KNN")
     res = _invoke("programs", "show", sha, "--html", tmp_path)
     assert res.exit_code == 1
     assert "has no verification to report" in res.output

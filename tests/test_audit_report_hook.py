@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from engine.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-HONEST = REPO / "tests" / "programs" / "honest" / "knn_between_neighbours.py"
+#: A corpus v3 answer (fenced LLM text) the runtime certifies for KNN.
+USEFUL = REPO / "engine" / "corpus" / "responses" / "knn_7.md"
 
 
 def _hook():
@@ -32,8 +33,8 @@ def test_the_hook_command_gates_on_the_verdict(tmp_path):
     bad.write_text("import os\ndef generate_hard_anomalies(n_samples, model, X_train):\n    return X_train\n")
     # what pre-commit runs: entry + the README's args + the staged files
     args = argv[1:] + ["--detector", "KNN"]
-    assert CliRunner().invoke(main, args + [str(HONEST)]).exit_code == 0
-    assert CliRunner().invoke(main, args + [str(HONEST), str(bad)]).exit_code == 1
+    assert CliRunner().invoke(main, args + [str(USEFUL)]).exit_code == 0
+    assert CliRunner().invoke(main, args + [str(USEFUL), str(bad)]).exit_code == 1
 
 
 def test_the_readme_shows_how_to_use_the_hook():
