@@ -507,3 +507,25 @@ def certified_programs(detectors, store=None):
         service = Certification(st)
         return {det: service.ensure(det) for det in detectors}
 
+
+def available_programs(detectors, store=None):
+    """Each detector's certified program where it has one, and why not where it has none.
+
+    Like :func:`certified_programs`, but a detector without a certified
+    program (e.g. none of its bundled programs is ``useful``) does not stop the
+    others.
+
+    Returns
+    -------
+    (dict, dict)
+        ``{detector: ProgramRecord}`` and ``{detector: reason}``.
+    """
+    found, missing = {}, {}
+    with opened(store) as st:
+        service = Certification(st)
+        for det in detectors:
+            try:
+                found[det] = service.ensure(det)
+            except NotCertified as exc:
+                missing[det] = str(exc)
+    return found, missing

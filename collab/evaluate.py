@@ -31,7 +31,8 @@ from collab.pipeline import SYN_RATIO
 METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian", "auto")
 _TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit",
                 "auto")
-_PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
+#: The methods that run a synthesis program (the others need none).
+PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
 _BASELINES = {"random": enhance.random_outliers, "gaussian": enhance.gaussian_noise}
 
 
@@ -80,9 +81,9 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     timings = dict.fromkeys(_TIMING_KEYS, 0.0)
     sha = None
 
-    if _PROGRAM_METHODS & set(methods):
+    if PROGRAM_METHODS & set(methods):
         if not program_source:
-            raise ValueError(f"methods {sorted(_PROGRAM_METHODS & set(methods))} need a program source")
+            raise ValueError(f"methods {sorted(PROGRAM_METHODS & set(methods))} need a program source")
         fitted = pipeline.enhance_with(program_source, X_train, detector_name, seed=seed,
                                        fusions=("sum", "collate") if "collate" in methods else ("sum",))
         det, sha = fitted.detector, fitted.program_sha256
@@ -96,7 +97,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     scores = {"base": pipeline.base_scores(det, X_test), "base_train": base_train}
     timings["base_score"] = perf_counter() - t0
 
-    if _PROGRAM_METHODS & set(methods):
+    if PROGRAM_METHODS & set(methods):
         t0 = perf_counter()
         scores.update(fitted.scores(X_test, base=scores["base"]))
         timings["enhanced_score"] = perf_counter() - t0

@@ -58,3 +58,28 @@ def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path)
     summary_md = (rep_dir / "summary_auc_pr.md").read_text()
     percents = [line.split("|")[7].strip() for line in summary_md.splitlines()[4:]]
     assert percents and all(len(p.split(".")[1]) == 1 for p in percents)
+
+
+def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(monkeypatch, tmp_path):
+    import collab.bench.runner as runner
+
+    seen = {}
+
+    def record(out_dir, data, dets, seeds, methods, programs, **kwargs):
+        from collab.bench.grid import make_cells
+
+        seen["cells"] = make_cells(data, dets, seeds, methods, programs, protocol="t")
+        return {"out": str(out_dir), "log": str(tmp_path / "cells.jsonl"), "n_cells": 2, "n_cached": 0,
+                "n_run": 2, "n_ok": 2, "n_failed": 0, "wall_s": 0.1, "run": {}, "failures": []}
+
+    monkeypatch.setattr(runner, "run_benchmark", record)
+    monkeypatch.setattr(runner, "resolve_datasets", lambda names, data_dir: [("d", __file__)])
+    monkeypatch.setattr(bench_cli, "available_programs", lambda dets, store: (
+        {"ECOD": type("Rec", (), {"sha256": "a" * 64, "source": "src"})()},
+        {"DRL": "no bundled program for DRL passed verification"}))
+    res = CliRunner().invoke(main, ["bench", "-d", "ECOD,DRL", "--data", "d", "--methods", "base,sum,auto",
+                                    "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "Warning: no bundled program for DRL passed verification" in res.output
+    methods = {c.detector: c.methods for c in seen["cells"]}
+    assert methods == {"ECOD": ("base", "sum", "auto"), "DRL": ("base", "auto")}

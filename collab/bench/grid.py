@@ -120,7 +120,8 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     seeds : list of int
     methods : tuple of str
     programs : dict, optional
-        ``{detector: (sha256, source)}``; detectors missing here get no program.
+        ``{detector: (sha256, source)}``; a detector missing here gets no
+        program, and its cells skip the methods that need one.
     scale : str or None
         Scaling of the split (fitted on train only).
     protocol : str, optional
@@ -130,6 +131,8 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     -------
     list of Cell
     """
+    from collab.evaluate import PROGRAM_METHODS
+
     programs = programs or {}
     protocol = protocol_version() if protocol is None else protocol
     fingerprints = {path: file_fingerprint(path) for _, path in datasets}
@@ -137,8 +140,9 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     for name, path in datasets:
         for det in detectors:
             sha, source = programs.get(det, (None, None))
+            cell_methods = tuple(m for m in methods if source or m not in PROGRAM_METHODS)
             for seed in seeds:
-                cells.append(Cell(name, str(path), fingerprints[path], det, int(seed), tuple(methods),
+                cells.append(Cell(name, str(path), fingerprints[path], det, int(seed), cell_methods,
                                   sha, scale, protocol, source))
     return cells
 

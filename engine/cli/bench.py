@@ -2,15 +2,22 @@
 import click
 
 from collab.bench.errors import BenchError
-from collab.certification import certified_programs
-from collab.evaluate import METHODS
+from collab.certification import available_programs, certified_programs
+from collab.evaluate import METHODS, PROGRAM_METHODS
 from collab.pipeline import detector_name
 from engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
-    """``{detector: (sha256, source)}`` of each detector's certified program (certified on first use)."""
-    return {d: (rec.sha256, rec.source) for d, rec in certified_programs(detectors, store_path).items()}
+    """``{detector: (sha256, source)}`` of each detector's certified program (certified on first use).
+
+    A detector without one is named on stderr; its cells skip the methods that need a program.
+    """
+    found, missing = available_programs(detectors, store_path)
+    for det, reason in missing.items():
+        click.echo(f"Warning: {reason}; {det} runs only the methods that need no program "
+                   f"({', '.join(m for m in METHODS if m not in PROGRAM_METHODS)})", err=True)
+    return {d: (rec.sha256, rec.source) for d, rec in found.items()}
 
 
 def _seed_list(ctx, param, value):
@@ -74,7 +81,7 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
 
     dets = [detector_name(d) for d in parse_list(detector, "detectors")]
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
-    needs_program = bool({"sum", "collate", "classifier"} & set(methods))
+    needs_program = bool(PROGRAM_METHODS & set(methods))
     programs = _programs(dets, store_path) if needs_program else {}
     result = run_benchmark(out_dir, data, dets, seeds, methods, programs, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
@@ -116,7 +123,7 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_p
     figure_data = []
     if figure_datasets:
         det = detector_name(figure_detector)
-        sha, source = _programs([det], store_path)[det]
+        sha, source = certified_programs([det], store_path)[det]
         for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
             split = split_dataset(load_dataset(path), scale="standard")
             figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))
