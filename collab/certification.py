@@ -59,8 +59,6 @@ def _sandbox_verifier():
 USEFUL_VERSION = "u2"
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
-#: Rows the enhancement synthesizes on a suite dataset: the runtime's default share.
-USEFUL_SYN_RATIO = 0.1
 
 
 def _sandbox_suite_version():
@@ -141,7 +139,7 @@ def _suite_baselines(detector, seed):
     for data, split in _planted_suite(seed):
         det = make_detector(name, random_state=seed, **SUITE_DETECTOR_PARAMS.get(name, {})).fit(split.X_fit)
         base_fit, base_val = det.predict_score(split.X_fit), det.predict_score(split.X_val)
-        X_rand = enhance.random_outliers(split.X_fit, enhance.n_synthetic(len(split.X_fit), USEFUL_SYN_RATIO),
+        X_rand = enhance.random_outliers(split.X_fit, enhance.n_synthetic(len(split.X_fit), enhance.SYN_RATIO),
                                          np.random.default_rng(seed))
         out[data] = {"split": split, "det": det, "base_fit": base_fit, "base_val": base_val,
                      "rand_scores": det.predict_score(X_rand),
@@ -155,8 +153,8 @@ def _enhanced_auc_pr(split, base_fit, base_val, X_syn, seed):
     from collab import enhance
     from collab.planted import per_kind_auc_pr
 
-    clf = enhance.fit_classifier(enhance.make_classifier("rf", seed), split.X_fit, X_syn)
-    fused = enhance.fit_fusion(clf, base_fit, split.X_fit, X_syn).fuse(
+    clf = enhance.fit_classifier(enhance.make_classifier(enhance.CLASSIFIER, seed), split.X_fit, X_syn)
+    fused = enhance.fit_fusion(clf, base_fit, split.X_fit, X_syn, lam=enhance.LAM).fuse(
         base_val, enhance.classifier_scores(clf, split.X_val))
     return per_kind_auc_pr(fused, split.y_val, split.kind_per_row)
 
@@ -168,7 +166,7 @@ def _usefulness_per_dataset(source, detector, seed):
     per_dataset = {}
     for data, b in _suite_baselines(detector, seed).items():
         split = b["split"]
-        n_syn = enhance.n_synthetic(len(split.X_fit), USEFUL_SYN_RATIO)
+        n_syn = enhance.n_synthetic(len(split.X_fit), enhance.SYN_RATIO)
         try:
             X_syn = enhance.synthesize(source, split.X_fit, n_syn, b["det"].predict_score, seed=seed)
         except enhance.SynthesisError as exc:

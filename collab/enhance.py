@@ -14,6 +14,14 @@ import warnings
 import numpy as np
 
 CLASSIFIERS = ("rf", "svm", "mlp")
+#: The one default configuration, for every dataset: N_syn = 10 % of n_train, a random forest,
+#: and the classifier's weight in the sum fusion. lambda = 2 was chosen on the property suite's
+#: planted anomalies and 12 of the 34 shared datasets (every third by name; labels of the other
+#: 22 never looked at for it): against lambda = 1 it raised mean AUC-PR gains there for IForest,
+#: PCA, ECOD and DRL and left OCSVM level (README, "Results").
+SYN_RATIO = 0.1
+LAM = 2.0
+CLASSIFIER = "rf"
 #: Widening of the training bounding box for random outliers (10 % per side).
 RANDOM_WIDEN = 0.1
 #: Gaussian-noise baseline: noise std as a multiple of each feature's training std.
@@ -158,7 +166,7 @@ def classifier_scores(classifier, X):
     return classifier.predict_proba(X)[:, 1].astype(np.float64)
 
 
-def fit_fusion(classifier, base_train, X_train, X_syn, lam=1.0):
+def fit_fusion(classifier, base_train, X_train, X_syn, lam=LAM):
     """Sum fusion (Eq. 7) fitted on the detector's D_train scores and the classifier's D_aug scores."""
     from collab.fusion import fit_sum_fusion
 

@@ -58,7 +58,7 @@ class EnhancedDetector(BaseEstimator):
     fusion : {"sum", "collate"}, default="sum"
         LLM-DAS Eq. 7 sum fusion or the CoLLaTe-style learned fusion.
     classifier : {"rf", "svm", "mlp"}, default="rf"
-    lam : float, default=1.0
+    lam : float, default=2.0
         Weight of the classifier in the sum fusion.
     syn_ratio : float, default=0.1
         N_syn as a fraction of the training size.
@@ -89,8 +89,8 @@ class EnhancedDetector(BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, detector="IForest", program="auto", fusion="sum", classifier="rf", lam=1.0,
-                 syn_ratio=0.1, threshold="contamination", contamination=0.1, pot_risk=1e-3,
+    def __init__(self, detector="IForest", program="auto", fusion="sum", classifier=pipeline.CLASSIFIER, lam=pipeline.LAM,
+                 syn_ratio=pipeline.SYN_RATIO, threshold="contamination", contamination=0.1, pot_risk=1e-3,
                  collate_params=None, random_state=0, store=None):
         self.detector = detector
         self.program = program

@@ -16,15 +16,12 @@ import numpy as np
 from sklearn.base import clone
 
 from collab import enhance
+from collab.enhance import CLASSIFIER, LAM, SYN_RATIO  # the one default configuration
 from collab.certification import opened, resolve_program
 from collab.progress import progress_bar, stage
 from program_store import source_sha256
 
 FUSIONS = ("sum", "collate")
-#: The one default configuration (N_syn = 10 % of n_train, random forest, lambda = 1).
-SYN_RATIO = 0.1
-LAM = 1.0
-CLASSIFIER = "rf"
 
 
 def detector_name(detector):

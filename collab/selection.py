@@ -121,8 +121,8 @@ def synthetic_rows(candidate, scorer, X_fit, n_syn, seed):
     return enhance.synthesize(candidate.source, X_fit, n_syn, scorer, seed=seed)
 
 
-def select(X_train, detector, cands, *, runtime, seed=0, holdout=HOLDOUT, syn_ratio=0.1, lam=1.0,
-           classifier="rf"):
+def select(X_train, detector, cands, *, runtime, seed=0, holdout=HOLDOUT, syn_ratio=enhance.SYN_RATIO,
+           lam=enhance.LAM, classifier=enhance.CLASSIFIER):
     """Validate ``cands`` on planted anomalies in ``X_train``; return a :class:`Selection`.
 
     Parameters

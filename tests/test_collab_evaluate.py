@@ -137,8 +137,10 @@ def test_bench_sum_score_is_eq7_on_a_hand_checked_example(monkeypatch):
     res = evaluate(split, "AbsFirst", twenty, methods=("base", "sum"), return_scores=True)
     # Scalers trimmed by one score at each end (n >= 10). f(D_train) = 0..9: lo 1, range 7.
     # D_syn = {20}; f~(D_train ∪ D_syn) = 0, .05, ..., .45, 1: lo .05, range .4.
-    # Test rows 3 and 12: f = 3, 12 and f~ = .15, .6, so F = 2/7 + .1/.4 and 11/7 + .55/.4.
-    np.testing.assert_allclose(res["scores"]["sum"], [2 / 7 + 0.25, 11 / 7 + 1.375])
+    # Test rows 3 and 12: f = 3, 12 and f~ = .15, .6, so with lam = 2,
+    # F = 2/7 + 2 * .1/.4 and 11/7 + 2 * .55/.4.
+    assert enhance.LAM == 2.0
+    np.testing.assert_allclose(res["scores"]["sum"], [2 / 7 + 2 * 0.25, 11 / 7 + 2 * 1.375])
     np.testing.assert_allclose(res["scores"]["base"], [3.0, 12.0])
 
 

@@ -1,8 +1,11 @@
 """The certification service's own properties: ``useful`` and ``borderline`` (issue 14)."""
+from pathlib import Path
+
 import pytest
 
 from collab import certification
 from collab.certification import usefulness
+from engine.extract import program_source
 
 JITTER = '''
 import numpy as np
@@ -14,32 +17,9 @@ def generate_hard_anomalies(n_samples, model, X_train):
     return rows + 0.01 * X_train.std(axis=0) * np.random.randn(n_samples, X_train.shape[1])
 '''
 
-# A sound program: borderline rows walked towards uniform exterior points, kept just outside the data.
-SHELL = '''
-import numpy as np
-
-
-def generate_hard_anomalies(n_samples, model, X_train):
-    """Policy: points between borderline rows and random outliers, on the boundary band."""
-    X = np.asarray(X_train, dtype=np.float64)
-    n, d = X.shape
-    ref_scores = np.asarray(model.predict_score(X), dtype=np.float64)
-    lo, hi = np.percentile(ref_scores, [70, 98])
-    anchors = X[(ref_scores >= lo) & (ref_scores <= hi)]
-    mins, maxs = X.min(axis=0), X.max(axis=0)
-    pad = 0.1 * (maxs - mins)
-    n_cand = max(4 * n_samples, 64)
-    far = np.random.uniform(mins - pad, maxs + pad, size=(n_cand, d))
-    top = float(np.median(np.asarray(model.predict_score(far), dtype=np.float64)))
-    start = anchors[np.random.randint(0, len(anchors), size=n_cand)]
-    cand = start + np.random.uniform(0.1, 0.7, size=(n_cand, 1)) * (far - start)
-    scores = np.asarray(model.predict_score(cand), dtype=np.float64)
-    floor = float(np.percentile(ref_scores, 90))
-    inside = (scores >= floor) & (scores < max(top, floor))
-    pool = np.flatnonzero(inside) if inside.any() else np.argsort(-scores)[: max(1, n_cand // 4)]
-    order = pool[np.argsort(scores[pool], kind="stable")]
-    return cand[order[np.arange(n_samples) % len(order)]]
-'''
+#: A sound program: corpus v3's PCA feature-swap answer (rows with about half their features
+#: taken from other rows, kept above the median training score).
+SOUND = program_source((Path(__file__).parents[1] / "engine" / "corpus" / "responses" / "pca_7.md").read_text())
 
 
 def test_jittered_training_rows_are_neither_useful_nor_borderline():
@@ -52,7 +32,7 @@ def test_jittered_training_rows_are_neither_useful_nor_borderline():
 
 
 def test_a_sound_program_is_useful_and_borderline():
-    result = usefulness(SHELL, "PCA")
+    result = usefulness(SOUND, "PCA")
     assert result.useful and result.is_borderline, result.means
     assert 0 < result.borderline < 1
     # The report keeps the figure per suite dataset and planted kind.

@@ -1,7 +1,7 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 
-from collab.enhance import CLASSIFIERS
+from collab.enhance import CLASSIFIERS, LAM
 from collab.pipeline import FUSIONS, enhance_dataset, score_dataset
 from engine.cli._common import (
     canonical_detector,
@@ -27,7 +27,7 @@ def _model_options(fn):
                           "default program; or the sha256 (4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
                      help="Enhancement classifier."),
-        click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the classifier (sum fusion)."),
+        click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
         read_options, store_option,
     ]):
