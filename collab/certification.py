@@ -254,8 +254,8 @@ def verify_with_usefulness(source, detector, seed=0):
 
 
 def useful_margin(verification):
-    """A certified program's mean planted AUC-PR minus the better of base and random outliers (or None)."""
-    means = (verification.report or {}).get("usefulness", {}).get("means")
+    """A verified program's mean planted AUC-PR minus the better of base and random outliers (or None)."""
+    means = None if verification is None else (verification.report or {}).get("usefulness", {}).get("means")
     return None if not means else means["program"] - max(means["base"], means["random"])
 
 

@@ -23,7 +23,8 @@ def fake_sandbox(monkeypatch):
         passed = "FAIL" not in source
         props = [{"name": "novelty", "passed": passed, "value": 0.9, "threshold": 0.5, "detail": ""}]
         return SimpleNamespace(passed=passed, suite_version="s1", duration_s=0.01, hardness=0.7,
-                               to_dict=lambda: {"hardness": 0.7, "properties": props})
+                               to_dict=lambda: {"hardness": 0.7, "properties": props, "usefulness": {
+                                   "means": {"base": 0.5, "random": 0.6, "program": 0.65}}})
 
     monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)
     monkeypatch.setattr(certification, "_sandbox_suite_version", lambda: "s1")
@@ -69,8 +70,9 @@ def test_list_and_show(seeded):
     assert {d["sha256"] for d in data} == set(seeded) and "source" not in data[0]
     run("verify", parent[:10])
     header, *lines = run("programs", "list", "--detector", "IForest").splitlines()
-    assert header.split()[:4] == ["sha256", "detector", "status", "hardness"]
+    assert header.split()[:5] == ["sha256", "detector", "status", "hardness", "useful"]
     assert {line.split()[3] for line in lines} == {"0.700", "-"}  # verified, never verified
+    assert {line.split()[4] for line in lines} == {"+0.050", "-"}  # margin over max(base, random)
     out = run("programs", "show", parent[:8])
     assert "push points past the tails" in out and "return X[:n] + 3.0" in out
     assert "PASSED" in out and "novelty" in out

@@ -3,7 +3,7 @@ import json
 
 import click
 
-from collab.certification import Certification
+from collab.certification import Certification, useful_margin
 from engine.cli._common import (
     canonical_detector,
     detector_option,
@@ -36,23 +36,32 @@ def programs():
 @store_option
 @json_option
 def list_cmd(detector, status, store_path, as_json):
-    """List stored programs (oldest first); `default` marks the program each detector runs."""
+    """List stored programs (oldest first); `default` marks the program each detector runs.
+
+    `hardness` is the borderline position of the program's rows under the
+    detector (0: a typical normal row, 1: a typical random outlier); `useful`
+    is the margin of its enhancement over the better of the detector and random
+    outliers, in mean AUC-PR on the suite's planted anomalies (both from the
+    latest verification; certification needs both above 0).
+    """
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
         defaults = {store.default(d) for d in {r.detector for r in recs}}
-    rows = [{k: v for k, v in r.to_dict().items() if k != "source"} | {"default": r.sha256 in defaults}
-            for r in recs]
+        margins = {r.sha256: useful_margin(store.latest_verification(r.sha256)) for r in recs}
+    rows = [{k: v for k, v in r.to_dict().items() if k != "source"}
+            | {"default": r.sha256 in defaults, "useful_margin": margins[r.sha256]} for r in recs]
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo("no programs")
         return
-    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8}  {'default':<7}  "
+    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8} {'useful':>7}  {'default':<7}  "
                f"{'created':<19}  {'prompt':<10} parent")
     for r, row in zip(recs, rows):
         hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
-        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8}  "
+        useful = "-" if row["useful_margin"] is None else f"{row['useful_margin']:+.3f}"
+        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8} {useful:>7}  "
                    f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
                    f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
 
