@@ -36,7 +36,8 @@ PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
 _BASELINES = {"random": enhance.random_outliers, "gaussian": enhance.gaussian_noise}
 
 
-def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, return_scores=False):
+def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, return_scores=False,
+             auto_candidates=None):
     """Evaluate base vs enhanced detectors on one split, through :mod:`collab.pipeline`.
 
     Parameters
@@ -50,6 +51,8 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
         None when ``methods`` needs no program.
     seed : int, default=0
     methods : iterable of str, default=METHODS
+    auto_candidates : list of collab.selection.Candidate, optional
+        What ``auto`` chooses among (default: read from the default store).
     return_scores : bool, default=False
         Also return test scores per method, the detector's scores of X_train
         (``base_train``) and of the synthetic rows (``base_syn``), and ``X_syn``.
@@ -110,7 +113,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     selection = None
     if "auto" in methods:
         t0 = perf_counter()
-        auto = pipeline.fit_auto(X_train, detector_name, seed=seed, det=det)
+        auto = pipeline.fit_auto(X_train, detector_name, seed=seed, det=det, candidates=auto_candidates)
         scores["auto"] = auto.scores(X_test)["sum"]
         timings["auto"], selection = perf_counter() - t0, auto.selection
 

@@ -201,16 +201,19 @@ def fit(X_train, detector, program="auto", store=None, **options):
 
 
 def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
-             syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None):
+             syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None, candidates=None):
     """``program="auto"``: choose label-free (:mod:`collab.selection`), refit the winner on all rows.
 
     ``det``: the detector already fitted on ``X_train`` (same seed), if any,
-    so it is not fitted twice. The returned :class:`Enhancement` carries the
-    choice and its table in ``selection`` and its cost in ``timings["selection"]``.
+    so it is not fitted twice. ``candidates``: the
+    :func:`collab.selection.candidates` already read from ``store`` (the
+    benchmark reads them once, in the parent). The returned
+    :class:`Enhancement` carries the choice and its table in ``selection`` and
+    its cost in ``timings["selection"]``.
     """
     from collab import selection
 
-    cands = selection.candidates(detector_name(detector), store)
+    cands = selection.candidates(detector_name(detector), store) if candidates is None else list(candidates)
     chosen = selection.select(X_train, detector, cands, runtime=_RUNTIME, seed=seed, syn_ratio=syn_ratio,
                               lam=lam, classifier=classifier)
     winner = next(c for c in cands if c.name == chosen.choice)

@@ -1,8 +1,10 @@
 """``das bench`` / ``das report`` option spellings and exit codes."""
 import importlib
+from dataclasses import replace
 
 from click.testing import CliRunner
 
+from collab.selection import Candidate
 from engine.cli import main
 
 bench_cli = importlib.import_module("engine.cli.bench")
@@ -68,18 +70,26 @@ def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(
     def record(out_dir, data, dets, seeds, methods, programs, **kwargs):
         from collab.bench.grid import make_cells
 
-        seen["cells"] = make_cells(data, dets, seeds, methods, programs, protocol="t")
+        seen["cells"] = make_cells(data, dets, seeds, methods, programs, protocol="t",
+                                   auto_candidates=kwargs["auto_candidates"])
         return {"out": str(out_dir), "log": str(tmp_path / "cells.jsonl"), "n_cells": 2, "n_cached": 0,
                 "n_run": 2, "n_ok": 2, "n_failed": 0, "wall_s": 0.1, "run": {}, "failures": []}
 
     monkeypatch.setattr(runner, "run_benchmark", record)
     monkeypatch.setattr(runner, "resolve_datasets", lambda names, data_dir: [("d", __file__)])
+    monkeypatch.setattr(bench_cli, "candidates", lambda det, store: [Candidate("none"), Candidate("random")] + (
+        [Candidate("program:bbbb", "b" * 64, "src")] if det == "ECOD" and store == str(tmp_path / "s.db") else []))
     monkeypatch.setattr(bench_cli, "available_programs", lambda dets, store: (
         {"ECOD": type("Rec", (), {"sha256": "a" * 64, "source": "src"})()},
         {"DRL": "no bundled program for DRL passed verification"}))
     res = CliRunner().invoke(main, ["bench", "-d", "ECOD,DRL", "--data", "d", "--methods", "base,sum,auto",
-                                    "--out-dir", str(tmp_path)])
+                                    "--out-dir", str(tmp_path), "--store", str(tmp_path / "s.db")])
     assert res.exit_code == 0, res.output
     assert "Warning: no bundled program for DRL passed verification" in res.output
     methods = {c.detector: c.methods for c in seen["cells"]}
     assert methods == {"ECOD": ("base", "sum", "auto"), "DRL": ("base", "auto")}
+    # auto chooses among the programs of --store (read once, carried by the cells, part of their key)
+    auto = {c.detector: [x.name for x in c.auto_candidates] for c in seen["cells"]}
+    assert auto == {"ECOD": ["none", "random", "program:bbbb"], "DRL": ["none", "random"]}
+    ecod = next(c for c in seen["cells"] if c.detector == "ECOD")
+    assert ecod.key() != replace(ecod, auto_candidates=ecod.auto_candidates[:2]).key()

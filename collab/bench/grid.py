@@ -29,7 +29,12 @@ DEFAULT_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Cell:
-    """One (dataset, detector, seed) evaluation; ``program_source`` is not part of the key."""
+    """One (dataset, detector, seed) evaluation.
+
+    ``program_source`` is not part of the key (its sha256 is); nor are the
+    sources of ``auto_candidates`` (``auto``'s choices, read from the store by
+    the parent), whose names and sha256s are.
+    """
 
     dataset: str
     path: str
@@ -41,18 +46,22 @@ class Cell:
     scale: str = "standard"
     protocol: str = ""
     program_source: str = field(default=None, repr=False, compare=False)
+    auto_candidates: tuple = ()
 
     def key(self):
         """Stable cache key (hex sha256) over everything that fixes the result."""
         spec = {"dataset": self.dataset, "data": self.data_fingerprint, "detector": self.detector,
                 "seed": self.seed, "methods": sorted(self.methods), "program": self.program_sha256,
                 "scale": self.scale, "protocol": self.protocol}
+        if self.auto_candidates:
+            spec["auto"] = [[c.name, c.sha256] for c in self.auto_candidates]
         return text_sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")))
 
     def describe(self):
         """Identifying fields for the result record (no source text)."""
         out = asdict(self)
         out.pop("program_source")
+        out["auto_candidates"] = [c.sha256 for c in self.auto_candidates if c.sha256]
         out["methods"] = list(self.methods)
         return out
 
@@ -110,7 +119,8 @@ def protocol_version():
     return f"b{BENCH_VERSION}-e{digest.hexdigest()[:12]}-s{SUITE_VERSION}"
 
 
-def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="standard", protocol=None):
+def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="standard", protocol=None,
+               auto_candidates=None):
     """Cross product of datasets x detectors x seeds.
 
     Parameters
@@ -124,6 +134,8 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
         program, and its cells skip the methods that need one.
     scale : str or None
         Scaling of the split (fitted on train only).
+    auto_candidates : dict, optional
+        ``{detector: [collab.selection.Candidate]}`` for ``auto``.
     protocol : str, optional
         Defaults to :func:`protocol_version`.
 
@@ -133,7 +145,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     """
     from collab.evaluate import PROGRAM_METHODS
 
-    programs = programs or {}
+    programs, auto_candidates = programs or {}, auto_candidates or {}
     protocol = protocol_version() if protocol is None else protocol
     fingerprints = {path: file_fingerprint(path) for _, path in datasets}
     cells = []
@@ -143,7 +155,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
             cell_methods = tuple(m for m in methods if source or m not in PROGRAM_METHODS)
             for seed in seeds:
                 cells.append(Cell(name, str(path), fingerprints[path], det, int(seed), cell_methods,
-                                  sha, scale, protocol, source))
+                                  sha, scale, protocol, source, tuple(auto_candidates.get(det, ()))))
     return cells
 
 
@@ -156,10 +168,11 @@ def evaluate_cell(cell):
     # Each cell runs in its own forked process, which needs its own sandbox
     # zygote (~0.2 s to start). A long-lived process starts it once, so it is
     # started here, outside the timed stages, rather than inside "synthesis".
-    if cell.program_source:
+    if cell.program_source or any(c.source for c in cell.auto_candidates):
         get_zygote()
     split = split_dataset(load_dataset(cell.path), scale=cell.scale)
-    result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods)
+    result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods,
+                      auto_candidates=list(cell.auto_candidates) or None)
     result["split_fingerprint"] = getattr(split, "fingerprint", None)
     return result
 

@@ -5,6 +5,7 @@ from collab.bench.errors import BenchError
 from collab.certification import available_programs, certified_programs
 from collab.evaluate import METHODS, PROGRAM_METHODS
 from collab.pipeline import detector_name
+from collab.selection import candidates
 from engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
 
 
@@ -83,7 +84,8 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
     needs_program = bool(PROGRAM_METHODS & set(methods))
     programs = _programs(dets, store_path) if needs_program else {}
-    result = run_benchmark(out_dir, data, dets, seeds, methods, programs, executor=executor,
+    auto = {d: candidates(d, store_path) for d in dets} if "auto" in methods else None
+    result = run_benchmark(out_dir, data, dets, seeds, methods, programs, auto_candidates=auto, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
                            progress=not no_progress)
