@@ -9,7 +9,7 @@ program's rows score between typical normal rows and random outliers, not
 deeper than the normal rows) and records the outcome,
 re-verifies a program certified under an older suite version, picks the
 program the runtime uses for a detector (the recorded default, else the
-highest label-free hardness) and, on first use, certifies the bundled
+largest ``useful`` margin, label-free) and, on first use, certifies the bundled
 programs. The Python API and the CLI both come through here, so a fresh store
 behaves the same from either.
 
@@ -341,7 +341,8 @@ class Certification:
         """Return the certified program the runtime uses for ``detector``.
 
         The recorded default if there is one; otherwise the certified program
-        with the highest label-free hardness in its latest verification.
+        :func:`rank_key` ranks first (the largest ``useful`` margin, then the
+        borderline figure; label-free).
         ``reverify`` re-verifies a program certified under an older suite
         instead of refusing it.
 
@@ -355,11 +356,14 @@ class Certification:
         default = self.store.default(detector)
         if default is not None:
             return self.require_current(self.store.get(default), reverify)
+        current = []
         for sha in self.store.ranked(detector, self.suite_version):
             try:
-                return self.require_current(self.store.get(sha))
+                current.append(self.require_current(self.store.get(sha)))
             except (TamperedProgram, NotCertified):
                 continue
+        if current:
+            return max(current, key=lambda rec: rank_key(self.store, rec.sha256))
         stale = 0
         for sha in self.store.ranked(detector, self.suite_version, current=False):
             stale += 1

@@ -3,7 +3,7 @@
 All methods share one base detector fitted on ``split.X_train`` with
 ``random_state=seed`` and the one default configuration of
 :mod:`collab.pipeline` (random forest seeded by ``seed``, N_syn = 10 % of
-n_train, lambda = 1, collate defaults); the enhanced methods are the
+n_train, lambda = 2, collate defaults); the enhanced methods are the
 pipeline's scores, the same ones ``EnhancedDetector`` returns. Methods:
 
 - ``base``: the detector alone.
