@@ -51,6 +51,12 @@ def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path)
     res = CliRunner().invoke(main, ["report", str(res_dir), "--out-dir", str(rep_dir), "--json"])
     assert res.exit_code == 0, res.output
     summary = __import__("json").loads(res.stdout)
+    # The density and embedding figures recompute with the detector's certified program.
+    fig_dir = tmp_path / "fig"
+    res = CliRunner().invoke(main, ["report", str(res_dir), "--out-dir", str(fig_dir), "--figure-data", "one",
+                                    "--data-dir", str(tmp_path), "--figure-detector", "ECOD"])
+    assert res.exit_code == 0, res.output
+    assert (fig_dir / "density_one_ECOD.png").exists()
     assert (summary["n_records"], summary["n_failed"], summary["n_left_out"]) == (4, 0, 2)
     assert sorted(summary["files"]) == sorted(p.name for p in rep_dir.iterdir())
     assert not (rep_dir / "failures.md").exists()

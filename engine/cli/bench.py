@@ -125,7 +125,7 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_p
     figure_data = []
     if figure_datasets:
         det = detector_name(figure_detector)
-        sha, source = certified_programs([det], store_path)[det]
+        source = certified_programs([det], store_path)[det].source
         for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
             split = split_dataset(load_dataset(path), scale="standard")
             figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))
