@@ -1,4 +1,6 @@
 """DRL: decomposed representation learning (Ye et al., ICLR 2025), in torch, CPU-friendly."""
+import math
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -100,12 +102,18 @@ class DRL(Detector):
         gen = torch.Generator().manual_seed(seed)
         self.basis_ = _orthonormal_basis(self.n_basis, self.hidden_dim,
                                          np.random.default_rng(seed))
-        # nn.Linear initialisation draws from torch's global RNG: seed it inside a fork so
-        # the caller's global torch RNG state is left as it was.
+        # nn.Linear's own initialisation draws from torch's global RNG, which concurrent fits
+        # share: build inside a fork (the caller's state is left as it was), then draw the
+        # weights again from a generator of this fit's own, as nn.Linear does (kaiming-uniform,
+        # a = sqrt(5)), so fits from several threads give the single-thread scores.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
             # float32: several times faster than float64 on CPU, ample for a ranking score.
             model = _build_network(X.shape[1], self.hidden_dim, self.n_basis).float()
+        init_gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in model.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=init_gen)
         basis = torch.from_numpy(self.basis_.astype(np.float32))
         data = torch.from_numpy(X.astype(np.float32))
         opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
