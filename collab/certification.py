@@ -55,6 +55,8 @@ def _sandbox_verifier():
     return verify_with_usefulness
 
 
+#: The service's own properties, run after the sandbox suite passes.
+SERVICE_PROPERTIES = ("useful", "borderline")
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
 USEFUL_VERSION = "u2"
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
@@ -105,7 +107,9 @@ class Usefulness:
              "detail": f"mean planted AUC-PR gain over base {gain['base']:+.4f}, over random {gain['random']:+.4f}"},
             {"name": "borderline", "passed": self.is_borderline, "value": round(self.borderline, 4),
              "threshold": "> 0 (0: a typical normal row, 1: a typical random outlier)",
-             "detail": "median synthetic score placed between the median training and random-outlier scores"},
+             "detail": ("the median synthetic row scores above the median normal row" if self.is_borderline else
+                        "the median synthetic row scores at or below the median normal row: deeper inside "
+                        "the normal data, so the classifier would learn a boundary there")},
         ]
 
 
@@ -234,7 +238,11 @@ class ServiceReport:
         out = dict(self.sandbox.to_dict())
         out.update(passed=self.passed, suite_version=self.suite_version, duration_s=self.duration_s,
                    hardness=self.hardness, depth=self.sandbox.hardness)
-        if self.usefulness is not None:
+        if self.usefulness is None:  # the sandbox suite failed: the service's properties never ran
+            out["properties"] = out.get("properties", []) + [
+                {"name": name, "passed": False, "value": None, "threshold": None,
+                 "detail": "not run: the sandbox suite failed"} for name in SERVICE_PROPERTIES]
+        else:
             out["properties"] = out.get("properties", []) + self.usefulness.properties()
             out["usefulness"] = {"means": self.usefulness.means, "per_dataset": self.usefulness.per_dataset,
                                  "cpu_s": round(self.usefulness.seconds, 3)}
@@ -486,13 +494,17 @@ def resolve_program(program, detector, store=None):
 
     Raises
     ------
-    NotCertified, TamperedProgram, ProgramRefused, ValueError
+    NotCertified, TamperedProgram, ProgramRefused
+        ``ProgramRefused`` (a ``ValueError``) also for text that is none of those.
     """
     if not isinstance(program, str) or not program.strip():
-        raise ValueError("program must be 'certified', a sha256 or the source of generate_hard_anomalies")
+        raise ProgramRefused("program must be 'auto', 'certified', a sha256 or the source of "
+                             "generate_hard_anomalies")
     if program != "certified" and not _SHA_PREFIX.match(program):
         if "generate_hard_anomalies" not in program:
-            raise ValueError("program source must define generate_hard_anomalies(n_samples, model, X_train)")
+            raise ProgramRefused(f"unknown program {program[:40]!r}: give 'auto', 'certified', a sha256 (or a "
+                                 "prefix of 4+ hex digits) or a source defining "
+                                 "generate_hard_anomalies(n_samples, model, X_train)")
         return program, None
     with opened(store) as st:
         service = Certification(st)

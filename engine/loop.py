@@ -80,6 +80,13 @@ def _audit_report(audit, suite_version):
             "suite_version": suite_version}
 
 
+def _failed_names(text):
+    """`` (useful, borderline)``: the properties a verdict text marks as failed."""
+    names = [line.split("]", 1)[1].split(":", 1)[0].strip() for line in text.splitlines()
+             if line.strip().startswith("[FAIL]")]
+    return f" ({', '.join(names)})" if names else ""
+
+
 def _response_meta(resp, prompt, round_no, index):
     return {"prompt_version": prompt.version, "round": round_no, "candidate": index,
             "usage": resp.usage, "latency_s": resp.latency_s, "response": resp.metadata}
@@ -123,9 +130,10 @@ class _Run:
             try:
                 resp = self.client.complete(prompt.text, sample=index if round_no == 0 else 0)
             except NoRecordedResponse as exc:
-                # Round 0: the corpus holds fewer recordings than candidates asked for.
-                result.message = str(exc)
-                result.status = "exhausted" if round_no == 0 else result.status
+                if round_no == 0:  # the corpus holds fewer recordings than candidates asked for
+                    result.status, result.message = "exhausted", str(exc)
+                else:  # the verdict stands; replay has no answer to a repair prompt
+                    result.message += "; the replay corpus holds no repair (--backend anthropic repairs)"
                 return result
             except LLMError as exc:
                 result.status, result.message = "unavailable", str(exc)
@@ -155,7 +163,7 @@ class _Run:
                 return result
             result.status = "rejected"
             result.message = ("refused by the static audit" if text.startswith("Static audit")
-                              else "refused by the property suite")
+                              else "refused by the property suite" + _failed_names(text))
             prompt = build_repair_prompt(base, program.source, text, round_no + 1,
                                          cfg.max_repair_rounds)
             parent = sha

@@ -42,7 +42,14 @@ def test_honest_but_deep_program_is_rejected_as_useless(cli):
     res = cli.invoke(main, ["audit", str(HONEST), "--detector", "knn"])
     assert res.exit_code == 1, res.output
     assert "[PASS] harder_than_random" in res.output and "[FAIL] borderline" in res.output
+    assert "deeper inside the normal data" in res.output  # the detail says why, not what the scale is
     assert res.output.rstrip().endswith("verdict: REJECTED")
+
+
+def test_the_services_properties_are_listed_as_skipped_when_the_sandbox_suite_fails(cli):
+    res = cli.invoke(main, ["audit", str(COPIER), "-d", "IForest"])
+    assert res.exit_code == 1
+    assert "[SKIP] useful, borderline: not run (the sandbox suite failed)" in res.output
 
 
 def test_buggy_program_is_rejected_with_reason_as_json(cli):
@@ -110,3 +117,11 @@ def test_python_file_with_backticks_in_a_docstring_is_read_as_is():
 
     source = 'def generate_hard_anomalies(n_samples, model, X_train):\n    """Use ```np.tile```."""\n    return X_train\n'
     assert program_source(source) == source
+
+
+def test_html_folder_that_cannot_be_made_is_a_usage_error_before_the_audit(cli, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = cli.invoke(main, ["audit", str(HONEST), "-d", "KNN", "--html", str(blocker / "sub")])
+    assert res.exit_code == 2 and "cannot create" in res.output and "Traceback" not in res.output
+    assert "verdict" not in res.output  # refused before anything ran

@@ -95,6 +95,7 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     (("--detector", "NoSuchDetector"), "NoSuchDetector", 2),
     (("--detector", "IForest", "--data", "/nonexistent/x.npz"), "x.npz", 1),
     (("-d", "IForest", "--out", "/nonexistent/dir/scores.csv"), "directory /nonexistent/dir does not exist", 2),
+    (("-d", "IForest", "--program", "cetrified"), "unknown program 'cetrified'", 1),
 ])
 def test_bad_input_is_a_clean_error(odds_dir, store_path, args, message, code):
     argv = ["enhance", "--data", str(odds_dir / "wine.npz"), "--store", str(store_path), *args]

@@ -176,3 +176,14 @@ def test_figure_scores_after_enhancement_separates_synthetic_rows(rng):
     assert {len(v) for v in data["after"].values()} == {60, 10, 6}
     gain = np.median(data["after"]["synthetic anomalies"]) - np.median(data["after"]["normal"])
     assert gain > np.median(data["before"]["synthetic anomalies"]) - np.median(data["before"]["normal"])
+
+
+def test_cells_of_a_detector_without_a_program_stay_in_the_last_grid():
+    from collab.bench.report import _last_grid
+
+    run = {"datasets": ["d"], "detectors": ["ECOD", "DRL"], "seeds": [0], "methods": ["base", "sum", "auto"]}
+    records = [{"key": "a", "dataset": "d", "detector": "ECOD", "seed": 0, "methods": ["base", "sum", "auto"]},
+               {"key": "b", "dataset": "d", "detector": "DRL", "seed": 0, "methods": ["base", "auto"]},
+               {"key": "c", "dataset": "d", "detector": "DRL", "seed": 0, "methods": ["base"]}]  # an older grid
+    kept, left_out = _last_grid(records, run)
+    assert [r["key"] for r in kept] == ["a", "b"] and left_out == 1

@@ -86,9 +86,13 @@ def _last_grid(records, run):
     """
     if not run or "datasets" not in run:
         return records, 0
+    from collab.evaluate import PROGRAM_METHODS
+
     grid = {"dataset": set(run["datasets"]), "detector": set(run["detectors"]), "seed": set(run["seeds"])}
+    # A detector without a certified program ran the grid's methods less those that need one.
+    methods = (set(run["methods"]), set(run["methods"]) - PROGRAM_METHODS)
     kept = [r for r in records if all(r.get(k) in v for k, v in grid.items())
-            and set(r.get("methods") or run["methods"]) == set(run["methods"])]
+            and set(r.get("methods") or run["methods"]) in methods]
     return kept, len({r.get("key") for r in records}) - len({r.get("key") for r in kept})
 
 

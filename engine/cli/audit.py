@@ -36,6 +36,11 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
     from sandbox.sarif import Audited, to_sarif
 
     fmt = "json" if as_json else fmt
+    if html_dir is not None:  # before the audit: a folder that cannot be made is a usage error
+        try:
+            html_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create {html_dir}: {exc.strerror}", param_hint="--html") from None
     audited = []
     for file in files:
         source = read_program_file(file)

@@ -35,6 +35,14 @@ def _model_options(fn):
     return fn
 
 
+def _program_label(res):
+    """``program 6d1661e2cb57``, or what ``auto`` chose when no program ran (``auto: random``)."""
+    if res.get("program_sha256"):
+        return f"program {res['program_sha256'][:12]}"
+    choice = (res.get("selection") or {}).get("choice")
+    return f"auto: {choice}" if choice else "program -"
+
+
 def _model(fusion, program, classifier, lam, seed):
     return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
 
@@ -68,7 +76,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, program {(res['program_sha256'] or '-')[:12]}, "
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {_program_label(res)}, "
                f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
     if res["metrics"]:
         click.echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
@@ -105,8 +113,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, read, store_pa
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, program "
-               f"{(res['program_sha256'] or '-')[:12]}, fitted on all {res['n']} rows, n_syn={res['n_syn']})")
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {_program_label(res)}, "
+               f"fitted on all {res['n']} rows, n_syn={res['n_syn']})")
     click.echo(f"scores of {res['n']} rows written to {out}")
     if res["run_id"] is not None:
         click.echo(f"run {res['run_id']} recorded")

@@ -156,9 +156,11 @@ def _verify_one(service, sha):
     except TamperedProgram as exc:
         return {"sha256": sha, "passed": False, "suite_version": None, "hardness": None,
                 "status": "tampered", "duration_s": None, "error": str(exc)}
+    failed = [p["name"] for p in (ver.report or {}).get("properties", [])
+              if not p["passed"] and not str(p.get("detail") or "").startswith("not run")]
     return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
             "hardness": ver.hardness, "status": service.store.get(sha).status,
-            "duration_s": ver.duration_s}
+            "duration_s": ver.duration_s, "failed": failed}
 
 
 def _verify(ctx, shas, detector, all_, store_path, as_json):
@@ -182,8 +184,9 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
                        f"(revoke it, or restore it with `das programs add` / `das programs import`)")
             continue
         hard = "-" if r["hardness"] is None else f"{r['hardness']:.3f}"
+        why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
         click.echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-                   f"suite {r['suite_version']}  hardness {hard}  -> {r['status']}")
+                   f"suite {r['suite_version']}  hardness {hard}  -> {r['status']}{why}")
     failed = sum(not r["passed"] for r in results)
     if failed and not as_json:
         click.echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
