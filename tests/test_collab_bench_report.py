@@ -135,17 +135,17 @@ def test_cli_bench_then_report(tmp_path, rng):
     assert "one" in [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("|")]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--methods", "base,magic"], "--methods: unknown magic"),
-    (["--seeds", "0,x"], "--seeds: expected comma-separated integers"),
-    (["--detectors", "nope"], "nope"),
-    (["--datasets", "missing"], "missing"),
-    (["--executor", "ray"], "Invalid value for '--executor'"),
+@pytest.mark.parametrize("extra, message, code", [
+    (["--methods", "base,magic"], "--methods: unknown magic", 2),
+    (["--seeds", "0,x"], "--seeds: expected comma-separated integers", 2),
+    (["--detectors", "nope"], "nope", 1),
+    (["--datasets", "missing"], "missing", 1),
+    (["--executor", "ray"], "Invalid value for '--executor'", 2),
 ])
-def test_cli_bench_bad_input_is_a_clean_error(tmp_path, extra, message):
+def test_cli_bench_bad_input_is_a_clean_error(tmp_path, extra, message, code):
     res = CliRunner().invoke(main, ["bench", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"),
                                     "--methods", "base", *extra])
-    assert res.exit_code != 0
+    assert res.exit_code == code
     assert message in res.output and "Traceback" not in res.output
 
 

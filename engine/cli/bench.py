@@ -1,7 +1,6 @@
 """``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
 import click
 
-from collab.bench.errors import BenchError
 from collab.certification import available_programs, certified_programs
 from collab.evaluate import METHODS, PROGRAM_METHODS
 from collab.pipeline import detector_name
@@ -27,7 +26,7 @@ def _seed_list(ctx, param, value):
     try:
         return [int(s) for s in parse_list(value, "seeds")]
     except ValueError:
-        raise BenchError(f"--seeds: expected comma-separated integers, got {value!r}") from None
+        raise click.BadParameter(f"--seeds: expected comma-separated integers, got {value!r}") from None
 
 
 def _method_list(ctx, param, value):
@@ -36,7 +35,7 @@ def _method_list(ctx, param, value):
     methods = tuple(parse_list(value, "methods")) if value else METHODS
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        raise BenchError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise click.BadParameter(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     return methods
 
 
