@@ -250,7 +250,7 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
     retry_failed : bool, default=False
         Re-run cells whose last record is an error or timeout.
     progress : bool
-        tqdm bar with ETA on stderr.
+        tqdm bar with ETA on stderr, when stderr is a terminal.
     scheduler : str, optional
         Address of an existing Dask scheduler (``executor="dask"``).
 
@@ -270,7 +270,7 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
             todo.append(cell)
             seen.add(key)
     summary = GridSummary(len(cells), len(cells) - len(todo), 0, 0, 0, 0.0, [])
-    bar = tqdm(total=len(todo), file=sys.stderr, disable=not progress, unit="cell",
+    bar = tqdm(total=len(todo), file=sys.stderr, disable=None if progress else True, unit="cell",
                desc="das bench", dynamic_ncols=True)
     try:
         task = partial(run_cell, cell_fn=cell_fn, timeout=timeout)
