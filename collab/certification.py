@@ -517,9 +517,10 @@ def certified_programs(detectors, store=None):
 
     Opens the store at ``store`` (a path; None: the default store) and closes it.
     """
-    with opened(store) as st:
-        service = Certification(st)
-        return {det: service.ensure(det) for det in detectors}
+    found, missing = available_programs(detectors, store)
+    if missing:
+        raise NotCertified(next(iter(missing.values())))
+    return found
 
 
 def available_programs(detectors, store=None):

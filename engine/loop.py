@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from engine.extract import ExtractionError, extract_program
 from engine.llm import LLMError, NoRecordedResponse
 from engine.prompts import build_prompt, build_repair_prompt
-from engine.verdict import format_report
+from engine.verdict import failed_properties, format_report
 
 log = logging.getLogger("das.engine.loop")
 
@@ -80,13 +80,6 @@ def _audit_report(audit, suite_version):
             "suite_version": suite_version}
 
 
-def _failed_names(text):
-    """`` (useful, borderline)``: the properties a verdict text marks as failed."""
-    names = [line.split("]", 1)[1].split(":", 1)[0].strip() for line in text.splitlines()
-             if line.strip().startswith("[FAIL]")]
-    return f" ({', '.join(names)})" if names else ""
-
-
 def _response_meta(resp, prompt, round_no, index):
     return {"prompt_version": prompt.version, "round": round_no, "candidate": index,
             "usage": resp.usage, "latency_s": resp.latency_s, "response": resp.metadata}
@@ -106,20 +99,25 @@ class _Run:
         return suite_version()
 
     def _check(self, sha, source):
-        """Audit then verify ``source``; record the outcome. Returns (passed, hardness, text)."""
+        """Audit then verify ``source``; record the outcome.
+
+        Returns ``(passed, hardness, text, why)``: ``why`` is the one-line reason of a refusal.
+        """
         audit = _audit(source)
         if not audit.ok:
             text = "Static audit refused the program:\n" + "\n".join(str(f) for f in audit.findings)
             self.store.record_verification(sha, _audit_report(audit, self._suite_version()),
                                            passed=False, suite_version=self._suite_version())
-            return False, 0.0, text
+            return False, 0.0, text, "refused by the static audit"
         report = self.verifier(source, self.detector, seed=self.config.seed)
         report_dict = report.to_dict()
         self.store.record_verification(sha, report_dict, passed=report.passed,
                                        suite_version=report.suite_version,
                                        duration_s=report.duration_s)
         hardness = None if report.hardness is None else float(report.hardness)
-        return bool(report.passed), hardness, format_report(report_dict, passed=report.passed)
+        failed = failed_properties(report_dict)
+        why = "refused by the property suite" + (f" ({', '.join(failed)})" if failed else "")
+        return bool(report.passed), hardness, format_report(report_dict, passed=report.passed), why
 
     def candidate(self, index):
         """Run one candidate through its rounds."""
@@ -151,7 +149,7 @@ class _Run:
                 prompt_sha256=prompt.sha256, prompt_variant=prompt.variant,
                 backend=resp.backend, model=resp.model, parent_sha256=parent,
                 metadata=_response_meta(resp, prompt, round_no, index))
-            passed, hardness, text = self._check(sha, program.source)
+            passed, hardness, text, why = self._check(sha, program.source)
             result.sha256, result.hardness, result.parent_sha256 = sha, hardness, parent
             result.report_text = text
             result.lineage.append(sha)
@@ -161,9 +159,7 @@ class _Run:
             if passed:
                 result.status, result.message = "certified", ""
                 return result
-            result.status = "rejected"
-            result.message = ("refused by the static audit" if text.startswith("Static audit")
-                              else "refused by the property suite" + _failed_names(text))
+            result.status, result.message = "rejected", why
             prompt = build_repair_prompt(base, program.source, text, round_no + 1,
                                          cfg.max_repair_rounds)
             parent = sha

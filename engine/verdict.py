@@ -11,6 +11,11 @@ def _skipped(prop):
     return prop.get("value") is None and str(prop.get("detail") or "").startswith(_NOT_RUN)
 
 
+def failed_properties(report):
+    """Names of the properties in a report dict that ran and failed (skipped ones are not listed)."""
+    return [p["name"] for p in report.get("properties") or [] if not p.get("passed") and not _skipped(p)]
+
+
 def _property_lines(prop):
     mark = "PASS" if prop.get("passed") else "FAIL"
     detail = str(prop.get("detail") or "")

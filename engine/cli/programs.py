@@ -12,7 +12,7 @@ from engine.cli._common import (
     read_program_file,
     store_option,
 )
-from engine.verdict import format_report
+from engine.verdict import failed_properties, format_report
 from program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
 from program_store.records import STATUSES
 
@@ -156,8 +156,7 @@ def _verify_one(service, sha):
     except TamperedProgram as exc:
         return {"sha256": sha, "passed": False, "suite_version": None, "hardness": None,
                 "status": "tampered", "duration_s": None, "error": str(exc)}
-    failed = [p["name"] for p in (ver.report or {}).get("properties", [])
-              if not p["passed"] and not str(p.get("detail") or "").startswith("not run")]
+    failed = failed_properties(ver.report or {})
     return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
             "hardness": ver.hardness, "status": service.store.get(sha).status,
             "duration_s": ver.duration_s, "failed": failed}
