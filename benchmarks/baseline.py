@@ -27,9 +27,9 @@ from tabulate import tabulate
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from collab.data import list_datasets, load_dataset, split_dataset  # noqa: E402
-from collab.metrics import auc_pr, auc_roc  # noqa: E402
-from detectors import DETECTOR_NAMES, make_detector  # noqa: E402
+from das.collab.data import list_datasets, load_dataset, split_dataset  # noqa: E402
+from das.collab.metrics import auc_pr, auc_roc  # noqa: E402
+from das.detectors import DETECTOR_NAMES, make_detector  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "odds"
 FIELDS = ("dataset", "detector", "seed", "n_train", "n_test", "n_features", "n_anomalies",

@@ -15,9 +15,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from collab.certification import BUNDLED_PROGRAMS, Certification, suite_version, useful_margin
-from detectors import DETECTOR_NAMES
-from program_store import ProgramStore
+from das.collab.certification import BUNDLED_PROGRAMS, Certification, suite_version, useful_margin
+from das.detectors import DETECTOR_NAMES
+from das.program_store import ProgramStore
 
 
 def corpus_id(record):

@@ -21,8 +21,8 @@ import numpy as np
 
 def corpus_programs():
     """(target detector, entry id, source) for every bundled default-variant response."""
-    from engine.extract import extract_program
-    from engine.replay import ReplayClient
+    from das.engine.extract import extract_program
+    from das.engine.replay import ReplayClient
 
     client = ReplayClient()
     out = []
@@ -34,8 +34,8 @@ def corpus_programs():
 
 def measure(seed=0):
     """Hardness and pass/fail of every (program, evaluation detector) pair."""
-    from detectors import DETECTOR_NAMES
-    from sandbox.properties import verify_program
+    from das.detectors import DETECTOR_NAMES
+    from das.sandbox.properties import verify_program
 
     rows = []
     for target, pid, source in corpus_programs():
@@ -62,7 +62,7 @@ def matrix(rows, names):
 
 def render(m, names, rows, seed, elapsed):
     """Markdown report of the matrix and the per-column diagonal check."""
-    from sandbox.properties import SUITE_VERSION
+    from das.sandbox.properties import SUITE_VERSION
 
     lines = [
         "# Cross-detector hardness of the bundled corpus",
@@ -103,7 +103,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/cross_detector.md")
     args = parser.parse_args()
-    from detectors import DETECTOR_NAMES
+    from das.detectors import DETECTOR_NAMES
 
     t0 = time.perf_counter()
     rows = measure(args.seed)

@@ -38,8 +38,8 @@ AUTO_TARGET = 5.0
 
 def rows_from_results(results, detectors):
     """``[(dataset, detector, base_fit, enhancement)]`` from a results dir's cells.jsonl."""
-    from collab.bench.report import load_records
-    from collab.bench.tables import ok_records
+    from das.collab.bench.report import load_records
+    from das.collab.bench.tables import ok_records
 
     rows = []
     for rec in ok_records(load_records(results)):
@@ -51,8 +51,8 @@ def rows_from_results(results, detectors):
 
 def rows_auto_from_results(results, detectors):
     """``[(dataset, detector, fixed enhancement, auto)]`` seconds from a results dir's cells.jsonl."""
-    from collab.bench.report import load_records
-    from collab.bench.tables import ok_records
+    from das.collab.bench.report import load_records
+    from das.collab.bench.tables import ok_records
 
     rows = []
     for rec in ok_records(load_records(results)):
@@ -66,10 +66,10 @@ def rows_auto_from_results(results, detectors):
 
 def rows_measured(data_dir, datasets, detectors, seed=0):
     """Measure now: one evaluate(methods=("base", "sum")) per dataset and detector."""
-    from collab.bench.runner import resolve_datasets
-    from collab.data import load_dataset, split_dataset
-    from collab.evaluate import evaluate
-    from collab.certification import certified_programs
+    from das.collab.bench.runner import resolve_datasets
+    from das.collab.data import load_dataset, split_dataset
+    from das.collab.evaluate import evaluate
+    from das.collab.certification import certified_programs
 
     programs = {d: rec.source for d, rec in certified_programs(detectors).items()}
     rows = []

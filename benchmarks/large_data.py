@@ -38,8 +38,8 @@ DAS = Path(sys.executable).with_name("das")
 
 BASE_FIT = """
 import json, sys, time
-from collab.data import load_dataset, split_dataset
-from detectors import make_detector
+from das.collab.data import load_dataset, split_dataset
+from das.detectors import make_detector
 split = split_dataset(load_dataset(sys.argv[1]), scale="standard", require_anomaly=False)
 wall, cpu = time.perf_counter(), time.process_time()
 make_detector(sys.argv[2], random_state=0).fit(split.X_train)
@@ -74,7 +74,7 @@ def measured(cmd, env):
 
 def run(rows, features, detector, seed=0):
     """Measure base fit and both ``das enhance`` variants; return the figures as a dict."""
-    from collab.certification import certified_programs
+    from das.collab.certification import certified_programs
 
     with tempfile.TemporaryDirectory(prefix="das-large-") as tmp:
         data, store = Path(tmp) / "large.npz", Path(tmp) / "programs.sqlite"

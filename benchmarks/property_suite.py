@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sandbox.properties import SUITE_VERSION, verify_program  # noqa: E402
+from das.sandbox.properties import SUITE_VERSION, verify_program  # noqa: E402
 
 FAMILY = {
     "iforest": "IForest", "pca": "PCA", "ocsvm": "OCSVM", "ecod": "ECOD",
@@ -71,9 +71,9 @@ def main(argv=None):
 
 def _warm_up(detectors):
     """Import and fit every detector once so suite times exclude one-off imports."""
-    from detectors import make_detector
-    from sandbox.datasets import base_dataset
-    from sandbox.runner import run_program  # noqa: F401 - imports the sandbox once
+    from das.detectors import make_detector
+    from das.sandbox.datasets import base_dataset
+    from das.sandbox.runner import run_program  # noqa: F401 - imports the sandbox once
 
     X = base_dataset(0).X
     for name in detectors:

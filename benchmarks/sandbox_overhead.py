@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import run_program, zygote  # noqa: E402
+from das.sandbox import run_program, zygote  # noqa: E402
 
 HONEST = '''
 import numpy as np
@@ -81,7 +81,7 @@ class _Plain:
 
 def run_plain(source, X_train, n_samples, scorer, seed=0):
     """Reference: exec the program in-process with no guards at all (seeded as the worker seeds it)."""
-    from sandbox.worker import numpy_global_seed
+    from das.sandbox.worker import numpy_global_seed
 
     np.random.seed(numpy_global_seed(seed))
     namespace = {}
@@ -92,8 +92,8 @@ def run_plain(source, X_train, n_samples, scorer, seed=0):
 
 def corpus_programs():
     """(label, detector name, source) of every shipped replay-corpus program."""
-    from engine.extract import extract_program
-    from engine.replay import default_corpus_dir, load_index
+    from das.engine.extract import extract_program
+    from das.engine.replay import default_corpus_dir, load_index
 
     root = default_corpus_dir()
     for entry in load_index()["entries"]:
@@ -104,7 +104,7 @@ def corpus_programs():
 def _load(name, shape, data_dir):
     path = Path(data_dir) / f"{name}.npz"
     if path.exists():
-        from collab.data import load_dataset, split_dataset
+        from das.collab.data import load_dataset, split_dataset
 
         return split_dataset(load_dataset(path), scale="standard").X_train, f"{name} {shape[0] // 1000}k-like"
     rng = np.random.default_rng(0)
@@ -127,7 +127,7 @@ _FIT_ROWS = 3000  # detectors are fitted on at most this many rows (DRL would ta
 
 
 def _scorers(X, names):
-    from detectors import make_detector
+    from das.detectors import make_detector
 
     fit_on = X[np.random.default_rng(0).choice(len(X), min(len(X), _FIT_ROWS), replace=False)]
     return {name: make_detector(name, random_state=0).fit(fit_on).predict_score for name in sorted(names)}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collab.certification import Certification
-from program_store import ProgramStore
+from das.collab.certification import Certification
+from das.program_store import ProgramStore
 
 DETECTORS = ("PCA", "IForest", "OCSVM", "ECOD", "LOF", "KNN", "DRL")
 SUITE = "bench-1"

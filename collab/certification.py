@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
+from das.program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
 
 #: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
 _SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -64,7 +64,7 @@ USEFUL_RATE = 0.2
 
 
 def _sandbox_suite_version():
-    from sandbox import SUITE_VERSION
+    from das.sandbox import SUITE_VERSION
 
     return f"{SUITE_VERSION}+{USEFUL_VERSION}"
 
@@ -122,9 +122,9 @@ def _borderline(syn, train, rand):
 @functools.lru_cache(maxsize=4)
 def _planted_suite(seed):
     """``[(name, PlantedSplit)]`` of the suite's datasets for ``seed`` (the same for every program)."""
-    from sandbox.datasets import hardness_datasets
+    from das.sandbox.datasets import hardness_datasets
 
-    from collab.planted import planted_split
+    from das.collab.planted import planted_split
 
     return [(d.name, planted_split(d.X, random_state=seed, rate=USEFUL_RATE)) for d in hardness_datasets(seed)]
 
@@ -132,11 +132,11 @@ def _planted_suite(seed):
 @functools.lru_cache(maxsize=16)
 def _suite_baselines(detector, seed):
     """Per suite dataset: the fitted detector, its scores and the base and random-outlier figures."""
-    from sandbox.properties import SUITE_DETECTOR_PARAMS
+    from das.sandbox.properties import SUITE_DETECTOR_PARAMS
 
-    from collab import enhance
-    from collab.planted import per_kind_auc_pr
-    from detectors import make_detector
+    from das.collab import enhance
+    from das.collab.planted import per_kind_auc_pr
+    from das.detectors import make_detector
 
     name = make_detector(detector).name
     out = {}
@@ -154,8 +154,8 @@ def _suite_baselines(detector, seed):
 
 def _enhanced_auc_pr(split, base_fit, base_val, X_syn, seed):
     """Per-kind AUC-PR of the runtime's default enhancement (the calls of ``pipeline.fit_enhancement``)."""
-    from collab import enhance
-    from collab.planted import per_kind_auc_pr
+    from das.collab import enhance
+    from das.collab.planted import per_kind_auc_pr
 
     clf = enhance.fit_classifier(enhance.make_classifier(enhance.CLASSIFIER, seed), split.X_fit, X_syn)
     fused = enhance.fit_fusion(clf, base_fit, split.X_fit, X_syn, lam=enhance.LAM).fuse(
@@ -165,7 +165,7 @@ def _enhanced_auc_pr(split, base_fit, base_val, X_syn, seed):
 
 def _usefulness_per_dataset(source, detector, seed):
     """Per suite dataset: base, random and program AUC-PR per kind and the borderline position."""
-    from collab import enhance
+    from das.collab import enhance
 
     per_dataset = {}
     for data, b in _suite_baselines(detector, seed).items():
@@ -251,7 +251,7 @@ class ServiceReport:
 
 def verify_with_usefulness(source, detector, seed=0):
     """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`."""
-    from sandbox import verify_program
+    from das.sandbox import verify_program
 
     t0 = time.perf_counter()
     report = verify_program(source, detector, seed=seed)
@@ -401,7 +401,7 @@ class Certification:
         NotCertified
             If no program qualifies (the message says why).
         """
-        from detectors import UnknownDetector, get_card
+        from das.detectors import UnknownDetector, get_card
 
         try:
             name = get_card(detector).name

@@ -350,7 +350,7 @@ class CollateFusion:
         classifier scores of the training rows and of rows planted from them;
         ``kind_per_row``: each planted row's kind.
         """
-        from collab.planted import NORMAL, per_kind_auc_pr
+        from das.collab.planted import NORMAL, per_kind_auc_pr
 
         logit_train = self.logit(base_train, clf_train, X_train)
         self.base_z_, self.net_z_ = RobustZ(base_train), RobustZ(logit_train)

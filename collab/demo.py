@@ -11,7 +11,7 @@ from time import perf_counter
 
 import numpy as np
 
-from collab.data import Dataset, split_dataset
+from das.collab.data import Dataset, split_dataset
 
 #: Detectors ``das demo`` runs by default: all but DRL, whose torch training
 #: took 14-97 s per demo dataset on this 2-core machine against < 1 s for the others.
@@ -106,9 +106,9 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
         (canonical name), ``method``, ``auc_pr``, ``auc_roc`` and ``seconds``
         (the whole cell: fit, synthesis, classifier and scoring).
     """
-    from collab.certification import certified_programs
-    from collab.evaluate import evaluate
-    from collab.pipeline import detector_name
+    from das.collab.certification import certified_programs
+    from das.collab.evaluate import evaluate
+    from das.collab.pipeline import detector_name
 
     # Canonical names up front: an unknown name fails before any time is spent fitting.
     names = tuple(detector_name(n) for n in (DEFAULT_DETECTORS if detectors is None else detectors))

@@ -77,7 +77,7 @@ def synthesize(source, X_train, n_samples, scorer, seed=0):
     SynthesisError
         When the sandbox refuses or the program fails (status and message kept).
     """
-    import sandbox  # imported here: the runtime must work for callers that never synthesize
+    from das import sandbox  # imported here: the runtime must work for callers that never synthesize
 
     result = sandbox.run_program(source, X_train, n_samples, scorer, seed=seed)
     if not result.ok or result.output is None:
@@ -90,7 +90,7 @@ def synthesize(source, X_train, n_samples, scorer, seed=0):
 
 def random_outliers(X_train, n_samples, rng, widen=RANDOM_WIDEN):
     """Uniform samples from the training bounding box widened by ``widen`` per side."""
-    from sandbox.datasets import uniform_in_widened_box
+    from das.sandbox.datasets import uniform_in_widened_box
 
     return uniform_in_widened_box(X_train, n_samples, rng, widen)
 
@@ -168,7 +168,7 @@ def classifier_scores(classifier, X):
 
 def fit_fusion(classifier, base_train, X_train, X_syn, lam=LAM):
     """Sum fusion (Eq. 7) fitted on the detector's D_train scores and the classifier's D_aug scores."""
-    from collab.fusion import fit_sum_fusion
+    from das.collab.fusion import fit_sum_fusion
 
     return fit_sum_fusion(base_train, classifier_scores(classifier, np.vstack([X_train, X_syn])), lam)
 

@@ -32,8 +32,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from collab import pipeline
-from collab.threshold import contamination_threshold, pot_threshold
+from das.collab import pipeline
+from das.collab.threshold import contamination_threshold, pot_threshold
 
 THRESHOLDS = ("contamination", "pot")
 

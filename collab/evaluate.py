@@ -25,8 +25,8 @@ from time import perf_counter
 
 import numpy as np
 
-from collab import enhance, pipeline
-from collab.pipeline import SYN_RATIO
+from das.collab import enhance, pipeline
+from das.collab.pipeline import SYN_RATIO
 
 METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian", "auto")
 _TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit",
@@ -71,7 +71,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     collab.enhance.SynthesisError
         The program failed in the sandbox.
     """
-    from collab.metrics import auc_pr, auc_roc
+    from das.collab.metrics import auc_pr, auc_roc
 
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import numpy as np
 from sklearn.base import clone
 
-from collab import enhance
-from collab.enhance import CLASSIFIER, LAM, SYN_RATIO  # the one default configuration
-from collab.certification import opened, resolve_program
-from collab.progress import progress_bar, stage
-from program_store import source_sha256
+from das.collab import enhance
+from das.collab.enhance import CLASSIFIER, LAM, SYN_RATIO  # the one default configuration
+from das.collab.certification import opened, resolve_program
+from das.collab.progress import progress_bar, stage
+from das.program_store import source_sha256
 
 FUSIONS = ("sum", "collate")
 
@@ -27,7 +27,7 @@ FUSIONS = ("sum", "collate")
 def detector_name(detector):
     """Canonical name of ``detector`` (a registry name or a detector object), as the store keys programs."""
     if isinstance(detector, str):
-        from detectors import make_detector
+        from das.detectors import make_detector
 
         return make_detector(detector).name
     return getattr(detector, "name", type(detector).__name__)
@@ -36,7 +36,7 @@ def detector_name(detector):
 def fit_detector(detector, X_train, seed=0):
     """Fit a detector given by name (:func:`detectors.make_detector`) or as an unfitted object (cloned)."""
     if isinstance(detector, str):
-        from detectors import make_detector
+        from das.detectors import make_detector
 
         return make_detector(detector, random_state=seed).fit(X_train)
     return clone(detector).fit(X_train)
@@ -106,7 +106,7 @@ def fit_enhancement(det, X_train, X_syn, *, fusions=("sum",), classifier=CLASSIF
     if "sum" in fusions:
         fitted["sum"] = enhance.fit_fusion(clf, base_train, X_train, X_syn, lam)
     if "collate" in fusions:
-        from collab.collate import CollateFusion
+        from das.collab.collate import CollateFusion
 
         t0 = perf_counter()
         oob_train, oob_syn = enhance.out_of_bag_scores(clf, X_train, X_syn)
@@ -127,7 +127,7 @@ def guard_collate(fusion, det, clf, X_train, base_train, oob_train, seed):
 
     Left unguarded (the plain network) when ``X_train`` is too small to plant from.
     """
-    from collab.planted import plant_kinds
+    from das.collab.planted import plant_kinds
 
     n_per_kind = int(np.clip(round(GUARD_SHARE * len(X_train)), *GUARD_ROWS))
     try:
@@ -146,7 +146,7 @@ def check_output(X_train, X_syn, seed=0):
     """Refuse synthesized rows that fail the suite's novelty measure (:func:`sandbox.novelty.measure`)
     on the user's data: a certified program may behave on the suite and copy on real data.
     Every output row is checked; ``seed`` is unused (a sample drawn from it could be predicted)."""
-    from sandbox.novelty import measure
+    from das.sandbox.novelty import measure
 
     problems = measure(X_train, X_syn).problems()
     if problems:
@@ -211,7 +211,7 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     :class:`Enhancement` carries the choice and its table in ``selection`` and
     its cost in ``timings["selection"]``.
     """
-    from collab import selection
+    from das.collab import selection
 
     cands = selection.candidates(detector_name(detector), store) if candidates is None else list(candidates)
     chosen = selection.select(X_train, detector, cands, runtime=_RUNTIME, seed=seed, syn_ratio=syn_ratio,
@@ -241,8 +241,8 @@ def select_dataset(data, detector, *, seed=0, store=None, label_column=None):
     protocol, as for ``das enhance``. Returns the selection as a dict with
     ``dataset``, ``detector`` and ``n_train``.
     """
-    from collab import selection
-    from collab.data import load_dataset, resolve_dataset, split_dataset
+    from das.collab import selection
+    from das.collab.data import load_dataset, resolve_dataset, split_dataset
 
     name = detector_name(detector)
     split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
@@ -272,9 +272,9 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     ``read``: more :func:`collab.data.load_dataset` options (``sep``, ``id_column``, ``missing``, ...).
     ``progress``: show the stages as a bar on stderr (None: when stderr is a terminal).
     """
-    from collab.data import load_dataset, resolve_dataset, split_dataset
-    from collab.metrics import auc_pr, auc_roc
-    from collab.scoring import split_rows
+    from das.collab.data import load_dataset, resolve_dataset, split_dataset
+    from das.collab.metrics import auc_pr, auc_roc
+    from das.collab.scoring import split_rows
 
     name = detector_name(detector)
     stages = 7 + (program in (None, "auto"))
@@ -322,8 +322,8 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
 
     from sklearn.preprocessing import StandardScaler
 
-    from collab.data import fingerprint, load_dataset, resolve_dataset
-    from collab.scoring import RowScores
+    from das.collab.data import fingerprint, load_dataset, resolve_dataset
+    from das.collab.scoring import RowScores
 
     name = detector_name(detector)
     ds = load_dataset(resolve_dataset(data), **(read or {}))

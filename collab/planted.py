@@ -206,7 +206,7 @@ def per_kind_auc_pr(scores, y, kind_per_row):
     Each kind is scored on its own (not pooled), so an easy kind cannot hide
     a hard one; average the values for one figure.
     """
-    from collab.metrics import auc_pr
+    from das.collab.metrics import auc_pr
 
     scores, y, kind_per_row = np.asarray(scores), np.asarray(y), np.asarray(kind_per_row)
     out = {}

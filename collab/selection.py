@@ -28,8 +28,8 @@ from time import perf_counter
 
 import numpy as np
 
-from collab import enhance
-from collab.planted import per_kind_auc_pr, planted_split
+from das.collab import enhance
+from das.collab.planted import per_kind_auc_pr, planted_split
 
 NONE = "none"
 RANDOM = "random"
@@ -89,9 +89,9 @@ def candidates(detector, store=None):
     ``program="certified"``; a detector without any certified program gets
     the two label-free baselines only.
     """
-    from program_store import NotCertified, TamperedProgram
+    from das.program_store import NotCertified, TamperedProgram
 
-    from collab.certification import Certification, opened
+    from das.collab.certification import Certification, opened
 
     found = []
     with opened(store) as st:

@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.utils import check_array
 
-from detectors.errors import DetectorInputError
+from das.detectors.errors import DetectorInputError
 
 
 def check_X(X, n_features=None, min_samples=1):

@@ -5,9 +5,9 @@ import numpy as np
 from pyod.models.base import BaseDetector
 from sklearn.utils.validation import check_is_fitted
 
-from detectors._threads import one_thread
-from detectors._validate import check_X, finite_scores
-from detectors.errors import SubsampleWarning
+from das.detectors._threads import one_thread
+from das.detectors._validate import check_X, finite_scores
+from das.detectors.errors import SubsampleWarning
 
 
 class Detector(BaseDetector):
@@ -24,7 +24,7 @@ class Detector(BaseDetector):
     @property
     def card(self):
         """The parameter-free :class:`~detectors.cards.DetectorCard` of this algorithm."""
-        from detectors.cards import get_card
+        from das.detectors.cards import get_card
 
         return get_card(self.name)
 

@@ -6,7 +6,7 @@ program must work for any configuration of the detector.
 """
 from dataclasses import asdict, dataclass
 
-from detectors.names import canonical_name
+from das.detectors.names import canonical_name
 
 
 @dataclass(frozen=True)

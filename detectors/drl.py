@@ -4,9 +4,9 @@ import math
 import numpy as np
 from sklearn.utils import check_random_state
 
-from detectors._threads import one_thread
-from detectors.base import Detector
-from detectors.errors import DetectorParameterError
+from das.detectors._threads import one_thread
+from das.detectors.base import Detector
+from das.detectors.errors import DetectorParameterError
 
 
 def _orthonormal_basis(k, dim, rng):

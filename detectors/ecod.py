@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 from scipy.stats import skew
 
-from detectors.base import Detector
+from das.detectors.base import Detector
 
 
 def _tail_probability(train_sorted, X):

@@ -1,5 +1,5 @@
 """The registered detector names and their case-insensitive lookup (no detector imports)."""
-from detectors.errors import UnknownDetector
+from das.detectors.errors import UnknownDetector
 
 DETECTOR_NAMES = ("PCA", "IForest", "OCSVM", "ECOD", "LOF", "KNN", "DRL")
 _BY_LOWER = {name.lower(): name for name in DETECTOR_NAMES}

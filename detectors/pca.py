@@ -4,7 +4,7 @@ from scipy.spatial.distance import cdist
 from sklearn.decomposition import PCA as _SkPCA
 from sklearn.preprocessing import StandardScaler
 
-from detectors.base import Detector
+from das.detectors.base import Detector
 
 
 class PCA(Detector):

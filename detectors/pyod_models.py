@@ -8,7 +8,7 @@ from pyod.models.knn import KNN as _PyODKNN
 from pyod.models.lof import LOF as _PyODLOF
 from pyod.models.ocsvm import OCSVM as _PyODOCSVM
 
-from detectors.base import Detector
+from das.detectors.base import Detector
 
 # Fits that grow faster than linearly are capped at these many training rows
 # (a seeded subsample, with a warning). OCSVM's solver is quadratic or worse:

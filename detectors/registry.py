@@ -1,7 +1,7 @@
 """Name → detector class registry and the ``make_detector`` factory."""
 import inspect
 
-from detectors.names import DETECTOR_NAMES, canonical_name
+from das.detectors.names import DETECTOR_NAMES, canonical_name
 
 __all__ = ["DETECTOR_NAMES", "canonical_name", "detector_class", "make_detector"]
 
@@ -10,10 +10,10 @@ def detector_class(name):
     """Return the detector class registered under ``name`` (case-insensitive)."""
     # Imported on demand: PyOD takes about a second to import and the CLI's listing
     # commands, the cards and the name checks do not need it.
-    from detectors.drl import DRL
-    from detectors.ecod import ECOD
-    from detectors.pca import PCA
-    from detectors.pyod_models import KNN, LOF, OCSVM, IForest
+    from das.detectors.drl import DRL
+    from das.detectors.ecod import ECOD
+    from das.detectors.pca import PCA
+    from das.detectors.pyod_models import KNN, LOF, OCSVM, IForest
 
     classes = {cls.name: cls for cls in (PCA, IForest, OCSVM, ECOD, LOF, KNN, DRL)}
     return classes[canonical_name(name)]

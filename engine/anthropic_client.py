@@ -12,8 +12,8 @@ import time
 
 import anthropic
 
-from engine.llm import KEY_ENV, AnthropicConfig, LLMError, LLMResponse, MissingAPIKey
-from program_store.hashing import text_sha256
+from das.engine.llm import KEY_ENV, AnthropicConfig, LLMError, LLMResponse, MissingAPIKey
+from das.program_store.hashing import text_sha256
 
 log = logging.getLogger("das.engine.llm")
 

@@ -1,6 +1,6 @@
 """The factory that picks an LLM client: replay (default, offline) or Anthropic."""
-from engine.llm import AnthropicConfig, ReplayConfig, resolve_backend
-from engine.replay import ReplayClient
+from das.engine.llm import AnthropicConfig, ReplayConfig, resolve_backend
+from das.engine.replay import ReplayClient
 
 
 def make_client(backend=None, **options):
@@ -16,6 +16,6 @@ def make_client(backend=None, **options):
     name = resolve_backend(backend)
     if name == "replay":
         return ReplayClient(ReplayConfig(**options))
-    from engine.anthropic_client import AnthropicClient  # on use: the SDK is slow to import
+    from das.engine.anthropic_client import AnthropicClient  # on use: the SDK is slow to import
 
     return AnthropicClient(AnthropicConfig.from_env(**options))

@@ -9,7 +9,7 @@ import sys
 def run():
     """Import the click group and run it."""
     try:
-        from engine.cli import main
+        from das.engine.cli import main
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)

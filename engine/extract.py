@@ -13,7 +13,7 @@ import re
 import tokenize
 from dataclasses import dataclass
 
-from sandbox.rules import ENTRY_POINT
+from das.sandbox.rules import ENTRY_POINT
 _KEPT = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef, ast.FunctionDef)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 

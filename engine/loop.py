@@ -16,10 +16,10 @@ The replay corpus run through this loop ships as ``collab/bundled_programs.json`
 import logging
 from dataclasses import dataclass, field
 
-from engine.extract import ExtractionError, extract_program
-from engine.llm import LLMError, NoRecordedResponse
-from engine.prompts import build_prompt, build_repair_prompt
-from engine.verdict import failed_properties, format_report
+from das.engine.extract import ExtractionError, extract_program
+from das.engine.llm import LLMError, NoRecordedResponse
+from das.engine.prompts import build_prompt, build_repair_prompt
+from das.engine.verdict import failed_properties, format_report
 
 log = logging.getLogger("das.engine.loop")
 
@@ -62,13 +62,13 @@ class CandidateResult:
 
 
 def _audit(source):
-    from sandbox import audit_source
+    from das.sandbox import audit_source
 
     return audit_source(source)
 
 
 def _default_verifier(source, detector, seed=0):
-    from collab.certification import verify_with_usefulness
+    from das.collab.certification import verify_with_usefulness
 
     return verify_with_usefulness(source, detector, seed=seed)
 
@@ -94,7 +94,7 @@ class _Run:
 
     @staticmethod
     def _suite_version():
-        from collab.certification import suite_version
+        from das.collab.certification import suite_version
 
         return suite_version()
 
@@ -212,7 +212,7 @@ def choose_default(store, detector, results):
 
     Returns the chosen sha256 or None when no candidate was certified.
     """
-    from collab.certification import rank_key
+    from das.collab.certification import rank_key
 
     certified = [r for r in results if r.status == "certified"]
     if not certified:

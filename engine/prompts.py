@@ -9,7 +9,7 @@ which is the key of the replay corpus.
 """
 from dataclasses import dataclass
 
-from program_store.hashing import text_sha256
+from das.program_store.hashing import text_sha256
 from importlib import resources
 
 PROMPT_VERSION = "1.0"  # bump when a template changes (then re-key the corpus)
@@ -65,7 +65,7 @@ class Prompt:
 
 def template(name):
     """Text of ``engine/templates/<name>.txt`` (trailing newline stripped)."""
-    return resources.files("engine").joinpath("templates", f"{name}.txt").read_text(
+    return resources.files("das.engine").joinpath("templates", f"{name}.txt").read_text(
         encoding="utf-8").rstrip("\n")
 
 
@@ -78,7 +78,7 @@ def _fill(text, **values):
 
 def _card(detector):
     """(canonical name, card text) from :mod:`detectors`."""
-    from detectors import get_card
+    from das.detectors import get_card
 
     try:
         card = get_card(detector)

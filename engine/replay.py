@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from engine.llm import LLMError, LLMResponse, NoRecordedResponse, ReplayConfig
-from engine.prompts import PROMPT_VERSION, build_prompt
-from program_store.hashing import text_sha256
+from das.engine.llm import LLMError, LLMResponse, NoRecordedResponse, ReplayConfig
+from das.engine.prompts import PROMPT_VERSION, build_prompt
+from das.program_store.hashing import text_sha256
 
 INDEX_NAME = "index.json"
 
@@ -25,7 +25,7 @@ class CorpusError(LLMError):
 
 def default_corpus_dir():
     """Directory of the corpus shipped with the package."""
-    return Path(str(resources.files("engine").joinpath("corpus")))
+    return Path(str(resources.files("das.engine").joinpath("corpus")))
 
 
 def load_index(corpus_dir=None):

@@ -4,8 +4,8 @@
 >>> store = ProgramStore()            # $DAS_STORE or $DAS_HOME/programs.sqlite
 >>> sha = store.add(source, "IForest", policy="...")
 """
-from program_store.bundles import export_bundle, import_bundle, read_bundle
-from program_store.errors import (
+from das.program_store.bundles import export_bundle, import_bundle, read_bundle
+from das.program_store.errors import (
     AmbiguousPrefix,
     BundleError,
     InvalidInput,
@@ -14,11 +14,11 @@ from program_store.errors import (
     StoreError,
     TamperedProgram,
 )
-from program_store.hashing import canonical_json, record_sha256, source_sha256
-from program_store.paths import default_store_path
-from program_store.records import ProgramRecord, RunRecord, VerificationRecord
-from program_store.schema import SCHEMA_VERSION
-from program_store.store import ProgramStore
+from das.program_store.hashing import canonical_json, record_sha256, source_sha256
+from das.program_store.paths import default_store_path
+from das.program_store.records import ProgramRecord, RunRecord, VerificationRecord
+from das.program_store.schema import SCHEMA_VERSION
+from das.program_store.store import ProgramStore
 
 __all__ = [
     "AmbiguousPrefix", "BundleError", "InvalidInput", "NotCertified", "ProgramNotFound",

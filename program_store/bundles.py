@@ -13,8 +13,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from program_store.errors import BundleError, InvalidInput
-from program_store.hashing import record_sha256, source_sha256
+from das.program_store.errors import BundleError, InvalidInput
+from das.program_store.hashing import record_sha256, source_sha256
 
 BUNDLE_FORMAT = "das-program-bundle"
 BUNDLE_VERSION = 1

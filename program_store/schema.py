@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from program_store.errors import StoreError
+from das.program_store.errors import StoreError
 
 APPLICATION_ID = 0x44415331  # "DAS1": marks a file as a das program store
 APP_NAME = "das-program-store"

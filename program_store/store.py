@@ -13,7 +13,7 @@ import string
 from datetime import datetime, timezone
 from pathlib import Path
 
-from program_store.errors import (
+from das.program_store.errors import (
     AmbiguousPrefix,
     InvalidInput,
     NotCertified,
@@ -21,10 +21,10 @@ from program_store.errors import (
     StoreError,
     TamperedProgram,
 )
-from program_store.hashing import canonical_json, source_sha256
-from program_store.paths import default_store_path
-from program_store.records import STATUSES, ProgramRecord, RunRecord, VerificationRecord
-from program_store.schema import connect
+from das.program_store.hashing import canonical_json, source_sha256
+from das.program_store.paths import default_store_path
+from das.program_store.records import STATUSES, ProgramRecord, RunRecord, VerificationRecord
+from das.program_store.schema import connect
 
 _HEX = frozenset(string.hexdigits.lower())
 

@@ -6,10 +6,10 @@ worker per run, forked by :mod:`sandbox.zygote`, with resource limits,
 seccomp where available, model proxy),
 :func:`verify_program` (property suite).
 """
-from sandbox.audit import AuditReport, Finding, audit_source
-from sandbox.runner import Limits, RunResult, run_program
+from das.sandbox.audit import AuditReport, Finding, audit_source
+from das.sandbox.runner import Limits, RunResult, run_program
 
 __all__ = ["audit_source", "AuditReport", "Finding", "run_program", "RunResult", "Limits",
            "verify_program", "VerificationReport", "SUITE_VERSION"]
 # Property suite (owned by the sandbox.properties engineer).
-from sandbox.properties import SUITE_VERSION, PropertyResult, VerificationReport, verify_program  # noqa: E402,E501
+from das.sandbox.properties import SUITE_VERSION, PropertyResult, VerificationReport, verify_program  # noqa: E402,E501

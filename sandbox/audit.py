@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from RestrictedPython import compile_restricted_exec
 
-from sandbox import rules
-from sandbox.rewrite import ProgramPolicy, rewrite_augmented
+from das.sandbox import rules
+from das.sandbox.rewrite import ProgramPolicy, rewrite_augmented
 
 PROGRAM_FILENAME = "<program>"
 #: Deepest AST a program may have; deeper ones are refused before any

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sandbox import datasets as ds
-from sandbox.properties import SUITE_DEGREE, SUITE_DETECTOR_PARAMS, check_signature, suite_limits
-from sandbox.runner import run_program
+from das.sandbox import datasets as ds
+from das.sandbox.properties import SUITE_DEGREE, SUITE_DETECTOR_PARAMS, check_signature, suite_limits
+from das.sandbox.runner import run_program
 
 COLORS = {"normal": "#1f77b4", "random outliers": "#7f7f7f", "synthesized": "#d62728"}
 
@@ -33,7 +33,7 @@ class ScoreDensity:
 
 def score_density(source, detector, seed=0):
     """Fit ``detector`` on the suite's base dataset for ``seed`` and score the three row groups."""
-    from detectors import make_detector
+    from das.detectors import make_detector
 
     data = ds.base_dataset(seed)
     model = make_detector(detector, random_state=seed, **SUITE_DETECTOR_PARAMS.get(detector, {})).fit(data.X)

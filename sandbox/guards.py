@@ -31,8 +31,8 @@ import numpy as np
 from RestrictedPython import safe_builtins
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
-from sandbox import rules
-from sandbox.audit import PROGRAM_FILENAME, Finding
+from das.sandbox import rules
+from das.sandbox.audit import PROGRAM_FILENAME, Finding
 
 #: Builtin objects never handed to a program, however reached.
 _DANGEROUS_OBJECTS = frozenset(

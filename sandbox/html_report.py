@@ -13,8 +13,8 @@ import json
 import re
 from pathlib import Path
 
-from sandbox.audit import audit_source
-from sandbox.sarif import entry_line, not_run
+from das.sandbox.audit import audit_source
+from das.sandbox.sarif import entry_line, not_run
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 # C0/C1 controls but tab and newline, DEL, and Unicode bidi controls ("Trojan Source").
@@ -134,7 +134,7 @@ def write_report(out_dir, name, source, report):
     The figure fits the report's detector on the suite's base dataset for the
     report's seed and runs the program once more in the sandbox.
     """
-    from sandbox.density import density_svg, score_density
+    from das.sandbox.density import density_svg, score_density
 
     density = score_density(source, report["detector"], report.get("seed", 0))
     page = render(source, report, name, density, density_svg(density))

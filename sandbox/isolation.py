@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 
-from sandbox import seccomp
+from das.sandbox import seccomp
 
 #: Environment variables that pin BLAS/OpenMP pools; "1" in the zygote and workers.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

@@ -41,9 +41,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from sandbox import datasets as ds
-from sandbox import novelty, rules
-from sandbox.untrusted import clean_text
+from das.sandbox import datasets as ds
+from das.sandbox import novelty, rules
+from das.sandbox.untrusted import clean_text
 
 SUITE_VERSION = "3.0.0"  # bump on any change to a property, threshold or dataset
 
@@ -158,7 +158,7 @@ class VerificationReport:
 def suite_limits():
     """The :class:`sandbox.runner.Limits` of every suite run (default limits, shorter timeouts,
     a smaller scoring budget)."""
-    from sandbox.runner import Limits
+    from das.sandbox.runner import Limits
 
     return Limits(timeout_s=SUITE_TIMEOUT_S, cpu_s=TIME_LIMIT_S + 1, max_rows=SUITE_MAX_ROWS)
 
@@ -207,7 +207,7 @@ def check_signature(source):
 
 def check_audit(source):
     """``audit``: the static audit of :func:`sandbox.audit.audit_source` is clean."""
-    from sandbox.audit import audit_source
+    from das.sandbox.audit import audit_source
 
     rep = audit_source(source)
     # findings may quote the program's text: clean it like any program output
@@ -367,11 +367,11 @@ def verify_program(
     """
     t0 = time.perf_counter()
     if runner is None:
-        from sandbox.runner import run_program as runner
+        from das.sandbox.runner import run_program as runner
 
         limits = suite_limits() if limits is None else limits
     if detector_factory is None:
-        from detectors import make_detector as detector_factory
+        from das.detectors import make_detector as detector_factory
     probe = detector_factory(detector, random_state=seed)  # fail fast on an unknown name
     name = getattr(probe, "name", str(detector))
     params = {**SUITE_DETECTOR_PARAMS.get(name, {}), **(detector_params or {})}

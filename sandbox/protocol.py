@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sandbox.results import Limits
+from das.sandbox.results import Limits
 
 MAGIC = b"DAS1"
 HEADER = struct.Struct("<4sBQ")

@@ -16,7 +16,7 @@ import copy
 
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
-from sandbox import rules
+from das.sandbox import rules
 
 
 class _AugAssignRewriter(ast.NodeTransformer):

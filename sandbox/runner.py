@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from sandbox import protocol, rules, zygote
-from sandbox.audit import analyze
-from sandbox.protocol import Task
-from sandbox.results import STATUSES, Limits, RunResult  # noqa: F401 - re-exported
-from sandbox.session import Session
-from sandbox.untrusted import clean_text
+from das.sandbox import protocol, rules, zygote
+from das.sandbox.audit import analyze
+from das.sandbox.protocol import Task
+from das.sandbox.results import STATUSES, Limits, RunResult  # noqa: F401 - re-exported
+from das.sandbox.session import Session
+from das.sandbox.untrusted import clean_text
 
 
 def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=Limits(),

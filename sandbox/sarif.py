@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
-from sandbox.audit import audit_source
-from sandbox.rules import ENTRY_POINT
-from sandbox.untrusted import clean_text
+from das.sandbox.audit import audit_source
+from das.sandbox.rules import ENTRY_POINT
+from das.sandbox.untrusted import clean_text
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

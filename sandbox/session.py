@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from sandbox import protocol
-from sandbox.results import RunResult
-from sandbox.untrusted import clean_text
+from das.sandbox import protocol
+from das.sandbox.results import RunResult
+from das.sandbox.untrusted import clean_text
 
 _CHILD_STATUSES = frozenset({"ok", "runtime-error", "memory", "bad-output", "violation"})
 SCORE_CHUNK_ROWS = 1 << 16  # a large request is scored in chunks so the deadline stays hard

@@ -15,11 +15,11 @@ import traceback
 
 import numpy as np
 
-from sandbox import protocol, seccomp
-from sandbox.audit import PROGRAM_FILENAME
-from sandbox.guards import PrintSink, make_globals
-from sandbox.isolation import THREAD_VARS
-from sandbox.rules import ENTRY_POINT
+from das.sandbox import protocol, seccomp
+from das.sandbox.audit import PROGRAM_FILENAME
+from das.sandbox.guards import PrintSink, make_globals
+from das.sandbox.isolation import THREAD_VARS
+from das.sandbox.rules import ENTRY_POINT
 
 
 class _ProgramFailed(Exception):

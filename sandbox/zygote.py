@@ -31,21 +31,24 @@ import subprocess
 import threading
 import time
 
-from sandbox import isolation
-from sandbox.isolation import SandboxUnavailable
+from das.sandbox import isolation
+from das.sandbox.isolation import SandboxUnavailable
 
 __all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "use", "shutdown", "preload_list"]
 
 _MAX_MESSAGE = 1 << 16
 _START_TIMEOUT_S = 60.0
 _KILL_WAIT_S = 1.0  # a SIGKILLed worker is gone within milliseconds
-# Imports sandbox.worker with a bare ``sandbox`` package: no __init__ chain.
+# Imports das.sandbox.worker with bare ``das`` and ``das.sandbox`` packages: no __init__ chain.
 _BOOTSTRAP = """import sys, types
 sys.path += {paths!r}
-package = types.ModuleType("sandbox")
+sys.modules["das"] = types.ModuleType("das")
+sys.modules["das"].__path__ = []
+package = types.ModuleType("das.sandbox")
 package.__path__ = [{package!r}]
-sys.modules["sandbox"] = package
-from sandbox.zygote import serve
+sys.modules["das.sandbox"] = package
+sys.modules["das"].sandbox = package
+from das.sandbox.zygote import serve
 serve({fd})
 """
 
@@ -217,14 +220,14 @@ def shutdown():
 # -- zygote side -----------------------------------------------------------------
 def preload_list():
     """The one fixed list of modules the zygote imports (from sandbox.rules)."""
-    from sandbox import rules
+    from das.sandbox import rules
 
     return sorted(rules.NUMPY_MODULES | rules.DEFAULT_IMPORTS)
 
 
 def serve(fd):
     """Main loop of the zygote process (never returns)."""
-    from sandbox import worker
+    from das.sandbox import worker
 
     # No process of the same uid (another worker escaped from its Python
     # wall) may open this one's /proc/<pid>/mem, fds or environ; forked
@@ -351,7 +354,7 @@ def _kill(pid):
 
 def seccomp_works():
     """Whether the kernel accepts the workers' filter (tried in a child)."""
-    from sandbox import seccomp
+    from das.sandbox import seccomp
 
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the probe child

@@ -5,10 +5,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from pydantic_sarif.model import StaticAnalysisResultsFormatSarifVersion210JsonSchema as SarifLog
 
-from engine.cli import main
-from engine.extract import program_source
-from program_store import ProgramStore
-from sandbox import verify_program
+from das.engine.cli import main
+from das.engine.extract import program_source
+from das.program_store import ProgramStore
+from das.sandbox import verify_program
 
 PROGRAMS = Path(__file__).parent / "programs"
 #: A corpus v3 answer (fenced LLM text) the runtime certifies for KNN.

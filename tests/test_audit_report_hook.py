@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from engine.cli import main
+from das.engine.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 #: A corpus v3 answer (fenced LLM text) the runtime certifies for KNN.

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sandbox import verify_program
-from sandbox.density import COLORS
-from sandbox.html_report import escape, render, write_report
+from das.sandbox import verify_program
+from das.sandbox.density import COLORS
+from das.sandbox.html_report import escape, render, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = Path(__file__).parent / "programs"

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from pydantic_sarif.model import StaticAnalysisResultsFormatSarifVersion210JsonSchema as SarifLog
 
-from sandbox import audit_source, verify_program
-from sandbox.sarif import Audited, to_sarif
+from das.sandbox import audit_source, verify_program
+from das.sandbox.sarif import Audited, to_sarif
 
 PROGRAMS = Path(__file__).parent / "programs"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
+from das.engine.cli import main
 
 PROGRAMS = Path(__file__).parent / "programs"
 HONEST = PROGRAMS / "honest" / "knn_between_neighbours.py"
@@ -27,7 +27,7 @@ def test_help_lists_options(cli):
 
 
 def test_useful_program_is_certifiable(cli, tmp_path):
-    from engine.extract import program_source
+    from das.engine.extract import program_source
 
     prog = tmp_path / "knn_feature_swap.py"
     prog.write_text(program_source(USEFUL_ANSWER.read_text()))
@@ -113,7 +113,7 @@ def test_reject_text_skips_unrun_properties_without_hardness_or_cut_values(cli, 
 
 
 def test_python_file_with_backticks_in_a_docstring_is_read_as_is():
-    from engine.extract import program_source
+    from das.engine.extract import program_source
 
     source = 'def generate_hard_anomalies(n_samples, model, X_train):\n    """Use ```np.tile```."""\n    return X_train\n'
     assert program_source(source) == source

@@ -4,14 +4,14 @@ from dataclasses import replace
 
 from click.testing import CliRunner
 
-from collab.selection import Candidate
-from engine.cli import main
+from das.collab.selection import Candidate
+from das.engine.cli import main
 
-bench_cli = importlib.import_module("engine.cli.bench")
+bench_cli = importlib.import_module("das.engine.cli.bench")
 
 
 def test_every_cell_failed_exits_non_zero(monkeypatch, tmp_path):
-    import collab.bench.runner as runner
+    import das.collab.bench.runner as runner
 
     def all_failed(out_dir, *args, **kwargs):
         return {"out": str(out_dir), "log": str(tmp_path / "cells.jsonl"), "n_cells": 2, "n_cached": 0,
@@ -69,12 +69,12 @@ def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path)
 
 
 def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(monkeypatch, tmp_path):
-    import collab.bench.runner as runner
+    import das.collab.bench.runner as runner
 
     seen = {}
 
     def record(out_dir, data, dets, seeds, methods, programs, **kwargs):
-        from collab.bench.grid import make_cells
+        from das.collab.bench.grid import make_cells
 
         seen["cells"] = make_cells(data, dets, seeds, methods, programs, protocol="t",
                                    auto_candidates=kwargs["auto_candidates"])

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import collab.certification as certification
-from engine.cli import main
-from program_store import ProgramStore
+import das.collab.certification as certification
+from das.engine.cli import main
+from das.program_store import ProgramStore
 
-data_cli = importlib.import_module("engine.cli.data")  # the package attribute is the click group
+data_cli = importlib.import_module("das.engine.cli.data")  # the package attribute is the click group
 SRC = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 3.0\n"
 
 

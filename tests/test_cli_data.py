@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
-from engine.cli.demo import format_matrix, format_results
+from das.engine.cli import main
+from das.engine.cli.demo import format_matrix, format_results
 
 
 @pytest.fixture

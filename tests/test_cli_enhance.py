@@ -5,14 +5,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
-from program_store import ProgramStore
+from das.engine.cli import main
+from das.program_store import ProgramStore
 
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     """A store with the bundled IForest program certified once for the module."""
-    from collab.certification import certified_programs
+    from das.collab.certification import certified_programs
 
     path = tmp_path_factory.mktemp("store") / "programs.sqlite"
     certified_programs(["IForest"], path)
@@ -43,7 +43,7 @@ def test_enhance_real_dataset(odds_dir, tmp_path, store_path, fusion):
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == payload["n_test"] and set(rows[0]) == {"row", "label", "base", "enhanced"}
-    from collab.data import load_dataset, split_dataset
+    from das.collab.data import load_dataset, split_dataset
 
     test_rows = split_dataset(load_dataset(odds_dir / "wine.npz")).test_index
     assert [int(r["row"]) for r in rows] == test_rows.tolist()  # row numbers in the file, not in the split
@@ -56,8 +56,8 @@ def test_enhance_scores_are_the_benchmark_scores(odds_dir, tmp_path, store_path)
     """`das enhance` and the benchmark cell (collab.evaluate) give identical numbers."""
     import numpy as np
 
-    from collab.data import load_dataset, split_dataset
-    from collab.evaluate import evaluate
+    from das.collab.data import load_dataset, split_dataset
+    from das.collab.evaluate import evaluate
 
     out = tmp_path / "scores.csv"
     res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "IForest", "--seed", "2",

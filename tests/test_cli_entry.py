@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from engine.entry import run
+from das.engine.entry import run
 
 
 class _InterruptedImport(types.ModuleType):
@@ -13,7 +13,7 @@ class _InterruptedImport(types.ModuleType):
 
 
 def test_ctrl_c_while_the_cli_imports_is_one_line_and_exit_130(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "engine.cli", _InterruptedImport("engine.cli"))
+    monkeypatch.setitem(sys.modules, "das.engine.cli", _InterruptedImport("das.engine.cli"))
     with pytest.raises(SystemExit) as stop:
         run()
     assert stop.value.code == 130
@@ -25,4 +25,4 @@ def test_the_console_script_runs_the_click_group():
     from pathlib import Path
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["das"] == "engine.entry:run"
+    assert scripts["das"] == "das.engine.entry:run"

@@ -5,7 +5,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
+from das.engine.cli import main
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import collab.certification as certification
-from engine.cli import main
-from program_store import ProgramStore
+import das.collab.certification as certification
+from das.engine.cli import main
+from das.program_store import ProgramStore
 
 SRC = "def generate(X, n):\n    return X[:n] + 3.0\n"
 

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import engine.loop as loop
-from detectors import DETECTOR_NAMES
-from engine.cli import main
-from program_store import InvalidInput
+import das.engine.loop as loop
+from das.detectors import DETECTOR_NAMES
+from das.engine.cli import main
+from das.program_store import InvalidInput
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_zero_certified_exits_non_zero(verdicts):
 def test_regenerate_restores_a_tampered_program(verdicts):
     import sqlite3
 
-    from program_store import ProgramStore
+    from das.program_store import ProgramStore
 
     first = json.loads(run("regenerate", "-d", "ECOD", "--json").stdout)["ECOD"]
     sha = first[0]["sha256"]

@@ -4,9 +4,9 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from collab.certification import suite_version
-from engine.cli import main
-from program_store import ProgramStore
+from das.collab.certification import suite_version
+from das.engine.cli import main
+from das.program_store import ProgramStore
 from tests.test_collab_estimator import HONEST
 
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from collab.bench.executors import default_jobs, run_cells
-from collab.bench.errors import BenchError
-from collab.bench.grid import make_cells, run_grid
-from collab.bench.log import ResultLog
+from das.collab.bench.executors import default_jobs, run_cells
+from das.collab.bench.errors import BenchError
+from das.collab.bench.grid import make_cells, run_grid
+from das.collab.bench.log import ResultLog
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collab.bench.grid import make_cells, run_cell, run_grid
-from collab.bench.log import ResultLog
-from collab.bench.isolate import CellTimeout, call_isolated
+from das.collab.bench.grid import make_cells, run_cell, run_grid
+from das.collab.bench.log import ResultLog
+from das.collab.bench.isolate import CellTimeout, call_isolated
 
 
 def fake_cell(cell):
@@ -154,7 +154,7 @@ def test_real_cell_with_a_program_runs_all_methods(tmp_path, rng):
 
     ``auto`` certifies the bundled programs first; tests/test_collab_evaluate.py covers it.
     """
-    from collab.evaluate import METHODS
+    from das.collab.evaluate import METHODS
 
     METHODS = tuple(m for m in METHODS if m != "auto")
     source = (Path(__file__).parent / "programs" / "honest"
@@ -170,7 +170,7 @@ def test_real_cell_with_a_program_runs_all_methods(tmp_path, rng):
 
 
 def _protocol_with_edit(monkeypatch, module):
-    from collab.bench.grid import protocol_version
+    from das.collab.bench.grid import protocol_version
 
     read_bytes = Path.read_bytes
 
@@ -186,14 +186,14 @@ def _protocol_with_edit(monkeypatch, module):
                                     "detectors/_threads.py", "sandbox/runner.py",
                                     "collab/bench/grid.py", "collab/bench/isolate.py"])
 def test_protocol_version_follows_every_computing_module(monkeypatch, module):
-    from collab.bench.grid import protocol_version
+    from das.collab.bench.grid import protocol_version
 
     before = protocol_version()
     assert _protocol_with_edit(monkeypatch, module) != before
 
 
 def test_protocol_version_ignores_reporting_modules(monkeypatch):
-    from collab.bench.grid import protocol_version
+    from das.collab.bench.grid import protocol_version
 
     before = protocol_version()
     assert _protocol_with_edit(monkeypatch, "collab/bench/tables.py") == before
@@ -202,7 +202,7 @@ def test_protocol_version_ignores_reporting_modules(monkeypatch):
 def test_protocol_version_follows_numeric_package_versions(monkeypatch):
     import importlib.metadata
 
-    from collab.bench import grid
+    from das.collab.bench import grid
 
     before = grid.protocol_version()
     real = importlib.metadata.version

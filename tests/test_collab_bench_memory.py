@@ -3,7 +3,7 @@ import subprocess
 import sys
 import time
 
-from collab.bench.memory import TreeMemorySampler, _tree_rss_bytes
+from das.collab.bench.memory import TreeMemorySampler, _tree_rss_bytes
 
 
 def test_sampler_includes_children():

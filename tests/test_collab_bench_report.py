@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collab.bench import tables
-from collab.bench.errors import BenchError
-from collab.bench.log import ResultLog
-from collab.bench.plots import plot_embedding, plot_score_densities
-from collab.bench.report import build_report, load_records
-from engine.cli import main
+from das.collab.bench import tables
+from das.collab.bench.errors import BenchError
+from das.collab.bench.log import ResultLog
+from das.collab.bench.plots import plot_embedding, plot_score_densities
+from das.collab.bench.report import build_report, load_records
+from das.engine.cli import main
 
 BASE = {"d1": 0.5, "d2": 0.6, "d3": 0.7}
 SUM = {"d1": 0.6, "d2": 0.65, "d3": 0.7}
@@ -164,8 +164,8 @@ def test_figure_scores_after_enhancement_separates_synthetic_rows(rng):
     """Fig. 5 data from a real program: the enhanced score ranks synthetic anomalies above normals."""
     from pathlib import Path
 
-    from collab.bench.plots import figure_scores
-    from collab.data import Dataset, split_dataset
+    from das.collab.bench.plots import figure_scores
+    from das.collab.data import Dataset, split_dataset
 
     source = (Path(__file__).parent / "programs" / "honest"
               / "iforest_controlled_extrapolation.py").read_text()
@@ -179,7 +179,7 @@ def test_figure_scores_after_enhancement_separates_synthetic_rows(rng):
 
 
 def test_cells_of_a_detector_without_a_program_stay_in_the_last_grid():
-    from collab.bench.report import _last_grid
+    from das.collab.bench.report import _last_grid
 
     run = {"datasets": ["d"], "detectors": ["ECOD", "DRL"], "seeds": [0], "methods": ["base", "sum", "auto"]}
     records = [{"key": "a", "dataset": "d", "detector": "ECOD", "seed": 0, "methods": ["base", "sum", "auto"]},

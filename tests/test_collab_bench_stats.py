@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from collab.bench.stats import paired_comparison, paired_ttest_greater, win_count
+from das.collab.bench.stats import paired_comparison, paired_ttest_greater, win_count
 
 
 def test_comparison_matches_hand_computation():

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from collab.certification import Certification, ProgramRefused, resolve_program
-from program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle
+from das.collab.certification import Certification, ProgramRefused, resolve_program
+from das.program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle
 
 SRC = "def generate(X, n):\n    return X[:n] + 1.0\n"
 
@@ -219,13 +219,13 @@ def test_ensure_refuses_when_nothing_passes_or_nothing_is_bundled(store, bundle)
 
 def test_the_shipped_bundle_is_the_corpus_run_through_the_loop():
     """collab/bundled_programs.json holds exactly the programs the engine extracts from the corpus."""
-    from collab.certification import BUNDLED_PROGRAMS
-    from detectors import DETECTOR_NAMES
-    from engine.clients import make_client
-    from engine.extract import extract_program
-    from engine.prompts import build_prompt
-    from engine.replay import load_index
-    from program_store import read_bundle, source_sha256
+    from das.collab.certification import BUNDLED_PROGRAMS
+    from das.detectors import DETECTOR_NAMES
+    from das.engine.clients import make_client
+    from das.engine.extract import extract_program
+    from das.engine.prompts import build_prompt
+    from das.engine.replay import load_index
+    from das.program_store import read_bundle, source_sha256
 
     client, expected = make_client("replay"), set()
     for name in DETECTOR_NAMES:

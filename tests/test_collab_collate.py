@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from collab.collate import (CollateFusion, alignment_loss, collaborative_loss, fit_half_gaussian,
+from das.collab.collate import (CollateFusion, alignment_loss, collaborative_loss, fit_half_gaussian,
                             histogram_kl)
 
 
@@ -80,8 +80,8 @@ def test_collate_ranks_synthetic_above_normals(rng):
 
 
 def test_guard_falls_back_to_the_detector_when_the_classifier_is_uninformative(rng):
-    from collab.metrics import auc_pr
-    from collab.planted import plant_kinds
+    from das.collab.metrics import auc_pr
+    from das.collab.planted import plant_kinds
 
     def norm(Z):
         return 10.0 + 3.0 * np.linalg.norm(Z, axis=1)

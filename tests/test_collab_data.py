@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from collab.data import (DataError, Dataset, DataWarning, fingerprint, list_datasets, load_dataset,
+from das.collab.data import (DataError, Dataset, DataWarning, fingerprint, list_datasets, load_dataset,
                          resolve_dataset, split_dataset)
-from collab.metrics import MetricError, auc_pr, auc_roc
+from das.collab.metrics import MetricError, auc_pr, auc_roc
 
 
 def _npz(tmp_path, name="d.npz", **arrays):

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import detectors
-from collab.data import split_dataset
-from collab.demo import demo_suite, run_demo
+from das import detectors
+from das.collab.data import split_dataset
+from das.collab.demo import demo_suite, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_run_demo_rows_with_a_fake_detector(monkeypatch, suite):
         assert 0.0 <= r["auc_pr"] <= 1.0 and 0.0 <= r["auc_roc"] <= 1.0 and r["seconds"] >= 0.0
     # Measured, not invented: recompute one row by hand.
     split = split_dataset(suite[0])
-    from collab.metrics import auc_roc
+    from das.collab.metrics import auc_roc
 
     scores = _CentroidDistance().fit(split.X_train).predict_score(split.X_test)
     assert rows[0]["auc_roc"] == auc_roc(split.y_test, scores)
@@ -99,7 +99,7 @@ def test_unknown_detector_fails_before_fitting(suite):
 
 
 def test_default_detectors_exclude_only_the_slow_drl(monkeypatch, suite):
-    from collab.demo import DEFAULT_DETECTORS
+    from das.collab.demo import DEFAULT_DETECTORS
 
     assert set(detectors.DETECTOR_NAMES) - set(DEFAULT_DETECTORS) == {"DRL"}
     asked = []

@@ -9,10 +9,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from collab.certification import ProgramRefused, suite_version
-from collab.enhance import SynthesisError
-from collab.estimator import EnhancedDetector
-from program_store import NotCertified, ProgramStore, TamperedProgram
+from das.collab.certification import ProgramRefused, suite_version
+from das.collab.enhance import SynthesisError
+from das.collab.estimator import EnhancedDetector
+from das.program_store import NotCertified, ProgramStore, TamperedProgram
 
 HONEST = '''
 import numpy as np

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from collab.enhance import gaussian_noise, n_synthetic, random_outliers
-from collab.evaluate import METHODS, evaluate
+from das.collab.enhance import gaussian_noise, n_synthetic, random_outliers
+from das.collab.evaluate import METHODS, evaluate
 
 PROGRAM = '''
 import numpy as np
@@ -125,8 +125,8 @@ class _Linear:
 
 def test_bench_sum_score_is_eq7_on_a_hand_checked_example(monkeypatch):
     """minmax(f) + lam * minmax(f~), scalers fitted on training scores (LLM-DAS Eq. 7)."""
-    import detectors
-    from collab import enhance
+    from das import detectors
+    from das.collab import enhance
 
     monkeypatch.setattr(detectors, "make_detector", lambda name, **kw: _AbsFirst(**kw))
     monkeypatch.setattr(enhance, "make_classifier", lambda name, seed: _Linear())
@@ -145,8 +145,8 @@ def test_bench_sum_score_is_eq7_on_a_hand_checked_example(monkeypatch):
 
 
 def test_collate_is_fitted_on_out_of_bag_classifier_scores(monkeypatch, split):
-    from collab import enhance
-    from collab.collate import CollateFusion
+    from das.collab import enhance
+    from das.collab.collate import CollateFusion
 
     seen = {}
     fit_classifier, fit_collate = enhance.fit_classifier, CollateFusion.fit
@@ -175,7 +175,7 @@ def test_collate_is_fitted_on_out_of_bag_classifier_scores(monkeypatch, split):
 
 @pytest.mark.parametrize("fusion", ["sum", "collate"])
 def test_bench_and_estimator_give_the_same_scores(split, fusion):
-    from collab.estimator import EnhancedDetector
+    from das.collab.estimator import EnhancedDetector
 
     bench = evaluate(split, "IForest", PROGRAM, seed=3, methods=("base", fusion), return_scores=True)
     est = EnhancedDetector(detector="IForest", program=PROGRAM, fusion=fusion, random_state=3).fit(split.X_train)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from collab.fusion import MinMax, fit_minmax, fit_sum_fusion
-from collab.threshold import ThresholdError, contamination_threshold, pot_threshold
+from das.collab.fusion import MinMax, fit_minmax, fit_sum_fusion
+from das.collab.threshold import ThresholdError, contamination_threshold, pot_threshold
 
 
 def test_minmax_fitted_on_train_and_not_clipped():

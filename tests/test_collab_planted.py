@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
-from collab.planted import (
+from das.collab.planted import (
     KINDS,
     MIN_ROWS,
     NORMAL,

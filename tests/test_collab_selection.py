@@ -4,10 +4,10 @@ import inspect
 import numpy as np
 import pytest
 
-from collab import selection
-from collab.certification import suite_version
-from collab.estimator import EnhancedDetector
-from program_store import ProgramStore
+from das.collab import selection
+from das.collab.certification import suite_version
+from das.collab.estimator import EnhancedDetector
+from das.program_store import ProgramStore
 from tests.test_collab_estimator import HONEST, ToyDetector
 
 
@@ -54,7 +54,7 @@ def test_auto_never_reads_labels_and_is_deterministic(rng, store_path):
 def test_choice_none_scores_with_the_detector_alone(rng, store_path):
     from unittest import mock
 
-    from collab import pipeline
+    from das.collab import pipeline
 
     X = _rows(rng)
     with mock.patch.object(selection, "select", return_value=selection.Selection("none", None, [], None, 0.0)):

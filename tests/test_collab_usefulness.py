@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from collab import certification
-from collab.certification import usefulness
-from engine.extract import program_source
+from das.collab import certification
+from das.collab.certification import usefulness
+from das.engine.extract import program_source
 
 JITTER = '''
 import numpy as np
@@ -43,7 +43,7 @@ def test_a_sound_program_is_useful_and_borderline():
 
 def test_the_previous_iforest_default_is_refused_for_being_deep(isolated_home):
     """Corpus v1's IForest default passes the sandbox suite; the service refuses it, values recorded."""
-    from program_store import ProgramStore, read_bundle
+    from das.program_store import ProgramStore, read_bundle
 
     old = "257b070fd2429098bf634270670a0b48ee471bc6397e107e12fc63d525789a95"
     [entry] = [e for e in read_bundle(certification.BUNDLED_PROGRAMS) if e["program"]["sha256"] == old]
@@ -65,7 +65,7 @@ def test_the_previous_iforest_default_is_refused_for_being_deep(isolated_home):
 def test_a_certified_program_failing_a_newer_suite_is_revoked_with_the_reason(isolated_home):
     from types import SimpleNamespace
 
-    from program_store import ProgramStore
+    from das.program_store import ProgramStore
 
     def verifier(passed, suite):
         props = [{"name": "borderline", "passed": passed, "value": 0.3 if passed else -0.21}]

@@ -4,7 +4,7 @@ import pytest
 import scipy.io
 from sklearn.metrics import roc_auc_score
 
-from detectors import DETECTOR_NAMES, make_detector
+from das.detectors import DETECTOR_NAMES, make_detector
 
 FAST = {"DRL": {"epochs": 20}}
 

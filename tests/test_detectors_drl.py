@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from detectors import make_detector
-from detectors.drl import _orthonormal_basis
+from das.detectors import make_detector
+from das.detectors.drl import _orthonormal_basis
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_callers_global_torch_rng_is_left_alone(blobs):
     ({"diversity_fraction": 0.0}, "diversity_fraction must be in"),
 ])
 def test_bad_hyper_parameters_are_named(blobs, params, message):
-    from detectors import DetectorParameterError
+    from das.detectors import DetectorParameterError
 
     with pytest.raises(DetectorParameterError, match=message):
         make_detector("DRL", **params).fit(blobs[0])

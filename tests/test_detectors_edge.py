@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from detectors import DETECTOR_NAMES, DetectorInputError, make_detector
+from das.detectors import DETECTOR_NAMES, DetectorInputError, make_detector
 
 FAST = {"DRL": {"epochs": 3}}
 

@@ -5,9 +5,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from detectors import (CARDS, DETECTOR_NAMES, DetectorCard, UnknownDetector, get_card,
+from das.detectors import (CARDS, DETECTOR_NAMES, DetectorCard, UnknownDetector, get_card,
                        make_detector)
-from engine.cli import main
+from das.engine.cli import main
 
 
 def test_names_and_case_insensitive_lookup():

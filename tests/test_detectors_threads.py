@@ -5,7 +5,7 @@ import torch
 from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from detectors import DETECTOR_NAMES, make_detector
+from das.detectors import DETECTOR_NAMES, make_detector
 
 FAST = {"DRL": {"epochs": 10}}
 TAKES_N_JOBS = {"IForest", "LOF", "KNN"}

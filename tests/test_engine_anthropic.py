@@ -5,12 +5,12 @@ from types import SimpleNamespace
 import pytest
 from fake_anthropic import FakeMessagesServer
 
-from engine.anthropic_client import AnthropicClient
-from engine.clients import make_client
-from engine.llm import AnthropicConfig, LLMError, MissingAPIKey
-from engine.loop import LoopConfig, generate_programs
-from program_store.hashing import text_sha256
-from program_store import ProgramStore
+from das.engine.anthropic_client import AnthropicClient
+from das.engine.clients import make_client
+from das.engine.llm import AnthropicConfig, LLMError, MissingAPIKey
+from das.engine.loop import LoopConfig, generate_programs
+from das.program_store.hashing import text_sha256
+from das.program_store import ProgramStore
 
 KEY = "sk-ant-test-SECRET-0123456789abcdef"
 GOOD = '''Policy and code:

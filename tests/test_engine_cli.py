@@ -3,10 +3,10 @@ import json
 
 from click.testing import CliRunner
 
-from collab.certification import Certification
-from engine.cli import main
-from engine.prompts import build_prompt
-from program_store import ProgramStore
+from das.collab.certification import Certification
+from das.engine.cli import main
+from das.engine.prompts import build_prompt
+from das.program_store import ProgramStore
 
 
 def run(*args):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.extract import ExtractionError, extract_program
+from das.engine.extract import ExtractionError, extract_program
 
 FUNC = '''import numpy as np
 
@@ -72,7 +72,7 @@ example = generate_hard_anomalies(3, None, np.ones((2, 2)))
 
 
 def test_module_level_constants_are_kept_and_run_in_the_sandbox():
-    from sandbox import audit_source, run_program
+    from das.sandbox import audit_source, run_program
 
     prog = extract_program("```python\n" + CONSTANTS + "```")
     assert "SCALE = 1.5" in prog.source and "SHIFTS: tuple = (0.5, -0.5)" in prog.source

@@ -1,10 +1,10 @@
 """Offline certification of the bundled corpus with the real sandbox, detectors and store."""
 import os
 
-from detectors import DETECTOR_NAMES
-from engine.llm import KEY_ENV
-from collab.certification import Certification, useful_margin
-from program_store import NotCertified, ProgramStore
+from das.detectors import DETECTOR_NAMES
+from das.engine.llm import KEY_ENV
+from das.collab.certification import Certification, useful_margin
+from das.program_store import NotCertified, ProgramStore
 
 #: Detectors none of whose bundled programs passes ``useful`` (corpus v1-v3, suite 3.0.0+u2):
 #: no program beats random outliers on the suite's planted anomalies (README, "Results").

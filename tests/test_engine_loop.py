@@ -3,11 +3,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.llm import LLMResponse, NoRecordedResponse
-from collab.certification import Certification
-from engine.loop import LoopConfig, generate_programs
-from program_store.hashing import text_sha256
-from program_store import NotCertified, ProgramStore
+from das.engine.llm import LLMResponse, NoRecordedResponse
+from das.collab.certification import Certification
+from das.engine.loop import LoopConfig, generate_programs
+from das.program_store.hashing import text_sha256
+from das.program_store import NotCertified, ProgramStore
 
 OK = '''```python
 import numpy as np

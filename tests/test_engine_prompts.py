@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from detectors import DETECTOR_NAMES, get_card
-from engine.prompts import (PROMPT_VERSION, VARIANTS, PromptError, build_initial_prompt,
+from das.detectors import DETECTOR_NAMES, get_card
+from das.engine.prompts import (PROMPT_VERSION, VARIANTS, PromptError, build_initial_prompt,
                             build_prompt, build_repair_prompt)
 
 

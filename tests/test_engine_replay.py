@@ -4,13 +4,13 @@ import shutil
 
 import pytest
 
-from detectors import DETECTOR_NAMES
-from engine.extract import extract_program
-from engine.clients import make_client
-from engine.llm import NoRecordedResponse
-from engine.prompts import build_prompt
-from engine.replay import CorpusError, ReplayClient, default_corpus_dir, load_index, rekey_corpus
-from engine.llm import ReplayConfig
+from das.detectors import DETECTOR_NAMES
+from das.engine.extract import extract_program
+from das.engine.clients import make_client
+from das.engine.llm import NoRecordedResponse
+from das.engine.prompts import build_prompt
+from das.engine.replay import CorpusError, ReplayClient, default_corpus_dir, load_index, rekey_corpus
+from das.engine.llm import ReplayConfig
 
 
 def test_replay_is_the_default_backend_and_needs_no_key(monkeypatch):

@@ -13,12 +13,12 @@ import numpy as np
 import psutil
 import pytest
 
-from collab.pipeline import enhance_dataset
-from collab.progress import progress_bar, stage
-from detectors import make_detector
-from detectors.errors import SubsampleWarning
-from detectors.pyod_models import NEIGHBOUR_MAX_ROWS, OCSVM_MAX_ROWS
-from program_store import ProgramStore
+from das.collab.pipeline import enhance_dataset
+from das.collab.progress import progress_bar, stage
+from das.detectors import make_detector
+from das.detectors.errors import SubsampleWarning
+from das.detectors.pyod_models import NEIGHBOUR_MAX_ROWS, OCSVM_MAX_ROWS
+from das.program_store import ProgramStore
 
 DAS = Path(sys.executable).with_name("das")
 JITTER = Path(__file__).parent / "programs" / "honest" / "iforest_augassign_jitter.py"
@@ -100,7 +100,7 @@ def test_progress_bar_counts_stages_and_completes_skipped_ones(capsys):
 
 
 def test_das_enhance_shows_its_stages(tmp_path, capsys):
-    from collab.certification import _sandbox_suite_version
+    from das.collab.certification import _sandbox_suite_version
 
     store = tmp_path / "programs.sqlite"
     with ProgramStore(store) as st:  # certified by fiat: this test is about the stages, not the suite
@@ -143,7 +143,7 @@ def test_subsample_is_seeded_stated_and_recorded():
 
 ISOLATED_SLEEP = """
 import sys, time
-from collab.bench.isolate import call_isolated
+from das.collab.bench.isolate import call_isolated
 print("started", flush=True)
 call_isolated(time.sleep, (120,))
 """
@@ -173,7 +173,7 @@ def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
 
 
 def test_the_forest_bounds_each_trees_rows_only_on_large_data():
-    from collab.enhance import RF_MAX_ROWS, fit_classifier, make_classifier
+    from das.collab.enhance import RF_MAX_ROWS, fit_classifier, make_classifier
 
     rng = np.random.default_rng(0)
     small = fit_classifier(make_classifier("rf"), rng.standard_normal((300, 2)), rng.standard_normal((30, 2)) + 3)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from program_store import BundleError, InvalidInput, ProgramStore, export_bundle, import_bundle, read_bundle
+from das.program_store import BundleError, InvalidInput, ProgramStore, export_bundle, import_bundle, read_bundle
 
 SRC = "def generate(X, n):\n    return X[:n] * 2.0\n"
 
@@ -59,7 +59,7 @@ def test_modified_bundle_is_refused_before_writing(source_store, tmp_path, edit,
 
 
 def test_entry_hashes_checked_even_with_recomputed_bundle_hash(source_store, tmp_path):
-    from program_store import record_sha256
+    from das.program_store import record_sha256
 
     out = tmp_path / "b.json"
     export_bundle(source_store, out, detector="IForest")

@@ -9,7 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from program_store import ProgramStore, source_sha256
+from das.program_store import ProgramStore, source_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 N_PROC, N_EACH = 8, 50
@@ -53,7 +53,7 @@ def test_eight_writer_processes_lose_nothing(tmp_path):
 
 _KILLED_WRITER = textwrap.dedent("""
     import sys, time
-    from program_store import ProgramStore
+    from das.program_store import ProgramStore
     store = ProgramStore(sys.argv[1])
     for i in range(20):
         store.add(f"def committed_{i}(): pass", "LOF")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from program_store import (
+from das.program_store import (
     AmbiguousPrefix,
     InvalidInput,
     NotCertified,

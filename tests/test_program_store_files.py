@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from program_store import SCHEMA_VERSION, ProgramStore, StoreError
-from program_store.schema import APPLICATION_ID, MIGRATIONS
+from das.program_store import SCHEMA_VERSION, ProgramStore, StoreError
+from das.program_store.schema import APPLICATION_ID, MIGRATIONS
 
 
 def _refused_untouched(path, match):

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from program_store import ProgramStore, StoreError, TamperedProgram
+from das.program_store import ProgramStore, StoreError, TamperedProgram
 
 SRC = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 1.0\n"
 

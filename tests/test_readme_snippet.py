@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collab.estimator import EnhancedDetector
-from program_store import ProgramStore
+from das.collab.estimator import EnhancedDetector
+from das.program_store import ProgramStore
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -29,7 +29,7 @@ def test_drl_has_no_useful_program_so_certified_is_refused_and_auto_still_works(
     # No bundled DRL program beats random outliers on the suite (README, "Certification").
     import pytest
 
-    from program_store import NotCertified
+    from das.program_store import NotCertified
 
     X = rng.normal(size=(60, 3))
     with pytest.raises(NotCertified, match="passed verification"):

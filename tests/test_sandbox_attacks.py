@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from RestrictedPython import compile_restricted
 
-from sandbox import Limits, run_program
-from sandbox import guards, protocol, seccomp
-from sandbox.audit import PROGRAM_FILENAME
-from sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
+from das.sandbox import Limits, run_program
+from das.sandbox import guards, protocol, seccomp
+from das.sandbox.audit import PROGRAM_FILENAME
+from das.sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
 
 SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
 MARKER = "/tmp/das_sandbox_attack_marker"
@@ -274,7 +274,7 @@ def test_program_cannot_read_the_secret_via_any_output(guarded_parent):
 
 
 def test_workers_descend_from_a_zygote_without_the_callers_secrets(guarded_parent):
-    from sandbox import zygote
+    from das.sandbox import zygote
 
     zygote.shutdown()  # the next run spawns one while the secret is in our environment
     res = run_program(program("return X_train[:n_samples]"), np.ones((4, D)), 2, lambda A: A.sum(1))
@@ -420,8 +420,8 @@ def _run_isolated(probe, limits):
     """Fork, isolate like the worker does, run ``probe``, return its JSON report."""
     import tempfile
 
-    from sandbox.protocol import Task as _Task
-    from sandbox.worker import isolate
+    from das.sandbox.protocol import Task as _Task
+    from das.sandbox.worker import isolate
 
     workdir = tempfile.mkdtemp(prefix="das-test-")
     c_read, p_write = os.pipe()
@@ -493,7 +493,7 @@ def test_key_in_the_initial_environment_block_is_wiped(tmp_path):
 
     script = """
 import os
-from sandbox.worker import wipe_initial_environment
+from das.sandbox.worker import wipe_initial_environment
 def leaked():
     with open("/proc/self/environ", "rb") as f:
         return b"sk-ant-initial-block" in f.read()
@@ -515,7 +515,7 @@ os.waitpid(pid, 0)
 def test_isolate_wipes_the_initial_environment():
     import inspect
 
-    from sandbox import worker
+    from das.sandbox import worker
 
     source = inspect.getsource(worker.isolate)
     assert source.index("os.environ.clear()") < source.index("wipe_initial_environment()")

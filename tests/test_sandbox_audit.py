@@ -5,8 +5,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sandbox import AuditReport, Finding, audit_source, run_program
-from sandbox.rules import BASE_IMPORTS
+from das.sandbox import AuditReport, Finding, audit_source, run_program
+from das.sandbox.rules import BASE_IMPORTS
 
 HONEST = '''
 """Policy: push points just outside the data along low-variance directions."""
@@ -250,7 +250,7 @@ def test_findings_sorted_and_report_str():
 def test_rewrite_turns_item_augassign_into_assignment():
     import ast
 
-    from sandbox.rewrite import rewrite_augmented
+    from das.sandbox.rewrite import rewrite_augmented
 
     tree = rewrite_augmented(ast.parse("a[i, 1:] += x\nb.c *= 2\nn -= 1\ny: float = 2.0\nz: int\n"))
     assert ast.unparse(tree).splitlines() == [

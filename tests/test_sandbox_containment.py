@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sandbox import isolation, seccomp, zygote
-from sandbox.protocol import Task
-from sandbox.results import Limits
-from sandbox.rules import DEFAULT_IMPORTS
-from sandbox.runner import _supervise
+from das.sandbox import isolation, seccomp, zygote
+from das.sandbox.protocol import Task
+from das.sandbox.results import Limits
+from das.sandbox.rules import DEFAULT_IMPORTS
+from das.sandbox.runner import _supervise
 
 SECRET = "sk-ant-fake-containment-0123456789"
 ESCAPED = "ESCAPED"
@@ -424,7 +424,7 @@ def test_an_escaped_worker_cannot_read_a_concurrent_worker_or_the_zygote(run, sa
     import threading
     import time
 
-    from sandbox import run_program
+    from das.sandbox import run_program
 
     started, victim = threading.Event(), {}
 
@@ -450,7 +450,7 @@ def test_str_hashes_are_the_same_in_every_zygote():
     import subprocess
     import sys
 
-    from sandbox import run_program
+    from das.sandbox import run_program
 
     source = ("import numpy as np\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
               "    print(hash('coin'), list({'a', 'b', 'c', 'd'}))\n    return X_train[:n_samples]\n")

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from scipy.spatial import cKDTree
 
-from sandbox import datasets as ds
-from sandbox import novelty
-from sandbox import properties as props
-from sandbox.properties import (
+from das.sandbox import datasets as ds
+from das.sandbox import novelty
+from das.sandbox import properties as props
+from das.sandbox.properties import (
     SUITE_VERSION,
     PropertyResult,
     VerificationReport,
@@ -477,8 +477,8 @@ def generate_hard_anomalies(n_samples, model, X_train):
 
 def test_runtime_refuses_copies_the_suite_never_sees():
     """Output is untrusted at run time too: the suite certifies, the pipeline refuses on large data."""
-    from collab.estimator import EnhancedDetector
-    from collab.pipeline import OutputRefused
+    from das.collab.estimator import EnhancedDetector
+    from das.collab.pipeline import OutputRefused
 
     assert verify_program(COPIES_BEYOND_SUITE_SIZES, "IForest").property("novel").passed
     X = ds.gaussian_mixture(0, n=3000, d=4).X
@@ -509,8 +509,8 @@ def _large_training_set(n):
 def test_runtime_refuses_copies_hidden_outside_a_row_sample(n_train):
     """Red team c1: all rows outside the 1000 a sampled check looked at were exact
     training rows; the runtime check now looks at every output row."""
-    from collab.estimator import EnhancedDetector
-    from collab.pipeline import OutputRefused
+    from das.collab.estimator import EnhancedDetector
+    from das.collab.pipeline import OutputRefused
 
     X = _large_training_set(n_train)
     with pytest.raises(OutputRefused, match=r"synthesized rows are \(near\) copies of training rows"):
@@ -530,7 +530,7 @@ def test_novelty_checks_every_output_row():
 
 def test_worker_global_numpy_seed_is_not_the_run_seed():
     """The program cannot read the run seed back from np.random (red team c1 brute-forced it)."""
-    from collab import enhance
+    from das.collab import enhance
 
     leak = ("import numpy as np\n\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
             "    return np.full((n_samples, X_train.shape[1]), np.random.random_sample())\n")

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from sandbox import Limits, RunResult, run_program
-from sandbox.runner import STATUSES
+from das.sandbox import Limits, RunResult, run_program
+from das.sandbox.runner import STATUSES
 
 D = 4
 
@@ -250,7 +250,7 @@ def test_scoring_time_counts_against_the_hard_wall_clock_limit(X):
 
 
 def test_large_requests_are_scored_in_chunks_under_the_deadline(X):
-    from sandbox.session import SCORE_CHUNK_ROWS
+    from das.sandbox.session import SCORE_CHUNK_ROWS
 
     sizes = []
 
@@ -330,7 +330,7 @@ def test_no_worker_left_behind():
     script = """
 import os, time
 import numpy as np
-from sandbox import Limits, run_program, zygote
+from das.sandbox import Limits, run_program, zygote
 X = np.arange(40.0).reshape(10, 4)
 src = "def generate_hard_anomalies(n_samples, model, X_train):\\n    {}\\n"
 run_program(src.format("return X_train[:n_samples] + 0.5"), X, 3, lambda A: A.sum(axis=1))
@@ -358,7 +358,7 @@ def test_zygote_exits_with_its_owner():
     script = """
 import os, signal
 import numpy as np
-from sandbox import run_program, zygote
+from das.sandbox import run_program, zygote
 run_program("def generate_hard_anomalies(n_samples, model, X_train):\\n    return X_train[:n_samples]\\n",
             np.ones((4, 2)), 2, lambda A: A.sum(axis=1))
 print(zygote.get_zygote().process.pid, flush=True)
@@ -384,7 +384,7 @@ def _process_exists(pid):
 
 
 def test_zygote_restarts_after_dying():
-    from sandbox import zygote
+    from das.sandbox import zygote
 
     X = np.arange(40.0).reshape(10, 4)
     src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
@@ -399,8 +399,8 @@ def test_zygote_restarts_after_dying():
 # -- a hostile worker speaking garbage must not crash the parent ------------------
 def _garbage_session(frames, d=D, n_samples=2, limits=Limits(timeout_s=2)):
     """Serve a fake worker that writes ``frames`` (raw bytes) and exits."""
-    from sandbox.protocol import Task as _Task
-    from sandbox.session import Session as _Session
+    from das.sandbox.protocol import Task as _Task
+    from das.sandbox.session import Session as _Session
 
     c_read, p_write = os.pipe()
     p_read, c_write = os.pipe()
@@ -444,7 +444,7 @@ def _wait_own_child(pid, timeout):
 
 
 def _frame(kind, payload, length=None):
-    from sandbox import protocol
+    from das.sandbox import protocol
 
     return protocol.HEADER.pack(protocol.MAGIC, kind, len(payload) if length is None else length) + payload
 
@@ -473,7 +473,7 @@ def test_garbage_malformed_json():
 
 
 def test_any_error_while_serving_becomes_a_typed_result(monkeypatch):
-    from sandbox.session import Session
+    from das.sandbox.session import Session
 
     def broken(self, length):
         raise KeyError("unexpected")
@@ -490,7 +490,7 @@ def test_garbage_deeply_nested_json_is_refused_without_recursion():
 
 
 def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():
-    from sandbox import protocol
+    from das.sandbox import protocol
 
     rows, cols = 2_000_000, 4000  # 60 GiB claimed; max_rows alone would allow it
     res = _garbage_session([_frame(1, protocol.SHAPE2.pack(rows, cols), length=16 + rows * cols * 8)])
@@ -509,14 +509,14 @@ def test_garbage_unknown_status_is_not_trusted():
 
 
 def test_garbage_request_length_lies():
-    from sandbox import protocol
+    from das.sandbox import protocol
 
     res = _garbage_session([_frame(1, protocol.SHAPE2.pack(10, D), length=16 + 8)])
     assert res.message == "worker protocol violation: score request length does not match its shape"
 
 
 def test_garbage_huge_claimed_request_hits_budget_before_allocation():
-    from sandbox import protocol
+    from das.sandbox import protocol
 
     rows = 10**12
     res = _garbage_session([_frame(1, protocol.SHAPE2.pack(rows, D), length=16 + rows * D * 8)])
@@ -556,7 +556,7 @@ def test_concurrent_runs_from_threads_share_the_zygote():
 
 
 def test_a_zygote_that_stops_answering_is_replaced():
-    from sandbox import zygote
+    from das.sandbox import zygote
 
     X = np.arange(40.0).reshape(10, 4)
     src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"

@@ -4,10 +4,10 @@
 ``stats``/``tables`` summarise the JSONL results in the papers' formats,
 ``plots`` draws the figures and ``report`` assembles a results directory.
 """
-from collab.bench.errors import BenchError
-from collab.bench.grid import Cell, GridSummary, make_cells, run_grid
-from collab.bench.log import ResultLog
-from collab.bench.stats import Comparison, paired_comparison
+from das.collab.bench.errors import BenchError
+from das.collab.bench.grid import Cell, GridSummary, make_cells, run_grid
+from das.collab.bench.log import ResultLog
+from das.collab.bench.stats import Comparison, paired_comparison
 
 __all__ = ["BenchError", "Cell", "ResultLog", "GridSummary", "make_cells", "run_grid",
            "Comparison", "paired_comparison"]

@@ -7,7 +7,7 @@ the cell inside the worker.
 """
 import os
 
-from collab.bench.errors import BenchError
+from das.collab.bench.errors import BenchError
 
 EXECUTORS = ("joblib", "dask")
 

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from collab.bench.errors import BenchError  # noqa: F401 -- also importable from here
-from collab.bench.executors import run_cells
-from collab.bench.isolate import CellTimeout, call_isolated
-from program_store.hashing import text_sha256
+from das.collab.bench.errors import BenchError  # noqa: F401 -- also importable from here
+from das.collab.bench.executors import run_cells
+from das.collab.bench.isolate import CellTimeout, call_isolated
+from das.program_store.hashing import text_sha256
 
 BENCH_VERSION = "1"
 DEFAULT_TIMEOUT = 600.0
@@ -104,7 +104,7 @@ def protocol_version():
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        from sandbox import SUITE_VERSION
+        from das.sandbox import SUITE_VERSION
     except ImportError:  # the sandbox is optional for base-only grids
         SUITE_VERSION = "none"
     root = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     -------
     list of Cell
     """
-    from collab.evaluate import PROGRAM_METHODS
+    from das.collab.evaluate import PROGRAM_METHODS
 
     programs, auto_candidates = programs or {}, auto_candidates or {}
     protocol = protocol_version() if protocol is None else protocol
@@ -161,9 +161,9 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
 
 def evaluate_cell(cell):
     """Default cell function: load, split with the papers' protocol, :func:`collab.evaluate.evaluate`."""
-    from collab.data import load_dataset, split_dataset
-    from collab.evaluate import evaluate
-    from sandbox.zygote import get_zygote
+    from das.collab.data import load_dataset, split_dataset
+    from das.collab.evaluate import evaluate
+    from das.sandbox.zygote import get_zygote
 
     # Each cell runs in its own forked process, which needs its own sandbox
     # zygote (~0.2 s to start). A long-lived process starts it once, so it is
@@ -180,9 +180,9 @@ def evaluate_cell(cell):
 def _warm_imports():
     """Import the heavy modules before forking so each child starts warm."""
     # lazy registries would otherwise import PyOD/torch inside the timed base fit
-    for name in ("collab.evaluate", "collab.data", "collab.enhance", "collab.collate", "sandbox",
-                 "detectors.registry", "detectors.pyod_models", "detectors.ecod", "detectors.pca",
-                 "detectors.drl", "sklearn.ensemble"):
+    for name in ("das.collab.evaluate", "das.collab.data", "das.collab.enhance", "das.collab.collate",
+                 "das.sandbox", "das.detectors.registry", "das.detectors.pyod_models",
+                 "das.detectors.ecod", "das.detectors.pca", "das.detectors.drl", "sklearn.ensemble"):
         try:
             __import__(name)
         except ImportError:

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 
-from program_store.hashing import json_default
+from das.program_store.hashing import json_default
 
 
 class CellTimeout(RuntimeError):

@@ -3,7 +3,7 @@ import json
 import os
 from pathlib import Path
 
-from program_store.hashing import json_default
+from das.program_store.hashing import json_default
 
 
 def latest_by_key(records):

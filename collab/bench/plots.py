@@ -53,8 +53,8 @@ def figure_scores(split, detector_name, program_source, seed=0):
         ``before`` and ``after``: ``{group: scores}``; ``X_test``, ``y_test``, ``X_syn``,
         ``X_train``. Scores are min-max scaled on training scores as in Eq. 7.
     """
-    from collab import pipeline
-    from collab.fusion import fit_minmax
+    from das.collab import pipeline
+    from das.collab.fusion import fit_minmax
 
     X_train, X_test = np.asarray(split.X_train, float), np.asarray(split.X_test, float)
     y_test = np.asarray(split.y_test)

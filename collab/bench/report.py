@@ -9,9 +9,9 @@ import html
 import json
 from pathlib import Path
 
-from collab.bench import plots, tables
-from collab.bench.errors import BenchError
-from collab.bench.log import ResultLog
+from das.collab.bench import plots, tables
+from das.collab.bench.errors import BenchError
+from das.collab.bench.log import ResultLog
 
 LOG_NAME = "cells.jsonl"
 
@@ -86,7 +86,7 @@ def _last_grid(records, run):
     """
     if not run or "datasets" not in run:
         return records, 0
-    from collab.evaluate import PROGRAM_METHODS
+    from das.collab.evaluate import PROGRAM_METHODS
 
     grid = {"dataset": set(run["datasets"]), "detector": set(run["detectors"]), "seed": set(run["seeds"])}
     # A detector without a certified program ran the grid's methods less those that need one.

@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from collab.bench.errors import BenchError
-from collab.bench.grid import DEFAULT_TIMEOUT, make_cells, run_grid
-from collab.bench.log import ResultLog
-from collab.bench.memory import TreeMemorySampler
-from collab.bench.report import LOG_NAME
+from das.collab.bench.errors import BenchError
+from das.collab.bench.grid import DEFAULT_TIMEOUT, make_cells, run_grid
+from das.collab.bench.log import ResultLog
+from das.collab.bench.memory import TreeMemorySampler
+from das.collab.bench.report import LOG_NAME
 
 DEFAULT_DETECTORS = ("PCA", "IForest", "OCSVM", "ECOD", "DRL")
 _PACKAGES = ("numpy", "scipy", "scikit-learn", "pyod", "torch", "joblib", "dask", "distributed")
@@ -24,7 +24,7 @@ _PACKAGES = ("numpy", "scipy", "scikit-learn", "pyod", "torch", "joblib", "dask"
 
 def resolve_datasets(names, data_dir=None):
     """``[(name, path)]`` for the given names/paths, or every dataset in ``data_dir``."""
-    from collab.data import list_datasets, resolve_dataset
+    from das.collab.data import list_datasets, resolve_dataset
 
     if not names:
         return [(p.stem, str(p)) for p in list_datasets(data_dir)]
@@ -58,7 +58,7 @@ def environment():
                                 cwd=Path(__file__).resolve().parents[2], timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    from collab.bench.executors import default_jobs
+    from das.collab.bench.executors import default_jobs
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus_usable": default_jobs(),
             "git_commit": commit, "packages": versions}

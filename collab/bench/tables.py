@@ -15,8 +15,8 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
-from collab.bench.log import latest_by_key
-from collab.bench.stats import paired_comparison
+from das.collab.bench.log import latest_by_key
+from das.collab.bench.stats import paired_comparison
 
 METRICS = ("auc_pr", "auc_roc")
 METRIC_TITLES = {"auc_pr": "AUC-PR", "auc_roc": "AUC-ROC"}
@@ -42,7 +42,7 @@ def _mean_over_seeds(records, metric):
 
 
 def _layout(records):
-    from collab.evaluate import METHODS
+    from das.collab.evaluate import METHODS
 
     datasets = sorted({r["dataset"] for r in records}, key=str.lower)
     detectors = _order([r["detector"] for r in records], ("PCA", "IForest", "OCSVM", "ECOD", "DRL"))

@@ -6,7 +6,7 @@ messages once, by :class:`engine.cli._common.DasGroup`.
 """
 import click
 
-from engine.cli._common import DasGroup
+from das.engine.cli._common import DasGroup
 
 
 @click.group(cls=DasGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,25 +16,25 @@ def main():
 
 
 # Command registration: one line per area (keep alphabetical).
-from engine.cli.programs import programs, verify  # noqa: E402
+from das.engine.cli.programs import programs, verify  # noqa: E402
 main.add_command(programs)
 main.add_command(verify)
-from engine.cli.audit import audit  # noqa: E402
+from das.engine.cli.audit import audit  # noqa: E402
 main.add_command(audit)
-from engine.cli.enhance import enhance, score  # noqa: E402
+from das.engine.cli.enhance import enhance, score  # noqa: E402
 main.add_command(enhance)
 main.add_command(score)
-from engine.cli.data import data  # noqa: E402
+from das.engine.cli.data import data  # noqa: E402
 main.add_command(data)
-from engine.cli.demo import demo  # noqa: E402
+from das.engine.cli.demo import demo  # noqa: E402
 main.add_command(demo)
-from engine.cli.detectors import detectors  # noqa: E402
+from das.engine.cli.detectors import detectors  # noqa: E402
 main.add_command(detectors)
-from engine.cli.regenerate import prompts, regenerate  # noqa: E402
+from das.engine.cli.regenerate import prompts, regenerate  # noqa: E402
 main.add_command(regenerate)
 main.add_command(prompts)
-from engine.cli.select import select  # noqa: E402
+from das.engine.cli.select import select  # noqa: E402
 main.add_command(select)
-from engine.cli.bench import bench, report  # noqa: E402
+from das.engine.cli.bench import bench, report  # noqa: E402
 main.add_command(bench)
 main.add_command(report)

@@ -7,17 +7,17 @@ from pathlib import Path
 import click
 import numpy as np
 
-from collab.bench.errors import BenchError
-from collab.certification import ProgramRefused
-from collab.data import DataError, DataWarning
-from collab.enhance import SynthesisError, UnknownClassifier
-from collab.metrics import MetricError
-from collab.threshold import ThresholdError
-from detectors import UnknownDetector
-from engine.extract import ExtractionError
-from engine.llm import LLMError, UnknownBackend
-from engine.prompts import PromptError
-from program_store import StoreError, default_store_path
+from das.collab.bench.errors import BenchError
+from das.collab.certification import ProgramRefused
+from das.collab.data import DataError, DataWarning
+from das.collab.enhance import SynthesisError, UnknownClassifier
+from das.collab.metrics import MetricError
+from das.collab.threshold import ThresholdError
+from das.detectors import UnknownDetector
+from das.engine.extract import ExtractionError
+from das.engine.llm import LLMError, UnknownBackend
+from das.engine.prompts import PromptError
+from das.program_store import StoreError, default_store_path
 
 #: Library errors that are the user's to fix (bad files, unknown names, refused
 #: programs): printed as one line with exit code 1 by :class:`DasGroup`, never as
@@ -82,7 +82,7 @@ def detector_option(help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DR
 def canonical_detector(ctx, param, value):
     """Click callback: the registry's spelling of a detector name (``iforest`` -> ``IForest``)."""
     # Imported here: loading the detector registry (torch) is only needed by commands that use it.
-    from detectors import make_detector
+    from das.detectors import make_detector
 
     if value is None:
         return None
@@ -151,7 +151,7 @@ def read_program_file(path):
     engine.extract.ExtractionError
         No ``generate_hard_anomalies`` can be found in a fenced answer.
     """
-    from engine.extract import program_source
+    from das.engine.extract import program_source
 
     try:
         text = Path(path).read_text(encoding="utf-8")

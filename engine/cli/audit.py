@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
-from engine.verdict import format_report
+from das.engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
+from das.engine.verdict import format_report
 
 FORMATS = ("text", "json", "sarif")
 
@@ -32,8 +32,8 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
     the code. Exit code 0 when every FILE is CERTIFIABLE, 1 when one is REJECTED.
     JSON is one object for one FILE, a list for several.
     """
-    from collab.certification import verify_with_usefulness
-    from sandbox.sarif import Audited, to_sarif
+    from das.collab.certification import verify_with_usefulness
+    from das.sandbox.sarif import Audited, to_sarif
 
     fmt = "json" if as_json else fmt
     if html_dir is not None:  # before the audit: a folder that cannot be made is a usage error
@@ -56,7 +56,7 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
             click.echo(f"program {a.uri}")
             click.echo(format_report(a.report))
         if html_dir is not None:
-            from sandbox.html_report import write_report
+            from das.sandbox.html_report import write_report
 
             path = write_report(html_dir, Path(a.uri).name, a.source, a.report)
             click.echo(f"report written to {path}", err=fmt != "text")

@@ -1,11 +1,11 @@
 """``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
 import click
 
-from collab.certification import available_programs, certified_programs
-from collab.evaluate import METHODS, PROGRAM_METHODS
-from collab.pipeline import detector_name
-from collab.selection import candidates
-from engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
+from das.collab.certification import available_programs, certified_programs
+from das.collab.evaluate import METHODS, PROGRAM_METHODS
+from das.collab.pipeline import detector_name
+from das.collab.selection import candidates
+from das.engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
@@ -21,7 +21,7 @@ def _programs(detectors, store_path):
 
 
 def _seed_list(ctx, param, value):
-    from collab.bench.runner import parse_list
+    from das.collab.bench.runner import parse_list
 
     try:
         return [int(s) for s in parse_list(value, "seeds")]
@@ -30,7 +30,7 @@ def _seed_list(ctx, param, value):
 
 
 def _method_list(ctx, param, value):
-    from collab.bench.runner import parse_list
+    from das.collab.bench.runner import parse_list
 
     methods = tuple(parse_list(value, "methods")) if value else METHODS
     unknown = sorted(set(methods) - set(METHODS))
@@ -77,7 +77,7 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
     detector runs its certified program (the bundled ones are certified on first
     use; `das regenerate` makes new ones). Exit code 1 when every cell run failed.
     """
-    from collab.bench.runner import parse_list, resolve_datasets, run_benchmark
+    from das.collab.bench.runner import parse_list, resolve_datasets, run_benchmark
 
     dets = [detector_name(d) for d in parse_list(detector, "detectors")]
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
@@ -115,10 +115,10 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
 @json_option
 def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
     """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""
-    from collab.bench.plots import figure_scores
-    from collab.bench.report import build_report, load_records
-    from collab.bench.runner import parse_list, resolve_datasets
-    from collab.data import load_dataset, split_dataset
+    from das.collab.bench.plots import figure_scores
+    from das.collab.bench.report import build_report, load_records
+    from das.collab.bench.runner import parse_list, resolve_datasets
+    from das.collab.data import load_dataset, split_dataset
 
     load_records(results)  # fail fast on a bad results path before any recomputation
     figure_data = []

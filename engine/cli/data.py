@@ -3,8 +3,8 @@ import warnings
 
 import click
 
-from collab.data import DataError, DataWarning, dataset_info, list_datasets, load_dataset
-from engine.cli._common import echo_json, json_option, read_options
+from das.collab.data import DataError, DataWarning, dataset_info, list_datasets, load_dataset
+from das.engine.cli._common import echo_json, json_option, read_options
 
 
 data_dir_option = click.option(

@@ -3,8 +3,8 @@ import sys
 
 import click
 
-from collab.demo import DEFAULT_DETECTORS, run_demo
-from engine.cli._common import AliasOption, echo_json, json_option, store_option
+from das.collab.demo import DEFAULT_DETECTORS, run_demo
+from das.engine.cli._common import AliasOption, echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 

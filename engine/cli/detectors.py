@@ -1,8 +1,8 @@
 """``das detectors``: list the registered detectors and show their cards."""
 import click
 
-from detectors import DETECTOR_NAMES, get_card
-from engine.cli._common import echo_json, json_option
+from das.detectors import DETECTOR_NAMES, get_card
+from das.engine.cli._common import echo_json, json_option
 
 
 @click.group("detectors")

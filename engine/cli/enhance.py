@@ -1,9 +1,9 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 
-from collab.enhance import CLASSIFIERS, LAM
-from collab.pipeline import FUSIONS, enhance_dataset, score_dataset
-from engine.cli._common import (
+from das.collab.enhance import CLASSIFIERS, LAM
+from das.collab.pipeline import FUSIONS, enhance_dataset, score_dataset
+from das.engine.cli._common import (
     canonical_detector,
     detector_option,
     echo_json,
@@ -88,7 +88,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
     if out:
         click.echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
     if explain and res.get("selection"):
-        from engine.cli.select import format_selection
+        from das.engine.cli.select import format_selection
 
         click.echo("\n".join(format_selection(res["selection"])))
     click.echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")

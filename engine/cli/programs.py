@@ -3,8 +3,8 @@ import json
 
 import click
 
-from collab.certification import Certification, useful_margin
-from engine.cli._common import (
+from das.collab.certification import Certification, useful_margin
+from das.engine.cli._common import (
     canonical_detector,
     detector_option,
     echo_json,
@@ -12,9 +12,9 @@ from engine.cli._common import (
     read_program_file,
     store_option,
 )
-from engine.verdict import failed_properties, format_report
-from program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
-from program_store.records import STATUSES
+from das.engine.verdict import failed_properties, format_report
+from das.program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
+from das.program_store.records import STATUSES
 
 
 def _open(store_path):
@@ -81,7 +81,7 @@ def add(ctx, file, detector, make_default, store_path, as_json):
     stored either way (a rejected one for the record); only a CERTIFIED
     program runs. Exit code 0 when certified, 1 when rejected.
     """
-    from engine.extract import ExtractionError, extract_program
+    from das.engine.extract import ExtractionError, extract_program
 
     source = read_program_file(file)
     try:
@@ -140,7 +140,7 @@ def show(sha, store_path, as_json, html_dir):
 
 def _write_html(html_dir, rec, vers, err):
     """The auditor's HTML page of ``rec``'s latest verification."""
-    from sandbox.html_report import write_report
+    from das.sandbox.html_report import write_report
 
     if not vers:
         raise StoreError(f"program {rec.sha256[:12]} has no verification to report; "

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import click
 
-from detectors import DETECTOR_NAMES, get_card
-from engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
-from engine.verdict import format_report
-from engine.clients import make_client
-from engine.llm import BACKENDS
-from engine.loop import LoopConfig, generate_programs
-from engine.prompts import VARIANT_HELP, VARIANTS, build_initial_prompt, build_prompt
-from engine.replay import load_index, rekey_corpus
-from program_store import ProgramStore, export_bundle
+from das.detectors import DETECTOR_NAMES, get_card
+from das.engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
+from das.engine.verdict import format_report
+from das.engine.clients import make_client
+from das.engine.llm import BACKENDS
+from das.engine.loop import LoopConfig, generate_programs
+from das.engine.prompts import VARIANT_HELP, VARIANTS, build_initial_prompt, build_prompt
+from das.engine.replay import load_index, rekey_corpus
+from das.program_store import ProgramStore, export_bundle
 
 
 def _names(detector):

@@ -1,12 +1,12 @@
 """``das select``: the label-free choice of ``program="auto"`` on a dataset, with its table."""
 import click
 
-from engine.cli._common import echo_json, json_option, store_option
+from das.engine.cli._common import echo_json, json_option, store_option
 
 
 def format_selection(sel):
     """Lines of text: the choice, then one row per candidate (mean and per-kind planted AUC-PR)."""
-    from collab.planted import KINDS
+    from das.collab.planted import KINDS
 
     lines = [f"choice: {sel['choice']}  ({sel['seconds']:.1f} s of validation"
              + (f"; fallback: {sel['fallback']})" if sel["fallback"] else ")")]
@@ -35,7 +35,7 @@ def select(data, detector, seed, label_column, store_path, as_json):
     outliers and every certified program by AUC-PR per planted kind. Labels
     are never read.
     """
-    from collab.pipeline import select_dataset
+    from das.collab.pipeline import select_dataset
 
     res = select_dataset(data, detector, seed=seed, store=store_path, label_column=label_column)
     if as_json:
