@@ -24,6 +24,7 @@ import contextlib
 import functools
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _sandbox_verifier():
 #: The service's own properties, run after the sandbox suite passes.
 SERVICE_PROPERTIES = ("useful", "borderline")
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
-USEFUL_VERSION = "u2"
+USEFUL_VERSION = "u3"
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
 
@@ -136,51 +137,78 @@ def _suite_baselines(detector, seed):
 
     from das.collab import enhance
     from das.collab.planted import per_kind_auc_pr
+    from das.collab.synthesis import RandomOutliers
     from das.detectors import make_detector
 
     name = make_detector(detector).name
     out = {}
     for data, split in _planted_suite(seed):
         det = make_detector(name, random_state=seed, **SUITE_DETECTOR_PARAMS.get(name, {})).fit(split.X_fit)
-        base_fit, base_val = det.predict_score(split.X_fit), det.predict_score(split.X_val)
-        X_rand = enhance.random_outliers(split.X_fit, enhance.n_synthetic(len(split.X_fit), enhance.SYN_RATIO),
-                                         np.random.default_rng(seed))
+        base_fit, base_val = enhance.base_scores(det, split.X_fit), enhance.base_scores(det, split.X_val)
+        X_rand = RandomOutliers().rows(split.X_fit, _n_syn(split), None, seed)
         out[data] = {"split": split, "det": det, "base_fit": base_fit, "base_val": base_val,
-                     "rand_scores": det.predict_score(X_rand),
+                     "rand_scores": enhance.base_scores(det, X_rand),
                      "base": per_kind_auc_pr(base_val, split.y_val, split.kind_per_row),
-                     "random": _enhanced_auc_pr(split, base_fit, base_val, X_rand, seed)}
+                     "random": _enhanced_auc_pr(split, det, base_fit, base_val, X_rand, seed)}
     return out
 
 
-def _enhanced_auc_pr(split, base_fit, base_val, X_syn, seed):
-    """Per-kind AUC-PR of the runtime's default enhancement (the calls of ``pipeline.fit_enhancement``)."""
+def _n_syn(split):
+    from das.collab import enhance
+
+    return enhance.n_synthetic(len(split.X_fit), enhance.SYN_RATIO)
+
+
+def _enhanced_auc_pr(split, det, base_fit, base_val, X_syn, seed):
+    """Per-kind AUC-PR of the runtime's default enhancement (:func:`collab.enhance.fit_enhancement`)."""
     from das.collab import enhance
     from das.collab.planted import per_kind_auc_pr
 
-    clf = enhance.fit_classifier(enhance.make_classifier(enhance.CLASSIFIER, seed), split.X_fit, X_syn)
-    fused = enhance.fit_fusion(clf, base_fit, split.X_fit, X_syn, lam=enhance.LAM).fuse(
-        base_val, enhance.classifier_scores(clf, split.X_val))
+    fused = enhance.fit_enhancement(det, split.X_fit, X_syn, seed=seed, base_train=base_fit).scores(
+        split.X_val, base=base_val)["sum"]
     return per_kind_auc_pr(fused, split.y_val, split.kind_per_row)
 
 
 def _usefulness_per_dataset(source, detector, seed):
-    """Per suite dataset: base, random and program AUC-PR per kind and the borderline position."""
-    from das.collab import enhance
+    """Per suite dataset: base, random and program AUC-PR per kind and the borderline position.
 
+    The program's rows come through :class:`collab.synthesis.CertifiedProgram`
+    (the sandbox, then the run-time output check), as on a user's data.
+    """
+    from das.collab import enhance
+    from das.collab.synthesis import CertifiedProgram
+    from das.program_store import source_sha256
+
+    program = CertifiedProgram(source, source_sha256(source))
     per_dataset = {}
     for data, b in _suite_baselines(detector, seed).items():
-        split = b["split"]
-        n_syn = enhance.n_synthetic(len(split.X_fit), enhance.SYN_RATIO)
+        split, det = b["split"], b["det"]
         try:
-            X_syn = enhance.synthesize(source, split.X_fit, n_syn, b["det"].predict_score, seed=seed)
+            X_syn = program.rows(split.X_fit, _n_syn(split), lambda Z, det=det: enhance.base_scores(det, Z), seed)
         except enhance.SynthesisError as exc:
             per_dataset[data] = {"error": str(exc)}
             continue
         per_dataset[data] = {
             "base": b["base"], "random": b["random"],
-            "program": _enhanced_auc_pr(split, b["base_fit"], b["base_val"], X_syn, seed),
-            "borderline": _borderline(b["det"].predict_score(X_syn), b["base_fit"], b["rand_scores"])}
+            "program": _enhanced_auc_pr(split, det, b["base_fit"], b["base_val"], X_syn, seed),
+            "borderline": _borderline(enhance.base_scores(det, X_syn), b["base_fit"], b["rand_scores"])}
     return per_dataset
+
+
+def summarize(per_dataset):
+    """``(means, borderline)`` of :func:`_usefulness_per_dataset`'s entries.
+
+    ``means``: base, random and program AUC-PR averaged over datasets and
+    kinds; a program that failed on any suite dataset gets program mean 0 (it
+    is useful nowhere). ``borderline``: the mean position over the datasets it ran on.
+    """
+    ok = [e for e in per_dataset.values() if "error" not in e]
+    means = {k: float(np.mean([v for e in ok for v in e[k].values()])) if ok else 0.0
+             for k in ("base", "random", "program")}
+    if len(ok) < len(per_dataset):
+        means["program"] = 0.0
+    borderline = float(np.mean([e["borderline"] for e in ok])) if ok else 0.0
+    return means, borderline
 
 
 def usefulness(source, detector, seed=0):
@@ -190,11 +218,11 @@ def usefulness(source, detector, seed=0):
     (:func:`sandbox.datasets.hardness_datasets`): a planted split
     (:func:`collab.planted.planted_split`, the four ADBench kinds, shared by
     every program), the detector fitted on the fit rows (with the suite's
-    detector parameters), then the runtime's default enhancement (random
-    forest on D_fit ∪ D_syn, sum fusion; the calls
-    :func:`collab.pipeline.fit_enhancement` makes) with the program's rows and
-    with random outliers. AUC-PR is taken per kind and averaged. The splits,
-    detector fits and baselines are computed once per process and seed.
+    detector parameters), then the runtime's default enhancement
+    (:func:`collab.enhance.fit_enhancement`, sum fusion) with the program's
+    rows and with random outliers. AUC-PR is taken per kind and averaged
+    (:func:`summarize`). The splits, detector fits and baselines are computed
+    once per process and seed.
 
     Returns
     -------
@@ -205,12 +233,7 @@ def usefulness(source, detector, seed=0):
     t0 = time.process_time()
     with threadpool_limits(1):  # tiny matrices: BLAS threads only contend
         per_dataset = _usefulness_per_dataset(source, detector, seed)
-    ok = [e for e in per_dataset.values() if "error" not in e]
-    means = {k: float(np.mean([v for e in ok for v in e[k].values()])) if ok else 0.0
-             for k in ("base", "random", "program")}
-    if len(ok) < len(per_dataset):
-        means["program"] = 0.0  # a program that fails on a suite dataset is useful nowhere
-    borderline = float(np.mean([e["borderline"] for e in ok])) if ok else 0.0
+    means, borderline = summarize(per_dataset)
     return Usefulness(per_dataset, means, borderline, time.process_time() - t0)
 
 
@@ -218,9 +241,9 @@ def usefulness(source, detector, seed=0):
 class ServiceReport:
     """The sandbox's :class:`sandbox.VerificationReport` plus the service's ``useful`` and ``borderline``.
 
-    ``hardness`` is the borderline position (0: a typical normal row, 1: a
-    typical random outlier), measured when the sandbox suite passed (else
-    None); the sandbox's depth figure is kept as ``depth``. ``passed`` needs
+    ``borderline``: the position of the program's rows (0: a typical normal
+    row, 1: a typical random outlier), measured when the sandbox suite passed
+    (else None); ``depth``: the sandbox suite's depth share. ``passed`` needs
     the sandbox suite, ``useful`` and ``borderline > 0``.
     """
 
@@ -231,13 +254,18 @@ class ServiceReport:
     duration_s: float
 
     @property
-    def hardness(self):
+    def borderline(self):
         return None if self.usefulness is None else round(self.usefulness.borderline, 6)
+
+    @property
+    def depth(self):
+        return self.sandbox.hardness
 
     def to_dict(self):
         out = dict(self.sandbox.to_dict())
+        out.pop("hardness", None)  # the sandbox's name for its depth share
         out.update(passed=self.passed, suite_version=self.suite_version, duration_s=self.duration_s,
-                   hardness=self.hardness, depth=self.sandbox.hardness)
+                   borderline=self.borderline, depth=self.depth)
         if self.usefulness is None:  # the sandbox suite failed: the service's properties never ran
             out["properties"] = out.get("properties", []) + [
                 {"name": name, "passed": False, "value": None, "threshold": None,
@@ -267,12 +295,12 @@ def useful_margin(verification):
     return None if not means else means["program"] - max(means["base"], means["random"])
 
 
-def rank_key(store, sha):
-    """Label-free ranking of certified programs: the largest ``useful`` margin, then the borderline
-    figure, then the sha256 (the default is the maximum)."""
-    ver = store.latest_verification(sha)
-    margin = useful_margin(ver)
-    return (-np.inf if margin is None else margin, ver.hardness or 0.0, sha)
+def rank_key(verification, sha):
+    """Label-free rank of a certified program from its latest verification (the best is the maximum):
+    the largest ``useful`` margin (unknown: last), then the ``borderline`` position, then the sha256."""
+    margin = useful_margin(verification)
+    borderline = None if verification is None else (verification.report or {}).get("borderline")
+    return (-np.inf if margin is None else margin, borderline or 0.0, sha)
 
 
 class Certification:
@@ -285,7 +313,7 @@ class Certification:
         Version certificates must match; default :func:`suite_version`.
     verifier : callable, optional
         ``verifier(source, detector, seed=0) -> report`` with ``passed``,
-        ``hardness``, ``suite_version``, ``duration_s`` and ``to_dict()``;
+        ``suite_version``, ``duration_s`` and ``to_dict()``;
         default :func:`verify_with_usefulness`.
     """
 
@@ -302,9 +330,13 @@ class Certification:
         """
         rec = self.store.get(sha)
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
+        return self.record(sha, report)
+
+    def record(self, sha, report):
+        """Record ``report`` (a verifier's report) as ``sha``'s verification; revoke a certified program
+        that failed, with the failing properties and their values as the reason. Returns the record."""
+        rec = self.store.get(sha)
         report_dict = dict(report.to_dict())
-        if report_dict.get("hardness") is None and getattr(report, "hardness", None) is not None:
-            report_dict["hardness"] = report.hardness  # the label-free ranking key
         ver = self.store.record_verification(sha, report_dict, passed=report.passed,
                                              suite_version=report.suite_version,
                                              duration_s=report.duration_s)
@@ -340,6 +372,13 @@ class Certification:
                                f"{self.suite_version} (got {ver.suite_version}, passed={ver.passed})")
         return self.store.get(rec.sha256)
 
+    def _rank_key(self, sha):
+        return rank_key(self.store.latest_verification(sha), sha)
+
+    def ranked(self, detector):
+        """Shas of ``detector``'s programs certified under the current suite, best first (:func:`rank_key`)."""
+        return sorted(self.store.ranked(detector, self.suite_version), key=self._rank_key, reverse=True)
+
     def set_default(self, detector, sha):
         """Make ``sha`` (certified under the current suite) the program used for ``detector``."""
         self.require_current(self.store.get(sha))
@@ -371,7 +410,7 @@ class Certification:
             except (TamperedProgram, NotCertified):
                 continue
         if current:
-            return max(current, key=lambda rec: rank_key(self.store, rec.sha256))
+            return max(current, key=lambda rec: self._rank_key(rec.sha256))
         stale = 0
         for sha in self.store.ranked(detector, self.suite_version, current=False):
             stale += 1
@@ -417,7 +456,7 @@ class Certification:
         if not results:
             raise NotCertified(f"no bundled program for {name} passed verification under suite "
                                f"{self.suite_version} (see `das programs list --detector {name}`)")
-        best = max(results, key=lambda r: rank_key(self.store, r["sha256"]))
+        best = max(results, key=lambda r: self._rank_key(r["sha256"]))
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
 
@@ -484,32 +523,54 @@ class Certification:
             raise NotCertified(f"{exc}; only certified programs run (see `das verify`)") from exc
 
 
-def resolve_program(program, detector, store=None):
-    """Return ``(source, sha256_or_None)`` for an estimator's ``program`` argument.
+class UncertifiedProgramWarning(UserWarning):
+    """Program text runs without a certificate (``allow_uncertified=True``)."""
 
-    ``"certified"``: :meth:`Certification.ensure` (bundled programs certified
-    on first use); a sha256 or unique prefix: :meth:`Certification.resolve`;
-    any other text: a raw program source (research use; still audited and run
-    only in the sandbox), returned with sha None without opening the store.
+
+def resolve_source(program, detector, store=None, *, allow_uncertified=False):
+    """The synthesis source (:mod:`collab.synthesis`) an estimator's ``program`` names.
+
+    ``"none"``/``"random"``: the label-free baselines; ``"certified"``:
+    :meth:`Certification.ensure` (bundled programs certified on first use); a
+    sha256 or unique prefix: :meth:`Certification.resolve`. Any other text is
+    program text: refused unless ``allow_uncertified`` (then it runs, audited
+    and only in the sandbox, with an :class:`UncertifiedProgramWarning`), and
+    refused even then when the store holds it revoked or rejected.
 
     Raises
     ------
     NotCertified, TamperedProgram, ProgramRefused
-        ``ProgramRefused`` (a ``ValueError``) also for text that is none of those.
     """
+    from das.collab import synthesis
+    from das.program_store import ProgramNotFound, source_sha256
+
     if not isinstance(program, str) or not program.strip():
-        raise ProgramRefused("program must be 'auto', 'certified', a sha256 or the source of "
-                             "generate_hard_anomalies")
-    if program != "certified" and not _SHA_PREFIX.match(program):
-        if "generate_hard_anomalies" not in program:
-            raise ProgramRefused(f"unknown program {program[:40]!r}: give 'auto', 'certified', a sha256 (or a "
-                                 "prefix of 4+ hex digits) or a source defining "
-                                 "generate_hard_anomalies(n_samples, model, X_train)")
-        return program, None
+        raise ProgramRefused("program must be 'auto', 'certified', 'none', 'random', a sha256 or, with "
+                             "allow_uncertified=True, the source of generate_hard_anomalies")
+    if program in synthesis.BASELINES:
+        return synthesis.BASELINES[program]
+    if program == "certified" or _SHA_PREFIX.match(program):
+        with opened(store) as st:
+            service = Certification(st)
+            rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)
+        return synthesis.CertifiedProgram(rec.source, rec.sha256)
+    if not allow_uncertified:
+        raise ProgramRefused(f"program {program[:40]!r} is neither 'auto', 'certified', 'none', 'random' nor a "
+                             "sha256 (or a prefix of 4+ hex digits) in the store; to run program text that is "
+                             "not certified, pass allow_uncertified=True")
+    sha = source_sha256(program)
     with opened(store) as st:
-        service = Certification(st)
-        rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)
-    return rec.source, rec.sha256
+        try:
+            status = st.get(sha).status
+        except ProgramNotFound:
+            status = None
+    if status in ("revoked", "rejected"):
+        raise ProgramRefused(f"program {sha[:12]} is {status} in the store and never runs, "
+                             "even with allow_uncertified=True")
+    warnings.warn(f"running program {sha[:12]} without a certificate (allow_uncertified=True); it is "
+                  "audited and run only in the sandbox, but the property suite has not checked it",
+                  UncertifiedProgramWarning, stacklevel=3)
+    return synthesis.UncertifiedProgram(program, sha)
 
 
 def certified_programs(detectors, store=None):

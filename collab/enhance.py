@@ -1,15 +1,19 @@
-"""Enhancement (LLM-DAS Eq. 4-6): synthesize hard anomalies, train a classifier.
+"""Enhancement (LLM-DAS Eq. 4-7): fit the detector, then a classifier and fusion over synthetic rows.
 
+- :func:`fit_detector` and :func:`base_scores`: the detector, higher = more anomalous.
 - :func:`synthesize` runs a synthesis program **in the sandbox** (never in
-  this process) against a fitted detector and returns ``D_syn``.
+  this process) against a fitted detector and returns ``D_syn`` (callers go
+  through :mod:`collab.synthesis`, which adds the run-time output check).
 - :func:`random_outliers` and :func:`gaussian_noise` are the label-free
-  baselines of LLM-DAS App. 6.13.1, used by the ablations.
-- :func:`make_classifier` builds the enhancement classifier trained on
-  ``D_train (label 0) ∪ D_syn (label 1)`` by :func:`fit_classifier`.
-
-These are the building blocks; :mod:`collab.pipeline` composes them, once.
+  baselines of LLM-DAS App. 6.13.1.
+- :func:`fit_enhancement`: the one place an enhancement is fitted -- the
+  classifier on ``D_train (label 0) ∪ D_syn (label 1)`` and the fusions --
+  for the fixed path, ``auto``, ``select``, the benchmark and the ``useful``
+  measurement alike.
 """
 import warnings
+from dataclasses import dataclass, field
+from time import perf_counter
 
 import numpy as np
 
@@ -44,6 +48,55 @@ class SynthesisError(RuntimeError):
 
 class UnknownClassifier(ValueError):
     """The enhancement classifier name is not one of :data:`CLASSIFIERS`."""
+
+
+class UnsupportedDetector(TypeError):
+    """A detector object that is neither a das/PyOD detector nor a scikit-learn outlier detector."""
+
+
+FUSIONS = ("sum", "collate")
+
+
+def check_detector(detector):
+    """Refuse a detector object whose scores das cannot orient (higher = more anomalous)."""
+    from pyod.models.base import BaseDetector
+    from sklearn.base import is_outlier_detector
+
+    if isinstance(detector, str) or hasattr(detector, "predict_score") or isinstance(detector, BaseDetector):
+        return detector
+    if is_outlier_detector(detector) and hasattr(detector, "decision_function"):
+        return detector
+    raise UnsupportedDetector(
+        f"detector {type(detector).__name__} is not supported: give a detector name, a PyOD detector, or a "
+        "scikit-learn outlier detector with decision_function (e.g. IsolationForest, LocalOutlierFactor(novelty=True))")
+
+
+def fit_detector(detector, X_train, seed=0):
+    """Fit a detector given by name (:func:`detectors.make_detector`) or as an unfitted object (cloned)."""
+    if isinstance(detector, str):
+        from das.detectors import make_detector
+
+        return make_detector(detector, random_state=seed).fit(X_train)
+    from sklearn.base import clone
+
+    return clone(check_detector(detector)).fit(X_train)
+
+
+def base_scores(det, X):
+    """Scores of a fitted detector, higher = more anomalous.
+
+    das detectors: ``predict_score``; PyOD detectors: ``decision_function``;
+    scikit-learn outlier detectors (higher = more normal): ``-decision_function``.
+    """
+    from pyod.models.base import BaseDetector
+
+    if hasattr(det, "predict_score"):
+        scores = det.predict_score(X)
+    elif isinstance(det, BaseDetector):
+        scores = det.decision_function(X)
+    else:
+        scores = -np.asarray(check_detector(det).decision_function(X), dtype=np.float64)
+    return np.asarray(scores, dtype=np.float64).ravel()
 
 
 def n_synthetic(n_train, syn_ratio=0.1):
@@ -188,3 +241,97 @@ def out_of_bag_scores(classifier, X_train, X_syn):
         scores = np.where(np.isfinite(oob_pos), oob_pos, scores)
     return scores[: len(X_train)], scores[len(X_train):]
 
+
+
+@dataclass
+class Enhancement:
+    """A fitted detector, enhancement classifier and fusion(s).
+
+    ``fusions`` maps each fitted fusion name ("sum", "collate") to its fitted
+    object; ``timings`` holds seconds per stage (``base_fit``, ``synthesis``,
+    ``classifier_fit``, ``collate_fit``, ``selection``; stages not run are absent).
+    ``classifier`` is None without synthetic rows (no enhancement): every
+    fusion's score is then the detector's. ``selection``: the label-free
+    choice and its table (:class:`collab.selection.Selection` as a dict) when
+    ``program="auto"``.
+    """
+
+    detector: object
+    classifier: object
+    X_syn: np.ndarray
+    fusions: dict
+    program_sha256: str | None = None
+    timings: dict = field(default_factory=dict)
+    selection: dict | None = None
+
+    def scores(self, X, base=None):
+        """Scores of ``X``: ``base``, ``classifier`` and one entry per fitted fusion.
+
+        ``base``: the detector's scores of ``X`` when already computed.
+        """
+        base = base_scores(self.detector, X) if base is None else base
+        if self.classifier is None:
+            return {"base": base, **dict.fromkeys(self.fusions, base)}
+        clf = classifier_scores(self.classifier, X)
+        out = {"base": base, "classifier": clf}
+        for name, fusion in self.fusions.items():
+            out[name] = fusion.fuse(base, clf) if name == "sum" else fusion.score(base, clf, X)
+        return out
+
+
+def fit_enhancement(det, X_train, X_syn, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
+                    collate_params=None, seed=0, base_train=None):
+    """Fit the classifier on ``D_train ∪ D_syn`` and the requested fusions over a fitted ``det``.
+
+    ``X_syn`` None (no enhancement): no classifier; every fusion is the
+    detector's score. Sum fusion (Eq. 7): min-max scalers fitted on the
+    detector's training scores and the classifier's scores of its own training
+    set. CoLLaTe-style fusion is fitted on the forest's *out-of-bag* classifier
+    scores (in-sample probabilities are ~0/1 and would make the classifier look
+    perfect), then guarded (:func:`guard_collate`). ``base_train``: the
+    detector's scores of ``X_train`` when already computed.
+    """
+    unknown = sorted(set(fusions) - set(FUSIONS))
+    if unknown:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {unknown}")
+    if X_syn is None:
+        return Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
+    timings = {}
+    t0 = perf_counter()
+    clf = fit_classifier(make_classifier(classifier, seed), X_train, X_syn)
+    timings["classifier_fit"] = perf_counter() - t0
+    base_train = base_scores(det, X_train) if base_train is None else base_train
+    fitted = {}
+    if "sum" in fusions:
+        fitted["sum"] = fit_fusion(clf, base_train, X_train, X_syn, lam)
+    if "collate" in fusions:
+        from das.collab.collate import CollateFusion
+
+        t0 = perf_counter()
+        oob_train, oob_syn = out_of_bag_scores(clf, X_train, X_syn)
+        fitted["collate"] = CollateFusion(**{"random_state": seed, **(collate_params or {})}).fit(
+            base_train, oob_train, X_train, base_scores(det, X_syn), oob_syn, X_syn)
+        guard_collate(fitted["collate"], det, clf, X_train, base_train, oob_train, seed)
+        timings["collate_fit"] = perf_counter() - t0
+    return Enhancement(det, clf, X_syn, fitted, timings=timings)
+
+
+#: Planted rows per kind for the CoLLaTe guard: GUARD_SHARE of n_train, within GUARD_ROWS.
+GUARD_SHARE = 0.05
+GUARD_ROWS = (10, 500)
+
+
+def guard_collate(fusion, det, clf, X_train, base_train, oob_train, seed):
+    """Guard a fitted CoLLaTe fusion with anomalies planted from ``X_train`` (:meth:`CollateFusion.guard`).
+
+    Left unguarded (the plain network) when ``X_train`` is too small to plant from.
+    """
+    from das.collab.planted import plant_kinds
+
+    n_per_kind = int(np.clip(round(GUARD_SHARE * len(X_train)), *GUARD_ROWS))
+    try:
+        X_pl, kinds = plant_kinds(X_train, n_per_kind, random_state=seed)
+    except ValueError:
+        return fusion
+    return fusion.guard(base_train, oob_train, X_train, base_scores(det, X_pl),
+                        classifier_scores(clf, X_pl), X_pl, kinds)

@@ -23,9 +23,15 @@ the benchmark's numbers come from the same code.
 - a sha256 (or unique prefix): looked up and integrity-checked in the store
   (``TamperedProgram`` on a hash mismatch) and refused unless certified for
   this detector under the current suite.
-- a raw source string (research use, e.g. transfer experiments): not required
-  to be certified, but still statically audited and executed only inside the
-  sandbox, like every program.
+- ``"none"``, ``"random"``: the detector alone, or random outliers.
+- program text (research use, e.g. transfer experiments): refused unless
+  ``allow_uncertified=True``; then it runs with a warning, statically audited
+  and only inside the sandbox, its rows checked like every program's. Text
+  whose sha256 is revoked or rejected in the store is refused even then.
+
+``detector``: a name, a das or PyOD detector (higher score = more anomalous),
+or a scikit-learn outlier detector (``decision_function`` higher = more
+normal; negated). Anything else is refused at fit.
 """
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -52,9 +58,10 @@ class EnhancedDetector(BaseEstimator):
     ----------
     detector : str or detector object, default="IForest"
         A name for :func:`detectors.make_detector` or an unfitted detector
-        (cloned at fit) with ``fit`` and ``predict_score``/``decision_function``.
+        (cloned at fit): a das/PyOD detector or a scikit-learn outlier detector.
     program : str, default="auto"
-        "auto", "certified", a sha256 in the store, or a raw source (see module doc).
+        "auto", "certified", a sha256 in the store, "none", "random" or, with
+        ``allow_uncertified``, program text (see module doc).
     fusion : {"sum", "collate"}, default="sum"
         LLM-DAS Eq. 7 sum fusion or the CoLLaTe-style learned fusion.
     classifier : {"rf", "svm", "mlp"}, default="rf"
@@ -72,10 +79,12 @@ class EnhancedDetector(BaseEstimator):
     random_state : int, RandomState or None, default=0
     store : str, path or None, default=None
         Program store file (None: the default per-user store), opened in ``fit``.
+    allow_uncertified : bool, default=False
+        Let ``program`` be program text that is not certified (a warning is issued).
 
     Attributes
     ----------
-    enhancement_ : collab.pipeline.Enhancement
+    enhancement_ : collab.enhance.Enhancement
     detector_, classifier_, fusion_ : fitted components
     X_syn_ : ndarray of shape (n_syn, n_features)
     program_sha256_ : str or None
@@ -89,9 +98,9 @@ class EnhancedDetector(BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, detector="IForest", program="auto", fusion="sum", classifier=pipeline.CLASSIFIER, lam=pipeline.LAM,
-                 syn_ratio=pipeline.SYN_RATIO, threshold="contamination", contamination=0.1, pot_risk=1e-3,
-                 collate_params=None, random_state=0, store=None):
+    def __init__(self, *, detector="IForest", program="auto", fusion="sum", classifier=pipeline.CLASSIFIER,
+                 lam=pipeline.LAM, syn_ratio=pipeline.SYN_RATIO, threshold="contamination", contamination=0.1,
+                 pot_risk=1e-3, collate_params=None, random_state=0, store=None, allow_uncertified=False):
         self.detector = detector
         self.program = program
         self.fusion = fusion
@@ -104,6 +113,7 @@ class EnhancedDetector(BaseEstimator):
         self.collate_params = collate_params
         self.random_state = random_state
         self.store = store
+        self.allow_uncertified = allow_uncertified
 
     def fit(self, X, y=None):
         """Fit detector, synthesize anomalies in the sandbox, fit classifier and fusion.
@@ -125,9 +135,11 @@ class EnhancedDetector(BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         fitted = pipeline.fit(X, self.detector, self.program, self.store, fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
-                              collate_params=self.collate_params, seed=_seed(self.random_state))
+                              collate_params=self.collate_params, seed=_seed(self.random_state),
+                              allow_uncertified=self.allow_uncertified)
         self.enhancement_ = fitted
         self.detector_, self.classifier_ = fitted.detector, fitted.classifier
+        self.fusion_name_ = self.fusion
         self.fusion_, self.X_syn_ = fitted.fusions[self.fusion], fitted.X_syn
         self.program_sha256_ = fitted.program_sha256
         self.selection_ = fitted.selection
@@ -145,7 +157,7 @@ class EnhancedDetector(BaseEstimator):
 
     def decision_function(self, X):
         """Enhanced anomaly scores of ``X`` (higher = more anomalous)."""
-        return self._scores(X)[self.fusion]
+        return self._scores(X)[self.fusion_name_]
 
     def base_decision_function(self, X):
         """Scores of the fitted base detector alone, for comparisons."""

@@ -26,14 +26,16 @@ from time import perf_counter
 import numpy as np
 
 from das.collab import enhance, pipeline
-from das.collab.pipeline import SYN_RATIO
+from das.collab.synthesis import CertifiedProgram, GaussianNoise, RandomOutliers
+from das.program_store import source_sha256
 
 METHODS = ("base", "sum", "collate", "classifier", "random", "gaussian", "auto")
 _TIMING_KEYS = ("base_fit", "base_score", "synthesis", "classifier_fit", "enhanced_score", "collate_fit",
                 "auto")
 #: The methods that run a synthesis program (the others need none).
 PROGRAM_METHODS = frozenset({"sum", "collate", "classifier"})
-_BASELINES = {"random": enhance.random_outliers, "gaussian": enhance.gaussian_noise}
+#: The baselines' synthesis sources, by method.
+_BASELINES = {s.name: s for s in (RandomOutliers(), GaussianNoise())}
 
 
 def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, return_scores=False,
@@ -51,7 +53,7 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
         None when ``methods`` needs no program.
     seed : int, default=0
     methods : iterable of str, default=METHODS
-    auto_candidates : list of collab.selection.Candidate, optional
+    auto_candidates : list of synthesis sources (:func:`collab.selection.candidates`), optional
         What ``auto`` chooses among (default: read from the default store).
     return_scores : bool, default=False
         Also return test scores per method, the detector's scores of X_train
@@ -69,7 +71,8 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     Raises
     ------
     collab.enhance.SynthesisError
-        The program failed in the sandbox.
+        The program failed in the sandbox or its rows were refused on this data
+        (:class:`collab.synthesis.OutputRefused`).
     """
     from das.collab.metrics import auc_pr, auc_roc
 
@@ -80,35 +83,36 @@ def evaluate(split, detector_name, program_source, *, seed=0, methods=METHODS, r
     X_train = np.asarray(split.X_train, dtype=np.float64)
     X_test = np.asarray(split.X_test, dtype=np.float64)
     y_test = np.asarray(split.y_test)
-    n_syn = enhance.n_synthetic(len(X_train), SYN_RATIO)
+    n_syn = enhance.n_synthetic(len(X_train), enhance.SYN_RATIO)
     timings = dict.fromkeys(_TIMING_KEYS, 0.0)
     sha = None
 
     if PROGRAM_METHODS & set(methods):
         if not program_source:
             raise ValueError(f"methods {sorted(PROGRAM_METHODS & set(methods))} need a program source")
-        fitted = pipeline.enhance_with(program_source, X_train, detector_name, seed=seed,
-                                       fusions=("sum", "collate") if "collate" in methods else ("sum",))
+        program = CertifiedProgram(program_source, source_sha256(program_source))
+        fitted = pipeline.fit_source(program, X_train, detector_name, seed=seed,
+                                     fusions=("sum", "collate") if "collate" in methods else ("sum",))
         det, sha = fitted.detector, fitted.program_sha256
         timings.update(fitted.timings)
     else:
         t0 = perf_counter()
-        det = pipeline.fit_detector(detector_name, X_train, seed)
+        det = enhance.fit_detector(detector_name, X_train, seed)
         timings["base_fit"] = perf_counter() - t0
     t0 = perf_counter()
-    base_train = pipeline.base_scores(det, X_train)
-    scores = {"base": pipeline.base_scores(det, X_test), "base_train": base_train}
+    base_train = enhance.base_scores(det, X_train)
+    scores = {"base": enhance.base_scores(det, X_test), "base_train": base_train}
     timings["base_score"] = perf_counter() - t0
 
     if PROGRAM_METHODS & set(methods):
         t0 = perf_counter()
         scores.update(fitted.scores(X_test, base=scores["base"]))
         timings["enhanced_score"] = perf_counter() - t0
-        scores["base_syn"], scores["X_syn"] = pipeline.base_scores(det, fitted.X_syn), fitted.X_syn
-    for name, draw in _BASELINES.items():
+        scores["base_syn"], scores["X_syn"] = enhance.base_scores(det, fitted.X_syn), fitted.X_syn
+    for name, source in _BASELINES.items():
         if name in methods:
-            X_fake = draw(X_train, n_syn, np.random.default_rng(seed))
-            scores[name] = pipeline.fit_enhancement(det, X_train, X_fake, seed=seed, base_train=base_train).scores(
+            X_fake = source.rows(X_train, n_syn, None, seed)
+            scores[name] = enhance.fit_enhancement(det, X_train, X_fake, seed=seed, base_train=base_train).scores(
                 X_test, base=scores["base"])["sum"]
     selection = None
     if "auto" in methods:

@@ -55,7 +55,7 @@ def split_rows(ds, split, test_scores, fusion, fitted=None):
     """:class:`RowScores` of the test rows, or of every row when ``fitted`` is given.
 
     ``test_scores``: ``{"base", "enhanced"}`` of ``split.X_test``;
-    ``fitted``: the :class:`collab.pipeline.Enhancement` fitted on
+    ``fitted``: the :class:`collab.enhance.Enhancement` fitted on
     ``split.X_train``, which then also scores the training rows.
     """
     if fitted is None:

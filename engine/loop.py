@@ -4,10 +4,11 @@ Nothing an LLM writes is trusted: every extracted program is stored as a
 candidate with its lineage (prompt sha256, parent sha256 for repairs, response
 metadata), audited, verified by the property suite, and the outcome recorded.
 A rejected program gets a repair prompt that carries the verifier's report,
-for at most ``max_repair_rounds`` rounds. Verification is the certification
-service's (:func:`collab.certification.verify_with_usefulness`: the sandbox's
-property suite, then ``useful`` and ``borderline``), the same verdict the
-runtime requires. The default program of a detector is chosen label-free, by
+for at most ``max_repair_rounds`` rounds. Verdicts are the certification
+service's (:meth:`collab.certification.Certification.verify`: the static audit
+and the sandbox's property suite, then ``useful`` and ``borderline``; it
+records the verification and revokes a certified program that fails): the
+loop never writes a verification itself, and the runtime requires the same verdict. The default program of a detector is chosen label-free, by
 the service's ranking (the largest ``useful`` margin on the suite's planted
 anomalies).
 The replay corpus run through this loop ships as ``collab/bundled_programs.json``
@@ -49,7 +50,7 @@ class CandidateResult:
     index: int
     status: str
     sha256: str | None = None
-    hardness: float | None = None
+    borderline: float | None = None
     rounds: int = 0
     parent_sha256: str | None = None
     message: str = ""
@@ -61,25 +62,6 @@ class CandidateResult:
         return dict(self.__dict__)
 
 
-def _audit(source):
-    from das.sandbox import audit_source
-
-    return audit_source(source)
-
-
-def _default_verifier(source, detector, seed=0):
-    from das.collab.certification import verify_with_usefulness
-
-    return verify_with_usefulness(source, detector, seed=seed)
-
-
-def _audit_report(audit, suite_version):
-    """Verification record for a program refused by the static audit (never run)."""
-    findings = [str(f) for f in audit.findings]
-    return {"stage": "audit", "passed": False, "hardness": 0.0, "findings": findings,
-            "suite_version": suite_version}
-
-
 def _response_meta(resp, prompt, round_no, index):
     return {"prompt_version": prompt.version, "round": round_no, "candidate": index,
             "usage": resp.usage, "latency_s": resp.latency_s, "response": resp.metadata}
@@ -88,36 +70,23 @@ def _response_meta(resp, prompt, round_no, index):
 class _Run:
     """One detector's loop; holds the injected collaborators."""
 
-    def __init__(self, detector, client, store, verifier, config):
-        self.detector, self.client, self.store = detector, client, store
-        self.verifier, self.config = verifier, config
+    def __init__(self, detector, client, service, config):
+        self.detector, self.client, self.service = detector, client, service
+        self.store, self.config = service.store, config
 
-    @staticmethod
-    def _suite_version():
-        from das.collab.certification import suite_version
+    def _check(self, sha):
+        """Verify ``sha`` through the certification service (which records the outcome).
 
-        return suite_version()
-
-    def _check(self, sha, source):
-        """Audit then verify ``source``; record the outcome.
-
-        Returns ``(passed, hardness, text, why)``: ``why`` is the one-line reason of a refusal.
+        Returns ``(passed, borderline, text, why)``: ``why`` is the one-line reason of a refusal.
         """
-        audit = _audit(source)
-        if not audit.ok:
-            text = "Static audit refused the program:\n" + "\n".join(str(f) for f in audit.findings)
-            self.store.record_verification(sha, _audit_report(audit, self._suite_version()),
-                                           passed=False, suite_version=self._suite_version())
-            return False, 0.0, text, "refused by the static audit"
-        report = self.verifier(source, self.detector, seed=self.config.seed)
-        report_dict = report.to_dict()
-        self.store.record_verification(sha, report_dict, passed=report.passed,
-                                       suite_version=report.suite_version,
-                                       duration_s=report.duration_s)
-        hardness = None if report.hardness is None else float(report.hardness)
-        failed = failed_properties(report_dict)
-        why = "refused by the property suite" + (f" ({', '.join(failed)})" if failed else "")
-        return bool(report.passed), hardness, format_report(report_dict, passed=report.passed), why
+        ver = self.service.verify(sha, seed=self.config.seed)
+        report = ver.report or {}
+        failed = failed_properties(report)
+        if "audit" in failed:
+            why = "refused by the static audit"
+        else:
+            why = "refused by the property suite" + (f" ({', '.join(failed)})" if failed else "")
+        return bool(ver.passed), report.get("borderline"), format_report(report, passed=ver.passed), why
 
     def candidate(self, index):
         """Run one candidate through its rounds."""
@@ -149,8 +118,8 @@ class _Run:
                 prompt_sha256=prompt.sha256, prompt_variant=prompt.variant,
                 backend=resp.backend, model=resp.model, parent_sha256=parent,
                 metadata=_response_meta(resp, prompt, round_no, index))
-            passed, hardness, text, why = self._check(sha, program.source)
-            result.sha256, result.hardness, result.parent_sha256 = sha, hardness, parent
+            passed, borderline, text, why = self._check(sha)
+            result.sha256, result.borderline, result.parent_sha256 = sha, borderline, parent
             result.report_text = text
             result.lineage.append(sha)
             if passed and self.store.get(sha).status == "revoked":  # the same source, revoked before
@@ -177,9 +146,10 @@ def generate_programs(detector, *, client, store, verifier=None, config=None, pr
     store : program_store.ProgramStore
     verifier : callable, optional
         ``verifier(source, detector, seed=...)`` -> report with ``passed``,
-        ``hardness`` (None when not measured), ``suite_version``,
-        ``duration_s``, ``to_dict()``; default
-        :func:`collab.certification.verify_with_usefulness`.
+        ``suite_version``, ``duration_s``, ``to_dict()`` (``borderline``:
+        the service's position, None when not measured); default
+        :func:`collab.certification.verify_with_usefulness`. Given to the
+        :class:`collab.certification.Certification` service that records it.
     config : LoopConfig, optional
     progress : callable, optional
         Called with each finished :class:`CandidateResult`.
@@ -190,8 +160,10 @@ def generate_programs(detector, *, client, store, verifier=None, config=None, pr
         In candidate order; stops early when the backend has no more responses
         for the first round (replay with fewer than n recordings).
     """
+    from das.collab.certification import Certification
+
     config = config or LoopConfig()
-    run = _Run(detector, client, store, verifier or _default_verifier, config)
+    run = _Run(detector, client, Certification(store, verifier=verifier), config)
     results = []
     for index in range(config.n_candidates):
         res = run.candidate(index)
@@ -217,7 +189,7 @@ def choose_default(store, detector, results):
     certified = [r for r in results if r.status == "certified"]
     if not certified:
         return None
-    best = max(certified, key=lambda r: rank_key(store, r.sha256))
+    best = max(certified, key=lambda r: rank_key(store.latest_verification(r.sha256), r.sha256))
     store.set_default(detector, best.sha256)
     log.info("default program for %s: %s", detector, best.sha256[:12])
     return best.sha256

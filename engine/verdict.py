@@ -34,7 +34,8 @@ def format_report(report, passed=None):
     ``passed``: the recorded outcome when the dict does not carry it.
     One line per property that ran, with its full measured value and threshold;
     properties that never ran are listed once as skipped with the reason; the
-    hardness is shown for certifiable programs only (a reject has none worth reading).
+    borderline position (the service's) and depth share (the suite's) are
+    shown for certifiable programs only (a reject has none worth reading).
     """
     passed = report.get("passed") if passed is None else passed
     lines = [f"detector {report.get('detector')}  seed {report.get('seed')}  "
@@ -50,7 +51,7 @@ def format_report(report, passed=None):
     if skipped:
         reason = str(skipped[0]["detail"])[len(_NOT_RUN):].lstrip(": ") or "earlier checks failed"
         lines.append(f"  [SKIP] {', '.join(p['name'] for p in skipped)}: not run ({reason})")
-    if passed and report.get("hardness") is not None:
-        lines.append(f"hardness: {report['hardness']:.3f}")
+    if passed:
+        lines += [f"{key}: {report[key]:.3f}" for key in ("borderline", "depth") if report.get(key) is not None]
     lines.append("verdict: " + ("CERTIFIABLE" if passed else "REJECTED"))
     return "\n".join(lines)

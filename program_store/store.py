@@ -304,17 +304,17 @@ class ProgramStore:
         return None if row is None else row["program_sha256"]
 
     def ranked(self, detector, suite_version, current=True, batch=16):
-        """Yield certified shas of ``detector`` by falling hardness, in small batches.
+        """Yield certified shas of ``detector`` (oldest first), in small batches.
 
-        ``current`` selects programs whose latest verification ran under
+        The store does not rank: the certification service orders programs
+        (:meth:`collab.certification.Certification.ranked`). ``current`` selects programs whose latest verification ran under
         ``suite_version`` (False: under any other suite). ``verified_*`` mirror
         each program's latest verification (kept by :meth:`record_verification`),
         so each batch is one index range scan.
         """
         suite_clause = "verified_suite = ?" if current else "verified_suite IS NOT ?"
-        # DESC already puts NULL hardness last, and a bare column lets the index order rows.
         sql = (f"SELECT sha256 FROM programs WHERE detector = ? AND status = 'certified' "
-               f"AND {suite_clause} ORDER BY verified_hardness DESC, created_at, sha256 "
+               f"AND {suite_clause} ORDER BY created_at, sha256 "
                f"LIMIT ? OFFSET ?")
         offset = 0
         while True:

@@ -257,6 +257,16 @@ def _check_top_level(tree, allow_degree, findings):
 
 
 def _check_signature(func, allow_degree, findings):
+    for problem in signature_problems(func, allow_degree):
+        findings.append(Finding(func.lineno, "signature", problem))
+
+
+def signature_problems(func, allow_degree=True):
+    """What is wrong with the entry point ``func`` (an ``ast.FunctionDef``); empty when nothing.
+
+    The one signature rule: the audit's ``signature`` findings and the property
+    suite's ``signature`` property both use it.
+    """
     args = func.args
     names = tuple(a.arg for a in args.args)
     expected = rules.ENTRY_PARAMS
@@ -271,8 +281,7 @@ def _check_signature(func, allow_degree, findings):
         problems.append("positional-only, keyword-only, *args and **kwargs parameters are not allowed")
     if len(args.defaults) > (1 if len(names) == 4 else 0):
         problems.append("only the degree parameter may have a default")
-    for problem in problems:
-        findings.append(Finding(func.lineno, "signature", problem))
+    return problems
 
 
 def _restricted_errors(tree):

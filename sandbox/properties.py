@@ -198,11 +198,12 @@ def check_signature(source):
         return PropertyResult(
             "signature", False, len(funcs), 1, f"expected exactly one top-level {FUNCTION_NAME}"
         )
+    from das.sandbox.audit import signature_problems  # the audit's rule, the one rule
+
     args = funcs[0].args
     names = [a.arg for a in args.posonlyargs + args.args]
-    ok = names in _SIGNATURES and not (args.vararg or args.kwarg or args.kwonlyargs)
-    detail = "" if ok else f"parameters {names}; expected {_SIGNATURES[0]} (+ optional degree)"
-    return PropertyResult("signature", ok, names, _SIGNATURES[0], detail)
+    problems = signature_problems(funcs[0], allow_degree=True)
+    return PropertyResult("signature", not problems, names, _SIGNATURES[0], "; ".join(problems))
 
 
 def check_audit(source):

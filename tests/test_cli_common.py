@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import das.collab.certification as certification
+from das.collab.synthesis import CertifiedProgram
 from das.engine.cli import main
 from das.program_store import ProgramStore
 
@@ -25,7 +26,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch):
 
 def test_four_character_prefix_resolves_like_programs_show(monkeypatch):
     report = SimpleNamespace(passed=True, suite_version="s1", duration_s=0.0, hardness=0.7,
-                             to_dict=lambda: {"hardness": 0.7})
+                             to_dict=lambda: {"borderline": 0.7})
     monkeypatch.setattr(certification, "_sandbox_verifier", lambda: lambda src, det, seed=0: report)
     monkeypatch.setattr(certification, "_sandbox_suite_version", lambda: "s1")
     with ProgramStore() as store:
@@ -33,8 +34,26 @@ def test_four_character_prefix_resolves_like_programs_show(monkeypatch):
         certification.Certification(store).verify(sha)
     shown = CliRunner().invoke(main, ["programs", "show", sha[:4]])
     assert shown.exit_code == 0 and sha in shown.output
-    assert certification.resolve_program(sha[:4], "IForest") == (SRC, sha)
-    assert certification.resolve_program(sha[:4].upper(), "IForest") == (SRC, sha)
+    assert certification.resolve_source(sha[:4], "IForest") == CertifiedProgram(SRC, sha)
+    assert certification.resolve_source(sha[:4].upper(), "IForest") == CertifiedProgram(SRC, sha)
+
+
+def test_no_sandbox_on_this_machine_is_one_clear_line(tmp_path, monkeypatch):
+    """Without user namespaces the sandbox cannot start: one line and exit 1, not a traceback."""
+    from das.sandbox import isolation, zygote
+
+    def unavailable(*args, **kwargs):
+        raise isolation.SandboxUnavailable("cannot start the sandbox: user namespaces are disabled "
+                                           f"(set {isolation.OPT_IN_VAR}=1 to run without isolation)")
+
+    monkeypatch.setattr(zygote, "get_zygote", unavailable)
+    path = tmp_path / "prog.py"
+    path.write_text("def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 3\n")
+    res = CliRunner().invoke(main, ["programs", "add", str(path), "--detector", "IForest"])
+    assert res.exit_code == 1, res.output
+    assert res.output.strip() == ("Error: cannot start the sandbox: user namespaces are disabled "
+                                  f"(set {isolation.OPT_IN_VAR}=1 to run without isolation)")
+    assert "Traceback" not in res.output
 
 
 def test_das_home_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ def fake_sandbox(monkeypatch):
         passed = "FAIL" not in source
         props = [{"name": "novelty", "passed": passed, "value": 0.9, "threshold": 0.5, "detail": ""}]
         return SimpleNamespace(passed=passed, suite_version="s1", duration_s=0.01, hardness=0.7,
-                               to_dict=lambda: {"hardness": 0.7, "properties": props, "usefulness": {
+                               to_dict=lambda: {"borderline": 0.7, "properties": props, "usefulness": {
                                    "means": {"base": 0.5, "random": 0.6, "program": 0.65}}})
 
     monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)

@@ -22,7 +22,7 @@ def verdicts(monkeypatch):
             raise InvalidInput(f"store refused a {detector} report")
         passed = verdict == "pass"
         return SimpleNamespace(passed=passed, hardness=0.6, suite_version="s1", duration_s=0.0,
-                               to_dict=lambda: {"hardness": 0.6, "passed": passed, "properties": []})
+                               to_dict=lambda: {"borderline": 0.6, "passed": passed, "properties": []})
 
     monkeypatch.setattr(loop, "_default_verifier", verify)
     return wanted
@@ -94,7 +94,7 @@ def test_show_report_prints_like_das_audit(monkeypatch):
                   "detail": "not run: the static checks failed"}]
         return SimpleNamespace(passed=False, hardness=0.0, suite_version="s1", duration_s=0.0,
                                format_text=lambda: "[FAIL] novel: None",
-                               to_dict=lambda: {"hardness": 0.0, "passed": False, "properties": props})
+                               to_dict=lambda: {"borderline": 0.0, "passed": False, "properties": props})
 
     monkeypatch.setattr(loop, "_default_verifier", verify)
     res = run("regenerate", "-d", "ECOD", "--rounds", "0", "--show-report")

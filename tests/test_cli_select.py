@@ -14,7 +14,7 @@ def _store_with_a_certified_program(tmp_path):
     store = tmp_path / "s.sqlite"
     with ProgramStore(store) as st:
         sha = st.add(HONEST, "IForest")
-        st.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
+        st.record_verification(sha, {"borderline": 0.5}, passed=True, suite_version=suite_version())
     return store, sha
 
 

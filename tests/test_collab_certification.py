@@ -5,8 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from das.collab.certification import Certification, ProgramRefused, resolve_program
-from das.program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle
+from das.collab.certification import Certification, ProgramRefused, UncertifiedProgramWarning, resolve_source
+from das.collab.synthesis import BASELINES, UncertifiedProgram
+from das.program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle, source_sha256
 
 SRC = "def generate(X, n):\n    return X[:n] + 1.0\n"
 
@@ -19,7 +20,7 @@ def fake_verifier(suite="s1", passed=True, hardness=0.5):
         calls.append((source, detector, seed))
         return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.01,
                                hardness=hardness,
-                               to_dict=lambda: {"hardness": hardness, "suite_version": suite,
+                               to_dict=lambda: {"borderline": hardness, "suite_version": suite,
                                                 "properties": [{"name": "shape", "passed": passed}]})
 
     verify.calls = calls
@@ -110,8 +111,8 @@ def test_fallback_skips_tampered_and_puts_unknown_hardness_last(store):
     low = store.add(SRC + "#low", "IForest")
     high = store.add(SRC + "#high", "IForest")
     store.record_verification(none, {}, passed=True, suite_version="s1")
-    store.record_verification(low, {"hardness": 0.1}, passed=True, suite_version="s1")
-    store.record_verification(high, {"hardness": 0.9}, passed=True, suite_version="s1")
+    store.record_verification(low, {"borderline": 0.1}, passed=True, suite_version="s1")
+    store.record_verification(high, {"borderline": 0.9}, passed=True, suite_version="s1")
     cert = service(store)
     assert cert.certified("IForest").sha256 == high
     raw = sqlite3.connect(store.path)
@@ -120,14 +121,6 @@ def test_fallback_skips_tampered_and_puts_unknown_hardness_last(store):
     raw.close()
     assert cert.certified("IForest").sha256 == low  # tampered one refused, next hardest used
     assert store.list(status="tampered")[0].sha256 == high
-
-
-def test_verify_takes_hardness_attribute(store):
-    sha = store.add(SRC, "IForest")
-    report = SimpleNamespace(passed=True, suite_version="s1", duration_s=0.0, hardness=0.8,
-                             to_dict=lambda: {"properties": []})
-    cert = Certification(store, suite_version="s1", verifier=lambda s, d, seed=0: report)
-    assert cert.verify(sha).hardness == 0.8
 
 
 def test_set_default_refuses_a_stale_certificate(store):
@@ -149,7 +142,7 @@ def test_bundle_import_verifies_locally(store, tmp_path):
         assert [(r["sha256"], r["status"], r["passed"]) for r in results] == [
             (a, "certified", True), (b, "revoked", None)]
         assert len(cert.verifier.calls) == 1  # the revoked program is never run
-        assert other.latest_verification(a).hardness == 0.7
+        assert other.latest_verification(a).report["borderline"] == 0.7
 
 
 def test_resolve_by_sha_refuses_other_detectors_and_uncertified(store):
@@ -169,15 +162,34 @@ def test_resolve_by_sha_refuses_other_detectors_and_uncertified(store):
         cert.resolve(good, "IForest")
 
 
-def test_resolve_program_passes_raw_sources_without_opening_a_store(tmp_path):
-    path = tmp_path / "never.sqlite"
+def test_program_text_needs_the_opt_in_and_warns(tmp_path):
+    path = tmp_path / "s.sqlite"
     src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
-    assert resolve_program(src, "IForest", path) == (src, None)
-    assert not path.exists()
-    with pytest.raises(ValueError, match="generate_hard_anomalies"):
-        resolve_program("print(1)", "IForest", path)
+    with pytest.raises(ProgramRefused, match="allow_uncertified=True"):
+        resolve_source(src, "IForest", path)
+    with pytest.raises(ProgramRefused, match="allow_uncertified=True"):
+        resolve_source("print(1)", "IForest", path)  # a typo is refused the same way
+    with pytest.warns(UncertifiedProgramWarning, match="without a certificate"):
+        assert resolve_source(src, "IForest", path, allow_uncertified=True) == UncertifiedProgram(
+            src, source_sha256(src))
     with pytest.raises(ValueError, match="certified"):
-        resolve_program("", "IForest", path)
+        resolve_source("", "IForest", path)
+    assert resolve_source("none", "IForest", path) is BASELINES["none"]
+    assert resolve_source("random", "IForest", path) is BASELINES["random"]
+
+
+@pytest.mark.parametrize("status", ["revoked", "rejected"])
+def test_program_text_revoked_or_rejected_in_the_store_never_runs(tmp_path, status):
+    path = tmp_path / "s.sqlite"
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 1\n"
+    with ProgramStore(path) as st:
+        sha = st.add(src, "IForest")
+        service(st, passed=status == "revoked").verify(sha)
+        if status == "revoked":
+            st.revoke(sha, "copies rows on large data")
+        assert st.get(sha).status == status
+    with pytest.raises(ProgramRefused, match=f"{sha[:12]} is {status}"):
+        resolve_source(src, "IForest", path, allow_uncertified=True)
 
 
 @pytest.fixture
@@ -194,7 +206,7 @@ def hardness_by_tag(suite="s1", passed=True):
     def verify(source, detector, seed=0):
         hard = 0.8 if "hard" in source else 0.3
         return SimpleNamespace(passed=passed, suite_version=suite, duration_s=0.0, hardness=hard,
-                               to_dict=lambda: {"hardness": hard})
+                               to_dict=lambda: {"borderline": hard})
     return verify
 
 
@@ -235,3 +247,60 @@ def test_the_shipped_bundle_is_the_corpus_run_through_the_loop():
             expected.add((name, source_sha256(extract_program(text).source)))
     bundled = {(e["program"]["detector"], e["program"]["sha256"]) for e in read_bundle(BUNDLED_PROGRAMS)}
     assert bundled == expected, "regenerate with `das prompts corpus --bundle collab/bundled_programs.json`"
+
+
+# -- pure parts of the service: the usefulness summary and the ranking ------------------------
+
+
+def _kinds(value):
+    return {"local": value, "global": value}
+
+
+def test_a_program_failing_on_one_suite_dataset_is_useful_nowhere():
+    from das.collab.certification import Usefulness, summarize
+
+    ran = {"base": _kinds(0.2), "random": _kinds(0.3), "program": _kinds(0.9), "borderline": 0.4}
+    means, borderline = summarize({"a": ran, "b": ran, "c": {"error": "synthesis failed"}})
+    assert means["program"] == 0.0 and means["base"] == pytest.approx(0.2) and borderline == pytest.approx(0.4)
+    assert not Usefulness({}, means, borderline, 0.0).useful
+    means, _ = summarize({"a": ran, "b": ran})
+    assert means["program"] == pytest.approx(0.9) and Usefulness({}, means, borderline, 0.0).useful
+
+
+@pytest.mark.parametrize("means, useful", [
+    ({"base": 0.2, "random": 0.5, "program": 0.4}, False),  # beats the detector, not random outliers
+    ({"base": 0.5, "random": 0.2, "program": 0.4}, False),  # beats random outliers, not the detector
+    ({"base": 0.4, "random": 0.4, "program": 0.4}, False),  # a tie is no gain
+    ({"base": 0.2, "random": 0.3, "program": 0.4}, True),
+])
+def test_useful_needs_to_beat_both_the_detector_and_random_outliers(means, useful):
+    from das.collab.certification import Usefulness
+
+    assert Usefulness({}, means, 0.5, 0.0).useful is useful
+
+
+def _verification(margin=None, borderline=None):
+    means = None if margin is None else {"base": 0.3, "random": 0.2, "program": 0.3 + margin}
+    report = {"borderline": borderline, **({"usefulness": {"means": means}} if means else {})}
+    return SimpleNamespace(report=report)
+
+
+def test_rank_key_puts_unknown_margins_last_then_orders_by_borderline():
+    from das.collab.certification import rank_key
+
+    ranked = sorted([("a" * 64, _verification()), ("b" * 64, _verification(-0.05, 0.9)),
+                     ("c" * 64, _verification(0.10, 0.1)), ("d" * 64, _verification(0.10, 0.6)),
+                     ("e" * 64, None)],
+                    key=lambda e: rank_key(e[1], e[0]), reverse=True)
+    assert [sha[0] for sha, _ in ranked] == ["d", "c", "b", "e", "a"]
+
+
+def test_the_service_ranks_and_the_store_only_lists(store):
+    """Programs come out of the service by useful margin, whatever order the store lists them in."""
+    shas = [store.add(SRC + f"#{i}", "IForest") for i in range(3)]
+    for sha, margin in zip(shas, (0.01, 0.2, 0.05)):
+        store.record_verification(sha, {"usefulness": {"means": {"base": 0.1, "random": 0.1,
+                                                                 "program": 0.1 + margin}}},
+                                  passed=True, suite_version="s1")
+    assert service(store).ranked("IForest") == [shas[1], shas[2], shas[0]]
+    assert service(store).certified("IForest").sha256 == shas[1]

@@ -160,7 +160,7 @@ def store_path(tmp_path):
 def _certify(path, source=HONEST, detector="Toy"):
     with ProgramStore(path) as store:
         sha = store.add(source, detector)
-        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
+        store.record_verification(sha, {"borderline": 0.5}, passed=True, suite_version=suite_version())
     return sha
 
 

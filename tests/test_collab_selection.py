@@ -16,7 +16,7 @@ def store_path(tmp_path):
     path = tmp_path / "s.sqlite"
     with ProgramStore(path) as store:
         sha = store.add(HONEST, "Toy")
-        store.record_verification(sha, {"hardness": 0.5}, passed=True, suite_version=suite_version())
+        store.record_verification(sha, {"borderline": 0.5}, passed=True, suite_version=suite_version())
     return path
 
 

@@ -99,7 +99,7 @@ def test_env_selects_model_and_base_url(key, monkeypatch):
 
 def _verifier(source, detector, seed=0):
     return SimpleNamespace(passed=True, hardness=0.5, suite_version="t1", duration_s=0.01,
-                           to_dict=lambda: {"hardness": 0.5}, format_text=lambda: "ok")
+                           to_dict=lambda: {"borderline": 0.5}, format_text=lambda: "ok")
 
 
 def test_malformed_output_gets_a_repair_round_and_key_stays_secret(key, tmp_path, caplog):

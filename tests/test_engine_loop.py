@@ -49,7 +49,7 @@ def fake_verifier(hardness_by_tag):
         passed = hard is not None
         return SimpleNamespace(
             passed=passed, hardness=hard or 0.0, suite_version="t1", duration_s=0.01,
-            to_dict=lambda: {"hardness": hard or 0.0, "passed": passed, "properties": [
+            to_dict=lambda: {"borderline": hard or 0.0, "passed": passed, "properties": [
                 {"name": "harder_than_random", "passed": passed, "value": tag, "threshold": None}]})
     return verify
 

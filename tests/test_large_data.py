@@ -105,7 +105,7 @@ def test_das_enhance_shows_its_stages(tmp_path, capsys):
     store = tmp_path / "programs.sqlite"
     with ProgramStore(store) as st:  # certified by fiat: this test is about the stages, not the suite
         sha = st.add(JITTER.read_text(), "IForest")
-        st.record_verification(sha, {"hardness": 0.7}, True, _sandbox_suite_version())
+        st.record_verification(sha, {"borderline": 0.7}, True, _sandbox_suite_version())
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4000, 6))
     y = (np.arange(4000) < 40).astype(int)

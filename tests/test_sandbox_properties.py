@@ -166,9 +166,20 @@ def test_signature_rules():
     deg = "def generate_hard_anomalies(n_samples, model, X_train, degree):\n    return 1\n"
     assert check_signature(ok).passed and check_signature(deg).passed
     bad = check_signature("def generate_hard_anomalies(X_train, n_samples):\n    return 1\n")
-    assert not bad.passed and "expected ['n_samples', 'model', 'X_train']" in bad.detail
+    assert not bad.passed and "parameters must be (n_samples, model, X_train[, degree])" in bad.detail
     assert "exactly one" in check_signature("def f(n_samples, model, X_train): pass\n").detail
     assert "syntax error" in check_signature("def (:\n").detail
+
+
+@pytest.mark.parametrize("header", ["n_samples, model, X_train, /", "n_samples, model, X_train=None",
+                                    "n_samples, model, X_train, *, degree='med'", "n_samples, model, *X_train"])
+def test_signature_property_is_the_audits_rule(header):
+    """The suite's signature property refuses what the audit refuses (positional-only, defaults, ...)."""
+    from das.sandbox.audit import audit_source
+
+    source = f"def generate_hard_anomalies({header}):\n    return 1\n"
+    audit_rules = {f.rule for f in audit_source(source).findings}
+    assert "signature" in audit_rules and not check_signature(source).passed
 
 
 # ----------------------------------------------------- suite logic with a fake runner
@@ -388,7 +399,7 @@ BUGGY_EXPECTED = {
     "too_easy_far_noise": ("harder_than_random", "is not below"),
     "loops_on_duplicates": ("degenerate_inputs", "duplicate_rows: timeout"),
     "memory_bomb": ("memory", "MemoryError"),
-    "wrong_signature": ("signature", "expected ['n_samples', 'model', 'X_train']"),
+    "wrong_signature": ("signature", "parameters must be (n_samples, model, X_train[, degree])"),
 }
 
 

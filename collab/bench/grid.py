@@ -135,7 +135,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     scale : str or None
         Scaling of the split (fitted on train only).
     auto_candidates : dict, optional
-        ``{detector: [collab.selection.Candidate]}`` for ``auto``.
+        ``{detector: [synthesis source]}`` (:func:`collab.selection.candidates`) for ``auto``.
     protocol : str, optional
         Defaults to :func:`protocol_version`.
 

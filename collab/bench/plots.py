@@ -53,17 +53,20 @@ def figure_scores(split, detector_name, program_source, seed=0):
         ``before`` and ``after``: ``{group: scores}``; ``X_test``, ``y_test``, ``X_syn``,
         ``X_train``. Scores are min-max scaled on training scores as in Eq. 7.
     """
-    from das.collab import pipeline
+    from das.collab import enhance, pipeline
     from das.collab.fusion import fit_minmax
+    from das.collab.synthesis import CertifiedProgram
+    from das.program_store import source_sha256
 
     X_train, X_test = np.asarray(split.X_train, float), np.asarray(split.X_test, float)
     y_test = np.asarray(split.y_test)
-    fitted = pipeline.enhance_with(program_source, X_train, detector_name, seed=seed)
+    fitted = pipeline.fit_source(CertifiedProgram(program_source, source_sha256(program_source)), X_train,
+                                 detector_name, seed=seed)
     det, X_syn = fitted.detector, fitted.X_syn
-    scaler = fit_minmax(pipeline.base_scores(det, X_train))
+    scaler = fit_minmax(enhance.base_scores(det, X_train))
     groups = {"normal": X_test[y_test == 0], "real anomalies": X_test[y_test == 1],
               "synthetic anomalies": X_syn}
-    before = {g: scaler.transform(pipeline.base_scores(det, X)) for g, X in groups.items()}
+    before = {g: scaler.transform(enhance.base_scores(det, X)) for g, X in groups.items()}
     after = {g: fitted.scores(X)["sum"] for g, X in groups.items()}
     return {"before": before, "after": after, "X_train": X_train, "X_test": X_test,
             "y_test": y_test, "X_syn": X_syn}

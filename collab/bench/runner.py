@@ -84,7 +84,7 @@ def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, exe
     programs : dict
         ``{detector: (sha256, source)}`` for the methods that need a program.
     auto_candidates : dict, optional
-        ``{detector: [collab.selection.Candidate]}`` that ``auto`` chooses among.
+        ``{detector: [synthesis source]}`` (:func:`collab.selection.candidates`) that ``auto`` chooses among.
     command : str, optional
         Recorded in ``command.txt``; default the current ``sys.argv``.
     cell_fn : callable, optional

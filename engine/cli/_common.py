@@ -18,12 +18,14 @@ from das.engine.extract import ExtractionError
 from das.engine.llm import LLMError, UnknownBackend
 from das.engine.prompts import PromptError
 from das.program_store import StoreError, default_store_path
+from das.sandbox.isolation import SandboxUnavailable
 
 #: Library errors that are the user's to fix (bad files, unknown names, refused
-#: programs): printed as one line with exit code 1 by :class:`DasGroup`, never as
-#: a traceback. Anything else is a bug and propagates.
+#: programs, a machine where the sandbox cannot start): printed as one line with
+#: exit code 1 by :class:`DasGroup`, never as a traceback. Anything else is a bug and propagates.
 USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, ProgramRefused, PromptError,
-               StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier, UnknownDetector)
+               SandboxUnavailable, StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier,
+               UnknownDetector)
 
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.

@@ -38,7 +38,7 @@ def programs():
 def list_cmd(detector, status, store_path, as_json):
     """List stored programs (oldest first); `default` marks the program each detector runs.
 
-    `hardness` is the borderline position of the program's rows under the
+    `borderline` is the position of the program's rows under the
     detector (0: a typical normal row, 1: a typical random outlier); `useful`
     is the margin of its enhancement over the better of the detector and random
     outliers, in mean AUC-PR on the suite's planted anomalies (both from the
@@ -47,21 +47,22 @@ def list_cmd(detector, status, store_path, as_json):
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
         defaults = {store.default(d) for d in {r.detector for r in recs}}
-        margins = {r.sha256: useful_margin(store.latest_verification(r.sha256)) for r in recs}
-    rows = [{k: v for k, v in r.to_dict().items() if k != "source"}
-            | {"default": r.sha256 in defaults, "useful_margin": margins[r.sha256]} for r in recs]
+        latest = {r.sha256: store.latest_verification(r.sha256) for r in recs}
+    rows = [{k: v for k, v in r.to_dict().items() if k not in ("source", "hardness")}
+            | {"default": r.sha256 in defaults, "useful_margin": useful_margin(latest[r.sha256]),
+               "borderline": _borderline(latest[r.sha256])} for r in recs]
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo("no programs")
         return
-    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'hardness':>8} {'useful':>7}  {'default':<7}  "
+    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7}  {'default':<7}  "
                f"{'created':<19}  {'prompt':<10} parent")
     for r, row in zip(recs, rows):
-        hard = "-" if r.hardness is None else f"{r.hardness:.3f}"
+        border = "-" if row["borderline"] is None else f"{row['borderline']:.3f}"
         useful = "-" if row["useful_margin"] is None else f"{row['useful_margin']:+.3f}"
-        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {hard:>8} {useful:>7}  "
+        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {border:>10} {useful:>7}  "
                    f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
                    f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
 
@@ -127,7 +128,7 @@ def show(sha, store_path, as_json, html_dir):
     click.echo(f"verifications ({len(vers)}):")
     for v in vers:
         click.echo(f"    #{v.id} suite {v.suite_version} {'PASSED' if v.passed else 'FAILED'} "
-                   f"hardness={v.hardness} duration={v.duration_s}s at {v.created_at[:19]}")
+                   f"borderline={(v.report or {}).get('borderline')} duration={v.duration_s}s at {v.created_at[:19]}")
     if vers:
         report = vers[-1].report
         props = report.get("properties") if isinstance(report, dict) else None
@@ -149,16 +150,21 @@ def _write_html(html_dir, rec, vers, err):
     click.echo(f"report written to {path}", err=err)
 
 
+def _borderline(verification):
+    """The service's borderline position in a verification's report (None when not measured)."""
+    return None if verification is None else (verification.report or {}).get("borderline")
+
+
 def _verify_one(service, sha):
     """Verify ``sha``; a tampered program is reported (never run), not raised."""
     try:
         ver = service.verify(sha)
     except TamperedProgram as exc:
-        return {"sha256": sha, "passed": False, "suite_version": None, "hardness": None,
+        return {"sha256": sha, "passed": False, "suite_version": None, "borderline": None,
                 "status": "tampered", "duration_s": None, "error": str(exc)}
     failed = failed_properties(ver.report or {})
     return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
-            "hardness": ver.hardness, "status": service.store.get(sha).status,
+            "borderline": _borderline(ver), "status": service.store.get(sha).status,
             "duration_s": ver.duration_s, "failed": failed}
 
 
@@ -182,10 +188,10 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
             click.echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
                        f"(revoke it, or restore it with `das programs add` / `das programs import`)")
             continue
-        hard = "-" if r["hardness"] is None else f"{r['hardness']:.3f}"
+        border = "-" if r["borderline"] is None else f"{r['borderline']:.3f}"
         why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
         click.echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-                   f"suite {r['suite_version']}  hardness {hard}  -> {r['status']}{why}")
+                   f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}")
     failed = sum(not r["passed"] for r in results)
     if failed and not as_json:
         click.echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
@@ -296,7 +302,7 @@ def history(sha, store_path, as_json):
     click.echo(f"verifications ({len(hist['verifications'])}):")
     for v in hist["verifications"]:
         click.echo(f"    #{v['id']} suite {v['suite_version']} {'PASSED' if v['passed'] else 'FAILED'}"
-                   f" hardness={v['hardness']} at {v['created_at'][:19]}")
+                   f" borderline={(v.get('report') or {}).get('borderline')} at {v['created_at'][:19]}")
     click.echo(f"runs ({len(hist['runs'])}):")
     for r in hist["runs"]:
         click.echo(f"    #{r['id']} data {r['dataset_fingerprint'][:12]} seed={r['seed']} "

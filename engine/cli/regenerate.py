@@ -22,9 +22,9 @@ def _names(detector):
     return [get_card(detector).name]
 
 
-def _hardness(res):
-    """A certified candidate's hardness; a reject has none worth reading."""
-    return "-" if res.hardness is None or res.status != "certified" else f"{res.hardness:.3f}"
+def _borderline(res):
+    """A certified candidate's borderline position; a reject has none worth reading."""
+    return "-" if res.borderline is None or res.status != "certified" else f"{res.borderline:.3f}"
 
 
 def _report_text(store, res):
@@ -37,9 +37,9 @@ def _report_text(store, res):
 
 def _progress_line(detector, res):
     sha = (res.sha256 or "-")[:12]
-    hard = _hardness(res)
+    hard = _borderline(res)
     extra = f"  {res.message}" if res.message and res.status != "certified" else ""
-    return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}  hardness {hard}  " \
+    return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}  borderline {hard}  " \
            f"rounds {res.rounds}{extra}"
 
 
@@ -91,10 +91,10 @@ def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, see
     if as_json:
         echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()} | {"errors": errors})
         ctx.exit(1 if failed else 0)
-    click.echo("\ndetector  sha256        status      hardness  rounds")
+    click.echo("\ndetector  sha256        status    borderline  rounds")
     for name, results in out.items():
         for r in results:
-            hard = _hardness(r)
+            hard = _borderline(r)
             click.echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
     total = sum(r.status == "certified" for rs in out.values() for r in rs)
     click.echo(f"{total} program(s) certified")

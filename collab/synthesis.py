@@ -1,0 +1,112 @@
+"""Sources of synthetic anomalies, behind one call.
+
+Every source answers ``rows(X_train, n, scorer, seed)`` with ``n`` synthetic
+rows (or None: no enhancement). ``scorer(X) -> scores`` is the fitted
+detector's score, higher = more anomalous (the sandbox's model proxy).
+
+- :class:`NoEnhancement`: the detector alone (no rows).
+- :class:`RandomOutliers`: uniform rows from the training bounding box widened
+  by 10 % per side (LLM-DAS App. 6.13.1).
+- :class:`GaussianNoise`: training rows plus Gaussian noise (App. 6.13.1).
+- :class:`CertifiedProgram`: a synthesis program, run in the sandbox; its
+  rows then pass the run-time output check (:func:`check_output`) on the
+  data at hand. :class:`UncertifiedProgram` is program text the user opted
+  into; it runs the same way.
+
+The fixed path, ``program="auto"``, ``das select``, the benchmark and the
+certification service's ``useful`` measurement all draw rows through this
+call, so a program's rows are checked whichever path asked for them.
+"""
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from das.collab import enhance
+
+
+class OutputRefused(enhance.SynthesisError):
+    """The program's output on the user's data copies training rows or repeats itself."""
+
+
+def check_output(X_train, X_syn):
+    """Refuse synthesized rows that fail the suite's novelty measure (:func:`sandbox.novelty.measure`)
+    on this data: a certified program may behave on the suite and copy on real data.
+
+    Every output row is checked (a sample could be predicted by the program).
+    """
+    from das.sandbox.novelty import measure
+
+    problems = measure(X_train, X_syn).problems()
+    if problems:
+        raise OutputRefused("refused the program's output on this data: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class NoEnhancement:
+    """The detector alone: no synthetic rows."""
+
+    name: ClassVar[str] = "none"
+    sha256: ClassVar[None] = None
+    source: ClassVar[None] = None
+
+    def rows(self, X_train, n, scorer, seed):
+        return None
+
+
+@dataclass(frozen=True)
+class RandomOutliers:
+    """Uniform rows from the training bounding box widened by :data:`enhance.RANDOM_WIDEN` per side."""
+
+    name: ClassVar[str] = "random"
+    sha256: ClassVar[None] = None
+    source: ClassVar[None] = None
+
+    def rows(self, X_train, n, scorer, seed):
+        return enhance.random_outliers(X_train, n, np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class GaussianNoise:
+    """Training rows plus ``N(0, std_j^2)`` noise (:func:`enhance.gaussian_noise`)."""
+
+    name: ClassVar[str] = "gaussian"
+    sha256: ClassVar[None] = None
+    source: ClassVar[None] = None
+
+    def rows(self, X_train, n, scorer, seed):
+        return enhance.gaussian_noise(X_train, n, np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class CertifiedProgram:
+    """A synthesis program from the store: run in the sandbox, its rows checked on the data at hand.
+
+    Raises :class:`enhance.SynthesisError` from :meth:`rows` when the sandbox
+    refuses or the program fails, :class:`OutputRefused` when its rows copy
+    training rows or repeat themselves.
+    """
+
+    source: str = field(repr=False)
+    sha256: str
+    prefix: ClassVar[str] = "program"
+
+    @property
+    def name(self):
+        return f"{self.prefix}:{self.sha256[:12]}"
+
+    def rows(self, X_train, n, scorer, seed):
+        X_syn = enhance.synthesize(self.source, X_train, n, scorer, seed=seed)
+        check_output(X_train, X_syn)
+        return X_syn
+
+
+@dataclass(frozen=True)
+class UncertifiedProgram(CertifiedProgram):
+    """Program text the user opted into (``allow_uncertified=True``): run exactly like a certified one."""
+
+    prefix: ClassVar[str] = "uncertified"
+
+
+#: The label-free baselines a user may name as ``program=``.
+BASELINES = {s.name: s for s in (NoEnhancement(), RandomOutliers())}
