@@ -70,7 +70,7 @@ def test_list_and_show(seeded):
     assert {d["sha256"] for d in data} == set(seeded) and "source" not in data[0]
     run("verify", parent[:10])
     header, *lines = run("programs", "list", "--detector", "IForest").splitlines()
-    assert header.split()[:5] == ["sha256", "detector", "status", "hardness", "useful"]
+    assert header.split()[:5] == ["sha256", "detector", "status", "borderline", "useful"]
     assert {line.split()[3] for line in lines} == {"0.700", "-"}  # verified, never verified
     assert {line.split()[4] for line in lines} == {"+0.050", "-"}  # margin over max(base, random)
     out = run("programs", "show", parent[:8])

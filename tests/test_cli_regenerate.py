@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import das.engine.loop as loop
+import das.collab.certification as certification
 from das.detectors import DETECTOR_NAMES
 from das.engine.cli import main
 from das.program_store import InvalidInput
@@ -24,7 +24,7 @@ def verdicts(monkeypatch):
         return SimpleNamespace(passed=passed, hardness=0.6, suite_version="s1", duration_s=0.0,
                                to_dict=lambda: {"borderline": 0.6, "passed": passed, "properties": []})
 
-    monkeypatch.setattr(loop, "_default_verifier", verify)
+    monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)
     return wanted
 
 
@@ -81,10 +81,10 @@ def test_regenerate_restores_a_tampered_program(verdicts):
         assert "restored" in [e["kind"] for e in store.events(sha)]
 
 
-def test_rejected_candidates_show_no_hardness(verdicts):
+def test_rejected_candidates_show_no_borderline(verdicts):
     verdicts.update(ECOD="fail")
     res = run("regenerate", "-d", "ECOD", "--rounds", "0")
-    assert "0.600" not in res.output and "rejected   " in res.output and "hardness -" in res.output
+    assert "0.600" not in res.output and "rejected   " in res.output and "borderline -" in res.output
 
 
 def test_show_report_prints_like_das_audit(monkeypatch):
@@ -96,7 +96,7 @@ def test_show_report_prints_like_das_audit(monkeypatch):
                                format_text=lambda: "[FAIL] novel: None",
                                to_dict=lambda: {"borderline": 0.0, "passed": False, "properties": props})
 
-    monkeypatch.setattr(loop, "_default_verifier", verify)
+    monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)
     res = run("regenerate", "-d", "ECOD", "--rounds", "0", "--show-report")
     assert "[SKIP] novel: not run (the static checks failed)" in res.output
     assert ": None" not in res.output and "x" * 200 in res.output

@@ -56,7 +56,8 @@ def _data(rng, n=300, d=4):
 
 
 def _est(**kw):
-    return EnhancedDetector(**{"detector": ToyDetector(), "program": HONEST, **kw})
+    """An estimator running the program text HONEST (research use: the explicit opt-in)."""
+    return EnhancedDetector(**{"detector": ToyDetector(), "program": HONEST, "allow_uncertified": True, **kw})
 
 
 @pytest.mark.parametrize("fusion", ["sum", "collate"])
@@ -102,7 +103,7 @@ def test_pot_threshold_and_determinism(rng):
 
 
 # Every scikit-learn API check, none expected to fail; each fit runs the real sandbox.
-@parametrize_with_checks([EnhancedDetector(detector=ToyDetector(), program=HONEST)])
+@parametrize_with_checks([EnhancedDetector(detector=ToyDetector(), program=HONEST, allow_uncertified=True)])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
@@ -137,8 +138,10 @@ def test_bad_arguments(rng):
     X, _, _ = _data(rng)
     with pytest.raises(ValueError, match="fusion"):
         _est(fusion="max").fit(X)
-    with pytest.raises(ValueError, match="generate_hard_anomalies"):
-        _est(program="print('hi')").fit(X)
+    with pytest.raises(ValueError, match="allow_uncertified=True"):
+        _est(program="print('hi')", allow_uncertified=False).fit(X)
+    with pytest.raises(TypeError, match="positional"):
+        EnhancedDetector("IForest")
     with pytest.raises(NotFittedError):
         _est().decision_function(X)
     est = _est().fit(X)
@@ -194,3 +197,73 @@ def test_tampered_program_refused(rng, store_path):
     con.close()
     with pytest.raises(TamperedProgram):
         _est(program=sha, store=store_path).fit(X)
+
+
+def test_program_text_needs_the_explicit_opt_in(rng, store_path):
+    from das.collab.certification import UncertifiedProgramWarning
+
+    X, _, _ = _data(rng)
+    with pytest.raises(ProgramRefused, match="allow_uncertified=True"):
+        EnhancedDetector(detector=ToyDetector(), program=HONEST, store=store_path).fit(X)
+    with pytest.warns(UncertifiedProgramWarning):
+        est = _est(store=store_path).fit(X)
+    assert est.program_sha256_ is not None and len(est.X_syn_) == 30
+    with ProgramStore(store_path) as store:  # the same text, revoked in the store: refused even with the opt-in
+        sha = store.add(HONEST, "Toy")
+        store.record_verification(sha, {}, passed=True, suite_version=suite_version())
+        store.revoke(sha, "copies rows on large data")
+    with pytest.raises(ProgramRefused, match="revoked"):
+        _est(store=store_path).fit(X)
+
+
+def test_fitted_fusion_is_kept_whatever_fusion_is_set_to_later(rng):
+    X, X_test, _ = _data(rng)
+    est = EnhancedDetector(detector=ToyDetector(), program="random").fit(X)
+    before = est.decision_function(X_test)
+    est.set_params(fusion="collate")
+    np.testing.assert_array_equal(est.decision_function(X_test), before)
+    assert est.fusion_name_ == "sum"
+
+
+@pytest.mark.parametrize("syn_ratio", [0.05, 0.2])
+def test_the_users_syn_ratio_sets_the_synthetic_rows(rng, syn_ratio):
+    X, _, _ = _data(rng)
+    est = EnhancedDetector(detector=ToyDetector(), program="random", syn_ratio=syn_ratio).fit(X)
+    assert est.X_syn_.shape == (round(syn_ratio * len(X)), X.shape[1])
+
+
+def test_none_and_random_need_no_program(rng):
+    X, X_test, _ = _data(rng)
+    none = EnhancedDetector(detector=ToyDetector(), program="none").fit(X)
+    np.testing.assert_array_equal(none.decision_function(X_test), ToyDetector().fit(X).predict_score(X_test))
+    assert none.program_sha256_ is None and none.classifier_ is None
+
+
+def test_scikit_learn_outlier_detectors_are_negated_and_others_refused(rng):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.linear_model import LinearRegression
+
+    X, X_test, y_test = _data(rng)
+    est = EnhancedDetector(detector=IsolationForest(random_state=0), program="none").fit(X)
+    fitted = IsolationForest(random_state=0).fit(X)
+    np.testing.assert_allclose(est.base_decision_function(X_test), -fitted.decision_function(X_test))
+    from das.collab.enhance import UnsupportedDetector
+
+    with pytest.raises(UnsupportedDetector, match="LinearRegression is not supported"):
+        EnhancedDetector(detector=LinearRegression(), program="none").fit(X)
+
+
+def test_isolation_forest_on_cardio_scores_like_pyod(odds_dir):
+    """scikit-learn's IsolationForest (higher = more normal) gives PyOD IForest's AUC-ROC, not its mirror."""
+    from pyod.models.iforest import IForest
+    from sklearn.ensemble import IsolationForest
+
+    from das.collab.data import load_dataset, split_dataset
+    from das.collab.metrics import auc_roc
+
+    path = next(p for p in (odds_dir / "cardio.npz", odds_dir / "cardio.mat") if p.exists())
+    split = split_dataset(load_dataset(path), scale="standard")
+    est = EnhancedDetector(detector=IsolationForest(random_state=0), program="none").fit(split.X_train)
+    ours = auc_roc(split.y_test, est.base_decision_function(split.X_test))
+    pyod = auc_roc(split.y_test, IForest(random_state=0).fit(split.X_train).decision_function(split.X_test))
+    assert abs(ours - pyod) < 0.01 and ours > 0.8

@@ -7,6 +7,7 @@ import pytest
 from das.collab import selection
 from das.collab.certification import suite_version
 from das.collab.estimator import EnhancedDetector
+from das.collab.synthesis import CertifiedProgram, NoEnhancement, RandomOutliers
 from das.program_store import ProgramStore
 from tests.test_collab_estimator import HONEST, ToyDetector
 
@@ -57,7 +58,8 @@ def test_choice_none_scores_with_the_detector_alone(rng, store_path):
     from das.collab import pipeline
 
     X = _rows(rng)
-    with mock.patch.object(selection, "select", return_value=selection.Selection("none", None, [], None, 0.0)):
+    chosen = selection.Selection("none", None, [], None, 0.0, [NoEnhancement()])
+    with mock.patch.object(selection, "select", return_value=chosen):
         fitted = pipeline.fit(X, ToyDetector(), "auto", store_path, fusions=("sum", "collate"))
     expected = ToyDetector().fit(X).predict_score(X)
     assert fitted.classifier is None and fitted.program_sha256 is None
@@ -67,6 +69,149 @@ def test_choice_none_scores_with_the_detector_alone(rng, store_path):
 
 def test_too_few_rows_fall_back_to_the_detector_alone(rng, store_path):
     est = _auto(store_path).fit(_rows(rng, 6))
-    assert est.selection_["choice"] == selection.FALLBACK == "none"
+    assert est.selection_["choice"] == selection.FALLBACK.name == "none"
     assert "no planted validation" in est.selection_["fallback"]
     assert est.program_sha256_ is None
+
+
+# -- select with stub sources: tie-break, hold-out share, refusals -----------------------------
+
+
+class Rows:
+    """A stub synthesis source: fixed rows (None: no enhancement), or an error."""
+
+    sha256 = source = None
+
+    def __init__(self, name, rows=None, error=None):
+        self.name, self._rows, self._error = name, rows, error
+
+    def rows(self, X_train, n, scorer, seed):
+        if self._error:
+            raise self._error
+        return self._rows
+
+
+class CountingToy(ToyDetector):
+    """ToyDetector that records how many rows each fit saw."""
+
+    fits = []
+
+    def fit(self, X, y=None):
+        CountingToy.fits.append(len(X))
+        return super().fit(X, y)
+
+
+def test_ties_go_to_the_earlier_candidate(rng):
+    X = _rows(rng)
+    first = selection.select(X, ToyDetector(), [Rows("a"), Rows("b")], seed=0)
+    assert [r["mean_auc_pr"] for r in first.table][0] == first.table[1]["mean_auc_pr"]
+    assert first.choice == "a" and [s.name for s in first.ranking][:2] == ["a", "b"]
+    assert selection.select(X, ToyDetector(), [Rows("b"), Rows("a")], seed=0).choice == "b"
+
+
+def test_the_detector_is_validated_on_the_documented_hold_out(rng):
+    CountingToy.fits.clear()
+    selection.select(_rows(rng, 300), CountingToy(), [Rows("none")], seed=0)
+    assert CountingToy.fits == [300 - round(0.3 * 300)]  # HOLDOUT = 0.3 of the rows held out
+
+
+def test_a_refused_candidate_is_recorded_and_auto_goes_on(rng):
+    from das.collab.synthesis import OutputRefused
+
+    X = _rows(rng)
+    refused = Rows("program:bad", error=OutputRefused("refused the program's output on this data: copies"))
+    chosen = selection.select(X, ToyDetector(), [refused, Rows("none")], seed=0)
+    assert chosen.choice == "none" and chosen.table[0]["error"].startswith("refused the program's output")
+    assert chosen.table[0]["mean_auc_pr"] is None and [s.name for s in chosen.ranking] == ["none"]
+
+
+COPIES_ON_LARGE_DATA = """
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    X = np.asarray(X_train, dtype=np.float64)
+    if len(X) > 600:  # the suite draws at most 400 rows per dataset: it never sees this branch
+        return X[np.arange(n_samples) % len(X)]
+    a = X[np.random.randint(0, len(X), size=n_samples)]
+    b = X[np.random.randint(0, len(X), size=n_samples)]
+    return a + np.random.uniform(0.3, 0.7, size=(n_samples, 1)) * (b - a)
+"""
+
+
+def _certified_copier(tmp_path, detector="IForest"):
+    path = tmp_path / "copier.sqlite"
+    with ProgramStore(path) as store:
+        sha = store.add(COPIES_ON_LARGE_DATA, detector)
+        store.record_verification(sha, {"borderline": 0.5}, passed=True, suite_version=suite_version())
+        store.set_default(detector, sha)
+    return path, sha
+
+
+def _refused_row(sel, sha):
+    [row] = [r for r in sel["table"] if r["candidate"] == f"program:{sha[:12]}"]
+    return row
+
+
+def test_auto_refuses_a_certified_program_that_copies_on_the_users_data(tmp_path, rng):
+    """Must show: the output check runs on auto's candidates too; the refusal and its reason are in the table."""
+    from das.collab.synthesis import OutputRefused
+
+    store, sha = _certified_copier(tmp_path)
+    X = rng.normal(size=(1000, 4))
+    with pytest.raises(OutputRefused):  # the fixed path refuses it ...
+        EnhancedDetector(detector="IForest", program=sha, store=str(store)).fit(X)
+    est = EnhancedDetector(detector="IForest", store=str(store)).fit(X)  # ... and so does auto
+    row = _refused_row(est.selection_, sha)
+    assert row["mean_auc_pr"] is None and "copies of training rows" in row["error"]
+    assert est.selection_["choice"] in ("none", "random") and est.program_sha256_ is None
+
+
+def test_auto_refuses_a_winner_whose_rows_are_refused_on_all_rows(rng):
+    """The program won on the validation rows (420) and copies on all 700 rows: the next one is fitted."""
+    from unittest import mock
+
+    from das.collab import pipeline
+
+    X = rng.normal(size=(700, 4))
+    copier = CertifiedProgram(COPIES_ON_LARGE_DATA, "c" * 64)
+    won = selection.Selection(copier.name, copier.sha256, [
+        {"candidate": copier.name, "sha256": copier.sha256, "mean_auc_pr": 0.9, "error": None},
+        {"candidate": "none", "sha256": None, "mean_auc_pr": 0.5, "error": None}], None, 0.0,
+        [copier, NoEnhancement()])
+    with mock.patch.object(selection, "select", return_value=won):
+        fitted = pipeline.fit_auto(X, "IForest", candidates=[copier, NoEnhancement()])
+    row = _refused_row(fitted.selection, copier.sha256)
+    assert row["error"].startswith("on all training rows: refused the program's output")
+    assert fitted.selection["choice"] == "none" and fitted.program_sha256 is None and fitted.classifier is None
+
+
+def test_das_select_shows_the_refusal(tmp_path, rng):
+    import json
+
+    from click.testing import CliRunner
+
+    from das.engine.cli import main
+
+    store, sha = _certified_copier(tmp_path)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(2200, 4)), y=np.r_[np.zeros(2180), np.ones(20)])
+    res = CliRunner().invoke(main, ["select", "--data", str(tmp_path / "d.npz"), "-d", "IForest",
+                                    "--store", str(store), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert "copies of training rows" in _refused_row(out, sha)["error"] and out["choice"] in ("none", "random")
+
+
+def test_the_benchmarks_auto_cell_shows_the_refusal(tmp_path, rng):
+    from types import SimpleNamespace
+
+    from das.collab.evaluate import evaluate
+
+    copier = CertifiedProgram(COPIES_ON_LARGE_DATA, "c" * 64)
+    split = SimpleNamespace(X_train=rng.normal(size=(1000, 4)),
+                            X_test=np.vstack([rng.normal(size=(100, 4)), rng.normal(size=(10, 4)) * 4]),
+                            y_test=np.r_[np.zeros(100), np.ones(10)], name="toy")
+    res = evaluate(split, "IForest", None, methods=("base", "auto"),
+                   auto_candidates=[NoEnhancement(), RandomOutliers(), copier])
+    assert "copies of training rows" in _refused_row(res["selection"], "c" * 64)["error"]
+    assert res["selection"]["choice"] in ("none", "random")

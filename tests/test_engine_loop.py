@@ -90,16 +90,47 @@ def test_rejected_program_is_repaired_with_the_report_and_lineage(store):
     assert store.get(res.lineage[0]).status == "rejected"
 
 
-def test_audit_refusal_is_recorded_and_repaired_without_running(store):
+def audited(verifier):
+    """``verifier`` behind the static audit, as the sandbox's suite runs it (nothing runs after a refusal)."""
+    from das.sandbox.properties import check_audit
+
+    def verify(source, detector, seed=0):
+        audit = check_audit(source)
+        if audit.passed:
+            return verifier(source, detector, seed=seed)
+        props = [{"name": "audit", "passed": False, "value": audit.value, "threshold": audit.threshold,
+                  "detail": audit.detail}]
+        return SimpleNamespace(passed=False, suite_version="t1", duration_s=0.0,
+                               to_dict=lambda: {"passed": False, "properties": props})
+    return verify
+
+
+def test_audit_refusal_is_recorded_by_the_service_and_repaired(store):
     calls = []
     verifier = fake_verifier({"ok": 0.5})
     client = FakeClient([BAD_AUDIT, OK.format(tag="ok", shift=1)])
     [res] = generate_programs("ECOD", client=client, store=store,
-                              verifier=lambda *a, **k: calls.append(a) or verifier(*a, **k),
+                              verifier=audited(lambda *a, **k: calls.append(a) or verifier(*a, **k)),
                               config=LoopConfig(n_candidates=1))
-    assert res.status == "certified" and len(calls) == 1
-    assert "Static audit refused the program:\nLine 1: import-not-allowed" in client.prompts[1]
-    assert store.get(res.lineage[0]).status == "rejected"
+    assert res.status == "certified" and len(calls) == 1  # the refused program never ran
+    assert "[FAIL] audit: 1" in client.prompts[1] and "import-not-allowed" in client.prompts[1]
+    refused = store.latest_verification(res.lineage[0])
+    assert store.get(res.lineage[0]).status == "rejected" and refused.report["properties"][0]["name"] == "audit"
+
+
+def test_the_loop_revokes_through_the_service(store):
+    """A certified source the loop meets again and that now fails is revoked, with the reason (one verdict path)."""
+    first = generate_programs("KNN", client=FakeClient([OK.format(tag="a", shift=1)]), store=store,
+                              verifier=fake_verifier({"a": 0.4}), config=LoopConfig(n_candidates=1))
+    sha = first[0].sha256
+    assert store.get(sha).status == "certified"
+    [again] = generate_programs("KNN", client=FakeClient([OK.format(tag="a", shift=1)]), store=store,
+                                verifier=fake_verifier({"a": None}),
+                                config=LoopConfig(n_candidates=1, max_repair_rounds=0))
+    assert again.sha256 == sha and again.status == "rejected"
+    assert store.get(sha).status == "revoked"
+    reason = [e for e in store.events(sha) if e["kind"] == "revoked"][-1]
+    assert "harder_than_random=a" in str(reason)
 
 
 def test_bounded_rounds_end_rejected(store):
