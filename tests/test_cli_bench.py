@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from click.testing import CliRunner
 
-from das.collab.selection import Candidate
+from das.collab.synthesis import CertifiedProgram, NoEnhancement, RandomOutliers
 from das.engine.cli import main
 
 bench_cli = importlib.import_module("das.engine.cli.bench")
@@ -83,8 +83,8 @@ def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(
 
     monkeypatch.setattr(runner, "run_benchmark", record)
     monkeypatch.setattr(runner, "resolve_datasets", lambda names, data_dir: [("d", __file__)])
-    monkeypatch.setattr(bench_cli, "candidates", lambda det, store: [Candidate("none"), Candidate("random")] + (
-        [Candidate("program:bbbb", "b" * 64, "src")] if det == "ECOD" and store == str(tmp_path / "s.db") else []))
+    monkeypatch.setattr(bench_cli, "candidates", lambda det, store: [NoEnhancement(), RandomOutliers()] + (
+        [CertifiedProgram("src", "b" * 64)] if det == "ECOD" and store == str(tmp_path / "s.db") else []))
     monkeypatch.setattr(bench_cli, "available_programs", lambda dets, store: (
         {"ECOD": type("Rec", (), {"sha256": "a" * 64, "source": "src"})()},
         {"DRL": "no bundled program for DRL passed verification"}))
@@ -96,6 +96,6 @@ def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(
     assert methods == {"ECOD": ("base", "sum", "auto"), "DRL": ("base", "auto")}
     # auto chooses among the programs of --store (read once, carried by the cells, part of their key)
     auto = {c.detector: [x.name for x in c.auto_candidates] for c in seen["cells"]}
-    assert auto == {"ECOD": ["none", "random", "program:bbbb"], "DRL": ["none", "random"]}
+    assert auto == {"ECOD": ["none", "random", "program:bbbbbbbbbbbb"], "DRL": ["none", "random"]}
     ecod = next(c for c in seen["cells"] if c.detector == "ECOD")
     assert ecod.key() != replace(ecod, auto_candidates=ecod.auto_candidates[:2]).key()

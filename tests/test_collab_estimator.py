@@ -267,3 +267,14 @@ def test_isolation_forest_on_cardio_scores_like_pyod(odds_dir):
     ours = auc_roc(split.y_test, est.base_decision_function(split.X_test))
     pyod = auc_roc(split.y_test, IForest(random_state=0).fit(split.X_train).decision_function(split.X_test))
     assert abs(ours - pyod) < 0.01 and ours > 0.8
+
+
+def test_collate_fusion_is_guarded_on_planted_anomalies(rng):
+    """The CoLLaTe guard ran: its table holds one planted AUC-PR per weight and the weight is its best."""
+    from das.collab.collate import GUARD_WEIGHTS
+
+    X, X_test, _ = _data(rng)
+    est = EnhancedDetector(detector=ToyDetector(), program="random", fusion="collate").fit(X)
+    table = est.fusion_.guard_table_
+    assert set(table) == set(GUARD_WEIGHTS) and all(0.0 <= v <= 1.0 for v in table.values())
+    assert est.fusion_.weight_ == max(GUARD_WEIGHTS, key=table.get)
