@@ -36,7 +36,7 @@ def rows(store):
         margin = useful_margin(ver)
         out.append({
             "detector": rec.detector, "id": corpus_id(rec), "sha": rec.sha256[:12], "status": rec.status,
-            "borderline": report.get("hardness"), "margin": margin,
+            "borderline": report.get("borderline"), "margin": margin,
             "means": None if means is None else {k: round(v, 4) for k, v in means.items()},
             "failed": [p["name"] for p in report.get("properties", []) if not p["passed"]]})
     return sorted(out, key=lambda r: (r["detector"], r["id"]))

@@ -42,9 +42,9 @@ def measure(seed=0):
         for evaluator in DETECTOR_NAMES:
             rep = verify_program(source, evaluator, seed=seed)
             rows.append({"program": pid, "target": target, "evaluator": evaluator,
-                         "hardness": rep.hardness, "passed": rep.passed,
+                         "hardness": rep.depth, "passed": rep.passed,
                          "duration_s": rep.duration_s})
-            print(f"{pid:<18} on {evaluator:<8} hardness {rep.hardness:.3f} "
+            print(f"{pid:<18} on {evaluator:<8} hardness {rep.depth:.3f} "
                   f"{'pass' if rep.passed else 'FAIL'} ({rep.duration_s:.1f} s)", flush=True)
     return rows
 

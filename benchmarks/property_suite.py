@@ -1,4 +1,4 @@
-"""Time the property suite on the example programs and show hardness per detector.
+"""Time the property suite on the example programs and show the depth share per detector.
 
 Usage::
 
@@ -7,7 +7,7 @@ Usage::
     python benchmarks/property_suite.py --dir tests/programs/buggy --detectors IForest
 
 Prints, per program, the detector, the verdict, the suite wall time and the
-hardness figure. ``--cross`` prints the hardness matrix that shows whether
+depth share. ``--cross`` prints the depth matrix that shows whether
 programs are detector-specific (a program written for a family should score
 harder against that family than programs written for other families).
 """
@@ -44,7 +44,7 @@ def main(argv=None):
     _warm_up(args.detectors or sorted(set(FAMILY.values())))
     print(f"warm-up (imports of PyOD/torch, first fits): {time.perf_counter() - t0:.2f} s")
     print(f"property suite {SUITE_VERSION}, seed {args.seed}, {len(programs)} programs")
-    print(f"{'program':40s} {'detector':8s} {'verdict':11s} {'suite_s':>8s} {'hardness':>8s}")
+    print(f"{'program':40s} {'detector':8s} {'verdict':11s} {'suite_s':>8s} {'depth':>8s}")
     times, matrix = [], {}
     for path in programs:
         source = path.read_text()
@@ -56,11 +56,11 @@ def main(argv=None):
             wall = time.perf_counter() - t0
             if det == _own_detector(path) or args.detectors:
                 times.append(wall)
-            matrix[(path.stem, det)] = rep.hardness
+            matrix[(path.stem, det)] = rep.depth
             verdict = "CERTIFIABLE" if rep.passed else "REJECTED"
             failed = ",".join(p.name for p in rep.failures())
             print(f"{path.stem:40s} {det:8s} {verdict:11s} {wall:8.2f} "
-                  f"{rep.hardness:8.3f} {failed}")
+                  f"{rep.depth:8.3f} {failed}")
             sys.stdout.flush()
     if times:
         print(f"suite time per program: mean {sum(times) / len(times):.2f} s, "
@@ -82,7 +82,7 @@ def _warm_up(detectors):
 
 def _print_matrix(programs, matrix):
     dets = sorted(set(FAMILY.values()))
-    print("\nhardness (rows: program, columns: detector scored against)")
+    print("\ndepth (rows: program, columns: detector scored against)")
     print(f"{'':40s}" + "".join(f"{d:>8s}" for d in dets))
     for path in programs:
         cells = "".join(f"{matrix.get((path.stem, d), float('nan')):8.3f}" for d in dets)

@@ -257,15 +257,10 @@ class ServiceReport:
     def borderline(self):
         return None if self.usefulness is None else round(self.usefulness.borderline, 6)
 
-    @property
-    def depth(self):
-        return self.sandbox.hardness
-
     def to_dict(self):
         out = dict(self.sandbox.to_dict())
-        out.pop("hardness", None)  # the sandbox's name for its depth share
         out.update(passed=self.passed, suite_version=self.suite_version, duration_s=self.duration_s,
-                   borderline=self.borderline, depth=self.depth)
+                   borderline=self.borderline)
         if self.usefulness is None:  # the sandbox suite failed: the service's properties never ran
             out["properties"] = out.get("properties", []) + [
                 {"name": name, "passed": False, "value": None, "threshold": None,
@@ -555,9 +550,9 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
             rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)
         return synthesis.CertifiedProgram(rec.source, rec.sha256)
     if not allow_uncertified:
-        raise ProgramRefused(f"program {program[:40]!r} is neither 'auto', 'certified', 'none', 'random' nor a "
-                             "sha256 (or a prefix of 4+ hex digits) in the store; to run program text that is "
-                             "not certified, pass allow_uncertified=True")
+        raise ProgramRefused(f"unknown program {program[:40]!r}: give 'auto', 'certified', 'none', 'random' or a "
+                             "sha256 (a prefix of 4+ hex digits) in the store; program text that is not "
+                             "certified runs only with allow_uncertified=True (Python API)")
     sha = source_sha256(program)
     with opened(store) as st:
         try:

@@ -106,10 +106,11 @@ def render(source, report, title, density=None, svg=None):
     props = report.get("properties", [])
     failed = [p["name"] for p in props if not p.get("passed") and not not_run(p) and p["name"] != "audit"]
     findings = audit_source(source).findings
-    hardness = report.get("hardness")
+    figures = "".join(
+        f" &middot; {key} {'-' if report.get(key) is None or verdict == 'REJECTED' else escape(f'{report[key]:.3f}')}"
+        for key in ("borderline", "depth"))
     summary = (f"detector {escape(report.get('detector'))} &middot; seed {escape(report.get('seed'))} &middot; "
-               f"suite {escape(report.get('suite_version'))} &middot; hardness "
-               f"{'-' if hardness is None or verdict == 'REJECTED' else escape(f'{hardness:.3f}')}")
+               f"suite {escape(report.get('suite_version'))}{figures}")
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',

@@ -96,8 +96,8 @@ class VerificationReport:
     passed : bool
         True only when every property passed (the program is certifiable).
     properties : list of PropertyResult
-    hardness : float
-        Label-free figure in [0, 1], higher = harder for the detector: mean over
+    depth : float
+        Label-free depth share in [0, 1], higher = harder for the detector: mean over
         the hardness datasets of the share of (normal) training rows that the
         fitted detector scores higher than a synthesized row (0.5 = as normal as
         the training data). A dataset without valid output counts 0.
@@ -108,7 +108,7 @@ class VerificationReport:
 
     passed: bool
     properties: list
-    hardness: float
+    depth: float
     suite_version: str
     seed: int
     detector: str
@@ -148,7 +148,7 @@ class VerificationReport:
             lines.append(f"  [{mark}] {p.name}: {_short(p.value)}{thr}")
             if p.detail and not p.passed:
                 lines.append(f"         {p.detail}")
-        lines.append(f"hardness: {self.hardness:.3f}")
+        lines.append(f"depth: {self.depth:.3f}")
         lines.append("verdict: " + ("CERTIFIABLE" if self.passed else "REJECTED"))
         return "\n".join(lines)
 
@@ -390,7 +390,7 @@ def verify_program(
     return VerificationReport(
         passed=all(p.passed for p in props),
         properties=props,
-        hardness=round(float(hardness), 6),
+        depth=round(float(hardness), 6),
         suite_version=SUITE_VERSION,
         seed=int(seed),
         detector=name,

@@ -4,7 +4,7 @@ One run over the audited files. One result per static-audit finding (at its line
 property of the suite (at the line of ``generate_hard_anomalies``, the code
 that failed it). Properties that never ran because the static checks failed
 are listed in the run's properties, not as results. Every rule the results
-use is described in ``tool.driver.rules``; each file's verdict, hardness,
+use is described in ``tool.driver.rules``; each file's verdict, borderline and depth,
 suite version and seed are kept in the run's property bag.
 """
 import ast
@@ -119,7 +119,8 @@ def to_sarif(audited):
         verdicts[uri] = {
             "verdict": "CERTIFIABLE" if report.get("passed") else "REJECTED",
             "detector": report.get("detector"), "seed": report.get("seed"),
-            "suiteVersion": report.get("suite_version"), "hardness": report.get("hardness"),
+            "suiteVersion": report.get("suite_version"), "borderline": report.get("borderline"),
+            "depth": report.get("depth"),
             "notRun": [p["name"] for p in props if not_run(p)],
         }
     run = {

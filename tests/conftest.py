@@ -35,3 +35,32 @@ def odds_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+#: Detectors whose bundled programs the session's store certifies (DRL: none passes, recorded so).
+CERTIFIED_DETECTORS = ("IForest", "DRL")
+
+
+@pytest.fixture(scope="session")
+def _certified_once(tmp_path_factory):
+    """The bundled programs of :data:`CERTIFIED_DETECTORS` certified once per test session (the slow part)."""
+    from das.collab.certification import available_programs
+
+    path = tmp_path_factory.mktemp("certified") / "programs.sqlite"
+    available_programs(CERTIFIED_DETECTORS, path)
+    return path
+
+
+@pytest.fixture
+def certified_store(_certified_once, tmp_path):
+    """A test's own copy of the session's certified store (SQLite's backup: WAL content included)."""
+    import sqlite3
+
+    dest = tmp_path / "certified.sqlite"
+    src, dst = sqlite3.connect(_certified_once), sqlite3.connect(dest)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return dest

@@ -1,7 +1,7 @@
 """``sandbox.html_report``: the auditor's page, escaped, and rendered by a real headless Chromium.
 
-The browser test saves ``results/audit_report.png``. Without Chromium it fails
-(never skips): ``./dev browser`` (``.ci/run`` does) installs it from Debian's packages.
+The browser test takes its screenshot in a temporary folder (a test run leaves
+the working tree as it was). Without Chromium it fails (never skips): ``./dev browser`` (``.ci/run`` does) installs it from Debian's packages.
 """
 import html
 import os
@@ -17,10 +17,8 @@ from das.sandbox import verify_program
 from das.sandbox.density import COLORS
 from das.sandbox.html_report import escape, render, write_report
 
-REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = Path(__file__).parent / "programs"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
-SCREENSHOT = REPO / "results" / "audit_report.png"
 HOSTILE = (
     "import os  # </script><script>alert(1)</script>\n"
     "def generate_hard_anomalies(n_samples, model, X_train):\n"
@@ -99,9 +97,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert re.search(r"<td>novel</td><td>FAIL</td><td>[\d.]+</td><td>0.05</td>", dom)
     assert re.search(r'<img id="density" alt="score densities" src="data:image/svg\+xml;base64,', dom)
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    _browser(page, "--window-size=1100,1900", f"--screenshot={SCREENSHOT}")
-    shot = (imread(SCREENSHOT) * 255).astype(np.uint8)
+    screenshot = tmp_path / "audit_report.png"
+    _browser(page, "--window-size=1100,1900", f"--screenshot={screenshot}")
+    shot = (imread(screenshot) * 255).astype(np.uint8)
     # the figure was decoded and drawn: the three groups' colours are on screen
     for label, color in COLORS.items():
         assert _pixels_near(shot, color) > 200, f"{label} curve ({color}) not visible in the screenshot"

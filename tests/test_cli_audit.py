@@ -98,16 +98,16 @@ def test_llm_answer_with_fences_is_audited_as_its_code(cli):
     res = cli.invoke(main, ["audit", str(USEFUL_ANSWER), "-d", "KNN"])
     assert res.exit_code == 0, res.output
     assert "syntax-error" not in res.output and res.output.rstrip().endswith("verdict: CERTIFIABLE")
-    assert "hardness: " in res.output
+    assert "borderline: " in res.output and "depth: " in res.output
 
 
-def test_reject_text_skips_unrun_properties_without_hardness_or_cut_values(cli, tmp_path):
+def test_reject_text_skips_unrun_properties_without_borderline_or_cut_values(cli, tmp_path):
     prog = tmp_path / "bad.py"
     prog.write_text("def generate_hard_anomalies(n_samples, model, X_train)\n    return X_train\n")
     res = cli.invoke(main, ["audit", str(prog), "-d", "IForest"])
     assert res.exit_code == 1
     assert ": None" not in res.output and "..." not in res.output
-    assert "hardness" not in res.output
+    assert not [line for line in res.output.splitlines() if line.startswith(("borderline:", "depth:"))]
     assert "[SKIP] runs, shape, finite" in res.output and "not run (the static checks failed)" in res.output
     assert "[FAIL] signature: syntax error" in res.output
 

@@ -9,14 +9,10 @@ from das.engine.cli import main
 from das.program_store import ProgramStore
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    """A store with the bundled IForest program certified once for the module."""
-    from das.collab.certification import certified_programs
-
-    path = tmp_path_factory.mktemp("store") / "programs.sqlite"
-    certified_programs(["IForest"], path)
-    return path
+@pytest.fixture
+def store_path(certified_store):
+    """A copy of the store certified once per test session (conftest)."""
+    return certified_store
 
 
 def _run(*args):

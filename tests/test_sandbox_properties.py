@@ -231,7 +231,7 @@ def test_fake_good_program_passes_every_property():
     rep = verify_program(PROGRAM, "fake", runner=_runner(_interpolate), detector_factory=_factory)
     assert rep.passed, rep.format_text()
     assert [p.name for p in rep.properties][:3] == ["audit", "signature", "runs"]
-    assert 0.0 < rep.hardness <= 1.0
+    assert 0.0 < rep.depth <= 1.0
     json.dumps(rep.to_dict())  # serializable
     assert rep.format_text().endswith("verdict: CERTIFIABLE")
 
@@ -339,7 +339,7 @@ def test_static_failure_skips_dynamic_properties_without_running():
     rep = verify_program("import os\n", "fake", runner=never, detector_factory=_factory)
     assert not rep.passed and not rep.property("audit").passed
     assert rep.property("novel").detail == "not run: the static checks failed"
-    assert rep.suite_version == SUITE_VERSION and rep.hardness == 0.0
+    assert rep.suite_version == SUITE_VERSION and rep.depth == 0.0
 
 
 def test_audit_findings_quoting_the_program_are_cleaned():
@@ -428,7 +428,7 @@ def test_buggy_and_harmful_programs_fail_the_precise_property(path):
     assert message in prop.detail, prop.detail
     assert rep.format_text().endswith("verdict: REJECTED")
     if path.stem == "too_easy_far_noise":
-        assert rep.hardness < 0.01  # easier than every normal row
+        assert rep.depth < 0.01  # easier than every normal row
     if path.stem == "copies_on_large_n":  # fine on the small runs, caught on the large one
         n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
         assert prop.detail == f"gaussian_mixture n={n_large}: 100% of {n_large} {message}"
