@@ -200,6 +200,11 @@ def test_das_select_shows_the_refusal(tmp_path, rng):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert "copies of training rows" in _refused_row(out, sha)["error"] and out["choice"] in ("none", "random")
+    text = CliRunner().invoke(main, ["select", "--data", str(tmp_path / "d.npz"), "-d", "IForest",
+                                     "--store", str(store)]).output
+    lines = text.splitlines()
+    [i] = [k for k, line in enumerate(lines) if line.lstrip(" *").startswith(f"program:{sha[:12]}")]
+    assert "failed" in lines[i] and lines[i + 1].strip().startswith("refused the program's output on this data")
 
 
 def test_the_benchmarks_auto_cell_shows_the_refusal(tmp_path, rng):

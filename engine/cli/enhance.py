@@ -24,7 +24,8 @@ def _model_options(fn):
         click.option("--program", default="auto", show_default=True,
                      help="auto: chosen per dataset without labels among the certified programs, random "
                           "outliers and no enhancement (see `das select`); certified: the detector's "
-                          "default program; or the sha256 (4+ character prefix) of a certified program."),
+                          "default program; none: the detector alone; random: random outliers; or the sha256 "
+                          "(4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
                      help="Enhancement classifier."),
         click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion)."),

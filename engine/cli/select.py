@@ -5,7 +5,8 @@ from das.engine.cli._common import echo_json, json_option, store_option
 
 
 def format_selection(sel):
-    """Lines of text: the choice, then one row per candidate (mean and per-kind planted AUC-PR)."""
+    """Lines of text: the choice, then one row per candidate (mean and per-kind planted AUC-PR);
+    a candidate that failed or was refused has its reason on the next line."""
     from das.collab.planted import KINDS
 
     lines = [f"choice: {sel['choice']}  ({sel['seconds']:.1f} s of validation"
@@ -13,10 +14,12 @@ def format_selection(sel):
     if sel["table"]:
         lines.append(f"{'candidate':22s}{'mean':>7s}" + "".join(f"{k:>11s}" for k in KINDS))
         for row in sel["table"]:
-            mean = "failed" if row["mean_auc_pr"] is None else f"{row['mean_auc_pr']:.4f}"
+            mean = "failed" if row.get("error") else f"{row['mean_auc_pr']:.4f}"
             kinds = "".join(f"{row[k]:11.4f}" if row.get(k) is not None else f"{'-':>11s}" for k in KINDS)
             mark = "*" if row["candidate"] == sel["choice"] else " "
             lines.append(f"{mark}{row['candidate']:21s}{mean:>7s}{kinds}")
+            if row.get("error"):
+                lines.append(f"    {row['error']}")
     return lines
 
 
