@@ -51,7 +51,7 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     t0 = perf_counter()
     det = enhance.fit_detector(detector, X_train, seed) if det is None else det
     base_fit = perf_counter() - t0
-    stage("synthesize")
+    stage(source.activity)
     t0 = perf_counter()
     X_syn = source.rows(X_train, enhance.n_synthetic(len(X_train), syn_ratio),
                         lambda Z: enhance.base_scores(det, Z), seed)

@@ -1,7 +1,8 @@
 """Sources of synthetic anomalies, behind one call.
 
 Every source answers ``rows(X_train, n, scorer, seed)`` with ``n`` synthetic
-rows (or None: no enhancement). ``scorer(X) -> scores`` is the fitted
+rows (or None: no enhancement), and has a ``name`` (the selection table's),
+a ``sha256`` (a program's, else None) and an ``activity`` (the progress stage). ``scorer(X) -> scores`` is the fitted
 detector's score, higher = more anomalous (the sandbox's model proxy).
 
 - :class:`NoEnhancement`: the detector alone (no rows).
@@ -49,6 +50,7 @@ class NoEnhancement:
     name: ClassVar[str] = "none"
     sha256: ClassVar[None] = None
     source: ClassVar[None] = None
+    activity: ClassVar[str] = "no synthetic rows"
 
     def rows(self, X_train, n, scorer, seed):
         return None
@@ -61,6 +63,7 @@ class RandomOutliers:
     name: ClassVar[str] = "random"
     sha256: ClassVar[None] = None
     source: ClassVar[None] = None
+    activity: ClassVar[str] = "draw random outliers"
 
     def rows(self, X_train, n, scorer, seed):
         return enhance.random_outliers(X_train, n, np.random.default_rng(seed))
@@ -73,6 +76,7 @@ class GaussianNoise:
     name: ClassVar[str] = "gaussian"
     sha256: ClassVar[None] = None
     source: ClassVar[None] = None
+    activity: ClassVar[str] = "draw Gaussian noise"
 
     def rows(self, X_train, n, scorer, seed):
         return enhance.gaussian_noise(X_train, n, np.random.default_rng(seed))
@@ -90,6 +94,7 @@ class CertifiedProgram:
     source: str = field(repr=False)
     sha256: str
     prefix: ClassVar[str] = "program"
+    activity: ClassVar[str] = "synthesize in the sandbox"
 
     @property
     def name(self):

@@ -81,6 +81,7 @@ class Rows:
     """A stub synthesis source: fixed rows (None: no enhancement), or an error."""
 
     sha256 = source = None
+    activity = "stub rows"
 
     def __init__(self, name, rows=None, error=None):
         self.name, self._rows, self._error = name, rows, error
