@@ -75,7 +75,7 @@ def test_info_real_dataset(run, odds_dir):
 @pytest.mark.parametrize("args, message", [
     (["data", "info", "zzz"], "zzz: no dataset of that name in"),
     (["data", "info", "broken"], "not a readable .npz file"),
-    (["data", "info", "toy", "--label-column", "c"], "applies to CSV files only"),
+    (["data", "info", "toy", "--label-column", "c"], "applies to CSV, TSV and Parquet files only"),
     (["data", "info", "plain", "--label-column", "c"], "label column 'c' not found"),
     (["data", "info", "/no/such/file.npz"], "no such file"),
 ])
