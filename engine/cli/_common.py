@@ -154,8 +154,11 @@ def data_options(fn):
     return wrapper
 
 
-def read_program_file(path):
+def read_program_file(path, in_place=False):
     """The program in a file: plain Python, or an LLM answer with fences and prose around it.
+
+    ``in_place``: each line of the program at its line in the file (the
+    rest blank), so that reports' line numbers are the file's.
 
     Raises
     ------
@@ -170,7 +173,7 @@ def read_program_file(path):
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
-    return program_source(text)
+    return program_source(text, in_place=in_place)
 
 
 json_option = click.option(
