@@ -141,6 +141,11 @@ def test_fingerprints_survive_moved_lines_and_tell_twins_apart():
     assert prints == [r["partialFingerprints"]["dasFinding/v1"] for r in moved]
     assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in moved] == \
         [r["locations"][0]["physicalLocation"]["region"]["startLine"] + 3 for r in first]
+    added = _valid(to_sarif([Audited("a.py", "import sys\n" + twice, {"passed": False, "properties": []})]))["results"]
+    assert [r["partialFingerprints"]["dasFinding/v1"] for r in added][1:] == prints  # a new finding elsewhere
+    edited = twice.replace("    f = eval('1')\n", "    g = eval('2')\n", 1)
+    changed = _valid(to_sarif([Audited("a.py", edited, {"passed": False, "properties": []})]))["results"]
+    assert len({r["partialFingerprints"]["dasFinding/v1"] for r in changed} - set(prints)) == 1
 
 
 def test_bidi_and_control_characters_are_a_security_finding():
@@ -167,3 +172,6 @@ def test_sarif_size_is_bounded_by_the_program():
     assert size < len(evil) and size < 300_000
     assert len(run["results"]) == MAX_RESULTS + 1 and "more findings not listed" in run["results"][-1]["message"]["text"]
     assert all(len(r["message"]["text"]) <= MAX_MESSAGE for r in run["results"])
+    clean = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 1.0\n"
+    only = _valid(to_sarif([Audited("p.py", clean, report)]))["results"]
+    assert [r["ruleId"] for r in only] == ["property/runs"] and len(only[0]["message"]["text"]) == MAX_MESSAGE

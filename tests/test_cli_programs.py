@@ -185,6 +185,9 @@ def test_tampered_program_is_revoked_or_restored_from_the_cli(seeded, tmp_path):
     genuine.write_text(SRC + "# v2\n")
     run("programs", "add", str(genuine), "-d", "iforest")
     assert json.loads(run("programs", "show", child, "--json"))["program"]["status"] == "certified"
+    revoked = tmp_path / "parent.py"
+    revoked.write_text(SRC)  # restores the tampered row, which stays revoked
+    assert "it stays revoked and never runs" in run("programs", "add", str(revoked), "-d", "iforest", ok=False)
 
 
 def test_add_own_program_prints_verdict_and_exit_code(tmp_path):

@@ -397,6 +397,8 @@ def test_decimal_commas_and_quoted_fields(tmp_path):
     assert ds.X.tolist() == [[1, 2.5], [3, 4]] and ds.ids.tolist() == ["Smith, J.", 'say "hi"']
     with pytest.raises(DataError, match="non-numeric value '1,5' at line 2, column 'a'"):
         load_dataset(_csv(tmp_path, "a\tb\n1,5\t2\n3\t4\n", name="c.tsv"))
+    with pytest.raises(DataError, match="non-numeric value 'x' at line 3, column 'a'"):  # not '1,5'
+        load_dataset(_csv(tmp_path, "a;b\n1,5;2\nx;4\n", name="x.csv"), decimal=",")
 
 
 @pytest.mark.parametrize("name", ["CustomerID", "customerId", "Customer ID", "account_id", "UUID"])
