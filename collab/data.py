@@ -32,7 +32,8 @@ DEFAULT_LABEL_COLUMNS = ("label", "y")
 #: Column names (any case) taken as the label with a warning: never silently a feature.
 LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "is_outlier", "anomaly",
                          "is_anomaly", "fraud", "is_fraud", "ground_truth"})
-#: Column names (any case; also ``*_id``, ``CustomerID``, ``uuid``) taken as row ids with a warning: never silently a feature.
+#: Column names (any case; also ``*_id``, ``CustomerID``, ``uuid``, see :func:`_id_like`) taken as row ids
+#: with a warning: never silently a feature.
 ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
 _NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # cells read as missing
 _NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # pandas matches exactly
@@ -211,7 +212,8 @@ def _read_text(path, *, sep, header, decimal):
     if sep == decimal:
         raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
     read = {"sep": sep, "decimal": decimal, "na_values": _NA_CELLS, "keep_default_na": False,
-            "skipinitialspace": True, "index_col": False, "encoding": "utf-8-sig", "engine": "c"}
+            "skipinitialspace": True, "index_col": False, "encoding": "utf-8-sig", "engine": "c",
+            "low_memory": False}  # one type per column, never per chunk
     try:
         first = pd.read_csv(path, header=None, nrows=1, dtype=str, **read)
         if header is None:  # like pandas' header="infer", but a first row of numbers is data
@@ -252,7 +254,7 @@ def _read_parquet(path):
     return frame.reset_index(drop=True), 1
 
 
-def _numeric(frame, column, path, first_line, decimal, sep):
+def _numeric(frame, column, path, first_line, decimal):
     """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError."""
     import pandas as pd
 
@@ -267,8 +269,8 @@ def _numeric(frame, column, path, first_line, decimal, sep):
     if len(bad):
         i = int(bad[0])
         cell = str(col.iloc[i])
-        hint = f" (a separator other than {sep!r}? pass --sep)" if sep and frame.shape[1] == 1 and any(
-            s in cell for s in _SEPARATORS) else ""
+        one_column = frame.shape[1] == 1 and any(s in cell for s in _SEPARATORS)
+        hint = " (one column only: is the separator right? pass --sep)" if one_column else ""
         raise DataError(f"{path}: non-numeric value {_short(cell)!r} at line {i + first_line}, "
                         f"column {column!r}{hint}")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -303,7 +305,7 @@ def _id_like(name):
 
 
 def _guess(header, taken, looks_like, what, option, path):
-    """The one column (index not in ``taken``) for which ``looks_like(index)`` holds, or None; warns unless documented."""
+    """The one column index (not in ``taken``) that ``looks_like``, or None; warns unless documented."""
     found = [j for j in range(len(header)) if j not in taken and looks_like(j)]
     if len(found) > 1:
         raise DataError(f"{path}: several columns look like the {what} "
@@ -333,11 +335,12 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     features = [j for j in range(len(names)) if j not in taken | {ident}]
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
-    column = lambda j: _numeric(frame, names[j], path, first_line, decimal, sep)  # noqa: E731
+    column = lambda j: _numeric(frame, names[j], path, first_line, decimal)  # noqa: E731
     X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
+    ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
     return {"X": X,
             "y": None if label is None else column(label),
-            "ids": None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("").to_numpy(dtype=object),
+            "ids": None if ids is None else ids.to_numpy(dtype=object),
             "id_name": "row" if ident is None else names[ident],
             "columns": [names[j] for j in features]}
 

@@ -447,3 +447,10 @@ def test_a_field_of_any_size_is_read_or_refused_cleanly(tmp_path):
         load_dataset(_csv(tmp_path, f'a,b\n1,2\n3,"{big}\n,\n"\n', name="q.csv"))
     ds = load_dataset(_csv(tmp_path, f"note,a,b\n{big},1,2\ny,3,4\n", name="n.csv"), drop=["note"])
     assert ds.X.tolist() == [[1, 2], [3, 4]]
+
+
+def test_a_tsv_that_is_really_comma_separated_says_to_pass_sep(tmp_path):
+    with pytest.raises(DataError, match=r"non-numeric value '1,2' at line 2, column 'a,b' \(one column only: "
+                                        r"is the separator right\? pass --sep\)"):
+        load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="x.tsv"))
+    assert load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="x.tsv"), sep=",").X.shape == (2, 2)

@@ -104,8 +104,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     id column (or its row number) so it maps back to your data. For an honest
     evaluation on held-out rows, use `das enhance`.
     """
-    res = score_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed), store=store_path,
-                        read=read)
+    res = score_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
+                        store=store_path, read=read)
     res["rows"].to_csv(out)
     if as_json:
         echo_json(_summary(res, out))
