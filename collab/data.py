@@ -541,7 +541,8 @@ def _not_a_file(path):
 def resolve_dataset(name_or_path, data_dir=None):
     """Turn a path or a bare dataset name into a file path.
 
-    An existing path is returned as is. Otherwise the name is looked up in
+    An existing path is returned as is, then a file name in the data
+    directory (``cust.tsv``). Otherwise the name is looked up in
     ``data_dir`` (default ``$DAS_DATA_DIR``) as ``name`` with each of
     :data:`EXTENSIONS`, then case-insensitively among the directory's files.
 
@@ -554,8 +555,10 @@ def resolve_dataset(name_or_path, data_dir=None):
     path = Path(name_or_path)
     if path.is_file():
         return path
-    looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
     root = _data_dir(data_dir)
+    if root is not None and len(path.parts) == 1 and (root / path).is_file():  # a file name in the data dir
+        return root / path
+    looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
     if looks_like_path or root is None:
         hint = "" if looks_like_path else " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
         raise DataError(f"{name_or_path}: {_not_a_file(path)}{hint}")

@@ -250,6 +250,7 @@ def test_resolve_dataset(tmp_path, monkeypatch):
     assert resolve_dataset("cardio", data_dir=tmp_path) == path  # case-insensitive fallback
     monkeypatch.setenv("DAS_DATA_DIR", str(tmp_path))
     assert resolve_dataset("other") == tmp_path / "other.csv"
+    assert resolve_dataset("other.csv") == tmp_path / "other.csv"  # a file name in the data dir
     with pytest.raises(DataError, match=rf"zzz: no dataset of that name in {tmp_path} \(available: Cardio, other\)"):
         resolve_dataset("zzz")
     with pytest.raises(DataError, match="missing.npz: no such file$"):
