@@ -1,7 +1,9 @@
 """Datasets and the papers' split protocol.
 
-Reads ODDS/ADBench files (``.npz``/``.mat`` with keys ``X`` and ``y``) and CSV
-files, validates them with clear :class:`DataError` messages, and splits them
+Reads ODDS/ADBench files (``.npz``/``.mat`` with keys ``X`` and ``y``) and
+tables (CSV, TSV and Parquet, parsed by pandas; das adds only its own rules:
+which column is the label, which is a row id, and what to do with missing
+values), validates them with clear :class:`DataError` messages, and splits them
 the way LLM-DAS does: normal samples in file order, the first half trains,
 the test set is the second half of the normals plus every anomaly.
 
@@ -10,6 +12,7 @@ Label convention: ``y = 1`` anomaly, ``y = 0`` normal.
 import csv
 import hashlib
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -17,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-EXTENSIONS = (".npz", ".mat", ".csv")
+#: Text tables (CSV; TSV, tab-separated by default) and Parquet files.
+TEXT = (".csv", ".tsv")
+PARQUET = (".parquet",)
+EXTENSIONS = (".npz", ".mat") + TEXT + PARQUET
 SCALES = ("standard", "minmax", None)
 #: What to do with missing values: refuse (default), drop their rows, fill with column means.
 MISSING = ("error", "drop", "mean")
@@ -26,10 +32,15 @@ DEFAULT_LABEL_COLUMNS = ("label", "y")
 #: Column names (any case) taken as the label with a warning: never silently a feature.
 LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "is_outlier", "anomaly",
                          "is_anomaly", "fraud", "is_fraud", "ground_truth"})
-#: Column names (any case; also ``*_id``) taken as row ids with a warning: never silently a feature.
+#: Column names (any case; also ``*_id``, ``CustomerID``, ``uuid``, see :func:`_id_like`) taken as row ids
+#: with a warning: never silently a feature.
 ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
 _NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # cells read as missing
+_NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # pandas matches exactly
+_ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
+_UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
+_SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
 _MAX_LOCATIONS = 3  # how many bad cells an error message names
 _MAX_CELL = 40  # characters of a bad cell quoted in a message
 
@@ -168,19 +179,110 @@ def _read_mat_v73(path):
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
 
 
-def _sniff_sep(text):
+def _sniff_sep(path, decimal):
+    """The separator of a text table, guessed from its first 64 KiB (``,`` else; ``;`` for decimal commas)."""
+    candidates = _SEPARATORS.replace(decimal, "")
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 16).decode("utf-8-sig", errors="ignore")
     try:
-        return csv.Sniffer().sniff(text[:20000], delimiters=_SEPARATORS).delimiter
+        return csv.Sniffer().sniff(sample, delimiters=candidates).delimiter
     except csv.Error:
-        return ","
+        return candidates[0]
 
 
-def _is_number(cell):
+def _is_number(cell, decimal="."):
+    cell = str(cell).strip()
     try:
-        float(cell)
+        float(cell.replace(decimal, ".") if decimal != "." else cell)
     except ValueError:
-        return cell.strip().lower() in _NA
+        return cell.lower() in _NA
     return True
+
+
+def _short(cell):
+    cell = str(cell)
+    return cell if len(cell) <= _MAX_CELL else cell[:_MAX_CELL] + "[...]"
+
+
+def _read_text(path, *, sep, header, decimal):
+    """A CSV/TSV file as a DataFrame of the file's columns (strings where a cell is not a number)."""
+    import pandas as pd
+
+    sep = sep or ("\t" if path.suffix.lower() == ".tsv" else _sniff_sep(path, decimal))
+    if sep == decimal:
+        raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
+    read = {"sep": sep, "decimal": decimal, "na_values": _NA_CELLS, "keep_default_na": False,
+            "skipinitialspace": True, "index_col": False, "encoding": "utf-8-sig", "engine": "c",
+            "low_memory": False}  # one type per column, never per chunk
+    try:
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **read)
+        if header is None:  # like pandas' header="infer", but a first row of numbers is data
+            header = not all(_is_number(c, decimal) for c in first.iloc[0].fillna(""))
+            if not header:
+                warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
+                              f"0..{first.shape[1] - 1} (pass --header if it is a header)", DataWarning, stacklevel=4)
+        names = None if header else [str(j) for j in range(first.shape[1])]
+        frame = pd.read_csv(path, header=0 if header else None, names=names, **read)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file (a header row and data rows are needed)") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file ({exc})") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame, 2 if header else 1
+
+
+def _parser_message(exc, sep):
+    """pandas' tokenizer error in das's words: which line has how many fields."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if not found:
+        return f"not a readable table ({str(exc).strip().splitlines()[-1][:200]})"
+    want, line, saw = found.groups()
+    hint = f" (a separator other than {sep!r}? pass --sep)" if want == "1" else ""
+    return f"line {line} has {saw} fields, the header has {want}{hint}"
+
+
+def _read_parquet(path):
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path, engine="pyarrow")
+    except Exception as exc:  # pyarrow.ArrowInvalid, OSError, ...: a file we cannot read is the user's to fix
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).strip()[:200]})") from None
+    frame.columns = [str(c) for c in frame.columns]
+    return frame.reset_index(drop=True), 1
+
+
+def _numeric(frame, column, path, first_line, decimal):
+    """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError."""
+    import pandas as pd
+
+    col = frame[column]
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = col.astype("string").str.strip()
+    if decimal != ".":
+        text = text.str.replace(decimal, ".", regex=False)
+    values = pd.to_numeric(text, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() & col.notna().to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        cell = str(col.iloc[i])
+        one_column = frame.shape[1] == 1 and any(s in cell for s in _SEPARATORS)
+        hint = " (one column only: is the separator right? pass --sep)" if one_column else ""
+        raise DataError(f"{path}: non-numeric value {_short(cell)!r} at line {i + first_line}, "
+                        f"column {column!r}{hint}")
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _holds_uuids(col):
+    """Whether every cell of a text column is a UUID (a key, never a feature)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) or col.isna().any() or not len(col):
+        return False
+    return bool(col.astype("string").str.strip().str.fullmatch(_UUID).all())
 
 
 def _find(header, name, what, path):
@@ -198,71 +300,47 @@ def _label_like(name):
 
 
 def _id_like(name):
-    return name.lower() in ID_NAMES or name.lower().endswith("_id")
+    """``id``, ``row_id``, ``Customer ID``, ``CustomerID``, ``customerId``, ``uuid``, ...: a row key by its name."""
+    return name.lower() in ID_NAMES or bool(_ID_NAME.search(name))
 
 
 def _guess(header, taken, looks_like, what, option, path):
-    """The one column (not ``taken``) whose name ``looks_like`` the ``what``, or None; warns unless documented."""
-    found = [j for j, h in enumerate(header) if j not in taken and looks_like(h)]
+    """The one column index (not in ``taken``) that ``looks_like``, or None; warns unless documented."""
+    found = [j for j in range(len(header)) if j not in taken and looks_like(j)]
     if len(found) > 1:
         raise DataError(f"{path}: several columns look like the {what} "
                         f"({', '.join(repr(header[j]) for j in found)}); pass {option} NAME")
     if found and not (what == "label" and header[found[0]] in DEFAULT_LABEL_COLUMNS):
         warnings.warn(f"{path.name}: column {header[found[0]]!r} taken as the {what}, not a feature "
-                      f"(pass {option} to choose another, or --drop it)", DataWarning, stacklevel=4)
+                      f"(pass {option} to choose another, or --drop it)", DataWarning, stacklevel=5)
     return found[0] if found else None
 
 
-def _parse(rows, header, cols, path, first_line):
-    values = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for i, row in enumerate(rows):
-        for k, j in enumerate(cols):
-            cell = row[j].strip()
-            if cell.lower() in _NA:
-                values[i, k] = np.nan
-                continue
-            try:
-                values[i, k] = float(cell)
-            except ValueError:
-                shown = cell if len(cell) <= _MAX_CELL else cell[:_MAX_CELL] + "[...]"
-                raise DataError(f"{path}: non-numeric value {shown!r} at line {i + first_line}, "
-                                f"column {header[j]!r}") from None
-    return values
-
-
-def _read_csv(path, label_column=None, *, sep=None, header=None, id_column=None, drop=()):
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text CSV file ({exc})") from exc
-    sep = sep or _sniff_sep(text)
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=sep) if any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: empty file (a header row and data rows are needed)")
-    if header is None:  # like pandas' header="infer", but a first row of numbers is data
-        header = not all(_is_number(c) for c in rows[0])
-        if not header:
-            warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
-                          f"0..{len(rows[0]) - 1} (pass --header if it is a header)", DataWarning, stacklevel=3)
-    names = [c.strip() for c in rows[0]] if header else [str(j) for j in range(len(rows[0]))]
-    body, first_line = (rows[1:], 2) if header else (rows, 1)
-    for i, row in enumerate(body):
-        if len(row) != len(names):
-            hint = "" if len(names) > 1 else f" (a separator other than {sep!r}? pass --sep)"
-            raise DataError(f"{path}: line {i + first_line} has {len(row)} fields, the header has "
-                            f"{len(names)}{hint}")
+def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal="."):
+    """Read a CSV/TSV/Parquet file with pandas, then apply das's rules: label, id and feature columns."""
+    if path.suffix.lower() in PARQUET:
+        frame, first_line = _read_parquet(path)
+    else:
+        frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal)
+    names = list(frame.columns)
     dropped = {_find(names, d, "column", path) for d in drop}
     label = (_find(names, label_column, "label column", path) if label_column is not None
-             else _guess(names, dropped, _label_like, "label", "--label-column", path))
+             else _guess(names, dropped, lambda j: _label_like(names[j]), "label", "--label-column", path))
     taken = dropped | {label}
-    ident = (_find(names, id_column, "id column", path) if id_column is not None
-             else _guess(names, taken, _id_like, "id", "--id-column", path))
+    if id_column is not None:
+        ident = _find(names, id_column, "id column", path)
+    else:
+        ident = _guess(names, taken, lambda j: _id_like(names[j]) or _holds_uuids(frame.iloc[:, j]),
+                       "id", "--id-column", path)
     features = [j for j in range(len(names)) if j not in taken | {ident}]
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
-    return {"X": _parse(body, names, features, path, first_line),
-            "y": None if label is None else _parse(body, names, [label], path, first_line)[:, 0],
-            "ids": None if ident is None else np.array([r[ident].strip() for r in body]),
+    column = lambda j: _numeric(frame, names[j], path, first_line, decimal)  # noqa: E731
+    X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
+    ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
+    return {"X": X,
+            "y": None if label is None else column(label),
+            "ids": None if ids is None else ids.to_numpy(dtype=object),
             "id_name": "row" if ident is None else names[ident],
             "columns": [names[j] for j in features]}
 
@@ -346,33 +424,37 @@ def _as_labels(y, n, path):
 
 
 def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(),
-                 missing="error"):
+                 missing="error", decimal="."):
     """Load and validate a dataset file.
 
     Parameters
     ----------
     path : str or Path
         A ``.npz`` or ``.mat`` file with arrays ``X`` (n, d) and ``y`` (n,)
-        or (n, 1), or a ``.csv`` file.
+        or (n, 1), or a table: ``.csv``, ``.tsv`` or ``.parquet``.
     label_column : str, optional
-        CSV only: the label column (1 = anomaly). Default: ``"label"`` or
+        Tables only: the label column (1 = anomaly). Default: ``"label"`` or
         ``"y"`` if present; else a column named like a label (``Label``,
         ``class``, ``target``, ``is_fraud``, ...; see :data:`LABEL_NAMES`),
-        taken with a :class:`DataWarning`; otherwise the CSV is unlabeled.
+        taken with a :class:`DataWarning`; otherwise the table is unlabeled.
     sep : str, optional
-        CSV only: field separator; default: guessed among ``, ; tab |``.
+        CSV/TSV only: field separator (``\\t`` or ``tab`` for a tab); default:
+        a tab for ``.tsv``, else guessed among ``, ; tab |``.
     header : bool, optional
-        CSV only: whether the first row names the columns; default: it does
-        unless it holds only numbers. Without one, columns are named 0..d-1.
+        CSV/TSV only: whether the first row names the columns; default: it
+        does unless it holds only numbers. Without one, columns are named 0..d-1.
     id_column : str, optional
-        CSV only: a column of row ids, kept for the output and never a
+        Tables only: a column of row ids, kept for the output and never a
         feature. Default: a column named like an id (``id``, ``row_id``,
-        ``*_id``, ...), taken with a :class:`DataWarning`.
+        ``*_id``, ``CustomerID``, ...) or holding only UUIDs, taken with a
+        :class:`DataWarning`.
     drop : sequence of str
-        CSV only: columns to ignore.
+        Tables only: columns to ignore.
     missing : {"error", "drop", "mean"}
         Missing feature values (empty, NA, NaN, ?): refuse with their
         count and place, drop their rows, or fill with the column mean.
+    decimal : str, default="."
+        CSV/TSV only: the decimal mark (``","`` for ``1,5``).
 
     Returns
     -------
@@ -381,8 +463,9 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     Raises
     ------
     DataError
-        Missing or unreadable file, unknown extension, missing keys,
-        non-numeric or non-finite values, bad labels, or no normal sample.
+        Missing or unreadable file, unknown extension, malformed table,
+        missing keys, non-numeric or non-finite values, bad labels, fewer
+        than two rows, or no normal sample.
 
     Warns
     -----
@@ -398,13 +481,14 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
         raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}")
     if missing not in MISSING:
         raise DataError(f"unknown missing-value policy {missing!r}; choose from {', '.join(MISSING)}")
-    csv_only = {"--label-column": label_column, "--sep": sep, "--header/--no-header": header,
-                "--id-column": id_column, "--drop": drop or None}
-    given = [k for k, v in csv_only.items() if v is not None]
-    if given and ext != ".csv":
-        raise DataError(f"{path}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to CSV files only")
-    if ext == ".csv":
-        arrays = _read_csv(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop)
+    sep = _SEP_NAMES.get(sep, sep)
+    _check_applies(path, ext in TEXT + PARQUET, "CSV, TSV and Parquet files",
+                   {"--label-column": label_column, "--id-column": id_column, "--drop": drop or None})
+    _check_applies(path, ext in TEXT, "CSV and TSV files",
+                   {"--sep": sep, "--header/--no-header": header, "--decimal": None if decimal == "." else decimal})
+    if ext in TEXT + PARQUET:
+        arrays = _read_table(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop,
+                             decimal=decimal)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
         missing_keys = [k for k in ("X", "y") if k not in arrays]
@@ -413,10 +497,19 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     X = _as_features(arrays["X"], path, missing)
     arrays = _handle_missing(dict(arrays, X=X), missing, path)
     X = arrays["X"]
+    if len(X) < 2:
+        raise DataError(f"{path}: {len(X)} data row(s); a detector needs at least 2 rows to fit")
     _warn_constant(X, arrays.get("columns") or range(X.shape[1]), path)
     y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))
+
+
+def _check_applies(path, applies, files, options):
+    """Refuse options given for a file format they do not apply to."""
+    given = [k for k, v in options.items() if v is not None]
+    if given and not applies:
+        raise DataError(f"{path}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {files} only")
 
 
 # ---------------------------------------------------------------- names
@@ -426,7 +519,7 @@ def _data_dir(data_dir):
 
 
 def list_datasets(data_dir=None):
-    """Dataset files (``.npz``/``.mat``/``.csv``) in ``data_dir``, sorted by name.
+    """Dataset files (``.npz``/``.mat``/``.csv``/``.tsv``/``.parquet``) in ``data_dir``, sorted by name.
 
     ``data_dir`` defaults to ``$DAS_DATA_DIR``. Raises :class:`DataError` when
     no directory is given or it does not exist.
@@ -448,9 +541,10 @@ def _not_a_file(path):
 def resolve_dataset(name_or_path, data_dir=None):
     """Turn a path or a bare dataset name into a file path.
 
-    An existing path is returned as is. Otherwise the name is looked up in
-    ``data_dir`` (default ``$DAS_DATA_DIR``) as ``name.npz``, ``name.mat`` or
-    ``name.csv``, then case-insensitively among the directory's files.
+    An existing path is returned as is, then a file name in the data
+    directory (``cust.tsv``). Otherwise the name is looked up in
+    ``data_dir`` (default ``$DAS_DATA_DIR``) as ``name`` with each of
+    :data:`EXTENSIONS`, then case-insensitively among the directory's files.
 
     Raises
     ------
@@ -461,8 +555,10 @@ def resolve_dataset(name_or_path, data_dir=None):
     path = Path(name_or_path)
     if path.is_file():
         return path
-    looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
     root = _data_dir(data_dir)
+    if root is not None and len(path.parts) == 1 and (root / path).is_file():  # a file name in the data dir
+        return root / path
+    looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
     if looks_like_path or root is None:
         hint = "" if looks_like_path else " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
         raise DataError(f"{name_or_path}: {_not_a_file(path)}{hint}")

@@ -92,10 +92,13 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
         Called as ``progress(done, total, dataset_name, detector_name)``
         before each fit, e.g. to draw a progress line.
     enhance : bool, default=False
-        Also enhance each detector with its certified program (methods ``sum``
-        and ``collate`` of :func:`collab.evaluate.evaluate`, i.e. the
-        :mod:`collab.pipeline`); the bundled programs are certified into the
-        store on first use. False: only ``base`` is measured.
+        Also enhance each detector: ``auto``, the default of ``das enhance``,
+        ``das score`` and :class:`EnhancedDetector` (chosen label-free among
+        the store's certified programs, random outliers and no enhancement),
+        then its certified program by ``sum`` and ``collate`` fusion (methods
+        of :func:`collab.evaluate.evaluate`, i.e. the :mod:`collab.pipeline`);
+        the bundled programs are certified into the store on first use.
+        False: only ``base`` is measured.
     store : str or path, optional
         Program store file (None: the default store).
 
@@ -104,16 +107,19 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
     list of dict
         One row per (dataset, detector, method): ``dataset``, ``detector``
         (canonical name), ``method``, ``auc_pr``, ``auc_roc`` and ``seconds``
-        (the whole cell: fit, synthesis, classifier and scoring).
+        (the whole cell: fit, synthesis, classifier and scoring); the
+        ``auto`` row also has ``choice``, what ``auto`` chose.
     """
     from das.collab.certification import certified_programs
     from das.collab.evaluate import evaluate
     from das.collab.pipeline import detector_name
+    from das.collab.selection import candidates
 
     # Canonical names up front: an unknown name fails before any time is spent fitting.
     names = tuple(detector_name(n) for n in (DEFAULT_DETECTORS if detectors is None else detectors))
-    methods = ("base", "sum", "collate") if enhance else ("base",)
+    methods = ("base", "auto", "sum", "collate") if enhance else ("base",)
     programs = {n: rec.source for n, rec in certified_programs(names, store).items()} if enhance else {}
+    choices = {n: candidates(n, store) for n in names} if enhance else {}
     splits = [split_dataset(ds, scale="standard") for ds in (demo_suite() if datasets is None else datasets)]
     total, rows, done = len(splits) * len(names), [], 0
     for split in splits:
@@ -121,10 +127,11 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
             if progress is not None:
                 progress(done, total, split.name, name)
             t0 = perf_counter()
-            result = evaluate(split, name, programs.get(name),
-                              seed=seed, methods=methods)
+            result = evaluate(split, name, programs.get(name), seed=seed, methods=methods,
+                              auto_candidates=choices.get(name))
             seconds = perf_counter() - t0
             done += 1
             rows.extend({"dataset": split.name, "detector": name, "method": method, **result["metrics"][method],
-                         "seconds": seconds} for method in methods)
+                         "seconds": seconds} | ({"choice": result["selection"]["choice"]} if method == "auto" else {})
+                        for method in methods)
     return rows

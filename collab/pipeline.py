@@ -113,18 +113,19 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     return fitted
 
 
-def select_dataset(data, detector, *, seed=0, store=None, label_column=None):
+def select_dataset(data, detector, *, seed=0, store=None, read=None):
     """``das select``: ``auto``'s choice and table on a dataset's training half (labels are not read).
 
     ``data``: a path or a name in ``$DAS_DATA_DIR``; the split is the papers'
-    protocol, as for ``das enhance``. Returns the selection as a dict with
-    ``dataset``, ``detector`` and ``n_train``.
+    protocol, as for ``das enhance``; ``read``: :func:`collab.data.load_dataset`
+    options. Returns the selection as a dict with ``dataset``, ``detector`` and ``n_train``.
     """
     from das.collab import selection
     from das.collab.data import load_dataset, resolve_dataset, split_dataset
 
     name = detector_name(detector)
-    split = split_dataset(load_dataset(resolve_dataset(data), label_column=label_column), scale="standard")
+    split = split_dataset(load_dataset(resolve_dataset(data), **(read or {})), scale="standard",
+                          require_anomaly=False)
     chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed)
     return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
 
@@ -196,7 +197,8 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     -------
     dict
         ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``,
-        ``n_syn``, ``run_id`` and ``rows`` (:class:`collab.scoring.RowScores`).
+        ``n_syn``, ``run_id``, ``rows`` (:class:`collab.scoring.RowScores`) and
+        ``selection`` (``auto``'s choice and table, else None).
     """
 
     from sklearn.preprocessing import StandardScaler
@@ -215,4 +217,4 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
                             {"fusion": fusion, "classifier": classifier, "lam": lam, "fitted_on": "all rows"})
     rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
     return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
-            "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows}
+            "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows, "selection": fitted.selection}

@@ -51,12 +51,13 @@ class ExtractedProgram:
 
 
 def _blocks(text):
-    """Candidate code blocks: fenced blocks first, else the text from the first import/def."""
-    fenced = [(m.group(2), m.span()) for m in _FENCE.finditer(text)]
+    """Candidate code blocks ``(code, span, line of the code's first line in text)``: fenced blocks
+    first, else the text from the first import/def."""
+    fenced = [(m.group(2), m.span(), text.count("\n", 0, m.start(2)) + 1) for m in _FENCE.finditer(text)]
     if fenced:
         return fenced
     start = re.search(r"^(import |from |def )", text, re.M)
-    return [(text[start.start():], (start.start(), len(text)))] if start else []
+    return [(text[start.start():], (start.start(), len(text)), text.count("\n", 0, start.start()) + 1)] if start else []
 
 
 def _parse(code):
@@ -78,8 +79,8 @@ def _segment(code, node):
     return "\n".join(code.splitlines()[first - 1:node.end_lineno])
 
 
-def _keep(tree, code, entry):
-    """Source of the top-level imports, constants, classes and functions, in order.
+def _kept_nodes(tree, entry):
+    """The top-level imports, constants, classes and functions, in order.
 
     ``entry`` is the only entry point kept; example calls, ``__main__`` blocks and
     other bare statements are dropped (the audit refuses them).
@@ -92,8 +93,24 @@ def _keep(tree, code, entry):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_example(node, defined):
             continue
         if isinstance(node, _KEPT):
-            kept.append(_segment(code, node))
-    return "\n\n\n".join(kept).strip() + "\n"
+            kept.append(node)
+    return kept
+
+
+def _keep(tree, code, entry):
+    """Source of the kept statements, one blank-line pair between them."""
+    return "\n\n\n".join(_segment(code, n) for n in _kept_nodes(tree, entry)).strip() + "\n"
+
+
+def _keep_in_place(tree, code, entry, first_line):
+    """Source of the kept statements, each at its line in the file (the code starts at ``first_line``);
+    every other line is blank, so an audit finding's line number is the file's."""
+    lines = code.splitlines()
+    out = [""] * (first_line - 1 + len(lines))
+    for node in _kept_nodes(tree, entry):
+        first = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+        out[first_line - 2 + first:first_line - 1 + node.end_lineno] = lines[first - 1:node.end_lineno]
+    return "\n".join(out).rstrip() + "\n"
 
 
 def _comments(source):
@@ -104,8 +121,11 @@ def _comments(source):
     return tuple(c for c in out if c)
 
 
-def extract_program(text):
+def extract_program(text, in_place=False):
     """Extract the synthesis program from a raw response.
+
+    ``in_place``: keep each statement at its line in ``text`` (the other
+    lines blank), so that line numbers in reports are the file's.
 
     Raises
     ------
@@ -115,7 +135,7 @@ def extract_program(text):
     if not isinstance(text, str) or not text.strip():
         raise ExtractionError("empty response")
     problems = []
-    for code, span in _blocks(text):
+    for code, span, first_line in _blocks(text):
         tree = _parse(code)
         if tree is None:
             if ENTRY_POINT in code:
@@ -124,7 +144,7 @@ def extract_program(text):
         funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
         if not funcs:
             continue
-        source = _keep(tree, code, funcs[-1])
+        source = _keep_in_place(tree, code, funcs[-1], first_line) if in_place else _keep(tree, code, funcs[-1])
         policy = ast.get_docstring(funcs[-1]) or ""
         prose = (text[:span[0]] + text[span[1]:]).strip()
         return ExtractedProgram(source, policy, _comments(source), prose)
@@ -132,10 +152,10 @@ def extract_program(text):
     raise ExtractionError(f"no usable program in the response: {detail}")
 
 
-def program_source(text):
+def program_source(text, in_place=False):
     """The program in a file's ``text``: the text itself, byte for byte, when it is Python (or has
     no ``` fences, so the audit reports its syntax errors); else the code inside its fences (an
-    LLM answer pasted with prose around it).
+    LLM answer pasted with prose around it). ``in_place``: see :func:`extract_program`.
 
     Raises
     ------
@@ -144,4 +164,4 @@ def program_source(text):
     """
     if "```" not in text or _parse(text) is not None:
         return text
-    return extract_program(text).source
+    return extract_program(text, in_place=in_place).source

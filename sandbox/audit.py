@@ -11,11 +11,15 @@ Rule ids (stable): ``syntax-error``, ``signature``, ``top-level-statement``,
 ``node-not-allowed``, ``import-not-allowed``, ``dunder-access``,
 ``private-name``, ``forbidden-name``, ``forbidden-call``,
 ``forbidden-attribute``, ``numpy-denied``, ``restricted-python``,
-``dunder-key``, ``too-deeply-nested``.  The runtime guards add
+``dunder-key``, ``too-deeply-nested``, ``bidi-control`` (a bidirectional
+override or a control character in the text: code that reads differently
+than it runs, "Trojan Source").  The runtime guards add
 ``module-attribute``, ``module-not-allowed``, ``write-not-allowed`` and
 ``proxy-introspection`` (reported by the worker as a ``violation``).
 """
 import ast
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from RestrictedPython import compile_restricted_exec
@@ -27,6 +31,9 @@ PROGRAM_FILENAME = "<program>"
 #: Deepest AST a program may have; deeper ones are refused before any
 #: recursive visitor (ours, RestrictedPython's, the compiler's) sees them.
 MAX_DEPTH = 100
+#: Bidirectional formatting characters and controls other than tab, newline, carriage return and form feed.
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029"
+                           "\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -323,7 +330,7 @@ def analyze(source, allowed_imports=None, allow_degree=True):
         return _refused(Finding(0, "too-deeply-nested", "program is too deeply nested to parse"))
     if _too_deep(tree):
         return _refused(Finding(0, "too-deeply-nested", f"program is nested deeper than {MAX_DEPTH} levels"))
-    findings = []
+    findings = _character_findings(source)
     auditor = _Auditor(allowed, tree)
     auditor.visit(tree)
     findings.extend(auditor.findings)
@@ -340,6 +347,19 @@ def analyze(source, allowed_imports=None, allow_degree=True):
     findings.sort(key=lambda f: f.line)
     ok = not findings
     return AuditReport(ok, tuple(findings)), (code if ok else None), auditor.imports
+
+
+def _character_findings(source):
+    """One ``bidi-control`` finding per line holding a bidi or control character (named, never shown)."""
+    findings = []
+    for number, line in enumerate(source.split("\n"), 1):
+        found = _BIDI_CONTROL.findall(line)
+        if found:
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            name = unicodedata.name(found[0], "control character")
+            findings.append(Finding(number, "bidi-control", f"U+{ord(found[0]):04X} ({name}){more}: bidi and "
+                                    "control characters make code read differently than it runs"))
+    return findings
 
 
 def _refused(finding):

@@ -3,6 +3,7 @@
 pydantic-sarif's models are generated from the official sarif-schema-2.1.0.json
 with unknown fields forbidden, so a misspelt or misplaced field fails here.
 """
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_sarif.model import StaticAnalysisResultsFormatSarifVersion210JsonSchema as SarifLog
 
 from das.sandbox import audit_source, verify_program
-from das.sandbox.sarif import Audited, to_sarif
+from das.sandbox.sarif import MAX_MESSAGE, MAX_RESULTS, Audited, to_sarif
 
 PROGRAMS = Path(__file__).parent / "programs"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
@@ -92,7 +93,85 @@ def test_a_certifiable_program_has_no_results():
 
 
 def test_lines_point_into_the_file_a_program_was_extracted_from():
-    answer = "Here is the program:\n\n```python\n" + FORBIDDEN + "```\n"
-    report = {"passed": False, "properties": []}
-    run = _valid(to_sarif([Audited("answer.md", FORBIDDEN, report, text=answer)]))
-    assert run["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 4
+    from das.engine.extract import program_source
+
+    answer = ("Here is the program:\n\nIt shifts rows.\n```python\nimport numpy as np\n\n\n"
+              "def generate_hard_anomalies(n_samples, model, X_train):\n    f = eval('1')\n"
+              "    return X_train[:n_samples] + f\n\n\nX = generate_hard_anomalies(3, None, None)\n```\n")
+    source = program_source(answer, in_place=True)
+    run = _valid(to_sarif([Audited("answer.md", source, {"passed": False, "properties": []})]))
+    lines = [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in run["results"]]
+    assert lines == [answer.splitlines().index("    f = eval('1')") + 1] == [9]
+
+
+def _rules(run):
+    return {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+
+
+def test_rules_have_help_and_security_rules_a_severity(forbidden_log):
+    run = _valid(forbidden_log)
+    rules = _rules(run)
+    for rule in rules.values():
+        assert rule["help"]["text"] and rule["help"]["markdown"]
+    for rule_id in ("audit/import-not-allowed", "audit/forbidden-name", "audit/dunder-access", "audit/bidi-control"):
+        severity = rules[rule_id]["properties"]["security-severity"]
+        assert 0 < float(severity) <= 10 and "security" in rules[rule_id]["properties"]["tags"]
+        assert rules[rule_id]["helpUri"].startswith("https://")
+
+
+def test_levels_follow_the_kind_of_finding():
+    source = COPIER.read_text()
+    report = verify_program(source, "IForest", seed=1).to_dict()
+    run = _valid(to_sarif([Audited(COPIER.name, source, report)]))
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels["property/novel"] == "warning"  # a quality property: not a security or run error
+    assert "security-severity" not in _rules(run)["property/novel"]["properties"]
+    bad = _valid(to_sarif([Audited("bad.py", FORBIDDEN, {"passed": False, "properties": [
+        {"name": "shape", "passed": False, "value": 3, "threshold": 4}]})]))
+    levels = {r["ruleId"]: r["level"] for r in bad["results"]}
+    assert levels["audit/forbidden-name"] == "error" and levels["property/shape"] == "error"
+
+
+def test_fingerprints_survive_moved_lines_and_tell_twins_apart():
+    twice = FORBIDDEN.replace("    f = eval('1')\n", "    f = eval('1')\n    f = eval('1')\n")
+    first = _valid(to_sarif([Audited("a.py", twice, {"passed": False, "properties": []})]))["results"]
+    moved = _valid(to_sarif([Audited("a.py", "\n\n\n" + twice, {"passed": False, "properties": []})]))["results"]
+    prints = [r["partialFingerprints"]["dasFinding/v1"] for r in first]
+    assert len(set(prints)) == len(prints)  # the two eval lines are two findings
+    assert prints == [r["partialFingerprints"]["dasFinding/v1"] for r in moved]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in moved] == \
+        [r["locations"][0]["physicalLocation"]["region"]["startLine"] + 3 for r in first]
+    added = _valid(to_sarif([Audited("a.py", "import sys\n" + twice, {"passed": False, "properties": []})]))["results"]
+    assert [r["partialFingerprints"]["dasFinding/v1"] for r in added][1:] == prints  # a new finding elsewhere
+    edited = twice.replace("    f = eval('1')\n", "    g = eval('2')\n", 1)
+    changed = _valid(to_sarif([Audited("a.py", edited, {"passed": False, "properties": []})]))["results"]
+    assert len({r["partialFingerprints"]["dasFinding/v1"] for r in changed} - set(prints)) == 1
+
+
+def test_bidi_and_control_characters_are_a_security_finding():
+    source = ("def generate_hard_anomalies(n_samples, model, X_train):\n"
+              "    mode = 'user\u202e \u2066# admin\u2069 \u2066'\n"
+              "    return X_train[:n_samples] + 3.0\n")
+    assert [(f.line, f.rule) for f in audit_source(source).findings] == [(2, "bidi-control")]
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE) and 3 more" in audit_source(source).findings[0].message
+    run = _valid(to_sarif([Audited("t.py", source, {"passed": False, "properties": []})]))
+    assert [r["ruleId"] for r in run["results"]] == ["audit/bidi-control"]
+    assert "\u202e" not in json.dumps(run, ensure_ascii=False)
+    assert audit_source("def generate_hard_anomalies(n_samples, model, X_train):\n\treturn X_train\r\n").ok
+
+
+def test_sarif_size_is_bounded_by_the_program():
+    evil = "def generate_hard_anomalies(n_samples, model, X_train):\n" + "".join(
+        f"    v{i} = X_train.__class__.__{'x' * 60}__\n" for i in range(3000)) + "    return X_train\n"
+    detail = "boom " * 200_000  # a property detail of 1 MB
+    report = {"passed": False, "properties": [{"name": "runs", "passed": False, "value": 0, "threshold": 1,
+                                               "detail": detail}]}
+    log = to_sarif([Audited("evil.py", evil, report)])
+    run = _valid(log)
+    size = len(json.dumps(log))
+    assert size < len(evil) and size < 300_000
+    assert len(run["results"]) == MAX_RESULTS + 1 and "more findings not listed" in run["results"][-1]["message"]["text"]
+    assert all(len(r["message"]["text"]) <= MAX_MESSAGE for r in run["results"])
+    clean = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 1.0\n"
+    only = _valid(to_sarif([Audited("p.py", clean, report)]))["results"]
+    assert [r["ruleId"] for r in only] == ["property/runs"] and len(only[0]["message"]["text"]) == MAX_MESSAGE

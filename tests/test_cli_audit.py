@@ -125,3 +125,35 @@ def test_html_folder_that_cannot_be_made_is_a_usage_error_before_the_audit(cli, 
     res = cli.invoke(main, ["audit", str(HONEST), "-d", "KNN", "--html", str(blocker / "sub")])
     assert res.exit_code == 2 and "cannot create" in res.output and "Traceback" not in res.output
     assert "verdict" not in res.output  # refused before anything ran
+
+
+#: An LLM answer whose code sits below prose, with an example call the extractor drops.
+ANSWER_MD = ("Here is the program you asked for.\n\nIt shifts rows out of the data.\n```python\n"
+             "import numpy as np\n\n\ndef generate_hard_anomalies(n_samples, model, X_train):\n"
+             "    \"\"\"Shift rows.\"\"\"\n    f = eval('1')\n    return X_train[:n_samples] + f\n\n\n"
+             "X = generate_hard_anomalies(3, None, None)\n```\nHope it helps.\n")
+EVAL_LINE = ANSWER_MD.splitlines().index("    f = eval('1')") + 1  # 10
+
+
+def test_line_numbers_of_a_fenced_answer_are_the_files_in_text_html_and_sarif(cli, tmp_path):
+    answer = tmp_path / "answer.md"
+    answer.write_text(ANSWER_MD)
+    text = cli.invoke(main, ["audit", str(answer), "-d", "IForest", "--html", str(tmp_path / "html")])
+    assert text.exit_code == 1 and f"Line {EVAL_LINE}: forbidden-name" in text.output
+    page = next((tmp_path / "html").glob("*.html")).read_text()
+    assert f'id="L{EVAL_LINE}"><span class="no">{EVAL_LINE}</span>    f = eval(' in page
+    sarif = json.loads(cli.invoke(main, ["audit", str(answer), "-d", "IForest", "--format", "sarif"]).output)
+    lines = {r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"]
+             for r in sarif["runs"][0]["results"]}
+    assert lines["audit/forbidden-name"] == EVAL_LINE
+
+
+def test_bidi_characters_are_a_finding_in_text_and_sarif(cli, tmp_path):
+    prog = tmp_path / "trojan.py"
+    prog.write_text("def generate_hard_anomalies(n_samples, model, X_train):\n"
+                    "    access = 'user\u202e \u2066# check if admin\u2069 \u2066'\n"
+                    "    return X_train[:n_samples] + 3.0\n", encoding="utf-8")
+    text = cli.invoke(main, ["audit", str(prog), "-d", "IForest"])
+    assert text.exit_code == 1 and "Line 2: bidi-control: U+202E" in text.output and "\u202e" not in text.output
+    sarif = json.loads(cli.invoke(main, ["audit", str(prog), "-d", "IForest", "--format", "sarif"]).output)
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["audit/bidi-control"]

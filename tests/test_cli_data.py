@@ -75,7 +75,7 @@ def test_info_real_dataset(run, odds_dir):
 @pytest.mark.parametrize("args, message", [
     (["data", "info", "zzz"], "zzz: no dataset of that name in"),
     (["data", "info", "broken"], "not a readable .npz file"),
-    (["data", "info", "toy", "--label-column", "c"], "applies to CSV files only"),
+    (["data", "info", "toy", "--label-column", "c"], "applies to CSV, TSV and Parquet files only"),
     (["data", "info", "plain", "--label-column", "c"], "label column 'c' not found"),
     (["data", "info", "/no/such/file.npz"], "no such file"),
 ])
@@ -137,11 +137,12 @@ def test_demo_runs_the_full_pipeline_by_default(run):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert {(r["dataset"], r["method"]) for r in rows} == {
-        (d, m) for d in ("breast_cancer", "wine", "digits") for m in ("base", "sum", "collate")}
+        (d, m) for d in ("breast_cancer", "wine", "digits") for m in ("base", "auto", "sum", "collate")}
+    assert all(r["choice"] for r in rows if r["method"] == "auto")
     assert all(0.0 <= r["auc_pr"] <= 1.0 and 0.0 <= r["auc_roc"] <= 1.0 for r in rows)
     text = run("demo", "--detectors", "ECOD", "-q").stdout
-    assert text.splitlines()[1].split() == ["case", "base", "sum", "collate"]
-    assert "breast_cancer / ECOD" in text
+    assert text.splitlines()[1].split() == ["case", "base", "auto", "sum", "collate"]
+    assert "breast_cancer / ECOD" in text and "auto (the default) chose: breast_cancer / ECOD: " in text
 
 
 def test_demo_unknown_detector_is_a_clean_error(run):

@@ -81,17 +81,47 @@ def test_list_and_show(seeded):
 
 
 def test_verify_variants(seeded, fake_sandbox):
-    res = json.loads(run("programs", "verify", "--all", "--json", ok=False))  # one FAILED: exit 1
+    res = json.loads(run("programs", "verify", "--all", "--json"))  # the failing one never certified: exit 0
     assert sorted(r["status"] for r in res) == ["certified", "certified", "rejected"]
     assert len(fake_sandbox) == 3
-    assert len(json.loads(run("verify", "--detector", "LOF", "--json", ok=False))) == 1
+    assert len(json.loads(run("verify", "--detector", "LOF", "--json"))) == 1
     assert "PASSED" in run("verify", "--detector", "IForest")
     assert "give program SHAs" in run("verify", ok=False)
 
 
+def test_verify_all_fails_only_for_programs_that_count(seeded, monkeypatch):
+    """A healthy store (certified programs pass; bundled ones that never certified fail again) exits 0;
+    a program named by SHA that fails, or a certified program that fails now, exits 1."""
+    with ProgramStore() as s:
+        never = s.list(detector="LOF")[0].sha256
+    out = run("verify", "--all")
+    assert f"{never[:12]}  FAILED" in out and "(never certified)" in out
+    assert "failed: novelty" in run("verify", never[:10], ok=False)
+    monkeypatch.setattr(certification, "_sandbox_verifier", lambda: lambda source, detector, seed=0: SimpleNamespace(
+        passed=False, suite_version="s1", duration_s=0.01, hardness=0.1,
+        to_dict=lambda: {"properties": [{"name": "novelty", "passed": False, "value": 0.1}]}))
+    res = CliRunner().invoke(main, ["verify", "--all"])
+    assert res.exit_code == 1 and "2 of 3 program(s) failed verification" in res.output
+    assert res.output.count("-> revoked") == 2
+
+
+def test_adding_a_revoked_program_again_says_so_and_fails(seeded, tmp_path, fake_sandbox):
+    parent, _ = seeded
+    run("programs", "revoke", parent, "--reason", "copies rows")
+    path = tmp_path / "again.py"
+    path.write_text(SRC)
+    calls = len(fake_sandbox)
+    res = CliRunner().invoke(main, ["programs", "add", str(path), "-d", "IForest"])
+    assert res.exit_code == 1 and "CERTIFIABLE" not in res.output
+    assert f"program {parent[:12]} is revoked (copies rows); adding it again does not restore it" in res.output
+    assert len(fake_sandbox) == calls  # the suite did not run
+    with ProgramStore() as s:
+        assert s.get(parent).status == "revoked"
+
+
 def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
     parent, child = seeded
-    run("verify", "--all", ok=False)
+    run("verify", "--all")
     assert "revoked" in run("programs", "revoke", parent, "--reason", "copies rows")
     assert "already revoked" in run("programs", "revoke", parent, "--reason", "x", ok=False)
     hist = run("programs", "history", child[:9])
@@ -155,6 +185,9 @@ def test_tampered_program_is_revoked_or_restored_from_the_cli(seeded, tmp_path):
     genuine.write_text(SRC + "# v2\n")
     run("programs", "add", str(genuine), "-d", "iforest")
     assert json.loads(run("programs", "show", child, "--json"))["program"]["status"] == "certified"
+    revoked = tmp_path / "parent.py"
+    revoked.write_text(SRC)  # restores the tampered row, which stays revoked
+    assert "it stays revoked and never runs" in run("programs", "add", str(revoked), "-d", "iforest", ok=False)
 
 
 def test_add_own_program_prints_verdict_and_exit_code(tmp_path):

@@ -38,3 +38,20 @@ def test_enhance_explain_prints_the_auto_table(tmp_path, rng):
                                     "--store", str(store), "--explain"])
     assert res.exit_code == 0, res.output
     assert "choice:" in res.output and "random" in res.output and "AUC-PR" in res.output
+
+
+def test_enhance_and_score_say_what_auto_chose_the_same_way(tmp_path, rng):
+    import re
+
+    store, _ = _store_with_a_certified_program(tmp_path)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(300, 3)), y=np.r_[np.zeros(280), np.ones(20)])
+    common = ["--data", str(tmp_path / "d.npz"), "-d", "IForest", "--store", str(store), "--explain"]
+    for command in (["enhance"], ["score", "--out", str(tmp_path / "s.csv")]):
+        res = CliRunner().invoke(main, command + common)
+        assert res.exit_code == 0, res.output
+        chose = re.search(r"auto chose (\S+?),", res.output).group(1)
+        starred = re.search(r"^\*(\S+)", res.output, re.M).group(1)  # the --explain table's mark
+        assert chose == starred, res.output
+    res = CliRunner().invoke(main, ["score", "--out", str(tmp_path / "s.csv"), "--json"] + common[:-1])
+    selection = json.loads(res.output)["selection"]
+    assert selection["choice"] in [row["candidate"] for row in selection["table"]]

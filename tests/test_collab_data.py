@@ -223,7 +223,7 @@ def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
 @pytest.mark.parametrize("text, kwargs, message", [
     ("a,b\n1,2\n", {"label_column": "cls"}, r"label column 'cls' not found; columns are \['a', 'b'\]"),
     ("a,label\n1,0\nfoo,1\n", {}, "non-numeric value 'foo' at line 3, column 'a'"),
-    ("a,b,label\n1,2,0\n3,0\n", {}, "line 3 has 2 fields, the header has 3"),
+    ("a,b,label\n1,2,0\n3,4,5,0\n", {}, "line 3 has 4 fields, the header has 3"),
     ("a,label\n1,0\n,0\ninf,1\n", {}, r"X has 1 NaN and 1 infinite values, first at \(row 1, column 0\)"),
     ("", {}, "empty file"),
     ("a,label\n", {}, r"empty dataset \(X has shape \(0, 1\)\)"),
@@ -237,7 +237,7 @@ def test_bad_csv_files(tmp_path, text, kwargs, message):
 
 
 def test_label_column_is_for_csv_only(tmp_path):
-    with pytest.raises(DataError, match="applies to CSV files only"):
+    with pytest.raises(DataError, match="applies to CSV, TSV and Parquet files only"):
         load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), label_column="y")
 
 
@@ -250,6 +250,7 @@ def test_resolve_dataset(tmp_path, monkeypatch):
     assert resolve_dataset("cardio", data_dir=tmp_path) == path  # case-insensitive fallback
     monkeypatch.setenv("DAS_DATA_DIR", str(tmp_path))
     assert resolve_dataset("other") == tmp_path / "other.csv"
+    assert resolve_dataset("other.csv") == tmp_path / "other.csv"  # a file name in the data dir
     with pytest.raises(DataError, match=rf"zzz: no dataset of that name in {tmp_path} \(available: Cardio, other\)"):
         resolve_dataset("zzz")
     with pytest.raises(DataError, match="missing.npz: no such file$"):
@@ -332,7 +333,7 @@ def test_several_label_like_columns_or_a_missing_drop_are_errors(tmp_path):
         load_dataset(_csv(tmp_path, "a,class,target\n1,0,1\n"))
     with pytest.raises(DataError, match=r"column 'zz' not found; columns are \['a', 'b'\]"):
         load_dataset(_csv(tmp_path, "a,b\n1,2\n", name="z.csv"), drop=["zz"])
-    with pytest.raises(DataError, match="--sep applies to CSV files only"):
+    with pytest.raises(DataError, match="--sep applies to CSV and TSV files only"):
         load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), sep=";")
 
 
@@ -362,3 +363,95 @@ def test_a_directory_given_as_data_says_so(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(DataError, match="is a directory, not a data file"):
         resolve_dataset(str(tmp_path))
+
+
+# ------------------------------------------------------------------ tables as users have them (pandas)
+def test_tsv_is_tab_separated_by_default_and_a_typed_tab_is_a_tab(tmp_path):
+    ds = load_dataset(_csv(tmp_path, "a\tb\tlabel\n1.5\t2\t0\n3\t4\t1\n", name="t.tsv"))
+    assert ds.X.tolist() == [[1.5, 2], [3, 4]] and ds.y.tolist() == [0, 1]
+    ds = load_dataset(_csv(tmp_path, "a\tb\n1\t2\n3\t4\n", name="t.csv"), sep="\\t")
+    assert ds.X.tolist() == [[1, 2], [3, 4]]
+
+
+def test_parquet_is_read_with_the_same_rules(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"CustomerID": ["c1", "c2", "c3"], "a": [1.0, 2.0, 3.0], "b": [4, 5, 6],
+                  "is_fraud": [0, 1, 0]}).to_parquet(path)
+    with pytest.warns(DataWarning, match="'CustomerID' taken as the id"):
+        ds = load_dataset(path)
+    assert ds.X.tolist() == [[1, 4], [2, 5], [3, 6]] and ds.y.tolist() == [0, 1, 0]
+    assert ds.ids.tolist() == ["c1", "c2", "c3"] and ds.id_name == "CustomerID"
+    with pytest.raises(DataError, match="--sep applies to CSV and TSV files only"):
+        load_dataset(path, sep=";")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        load_dataset(tmp_path / "bad.parquet")
+
+
+def test_decimal_commas_and_quoted_fields(tmp_path):
+    ds = load_dataset(_csv(tmp_path, "a;b;label\n1,5;2,25;0\n3;-4,5;1\n"), decimal=",")
+    assert ds.X.tolist() == [[1.5, 2.25], [3, -4.5]] and ds.y.tolist() == [0, 1]
+    quoted = 'name,a,b\n"Smith, J.",1,"2.5"\n"say ""hi""\n",3,4\n'
+    ds = load_dataset(_csv(tmp_path, quoted, name="q.csv"), id_column="name")
+    assert ds.X.tolist() == [[1, 2.5], [3, 4]] and ds.ids.tolist() == ["Smith, J.", 'say "hi"']
+    with pytest.raises(DataError, match="non-numeric value '1,5' at line 2, column 'a'"):
+        load_dataset(_csv(tmp_path, "a\tb\n1,5\t2\n3\t4\n", name="c.tsv"))
+    with pytest.raises(DataError, match="non-numeric value 'x' at line 3, column 'a'"):  # not '1,5'
+        load_dataset(_csv(tmp_path, "a;b\n1,5;2\nx;4\n", name="x.csv"), decimal=",")
+
+
+@pytest.mark.parametrize("name", ["CustomerID", "customerId", "Customer ID", "account_id", "UUID"])
+def test_id_columns_named_like_keys_are_never_features(tmp_path, name):
+    with pytest.warns(DataWarning, match=f"column '{name}' taken as the id"):
+        ds = load_dataset(_csv(tmp_path, f"{name},a,b\n17,1,2\n42,3,4\n"))
+    assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.id_name == name and ds.ids.tolist() == ["17", "42"]
+
+
+def test_a_column_of_uuids_is_an_id_whatever_its_name(tmp_path):
+    text = ("key,a,b\n"
+            "6f1c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6,1,2\n"
+            "0e8e4f1a-7b7c-4c1d-9e2f-0a1b2c3d4e5f,3,4\n")
+    with pytest.warns(DataWarning, match="column 'key' taken as the id"):
+        ds = load_dataset(_csv(tmp_path, text))
+    assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.ids[0].startswith("6f1c2a3e")
+    for word in ("Paid", "valid", "PAID"):  # words ending in "id" are features
+        ds = load_dataset(_csv(tmp_path, f"{word},b\n1,2\n3,4\n", name=f"{word}.csv"))
+        assert ds.X.shape == (2, 2) and ds.ids is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty file"),
+    ("\n\n", "empty file"),
+    ("a,b\n1,2\n", r"1 data row\(s\); a detector needs at least 2 rows"),
+    ("a,b\n1,2\n3,x\n", "non-numeric value 'x' at line 3, column 'b'"),
+    ("a;b;c\n1;2;3\n4;5;6\n", None),  # sniffed: fine
+    ("a,b\n1,2\n3,4,5,6\n", "line 3 has 4 fields, the header has 2"),
+])
+def test_malformed_small_tables_are_one_line_errors(tmp_path, text, message):
+    path = _csv(tmp_path, text)
+    if message is None:
+        assert load_dataset(path).X.shape == (2, 3)
+        return
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_field_of_any_size_is_read_or_refused_cleanly(tmp_path):
+    big = "x" * (300 * 1024)  # the csv module refuses fields over 128 KiB with csv.Error
+    with pytest.raises(DataError, match=r"non-numeric value 'x{40}\[\.\.\.\]' at line 3, column 'b'") as err:
+        load_dataset(_csv(tmp_path, f"a,b\n1,2\n3,{big}\n"))
+    assert len(str(err.value)) < 300
+    with pytest.raises(DataError, match="non-numeric value") as err:
+        load_dataset(_csv(tmp_path, f'a,b\n1,2\n3,"{big}\n,\n"\n', name="q.csv"))
+    ds = load_dataset(_csv(tmp_path, f"note,a,b\n{big},1,2\ny,3,4\n", name="n.csv"), drop=["note"])
+    assert ds.X.tolist() == [[1, 2], [3, 4]]
+
+
+def test_a_tsv_that_is_really_comma_separated_says_to_pass_sep(tmp_path):
+    with pytest.raises(DataError, match=r"non-numeric value '1,2' at line 2, column 'a,b' \(one column only: "
+                                        r"is the separator right\? pass --sep\)"):
+        load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="x.tsv"))
+    assert load_dataset(_csv(tmp_path, "a,b\n1,2\n3,4\n", name="x.tsv"), sep=",").X.shape == (2, 2)

@@ -10,6 +10,7 @@ versions, :func:`protocol_version`). Re-running the same grid skips finished key
 interrupted run resumes where it stopped.
 """
 import hashlib
+import inspect
 import json
 import socket
 import sys
@@ -47,6 +48,7 @@ class Cell:
     protocol: str = ""
     program_source: str = field(default=None, repr=False, compare=False)
     auto_candidates: tuple = ()
+    read: tuple = ()  # (option, value) pairs of collab.data.load_dataset that differ from its defaults
 
     def key(self):
         """Stable cache key (hex sha256) over everything that fixes the result."""
@@ -55,6 +57,8 @@ class Cell:
                 "scale": self.scale, "protocol": self.protocol}
         if self.auto_candidates:
             spec["auto"] = [[c.name, c.sha256] for c in self.auto_candidates]
+        if self.read:
+            spec["read"] = [[k, v] for k, v in self.read]
         return text_sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")))
 
     def describe(self):
@@ -119,8 +123,16 @@ def protocol_version():
     return f"b{BENCH_VERSION}-e{digest.hexdigest()[:12]}-s{SUITE_VERSION}"
 
 
+def _read_options(read):
+    """The :func:`collab.data.load_dataset` options in ``read`` that differ from its defaults, sorted."""
+    from das.collab.data import load_dataset
+
+    defaults = {k: p.default for k, p in inspect.signature(load_dataset).parameters.items()}
+    return tuple(sorted((k, v) for k, v in (read or {}).items() if v != defaults.get(k)))
+
+
 def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="standard", protocol=None,
-               auto_candidates=None):
+               auto_candidates=None, read=None):
     """Cross product of datasets x detectors x seeds.
 
     Parameters
@@ -138,6 +150,8 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
         ``{detector: [synthesis source]}`` (:func:`collab.selection.candidates`) for ``auto``.
     protocol : str, optional
         Defaults to :func:`protocol_version`.
+    read : dict, optional
+        :func:`collab.data.load_dataset` options for every dataset.
 
     Returns
     -------
@@ -148,6 +162,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
     programs, auto_candidates = programs or {}, auto_candidates or {}
     protocol = protocol_version() if protocol is None else protocol
     fingerprints = {path: file_fingerprint(path) for _, path in datasets}
+    read = _read_options(read)
     cells = []
     for name, path in datasets:
         for det in detectors:
@@ -155,7 +170,7 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
             cell_methods = tuple(m for m in methods if source or m not in PROGRAM_METHODS)
             for seed in seeds:
                 cells.append(Cell(name, str(path), fingerprints[path], det, int(seed), cell_methods,
-                                  sha, scale, protocol, source, tuple(auto_candidates.get(det, ()))))
+                                  sha, scale, protocol, source, tuple(auto_candidates.get(det, ())), read))
     return cells
 
 
@@ -170,7 +185,7 @@ def evaluate_cell(cell):
     # started here, outside the timed stages, rather than inside "synthesis".
     if cell.program_source or any(c.source for c in cell.auto_candidates):
         get_zygote()
-    split = split_dataset(load_dataset(cell.path), scale=cell.scale)
+    split = split_dataset(load_dataset(cell.path, **dict(cell.read)), scale=cell.scale)
     result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods,
                       auto_candidates=list(cell.auto_candidates) or None)
     result["split_fingerprint"] = getattr(split, "fingerprint", None)

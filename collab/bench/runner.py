@@ -73,7 +73,7 @@ def peak_rss_mb():
 
 def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, executor="joblib",
                   n_jobs=None, timeout=DEFAULT_TIMEOUT, retry_failed=False, scale="standard",
-                  scheduler=None, progress=True, command=None, cell_fn=None, auto_candidates=None):
+                  scheduler=None, progress=True, command=None, cell_fn=None, auto_candidates=None, read=None):
     """Run (or resume) a grid into ``out_dir`` and return a JSON-able summary.
 
     Parameters
@@ -85,6 +85,8 @@ def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, exe
         ``{detector: (sha256, source)}`` for the methods that need a program.
     auto_candidates : dict, optional
         ``{detector: [synthesis source]}`` (:func:`collab.selection.candidates`) that ``auto`` chooses among.
+    read : dict, optional
+        :func:`collab.data.load_dataset` options for every dataset (``sep``, ``label_column``, ...).
     command : str, optional
         Recorded in ``command.txt``; default the current ``sys.argv``.
     cell_fn : callable, optional
@@ -94,7 +96,8 @@ def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, exe
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text((command or " ".join(["das"] + sys.argv[1:])) + "\n")
     (out / "environment.json").write_text(json.dumps(environment(), indent=2, sort_keys=True) + "\n")
-    cells = make_cells(datasets, detectors, seeds, methods, programs, scale=scale, auto_candidates=auto_candidates)
+    cells = make_cells(datasets, detectors, seeds, methods, programs, scale=scale, auto_candidates=auto_candidates,
+                       read=read)
     # largest files first: long cells start early, so the pool does not idle at the end
     cells.sort(key=lambda c: -Path(c.path).stat().st_size)
     log = ResultLog(out / LOG_NAME)

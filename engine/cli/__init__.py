@@ -35,6 +35,8 @@ main.add_command(regenerate)
 main.add_command(prompts)
 from das.engine.cli.select import select  # noqa: E402
 main.add_command(select)
+from das.engine.cli.store import store  # noqa: E402
+main.add_command(store)
 from das.engine.cli.bench import bench, report  # noqa: E402
 main.add_command(bench)
 main.add_command(report)

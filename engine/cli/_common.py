@@ -9,7 +9,7 @@ import numpy as np
 
 from das.collab.bench.errors import BenchError
 from das.collab.certification import ProgramRefused
-from das.collab.data import DataError, DataWarning
+from das.collab.data import MISSING, DataError, DataWarning
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
 from das.collab.threshold import ThresholdError
@@ -106,45 +106,61 @@ def _writable_file(ctx, param, value):
 
 def out_file_option(help, **attrs):
     """``--out FILE``: a file to write, whose directory must exist (checked before the work)."""
-    return click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
-                        callback=_writable_file, help=help, **attrs)
+    # No explicit default=None: click 8.5 then skips the required check, and the work ran before failing.
+    return click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_writable_file,
+                        help=help, **attrs)
 
 
 def _columns(ctx, param, value):
     return tuple(c.strip() for v in value for c in v.split(",") if c.strip())
 
 
-_READ_OPTIONS = (
+_DATA_OPTIONS = (
+    click.option("--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
+                 help="Directory where dataset names are looked up (default: $DAS_DATA_DIR)."),
     click.option("--label-column", default=None,
-                 help="CSV label column (1 = anomaly) [default: label or y; a column named like a label "
+                 help="Table label column (1 = anomaly) [default: label or y; a column named like a label "
                       "(Label, class, target, is_fraud, ...) with a warning]."),
     click.option("--id-column", default=None,
-                 help="CSV column of row ids, kept in the output, never a feature [default: a column "
-                      "named id, row_id, *_id, ... with a warning]."),
-    click.option("--drop", multiple=True, callback=_columns, help="CSV columns to ignore (repeatable or comma-separated)."),
-    click.option("--sep", default=None, help="CSV field separator [default: guessed among , ; tab |]."),
+                 help="Table column of row ids, kept in the output, never a feature [default: a column "
+                      "named id, row_id, *_id, CustomerID, ... or holding UUIDs, with a warning]."),
+    click.option("--drop", multiple=True, callback=_columns,
+                 help="Table columns to ignore (repeatable or comma-separated)."),
+    click.option("--sep", default=None,
+                 help="CSV/TSV field separator ('\\t' or tab for a tab) [default: tab for .tsv, else guessed "
+                      "among , ; tab |]."),
+    click.option("--decimal", default=".", show_default=True, help="CSV/TSV decimal mark (',' for 1,5)."),
     click.option("--header/--no-header", default=None,
-                 help="Whether the CSV's first row names the columns [default: yes unless it is all numbers]."),
-    click.option("--missing", type=click.Choice(["error", "drop", "mean"]), default="error", show_default=True,
+                 help="Whether the CSV/TSV's first row names the columns [default: yes unless it is all numbers]."),
+    click.option("--missing", type=click.Choice(MISSING), default="error", show_default=True,
                  help="Missing values: refuse, drop their rows, or fill with the column mean."),
 )
+#: The parameter names :func:`data_options` adds (a test checks every command that reads data has them).
+DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "header", "missing")
 
 
-def read_options(fn):
-    """Options of :func:`collab.data.load_dataset`, handed to the command as one ``read`` dict."""
+def data_options(fn):
+    """The options of every command that reads data: where names are found and how tables are read.
+
+    The command receives ``data_dir`` and ``read``, a dict of
+    :func:`collab.data.load_dataset` options (``label_column``, ``sep``, ...).
+    """
     @functools.wraps(fn)
-    def wrapper(*args, label_column, id_column, drop, sep, header, missing, **kwargs):
+    def wrapper(*args, label_column, id_column, drop, sep, decimal, header, missing, **kwargs):
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
-                "header": header, "missing": missing}
+                "decimal": decimal, "header": header, "missing": missing}
         return fn(*args, read=read, **kwargs)
 
-    for option in reversed(_READ_OPTIONS):
+    for option in reversed(_DATA_OPTIONS):
         wrapper = option(wrapper)
     return wrapper
 
 
-def read_program_file(path):
+def read_program_file(path, in_place=False):
     """The program in a file: plain Python, or an LLM answer with fences and prose around it.
+
+    ``in_place``: each line of the program at its line in the file (the
+    rest blank), so that reports' line numbers are the file's.
 
     Raises
     ------
@@ -159,7 +175,7 @@ def read_program_file(path):
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
-    return program_source(text)
+    return program_source(text, in_place=in_place)
 
 
 json_option = click.option(

@@ -43,9 +43,8 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
             raise click.BadParameter(f"cannot create {html_dir}: {exc.strerror}", param_hint="--html") from None
     audited = []
     for file in files:
-        source = read_program_file(file)
-        audited.append(Audited(str(file), source, verify_with_usefulness(source, detector, seed=seed).to_dict(),
-                               file.read_text(encoding="utf-8")))
+        source = read_program_file(file, in_place=True)  # line N of the source is line N of the file
+        audited.append(Audited(str(file), source, verify_with_usefulness(source, detector, seed=seed).to_dict()))
     if fmt == "sarif":
         echo_json(to_sarif(audited))
     elif fmt == "json":

@@ -5,7 +5,7 @@ from das.collab.certification import available_programs, certified_programs
 from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
-from das.engine.cli._common import AliasOption, detector_option, echo_json, json_option, store_option
+from das.engine.cli._common import AliasOption, data_options, detector_option, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
@@ -40,8 +40,6 @@ def _method_list(ctx, param, value):
 
 
 @click.command("bench")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory of datasets (default $DAS_DATA_DIR).")
 @click.option("--data", "datasets", cls=AliasOption, aliases=("--datasets",), default=None,
               help="Comma-separated dataset names or paths (default: all in the data dir).")
 @detector_option(aliases=("--detectors",), default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
@@ -64,12 +62,13 @@ def _method_list(ctx, param, value):
 @click.option("--retry-failed", is_flag=True, help="Re-run cells whose last attempt failed or timed out.")
 @click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard",
               show_default=True, help="Feature scaling fitted on the training split.")
+@data_options
 @store_option
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @json_option
 @click.pass_context
-def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
-          retry_failed, scale, store_path, no_progress, as_json):
+def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, scheduler, timeout,
+          retry_failed, scale, data_dir, read, store_path, no_progress, as_json):
     """Run the benchmark grid: datasets x detectors x seeds x methods.
 
     Finished cells are cached in OUT/cells.jsonl, so an interrupted run resumes
@@ -87,7 +86,7 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
     result = run_benchmark(out_dir, data, dets, seeds, methods, programs, auto_candidates=auto, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
-                           progress=not no_progress)
+                           progress=not no_progress, read=read)
     all_failed = result["n_run"] > 0 and result["n_ok"] == 0
     if as_json:
         echo_json(result)
@@ -108,12 +107,11 @@ def bench(ctx, data_dir, datasets, detector, seeds, methods, out_dir, n_jobs, ex
 @click.option("--figure-data", "figure_datasets", cls=AliasOption, aliases=("--figure-datasets",), default=None,
               help="Comma-separated datasets for the score-density and embedding figures (recomputed).")
 @click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory of datasets (default $DAS_DATA_DIR).")
+@data_options
 @store_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the recomputed figures.")
 @json_option
-def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_path, seed, as_json):
+def report(results, out_dir, figure_datasets, figure_detector, data_dir, read, store_path, seed, as_json):
     """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""
     from das.collab.bench.plots import figure_scores
     from das.collab.bench.report import build_report, load_records
@@ -126,7 +124,7 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, store_p
         det = detector_name(figure_detector)
         source = certified_programs([det], store_path)[det].source
         for name, path in resolve_datasets(parse_list(figure_datasets, "figure-datasets"), data_dir):
-            split = split_dataset(load_dataset(path), scale="standard")
+            split = split_dataset(load_dataset(path, **read), scale="standard")
             figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))
     summary = build_report(results, out_dir, figure_data=figure_data)
     if as_json:

@@ -3,24 +3,18 @@ import warnings
 
 import click
 
-from das.collab.data import DataError, DataWarning, dataset_info, list_datasets, load_dataset
-from das.engine.cli._common import echo_json, json_option, read_options
-
-
-data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
-    help="Directory of dataset files (default: $DAS_DATA_DIR).")
+from das.collab.data import EXTENSIONS, DataError, DataWarning, dataset_info, list_datasets, load_dataset
+from das.engine.cli._common import data_options, echo_json, json_option
 
 
 @click.group("data")
 def data():
-    """Inspect datasets (.npz/.mat with keys X, y, or .csv; y = 1 anomaly)."""
+    """Inspect datasets (.npz/.mat with keys X, y, or .csv/.tsv/.parquet tables; y = 1 anomaly)."""
 
 
 @data.command("info")
 @click.argument("name_or_path")
-@data_dir_option
-@read_options
+@data_options
 @json_option
 def info(name_or_path, data_dir, read, as_json):
     """Show size, anomaly rate, split sizes and fingerprint of NAME_OR_PATH.
@@ -46,7 +40,7 @@ def info(name_or_path, data_dir, read, as_json):
         click.echo(f"{key + ':':20s}{value}")
 
 
-def _list_rows(data_dir, stats):
+def _list_rows(data_dir, stats, read):
     rows = []
     for path in list_datasets(data_dir):
         row = {"name": path.stem, "format": path.suffix.lstrip(".").lower(), "path": str(path),
@@ -55,7 +49,7 @@ def _list_rows(data_dir, stats):
             try:
                 with warnings.catch_warnings():  # a listing is not the place for per-file data warnings
                     warnings.simplefilter("ignore", DataWarning)
-                    ds = load_dataset(path)
+                    ds = load_dataset(path, **read)
                 row |= {"n": len(ds.X), "d": ds.X.shape[1], "anomalies": ds.n_anomalies if ds.y is not None else None}
             except DataError as exc:  # one bad file must not hide the others: show why instead
                 row["error"] = str(exc)
@@ -64,17 +58,18 @@ def _list_rows(data_dir, stats):
 
 
 @data.command("list")
-@data_dir_option
-@click.option("--stats", is_flag=True, help="Also load each file and show n, d and the anomaly count.")
+@data_options
+@click.option("--stats", is_flag=True, help="Also load each file (with the data options) and show n, d and the "
+                                            "anomaly count.")
 @json_option
-def list_(data_dir, stats, as_json):
+def list_(data_dir, read, stats, as_json):
     """List the dataset files in the data directory."""
-    rows = _list_rows(data_dir, stats)
+    rows = _list_rows(data_dir, stats, read)
     if as_json:
         echo_json(rows)
         return
     if not rows:
-        click.echo("no dataset files (.npz, .mat, .csv) found")
+        click.echo(f"no dataset files ({', '.join(EXTENSIONS)}) found")
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:

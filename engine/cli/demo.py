@@ -79,7 +79,10 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     half trains; test = other half + all anomalies. Each detector is fitted,
     enhanced with its certified synthesis program (the bundled corpus is
     certified into the store on first use) by sum fusion and by CoLLaTe-style
-    fusion; AUC-PR and AUC-ROC of base / sum / collate are printed.
+    fusion, and by auto, the default of `das enhance` and `das score` (chosen
+    without labels among the certified programs, random outliers and no
+    enhancement); AUC-PR and AUC-ROC of base / auto / sum / collate are
+    printed, with what auto chose.
     """
     names = DEFAULT_DETECTORS
     if detector_list is not None:
@@ -102,5 +105,7 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
         for r in rows:
             r["case"] = f"{r['dataset']} / {r['detector']}"
         click.echo(format_results(rows, row_key="case", col_key="method"))
+        chose = [f"{r['case']}: {r['choice']}" for r in rows if r["method"] == "auto"]
+        click.echo("\nauto (the default) chose: " + "; ".join(chose))
     cells = {(r["dataset"], r["detector"]): r["seconds"] for r in rows}
     click.echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s, seed {seed}")

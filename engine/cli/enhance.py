@@ -1,23 +1,25 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 
+from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
 from das.collab.pipeline import FUSIONS, enhance_dataset, score_dataset
 from das.engine.cli._common import (
     canonical_detector,
+    data_options,
     detector_option,
     echo_json,
     json_option,
     out_file_option,
-    read_options,
     store_option,
 )
+from das.engine.cli.select import data_option, format_choice, format_selection
 
 
 def _model_options(fn):
     """Options ``das enhance`` and ``das score`` share: data, detector, program and model."""
     for deco in reversed([
-        click.option("--data", required=True, help="Dataset: a .npz/.mat/.csv path or a name in $DAS_DATA_DIR."),
+        data_option,
         detector_option(required=True, callback=canonical_detector),
         click.option("--fusion", type=click.Choice(FUSIONS), default="sum", show_default=True,
                      help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
@@ -30,18 +32,14 @@ def _model_options(fn):
                      help="Enhancement classifier."),
         click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
-        read_options, store_option,
+        data_options, store_option,
     ]):
         fn = deco(fn)
     return fn
 
 
-def _program_label(res):
-    """``program 6d1661e2cb57``, or what ``auto`` chose when no program ran (``auto: random``)."""
-    if res.get("program_sha256"):
-        return f"program {res['program_sha256'][:12]}"
-    choice = (res.get("selection") or {}).get("choice")
-    return f"auto: {choice}" if choice else "program -"
+explain_option = click.option("--explain", is_flag=True,
+                              help="With --program auto: print the choice and its validation table.")
 
 
 def _model(fusion, program, classifier, lam, seed):
@@ -58,10 +56,10 @@ def _summary(res, out):
                  "with the row's id, its label and split when known, base and enhanced scores.")
 @click.option("--score-all", is_flag=True,
               help="With --out: score every row of the file, training rows included (by the model they trained).")
-@click.option("--explain", is_flag=True, help="With --program auto: print the choice and its validation table.")
+@explain_option
 @json_option
-def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, score_all, explain,
-            as_json):
+def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, out, score_all,
+            explain, as_json):
     """Enhance DETECTOR on a dataset with its certified synthesis program.
 
     Splits the data (normals in file order: first half trains; test = second
@@ -70,14 +68,14 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
     run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
     To score every row of your own data, see `das score`.
     """
-    res = enhance_dataset(data, detector, **_model(fusion, program, classifier, lam, seed),
+    res = enhance_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all)
     if out:
         res["rows"].to_csv(out)
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {_program_label(res)}, "
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
                f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
     if res["metrics"]:
         click.echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
@@ -89,8 +87,6 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
     if out:
         click.echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
     if explain and res.get("selection"):
-        from das.engine.cli.select import format_selection
-
         click.echo("\n".join(format_selection(res["selection"])))
     click.echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
 
@@ -99,8 +95,9 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, read, store_
 @_model_options
 @out_file_option("CSV file for the scores (one line per input row: id, label when known, base, enhanced).",
                  required=True)
+@explain_option
 @json_option
-def score(data, detector, fusion, program, classifier, lam, seed, read, store_path, out, as_json):
+def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, out, explain, as_json):
     """Score every row of a dataset, like PyOD's fit(X) then decision_scores_.
 
     The detector and its enhancement are fitted on all rows (labels, if any,
@@ -108,14 +105,16 @@ def score(data, detector, fusion, program, classifier, lam, seed, read, store_pa
     id column (or its row number) so it maps back to your data. For an honest
     evaluation on held-out rows, use `das enhance`.
     """
-    res = score_dataset(data, detector, **_model(fusion, program, classifier, lam, seed), store=store_path,
-                        read=read)
+    res = score_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
+                        store=store_path, read=read)
     res["rows"].to_csv(out)
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {_program_label(res)}, "
+    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
                f"fitted on all {res['n']} rows, n_syn={res['n_syn']})")
     click.echo(f"scores of {res['n']} rows written to {out}")
+    if explain and res.get("selection"):
+        click.echo("\n".join(format_selection(res["selection"])))
     if res["run_id"] is not None:
         click.echo(f"run {res['run_id']} recorded")

@@ -13,7 +13,8 @@ from das.engine.cli._common import (
     store_option,
 )
 from das.engine.verdict import failed_properties, format_report
-from das.program_store import ProgramStore, StoreError, TamperedProgram, export_bundle
+from das.program_store import ProgramNotFound, ProgramStore, StoreError, TamperedProgram, export_bundle
+from das.program_store.hashing import source_sha256
 from das.program_store.records import STATUSES
 
 
@@ -90,6 +91,7 @@ def add(ctx, file, detector, make_default, store_path, as_json):
     except ExtractionError:
         policy = ""  # the audit below says what is wrong with it
     with _open(store_path) as store:
+        _refuse_revoked(store, source_sha256(source))
         sha, ver = Certification(store).add(source, detector, policy=policy, metadata={"file": str(file)},
                                             make_default=make_default)
         status = store.get(sha).status
@@ -100,8 +102,21 @@ def add(ctx, file, detector, make_default, store_path, as_json):
         click.echo(f"program {file} -> {sha[:12]}")
         click.echo(format_report(ver.report, passed=ver.passed))
         click.echo(f"stored {sha[:12]} for {detector}: {status}"
-                   + (" (default)" if make_default and ver.passed else ""))
-    ctx.exit(0 if ver.passed else 1)
+                   + (" (default)" if make_default and ver.passed else "")
+                   + (" (it stays revoked and never runs)" if status == "revoked" else ""))
+    ctx.exit(0 if ver.passed and status == "certified" else 1)
+
+
+def _refuse_revoked(store, sha):
+    """A revoked program stays revoked: adding its source again is an error, and the suite is not run."""
+    try:
+        if store.get(sha).status != "revoked":
+            return
+    except (ProgramNotFound, TamperedProgram):  # new, or a tampered row that adding restores
+        return
+    reasons = [e["detail"].get("reason") for e in store.events(sha) if e["kind"] == "revoked"]
+    raise StoreError(f"program {sha[:12]} is revoked ({reasons[-1] if reasons else 'no reason recorded'}); "
+                     "adding it again does not restore it, and a revoked program never runs")
 
 
 @programs.command("show")
@@ -156,24 +171,33 @@ def _borderline(verification):
 
 
 def _verify_one(service, sha):
-    """Verify ``sha``; a tampered program is reported (never run), not raised."""
+    """Verify ``sha``; a tampered program is reported (never run), not raised. ``was``: its status before."""
     try:
+        was = service.store.get(sha).status
         ver = service.verify(sha)
     except TamperedProgram as exc:
-        return {"sha256": sha, "passed": False, "suite_version": None, "borderline": None,
+        return {"sha256": sha, "passed": False, "suite_version": None, "borderline": None, "was": "tampered",
                 "status": "tampered", "duration_s": None, "error": str(exc)}
     failed = failed_properties(ver.report or {})
-    return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version,
+    return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version, "was": was,
             "borderline": _borderline(ver), "status": service.store.get(sha).status,
             "duration_s": ver.duration_s, "failed": failed}
 
 
+def _counts(result, named):
+    """Whether a failed verification is a failure of the store: a program named on the command line, a
+    certified program that failed (it is revoked now) or a tampered one. A program picked by --all or
+    --detector that never certified (a rejected bundled program) failing again is no news."""
+    return result["sha256"] in named or result["was"] in ("certified", "tampered")
+
+
 def _verify(ctx, shas, detector, all_, store_path, as_json):
-    """Shared body of ``das programs verify`` and ``das verify``; exit 1 if any program failed."""
+    """Shared body of ``das programs verify`` and ``das verify``; exit 1 if a program failed that counts."""
     if not (shas or detector or all_):
         raise click.UsageError("give program SHAs, --detector or --all")
     with _open(store_path) as store:
-        targets = [store.resolve(s) for s in shas]
+        named = [store.resolve(s) for s in shas]
+        targets = list(named)
         if detector or all_:  # tampered rows are included: they must show up, and fail
             targets += [r.sha256 for r in store.list(detector=detector)
                         if r.status != "revoked" and r.sha256 not in targets]
@@ -181,6 +205,8 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
             raise StoreError("no programs to verify")
         service = Certification(store)
         results = [_verify_one(service, sha) for sha in targets]
+    for r in results:
+        r["counts"] = not r["passed"] and _counts(r, named)
     if as_json:
         echo_json(results)
     for r in [] if as_json else results:
@@ -190,9 +216,10 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
             continue
         border = "-" if r["borderline"] is None else f"{r['borderline']:.3f}"
         why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
+        never = "  (never certified)" if not r["passed"] and not r["counts"] else ""
         click.echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-                   f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}")
-    failed = sum(not r["passed"] for r in results)
+                   f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}{never}")
+    failed = sum(r["counts"] for r in results)
     if failed and not as_json:
         click.echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
     ctx.exit(1 if failed else 0)
@@ -216,7 +243,10 @@ def _verify_options(fn):
 def programs_verify(ctx, shas, detector, all_, store_path, as_json):
     """Re-run the property suite on programs and record the outcome (SHA prefixes allowed).
 
-    Exit code 1 when any program failed or was tampered with.
+    Exit code 1 when a program named by SHA fails, a certified program fails
+    (it is then revoked) or a program was tampered with; programs picked by
+    --all or --detector that never certified (rejected ones) are listed but
+    do not fail the command.
     """
     _verify(ctx, shas, detector, all_, store_path, as_json)
 

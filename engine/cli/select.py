@@ -1,7 +1,29 @@
 """``das select``: the label-free choice of ``program="auto"`` on a dataset, with its table."""
 import click
 
-from das.engine.cli._common import echo_json, json_option, store_option
+from das.engine.cli._common import (
+    canonical_detector,
+    data_options,
+    detector_option,
+    echo_json,
+    json_option,
+    store_option,
+)
+
+data_option = click.option("--data", required=True,
+                           help="Dataset: a .npz/.mat/.csv/.tsv/.parquet path or a name in --data-dir.")
+
+
+def format_choice(res):
+    """What enhanced the detector, said the same way by every command.
+
+    ``auto chose program:6d1661e2cb57`` (or ``random``, ``none``) when
+    ``program="auto"`` chose, else ``program 6d1661e2cb57``.
+    """
+    choice = (res.get("selection") or {}).get("choice")
+    if choice:
+        return f"auto chose {choice}"
+    return f"program {res['program_sha256'][:12]}" if res.get("program_sha256") else "no program"
 
 
 def format_selection(sel):
@@ -24,23 +46,24 @@ def format_selection(sel):
 
 
 @click.command("select")
-@click.option("--data", required=True, help="Dataset: a .npz/.mat/.csv path or a name in $DAS_DATA_DIR.")
-@click.option("--detector", "-d", required=True, help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DRL).")
+@data_option
+@detector_option(required=True, callback=canonical_detector)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--label-column", default=None, help="Label column of a CSV file (never read for the choice).")
+@data_options
 @store_option
 @json_option
-def select(data, detector, seed, label_column, store_path, as_json):
+def select(data, detector, seed, data_dir, read, store_path, as_json):
     """Show which enhancement program="auto" chooses for DETECTOR on a dataset, and why.
 
     Holds out 30 % of the training half, plants local, clustered, global and
     dependency anomalies from the rest, and validates no enhancement, random
     outliers and every certified program by AUC-PR per planted kind. Labels
-    are never read.
+    are never read (--label-column only keeps the label column out of the features).
     """
+    from das.collab.data import resolve_dataset
     from das.collab.pipeline import select_dataset
 
-    res = select_dataset(data, detector, seed=seed, store=store_path, label_column=label_column)
+    res = select_dataset(resolve_dataset(data, data_dir), detector, seed=seed, store=store_path, read=read)
     if as_json:
         echo_json(res)
         return

@@ -1,0 +1,101 @@
+"""One set of data options on every command that reads data; options checked before any work."""
+import importlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from das.engine.cli import main
+from das.engine.cli._common import DATA_OPTION_NAMES
+
+READS_DATA = [("data", "info"), ("data", "list"), ("enhance",), ("score",), ("select",), ("bench",), ("report",)]
+
+
+def _command(path):
+    command = main
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("path", READS_DATA, ids=" ".join)
+def test_every_command_that_reads_data_has_the_data_options(path):
+    names = {p.name for p in _command(path).params}
+    assert set(DATA_OPTION_NAMES) <= names, f"das {' '.join(path)} lacks {set(DATA_OPTION_NAMES) - names}"
+
+
+def test_select_reads_the_data_with_the_options_given(monkeypatch, tmp_path):
+    pipeline = importlib.import_module("das.collab.pipeline")
+    seen = {}
+
+    def fake_select(data, detector, *, seed, store, read):
+        seen.update(data=str(data), read=read)
+        return {"dataset": "d", "detector": detector, "n_train": 1, "choice": "none", "seconds": 0.0,
+                "fallback": None, "table": []}
+
+    monkeypatch.setattr(pipeline, "select_dataset", fake_select)
+    (tmp_path / "d.tsv").write_text("a\tb\n1,5\t2\n")
+    res = CliRunner().invoke(main, ["select", "--data", "d", "--data-dir", str(tmp_path), "-d", "iforest",
+                                    "--decimal", ",", "--id-column", "a", "--missing", "mean"])
+    assert res.exit_code == 0, res.output
+    assert seen["data"] == str(tmp_path / "d.tsv")
+    assert seen["read"]["decimal"] == "," and seen["read"]["id_column"] == "a" and seen["read"]["missing"] == "mean"
+
+
+def test_bench_cells_read_their_data_with_the_options_given(monkeypatch, tmp_path):
+    runner = importlib.import_module("das.collab.bench.runner")
+    seen = {}
+
+    def fake_run(out_dir, datasets, *args, read, **kwargs):
+        seen["read"] = read
+        return {"out": str(out_dir), "log": "l", "n_cells": 0, "n_cached": 0, "n_run": 0, "n_ok": 0,
+                "n_failed": 0, "wall_s": 0.0, "run": {}, "failures": []}
+
+    monkeypatch.setattr(runner, "run_benchmark", fake_run)
+    (tmp_path / "d.csv").write_text("a;b;class\n1,5;2;0\n")
+    res = CliRunner().invoke(main, ["bench", "-d", "ECOD", "--data", str(tmp_path / "d.csv"), "--methods", "base",
+                                    "--out-dir", str(tmp_path / "out"), "--sep", ";", "--decimal", ",",
+                                    "--label-column", "class"])
+    assert res.exit_code == 0, res.output
+    assert seen["read"]["sep"] == ";" and seen["read"]["decimal"] == "," and seen["read"]["label_column"] == "class"
+
+
+def test_a_bench_cell_loads_its_file_with_the_read_options(tmp_path):
+    from das.collab.bench.grid import evaluate_cell, make_cells
+
+    rows = "\n".join(f"{i % 7},{(i * 3) % 11};{int(i % 25 == 0)}" for i in range(1, 120))
+    (tmp_path / "d.csv").write_text("a;cls\n" + rows + "\n")  # decimal commas, ; between fields
+    cells = make_cells([("d", str(tmp_path / "d.csv"))], ["ECOD"], [0], ("base",), protocol="p",
+                       read={"sep": ";", "decimal": ",", "label_column": "cls", "missing": "error"})
+    assert dict(cells[0].read) == {"sep": ";", "decimal": ",", "label_column": "cls"}  # defaults left out
+    plain = make_cells([("d", str(tmp_path / "d.csv"))], ["ECOD"], [0], ("base",), protocol="p")
+    assert plain[0].read == () and plain[0].key() != cells[0].key()
+    result = evaluate_cell(cells[0])
+    assert 0 <= result["metrics"]["base"]["auc_roc"] <= 1
+
+
+def test_data_info_reads_a_decimal_comma_tsv(tmp_path):
+    (tmp_path / "d.tsv").write_text("CustomerID\ta\tb\tlabel\n" +
+                                    "".join(f"c{i}\t{i},5\t{i % 3},25\t{int(i == 4)}\n" for i in range(10)))
+    res = CliRunner().invoke(main, ["data", "info", str(tmp_path / "d.tsv"), "--decimal", ","])
+    assert res.exit_code == 0, res.output
+    assert "10 x 2" in res.output and "'CustomerID' taken as the id" in res.output
+
+
+def test_score_without_out_is_a_usage_error_before_any_work(monkeypatch, tmp_path):
+    pipeline = importlib.import_module("das.collab.pipeline")
+    monkeypatch.setattr(pipeline, "score_dataset", lambda *a, **k: pytest.fail("the fit ran before --out was checked"))
+    np.savez(tmp_path / "d.npz", X=np.ones((4, 2)), y=np.zeros(4))
+    res = CliRunner().invoke(main, ["score", "--data", str(tmp_path / "d.npz"), "-d", "ECOD"])
+    assert res.exit_code == 2 and "Missing option '--out'" in res.output
+
+
+@pytest.mark.parametrize("command", [["score", "--out", "OUT"], ["enhance"], ["select"]])
+def test_a_one_row_csv_is_one_clean_line(tmp_path, command):
+    (tmp_path / "one.csv").write_text("a,b,c\n1,2,3\n")
+    args = [a.replace("OUT", str(tmp_path / "s.csv")) for a in command]
+    res = CliRunner().invoke(main, [*args, "--data", str(tmp_path / "one.csv"), "-d", "IForest",
+                                    "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("Error: ") and len(res.output.strip().splitlines()) == 1
+    assert "1 data row(s)" in res.output and not (tmp_path / "s.csv").exists()
