@@ -7,7 +7,9 @@ Rather than loosening the guards we rewrite such statements to
 dicts (numpy's ``a[idx] += x`` does not accumulate repeated indices either).
 The target expression is evaluated twice; for the side-effect-free index
 expressions programs use this is harmless.  Annotated assignments
-(``x: float = 1.0``), also refused by RestrictedPython, become plain ones.
+(``x: float = 1.0``), also refused by RestrictedPython, become plain ones;
+every other annotation is dropped, and with them the imports of
+``rules.ANNOTATION_MODULE`` (the audit allowed its names in annotations only).
 :class:`ProgramPolicy` is the RestrictedPython policy the program is
 compiled with.
 """
@@ -20,7 +22,7 @@ from das.sandbox import rules
 
 
 class _AugAssignRewriter(ast.NodeTransformer):
-    """Turn ``target op= value`` on subscripts/attributes into plain assignment."""
+    """Turn ``target op= value`` on subscripts/attributes into plain assignment; drop annotations."""
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
@@ -42,6 +44,25 @@ class _AugAssignRewriter(ast.NodeTransformer):
             return ast.copy_location(ast.Pass(), node)
         new = ast.Assign(targets=[node.target], value=node.value)
         return ast.fix_missing_locations(ast.copy_location(new, node))
+
+
+    def visit_arg(self, node):
+        node.annotation = None
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        node.returns = None
+        return node
+
+    def visit_Import(self, node):
+        node.names = [a for a in node.names if a.name != rules.ANNOTATION_MODULE]
+        return node if node.names else ast.copy_location(ast.Pass(), node)
+
+    def visit_ImportFrom(self, node):
+        if node.module == rules.ANNOTATION_MODULE and not node.level:
+            return ast.copy_location(ast.Pass(), node)
+        return node
 
 
 def _as_load(node):
