@@ -292,6 +292,9 @@ class CheckedCallable:
             dtype = args[0]
         if dtype is not None:
             self._values.check_dtype(dtype, self._name)
+        for value in (getattr(self._func, "__self__", None), *args, *kwargs.values()):
+            if type(value) in (set, frozenset):  # ``list.extend(s)``, ``s.pop()`` follow its order
+                self._values.check_set_order(value)
         return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
 
     def __repr__(self):
@@ -601,10 +604,14 @@ def make_checked_builtins(values, refuse):
     checked_bytes._sandbox_class = bytes
 
     def checked_str(*args, **kwargs):
+        if args and type(args[0]) in (set, frozenset):
+            values.check_set_order(args[0])
         made = str(*args, **kwargs)
         return without_addresses(made) if len(args) == 1 and not kwargs else made
 
     def checked_repr(obj):
+        if type(obj) in (set, frozenset):
+            values.check_set_order(obj)
         return without_addresses(repr(obj))
 
     checked_str._sandbox_class = str
@@ -929,6 +936,21 @@ def make_print(sink):
     return _Printer
 
 
+class CheckedContext:
+    """What ``with ctx as name`` enters: what ``ctx.__enter__()`` returns is checked."""
+
+    __slots__ = ("_ctx", "_values")
+
+    def __init__(self, ctx, values):
+        self._ctx, self._values = ctx, values
+
+    def __enter__(self):
+        return self._values.hand_out(type(self._ctx).__enter__(self._ctx), "what a with statement entered")
+
+    def __exit__(self, *exc):
+        return type(self._ctx).__exit__(self._ctx, *exc)
+
+
 class ArrayType:
     """What ``np.ndarray`` is to a program: ``isinstance`` and annotations work,
     construction takes a shape, dtype and order only.
@@ -1094,6 +1116,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_mod_": mod,
         "_text_": without_addresses,
         "_enter_": values.enter,
+        "_with_": lambda ctx: CheckedContext(ctx, values),
         "_sent_": values.sent,
         "_print_": make_print(sink),
         "_apply_": guarded_apply,

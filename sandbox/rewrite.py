@@ -145,6 +145,12 @@ class ProgramPolicy(RestrictingNodeTransformer):
     def visit_YieldFrom(self, node):
         return _hook("_sent_", super().visit_YieldFrom(node))
 
+    def visit_withitem(self, node):
+        node = super().visit_withitem(node)
+        if node.optional_vars is not None:  # ``with ctx as name``: what ``__enter__`` returns is checked
+            node.context_expr = _hook("_with_", node.context_expr)
+        return node
+
     # Text made by the program never shows an object address (``_text_``,
     # ``_mod_``), and bytes formatting takes plain values only (``_mod_``).
     def visit_JoinedStr(self, node):

@@ -6,6 +6,7 @@ numpy unpatched, no file created, the key never echoed back.  A second group
 bypasses layers 1-2 on purpose and runs plain Python inside the isolated
 worker to show layer 3 (environment scrub, rlimits, seccomp) holds alone.
 """
+import ast
 import json
 import os
 import textwrap
@@ -17,7 +18,7 @@ from RestrictedPython import compile_restricted
 from das.sandbox import Limits, run_program
 from das.sandbox import guards, protocol, seccomp
 from das.sandbox.audit import PROGRAM_FILENAME
-from das.sandbox.rewrite import ProgramPolicy
+from das.sandbox.rewrite import ProgramPolicy, rewrite_augmented
 from das.sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
 
 SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
@@ -898,8 +899,10 @@ def test_library_text_holding_an_address_is_refused(guarded_parent):
     assert " at 0x" not in res.stdout and "LEAK" not in res.stdout and "<lambda>>" in res.stdout
 
 
-def test_sets_ordered_by_address_are_not_iterated(guarded_parent):
-    caught = "try:\n    s = {lambda: 0, lambda: 1}\n    for f in s:\n        pass\nexcept Exception:\n    pass\n" \
+@pytest.mark.parametrize("use", ["for f in s:\n    pass", "x = list(s)", "x = []\nx.extend(s)", "x = s.pop()",
+                                 "x = str(s)", "x = [*s]", "a, b = s"])
+def test_sets_ordered_by_address_are_not_iterated(guarded_parent, use):
+    caught = f"try:\n    s = {{lambda: 0, lambda: 1}}\n{textwrap.indent(use, '    ')}\nexcept Exception:\n    pass\n" \
              "print('survived')\nreturn X_train[:n_samples]"
     res = _run_caught(program(caught))
     assert res.status == VIOLATION and "its order follows their addresses" in res.message, res.message
@@ -928,3 +931,27 @@ def test_program_functions_still_take_what_the_program_holds(guarded_parent):
     res = run_program(program(body), np.ones((6, D)), 2, lambda A: A.sum(axis=1), limits=Limits(timeout_s=30))
     assert res.status == "ok", res.message
     assert res.stdout.strip() == "(np.float64(6.0), (2,), True, 4) [[3], [1, 2]] 1 x [3, 1] [4, 6]"
+
+
+def test_what_a_with_statement_enters_is_checked(guarded_parent):
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+
+    class Leaky:
+        def __enter__(self):
+            return memoryview(b"raw")
+
+        def __exit__(self, *exc):
+            return False
+
+    glb["leaky"] = Leaky()
+    source = "def enter():\n    with leaky as got:\n        return got\n"
+    exec(compile_restricted(rewrite_augmented(ast.parse(source)), PROGRAM_FILENAME, "exec", policy=ProgramPolicy), glb)
+    with pytest.raises(guards.SandboxViolation):
+        glb["enter"]()
+    assert "what a with statement entered is a builtins.memoryview object" in seen[-1].message
+    body = ("import warnings\nwith np.errstate(all='ignore') as state:\n    x = np.ones(1) / 0\n"
+            "with warnings.catch_warnings(record=True) as log:\n    warnings.warn('w')\nprint(len(log), x)\n"
+            "return X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok" and res.stdout.strip() == "1 [inf]", res.message
