@@ -143,7 +143,8 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
             obj = obj._sandbox_class  # ``str.join``: the class behind the checked builtin
         if name[:1] == "_" or name in _REFUSED_NAMES:
             _refuse_name(name, refuse)
-        if name in _RNG_STATE_NAMES and (isinstance(obj, _RNG_TYPES) or obj in _RNG_TYPES):
+        if name in _RNG_STATE_NAMES and (isinstance(obj, _RNG_TYPES)
+                                         or isinstance(obj, type) and issubclass(obj, _RNG_TYPES)):
             refuse("numpy-denied", f'"{name}" reads or writes a random generator\'s raw state')
         public = getattr(type(obj), "_sandbox_public", None)
         if values is not None and public is None:
@@ -256,6 +257,10 @@ _CONTAINERS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.value
 #: Iterated as they are: containers and arrays whose items were checked.
 _CHECKED_ITERABLES = frozenset({list, tuple, set, frozenset, dict, range, str, np.ndarray,
                                 type({}.keys()), type({}.values()), type({}.items())})
+#: Iterators a program may hand its own functions: whatever consumes them
+#: (``for``, ``next``, the checked builtins) checks the items they yield.
+_ITERATOR_TYPES = frozenset({map, filter, zip, enumerate, reversed, type(iter([])), type(iter(())),
+                             type(iter(range(0))), type(iter("")), type(reversed([]))})
 #: Builtin classes a program holds as names (``str.format``, ``int``, ``list`` ...).
 _BUILTIN_CLASSES = frozenset(value for value in (*safe_builtins.values(), list, tuple, set, frozenset, object, bytes)
                              if isinstance(value, type))
@@ -358,7 +363,8 @@ class ValueCheck:
             kind = type(item)
             if kind is str and " at 0x" in item and _ADDRESS.search(item):
                 self.refuse("value-not-allowed", f"{what} holds text with an object address")
-            if kind in _PLAIN_TYPES or id(item) in self.given:
+            if kind in _PLAIN_TYPES or id(item) in self.given \
+                    or kind is types.GeneratorType and item.gi_code is _ITEMS_CODE:  # the guard's checking iterator
                 continue
             seen += 1
             if seen > _MAX_CHECKED:
@@ -511,7 +517,7 @@ class ValueCheck:
                 or cls in (ArrayType, TypeQuery, CheckedCallable, types.ModuleType) \
                 or getattr(cls, "_sandbox_public", None) is not None:  # the guard's own, the model proxy
             return True
-        if cls in self.classes or cls in _BUILTIN_CLASSES:
+        if cls in self.classes or cls in _BUILTIN_CLASSES or not is_class and cls in _ITERATOR_TYPES:
             return True
         module, name = getattr(cls, "__module__", ""), cls.__qualname__
         return not is_class and f"{module}.{name}" in rules.RESULT_CLASSES or (

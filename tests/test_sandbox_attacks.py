@@ -925,12 +925,13 @@ def test_program_functions_still_take_what_the_program_holds(guarded_parent):
     g = count()
     first = next(g)
     print(apply(sum, X_train, model.predict_score, math, iter([4])), h.values, first, g.send("x"),
-          sorted([3, 1], key=lambda v: -v), list(map(lambda a, b: a + b, [1, 2], [3, 4])))
+          sorted([3, 1], key=lambda v: -v), list(map(lambda a, b: a + b, [1, 2], [3, 4])),
+          len(sorted([zip([1], [2]), iter([3]), enumerate("a"), reversed([1])], key=lambda it: 0)))
     return X_train[:n_samples]
     '''
     res = run_program(program(body), np.ones((6, D)), 2, lambda A: A.sum(axis=1), limits=Limits(timeout_s=30))
     assert res.status == "ok", res.message
-    assert res.stdout.strip() == "(np.float64(6.0), (2,), True, 4) [[3], [1, 2]] 1 x [3, 1] [4, 6]"
+    assert res.stdout.strip() == "(np.float64(6.0), (2,), True, 4) [[3], [1, 2]] 1 x [3, 1] [4, 6] 4"
 
 
 def test_what_a_with_statement_enters_is_checked(guarded_parent):
