@@ -541,7 +541,7 @@ def test_worker_global_numpy_seed_is_not_the_run_seed():
 
 
 # ------------------------------------------------- determinism across processes (issue 20)
-def test_determinism_repeats_run_in_a_second_fresh_zygote(monkeypatch):
+def test_determinism_repeats_run_in_a_second_zygote(monkeypatch):
     from das.sandbox import runner, zygote
 
     served = []
