@@ -501,6 +501,15 @@ def test_garbage_quote_backslash_runs_are_parsed_in_linear_time():
     assert res.status == "runtime-error" and "malformed JSON message" in res.message
 
 
+def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_nesting():
+    from das.sandbox import protocol
+
+    text = protocol.encode_json({"status": "ok", "stdout": '[[[[[[{{{{ "]]] \\" [[[['})
+    assert protocol.decode_json(text)["stdout"] == '[[[[[[{{{{ "]]] \\" [[[['
+    with pytest.raises(protocol.ProtocolError, match="nests deeper than 4"):
+        protocol.decode_json(b'{"a": "[", "b": [[[["]"]]]]}')
+
+
 def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():
     from das.sandbox import protocol
 
