@@ -300,10 +300,21 @@ class CheckedCallable:
         for value in (getattr(self._func, "__self__", None), *args, *kwargs.values()):
             if type(value) in (set, frozenset):  # ``list.extend(s)``, ``s.pop()`` follow its order
                 self._values.check_set_order(value)
+            elif type(value) is types.FunctionType and getattr(value, "_sandbox_class", None) in (str, bytes):
+                args, kwargs = _classes_for_standins(args, kwargs)  # ``astype(str)``: the class itself
+                break
         return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
+
+
+def _classes_for_standins(args, kwargs):
+    """``args``/``kwargs`` with the checked ``str``/``bytes`` builtins replaced by their classes."""
+    def real(value):
+        cls = getattr(value, "_sandbox_class", None) if type(value) is types.FunctionType else None
+        return cls if cls in (str, bytes) else value
+    return [real(arg) for arg in args], {key: real(value) for key, value in kwargs.items()}
 
 
 #: Methods whose first argument is a dtype (checked before the call).

@@ -956,3 +956,12 @@ def test_what_a_with_statement_enters_is_checked(guarded_parent):
             "return X_train[:n_samples]")
     res = _run_caught(program(body))
     assert res.status == "ok" and res.stdout.strip() == "1 [inf]", res.message
+
+
+def test_checked_str_and_bytes_keep_their_meaning(guarded_parent):
+    body = ("print(np.arange(2).astype(str), np.array([b'a'], dtype=bytes), str.upper('a'), list(map(str, [1])),\n"
+            "      isinstance('a', str), type('a') == str, str(3), repr('q'), f'{2:03d}', '%05.1f' % 2.25, 7 % 3)\n"
+            "return X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "['0' '1'] [b'a'] A ['1'] True True 3 'q' 002 002.2 1"
