@@ -259,7 +259,8 @@ _CHECKED_ITERABLES = frozenset({list, tuple, set, frozenset, dict, range, str, n
                                 type({}.keys()), type({}.values()), type({}.items())})
 #: Iterators a program may hand its own functions: whatever consumes them
 #: (``for``, ``next``, the checked builtins) checks the items they yield.
-_ITERATOR_TYPES = frozenset({map, filter, zip, enumerate, reversed, type(iter([])), type(iter(())),
+#: Not ``map``/``filter``: ``x in m`` would call their function from C.
+_ITERATOR_TYPES = frozenset({zip, enumerate, reversed, type(iter([])), type(iter(())),
                              type(iter(range(0))), type(iter("")), type(reversed([]))})
 #: Builtin classes a program holds as names (``str.format``, ``int``, ``list`` ...).
 _BUILTIN_CLASSES = frozenset(value for value in (*safe_builtins.values(), list, tuple, set, frozenset, object, bytes)
