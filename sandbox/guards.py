@@ -18,9 +18,9 @@ trusts the index arrays of a sparse matrix or a tree, and an object array or
 ``datetime64("now")`` is a pointer or a clock.  No object address reaches a
 program: text made by ``str``, ``repr``, f-strings, ``%`` and ``str.format``
 has them removed, library text holding one is refused, and sets of objects
-hashed by address are not iterated.  A refusal is an attempt: it is recorded (first one
-wins) through the ``on_refusal`` callback, which the worker turns into a
-``violation`` verdict the program cannot catch.
+hashed by address are not iterated.  A refusal is an attempt: it is recorded
+(first one wins) through the ``on_refusal`` callback, which the worker turns
+into a ``violation`` verdict the program cannot catch.
 """
 import builtins
 import functools
