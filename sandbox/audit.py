@@ -80,6 +80,8 @@ class _Auditor(ast.NodeVisitor):
         self.main_guard_names = {id(stmt.test.left) for stmt in tree.body if _is_main_guard(stmt)}
         self.class_bases = set()
         self.class_methods = set()
+        self.typing_names = _typing_names(tree)
+        self.annotations = {id(n) for annotation in _annotations(tree) for n in ast.walk(annotation)}
 
     def add(self, node, rule, message):
         self.findings.append(Finding(getattr(node, "lineno", 0) or 0, rule, message))
@@ -96,6 +98,9 @@ class _Auditor(ast.NodeVisitor):
             self._check_identifier(node, node.id, "name")
         if node.id in rules.FORBIDDEN_NAMES and id(node) not in self.class_bases:
             self.add(node, "forbidden-name", f'"{node.id}" is not allowed')
+        if node.id in self.typing_names and id(node) not in self.annotations:
+            self.add(node, "import-not-allowed", f'"{node.id}" comes from typing, whose names may be used '
+                                                 f'only in annotations')
         self.generic_visit(node)
 
     def visit_arg(self, node):
@@ -184,7 +189,8 @@ class _Auditor(ast.NodeVisitor):
     # -- imports ----------------------------------------------------------------
     def visit_Import(self, node):
         for alias in node.names:
-            self._check_import(node, alias.name)
+            if alias.name != rules.ANNOTATION_MODULE:
+                self._check_import(node, alias.name)
             if alias.asname:
                 self._check_identifier(node, alias.asname, "alias")
         self.generic_visit(node)
@@ -194,7 +200,13 @@ class _Auditor(ast.NodeVisitor):
             self.add(node, "import-not-allowed", "relative imports are not allowed")
             return
         module = node.module or ""
-        if self._check_import(node, module, [alias.name for alias in node.names]):
+        if module == rules.ANNOTATION_MODULE:
+            for alias in node.names:
+                if alias.name == "*":
+                    self.add(node, "import-not-allowed", f"from {module} import * is not allowed")
+                else:
+                    self._check_identifier(node, alias.asname or alias.name, "imported name")
+        elif self._check_import(node, module, [alias.name for alias in node.names]):
             for alias in node.names:
                 if alias.name == "*":
                     self.add(node, "import-not-allowed", f"from {module} import * is not allowed")
@@ -220,6 +232,28 @@ class _Auditor(ast.NodeVisitor):
             self.add(node, "forbidden-name", f'"{name}" is not allowed')
         elif name not in (rules.readable_names(module, self.allowed_imports) or ()):
             self.add(node, "import-not-allowed", f'"{module}.{name}" is not on the allow-list')
+
+
+def _typing_names(tree):
+    """Names the program binds by importing ``typing`` (anywhere in the tree)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.asname or a.name for a in node.names if a.name == rules.ANNOTATION_MODULE)
+        elif isinstance(node, ast.ImportFrom) and node.module == rules.ANNOTATION_MODULE and not node.level:
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _annotations(tree):
+    """Every annotation expression: of parameters, returns and annotated assignments."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            yield node.annotation
+        elif isinstance(node, ast.FunctionDef) and node.returns is not None:
+            yield node.returns
+        elif isinstance(node, ast.AnnAssign):
+            yield node.annotation
 
 
 def _is_main_guard(stmt):

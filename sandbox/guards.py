@@ -11,18 +11,23 @@ raw-memory, file and introspection names are refused, and every value handed
 out is checked again (modules, metaclasses, dangerous builtins, functions
 from outside the reviewed packages or from test modules).  Every value that
 reaches the program from library code -- attribute values, call results,
-items, iteration, unpacking, arguments passed to its callbacks -- must be of an
-allowed type (:class:`ValueCheck`): native code trusts the index arrays of a
-sparse matrix or a tree, and an object array or ``datetime64("now")`` is a
-pointer or a clock.  A refusal is an attempt: it is recorded (first one
-wins) through the ``on_refusal`` callback, which the worker turns into a
-``violation`` verdict the program cannot catch.
+items, iteration, unpacking, the arguments of any program function, method,
+class or lambda called from outside the program, values sent into its
+generators -- must be of an allowed type (:class:`ValueCheck`): native code
+trusts the index arrays of a sparse matrix or a tree, and an object array or
+``datetime64("now")`` is a pointer or a clock.  No object address reaches a
+program: text made by ``str``, ``repr``, f-strings, ``%`` and ``str.format``
+has them removed, library text holding one is refused, and sets of objects
+hashed by address are not iterated.  A refusal is an attempt: it is recorded
+(first one wins) through the ``on_refusal`` callback, which the worker turns
+into a ``violation`` verdict the program cannot catch.
 """
 import builtins
 import functools
 import importlib
 import itertools
 import random
+import re
 import string
 import sys
 import types
@@ -47,6 +52,17 @@ _TEST_PARTS = frozenset({"tests", "testing", "_pytest", "pytest", "unittest", "c
 #: Types ``hash()`` may be applied to: their hash is computed from the value,
 #: not from the object's address.
 _HASHABLE_VALUES = (str, bytes, int, float, complex, bool, type(None), np.generic)
+#: How CPython, numpy and most libraries print an object's address.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+#: Methods reading or writing a random generator's raw state (numpy's
+#: ``set_state`` trusts the position it is given and reads past the key).
+_RNG_STATE_NAMES = frozenset({"get_state", "set_state", "state", "getstate", "setstate"})
+_RNG_TYPES = (np.random.RandomState, np.random.Generator, np.random.BitGenerator, random.Random)
+
+
+def without_addresses(text):
+    """``text`` with the object addresses of default reprs removed (``<f at 0x..>`` -> ``<f>``)."""
+    return _ADDRESS.sub("", text) if " at 0x" in text else text
 
 
 class SandboxViolation(AttributeError):
@@ -123,8 +139,13 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
             raise TypeError("attribute name must be str")
         if type(obj) is CheckedCallable:
             obj = obj._func
+        elif type(obj) is types.FunctionType and getattr(obj, "_sandbox_class", None) in (str, bytes):
+            obj = obj._sandbox_class  # ``str.join``: the class behind the checked builtin
         if name[:1] == "_" or name in _REFUSED_NAMES:
             _refuse_name(name, refuse)
+        if name in _RNG_STATE_NAMES and (isinstance(obj, _RNG_TYPES)
+                                         or isinstance(obj, type) and issubclass(obj, _RNG_TYPES)):
+            refuse("numpy-denied", f'"{name}" reads or writes a random generator\'s raw state')
         public = getattr(type(obj), "_sandbox_public", None)
         if values is not None and public is None:
             values.check_holder(obj, name)
@@ -137,6 +158,8 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
         elif name in ("format", "format_map") and (
                 isinstance(obj, str) or isinstance(obj, type) and issubclass(obj, str)):
             return _checked_format(obj, name, refuse)
+        elif name == "join" and (isinstance(obj, bytes) or isinstance(obj, type) and issubclass(obj, bytes)):
+            return _checked_bytes_join(obj, refuse)
         try:
             value = getattr(obj, name)
         except AttributeError:
@@ -146,8 +169,10 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
         if public is None and type(value) not in _INERT_TYPES:  # the proxy's own methods are vetted
             _check_value(value, name, allowed_imports, refuse)
         value = substitute(obj, name, value)
-        if values is None or public is not None or isinstance(value, types.ModuleType):
+        if values is None or isinstance(value, types.ModuleType):
             return value
+        if public is not None:  # the model proxy's methods: their results are checked
+            return values.hand_out(value, 'attribute "{}"', name)
         if type(obj) is not np.ndarray:
             value = _read_only(value)
         if type(obj) is types.ModuleType:
@@ -232,8 +257,13 @@ _CONTAINERS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.value
 #: Iterated as they are: containers and arrays whose items were checked.
 _CHECKED_ITERABLES = frozenset({list, tuple, set, frozenset, dict, range, str, np.ndarray,
                                 type({}.keys()), type({}.values()), type({}.items())})
+#: Iterators a program may hand its own functions: whatever consumes them
+#: (``for``, ``next``, the checked builtins) checks the items they yield.
+#: Not ``map``/``filter``: ``x in m`` would call their function from C.
+_ITERATOR_TYPES = frozenset({zip, enumerate, reversed, type(iter([])), type(iter(())),
+                             type(iter(range(0))), type(iter("")), type(reversed([]))})
 #: Builtin classes a program holds as names (``str.format``, ``int``, ``list`` ...).
-_BUILTIN_CLASSES = frozenset(value for value in (*safe_builtins.values(), list, tuple, set, frozenset, object)
+_BUILTIN_CLASSES = frozenset(value for value in (*safe_builtins.values(), list, tuple, set, frozenset, object, bytes)
                              if isinstance(value, type))
 #: Items checked in one container before it is refused as too large.
 _MAX_CHECKED = 1 << 22
@@ -268,19 +298,26 @@ class CheckedCallable:
             dtype = args[0]
         if dtype is not None:
             self._values.check_dtype(dtype, self._name)
-        values = self._values
-        if any(type(arg) in _FUNCTION_TYPES for arg in args):
-            args = [values.callback(arg) for arg in args]
-        if kwargs and any(type(arg) in _FUNCTION_TYPES for arg in kwargs.values()):
-            kwargs = {key: values.callback(arg) for key, arg in kwargs.items()}
-        return values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
+        for value in (getattr(self._func, "__self__", None), *args, *kwargs.values()):
+            if type(value) in (set, frozenset):  # ``list.extend(s)``, ``s.pop()`` follow its order
+                self._values.check_set_order(value)
+            elif type(value) is types.FunctionType and getattr(value, "_sandbox_class", None) in (str, bytes):
+                args, kwargs = _classes_for_standins(args, kwargs)  # ``astype(str)``: the class itself
+                break
+        return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
 
 
-#: What a program passes as a callback (``minimize(f)``, ``callback=``, ``metric=``).
-_FUNCTION_TYPES = frozenset({types.FunctionType, types.MethodType})
+def _classes_for_standins(args, kwargs):
+    """``args``/``kwargs`` with the checked ``str``/``bytes`` builtins replaced by their classes."""
+    def real(value):
+        cls = getattr(value, "_sandbox_class", None) if type(value) is types.FunctionType else None
+        return cls if cls in (str, bytes) else value
+    return [real(arg) for arg in args], {key: real(value) for key, value in kwargs.items()}
+
+
 #: Methods whose first argument is a dtype (checked before the call).
 _DTYPE_METHODS = frozenset({"astype", "view"})
 
@@ -292,13 +329,16 @@ class ValueCheck:
     scalars of :data:`_VALUE_KINDS`; lists, tuples, sets and dicts of allowed
     values (checked whole); the classes listed on the allowed modules and
     their instances; numpy scalar types of allowed kinds; exceptions;
-    whatever the program made itself.  Anything else (sparse matrices, tree
-    internals, memoryviews, capsules, bit generators ...) is refused through
-    ``refuse``.  Callables are handed out as :class:`CheckedCallable`.
+    whatever the program made itself or was given (``given``: its builtins).
+    Anything else (sparse matrices, tree internals, memoryviews, capsules, bit
+    generators ...) is refused through ``refuse``, and so is library text
+    holding an object address.  Callables are handed out as
+    :class:`CheckedCallable`.
     """
 
     def __init__(self, refuse):
         self.refuse = refuse
+        self.given = set()  # ids of the values the program's builtins hold
         self.classes = _reviewed_classes()
         self.known = {}  # (type, is a class) -> allowed
         self.functions = {}  # id of a module's function -> (function, its CheckedCallable)
@@ -320,9 +360,9 @@ class ValueCheck:
         """
         kind = type(value)
         if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
-            return value
+            return without_addresses(value) if kind is str else value
         if callable(value) and not isinstance(value, type) and not self._program_made(value) \
-                and kind not in (CheckedCallable, ArrayType, TypeQuery):
+                and kind not in (CheckedCallable, ArrayType, TypeQuery) and id(value) not in self.given:
             return CheckedCallable(value, self, name)
         self.check(value, what.format(name))
         return value
@@ -333,7 +373,10 @@ class ValueCheck:
         while stack:
             item = stack.pop()
             kind = type(item)
-            if kind in _PLAIN_TYPES:
+            if kind is str and " at 0x" in item and _ADDRESS.search(item):
+                self.refuse("value-not-allowed", f"{what} holds text with an object address")
+            if kind in _PLAIN_TYPES or id(item) in self.given \
+                    or kind is types.GeneratorType and item.gi_code is _ITEMS_CODE:  # the guard's checking iterator
                 continue
             seen += 1
             if seen > _MAX_CHECKED:
@@ -356,16 +399,23 @@ class ValueCheck:
                 self._check_type(item if isinstance(item, type) else kind, what,
                                  is_class=isinstance(item, type))
 
-    def callback(self, func):
-        """A program function passed to library code: what the library passes it is checked."""
-        if not self._program_made(func):
-            return func
+    def enter(self, args):
+        """``_enter_(args)``, the first statement of every program function,
+        method and lambda: its arguments are checked unless program code
+        called it (whatever callable, class or builtin the caller went through)."""
+        try:
+            caller = sys._getframe(2)  # 0: here, 1: the program function, 2: its caller
+        except ValueError:
+            caller = None
+        if caller is None or caller.f_code.co_filename != PROGRAM_FILENAME:
+            name = sys._getframe(1).f_code.co_name
+            self.check(args, f'an argument library code passed to "{name}"')
 
-        @functools.wraps(func)  # the signature too: scipy picks what to pass by parameter name
-        def checked(*args, **kwargs):
-            self.check((args, kwargs), f'an argument library code passed to "{func.__name__}"')
-            return func(*args, **kwargs)
-        return checked
+    def sent(self, value):
+        """``_sent_(yield ...)``: a value sent into a program generator, checked."""
+        if type(value) not in _PLAIN_TYPES:
+            self.check(value, "a value sent into a program generator")
+        return value
 
     def check_holder(self, obj, name):
         """Refuse reading ``name`` from an object of a refused type (one
@@ -401,6 +451,8 @@ class ValueCheck:
         kind = type(iterable)
         if kind in _PLAIN_TYPES:
             return iter(iterable)
+        if kind in (set, frozenset):
+            self.check_set_order(iterable)
         if kind is np.ndarray:
             if iterable.dtype.kind not in _VALUE_KINDS:
                 self.check(iterable, "an iterated array")
@@ -427,6 +479,8 @@ class ValueCheck:
         kind = type(iterable)
         if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _VALUE_KINDS:
             return iterable
+        if kind in (set, frozenset):
+            self.check_set_order(iterable)
         if kind in _SCANNED:
             if len(iterable) <= _MAX_SCANNED:
                 for item in iterable:
@@ -436,6 +490,17 @@ class ValueCheck:
                 else:
                     return iterable
         return self.checked_iter(iterable)
+
+    def check_set_order(self, items):
+        """Refuse iterating a set whose order follows addresses (functions, objects)."""
+        stack = list(items)
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (tuple, frozenset)):
+                stack.extend(item)
+            elif not isinstance(item, _HASHABLE_VALUES):
+                self.refuse("value-not-allowed", f"iterating a set of {type(item).__name__} objects: "
+                                                 f"its order follows their addresses")
 
     def _items(self, it):
         hand_out = self.hand_out
@@ -461,9 +526,10 @@ class ValueCheck:
         if issubclass(cls, np.generic):
             return np.dtype(cls).kind in _VALUE_KINDS
         if isinstance(cls, ProgramClass) or issubclass(cls, BaseException) \
-                or cls in (ArrayType, TypeQuery, CheckedCallable):  # the guard's own
+                or cls in (ArrayType, TypeQuery, CheckedCallable, types.ModuleType) \
+                or getattr(cls, "_sandbox_public", None) is not None:  # the guard's own, the model proxy
             return True
-        if cls in self.classes or cls in _BUILTIN_CLASSES:
+        if cls in self.classes or cls in _BUILTIN_CLASSES or not is_class and cls in _ITERATOR_TYPES:
             return True
         module, name = getattr(cls, "__module__", ""), cls.__qualname__
         return not is_class and f"{module}.{name}" in rules.RESULT_CLASSES or (
@@ -554,8 +620,53 @@ def make_checked_builtins(values, refuse):
         return bytes(*args, **kwargs)
 
     checked_bytes._sandbox_class = bytes
-    made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes})
+
+    def checked_str(*args, **kwargs):
+        if args and type(args[0]) in (set, frozenset):
+            values.check_set_order(args[0])
+        made = str(*args, **kwargs)
+        return without_addresses(made) if len(args) == 1 and not kwargs else made
+
+    def checked_repr(obj):
+        if type(obj) in (set, frozenset):
+            values.check_set_order(obj)
+        return without_addresses(repr(obj))
+
+    checked_str._sandbox_class = str
+    made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes,
+                 "str": checked_str, "repr": checked_repr})
     return made
+
+
+def _plain_bytes_operand(value):
+    """What ``bytes % value`` and ``bytes.join`` take: bytes, numbers (no buffers, no objects)."""
+    return type(value) in (bytes, int, float, bool) or isinstance(value, (np.bytes_, np.integer, np.floating))
+
+
+def _checked_bytes_join(obj, refuse):
+    """``bytes.join`` (bound or unbound) that takes ``bytes`` items only (an
+    object array's buffer would be its pointers)."""
+    def join(*args):
+        *separator, items = args  # unbound: (separator, items); bound: (items,)
+        items = list(items)
+        if not all(type(item) is bytes or isinstance(item, np.bytes_) for item in items):
+            refuse("value-not-allowed", "bytes.join takes bytes items only")
+        return bytes.join(separator[0] if separator else obj, items)
+    return join
+
+
+def make_mod(refuse):
+    """``_mod_(a, b)``, what ``a % b`` compiles to: text formatting without
+    addresses; bytes formatting of bytes and numbers only."""
+    def mod(a, b):
+        if isinstance(a, str):
+            return without_addresses(a % b)
+        if isinstance(a, bytes):
+            operands = b.values() if type(b) is dict else b if type(b) is tuple else (b,)
+            if not all(_plain_bytes_operand(v) for v in operands):
+                refuse("value-not-allowed", "bytes formatting takes bytes and numbers only")
+        return a % b
+    return mod
 
 
 def _format_fields(template, refuse, depth=0):
@@ -580,10 +691,14 @@ def _checked_format(obj, name, refuse):
         def unbound(template, *args, **kwargs):
             if type(template) is str:
                 _format_fields(template, refuse)
-            return method(template, *args, **kwargs)
+            return without_addresses(method(template, *args, **kwargs))
         return unbound
     _format_fields(obj, refuse)
-    return getattr(obj, name)
+    bound = getattr(obj, name)
+
+    def formatted(*args, **kwargs):
+        return without_addresses(bound(*args, **kwargs))
+    return formatted
 
 
 def make_import(allowed_imports, guarded_getattr, refuse=None):
@@ -782,8 +897,15 @@ _NP_INPLACE = {
 }
 
 
+def make_inplacevar(mod):
+    """``_inplacevar_`` hook for ``name op= value`` (``%=`` through ``mod``, see :func:`make_mod`)."""
+    def inplacevar(op, x, y):
+        return mod(x, y) if op == "%=" and isinstance(x, (str, bytes)) else guarded_inplacevar(op, x, y)
+    return inplacevar
+
+
 def guarded_inplacevar(op, x, y):
-    """``_inplacevar_`` hook for ``name op= value``."""
+    """``name op= value`` on numbers, arrays and lists."""
     if op not in _BINARY:
         raise SandboxViolation("forbidden-call", f"operator {op} is not allowed")
     if isinstance(x, np.ndarray) and op in _NP_INPLACE:
@@ -830,6 +952,21 @@ def make_print(sink):
             return ""
 
     return _Printer
+
+
+class CheckedContext:
+    """What ``with ctx as name`` enters: what ``ctx.__enter__()`` returns is checked."""
+
+    __slots__ = ("_ctx", "_values")
+
+    def __init__(self, ctx, values):
+        self._ctx, self._values = ctx, values
+
+    def __enter__(self):
+        return self._values.hand_out(type(self._ctx).__enter__(self._ctx), "what a with statement entered")
+
+    def __exit__(self, *exc):
+        return type(self._ctx).__exit__(self._ctx, *exc)
 
 
 class ArrayType:
@@ -981,6 +1118,8 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "dict": make_dict(refuse, values), "isinstance": _safe_isinstance, "issubclass": _safe_issubclass,
         "__import__": make_import(allowed_imports, guarded_getattr, refuse),
     })
+    values.given.update(id(value) for value in safe.values() if not isinstance(value, type))
+    mod = make_mod(refuse)
     return {
         "__builtins__": safe,
         "__name__": "synthesis_program",
@@ -991,7 +1130,12 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,  # both iterate with _getiter_
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": make_write(refuse),
-        "_inplacevar_": guarded_inplacevar,
+        "_inplacevar_": make_inplacevar(mod),
+        "_mod_": mod,
+        "_text_": without_addresses,
+        "_enter_": values.enter,
+        "_with_": lambda ctx: CheckedContext(ctx, values),
+        "_sent_": values.sent,
         "_print_": make_print(sink),
         "_apply_": guarded_apply,
         "_dict_key_": dict_key,

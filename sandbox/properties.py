@@ -18,7 +18,8 @@ n_train / 2 runs on the base and the real-like dataset (determinism).
 ``shape``                       ``(n, d)`` for every n asked
 ``finite``                      real, finite values
 ``no_mutation``                 ``X_train`` unchanged after the call (runner's ``input_mutated``)
-``deterministic``               same seed -> byte-identical output, on two different datasets
+``deterministic``               same seed -> byte-identical output, on two different datasets, the
+                                repeat run in a second, freshly started zygote (another address layout)
 ``time``                        every regular run within ``TIME_LIMIT_S`` CPU seconds (load-independent)
 ``memory``                      no run killed by the memory limit
 ``no_violation``                no run refused by the sandbox (guard refusal or denied system call)
@@ -35,6 +36,7 @@ runtime also applies to a program's output on the user's data.
 """
 import ast
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -257,8 +259,9 @@ def _single_threaded_torch():
 class _Suite:
     """One suite execution: holds the injected runner/factory and the run log."""
 
-    def __init__(self, source, detector, seed, params, runner, factory, limits):
+    def __init__(self, source, detector, seed, params, runner, factory, limits, fresh_zygote=False):
         self.source, self.detector, self.seed = source, detector, int(seed)
+        self.fresh_zygote = fresh_zygote  # repeat runs in a second zygote (the default runner's)
         self.params, self.runner, self.factory, self.limits = params, runner, factory, limits
         self.runs = []  # (dataset name, n, RunResult)
         self.degree = None  # SUITE_DEGREE for programs of the hardness-degree variant
@@ -367,6 +370,7 @@ def verify_program(
         ``detectors.UnknownDetector``.
     """
     t0 = time.perf_counter()
+    fresh_zygote = runner is None
     if runner is None:
         from das.sandbox.runner import run_program as runner
 
@@ -376,7 +380,7 @@ def verify_program(
     probe = detector_factory(detector, random_state=seed)  # fail fast on an unknown name
     name = getattr(probe, "name", str(detector))
     params = {**SUITE_DETECTOR_PARAMS.get(name, {}), **(detector_params or {})}
-    suite = _Suite(source, name, seed, params, runner, detector_factory, limits)
+    suite = _Suite(source, name, seed, params, runner, detector_factory, limits, fresh_zygote)
 
     props = [check_audit(source), check_signature(source)]
     if props[1].passed and len(props[1].value) == 4:
@@ -422,8 +426,9 @@ def _dynamic_properties(suite):
     base_runs = {n: regular(base, n) for n in (1, _n_syn(base), n_large)}
     outputs = {base.name: base_runs[_n_syn(base)]}
     outputs.update({s.name: regular(s, _n_syn(s)) for s in sets[1:]})
-    repeats = [(s.name, outputs[s.name], suite.run(s.name, s.X, _n_syn(s), models[s.name]))
-               for s in (base, real)]
+    with _second_zygote(suite.fresh_zygote):
+        repeats = [(s.name, outputs[s.name], suite.run(s.name, s.X, _n_syn(s), models[s.name]))
+                   for s in (base, real)]
 
     props = [_blamed_property(p, blamed) for p in ("runs", "shape", "finite")]
     props.append(_mutation(suite.runs))
@@ -439,6 +444,33 @@ def _dynamic_properties(suite):
     props += _novelty_properties(checked)
     props.append(degenerate)
     return props, hardness
+
+
+_SECOND = {"zygote": None}  # this process's second zygote, started on first use
+_SECOND_LOCK = threading.Lock()
+
+
+@contextmanager
+def _second_zygote(enabled):
+    """Sandbox runs inside come from this process's second zygote: a process of
+    its own, so another address layout (runs forked from one zygote share it,
+    and a program keyed to an address would repeat itself there).  Started
+    once per process (~2.5 s), then reused."""
+    if not enabled:
+        yield
+        return
+    from das.sandbox import zygote
+
+    first = zygote.get_zygote()
+    with _SECOND_LOCK:
+        second = _SECOND["zygote"]
+        if second is None or not second.alive() or second.isolated != first.isolated:
+            second = _SECOND["zygote"] = zygote.Zygote(first.isolated)
+    zygote.use(second)
+    try:
+        yield
+    finally:
+        zygote.use(first)
 
 
 def _n_syn(dataset):
@@ -467,7 +499,7 @@ def _mutation(runs):
 
 
 def _determinism(repeats):
-    """Two runs with the same seed give byte-identical output, on each repeated dataset."""
+    """Two runs with the same seed, from two zygotes, give byte-identical output on each repeated dataset."""
     diffs, problems = [], []
     for name, first, second in repeats:
         if not (first.ok and second.ok and first.output is not None and second.output is not None):

@@ -32,7 +32,9 @@ TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd
 
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 4  # INFO is a flat object; a little slack for later fields
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+#: Escapes, quotes and brackets: fixed-length tokens, so one linear scan (a
+#: pattern matching whole strings backtracks quadratically on ``"\\"\\...``).
+_JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 _F_SETPIPE_SZ = 1031
 
@@ -181,10 +183,16 @@ def decode_json(data, max_depth=MAX_JSON_DEPTH):
 
 
 def _nesting_depth(text):
-    """Deepest ``[``/``{`` nesting of JSON ``text``, skipping string contents."""
+    """Deepest ``[``/``{`` nesting of JSON ``text``, skipping string contents (linear time)."""
     depth = deepest = 0
-    for token in _JSON_TOKENS.findall(text):
-        if token in "[{":
+    in_string = False
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) > 1:  # string contents, or an escape
+            continue
+        elif token in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif token in "]}":

@@ -7,7 +7,9 @@ Rather than loosening the guards we rewrite such statements to
 dicts (numpy's ``a[idx] += x`` does not accumulate repeated indices either).
 The target expression is evaluated twice; for the side-effect-free index
 expressions programs use this is harmless.  Annotated assignments
-(``x: float = 1.0``), also refused by RestrictedPython, become plain ones.
+(``x: float = 1.0``), also refused by RestrictedPython, become plain ones;
+every other annotation is dropped, and with them the imports of
+``rules.ANNOTATION_MODULE`` (the audit allowed its names in annotations only).
 :class:`ProgramPolicy` is the RestrictedPython policy the program is
 compiled with.
 """
@@ -20,7 +22,7 @@ from das.sandbox import rules
 
 
 class _AugAssignRewriter(ast.NodeTransformer):
-    """Turn ``target op= value`` on subscripts/attributes into plain assignment."""
+    """Turn ``target op= value`` on subscripts/attributes into plain assignment; drop annotations."""
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
@@ -42,6 +44,25 @@ class _AugAssignRewriter(ast.NodeTransformer):
             return ast.copy_location(ast.Pass(), node)
         new = ast.Assign(targets=[node.target], value=node.value)
         return ast.fix_missing_locations(ast.copy_location(new, node))
+
+
+    def visit_arg(self, node):
+        node.annotation = None
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        node.returns = None
+        return node
+
+    def visit_Import(self, node):
+        node.names = [a for a in node.names if a.name != rules.ANNOTATION_MODULE]
+        return node if node.names else ast.copy_location(ast.Pass(), node)
+
+    def visit_ImportFrom(self, node):
+        if node.module == rules.ANNOTATION_MODULE and not node.level:
+            return ast.copy_location(ast.Pass(), node)
+        return node
 
 
 def _as_load(node):
@@ -100,11 +121,70 @@ class ProgramPolicy(RestrictingNodeTransformer):
             node.value = _hook("_getiter_", node.value)
         return node
 
+    # Where values enter program code from outside it: the arguments of a
+    # function, method, class or lambda (whoever calls it: a sort key, a
+    # generator's ``send``, a class passed as a callback) and the values sent
+    # into a generator are checked by the ``_enter_`` / ``_sent_`` hooks.
+    def visit_FunctionDef(self, node):
+        node = super().visit_FunctionDef(node)
+        entry = _entry_check(node.args, node)
+        if entry is not None:
+            node.body.insert(0, ast.copy_location(ast.Expr(entry), node))
+        return node
+
+    def visit_Lambda(self, node):
+        node = super().visit_Lambda(node)
+        entry = _entry_check(node.args, node)
+        if entry is not None:  # ``_enter_(...)`` returns None: ``None or body`` is the body
+            node.body = ast.copy_location(ast.BoolOp(ast.Or(), [entry, node.body]), node)
+        return node
+
+    def visit_Yield(self, node):
+        return _hook("_sent_", super().visit_Yield(node))
+
+    def visit_YieldFrom(self, node):
+        return _hook("_sent_", super().visit_YieldFrom(node))
+
+    def visit_withitem(self, node):
+        node = super().visit_withitem(node)
+        if node.optional_vars is not None:  # ``with ctx as name``: what ``__enter__`` returns is checked
+            node.context_expr = _hook("_with_", node.context_expr)
+        return node
+
+    # Text made by the program never shows an object address (``_text_``,
+    # ``_mod_``), and bytes formatting takes plain values only (``_mod_``).
+    def visit_JoinedStr(self, node):
+        outer = not getattr(self, "_in_fstring", False)
+        self._in_fstring = True  # a format spec is a nested JoinedStr: left as it is
+        try:
+            node = super().visit_JoinedStr(node)
+        finally:
+            self._in_fstring = not outer
+        return _hook("_text_", node) if outer else node
+
+    def visit_BinOp(self, node):
+        node = super().visit_BinOp(node)
+        if not isinstance(node.op, ast.Mod):
+            return node
+        call = ast.Call(func=ast.Name("_mod_", ast.Load()), args=[node.left, node.right], keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
     def visit_DictComp(self, node):
         node = super().visit_DictComp(node)
         if not isinstance(node.key, ast.Constant):
             node.key = _key_hook(node.key)
         return node
+
+
+def _entry_check(args, where):
+    """``_enter_((every parameter,))`` for a function's parameters (at ``where``'s line), None without any."""
+    names = [a.arg for a in args.posonlyargs + args.args]
+    names += [args.vararg.arg] if args.vararg else []
+    names += [a.arg for a in args.kwonlyargs] + ([args.kwarg.arg] if args.kwarg else [])
+    if not names:
+        return None
+    params = ast.Tuple([ast.Name(name, ast.Load()) for name in names], ast.Load())
+    return _hook("_enter_", ast.fix_missing_locations(ast.copy_location(params, where)))
 
 
 def _key_hook(key):

@@ -38,6 +38,11 @@ NUMPY_MODULES = frozenset({
     "numpy", "numpy.random", "numpy.linalg", "numpy.fft", "numpy.lib", "numpy.lib.stride_tricks",
 })
 
+#: The one module a program may import for annotations only: the audit
+#: accepts its names in annotations and nowhere else, and the compiled program
+#: keeps neither the import nor any annotation, so nothing of it runs.
+ANNOTATION_MODULE = "typing"
+
 #: Every module a program may hold: the zygote preloads exactly these.
 ALLOWED_MODULES = NUMPY_MODULES | DEFAULT_IMPORTS
 

@@ -6,6 +6,7 @@ numpy unpatched, no file created, the key never echoed back.  A second group
 bypasses layers 1-2 on purpose and runs plain Python inside the isolated
 worker to show layer 3 (environment scrub, rlimits, seccomp) holds alone.
 """
+import ast
 import json
 import os
 import textwrap
@@ -17,6 +18,7 @@ from RestrictedPython import compile_restricted
 from das.sandbox import Limits, run_program
 from das.sandbox import guards, protocol, seccomp
 from das.sandbox.audit import PROGRAM_FILENAME
+from das.sandbox.rewrite import ProgramPolicy, rewrite_augmented
 from das.sandbox.rules import ALLOWED_MODULES, DEFAULT_IMPORTS, MODULE_ATTRIBUTES
 
 SECRET = "sk-ant-FAKE-SECRET-for-sandbox-tests"
@@ -645,7 +647,7 @@ def test_allowed_library_values_still_work(guarded_parent):
 def test_what_library_code_passes_to_a_program_callback_is_checked():
     seen = []
     glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
-    exec(compile_restricted("def f(x):\n    return x\n", PROGRAM_FILENAME, "exec"), glb)
+    exec(compile_restricted("def f(x):\n    return x\n", PROGRAM_FILENAME, "exec", policy=ProgramPolicy), glb)
     values = guards.ValueCheck(guards.make_refuse(seen.append))
     library = guards.CheckedCallable(lambda cb, arg: cb(arg), values, "library")
     assert library(glb["f"], np.ones(2)).tolist() == [1.0, 1.0]
@@ -809,3 +811,157 @@ def test_star_unpacking_of_plain_values_still_works(guarded_parent):
                       limits=Limits(timeout_s=30))
     assert res.status == "ok", res.message
     assert res.stdout.strip() == "1 [0, 1, 5.0] 4"
+
+
+# -- issue 20: every way a library value enters program code is checked --------------
+#: A list filled by C code (``list.extend``) with a forest's object arrays; each
+#: attack hands those items to program code through another kind of callable,
+#: keeps one and writes into it (the tree swap) or reads its pointer bytes.
+FILLED = GB + "r = []\nr.extend(gb)\nbox = []\n"
+#: (name, body, where the refusal must name the entry)
+CALLBACK_ROUTES = [
+    ("generator-send-as-sort-key",
+     "def keep():\n    while True:\n        box.append((yield 0))\ng = keep()\nnext(g)\nr.sort(key=g.send)",
+     "a value sent into a program generator"),
+    ("program-class-as-sort-key",
+     "class Keep(object):\n    def __init__(self, row):\n        box.append(row)\nr.sort(key=Keep)",
+     'an argument library code passed to "__init__"'),
+    ("bound-method-as-sort-key",
+     "class Keep(object):\n    def take(self, row):\n        box.append(row)\n        return 0\n"
+     "r.sort(key=Keep().take)", 'an argument library code passed to "take"'),
+    ("closure-through-checked-callable",
+     "def take(row):\n    box.append(row)\n    return 0\nkey = np.asarray\nr.sort(key=lambda v: take(v))",
+     'an argument library code passed to "<lambda>"'),
+]
+
+
+@pytest.mark.parametrize("name,body,needle", CALLBACK_ROUTES, ids=[r[0] for r in CALLBACK_ROUTES])
+def test_library_values_reach_program_callables_only_checked(guarded_parent, name, body, needle):
+    caught = (f"try:\n{textwrap.indent(FILLED + body, '    ')}\n    box[0][0] = 7\n    print('LEAK', len(box))\n"
+              f"except Exception:\n    pass\nprint('survived')\nreturn X_train[:n_samples]")
+    res = _run_caught(program(caught))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert needle in res.message and "object" in res.message, res.message
+    assert "LEAK" not in res.stdout and "survived" not in res.stdout and res.output is None
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("x = b''.join(gb)", "bytes.join takes bytes items only"),
+    ("x = bytes.join(b'', gb)", "bytes.join takes bytes items only"),
+    ("x = b'%s' % X_train", "bytes formatting takes bytes and numbers only"),
+    ("x = b'%b %b' % (b'a', X_train)", "bytes formatting takes bytes and numbers only"),
+    ("x = b'%s'\nx %= X_train", "bytes formatting takes bytes and numbers only"),
+    ("rs = np.random.RandomState(0)\nx = rs.get_state()", '"get_state" reads or writes'),
+    ("rs = np.random.RandomState(0)\nrs.set_state(('MT19937', np.zeros(624, dtype=np.uint32), 10 ** 6))",
+     '"set_state" reads or writes'),
+    ("import random\nx = random.Random(0).getstate()", '"getstate" reads or writes'),
+])
+def test_raw_bytes_and_generator_state_are_refused(guarded_parent, body, needle):
+    caught = f"try:\n{textwrap.indent(GB + body, '    ')}\n    print('LEAK', x)\nexcept Exception:\n    pass\n" \
+             "print('survived')\nreturn X_train[:n_samples]"
+    res = _run_caught(program(caught))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert needle in res.message
+    assert "LEAK" not in res.stdout and "survived" not in res.stdout and res.output is None
+
+
+def test_plain_bytes_formatting_and_join_still_work(guarded_parent):
+    body = "print(b'-'.join([b'a', b'b']), bytes.join(b'', [b'c']), b'%d:%s' % (3, b'x'), '%.1f|%s' % (1.25, 'k'))\n" \
+           "return X_train[:n_samples]"
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "b'a-b' b'c' b'3:x' 1.2|k"
+
+
+#: Text that would show an object address, however the program makes it.
+ADDRESS_TEXTS = [
+    "repr(f)", "str(f)", "f'{f}'", "f'{f!r:>80}'", "'%s' % (f,)", "'%r' % f", "'{}'.format(f)",
+    "str.format('{}', f)", "'{x}'.format_map({'x': f})", "str([f, np.random.default_rng(0)])",
+    "repr(Box())", "str(g)", "repr(g.send)", "repr(np.mean)",
+]
+
+
+@pytest.mark.parametrize("text", ADDRESS_TEXTS)
+def test_no_object_address_reaches_a_program(guarded_parent, text):
+    body = (f"class Box(object):\n    pass\nf = lambda: 0\ndef gen():\n    yield 1\ng = gen()\ns = {text}\n"
+            "digits = [c for c in s if c in '0123456789abcdef']\nprint(s)\n"
+            "return X_train[:n_samples] * 0 + len(s) + len(digits)")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert " at 0x" not in res.stdout and "0x7f" not in res.stdout.lower()
+
+
+def test_library_text_holding_an_address_is_refused(guarded_parent):
+    body = ("f = lambda: 0\ntry:\n    np.asarray([1.0]).astype(f)\nexcept TypeError as e:\n    print(str(e))\n"
+            "    a = e.args\n    print('LEAK', a)\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION and "holds text with an object address" in res.message, res.message
+    assert " at 0x" not in res.stdout and "LEAK" not in res.stdout and "<lambda>>" in res.stdout
+
+
+@pytest.mark.parametrize("use", ["for f in s:\n    pass", "x = list(s)", "x = []\nx.extend(s)", "x = s.pop()",
+                                 "x = str(s)", "x = [*s]", "a, b = s"])
+def test_sets_ordered_by_address_are_not_iterated(guarded_parent, use):
+    caught = f"try:\n    s = {{lambda: 0, lambda: 1}}\n{textwrap.indent(use, '    ')}\nexcept Exception:\n    pass\n" \
+             "print('survived')\nreturn X_train[:n_samples]"
+    res = _run_caught(program(caught))
+    assert res.status == VIOLATION and "its order follows their addresses" in res.message, res.message
+    ok = _run_caught(program("print(sorted({3, 1}), list({'a'}), [t for t in {(1, 'x')}])\nreturn X_train[:n_samples]"))
+    assert ok.status == "ok" and ok.stdout.strip() == "[1, 3] ['a'] [(1, 'x')]", ok.message
+
+
+def test_program_functions_still_take_what_the_program_holds(guarded_parent):
+    body = '''
+    def apply(fn, data, score, mod, it):
+        return fn(data[:, 0]), score(data[:2]).shape, mod.pi > 3, next(it)
+    class Holder(object):
+        def __init__(self, values, key=len):
+            self.values = sorted(values, key=key)
+    import math
+    h = Holder([[1, 2], [3]])
+    def count():
+        got = yield 1
+        yield got
+    g = count()
+    first = next(g)
+    print(apply(sum, X_train, model.predict_score, math, iter([4])), h.values, first, g.send("x"),
+          sorted([3, 1], key=lambda v: -v), list(map(lambda a, b: a + b, [1, 2], [3, 4])),
+          len(sorted([zip([1], [2]), iter([3]), enumerate("a"), reversed([1])], key=lambda it: 0)))
+    return X_train[:n_samples]
+    '''
+    res = run_program(program(body), np.ones((6, D)), 2, lambda A: A.sum(axis=1), limits=Limits(timeout_s=30))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "(np.float64(6.0), (2,), True, 4) [[3], [1, 2]] 1 x [3, 1] [4, 6] 4"
+
+
+def test_what_a_with_statement_enters_is_checked(guarded_parent):
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+
+    class Leaky:
+        def __enter__(self):
+            return memoryview(b"raw")
+
+        def __exit__(self, *exc):
+            return False
+
+    glb["leaky"] = Leaky()
+    source = "def enter():\n    with leaky as got:\n        return got\n"
+    exec(compile_restricted(rewrite_augmented(ast.parse(source)), PROGRAM_FILENAME, "exec", policy=ProgramPolicy), glb)
+    with pytest.raises(guards.SandboxViolation):
+        glb["enter"]()
+    assert "what a with statement entered is a builtins.memoryview object" in seen[-1].message
+    body = ("import warnings\nwith np.errstate(all='ignore') as state:\n    x = np.ones(1) / 0\n"
+            "with warnings.catch_warnings(record=True) as log:\n    warnings.warn('w')\nprint(len(log), x)\n"
+            "return X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok" and res.stdout.strip() == "1 [inf]", res.message
+
+
+def test_checked_str_and_bytes_keep_their_meaning(guarded_parent):
+    body = ("print(np.arange(2).astype(str), np.array([b'a'], dtype=bytes), str.upper('a'), list(map(str, [1])),\n"
+            "      isinstance('a', str), type('a') == str, str(3), repr('q'), f'{2:03d}', '%05.1f' % 2.25, 7 % 3)\n"
+            "return X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "['0' '1'] [b'a'] A ['1'] True True 3 'q' 002 002.2 1"

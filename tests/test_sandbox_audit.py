@@ -356,3 +356,50 @@ def test_refused_idioms(body, rule):
 def test_if_other_than_the_main_guard_is_refused_at_module_level():
     src = 'if __name__ != "__main__":\n    pass\n' + program("return X_train")
     assert "top-level-statement" in rules_of(src)
+
+
+#: The idiom of the two Gemini programs of the LLM-DAS paper refused only for
+#: ``import typing``: type hints in signatures and annotated assignments.
+TYPE_HINTED = '''
+import typing
+from typing import Optional, Tuple
+import numpy as np
+
+
+def _spread(X: np.ndarray, k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    centre: np.ndarray = X.mean(axis=0)
+    return centre, X.std(axis=0) + (0.0 if k is None else float(k))
+
+
+def generate_hard_anomalies(n_samples: int, model: typing.Any, X_train: np.ndarray) -> np.ndarray:
+    centre, spread = _spread(X_train)
+    rng = np.random.default_rng(0)
+    return centre + 0.5 * spread * rng.normal(size=(n_samples, X_train.shape[1]))
+'''
+
+
+def test_typing_for_annotations_passes_the_audit_and_runs():
+    assert audit_source(TYPE_HINTED).ok, audit_source(TYPE_HINTED)
+    res = run_program(TYPE_HINTED, np.random.default_rng(1).normal(size=(30, 3)), 4, lambda A: A.sum(axis=1))
+    assert res.status == "ok", res.message
+    assert res.output.shape == (4, 3)
+
+
+@pytest.mark.parametrize("use,name", [
+    ("cast = typing.cast\nx = cast(int, 1)", "typing"),
+    ("x = Optional", "Optional"),
+    ("x = Tuple[int, int]", "Tuple"),
+    ("def f(a=Optional):\n    return a", "Optional"),
+    ("Optional = print", "Optional"),
+])
+def test_typing_names_outside_annotations_are_refused(use, name):
+    src = "import typing\nfrom typing import Optional, Tuple\n\n" + program(use + "\nreturn X_train", header="")
+    report = audit_source(src)
+    assert not report.ok
+    assert f'import-not-allowed: "{name}" comes from typing, whose names may be used only in annotations' \
+        in str(report)
+
+
+def test_typing_star_and_submodules_are_refused():
+    assert "from typing import * is not allowed" in str(audit_source(program("return X_train", "from typing import *\n")))
+    assert 'import of "typing.io" is not allowed' in str(audit_source(program("return X_train", "import typing.io\n")))

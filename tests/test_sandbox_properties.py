@@ -553,3 +553,55 @@ def test_worker_global_numpy_seed_is_not_the_run_seed():
     for seed in (0, 3):
         first = enhance.synthesize(leak, X, 2, lambda Z: np.zeros(len(Z)), seed=seed)[0, 0]
         assert first not in {np.random.RandomState(s).random_sample() for s in range(4096)}
+
+
+# ------------------------------------------------- determinism across processes (issue 20)
+def test_determinism_repeats_run_in_a_second_zygote(monkeypatch):
+    from das.sandbox import runner, zygote
+
+    served = []
+    real = runner.run_program
+
+    def recording(source, X, n, scorer, **kwargs):
+        served.append((zygote.get_zygote().pid, len(X), n))
+        return real(source, X, n, scorer, **kwargs)
+
+    monkeypatch.setattr(runner, "run_program", recording)
+    first = zygote.get_zygote()
+    rep = verify_program((PROGRAMS / "honest" / "pca_principal_subspace.py").read_text(), "PCA", seed=0)
+    assert rep.property("deterministic").passed, rep.format_text()
+    pids = [pid for pid, _, _ in served]
+    assert len(set(pids)) == 2 and first.pid in pids
+    repeated = [(rows, n) for pid, rows, n in served if pid != first.pid]
+    sets = ds.hardness_datasets(0)
+    assert repeated == [(len(s.X), len(s.X) // 2) for s in (sets[0], sets[-1])]
+    assert zygote.get_zygote() is first
+
+
+#: A program whose output follows the addresses it can see as text.
+ADDRESS_KEYED = '''
+import numpy as np
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    f = lambda: 0
+    text = repr(f) + str(np.random.default_rng(0)) + f"{model.predict_score}" + "%s" % ([f],)
+    key = sum(ord(c) * (i + 1) for i, c in enumerate(text))
+    return X_train[:n_samples] + key % 1000
+'''
+
+
+def test_a_program_keyed_to_addresses_gives_one_output_in_two_zygotes():
+    from das.sandbox import run_program, zygote
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    first = zygote.get_zygote()
+    outputs = [run_program(ADDRESS_KEYED, X, 4, lambda A: A.sum(axis=1)).output]
+    second = zygote.Zygote(first.isolated)
+    zygote.use(second)
+    try:
+        outputs.append(run_program(ADDRESS_KEYED, X, 4, lambda A: A.sum(axis=1)).output)
+    finally:
+        zygote.use(first)
+        second.close()
+    assert outputs[0] is not None and outputs[1] is not None
+    np.testing.assert_array_equal(outputs[0], outputs[1])

@@ -489,6 +489,27 @@ def test_garbage_deeply_nested_json_is_refused_without_recursion():
     assert (res.status, res.message) == ("runtime-error", "worker protocol violation: JSON message nests deeper than 4")
 
 
+def test_garbage_quote_backslash_runs_are_parsed_in_linear_time():
+    # a pattern matching whole JSON strings backtracked quadratically here: 64 KiB held the
+    # parent 33 s; 1 MiB (the frame bound) would take hours
+    from das.sandbox import protocol
+
+    payload = b'{"status": "ok", "message": "' + b'"\\' * ((protocol.MAX_JSON_BYTES - 40) // 2) + b'"}'
+    start = time.process_time()
+    res = _garbage_session([_frame(4, payload)], limits=Limits(timeout_s=30))
+    assert time.process_time() - start < 5.0
+    assert res.status == "runtime-error" and "malformed JSON message" in res.message
+
+
+def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_nesting():
+    from das.sandbox import protocol
+
+    text = protocol.encode_json({"status": "ok", "stdout": '[[[[[[{{{{ "]]] \\" [[[['})
+    assert protocol.decode_json(text)["stdout"] == '[[[[[[{{{{ "]]] \\" [[[['
+    with pytest.raises(protocol.ProtocolError, match="nests deeper than 4"):
+        protocol.decode_json(b'{"a": "[", "b": [[[["]"]]]]}')
+
+
 def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():
     from das.sandbox import protocol
 
