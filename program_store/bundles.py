@@ -2,9 +2,9 @@
 
 Each entry carries ``record_sha256`` (canonical JSON of program + reports) and
 the file carries ``bundle_sha256`` over all entries, so any edit is detected.
-Import checks every hash first, then stores the programs as candidates (or
-revoked): a bundle's own reports are evidence for the auditor, never a
-certificate. Verifying the imported programs locally is the certification
+Import checks every hash first, then adds the programs as candidates: a
+bundle's own reports and statuses are evidence for the auditor, never a
+certificate, and an import never changes what the store already holds. Verifying the imported programs locally is the certification
 service's job (:meth:`collab.certification.Certification.import_bundle`).
 """
 import json
@@ -114,35 +114,49 @@ def read_bundle(path):
 
 
 def import_bundle(store, path, detector=None):
-    """Import a bundle: check every hash, then store its programs as candidates.
+    """Import a bundle: check every hash, then add its programs as candidates.
 
-    Programs revoked in the bundle are imported revoked. Nothing is verified
-    here, so nothing imported is certified yet. ``detector``: import only that
-    detector's programs (every hash is still checked).
+    A bundle only adds candidates. A program already in the store keeps its
+    record, status and default: an import never revokes, replaces or removes
+    anything (a tampered row gets back the source its key names, as
+    :meth:`ProgramStore.add` does). A program the bundle marks revoked is not
+    imported (``"skipped"``). Nothing is verified here, so nothing imported is
+    certified yet. ``detector``: import only that detector's programs (every
+    hash is still checked).
 
     Returns
     -------
     list of dict
-        One ``{"sha256", "detector", "status"}`` per program, in bundle order.
+        One ``{"sha256", "detector", "status", "added"}`` per program, in
+        bundle order: ``status`` is the program's status in the store after
+        the import (``"skipped"`` for a program revoked in the bundle) and
+        ``added`` whether this import stored it.
     """
     entries = read_bundle(path)  # all hashes checked before anything is written
     if detector is not None:
         entries = [e for e in entries if e["program"]["detector"] == detector]
+    added = []  # per entry: whether this import stored it (None: skipped)
     with store.transaction():
         for entry in entries:
             p = entry["program"]
+            if p.get("status") == "revoked":
+                added.append(None)
+                continue
+            added.append(p["sha256"] not in store)
             sha = store.add(p["source"], p["detector"], policy=p.get("policy") or "",
                             prompt_sha256=p.get("prompt_sha256"),
                             prompt_variant=p.get("prompt_variant"), backend=p.get("backend"),
                             model=p.get("model"), parent_sha256=p.get("parent_sha256"),
                             metadata=p.get("metadata") or {})
             store.record_event(sha, "imported", {"bundle": str(path), "bundle_status": p.get("status"),
-                                                 "bundle_verifications": len(entry["verifications"])})
+                                                 "bundle_verifications": len(entry["verifications"]),
+                                                 "added": added[-1]})
     results = []
-    for entry in entries:
+    for entry, new in zip(entries, added):
         p = entry["program"]
-        sha = p["sha256"]
-        if p.get("status") == "revoked" and store.get(sha).status != "revoked":
-            store.revoke(sha, f"revoked in imported bundle {Path(path).name}")
-        results.append({"sha256": sha, "detector": p["detector"], "status": store.get(sha).status})
+        if new is None:
+            results.append({"sha256": p["sha256"], "detector": p["detector"], "status": "skipped", "added": False})
+        else:
+            rec = store.get(p["sha256"])
+            results.append({"sha256": rec.sha256, "detector": rec.detector, "status": rec.status, "added": new})
     return results

@@ -94,6 +94,10 @@ class ProgramStore:
         finally:
             self._depth = 0
 
+    def __contains__(self, sha):
+        """True when a program (intact or not) is stored under the full key ``sha``."""
+        return self._one("SELECT 1 FROM programs WHERE sha256 = ?", (sha,)) is not None
+
     def _one(self, sql, params=()):
         rows = list(self.db.query(sql, params))
         return rows[0] if rows else None

@@ -263,14 +263,20 @@ def export(shas, detector, out, store_path, as_json):
 @store_option
 @json_option
 def import_(bundle, store_path, as_json):
-    """Import a bundle: hashes checked, every program re-verified before certification."""
+    """Import a bundle: hashes checked, new programs verified here before certification.
+
+    A bundle only adds candidates: programs already in the store keep their
+    status and default, and programs the bundle marks revoked are skipped.
+    """
     with _open(store_path) as store:
         results = Certification(store).import_bundle(bundle)
     if as_json:
         echo_json(results)
         return
     for r in results:
-        click.echo(f"{r['sha256'][:12]}  {r['detector']:<8} -> {r['status']}")
+        note = (" (revoked in the bundle: not imported)" if r["status"] == "skipped" else
+                "" if r["added"] else " (already in the store: kept as it was)")
+        click.echo(f"{r['sha256'][:12]}  {r['detector']:<8} -> {r['status']}{note}")
 
 
 @programs.command("history")
