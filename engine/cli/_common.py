@@ -1,6 +1,7 @@
 """Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
 import functools
 import json
+import sqlite3
 import warnings
 from pathlib import Path
 
@@ -53,9 +54,20 @@ class DasGroup(click.Group):
                 return super().invoke(ctx)
             except USER_ERRORS as exc:
                 raise click.ClickException(str(exc)) from exc
+            except sqlite3.Error as exc:  # only the program store speaks SQLite
+                raise click.ClickException(_store_error(exc)) from exc
             except KeyboardInterrupt:
                 click.echo("Interrupted.", err=True)
                 ctx.exit(EXIT_INTERRUPTED)
+
+
+def _store_error(exc):
+    """One line for an SQLite error from the program store (a damaged or hostile file)."""
+    from das.program_store.schema import MAX_STATEMENT_STEPS
+
+    why = (f"a query ran over {MAX_STATEMENT_STEPS:,} steps and was stopped"
+           if "interrupted" in str(exc) else str(exc))
+    return f"program store: {why} (the store file may be damaged or hostile)"
 
 
 class AliasOption(click.Option):
