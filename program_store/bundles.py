@@ -9,15 +9,19 @@ service's job (:meth:`collab.certification.Certification.import_bundle`).
 """
 import json
 import os
+import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from das.program_store.errors import BundleError, InvalidInput
 from das.program_store.hashing import record_sha256, source_sha256
+from das.program_store.jsontext import parse_json
 
 BUNDLE_FORMAT = "das-program-bundle"
 BUNDLE_VERSION = 1
+#: Largest bundle read (the bundled corpus of 56 programs is 0.7 MB).
+MAX_BUNDLE_CHARS = 64 << 20
 _PROGRAM_FIELDS = ("sha256", "detector", "source", "policy", "prompt_sha256", "prompt_variant",
                    "backend", "model", "parent_sha256", "metadata", "status")
 
@@ -77,6 +81,19 @@ def export_bundle(store, out, shas=(), detector=None):
     return {"path": str(out), "programs": selected, "bundle_sha256": bundle["bundle_sha256"]}
 
 
+def _read_bounded(path):
+    """The text of the regular file ``path``, refused (InvalidInput) past ``MAX_BUNDLE_CHARS``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidInput("not a regular file")
+        data = fh.read(4 * MAX_BUNDLE_CHARS + 1)  # UTF-8: at most 4 bytes a character
+    text = data.decode("utf-8")
+    if len(text) > MAX_BUNDLE_CHARS:
+        raise InvalidInput(f"the file is over the limit of {MAX_BUNDLE_CHARS:,} characters")
+    return text
+
+
 def read_bundle(path):
     """Load a bundle and check its format and every hash; returns the entries.
 
@@ -86,10 +103,10 @@ def read_bundle(path):
         If the file is unreadable, not a bundle, or any hash does not match.
     """
     try:
-        bundle = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        bundle = parse_json(_read_bounded(path), MAX_BUNDLE_CHARS)
+    except (OSError, UnicodeDecodeError, InvalidInput) as exc:
         raise BundleError(f"cannot read bundle {path}: {exc}") from exc
-    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+    if bundle.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{path} is not a das program bundle")
     if bundle.get("format_version") != BUNDLE_VERSION:
         raise BundleError(f"{path} has bundle version {bundle.get('format_version')!r}; "
@@ -106,6 +123,8 @@ def read_bundle(path):
             source, sha = program["source"], program["sha256"]
         except (TypeError, KeyError) as exc:
             raise BundleError(f"{path}: entry {i} is malformed (missing {exc})") from exc
+        if not isinstance(body["verifications"], list):
+            raise BundleError(f"{path}: entry {i} is malformed (verifications is not a list)")
         if record_sha256(body) != entry.get("record_sha256"):
             raise BundleError(f"{path}: entry {i} ({str(sha)[:12]}) fails its record hash")
         if not isinstance(source, str) or source_sha256(source) != sha:

@@ -1,8 +1,50 @@
-"""Plain record types handed out by the store."""
-import json
+"""Plain record types handed out by the store.
+
+A row is checked before it becomes a record: a store file can be edited, so
+every column must hold the type das wrote there, and JSON columns are parsed
+within bounds (:func:`program_store.jsontext.parse_json`); anything else is a
+:class:`StoreError` naming the row, never a crash further on.
+"""
 from dataclasses import asdict, dataclass, field
 
+from das.program_store.errors import InvalidInput, StoreError
+from das.program_store.jsontext import parse_json
+
 STATUSES = ("candidate", "certified", "rejected", "revoked", "tampered")
+#: Longest JSON column (report, metadata, metrics, event detail) parsed from a store.
+MAX_STORED_JSON_CHARS = 16 << 20
+_NUMBER = (int, float)
+
+
+def checked_row(row, table, text=(), numbers=()):
+    """``row`` once its ``text`` columns hold str (or NULL) and its ``numbers`` int/float (or NULL)."""
+    for names, types in ((text, str), (numbers, _NUMBER)):
+        for name in names:
+            value = row[name]
+            if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+                raise StoreError(f"{table} row {_key(row)} is malformed: column {name!r} holds "
+                                 f"{type(value).__name__}; the store file was edited")
+    return row
+
+
+def stored_json(row, table, column):
+    """The JSON object in ``row[column]`` (NULL is ``{}``), parsed within bounds."""
+    text = row[column]
+    if text is None:
+        return {}
+    try:
+        return parse_json(text, MAX_STORED_JSON_CHARS)
+    except InvalidInput as exc:
+        raise StoreError(f"{table} row {_key(row)}: column {column!r} is refused: {exc}") from None
+
+
+def _key(row):
+    key = row.get("sha256", row.get("id"))
+    return repr(key if not isinstance(key, str) else key[:12])
+
+
+_PROGRAM_TEXT = ("sha256", "detector", "source", "policy", "status", "created_at", "prompt_sha256",
+                 "prompt_variant", "backend", "model", "parent_sha256")
 
 
 @dataclass(frozen=True)
@@ -32,13 +74,14 @@ class ProgramRecord:
     @classmethod
     def from_row(cls, row, source=None):
         """Build a record from a ``programs`` row (``metadata`` is JSON text)."""
+        checked_row(row, "programs", text=_PROGRAM_TEXT, numbers=("verified_hardness",))
         return cls(
             sha256=row["sha256"], detector=row["detector"],
             source=row["source"] if source is None else source,
             policy=row["policy"] or "", status=row["status"], created_at=row["created_at"],
             prompt_sha256=row["prompt_sha256"], prompt_variant=row["prompt_variant"],
             backend=row["backend"], model=row["model"], parent_sha256=row["parent_sha256"],
-            metadata=json.loads(row["metadata"] or "{}"), hardness=row.get("verified_hardness"),
+            metadata=stored_json(row, "programs", "metadata"), hardness=row.get("verified_hardness"),
         )
 
     def to_dict(self):
@@ -62,10 +105,12 @@ class VerificationRecord:
     @classmethod
     def from_row(cls, row):
         """Build a record from a ``verifications`` row."""
+        checked_row(row, "verifications", text=("program_sha256", "suite_version", "created_at"),
+                    numbers=("id", "passed", "hardness", "duration_s"))
         return cls(
             id=row["id"], program_sha256=row["program_sha256"],
             suite_version=row["suite_version"], passed=bool(row["passed"]),
-            hardness=row["hardness"], report=json.loads(row["report"] or "{}"),
+            hardness=row["hardness"], report=stored_json(row, "verifications", "report"),
             duration_s=row["duration_s"], created_at=row["created_at"],
         )
 
@@ -90,10 +135,12 @@ class RunRecord:
     @classmethod
     def from_row(cls, row):
         """Build a record from a ``runs`` row."""
+        checked_row(row, "runs", text=("program_sha256", "detector", "dataset_fingerprint", "created_at"),
+                    numbers=("id", "seed", "n_syn"))
         return cls(
             id=row["id"], program_sha256=row["program_sha256"], detector=row["detector"],
             dataset_fingerprint=row["dataset_fingerprint"], seed=row["seed"],
-            n_syn=row["n_syn"], metrics=json.loads(row["metrics"] or "{}"),
+            n_syn=row["n_syn"], metrics=stored_json(row, "runs", "metrics"),
             created_at=row["created_at"],
         )
 

@@ -8,7 +8,6 @@ re-verifying under a new suite and choosing a default are the certification
 service's job (:mod:`collab.certification`); this module never imports the sandbox.
 """
 import contextlib
-import json
 import string
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,8 +21,17 @@ from das.program_store.errors import (
     TamperedProgram,
 )
 from das.program_store.hashing import canonical_json, source_sha256
+from das.program_store.jsontext import check_bounds
 from das.program_store.paths import default_store_path
-from das.program_store.records import STATUSES, ProgramRecord, RunRecord, VerificationRecord
+from das.program_store.records import (
+    MAX_STORED_JSON_CHARS,
+    STATUSES,
+    ProgramRecord,
+    RunRecord,
+    VerificationRecord,
+    checked_row,
+    stored_json,
+)
 from das.program_store.schema import connect
 
 _HEX = frozenset(string.hexdigits.lower())
@@ -174,7 +182,8 @@ class ProgramStore:
 
     def _intact(self, row):
         """Re-hash a row's source; mark and report tampering. Returns True when intact."""
-        if source_sha256(row["source"]) == row["sha256"]:
+        checked_row(row, "programs", text=("sha256", "source", "status"))
+        if source_sha256(row["source"] or "") == row["sha256"]:
             return True
         if row["status"] not in ("tampered", "revoked"):  # a revocation is final, even of a tampered row
             with self.transaction():
@@ -254,6 +263,7 @@ class ProgramStore:
             report_json = canonical_json(report_dict)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"report is not JSON-serialisable: {exc}") from exc
+        check_bounds(report_json, MAX_STORED_JSON_CHARS)  # never store what would be refused on reading
         hardness = report_dict.get("hardness")
         try:
             hardness = None if hardness is None else float(hardness)
@@ -356,7 +366,7 @@ class ProgramStore:
 
     def events(self, sha):
         """Return the appended events (revoked, tampered, default, imported) of ``sha``."""
-        return [dict(r, detail=json.loads(r["detail"] or "{}")) for r in self.db.query(
+        return [dict(r, detail=stored_json(r, "events", "detail")) for r in self.db.query(
             "SELECT * FROM events WHERE program_sha256 = ? ORDER BY id", (sha,))]
 
     def history(self, sha):

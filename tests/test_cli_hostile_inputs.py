@@ -68,3 +68,85 @@ def test_a_statement_over_its_step_bound_is_a_clean_error(monkeypatch):
     assert res.exit_code == 1
     assert res.output == ("Error: program store: a query ran over 20,000 steps and was stopped "
                           "(the store file may be damaged or hostile)\n")
+
+
+def _deep(depth):
+    return "[" * depth + "]" * depth
+
+
+def test_a_deeply_nested_bundle_is_refused_before_parsing(tmp_path):
+    """`json.loads` of 100 000 nested arrays raised RecursionError out of `das programs import`."""
+    bundle = tmp_path / "deep.json"
+    bundle.write_text('{"format": "das-program-bundle", "format_version": 1, "programs": ' + _deep(100_000) + "}")
+    res = invoke("programs", "import", bundle)
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: cannot read bundle") and "nests 100,001 levels deep" in res.output
+
+
+def test_a_bundle_that_is_not_a_regular_file_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "bundle.fifo"
+    os.mkfifo(fifo)
+    res = invoke("programs", "import", fifo)  # reading it would block forever
+    assert res.exit_code == 1 and "not a regular file" in res.output
+
+
+def test_an_oversized_bundle_is_refused_before_parsing(tmp_path, monkeypatch):
+    from das.program_store import bundles
+
+    monkeypatch.setattr(bundles, "MAX_BUNDLE_CHARS", 1000)
+    bundle = tmp_path / "big.json"
+    bundle.write_text('{"x": "' + "a" * 5000 + '"}')
+    res = invoke("programs", "import", bundle)
+    assert res.exit_code == 1 and "over the limit of 1,000 characters" in res.output
+
+
+def _edit_store(*statements):
+    with ProgramStore() as s:
+        path = s.path
+    raw = sqlite3.connect(path, isolation_level=None)
+    for sql, params in statements:
+        raw.execute(sql, params)
+    raw.close()
+
+
+def _verified_program():
+    with ProgramStore() as s:
+        sha = s.add("def f(): pass\n", "IForest", metadata={"file": "f.py"})
+        s.record_verification(sha, {"hardness": 0.5, "properties": []}, passed=True, suite_version="s1")
+    return sha
+
+
+@pytest.mark.parametrize("command", [["programs", "list"], ["programs", "show", "SHA"], ["programs", "history", "SHA"]])
+@pytest.mark.parametrize("edit, message", [
+    (("UPDATE verifications SET report = ?", ('{"a": ' + _deep(100_000) + "}",)),
+     "verifications row 1: column 'report' is refused: JSON nests 100,001 levels deep, more than 64"),
+    (("UPDATE programs SET metadata = ?", ("[" * 70 + "]" * 70,)),
+     "column 'metadata' is refused: JSON nests 70 levels deep, more than 64"),
+    (("UPDATE verifications SET report = ?", ("[1, 2]",)),
+     "column 'report' is refused: JSON holds list, expected dict"),
+    (("UPDATE programs SET source = ?", (b"\x00\x01",)),
+     "column 'source' holds bytes; the store file was edited"),
+    (("UPDATE programs SET verified_hardness = ?", ("high",)),
+     "column 'verified_hardness' holds str; the store file was edited"),
+])
+def test_a_hostile_stored_row_is_a_clean_error(command, edit, message):
+    """A deep stored report raised RecursionError; a blob source or a text hardness crashed the listing."""
+    sha = _verified_program()
+    _edit_store(edit)
+    res = invoke(*[sha if arg == "SHA" else arg for arg in command])
+    if res.exit_code == 0:  # a command that does not read the edited column is fine too
+        assert "Traceback" not in res.output
+        return
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and message in res.output, res.output
+    with ProgramStore() as s:  # nothing stored is lost: the rows are still there, as edited
+        assert s.db.execute("SELECT count(*) FROM verifications").fetchone()[0] == 1
+
+
+def test_nesting_depth_is_linear_on_unterminated_strings():
+    """The quadratic tokenizer rescanned an unterminated string from every quote (64 KB held 33 s)."""
+    from das.program_store.jsontext import nesting_depth
+
+    assert nesting_depth('"\\"' * 2_000_000 + "[[") == 0  # all one unterminated string
+    assert nesting_depth('{"a": "[[x", "b": [[{"c": "\\"]"}]]}') == 4
