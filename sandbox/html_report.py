@@ -15,10 +15,9 @@ from pathlib import Path
 
 from das.sandbox.audit import audit_source
 from das.sandbox.sarif import entry_line, not_run
+from das.sandbox.untrusted import show_controls
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-# C0/C1 controls but tab and newline, DEL, and Unicode bidi controls ("Trojan Source").
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:72em}
 h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
@@ -35,13 +34,13 @@ pre.src{background:#f7f7f7;border:1px solid #ddd;padding:.5em 0;overflow-x:auto}
 """
 
 
-def _visible(match):
-    return f'<span class="ctl" title="control character">U+{ord(match.group()):04X}</span>'
+def _mark(char):
+    return f'<span class="ctl" title="control character">U+{ord(char):04X}</span>'
 
 
 def escape(text):
     """``text`` as HTML text: escaped, with invisible and control characters shown as marks."""
-    return _INVISIBLE.sub(_visible, html.escape(str(text), quote=True))
+    return show_controls(html.escape(str(text), quote=True), mark=_mark)
 
 
 def _shown(value):

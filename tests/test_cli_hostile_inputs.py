@@ -3,7 +3,9 @@
 Each test reproduces an attack that crashed or hung the caller, and checks its side effects:
 a clean ``Error:`` line and exit code 1, no traceback, nothing stored lost.
 """
+import ast
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -150,3 +152,75 @@ def test_nesting_depth_is_linear_on_unterminated_strings():
 
     assert nesting_depth('"\\"' * 2_000_000 + "[[") == 0  # all one unterminated string
     assert nesting_depth('{"a": "[[x", "b": [[{"c": "\\"]"}]]}') == 4
+
+
+# OSC 52 (set the clipboard), a window title, cursor up + erase line, a carriage return, and a
+# bidi override: each lets a stored program show a reviewer something other than what it is.
+_TERMINAL_ATTACKS = ("\x1b]52;c;cm0gLXJmIH4=\x07", "\x1b]0;innocent\x07", "\x1b[1A\x1b[2K", "\r",
+                     "\u202e", "\u2066", "\x9b31m", "\u200b")
+
+
+def _stored_hostile_program():
+    attack = "".join(_TERMINAL_ATTACKS)
+    with ProgramStore() as s:
+        sha = s.add(f"def f():\n    return 1  # {attack}\n", f"IF{attack}", policy=f"fine{attack}",
+                    prompt_variant=f"v{attack}", backend=f"b{attack}", model=f"m{attack}")
+        s.record_verification(sha, {"hardness": 0.5, "detail": attack, "properties": [
+            {"name": f"p{attack}", "passed": True, "value": attack, "threshold": None, "detail": attack}]},
+            passed=True, suite_version=f"s{attack}")
+    return sha
+
+
+@pytest.mark.parametrize("command", [["programs", "show", "SHA"], ["programs", "list"],
+                                     ["programs", "history", "SHA"], ["programs", "revoke", "SHA", "--reason", "x"]])
+def test_terminal_output_shows_controls_as_escapes(command):
+    """`das programs show/list` printed source, policy and prompt_variant raw to the reviewer's terminal."""
+    sha = _stored_hostile_program()
+    res = invoke(*[sha if arg == "SHA" else arg for arg in command])
+    assert res.exit_code == 0, res.output
+    from das.sandbox.untrusted import CONTROLS
+
+    assert CONTROLS.search(res.output) is None  # nothing reaches the terminal but text, tab and newline
+    if command[1] in ("show", "list"):
+        assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in res.output and "\\u202e" in res.output
+
+
+def test_error_messages_show_controls_as_escapes(tmp_path):
+    from das.sandbox.untrusted import CONTROLS
+
+    res = invoke("programs", "import", tmp_path / "\x1b]0;title\x07.json")
+    assert res.exit_code != 0 and CONTROLS.search(res.output) is None
+    assert "\\x1b]0;title\\x07.json" in res.output
+
+
+def test_controls_cover_every_unicode_control_and_format_character():
+    import sys
+    import unicodedata
+
+    from das.sandbox.untrusted import CONTROLS, show_controls
+
+    hidden = [chr(c) for c in range(sys.maxunicode + 1)
+              if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp", "Cs") and chr(c) not in "\t\n"]
+    assert [c for c in hidden if not CONTROLS.fullmatch(c)] == []
+    assert show_controls("a\tb\nc\x1b\u202e\U000e0041é") == "a\tb\nc\\x1b\\u202e\\U000e0041é"
+
+
+def _escaped_or_constant(arg):
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "show_controls":
+        return True
+    return all(isinstance(n, (ast.Constant, ast.BinOp, ast.operator)) for n in ast.walk(arg))
+
+
+def test_every_cli_text_output_goes_through_the_escaping_echo():
+    """A raw ``click.echo`` of anything but constant text would bypass :func:`echo`'s escaping."""
+    import das.engine.cli as cli
+
+    raw = []
+    for path in sorted(Path(cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("echo", "secho", "echo_via_pager")
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "click"
+                    and not (node.args and _escaped_or_constant(node.args[0]))):
+                raw.append(f"{path.name}:{node.lineno}")
+    assert raw == []

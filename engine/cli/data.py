@@ -4,7 +4,7 @@ import warnings
 import click
 
 from das.collab.data import DataError, DataWarning, dataset_info, list_datasets, load_dataset
-from das.engine.cli._common import echo_json, json_option, read_options
+from das.engine.cli._common import echo, echo_json, json_option, read_options
 
 
 data_dir_option = click.option(
@@ -43,7 +43,7 @@ def info(name_or_path, data_dir, read, as_json):
         ("fingerprint", res["fingerprint"]),
     ]
     for key, value in lines:
-        click.echo(f"{key + ':':20s}{value}")
+        echo(f"{key + ':':20s}{value}")
 
 
 def _list_rows(data_dir, stats):
@@ -74,7 +74,7 @@ def list_(data_dir, stats, as_json):
         echo_json(rows)
         return
     if not rows:
-        click.echo("no dataset files (.npz, .mat, .csv) found")
+        echo("no dataset files (.npz, .mat, .csv) found")
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
@@ -84,4 +84,4 @@ def list_(data_dir, stats, as_json):
         elif stats:
             anomalies = "unlabeled" if r["anomalies"] is None else f"{r['anomalies']} anomalies"
             line += f"  {r['n']:>7d} x {r['d']:<4d} {anomalies}"
-        click.echo(line)
+        echo(line)

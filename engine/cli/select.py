@@ -1,7 +1,7 @@
 """``das select``: the label-free choice of ``program="auto"`` on a dataset, with its table."""
 import click
 
-from das.engine.cli._common import echo_json, json_option, store_option
+from das.engine.cli._common import echo, echo_json, json_option, store_option
 
 
 def format_selection(sel):
@@ -41,6 +41,6 @@ def select(data, detector, seed, label_column, store_path, as_json):
     if as_json:
         echo_json(res)
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (n_train={res['n_train']}, seed={seed})")
+    echo(f"{res['detector']} on {res['dataset']}  (n_train={res['n_train']}, seed={seed})")
     for line in format_selection(res):
-        click.echo(line)
+        echo(line)
