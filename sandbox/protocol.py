@@ -32,7 +32,9 @@ TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd
 
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 4  # INFO is a flat object; a little slack for later fields
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# A string runs to its closing quote or, unterminated, to the end: matching only forward, so
+# the scan is linear (retrying an unterminated string from every quote was quadratic).
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 _F_SETPIPE_SZ = 1031
 

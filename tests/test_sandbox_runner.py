@@ -496,6 +496,13 @@ def test_garbage_deeply_nested_json_is_refused_without_recursion():
     assert (res.status, res.message) == ("runtime-error", "worker protocol violation: JSON message nests deeper than 4")
 
 
+def test_garbage_unterminated_string_is_scanned_in_linear_time():
+    """The nesting check retried an unterminated string from every quote: 64 KB held a 5 s run for 33 s."""
+    frame = b'{"status": "ok", "message": "' + b'\\"' * 400_000  # 800 KB, one unterminated string
+    res = _garbage_session([_frame(4, frame)])
+    assert res.status == "runtime-error" and "malformed JSON message: Unterminated string" in res.message
+
+
 def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():
     from das.sandbox import protocol
 
