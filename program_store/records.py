@@ -38,6 +38,43 @@ def stored_json(row, table, column):
         raise StoreError(f"{table} row {_key(row)}: column {column!r} is refused: {exc}") from None
 
 
+def report_problem(report):
+    """Why a stored verification report cannot be handed out: None when every field das reads
+    (properties, verdict, figures, usefulness means, suite datasets) has the type it reads."""
+    def number(value):
+        return value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+
+    props = report.get("properties") or []
+    if not isinstance(props, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in props):
+        return "'properties' is not a list of named objects"
+    for key in ("hardness", "duration_s"):
+        if not number(report.get(key)):
+            return f"{key!r} is not a number"
+    if not isinstance(report.get("seed", 0), (int, type(None))) or not isinstance(report.get("passed"), (bool, type(None))):
+        return "'seed' or 'passed' has the wrong type"
+    if not isinstance(report.get("detector", ""), str):
+        return "'detector' is not a string"
+    means = report.get("usefulness", {})
+    means = means.get("means") if isinstance(means, dict) else means
+    if means and not (isinstance(means, dict) and all(number(means.get(k)) and means.get(k) is not None
+                                                      for k in ("program", "base", "random"))):
+        return "'usefulness' does not hold the means of program, base and random"
+    datasets = report.get("suite_spec") or {}
+    datasets = datasets.get("datasets") or {} if isinstance(datasets, dict) else None
+    if not isinstance(datasets, dict) or not all(isinstance(e, dict) and "n" in e and "d" in e
+                                                 for e in datasets.values()):
+        return "'suite_spec' does not list datasets with n and d"
+    return None
+
+
+def _stored_report(row):
+    report = stored_json(row, "verifications", "report")
+    problem = report_problem(report)
+    if problem:
+        raise StoreError(f"verifications row {_key(row)}: column 'report' is refused: {problem}")
+    return report
+
+
 def _key(row):
     key = row.get("sha256", row.get("id"))
     return repr(key if not isinstance(key, str) else key[:12])
@@ -110,7 +147,7 @@ class VerificationRecord:
         return cls(
             id=row["id"], program_sha256=row["program_sha256"],
             suite_version=row["suite_version"], passed=bool(row["passed"]),
-            hardness=row["hardness"], report=stored_json(row, "verifications", "report"),
+            hardness=row["hardness"], report=_stored_report(row),
             duration_s=row["duration_s"], created_at=row["created_at"],
         )
 

@@ -7,6 +7,7 @@ import ast
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -128,6 +129,12 @@ def _verified_program():
      "column 'metadata' is refused: JSON nests 70 levels deep, more than 64"),
     (("UPDATE verifications SET report = ?", ("[1, 2]",)),
      "column 'report' is refused: JSON holds list, expected dict"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [{"name": 1, "passed": "x"}]}',)),
+     "column 'report' is refused: 'properties' is not a list of named objects"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "usefulness": {"means": {"program": "a"}}}',)),
+     "column 'report' is refused: 'usefulness' does not hold the means of program, base and random"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "hardness": "high", "duration_s": 1}',)),
+     "column 'report' is refused: 'hardness' is not a number"),
     (("UPDATE programs SET source = ?", (b"\x00\x01",)),
      "column 'source' holds bytes; the store file was edited"),
     (("UPDATE programs SET verified_hardness = ?", ("high",)),
@@ -144,6 +151,21 @@ def test_a_hostile_stored_row_is_a_clean_error(command, edit, message):
     assert res.exit_code == 1 and res.output.startswith("Error: ") and message in res.output, res.output
     with ProgramStore() as s:  # nothing stored is lost: the rows are still there, as edited
         assert s.db.execute("SELECT count(*) FROM verifications").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("value", [1e300, np.inf])
+def test_the_estimator_refuses_outputs_beyond_float32_as_a_synthesis_error(value):
+    """`EnhancedDetector.fit` crashed in the forest's float32 conversion (ValueError from sklearn)."""
+    from das import EnhancedDetector
+    from das.collab.enhance import SynthesisError
+
+    source = ("def generate_hard_anomalies(n_samples, model, X_train):\n"
+              f"    out = X_train[:n_samples] + 5.0\n    out[0, 0] = {value!r}\n    return out\n").replace("inf", "float('inf')")
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    with pytest.raises(SynthesisError, match="non-finite values in float32"):
+        EnhancedDetector(detector="IForest", program=source).fit(X)
+    edge = source.replace(repr(value), "3.0e38").replace("float('inf')", "3.0e38")  # float32-representable: runs
+    assert np.isfinite(EnhancedDetector(detector="IForest", program=edge).fit(X).decision_function(X)).all()
 
 
 def test_nesting_depth_is_linear_on_unterminated_strings():
