@@ -16,12 +16,14 @@ MAX_STORED_JSON_CHARS = 16 << 20
 _NUMBER = (int, float)
 
 
-def checked_row(row, table, text=(), numbers=()):
-    """``row`` once its ``text`` columns hold str (or NULL) and its ``numbers`` int/float (or NULL)."""
-    for names, types in ((text, str), (numbers, _NUMBER)):
+def checked_row(row, table, required=(), text=(), numbers=()):
+    """``row`` once its ``required`` columns hold str, its ``text`` columns str or NULL and its
+    ``numbers`` int/float or NULL."""
+    for names, types, nullable in ((required, str, False), (text, str, True), (numbers, _NUMBER, True)):
         for name in names:
             value = row[name]
-            if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            if (value is None and not nullable) or (
+                    value is not None and (not isinstance(value, types) or isinstance(value, bool))):
                 raise StoreError(f"{table} row {_key(row)} is malformed: column {name!r} holds "
                                  f"{type(value).__name__}; the store file was edited")
     return row
@@ -80,8 +82,7 @@ def _key(row):
     return repr(key if not isinstance(key, str) else key[:12])
 
 
-_PROGRAM_TEXT = ("sha256", "detector", "source", "policy", "status", "created_at", "prompt_sha256",
-                 "prompt_variant", "backend", "model", "parent_sha256")
+_PROGRAM_TEXT = ("policy", "prompt_sha256", "prompt_variant", "backend", "model", "parent_sha256")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class ProgramRecord:
     @classmethod
     def from_row(cls, row, source=None):
         """Build a record from a ``programs`` row (``metadata`` is JSON text)."""
-        checked_row(row, "programs", text=_PROGRAM_TEXT, numbers=("verified_hardness",))
+        checked_row(row, "programs", required=("sha256", "detector", "source", "status", "created_at"),
+                    text=_PROGRAM_TEXT, numbers=("verified_hardness",))
         return cls(
             sha256=row["sha256"], detector=row["detector"],
             source=row["source"] if source is None else source,
@@ -142,7 +144,7 @@ class VerificationRecord:
     @classmethod
     def from_row(cls, row):
         """Build a record from a ``verifications`` row."""
-        checked_row(row, "verifications", text=("program_sha256", "suite_version", "created_at"),
+        checked_row(row, "verifications", required=("program_sha256", "suite_version", "created_at"),
                     numbers=("id", "passed", "hardness", "duration_s"))
         return cls(
             id=row["id"], program_sha256=row["program_sha256"],
@@ -172,7 +174,8 @@ class RunRecord:
     @classmethod
     def from_row(cls, row):
         """Build a record from a ``runs`` row."""
-        checked_row(row, "runs", text=("program_sha256", "detector", "dataset_fingerprint", "created_at"),
+        checked_row(row, "runs", required=("program_sha256", "dataset_fingerprint", "created_at"),
+                    text=("detector",),
                     numbers=("id", "seed", "n_syn"))
         return cls(
             id=row["id"], program_sha256=row["program_sha256"], detector=row["detector"],

@@ -182,8 +182,8 @@ class ProgramStore:
 
     def _intact(self, row):
         """Re-hash a row's source; mark and report tampering. Returns True when intact."""
-        checked_row(row, "programs", text=("sha256", "source", "status"))
-        if source_sha256(row["source"] or "") == row["sha256"]:
+        checked_row(row, "programs", required=("sha256", "source", "status"))
+        if source_sha256(row["source"]) == row["sha256"]:
             return True
         if row["status"] not in ("tampered", "revoked"):  # a revocation is final, even of a tampered row
             with self.transaction():
@@ -366,8 +366,9 @@ class ProgramStore:
 
     def events(self, sha):
         """Return the appended events (revoked, tampered, default, imported) of ``sha``."""
-        return [dict(r, detail=stored_json(r, "events", "detail")) for r in self.db.query(
-            "SELECT * FROM events WHERE program_sha256 = ? ORDER BY id", (sha,))]
+        rows = self.db.query("SELECT * FROM events WHERE program_sha256 = ? ORDER BY id", (sha,))
+        return [dict(checked_row(r, "events", required=("kind", "created_at")), detail=stored_json(r, "events", "detail"))
+                for r in rows]
 
     def history(self, sha):
         """Return lineage (parents, oldest last), children, verifications, runs and events.
@@ -375,7 +376,7 @@ class ProgramStore:
         Works for tampered programs too (their source is withheld), so an
         auditor can see what happened to them.
         """
-        row = self._row(sha)
+        row = checked_row(self._row(sha), "programs", text=("parent_sha256",))
         intact = self._intact(row)
         lineage, seen, parent = [], {sha}, row["parent_sha256"]
         while parent and parent not in seen:  # `seen` guards against a hand-made cycle
@@ -385,9 +386,10 @@ class ProgramStore:
             if prow is None:
                 lineage.append({"sha256": parent, "missing": True})
                 break
-            lineage.append(dict(prow))
+            lineage.append(checked_row(prow, "programs", required=("sha256", "status", "created_at"),
+                                       text=("detector", "parent_sha256")))
             parent = prow["parent_sha256"]
-        children = [dict(r) for r in self.db.query(
+        children = [checked_row(r, "programs", required=("sha256", "status", "created_at")) for r in self.db.query(
             "SELECT sha256, status, created_at FROM programs WHERE parent_sha256 = ? "
             "ORDER BY created_at", (sha,))]
         program = ProgramRecord.from_row(self._row(sha), source=None if intact else "")

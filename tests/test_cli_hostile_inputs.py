@@ -168,6 +168,21 @@ def test_the_estimator_refuses_outputs_beyond_float32_as_a_synthesis_error(value
     assert np.isfinite(EnhancedDetector(detector="IForest", program=edge).fit(X).decision_function(X)).all()
 
 
+@pytest.mark.parametrize("command", [["programs", "list"], ["programs", "history", "SHA"]])
+@pytest.mark.parametrize("column, value", [("created_at", None), ("detector", None), ("parent_sha256", b"\x01")])
+def test_a_row_without_its_constraints_is_a_clean_error(command, column, value):
+    """A store file can drop NOT NULL: a NULL created_at or detector crashed the listing."""
+    sha = _verified_program()
+    with ProgramStore() as s:
+        child = s.add("def g(): pass\n", "IForest", parent_sha256=sha)
+    _edit_store(("PRAGMA foreign_keys=OFF", ()), ("CREATE TABLE loose AS SELECT * FROM programs", ()),
+                ("DROP TABLE programs", ()), ("ALTER TABLE loose RENAME TO programs", ()),
+                (f"UPDATE programs SET {column} = ? WHERE sha256 = ?", (value, child)))
+    res = invoke(*[child if arg == "SHA" else arg for arg in command])
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("Error: programs row") and f"column {column!r} holds" in res.output
+
+
 def test_nesting_depth_is_linear_on_unterminated_strings():
     """The quadratic tokenizer rescanned an unterminated string from every quote (64 KB held 33 s)."""
     from das.program_store.jsontext import nesting_depth
