@@ -127,6 +127,8 @@ def _verified_program():
      "verifications row 1: column 'report' is refused: JSON nests 100,001 levels deep, more than 64"),
     (("UPDATE programs SET metadata = ?", ("[" * 70 + "]" * 70,)),
      "column 'metadata' is refused: JSON nests 70 levels deep, more than 64"),
+    (("UPDATE verifications SET report = ?", (b"{}",)),
+     "column 'report' is refused: expected JSON text, got bytes"),
     (("UPDATE verifications SET report = ?", ("[1, 2]",)),
      "column 'report' is refused: JSON holds list, expected dict"),
     (("UPDATE verifications SET report = ?", ('{"properties": [{"name": 1, "passed": "x"}]}',)),
@@ -183,11 +185,22 @@ def test_a_row_without_its_constraints_is_a_clean_error(command, column, value):
     assert res.output.startswith("Error: programs row") and f"column {column!r} holds" in res.output
 
 
+def test_an_oversized_stored_json_value_is_refused_before_parsing(monkeypatch):
+    from das.program_store import records
+
+    sha = _verified_program()
+    monkeypatch.setattr(records, "MAX_STORED_JSON_CHARS", 1000)
+    _edit_store(("UPDATE programs SET metadata = ?", ('{"file": "' + "a" * 2000 + '"}',)))
+    res = invoke("programs", "show", sha)
+    assert res.exit_code == 1 and "column 'metadata' is refused: JSON text of 2,012 characters" in res.output
+
+
 def test_nesting_depth_is_linear_on_unterminated_strings():
     """The quadratic tokenizer rescanned an unterminated string from every quote (64 KB held 33 s)."""
     from das.program_store.jsontext import nesting_depth
 
     assert nesting_depth('"\\"' * 2_000_000 + "[[") == 0  # all one unterminated string
+    assert nesting_depth('"abc [[') == 0 and nesting_depth('[{"a": "]]"}]') == 2
     assert nesting_depth('{"a": "[[x", "b": [[{"c": "\\"]"}]]}') == 4
 
 

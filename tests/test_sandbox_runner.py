@@ -498,6 +498,9 @@ def test_garbage_deeply_nested_json_is_refused_without_recursion():
 
 def test_garbage_unterminated_string_is_scanned_in_linear_time():
     """The nesting check retried an unterminated string from every quote: 64 KB held a 5 s run for 33 s."""
+    from das.sandbox import protocol
+
+    assert protocol._nesting_depth('"' + "[" * 10) == 0  # an unterminated string runs to the end
     frame = b'{"status": "ok", "message": "' + b'\\"' * 400_000  # 800 KB, one unterminated string
     res = _garbage_session([_frame(4, frame)])
     assert res.status == "runtime-error" and "malformed JSON message: Unterminated string" in res.message
