@@ -43,8 +43,9 @@ def stored_json(row, table, column):
 def report_problem(report):
     """Why a stored verification report cannot be handed out: None when every field das reads
     (properties, verdict, figures, usefulness means, suite datasets) has the type it reads."""
-    def number(value):
-        return value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+    def number(value):  # an int beyond float range would fail every format and comparison later
+        return value is None or isinstance(value, float) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63)
 
     props = report.get("properties") or []
     if not isinstance(props, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in props):
@@ -52,12 +53,15 @@ def report_problem(report):
     for key in ("hardness", "duration_s"):
         if not number(report.get(key)):
             return f"{key!r} is not a number"
-    if not isinstance(report.get("seed", 0), (int, type(None))) or not isinstance(report.get("passed"), (bool, type(None))):
+    seed = report.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not isinstance(report.get("passed"), (bool, type(None))):
         return "'seed' or 'passed' has the wrong type"
     if not isinstance(report.get("detector", ""), str):
         return "'detector' is not a string"
-    means = report.get("usefulness", {})
-    means = means.get("means") if isinstance(means, dict) else means
+    useful = report.get("usefulness", {})
+    if not isinstance(useful, dict):
+        return "'usefulness' is not an object"
+    means = useful.get("means")
     if means and not (isinstance(means, dict) and all(number(means.get(k)) and means.get(k) is not None
                                                       for k in ("program", "base", "random"))):
         return "'usefulness' does not hold the means of program, base and random"
