@@ -40,7 +40,7 @@ def echo(message="", file=None, nl=True, err=False):
     :func:`sandbox.untrusted.show_controls` shows ``ESC``, ``CR``, bidi overrides and other
     invisible characters as ``\\x1b``, ``\\x0d``, ``\\u202e`` instead of handing them to the terminal.
     """
-    click.echo(show_controls(message), file=file, nl=nl, err=err)
+    click.echo(None if message is None else show_controls(message), file=file, nl=nl, err=err)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
