@@ -259,6 +259,8 @@ def test_controls_cover_every_unicode_control_and_format_character():
 def _escaped_or_constant(arg):
     if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "show_controls":
         return True
+    if isinstance(arg, ast.IfExp):
+        return _escaped_or_constant(arg.body) and _escaped_or_constant(arg.orelse)
     return all(isinstance(n, (ast.Constant, ast.BinOp, ast.operator)) for n in ast.walk(arg))
 
 
