@@ -471,9 +471,12 @@ class Certification:
         return sha, ver
 
     def import_bundle(self, path, detector=None):
-        """Import a bundle (hashes checked) and verify every live program locally.
+        """Import a bundle (hashes checked) and verify its new candidates locally.
 
-        A program already verified here under the current suite keeps that
+        Bundles only add candidates (:func:`program_store.import_bundle`): a
+        program this store already holds as certified, revoked or tampered is
+        never verified by an import, so an import can neither revoke it nor
+        drop a default. A program already verified here under the current suite keeps that
         verdict (the suite is seeded, so a second run would repeat it): a
         detector none of whose bundled programs certifies costs one
         verification per program, not one per use.
@@ -484,15 +487,17 @@ class Certification:
         -------
         list of dict
             One ``{"sha256", "detector", "status", "passed"}`` per program;
-            ``passed`` is None for programs imported revoked (never verified).
+            ``passed`` is None for programs not verified (skipped, or kept
+            as they were without a verification under the current suite).
         """
         results = []
         for entry in import_bundle(self.store, path, detector=detector):
-            if entry["status"] == "revoked":
-                results.append(dict(entry, passed=None))
-                continue
             ver = self.store.latest_verification(entry["sha256"])
-            if ver is None or ver.suite_version != self.suite_version:  # verdicts are deterministic per suite
+            current = ver is not None and ver.suite_version == self.suite_version
+            if entry["status"] not in ("candidate", "rejected"):  # never re-verified here, so never revoked
+                results.append(dict(entry, passed=ver.passed if current else None))
+                continue
+            if not current:  # verdicts are deterministic per suite
                 ver = self.verify(entry["sha256"])
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results

@@ -2,22 +2,26 @@
 
 Each entry carries ``record_sha256`` (canonical JSON of program + reports) and
 the file carries ``bundle_sha256`` over all entries, so any edit is detected.
-Import checks every hash first, then stores the programs as candidates (or
-revoked): a bundle's own reports are evidence for the auditor, never a
-certificate. Verifying the imported programs locally is the certification
+Import checks every hash first, then adds the programs as candidates: a
+bundle's own reports and statuses are evidence for the auditor, never a
+certificate, and an import never changes what the store already holds. Verifying the imported programs locally is the certification
 service's job (:meth:`collab.certification.Certification.import_bundle`).
 """
 import json
 import os
+import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from das.program_store.errors import BundleError, InvalidInput
 from das.program_store.hashing import record_sha256, source_sha256
+from das.program_store.jsontext import parse_json
 
 BUNDLE_FORMAT = "das-program-bundle"
 BUNDLE_VERSION = 1
+#: Largest bundle read (the bundled corpus of 56 programs is 0.7 MB).
+MAX_BUNDLE_CHARS = 64 << 20
 _PROGRAM_FIELDS = ("sha256", "detector", "source", "policy", "prompt_sha256", "prompt_variant",
                    "backend", "model", "parent_sha256", "metadata", "status")
 
@@ -77,6 +81,19 @@ def export_bundle(store, out, shas=(), detector=None):
     return {"path": str(out), "programs": selected, "bundle_sha256": bundle["bundle_sha256"]}
 
 
+def _read_bounded(path):
+    """The text of the regular file ``path``, refused (InvalidInput) past ``MAX_BUNDLE_CHARS``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidInput("not a regular file")
+        data = fh.read(4 * MAX_BUNDLE_CHARS + 1)  # UTF-8: at most 4 bytes a character
+    text = data.decode("utf-8")
+    if len(text) > MAX_BUNDLE_CHARS:
+        raise InvalidInput(f"the file is over the limit of {MAX_BUNDLE_CHARS:,} characters")
+    return text
+
+
 def read_bundle(path):
     """Load a bundle and check its format and every hash; returns the entries.
 
@@ -86,10 +103,10 @@ def read_bundle(path):
         If the file is unreadable, not a bundle, or any hash does not match.
     """
     try:
-        bundle = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        bundle = parse_json(_read_bounded(path), MAX_BUNDLE_CHARS)
+    except (OSError, UnicodeDecodeError, InvalidInput) as exc:
         raise BundleError(f"cannot read bundle {path}: {exc}") from exc
-    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+    if bundle.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{path} is not a das program bundle")
     if bundle.get("format_version") != BUNDLE_VERSION:
         raise BundleError(f"{path} has bundle version {bundle.get('format_version')!r}; "
@@ -106,6 +123,8 @@ def read_bundle(path):
             source, sha = program["source"], program["sha256"]
         except (TypeError, KeyError) as exc:
             raise BundleError(f"{path}: entry {i} is malformed (missing {exc})") from exc
+        if not isinstance(body["verifications"], list):
+            raise BundleError(f"{path}: entry {i} is malformed (verifications is not a list)")
         if record_sha256(body) != entry.get("record_sha256"):
             raise BundleError(f"{path}: entry {i} ({str(sha)[:12]}) fails its record hash")
         if not isinstance(source, str) or source_sha256(source) != sha:
@@ -114,35 +133,49 @@ def read_bundle(path):
 
 
 def import_bundle(store, path, detector=None):
-    """Import a bundle: check every hash, then store its programs as candidates.
+    """Import a bundle: check every hash, then add its programs as candidates.
 
-    Programs revoked in the bundle are imported revoked. Nothing is verified
-    here, so nothing imported is certified yet. ``detector``: import only that
-    detector's programs (every hash is still checked).
+    A bundle only adds candidates. A program already in the store keeps its
+    record, status and default: an import never revokes, replaces or removes
+    anything (a tampered row gets back the source its key names, as
+    :meth:`ProgramStore.add` does). A program the bundle marks revoked is not
+    imported (``"skipped"``). Nothing is verified here, so nothing imported is
+    certified yet. ``detector``: import only that detector's programs (every
+    hash is still checked).
 
     Returns
     -------
     list of dict
-        One ``{"sha256", "detector", "status"}`` per program, in bundle order.
+        One ``{"sha256", "detector", "status", "added"}`` per program, in
+        bundle order: ``status`` is the program's status in the store after
+        the import (``"skipped"`` for a program revoked in the bundle) and
+        ``added`` whether this import stored it.
     """
     entries = read_bundle(path)  # all hashes checked before anything is written
     if detector is not None:
         entries = [e for e in entries if e["program"]["detector"] == detector]
+    added = []  # per entry: whether this import stored it (None: skipped)
     with store.transaction():
         for entry in entries:
             p = entry["program"]
+            if p.get("status") == "revoked":
+                added.append(None)
+                continue
+            added.append(p["sha256"] not in store)
             sha = store.add(p["source"], p["detector"], policy=p.get("policy") or "",
                             prompt_sha256=p.get("prompt_sha256"),
                             prompt_variant=p.get("prompt_variant"), backend=p.get("backend"),
                             model=p.get("model"), parent_sha256=p.get("parent_sha256"),
                             metadata=p.get("metadata") or {})
             store.record_event(sha, "imported", {"bundle": str(path), "bundle_status": p.get("status"),
-                                                 "bundle_verifications": len(entry["verifications"])})
+                                                 "bundle_verifications": len(entry["verifications"]),
+                                                 "added": added[-1]})
     results = []
-    for entry in entries:
+    for entry, new in zip(entries, added):
         p = entry["program"]
-        sha = p["sha256"]
-        if p.get("status") == "revoked" and store.get(sha).status != "revoked":
-            store.revoke(sha, f"revoked in imported bundle {Path(path).name}")
-        results.append({"sha256": sha, "detector": p["detector"], "status": store.get(sha).status})
+        if new is None:
+            results.append({"sha256": p["sha256"], "detector": p["detector"], "status": "skipped", "added": False})
+        else:
+            rec = store.get(p["sha256"])
+            results.append({"sha256": rec.sha256, "detector": rec.detector, "status": rec.status, "added": new})
     return results

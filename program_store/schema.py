@@ -5,6 +5,14 @@ schema version by ``PRAGMA user_version``; a ``meta`` table repeats both so the
 file explains itself in the ``sqlite-utils`` CLI. Any file that is not an
 SQLite database, or an SQLite database of another application, is refused
 before anything is written to it.
+
+A store file is untrusted input too (it can be shared, restored or edited):
+its schema may hold only plain tables and indexes (no views, triggers,
+virtual tables or generated columns, any of which runs the file's own SQL
+when das reads a table), every statement is stopped after
+``MAX_STATEMENT_STEPS`` virtual-machine steps, and no string or blob may
+exceed ``MAX_VALUE_BYTES``. A hostile file is a clean :class:`StoreError`
+(or an ``sqlite3.OperationalError: interrupted``), never a hang.
 """
 import os
 import sqlite3
@@ -21,6 +29,14 @@ APP_NAME = "das-program-store"
 SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 60.0
+#: VM steps one statement may take (counted, so the bound does not depend on load): a
+#: listing of 100 000 programs takes ~2 M; an endless recursive query is stopped in ~2 s.
+MAX_STATEMENT_STEPS = 100_000_000
+_STEPS_PER_CHECK = 10_000
+#: Largest string or blob a store value may hold (sources and reports are kilobytes).
+MAX_VALUE_BYTES = 64 << 20
+#: Tables every store of schema version >= 1 has (as plain tables).
+TABLES = ("meta", "programs", "verifications", "runs", "events", "defaults")
 
 
 def _migrate_v1(db):
@@ -152,9 +168,30 @@ def _create(path):
             Path(tmp + suffix).unlink(missing_ok=True)
 
 
+def _bound(conn):
+    """Stop any statement after ``MAX_STATEMENT_STEPS`` VM steps; cap strings and blobs.
+
+    The step count restarts with every statement (the trace callback fires
+    as each one starts), so only a single runaway statement is stopped.
+    """
+    steps = [0]
+
+    def start(_sql):
+        steps[0] = 0
+
+    def progress():
+        steps[0] += _STEPS_PER_CHECK
+        return steps[0] > MAX_STATEMENT_STEPS  # non-zero interrupts the statement
+
+    conn.set_trace_callback(start)
+    conn.set_progress_handler(progress, _STEPS_PER_CHECK)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+
 def _open(path):
     """Connect to an existing file, check it is ours, set pragmas and migrate."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    _bound(conn)
     try:
         # One read transaction, so the checks see one snapshot.
         conn.execute("BEGIN")
@@ -210,6 +247,29 @@ def _check_identity(conn, path):
             f"{path} has store schema version {version}, newer than this das "
             f"supports ({SCHEMA_VERSION}); upgrade das"
         )
+    _check_schema(conn, path, version)
+
+
+def _check_schema(conn, path, version):
+    """Refuse a schema that runs the file's own SQL on reads (views, triggers, virtual or
+    generated columns) or lacks one of the store's tables."""
+    def refuse(why):
+        raise StoreError(f"{path} is not a usable store: {why}; refusing to read it")
+
+    objects = conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    for kind, name, sql in objects:
+        if kind not in ("table", "index"):
+            refuse(f"it holds a {kind} {name!r} (a das store has only tables and indexes)")
+        if kind == "table" and (sql or "").lstrip()[:14].upper() == "CREATE VIRTUAL":
+            refuse(f"table {name!r} is a virtual table")
+    tables = {name for kind, name, _ in objects if kind == "table"}
+    missing = [t for t in TABLES if t not in tables] if version >= 1 else []
+    if missing:
+        refuse(f"table {missing[0]!r} is missing")
+    for table in sorted(tables & set(TABLES)):
+        hidden = [row[1] for row in conn.execute("SELECT * FROM pragma_table_xinfo(?)", (table,)) if row[6]]
+        if hidden:
+            refuse(f"table {table!r} has generated or hidden columns ({hidden[0]!r})")
 
 
 def _migrate(db, path):

@@ -8,7 +8,6 @@ re-verifying under a new suite and choosing a default are the certification
 service's job (:mod:`collab.certification`); this module never imports the sandbox.
 """
 import contextlib
-import json
 import string
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,8 +21,17 @@ from das.program_store.errors import (
     TamperedProgram,
 )
 from das.program_store.hashing import canonical_json, source_sha256
+from das.program_store.jsontext import check_bounds
 from das.program_store.paths import default_store_path
-from das.program_store.records import STATUSES, ProgramRecord, RunRecord, VerificationRecord
+from das.program_store.records import (
+    MAX_STORED_JSON_CHARS,
+    STATUSES,
+    ProgramRecord,
+    RunRecord,
+    VerificationRecord,
+    checked_row,
+    stored_json,
+)
 from das.program_store.schema import connect
 
 _HEX = frozenset(string.hexdigits.lower())
@@ -93,6 +101,10 @@ class ProgramStore:
             self.db.conn.execute("COMMIT")
         finally:
             self._depth = 0
+
+    def __contains__(self, sha):
+        """True when a program (intact or not) is stored under the full key ``sha``."""
+        return self._one("SELECT 1 FROM programs WHERE sha256 = ?", (sha,)) is not None
 
     def _one(self, sql, params=()):
         rows = list(self.db.query(sql, params))
@@ -170,6 +182,7 @@ class ProgramStore:
 
     def _intact(self, row):
         """Re-hash a row's source; mark and report tampering. Returns True when intact."""
+        checked_row(row, "programs", required=("sha256", "source", "status"))
         if source_sha256(row["source"]) == row["sha256"]:
             return True
         if row["status"] not in ("tampered", "revoked"):  # a revocation is final, even of a tampered row
@@ -250,6 +263,7 @@ class ProgramStore:
             report_json = canonical_json(report_dict)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"report is not JSON-serialisable: {exc}") from exc
+        check_bounds(report_json, MAX_STORED_JSON_CHARS)  # never store what would be refused on reading
         hardness = report_dict.get("hardness")
         try:
             hardness = None if hardness is None else float(hardness)
@@ -352,8 +366,9 @@ class ProgramStore:
 
     def events(self, sha):
         """Return the appended events (revoked, tampered, default, imported) of ``sha``."""
-        return [dict(r, detail=json.loads(r["detail"] or "{}")) for r in self.db.query(
-            "SELECT * FROM events WHERE program_sha256 = ? ORDER BY id", (sha,))]
+        rows = self.db.query("SELECT * FROM events WHERE program_sha256 = ? ORDER BY id", (sha,))
+        return [dict(checked_row(r, "events", required=("kind", "created_at")), detail=stored_json(r, "events", "detail"))
+                for r in rows]
 
     def history(self, sha):
         """Return lineage (parents, oldest last), children, verifications, runs and events.
@@ -361,7 +376,7 @@ class ProgramStore:
         Works for tampered programs too (their source is withheld), so an
         auditor can see what happened to them.
         """
-        row = self._row(sha)
+        row = checked_row(self._row(sha), "programs", text=("parent_sha256",))
         intact = self._intact(row)
         lineage, seen, parent = [], {sha}, row["parent_sha256"]
         while parent and parent not in seen:  # `seen` guards against a hand-made cycle
@@ -371,9 +386,10 @@ class ProgramStore:
             if prow is None:
                 lineage.append({"sha256": parent, "missing": True})
                 break
-            lineage.append(dict(prow))
+            lineage.append(checked_row(prow, "programs", required=("sha256", "status", "created_at"),
+                                       text=("detector", "parent_sha256")))
             parent = prow["parent_sha256"]
-        children = [dict(r) for r in self.db.query(
+        children = [checked_row(r, "programs", required=("sha256", "status", "created_at")) for r in self.db.query(
             "SELECT sha256, status, created_at FROM programs WHERE parent_sha256 = ? "
             "ORDER BY created_at", (sha,))]
         program = ProgramRecord.from_row(self._row(sha), source=None if intact else "")

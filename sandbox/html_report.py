@@ -4,8 +4,9 @@ The page shows the source with each audit finding marked on its line, the
 property table with measured values and thresholds, and the score-density
 figure of :mod:`sandbox.density`. The program text is hostile: everything
 from it is HTML-escaped, control and bidi characters are shown as visible
-marks (never interpreted), and the page's Content-Security-Policy forbids
-scripts and any fetch, so nothing in it can run or call out.
+escapes (never interpreted), the page's Content-Security-Policy forbids
+scripts and any fetch, so nothing in it can run or call out, and its size is
+bounded by the program's (:data:`MAX_SIZE_RATIO`).
 """
 import base64
 import html
@@ -15,10 +16,17 @@ from pathlib import Path
 
 from das.sandbox.audit import audit_source
 from das.sandbox.sarif import entry_line, not_run
+from das.sandbox.untrusted import CONTROLS, show_controls
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-# C0/C1 controls but tab and newline, DEL, and Unicode bidi controls ("Trojan Source").
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+#: Findings written into the source listing; the rest are counted (``das audit`` lists them all).
+MAX_NOTES = 200
+#: The page is at most this many times the program's UTF-8 size, plus :data:`MAX_FIXED_BYTES`
+#: (worst case: an isolated control character after ``&``, 2 bytes shown in 22).
+MAX_SIZE_RATIO = 12
+#: Bound on what does not grow with the program: style, summary, property table, figure, notes.
+MAX_FIXED_BYTES = 1 << 20
+_RUN = re.compile(f"(?:{CONTROLS.pattern})+")
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:72em}
 h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
@@ -27,21 +35,20 @@ h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top;text-align:left}
 td:nth-child(2){white-space:nowrap}
 tr.fail td{background:#fdecea} tr.skip td{color:#777}
-pre.src{background:#f7f7f7;border:1px solid #ddd;padding:.5em 0;overflow-x:auto}
-.line{display:block;padding:0 .6em;white-space:pre} .no{color:#999;user-select:none;display:inline-block;width:3.5em}
-.line.flagged{background:#fdecea;box-shadow:inset 4px 0 #b3261e}
-.finding{display:block;white-space:pre-wrap;color:#b3261e;padding:0 .6em 0 4.6em;font-weight:bold}
-.ctl{background:#ffd54f;color:#000;border-radius:2px}
+ol.src{background:#f7f7f7;border:1px solid #ddd;padding:.5em .6em .5em 4.6em;overflow-x:auto;
+font:13px/1.4 ui-monospace,monospace}
+ol.src li{white-space:pre;padding-left:.6em} ol.src li::marker{color:#999}
+li.flagged{background:#fdecea;box-shadow:inset 4px 0 #b3261e}
+.finding{display:block;white-space:pre-wrap;color:#b3261e;font-weight:bold}
+mark{background:#ffd54f;color:#000;border-radius:2px}
 """
 
 
-def _visible(match):
-    return f'<span class="ctl" title="control character">U+{ord(match.group()):04X}</span>'
-
-
 def escape(text):
-    """``text`` as HTML text: escaped, with invisible and control characters shown as marks."""
-    return _INVISIBLE.sub(_visible, html.escape(str(text), quote=True))
+    """``text`` for an HTML text node (never an attribute): escaped, with each run of control and
+    invisible characters shown as highlighted escapes (``<mark>\\x1b\\u202e</mark>``)."""
+    text = html.escape(str(text), quote=False)
+    return _RUN.sub(lambda run: "<mark>" + show_controls(run.group()) + "</mark>", text)
 
 
 def _shown(value):
@@ -49,21 +56,31 @@ def _shown(value):
 
 
 def _source_block(source, findings, failed_at_entry):
+    """The source as an ordered list (the browser numbers the lines), findings under their lines.
+
+    Markup grows with the program by a bounded factor (:data:`MAX_SIZE_RATIO`):
+    a line costs ``<li>``, only flagged lines carry an anchor, and at most
+    :data:`MAX_NOTES` findings are written out.
+    """
     by_line = {}
-    for finding in findings:
-        by_line.setdefault(max(1, finding.line), []).append(f"{finding.rule}: {finding.message}")
+    notes = [(max(1, f.line), f"{f.rule}: {f.message}") for f in findings]
     if failed_at_entry:
-        by_line.setdefault(entry_line(source), []).append("failed properties: " + ", ".join(failed_at_entry))
-    lines = source.split("\n")
-    out = []
-    for no, text in enumerate(lines, 1):
-        notes = by_line.pop(no, [])
-        cls = "line flagged" if notes else "line"
-        out.append(f'<span class="{cls}" id="L{no}"><span class="no">{no}</span>{escape(text)}</span>')
-        out += [f'<span class="finding">&#9650; {escape(note)}</span>' for note in notes]
-    for no, notes in sorted(by_line.items()):  # findings past the last line (or line 0)
-        out += [f'<span class="finding">line {no}: {escape(note)}</span>' for note in notes]
-    return '<pre class="src">' + "".join(out) + "</pre>"
+        notes.append((entry_line(source), "failed properties: " + ", ".join(failed_at_entry)))
+    for line, note in notes[:MAX_NOTES]:
+        by_line.setdefault(line, []).append(note)
+    out = ['<ol class="src">']
+    for no, text in enumerate(source.split("\n"), 1):
+        marks = by_line.pop(no, [])
+        out.append(f'<li class="flagged" id="L{no}">' if marks else "<li>")
+        out.append(escape(text))
+        out += [f'<span class="finding">&#9650; {escape(note)}</span>' for note in marks]
+    out.append("</ol>")
+    for no, marks in sorted(by_line.items()):  # findings past the last line
+        out += [f'<p class="finding">line {no}: {escape(note)}</p>' for note in marks]
+    if len(notes) > MAX_NOTES:
+        out.append(f'<p class="finding">{len(notes) - MAX_NOTES} more findings not shown '
+                   "(<code>das audit --format json</code> lists them all)</p>")
+    return "".join(out)
 
 
 def _property_table(props):

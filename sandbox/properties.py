@@ -45,6 +45,7 @@ import numpy as np
 
 from das.sandbox import datasets as ds
 from das.sandbox import novelty, rules
+from das.sandbox.results import value_problem
 from das.sandbox.untrusted import clean_text
 
 SUITE_VERSION = "3.0.0"  # bump on any change to a property, threshold or dataset
@@ -295,9 +296,8 @@ def _valid(res, n, d):
         return False, f"shape {out.shape}, expected {(n, d)}"
     if not np.issubdtype(out.dtype, np.floating) and not np.issubdtype(out.dtype, np.integer):
         return False, f"dtype {out.dtype} is not real"
-    if not np.isfinite(out).all():
-        return False, f"{int((~np.isfinite(out)).sum())} non-finite values"
-    return True, ""
+    problem = value_problem(out.astype(np.float64))
+    return (False, problem) if problem else (True, "")
 
 
 def _blame(res, n, d):

@@ -4,9 +4,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Largest magnitude a program's value may have: the runtime's forest (and torch detectors)
+#: work in float32, where anything larger becomes inf.
+MAX_ABS_VALUE = float(np.finfo(np.float32).max)
+
 #: Every status :func:`sandbox.run_program` can return.
 STATUSES = ("ok", "audit-rejected", "runtime-error", "timeout", "memory", "budget", "bad-output",
             "violation")
+
+
+def value_problem(values):
+    """Why ``values`` (float64) may not reach a library: None when every value is finite in float32.
+
+    A finite float64 beyond ``MAX_ABS_VALUE`` (1e300, say) turns into inf when
+    the random forest converts it, so it is refused here, before any library sees it.
+    """
+    bad = int(values.size - np.count_nonzero(np.abs(values) <= MAX_ABS_VALUE))  # NaN compares False
+    if bad:
+        return f"{bad} non-finite values in float32 (NaN, inf or |x| > {MAX_ABS_VALUE:.4g})"
+    return None
 
 
 @dataclass(frozen=True)

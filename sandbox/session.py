@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from das.sandbox import protocol
-from das.sandbox.results import RunResult
+from das.sandbox.results import RunResult, value_problem
 from das.sandbox.untrusted import clean_text
 
 _CHILD_STATUSES = frozenset({"ok", "runtime-error", "memory", "bad-output", "violation"})
@@ -200,14 +200,13 @@ class Session:
             raise protocol.ProtocolError("result length does not match its shape")
         out = np.empty(shape, dtype="<f8")
         self.channel.read_into(memoryview(out).cast("B"))
-        bad = int(out.size - np.count_nonzero(np.isfinite(out)))
-        if bad:
-            return None, f"{bad} non-finite values"
+        problem = value_problem(out)
+        if problem:
+            return None, problem
         return out.astype(np.float64, copy=False), None
 
 
 def _proxy_input_error(X):
     """Why the parent refuses to score ``X`` (None when it is fine)."""
-    if not np.all(np.isfinite(X)):
-        return "predict_score input has non-finite values"
-    return None
+    problem = value_problem(X)
+    return None if problem is None else f"predict_score input has {problem}"

@@ -4,7 +4,9 @@ A program's exception messages and printed output reach terminals, reports,
 prompts and the store. :func:`clean_text` removes what could act on a
 terminal (ANSI escape sequences, other control and bidi-override characters)
 and redacts the values of the caller's environment variables, so that a
-program that somehow read a secret cannot print it back out.
+program that somehow read a secret cannot print it back out. Text shown for
+review (a program's source and policy) keeps every character but shows the
+controls as visible escapes: :func:`show_controls`.
 """
 import os
 import re
@@ -15,13 +17,35 @@ REDACTED = "[redacted]"
 
 # CSI / OSC / other ESC sequences first, so their payload goes with them.
 _ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_]?)")
-# C0 and C1 controls, DEL, and Unicode bidi overrides/isolates; newline and tab stay.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: Characters that act on a terminal or hide text instead of showing: every control (C0 but
+#: tab and newline, DEL, C1), format character (bidi overrides and isolates, zero-width and
+#: invisible characters, BOM, tags), line/paragraph separator and lone surrogate of Unicode 14
+#: (categories Cc, Cf, Zl, Zp, Cs).
+CONTROLS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]")
+
+
+def escape_mark(char):
+    """``char`` as the Python escape that names it: ``\\x1b``, ``\\u202e``, ``\\U000e0041``."""
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def show_controls(text, mark=escape_mark):
+    """``text`` with every :data:`CONTROLS` character shown as ``mark(char)`` (never interpreted).
+
+    The one cleaning of untrusted text for display: the terminal (every ``das``
+    text output) shows Python escapes; the HTML report passes its own mark.
+    """
+    return CONTROLS.sub(lambda match: mark(match.group()), str(text))
 
 
 def strip_controls(text, keep_newlines=True):
     """``text`` without escape sequences or control characters."""
-    text = _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+    text = CONTROLS.sub("", _ESCAPES.sub("", str(text)))
     return text if keep_newlines else text.replace("\n", " ").replace("\t", " ")
 
 

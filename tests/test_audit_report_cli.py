@@ -50,7 +50,7 @@ def test_html_report_of_a_hostile_program(tmp_path):
     page = tmp_path / "reports" / "bad.py.html"
     assert f"report written to {page}" in res.output and "verdict: REJECTED" in res.output
     text = page.read_text()
-    assert "<script" not in text and "\x1b" not in text and "U+001B" in text
+    assert "<script" not in text and "\x1b" not in text and "<mark>\\x1b" in text
 
 
 def test_programs_show_html_uses_the_latest_verification(tmp_path, isolated_home):

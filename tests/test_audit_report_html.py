@@ -57,7 +57,8 @@ def test_program_text_cannot_open_a_tag(hostile_page):
 
 def test_control_and_bidi_characters_are_shown_not_interpreted(hostile_page):
     assert "\x1b" not in hostile_page and "\x07" not in hostile_page and "\u202e" not in hostile_page
-    assert "U+001B" in hostile_page and "U+202E" in hostile_page
+    assert "<mark>\\x1b</mark>[2J<mark>\\x1b</mark>]0;pwned<mark>\\x07</mark>" in hostile_page
+    assert "<mark>\\u202e</mark>" in hostile_page
 
 
 def test_the_page_forbids_scripts_and_fetches(hostile_page):
@@ -65,14 +66,29 @@ def test_the_page_forbids_scripts_and_fetches(hostile_page):
 
 
 def test_findings_are_marked_on_their_line(hostile_page):
-    first_line = re.search(r'<span class="line flagged" id="L1"><span class="no">1</span>[^<]*</span>'
-                           r'(<span class="finding">[^<]*</span>)', hostile_page)
-    assert first_line and 'import-not-allowed: import of &quot;os&quot; is not allowed' in first_line.group(1)
+    first_line = re.search(r'<ol class="src"><li class="flagged" id="L1">[^<]*'
+                           r'(<span class="finding">[^<]*</span>)<li>', hostile_page)
+    assert first_line and 'import-not-allowed: import of "os" is not allowed' in first_line.group(1)
 
 
 def test_escape_marks_every_invisible_character():
-    assert escape("a\u200bb\x00<") == ('a<span class="ctl" title="control character">U+200B</span>b'
-                                       '<span class="ctl" title="control character">U+0000</span>&lt;')
+    assert escape("a\u200bb\x00\x01<\"") == "a<mark>\\u200b</mark>b<mark>\\x00\\x01</mark>&lt;\""
+
+
+@pytest.mark.parametrize("unit", ["\x01", "a\x01", "&\x01", "\n\x01", "\n", "<", "&", "\u202e", "\U000e0041x",
+                                  "    x.__class__\n", "import os\n", "é\x1b"])
+def test_page_size_is_bounded_by_the_program_size(unit):
+    """2 MB of control characters made a page 57 times the program's size."""
+    from das.sandbox.html_report import MAX_FIXED_BYTES, MAX_SIZE_RATIO
+
+    source = ("def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples]\n"
+              + unit * (200_000 // len(unit)))
+    report = {"passed": False, "detector": "IForest", "seed": 0, "properties": [
+        {"name": "finite", "passed": False, "value": 1, "threshold": 0, "detail": "x" * 2000}]}
+    page = render(source, report, "big.py").encode()
+    program = source.encode()
+    assert len(page) <= MAX_SIZE_RATIO * len(program) + MAX_FIXED_BYTES
+    assert len(page) - len(render("", report, "big.py").encode()) <= MAX_SIZE_RATIO * len(program)
 
 
 def _pixels_near(image, hex_color, tol=12):

@@ -2,7 +2,6 @@
 import importlib
 from types import SimpleNamespace
 
-import pytest
 from click.testing import CliRunner
 
 import das.collab.certification as certification

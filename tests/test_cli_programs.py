@@ -133,7 +133,7 @@ def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
     assert summary["programs"] == [child]
     other = tmp_path / "other.sqlite"
     res = json.loads(run("programs", "import", str(out), "--store", str(other), "--json"))
-    assert res == [{"sha256": child, "detector": "IForest", "status": "certified", "passed": True}]
+    assert res == [{"sha256": child, "detector": "IForest", "status": "certified", "passed": True, "added": True}]
     assert "certified" in run("programs", "list", "--store", str(other))
 
 

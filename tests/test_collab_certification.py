@@ -140,9 +140,29 @@ def test_bundle_import_verifies_locally(store, tmp_path):
         cert = service(other, hardness=0.7)
         results = cert.import_bundle(bundle)
         assert [(r["sha256"], r["status"], r["passed"]) for r in results] == [
-            (a, "certified", True), (b, "revoked", None)]
+            (a, "certified", True), (b, "skipped", None)]
         assert len(cert.verifier.calls) == 1  # the revoked program is never run
         assert other.latest_verification(a).report["borderline"] == 0.7
+
+
+def test_bundle_import_never_reverifies_so_never_revokes_the_default(store, tmp_path):
+    """The attack: re-export the user's default; an import under a newer suite re-verified it and
+    revoked it on failure (revocation is final), leaving the bundle's own program as auto's choice."""
+    mine, theirs = store.add(SRC, "IForest"), store.add(SRC + "#theirs", "IForest")
+    service(store, "s0").verify(mine)
+    service(store, "s0").verify(theirs)
+    bundle = export_bundle(store, tmp_path / "b.json", shas=[mine, theirs])["path"]
+    with ProgramStore(tmp_path / "user.sqlite") as user:
+        user.add(SRC, "IForest")
+        service(user, "s0").verify(mine)
+        user.set_default("IForest", mine)
+        cert = service(user, "s1", passed=False)  # a newer suite the user's program fails
+        results = cert.import_bundle(bundle)
+        assert [(r["sha256"], r["status"], r["passed"]) for r in results] == [
+            (mine, "certified", None), (theirs, "rejected", False)]
+        assert [call[0] for call in cert.verifier.calls] == [SRC + "#theirs"]  # only the new candidate ran
+        assert user.get(mine).status == "certified" and user.default("IForest") == mine
+        assert [e["kind"] for e in user.events(mine)] == ["default", "imported"]
 
 
 def test_resolve_by_sha_refuses_other_detectors_and_uncertified(store):

@@ -93,10 +93,44 @@ def test_unreadable_bundle_and_empty_selection(source_store, tmp_path):
         export_bundle(source_store, tmp_path / "x.json", detector="PCA")
 
 
-def test_revoked_program_travels_revoked(source_store, tmp_path):
+def test_a_program_revoked_in_the_bundle_is_not_imported(source_store, tmp_path):
     sha = source_store.list(detector="LOF")[0].sha256
     source_store.revoke(sha, "bad")
     out = tmp_path / "b.json"
     export_bundle(source_store, out, shas=[sha])
     with ProgramStore(tmp_path / "b.sqlite") as dest:
-        assert import_bundle(dest, out)[0]["status"] == "revoked"
+        assert import_bundle(dest, out) == [{"sha256": sha, "detector": "LOF", "status": "skipped", "added": False}]
+        assert dest.list() == []
+
+
+def _hostile_bundle(tmp_path, programs):
+    """A well-formed bundle whose entries are ``programs`` (hashes recomputed: the attacker made it)."""
+    from das.program_store import record_sha256
+
+    entries = []
+    for program in programs:
+        body = {"program": program, "verifications": []}
+        entries.append(dict(body, record_sha256=record_sha256(body)))
+    out = tmp_path / "hostile.json"
+    out.write_text(json.dumps({"format": "das-program-bundle", "format_version": 1, "programs": entries,
+                               "bundle_sha256": record_sha256(entries)}))
+    return out
+
+
+def test_an_import_never_revokes_replaces_or_drops_a_default(source_store, tmp_path):
+    """The attack: a bundle naming the user's certified default as revoked (revocation is final)."""
+    sha = source_store.list(detector="IForest")[0].sha256
+    source_store.set_default("IForest", sha)
+    mine = source_store.get(sha)
+    out = _hostile_bundle(tmp_path, [
+        {"sha256": sha, "detector": "LOF", "source": mine.source, "policy": "theirs", "status": "revoked"},
+        {"sha256": sha, "detector": "LOF", "source": mine.source, "policy": "theirs", "status": "certified",
+         "metadata": {"round": 9}},
+    ])
+    results = import_bundle(source_store, out)
+    assert [(r["status"], r["added"]) for r in results] == [("skipped", False), ("certified", False)]
+    after = source_store.get(sha)
+    assert (after.status, after.detector, after.policy, after.metadata) == (
+        "certified", mine.detector, mine.policy, mine.metadata)
+    assert source_store.default("IForest") == sha
+    assert len(source_store.verifications(sha)) == 1

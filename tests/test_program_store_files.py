@@ -100,3 +100,55 @@ def test_store_opens_in_sqlite_utils_cli(tmp_path):
                             check=True).stdout
     for name in ("programs", "verifications", "runs", "defaults", "events", "meta"):
         assert f'"{name}"' in tables
+
+
+def _edited_store(path, *statements):
+    """A das store whose schema was then edited by hand (``statements`` run with foreign keys off)."""
+    with ProgramStore(path) as s:
+        s.add("def f(): pass", "IForest")
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys=OFF")
+    for sql in statements:
+        raw.execute(sql)
+    raw.close()
+    return path
+
+
+_ENDLESS = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT {} FROM r WHERE i < 0"
+_PROGRAM_COLUMNS = ("sha256", "detector", "source", "policy", "prompt_sha256", "prompt_variant", "backend",
+                    "model", "parent_sha256", "metadata", "created_at", "status", "verified_suite",
+                    "verified_hardness")
+
+
+@pytest.mark.parametrize("statements, match", [
+    # the attack: `programs` as an endless recursive view hung `das programs list`
+    (("DROP TABLE programs",
+      "CREATE VIEW programs AS " + _ENDLESS.format(", ".join(f"'x' AS {c}" for c in _PROGRAM_COLUMNS))),
+     "holds a view 'programs'"),
+    (("CREATE TRIGGER t AFTER INSERT ON events BEGIN " + _ENDLESS.format("i") + "; END",),
+     "holds a trigger 't'"),
+    (("CREATE VIEW extra AS SELECT 1",), "holds a view 'extra'"),
+    (("ALTER TABLE programs RENAME TO old", "CREATE TABLE programs (sha256 TEXT PRIMARY KEY, "
+      "n INTEGER, big BLOB AS (zeroblob(n)))"), "generated or hidden columns \\('big'\\)"),
+    (("DROP TABLE runs", "CREATE VIRTUAL TABLE runs USING rtree(id, a, b)"), "'runs' is a virtual table"),
+    (("DROP TABLE defaults",), "table 'defaults' is missing"),
+])
+def test_store_file_that_runs_its_own_sql_is_refused(tmp_path, statements, match):
+    path = _edited_store(tmp_path / "s.sqlite", *statements)
+    with pytest.raises(StoreError, match=match):
+        ProgramStore(path)
+
+
+def test_every_statement_is_bounded_in_steps_and_values_in_size(tmp_path, monkeypatch):
+    from das.program_store import schema
+
+    monkeypatch.setattr(schema, "MAX_STATEMENT_STEPS", 1_000_000)
+    count = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT count(*) FROM r"
+    with ProgramStore(tmp_path / "s.sqlite") as s:
+        with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+            s.db.execute(count, (10_000_000,)).fetchall()  # ~0.1 s unbounded, stopped after 1 M steps
+        for _ in range(3):  # the count restarts with every statement
+            assert s.db.execute(count, (50_000,)).fetchone()[0] == 50_000
+        assert s.list() == []
+        with pytest.raises(sqlite3.DataError, match="too big"):
+            s.db.execute("SELECT zeroblob(?)", (schema.MAX_VALUE_BYTES + 1,)).fetchall()

@@ -132,7 +132,11 @@ def test_inplace_operator_keeps_numpy_view_semantics(X):
 @pytest.mark.parametrize("body,message", [
     ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
     ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
-    ("out = X_train[:n_samples].copy()\nout[0, :2] = np.nan\nout[1, 0] = np.inf\nreturn out", "3 non-finite values"),
+    ("out = X_train[:n_samples].copy()\nout[0, :2] = np.nan\nout[1, 0] = np.inf\nreturn out",
+     "3 non-finite values in float32 (NaN, inf or |x| > 3.403e+38)"),
+    # finite in float64, inf once the runtime's forest converts it to float32
+    ("out = X_train[:n_samples].copy()\nout[0, 0] = 1e300\nout[1, 1] = -1e39\nreturn out",
+     "2 non-finite values in float32 (NaN, inf or |x| > 3.403e+38)"),
     ("return 'not an array'", "output is not a float array: ValueError: could not convert string to float: 'not an array'"),
     ("return None", "the program returned None"),
     ("return 3.0", f"expected (10, {D}) got ()"),
@@ -215,7 +219,10 @@ def test_proxy_returns_real_scores(X):
 @pytest.mark.parametrize("call,message", [
     ("model.predict_score(X_train[:, :2])", f"predict_score expects {D} features, got 2"),
     ("model.predict_score(X_train[0])", "predict_score expects a 2-D array (n, d), got shape (4,)"),
-    ("model.predict_score(np.full((2, X_train.shape[1]), np.nan))", "predict_score input has non-finite values"),
+    ("model.predict_score(np.full((2, X_train.shape[1]), np.nan))", 
+     "predict_score input has 8 non-finite values in float32 (NaN, inf or |x| > 3.403e+38)"),
+    ("model.predict_score(np.full((2, X_train.shape[1]), 1e300))",
+     "predict_score input has 8 non-finite values in float32 (NaN, inf or |x| > 3.403e+38)"),
 ])
 def test_proxy_input_validated(X, call, message):
     res = run(call + "\nreturn X_train[:n_samples]", X)
@@ -508,6 +515,14 @@ def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_nesting():
     assert protocol.decode_json(text)["stdout"] == '[[[[[[{{{{ "]]] \\" [[[['
     with pytest.raises(protocol.ProtocolError, match="nests deeper than 4"):
         protocol.decode_json(b'{"a": "[", "b": [[[["]"]]]]}')
+def test_garbage_unterminated_string_is_scanned_in_linear_time():
+    """The nesting check retried an unterminated string from every quote: 64 KB held a 5 s run for 33 s."""
+    from das.sandbox import protocol
+
+    assert protocol._nesting_depth('"' + "[" * 10) == 0  # an unterminated string runs to the end
+    frame = b'{"status": "ok", "message": "' + b'\\"' * 400_000  # 800 KB, one unterminated string
+    res = _garbage_session([_frame(4, frame)])
+    assert res.status == "runtime-error" and "malformed JSON message: Unterminated string" in res.message
 
 
 def test_garbage_wrong_width_request_is_charged_to_the_byte_budget_before_reading():

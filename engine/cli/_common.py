@@ -1,6 +1,7 @@
 """Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
 import functools
 import json
+import sqlite3
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from das.engine.llm import LLMError, UnknownBackend
 from das.engine.prompts import PromptError
 from das.program_store import StoreError, default_store_path
 from das.sandbox.isolation import SandboxUnavailable
+from das.sandbox.untrusted import show_controls
 
 #: Library errors that are the user's to fix (bad files, unknown names, refused
 #: programs, a machine where the sandbox cannot start): printed as one line with
@@ -32,19 +34,31 @@ USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, Pr
 EXIT_INTERRUPTED = 130
 
 
+def echo(message="", file=None, nl=True, err=False):
+    """``click.echo`` for every das text output: control and bidi characters shown as escapes.
+
+    Program sources, policies, prompt variants, detector names and messages can
+    come from an attacker (a stored program, a bundle, a store file, a CSV):
+    :func:`sandbox.untrusted.show_controls` shows ``ESC``, ``CR``, bidi overrides and other
+    invisible characters as ``\\x1b``, ``\\x0d``, ``\\u202e`` instead of handing them to the terminal.
+    """
+    click.echo(None if message is None else show_controls(message), file=file, nl=nl, err=err)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Print das's own warnings (:class:`collab.data.DataWarning`) as one line on stderr."""
     if issubclass(category, DataWarning):
-        click.echo(f"Warning: {message}", err=True)
+        echo(f"Warning: {message}", err=True)
     else:
-        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+        echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
 class DasGroup(click.Group):
     """The ``das`` group: maps :data:`USER_ERRORS` to ``Error: <message>`` and exit code 1, once.
 
-    Ctrl-C ends any command with one line and exit code 130, and data warnings
-    print as ``Warning: <message>`` on stderr.
+    Error messages show control and bidi characters as escapes (as :func:`echo`
+    does), Ctrl-C ends any command with one line and exit code 130, and data
+    warnings print as ``Warning: <message>`` on stderr.
     """
 
     def invoke(self, ctx):
@@ -52,12 +66,27 @@ class DasGroup(click.Group):
             warnings.simplefilter("always", DataWarning)
             warnings.showwarning = _show_warning
             try:
-                return super().invoke(ctx)
-            except USER_ERRORS as exc:
-                raise click.ClickException(str(exc)) from exc
+                try:
+                    return super().invoke(ctx)
+                except USER_ERRORS as exc:
+                    raise click.ClickException(str(exc)) from exc
+                except sqlite3.Error as exc:  # only the program store speaks SQLite
+                    raise click.ClickException(_store_error(exc)) from exc
+            except click.ClickException as exc:  # click prints it: escape what came from outside
+                exc.message = show_controls(exc.message)
+                raise
             except KeyboardInterrupt:
                 click.echo("Interrupted.", err=True)
                 ctx.exit(EXIT_INTERRUPTED)
+
+
+def _store_error(exc):
+    """One line for an SQLite error from the program store (a damaged or hostile file)."""
+    from das.program_store.schema import MAX_STATEMENT_STEPS
+
+    why = (f"a query ran over {MAX_STATEMENT_STEPS:,} steps and was stopped"
+           if "interrupted" in str(exc) else str(exc))
+    return f"program store: {why} (the store file may be damaged or hostile)"
 
 
 class AliasOption(click.Option):
@@ -211,4 +240,4 @@ def _default(obj):
 
 def echo_json(payload):
     """Print ``payload`` as indented JSON (numpy values converted)."""
-    click.echo(json.dumps(payload, indent=2, sort_keys=True, default=_default))
+    echo(json.dumps(payload, indent=2, sort_keys=True, default=_default))

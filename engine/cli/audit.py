@@ -3,7 +3,14 @@ from pathlib import Path
 
 import click
 
-from das.engine.cli._common import canonical_detector, detector_option, echo_json, json_option, read_program_file
+from das.engine.cli._common import (
+    canonical_detector,
+    detector_option,
+    echo,
+    echo_json,
+    json_option,
+    read_program_file,
+)
 from das.engine.verdict import format_report
 
 FORMATS = ("text", "json", "sarif")
@@ -52,13 +59,13 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
         echo_json(docs[0] if len(docs) == 1 else docs)
     for a in audited:
         if fmt == "text":
-            click.echo(f"program {a.uri}")
-            click.echo(format_report(a.report))
+            echo(f"program {a.uri}")
+            echo(format_report(a.report))
         if html_dir is not None:
             from das.sandbox.html_report import write_report
 
             path = write_report(html_dir, Path(a.uri).name, a.source, a.report)
-            click.echo(f"report written to {path}", err=fmt != "text")
+            echo(f"report written to {path}", err=fmt != "text")
     ctx.exit(0 if all(a.report["passed"] for a in audited) else 1)
 
 

@@ -5,7 +5,7 @@ from das.collab.certification import available_programs, certified_programs
 from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
-from das.engine.cli._common import AliasOption, data_options, detector_option, echo_json, json_option, store_option
+from das.engine.cli._common import AliasOption, data_options, detector_option, echo, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
@@ -15,8 +15,8 @@ def _programs(detectors, store_path):
     """
     found, missing = available_programs(detectors, store_path)
     for det, reason in missing.items():
-        click.echo(f"Warning: {reason}; {det} runs only the methods that need no program "
-                   f"({', '.join(m for m in METHODS if m not in PROGRAM_METHODS)})", err=True)
+        echo(f"Warning: {reason}; {det} runs only the methods that need no program "
+             f"({', '.join(m for m in METHODS if m not in PROGRAM_METHODS)})", err=True)
     return {d: (rec.sha256, rec.source) for d, rec in found.items()}
 
 
@@ -91,13 +91,13 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
     if as_json:
         echo_json(result)
         ctx.exit(1 if all_failed else 0)
-    click.echo(f"{result['n_cells']} cells: {result['n_cached']} cached, {result['n_run']} run "
-               f"({result['n_ok']} ok, {result['n_failed']} failed) in {result['wall_s']:.1f} s")
+    echo(f"{result['n_cells']} cells: {result['n_cached']} cached, {result['n_run']} run "
+         f"({result['n_ok']} ok, {result['n_failed']} failed) in {result['wall_s']:.1f} s")
     for f in result["failures"]:
-        click.echo(f"  failed {f['dataset']}/{f['detector']}/seed {f['seed']}: {f['status']}: {f['error']}")
+        echo(f"  failed {f['dataset']}/{f['detector']}/seed {f['seed']}: {f['status']}: {f['error']}")
     if all_failed:
         raise click.ClickException(f"every one of the {result['n_run']} cells run failed (see above)")
-    click.echo(f"results: {result['log']}  (next: das report {out_dir} --out-dir {out_dir})")
+    echo(f"results: {result['log']}  (next: das report {out_dir} --out-dir {out_dir})")
 
 
 @click.command("report")
@@ -130,8 +130,8 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, read, s
     if as_json:
         echo_json(summary)
         return
-    click.echo(f"{summary['n_records']} cells ({summary['n_ok']} ok, {summary['n_failed']} failed); "
-               f"wrote {len(summary['files'])} files to {summary['out']}")
+    echo(f"{summary['n_records']} cells ({summary['n_ok']} ok, {summary['n_failed']} failed); "
+         f"wrote {len(summary['files'])} files to {summary['out']}")
     if summary["n_left_out"]:
-        click.echo(f"{summary['n_left_out']} cell(s) of earlier runs in {results} left out "
-                   "(not in the last command's grid)")
+        echo(f"{summary['n_left_out']} cell(s) of earlier runs in {results} left out "
+             "(not in the last command's grid)")

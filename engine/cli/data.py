@@ -4,7 +4,7 @@ import warnings
 import click
 
 from das.collab.data import EXTENSIONS, DataError, DataWarning, dataset_info, list_datasets, load_dataset
-from das.engine.cli._common import data_options, echo_json, json_option
+from das.engine.cli._common import data_options, echo, echo_json, json_option
 
 
 @click.group("data")
@@ -37,7 +37,7 @@ def info(name_or_path, data_dir, read, as_json):
         ("fingerprint", res["fingerprint"]),
     ]
     for key, value in lines:
-        click.echo(f"{key + ':':20s}{value}")
+        echo(f"{key + ':':20s}{value}")
 
 
 def _list_rows(data_dir, stats, read):
@@ -69,7 +69,7 @@ def list_(data_dir, read, stats, as_json):
         echo_json(rows)
         return
     if not rows:
-        click.echo(f"no dataset files ({', '.join(EXTENSIONS)}) found")
+        echo(f"no dataset files ({', '.join(EXTENSIONS)}) found")
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
@@ -79,4 +79,4 @@ def list_(data_dir, read, stats, as_json):
         elif stats:
             anomalies = "unlabeled" if r["anomalies"] is None else f"{r['anomalies']} anomalies"
             line += f"  {r['n']:>7d} x {r['d']:<4d} {anomalies}"
-        click.echo(line)
+        echo(line)

@@ -4,7 +4,7 @@ import sys
 import click
 
 from das.collab.demo import DEFAULT_DETECTORS, run_demo
-from das.engine.cli._common import AliasOption, echo_json, json_option, store_option
+from das.engine.cli._common import AliasOption, echo, echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -55,7 +55,9 @@ def _progress(stream):
     def show(done, total, dataset, detector):
         text = f"[{done + 1}/{total}] {dataset}: {detector}"
         # On a terminal redraw one line; in logs write one line per step.
-        click.echo(f"\r{text:<60s}" if tty else text, file=stream, nl=not tty)
+        if tty:
+            echo("\r", file=stream, nl=False)
+        echo(f"{text:<60s}" if tty else text, file=stream, nl=not tty)
 
     return show
 
@@ -91,21 +93,21 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
             raise click.BadParameter("give at least one detector name", param_hint="--detector")
     stream = sys.stderr
     if not (base_only or quiet):
-        click.echo("certifying the bundled synthesis programs (first use only)...", file=stream)
+        echo("certifying the bundled synthesis programs (first use only)...", file=stream)
     rows = run_demo(detectors=names, seed=seed, enhance=not base_only, store=store_path,
                     progress=None if quiet else _progress(stream))
     if not quiet and stream.isatty():
-        click.echo("\r" + " " * 60 + "\r", file=stream, nl=False)
+        echo("\r" + " " * 60 + "\r", file=stream, nl=False)
     if as_json:
         echo_json(rows)
         return
     if base_only:
-        click.echo(format_results(rows))
+        echo(format_results(rows))
     else:
         for r in rows:
             r["case"] = f"{r['dataset']} / {r['detector']}"
-        click.echo(format_results(rows, row_key="case", col_key="method"))
+        echo(format_results(rows, row_key="case", col_key="method"))
         chose = [f"{r['case']}: {r['choice']}" for r in rows if r["method"] == "auto"]
-        click.echo("\nauto (the default) chose: " + "; ".join(chose))
+        echo("\nauto (the default) chose: " + "; ".join(chose))
     cells = {(r["dataset"], r["detector"]): r["seconds"] for r in rows}
-    click.echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s, seed {seed}")
+    echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s, seed {seed}")

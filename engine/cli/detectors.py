@@ -2,7 +2,7 @@
 import click
 
 from das.detectors import DETECTOR_NAMES, get_card
-from das.engine.cli._common import echo_json, json_option
+from das.engine.cli._common import echo, echo_json, json_option
 
 
 @click.group("detectors")
@@ -20,7 +20,7 @@ def list_detectors(as_json):
         return
     width = max(len(c.name) for c in cards)
     for card in cards:
-        click.echo(f"{card.name.ljust(width)}  {card.summary}")
+        echo(f"{card.name.ljust(width)}  {card.summary}")
 
 
 @detectors.command("show")
@@ -32,4 +32,4 @@ def show_detector(name, as_json):
     if as_json:
         echo_json(card.to_dict())
         return
-    click.echo(str(card))
+    echo(str(card))

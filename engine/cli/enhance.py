@@ -8,6 +8,7 @@ from das.engine.cli._common import (
     canonical_detector,
     data_options,
     detector_option,
+    echo,
     echo_json,
     json_option,
     out_file_option,
@@ -75,20 +76,20 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
-               f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
+    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
+         f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
     if res["metrics"]:
-        click.echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
+        echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
         for key in ("base", "enhanced"):
             m = res["metrics"][key]
-            click.echo(f"{key:10s}{m['auc_pr']:8.4f}{m['auc_roc']:9.4f}")
+            echo(f"{key:10s}{m['auc_pr']:8.4f}{m['auc_roc']:9.4f}")
     else:
-        click.echo("no labels with both classes: scores only")
+        echo("no labels with both classes: scores only")
     if out:
-        click.echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
+        echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
     if explain and res.get("selection"):
-        click.echo("\n".join(format_selection(res["selection"])))
-    click.echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
+        echo("\n".join(format_selection(res["selection"])))
+    echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
 
 
 @click.command("score")
@@ -111,10 +112,10 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     if as_json:
         echo_json(_summary(res, out))
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
-               f"fitted on all {res['n']} rows, n_syn={res['n_syn']})")
-    click.echo(f"scores of {res['n']} rows written to {out}")
+    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
+         f"fitted on all {res['n']} rows, n_syn={res['n_syn']})")
+    echo(f"scores of {res['n']} rows written to {out}")
     if explain and res.get("selection"):
-        click.echo("\n".join(format_selection(res["selection"])))
+        echo("\n".join(format_selection(res["selection"])))
     if res["run_id"] is not None:
-        click.echo(f"run {res['run_id']} recorded")
+        echo(f"run {res['run_id']} recorded")

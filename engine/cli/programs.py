@@ -7,6 +7,7 @@ from das.collab.certification import Certification, useful_margin
 from das.engine.cli._common import (
     canonical_detector,
     detector_option,
+    echo,
     echo_json,
     json_option,
     read_program_file,
@@ -56,16 +57,16 @@ def list_cmd(detector, status, store_path, as_json):
         echo_json(rows)
         return
     if not rows:
-        click.echo("no programs")
+        echo("no programs")
         return
-    click.echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7}  {'default':<7}  "
-               f"{'created':<19}  {'prompt':<10} parent")
+    echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7}  {'default':<7}  "
+         f"{'created':<19}  {'prompt':<10} parent")
     for r, row in zip(recs, rows):
         border = "-" if row["borderline"] is None else f"{row['borderline']:.3f}"
         useful = "-" if row["useful_margin"] is None else f"{row['useful_margin']:+.3f}"
-        click.echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {border:>10} {useful:>7}  "
-                   f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
-                   f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
+        echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {border:>10} {useful:>7}  "
+             f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
+             f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
 
 
 @programs.command("add")
@@ -99,11 +100,11 @@ def add(ctx, file, detector, make_default, store_path, as_json):
         echo_json({"sha256": sha, "detector": detector, "status": status, "passed": ver.passed,
                    "default": bool(make_default and ver.passed), "report": ver.report})
     else:
-        click.echo(f"program {file} -> {sha[:12]}")
-        click.echo(format_report(ver.report, passed=ver.passed))
-        click.echo(f"stored {sha[:12]} for {detector}: {status}"
-                   + (" (default)" if make_default and ver.passed else "")
-                   + (" (it stays revoked and never runs)" if status == "revoked" else ""))
+        echo(f"program {file} -> {sha[:12]}")
+        echo(format_report(ver.report, passed=ver.passed))
+        echo(f"stored {sha[:12]} for {detector}: {status}"
+             + (" (default)" if make_default and ver.passed else "")
+             + (" (it stays revoked and never runs)" if status == "revoked" else ""))
     ctx.exit(0 if ver.passed and status == "certified" else 1)
 
 
@@ -135,23 +136,23 @@ def show(sha, store_path, as_json, html_dir):
         if as_json:
             echo_json({"program": rec.to_dict(), "verifications": [v.to_dict() for v in vers]})
             return
-    click.echo(f"program   {rec.sha256}\ndetector  {rec.detector}\nstatus    {rec.status}\n"
-               f"created   {rec.created_at}\nprompt    {rec.prompt_sha256 or '-'} "
-               f"({rec.prompt_variant or '-'})\nllm       {rec.backend or '-'} / {rec.model or '-'}\n"
-               f"parent    {rec.parent_sha256 or '-'}")
-    click.echo(f"\npolicy:\n{_indent(rec.policy)}\n\nsource:\n{_indent(rec.source)}\n")
-    click.echo(f"verifications ({len(vers)}):")
+    echo(f"program   {rec.sha256}\ndetector  {rec.detector}\nstatus    {rec.status}\n"
+         f"created   {rec.created_at}\nprompt    {rec.prompt_sha256 or '-'} "
+         f"({rec.prompt_variant or '-'})\nllm       {rec.backend or '-'} / {rec.model or '-'}\n"
+         f"parent    {rec.parent_sha256 or '-'}")
+    echo(f"\npolicy:\n{_indent(rec.policy)}\n\nsource:\n{_indent(rec.source)}\n")
+    echo(f"verifications ({len(vers)}):")
     for v in vers:
-        click.echo(f"    #{v.id} suite {v.suite_version} {'PASSED' if v.passed else 'FAILED'} "
-                   f"borderline={(v.report or {}).get('borderline')} duration={v.duration_s}s at {v.created_at[:19]}")
+        echo(f"    #{v.id} suite {v.suite_version} {'PASSED' if v.passed else 'FAILED'} "
+             f"borderline={(v.report or {}).get('borderline')} duration={v.duration_s}s at {v.created_at[:19]}")
     if vers:
         report = vers[-1].report
         props = report.get("properties") if isinstance(report, dict) else None
-        click.echo("latest report:")
+        echo("latest report:")
         if isinstance(props, list) and all(isinstance(p, dict) and "name" in p for p in props):
-            click.echo(_indent(format_report(report, passed=vers[-1].passed)))
+            echo(_indent(format_report(report, passed=vers[-1].passed)))
         else:
-            click.echo(_indent(json.dumps(report, indent=2, sort_keys=True)))
+            echo(_indent(json.dumps(report, indent=2, sort_keys=True)))
 
 
 def _write_html(html_dir, rec, vers, err):
@@ -162,7 +163,7 @@ def _write_html(html_dir, rec, vers, err):
         raise StoreError(f"program {rec.sha256[:12]} has no verification to report; "
                          "run `das programs verify` first")
     path = write_report(html_dir, rec.sha256[:12], rec.source, {"detector": rec.detector, **vers[-1].report})
-    click.echo(f"report written to {path}", err=err)
+    echo(f"report written to {path}", err=err)
 
 
 def _borderline(verification):
@@ -211,17 +212,17 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
         echo_json(results)
     for r in [] if as_json else results:
         if r["status"] == "tampered":
-            click.echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
-                       f"(revoke it, or restore it with `das programs add` / `das programs import`)")
+            echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
+                 f"(revoke it, or restore it with `das programs add` / `das programs import`)")
             continue
         border = "-" if r["borderline"] is None else f"{r['borderline']:.3f}"
         why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
         never = "  (never certified)" if not r["passed"] and not r["counts"] else ""
-        click.echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-                   f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}{never}")
+        echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
+             f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}{never}")
     failed = sum(r["counts"] for r in results)
     if failed and not as_json:
-        click.echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
+        echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
     ctx.exit(1 if failed else 0)
 
 
@@ -274,7 +275,7 @@ def revoke(sha, reason, store_path, as_json):
     if as_json:
         echo_json({"sha256": full, "status": status, "reason": reason})
     else:
-        click.echo(f"revoked {full[:12]}: {reason}")
+        echo(f"revoked {full[:12]}: {reason}")
 
 
 @programs.command("export")
@@ -291,7 +292,7 @@ def export(shas, detector, out, store_path, as_json):
     if as_json:
         echo_json(summary)
     else:
-        click.echo(f"exported {len(summary['programs'])} program(s) to {summary['path']}")
+        echo(f"exported {len(summary['programs'])} program(s) to {summary['path']}")
 
 
 @programs.command("import")
@@ -299,14 +300,20 @@ def export(shas, detector, out, store_path, as_json):
 @store_option
 @json_option
 def import_(bundle, store_path, as_json):
-    """Import a bundle: hashes checked, every program re-verified before certification."""
+    """Import a bundle: hashes checked, new programs verified here before certification.
+
+    A bundle only adds candidates: programs already in the store keep their
+    status and default, and programs the bundle marks revoked are skipped.
+    """
     with _open(store_path) as store:
         results = Certification(store).import_bundle(bundle)
     if as_json:
         echo_json(results)
         return
     for r in results:
-        click.echo(f"{r['sha256'][:12]}  {r['detector']:<8} -> {r['status']}")
+        note = (" (revoked in the bundle: not imported)" if r["status"] == "skipped" else
+                "" if r["added"] else " (already in the store: kept as it was)")
+        echo(f"{r['sha256'][:12]}  {r['detector']:<8} -> {r['status']}{note}")
 
 
 @programs.command("history")
@@ -321,22 +328,22 @@ def history(sha, store_path, as_json):
         echo_json(hist)
         return
     prog = hist["program"]
-    click.echo(f"program {prog['sha256']}  {prog['detector']}  {prog['status']}"
-               + ("  TAMPERED" if hist["tampered"] else ""))
-    click.echo("lineage:" if hist["lineage"] else "lineage: (no parent)")
+    echo(f"program {prog['sha256']}  {prog['detector']}  {prog['status']}"
+         + ("  TAMPERED" if hist["tampered"] else ""))
+    echo("lineage:" if hist["lineage"] else "lineage: (no parent)")
     for i, p in enumerate(hist["lineage"], 1):
-        click.echo(f"    {'  ' * (i - 1)}<- {p['sha256'][:12]} "
-                   + ("(not in this store)" if p.get("missing") else f"{p['status']} {p['created_at'][:19]}"))
+        echo(f"    {'  ' * (i - 1)}<- {p['sha256'][:12]} "
+             + ("(not in this store)" if p.get("missing") else f"{p['status']} {p['created_at'][:19]}"))
     for c in hist["children"]:
-        click.echo(f"    -> child {c['sha256'][:12]} {c['status']}")
-    click.echo(f"verifications ({len(hist['verifications'])}):")
+        echo(f"    -> child {c['sha256'][:12]} {c['status']}")
+    echo(f"verifications ({len(hist['verifications'])}):")
     for v in hist["verifications"]:
-        click.echo(f"    #{v['id']} suite {v['suite_version']} {'PASSED' if v['passed'] else 'FAILED'}"
-                   f" borderline={(v.get('report') or {}).get('borderline')} at {v['created_at'][:19]}")
-    click.echo(f"runs ({len(hist['runs'])}):")
+        echo(f"    #{v['id']} suite {v['suite_version']} {'PASSED' if v['passed'] else 'FAILED'}"
+             f" borderline={(v.get('report') or {}).get('borderline')} at {v['created_at'][:19]}")
+    echo(f"runs ({len(hist['runs'])}):")
     for r in hist["runs"]:
-        click.echo(f"    #{r['id']} data {r['dataset_fingerprint'][:12]} seed={r['seed']} "
-                   f"n_syn={r['n_syn']} metrics={json.dumps(r['metrics'], sort_keys=True)}")
-    click.echo(f"events ({len(hist['events'])}):")
+        echo(f"    #{r['id']} data {r['dataset_fingerprint'][:12]} seed={r['seed']} "
+             f"n_syn={r['n_syn']} metrics={json.dumps(r['metrics'], sort_keys=True)}")
+    echo(f"events ({len(hist['events'])}):")
     for e in hist["events"]:
-        click.echo(f"    {e['created_at'][:19]} {e['kind']} {json.dumps(e['detail'], sort_keys=True)}")
+        echo(f"    {e['created_at'][:19]} {e['kind']} {json.dumps(e['detail'], sort_keys=True)}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from das.detectors import DETECTOR_NAMES, get_card
-from das.engine.cli._common import USER_ERRORS, detector_option, echo_json, json_option, store_option
+from das.engine.cli._common import USER_ERRORS, detector_option, echo, echo_json, json_option, store_option
 from das.engine.verdict import format_report
 from das.engine.clients import make_client
 from das.engine.llm import BACKENDS
@@ -78,28 +78,28 @@ def regenerate(ctx, detector, variant, backend, n_candidates, rounds, model, see
         for name in _names(detector):
             def progress(res, name=name):
                 if not as_json:
-                    click.echo(_progress_line(name, res))
+                    echo(_progress_line(name, res))
                     if show_report and res.report_text:
-                        click.echo("\n".join("    " + ln for ln in _report_text(store, res).splitlines()))
+                        echo("\n".join("    " + ln for ln in _report_text(store, res).splitlines()))
             try:
                 out[name] = generate_programs(name, client=client, store=store, config=cfg, progress=progress)
             except USER_ERRORS as exc:  # one detector's failure must not hide the others'
                 errors[name] = str(exc)
                 if not as_json:
-                    click.echo(f"[{name}] failed: {exc}", err=True)
+                    echo(f"[{name}] failed: {exc}", err=True)
     failed = sorted(set(errors) | {d for d, rs in out.items() if not any(r.status == "certified" for r in rs)})
     if as_json:
         echo_json({d: [r.to_dict() for r in rs] for d, rs in out.items()} | {"errors": errors})
         ctx.exit(1 if failed else 0)
-    click.echo("\ndetector  sha256        status    borderline  rounds")
+    echo("\ndetector  sha256        status    borderline  rounds")
     for name, results in out.items():
         for r in results:
             hard = _borderline(r)
-            click.echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
+            echo(f"{name:<9} {(r.sha256 or '-')[:12]:<13} {r.status:<11} {hard:>8}  {r.rounds:>6}")
     total = sum(r.status == "certified" for rs in out.values() for r in rs)
-    click.echo(f"{total} program(s) certified")
+    echo(f"{total} program(s) certified")
     if failed:
-        click.echo(f"Error: no program certified for {', '.join(failed)}", err=True)
+        echo(f"Error: no program certified for {', '.join(failed)}", err=True)
         ctx.exit(1)
 
 
@@ -121,9 +121,9 @@ def show(detector, variant, as_json):
     if as_json:
         echo_json(prompt.__dict__)
         return
-    click.echo(prompt.text)
-    click.echo(f"\n# prompt {prompt.variant} for {prompt.detector}: version {prompt.version}, "
-               f"sha256 {prompt.sha256}")
+    echo(prompt.text)
+    echo(f"\n# prompt {prompt.variant} for {prompt.detector}: version {prompt.version}, "
+         f"sha256 {prompt.sha256}")
 
 
 def bundle_corpus(out):
@@ -150,7 +150,7 @@ def corpus(rekey, bundle_out, as_json):
     """List the bundled replay corpus: entries per prompt, provenance, key status."""
     if bundle_out:
         bundled = bundle_corpus(bundle_out)
-        click.echo(f"bundled {len(bundled['programs'])} program(s) into {bundled['path']}", err=True)
+        echo(f"bundled {len(bundled['programs'])} program(s) into {bundled['path']}", err=True)
     changed = rekey_corpus() if rekey else []
     rows = []
     for e in load_index()["entries"]:
@@ -163,8 +163,8 @@ def corpus(rekey, bundle_out, as_json):
         return
     for r in rows:
         state = "ok" if r["current"] else "STALE (template changed; run --rekey after review)"
-        click.echo(f"{r['id']:<22} {r['prompt_sha256'][:12]}  {state}")
+        echo(f"{r['id']:<22} {r['prompt_sha256'][:12]}  {state}")
     if rows:
-        click.echo(f"author: {rows[0]['author']}")
+        echo(f"author: {rows[0]['author']}")
     if changed:
-        click.echo(f"re-keyed {len(changed)} entr(y/ies): {', '.join(changed)}")
+        echo(f"re-keyed {len(changed)} entr(y/ies): {', '.join(changed)}")

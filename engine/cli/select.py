@@ -5,6 +5,7 @@ from das.engine.cli._common import (
     canonical_detector,
     data_options,
     detector_option,
+    echo,
     echo_json,
     json_option,
     store_option,
@@ -67,6 +68,6 @@ def select(data, detector, seed, data_dir, read, store_path, as_json):
     if as_json:
         echo_json(res)
         return
-    click.echo(f"{res['detector']} on {res['dataset']}  (n_train={res['n_train']}, seed={seed})")
+    echo(f"{res['detector']} on {res['dataset']}  (n_train={res['n_train']}, seed={seed})")
     for line in format_selection(res):
-        click.echo(line)
+        echo(line)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import click
 
-from das.engine.cli._common import echo_json, json_option, store_option
+from das.engine.cli._common import echo, echo_json, json_option, store_option
 from das.program_store import default_store_path
 
 
@@ -24,4 +24,4 @@ def path(store_path, as_json):
     if as_json:
         echo_json({"path": str(resolved), "exists": resolved.is_file()})
         return
-    click.echo(str(resolved))
+    echo(str(resolved))
