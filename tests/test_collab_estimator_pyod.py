@@ -191,3 +191,14 @@ def test_pipeline_gives_pyods_outputs(split):
     proba = pipe.predict_proba(split.X_test * 100, method="unify")
     assert proba.shape == (len(split.X_test), 2)
     np.testing.assert_allclose(proba, det.predict_proba(split.X_test, method="unify"), atol=1e-12)
+
+
+def test_readme_pyod_block_runs(split):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [block] = [b for b in re.findall(r"^```[a-z]*\n(.*?)^```$", readme, flags=re.M | re.S) if "predict_confidence(" in b]
+    namespace = {"EnhancedDetector": EnhancedDetector, "X_train": split.X_train, "X_test": split.X_test}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["est"].labels_.mean() == pytest.approx(0.05, abs=1 / len(split.X_train))
