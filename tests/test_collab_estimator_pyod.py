@@ -198,7 +198,8 @@ def test_readme_pyod_block_runs(split):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    [block] = [b for b in re.findall(r"^```[a-z]*\n(.*?)^```$", readme, flags=re.M | re.S) if "predict_confidence(" in b]
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```$", readme, flags=re.M | re.S)
+    [block] = [b for b in blocks if "predict_confidence(" in b]
     namespace = {"EnhancedDetector": EnhancedDetector, "X_train": split.X_train, "X_test": split.X_test}
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["est"].labels_.mean() == pytest.approx(0.05, abs=1 / len(split.X_train))
