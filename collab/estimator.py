@@ -1,14 +1,19 @@
 """``EnhancedDetector``: a detector enhanced by a certified synthesis program.
 
-PyOD conventions: ``fit(X)`` on normal (unlabelled) data returns ``self``;
+A PyOD detector: a subclass of ``pyod.models.base.BaseDetector`` with its
+contract. ``fit(X)`` on normal (unlabelled) data returns ``self``;
 ``decision_function(X)`` gives scores where higher = more anomalous;
-``predict(X)`` gives labels 1 = anomaly, 0 = normal using ``threshold_``
-fitted on the training scores; ``decision_scores_``, ``labels_`` and
-``threshold_`` describe the training data. ``__init__`` only stores its
-arguments (scikit-learn contract), so ``clone``/``get_params`` and
-``Pipeline`` work; ``store`` is a path, opened only inside ``fit``, so fitted
-estimators pickle. ``fit`` is :func:`collab.pipeline.fit` plus a threshold:
-the benchmark's numbers come from the same code.
+``decision_scores_``, ``threshold_`` and ``labels_`` describe the training
+data (PyOD's own ``_process_decision_scores``: the ``1 - contamination``
+quantile, or the POT threshold with ``threshold="pot"``); ``predict`` (1 =
+anomaly, 0 = normal), ``predict_proba`` (``method="linear"`` or ``"unify"``)
+and ``predict_with_rejection`` are PyOD's; ``predict_confidence`` is PyOD's
+computation (Perini et al. 2020) by sorting instead of a loop per row.
+``__init__`` only stores its arguments (scikit-learn contract), so
+``clone``/``get_params`` and ``Pipeline`` work; ``store`` is a path, opened
+only inside ``fit``, so fitted estimators pickle. ``fit`` is
+:func:`collab.pipeline.fit` plus a threshold: the benchmark's numbers come
+from the same code.
 
 ``program`` selects the synthesis program:
 
@@ -34,12 +39,13 @@ or a scikit-learn outlier detector (``decision_function`` higher = more
 normal; negated). Anything else is refused at fit.
 """
 import numpy as np
-from sklearn.base import BaseEstimator
+from pyod.models.base import BaseDetector
+from scipy.stats import binom
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from das.collab import pipeline
-from das.collab.threshold import contamination_threshold, pot_threshold
+from das.collab.threshold import pot_threshold
 
 THRESHOLDS = ("contamination", "pot")
 
@@ -51,7 +57,7 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-class EnhancedDetector(BaseEstimator):
+class EnhancedDetector(BaseDetector):
     """Detector + LLM-written hard-anomaly synthesis + enhancement classifier.
 
     Parameters
@@ -70,8 +76,11 @@ class EnhancedDetector(BaseEstimator):
     syn_ratio : float, default=0.1
         N_syn as a fraction of the training size.
     threshold : {"contamination", "pot"}, default="contamination"
-        Label rule fitted on the training scores.
-    contamination : float, default=0.1
+        Label rule fitted on the training scores: PyOD's (the share
+        ``contamination`` of the training rows scores above ``threshold_``)
+        or Peaks-Over-Threshold (:func:`collab.threshold.pot_threshold`).
+    contamination : float in (0, 0.5], default=0.1
+        The expected share of anomalies in the training data (PyOD's parameter).
     pot_risk : float, default=1e-3
         Risk of the POT threshold.
     collate_params : dict or None, default=None
@@ -93,8 +102,12 @@ class EnhancedDetector(BaseEstimator):
         ``program="auto"``: the choice, its validation table (mean and
         per-kind planted AUC-PR per candidate), the fallback reason if any and
         the seconds it took; None otherwise.
-    decision_scores_, labels_ : ndarray of shape (n_train,)
+    decision_scores_ : ndarray of shape (n_train,)
+        Enhanced scores of the training rows (higher = more anomalous).
     threshold_ : float
+        Scores above it are labelled anomalies.
+    labels_ : ndarray of shape (n_train,)
+        ``decision_scores_ > threshold_`` as int: 1 = anomaly, 0 = normal.
     n_features_in_ : int
     """
 
@@ -132,6 +145,8 @@ class EnhancedDetector(BaseEstimator):
             raise ValueError(f"fusion must be one of {pipeline.FUSIONS}, got {self.fusion!r}")
         if self.threshold not in THRESHOLDS:
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
+        if not (isinstance(self.contamination, (float, int)) and 0.0 < self.contamination <= 0.5):
+            raise ValueError(f"contamination must be a number in (0, 0.5], got {self.contamination!r}")
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         fitted = pipeline.fit(X, self.detector, self.program, self.store, fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
@@ -144,11 +159,14 @@ class EnhancedDetector(BaseEstimator):
         self.program_sha256_ = fitted.program_sha256
         self.selection_ = fitted.selection
         self.decision_scores_ = fitted.scores(X)[self.fusion]
+        self._set_n_classes(None)
+        self._process_decision_scores()  # PyOD's: threshold_, labels_ and the moments "unify" uses
+        # The share of anomalies predict_confidence assumes: PyOD's contamination, or what POT labels.
+        self._confidence_share = self.contamination
         if self.threshold == "pot":
             self.threshold_ = pot_threshold(self.decision_scores_, risk=self.pot_risk)
-        else:
-            self.threshold_ = contamination_threshold(self.decision_scores_, self.contamination)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+            self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+            self._confidence_share = float(self.labels_.mean())
         return self
 
     def _scores(self, X):
@@ -163,6 +181,28 @@ class EnhancedDetector(BaseEstimator):
         """Scores of the fitted base detector alone, for comparisons."""
         return self._scores(X)["base"]
 
-    def predict(self, X):
-        """Labels of ``X``: 1 = anomaly (score above ``threshold_``), 0 = normal."""
-        return (self.decision_function(X) > self.threshold_).astype(int)
+    def predict_proba(self, X, method="linear", return_confidence=False):
+        """PyOD's outlier probability of ``X``: (n, 2) rows [P(normal), P(anomaly)], each in [0, 1].
+
+        ``method="linear"``: the score min-max scaled by the training scores,
+        clipped; ``"unify"``: the Gaussian scaling of Kriegel et al. (2011).
+        """
+        X = validate_data(self, X, dtype=np.float64, reset=False)  # PyOD's reads X.shape: arrays only
+        return super().predict_proba(X, method=method, return_confidence=return_confidence)
+
+    def predict_confidence(self, X):
+        """PyOD's confidence in each label of ``X`` (Perini et al. 2020), in [0, 1].
+
+        How surely the label would stay the same under a slightly different
+        training set: the training scores at or below a score give a posterior
+        for its rank, whose binomial tail above the ``n - int(n * share)``
+        normal rows is the confidence in "anomaly" (one minus it for a row
+        labelled normal). ``share`` is ``contamination``, or the share POT
+        labels. Same numbers as PyOD's loop per row, by a sort.
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        scores = self.decision_function(X)
+        n = len(self.decision_scores_)
+        at_or_below = np.searchsorted(np.sort(self.decision_scores_), scores, side="right")
+        confidence = 1.0 - binom.cdf(n - int(n * self._confidence_share), n, (1.0 + at_or_below) / (2.0 + n))
+        return np.where(scores > self.threshold_, confidence, 1.0 - confidence)

@@ -1,14 +1,12 @@
-"""Thresholds that turn anomaly scores into labels.
+"""Peaks-Over-Threshold: a label-free threshold fitted on *training* scores only.
 
-Two label-free rules, both fitted on *training* scores only:
-
-- ``contamination_threshold``: the ``1 - contamination`` quantile (PyOD's rule).
-- ``pot_threshold``: Peaks-Over-Threshold (Siffer et al., KDD 2017, "SPOT"):
-  a generalized Pareto distribution is fitted by maximum likelihood to the
-  excesses over a high initial quantile ``t``; the threshold is the score whose
-  exceedance probability is ``risk``:
-  ``z_q = t + sigma/gamma * ((risk * n / N_t) ** (-gamma) - 1)``
-  (``t - sigma * log(risk * n / N_t)`` when ``gamma`` is ~0).
+PyOD's own rule (the ``1 - contamination`` quantile) is ``EnhancedDetector``'s
+default, computed by PyOD's ``BaseDetector``. ``pot_threshold``
+(Siffer et al., KDD 2017, "SPOT"): a generalized Pareto distribution is fitted
+by maximum likelihood to the excesses over a high initial quantile ``t``; the
+threshold is the score whose exceedance probability is ``risk``:
+``z_q = t + sigma/gamma * ((risk * n / N_t) ** (-gamma) - 1)``
+(``t - sigma * log(risk * n / N_t)`` when ``gamma`` is ~0).
 """
 import numpy as np
 
@@ -22,24 +20,6 @@ def _check_scores(scores):
     if scores.size < 2 or not np.all(np.isfinite(scores)):
         raise ThresholdError("need at least 2 finite scores to fit a threshold")
     return scores
-
-
-def contamination_threshold(scores, contamination=0.1):
-    """Score above which a ``contamination`` fraction of ``scores`` lies.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n,)
-    contamination : float in (0, 0.5]
-
-    Returns
-    -------
-    float
-    """
-    if not 0.0 < contamination <= 0.5:
-        raise ThresholdError(f"contamination must be in (0, 0.5], got {contamination!r}")
-    scores = _check_scores(scores)
-    return float(np.percentile(scores, 100.0 * (1.0 - contamination)))
 
 
 def pot_threshold(scores, risk=1e-3, level=0.98):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from das.collab.fusion import MinMax, fit_minmax, fit_sum_fusion
-from das.collab.threshold import ThresholdError, contamination_threshold, pot_threshold
+from das.collab.threshold import ThresholdError, pot_threshold
 
 
 def test_minmax_fitted_on_train_and_not_clipped():
@@ -40,14 +40,6 @@ def test_minmax_rejects_bad_scores(bad):
 def test_negative_lambda_refused():
     with pytest.raises(ValueError, match="lam"):
         fit_sum_fusion([0.0, 1.0], [0.0, 1.0], lam=-1.0)
-
-
-def test_contamination_threshold():
-    scores = np.arange(100, dtype=float)  # 0..99
-    assert contamination_threshold(scores, 0.1) == pytest.approx(np.percentile(scores, 90))
-    assert np.mean(scores > contamination_threshold(scores, 0.1)) == pytest.approx(0.1)
-    with pytest.raises(ThresholdError, match="contamination"):
-        contamination_threshold(scores, 0.0)
 
 
 def test_pot_matches_exponential_tail_quantile():
