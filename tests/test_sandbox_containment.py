@@ -375,6 +375,43 @@ def test_zygote_preloads_only_the_fixed_list(run):
     assert res.message.split("REPORT", 1)[1].startswith("[]"), res.message
 
 
+def test_every_run_gets_its_own_fresh_worker(run, sandbox_with_secret):
+    """The worker forked ahead of need (the spare) takes exactly one run: a
+    module changed by one run is pristine in the next, and pids never repeat."""
+    pids = []
+    for _ in range(3):
+        spare = sandbox_with_secret.spare()
+        res = run('''
+        seen = "planted_by_an_earlier_run" in builtins  # the interpreter's real builtins
+        builtins["planted_by_an_earlier_run"] = True
+        raise RuntimeError("REPORT" + json.dumps([os.getpid(), seen]))
+        ''')
+        assert "REPORT" in res.message, res.message
+        pid, seen = json.loads(res.message.split("REPORT", 1)[1].rsplit("]", 1)[0] + "]")
+        assert not seen
+        assert pid == spare  # the run went to the worker forked before it was asked for
+        pids.append(pid)
+    assert len(set(pids)) == 3
+    assert sandbox_with_secret.spare() not in pids
+
+
+def test_the_rows_cannot_be_written_through_their_memfd(run):
+    """X_train is mapped from a sealed memfd: private copy-on-write for the
+    program, and no route (mprotect, a shared writable map, write) changes the sealed pages."""
+    res = run('''
+    mmap = imp("mmap")
+    maps = [line for line in open("/proc/self/maps") if "das-x-train" in line]
+    start, end = (int(v, 16) for v in [l for l in maps if l.split()[1].startswith("r--s")][0].split()[0].split("-"))
+    routes = [libc.mprotect(ctypes.c_void_p(start), end - start, 3)]  # PROT_READ | PROT_WRITE
+    X_train[0, 0] = 12345.0  # private: only this process's copy
+    view = (ctypes.c_double * 1).from_address(start)
+    routes.append(view[0] == 12345.0)
+    raise RuntimeError("REPORT" + json.dumps([len(maps), routes]))
+    ''')
+    count, routes = json.loads(res.message.split("REPORT", 1)[1].rsplit("]", 1)[0] + "]")
+    assert count == 2 and routes == [-1, False], res.message
+
+
 def test_nothing_lands_in_the_callers_tmp(run):
     before = set(os.listdir("/tmp"))
     res = run("imp('tempfile').mkstemp()\nraise RuntimeError('ESCAPED: wrote a temporary file')\n")
