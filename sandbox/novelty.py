@@ -179,6 +179,47 @@ def _local_spacing(tree, Z, rows, reach):
     return local
 
 
+#: Slack of the first, approximate spacing search: it returns a distance between the
+#: spacing and (1 + _APPROX) x the spacing, which settles most matches at a fraction of the cost.
+_APPROX = 9.0
+
+
+def _within_spacing(tree, Z, nearest, dist):
+    """For each match (training row ``Z[nearest]`` at ``dist`` > 0): whether ``dist`` is within
+    ``COPY_RATIO`` and within ``NEAR_RATIO`` times that row's distance to its nearest other row.
+
+    One approximate search per distinct matched row bounds its spacing from
+    both sides; a match the bounds do not settle is decided on the exact
+    spacing, searched only as far as needed (10 x its farthest match, then
+    100 x: beyond that both ratios hold).
+    """
+    if len(Z) < 2:  # a single distinct training row has no spacing: nothing is within it
+        return [np.zeros(len(dist), dtype=bool)] * 2
+    rows, which = np.unique(nearest, return_inverse=True)
+    upper = tree.query(Z[rows], k=2, eps=_APPROX, workers=-1)[0][:, 1][which.ravel()]
+    lower = upper / (1 + _APPROX)
+    verdicts, unsettled = [], []
+    for ratio in (COPY_RATIO, NEAR_RATIO):
+        surely = ratio * lower >= dist * (1 + 1e-9)
+        verdicts.append(surely)
+        unsettled.append(~surely & (ratio * upper >= dist * (1 - 1e-9)))
+    open_ = unsettled[0] | unsettled[1]
+    if open_.any():
+        rows, which = np.unique(nearest[open_], return_inverse=True)
+        which = which.ravel()
+        farthest = np.zeros(len(rows))
+        np.maximum.at(farthest, which, dist[open_])
+        spacing = _local_spacing(tree, Z, rows, farthest / NEAR_RATIO)
+        # no row within 10 x: a near copy; as far as 100 x only where "copy" is still open
+        far = np.isinf(spacing) & (np.bincount(which, weights=unsettled[0][open_], minlength=len(rows)) > 0)
+        spacing[far] = _local_spacing(tree, Z, rows[far], farthest[far] / COPY_RATIO)
+        local = np.full(len(dist), np.nan)
+        local[open_] = spacing[which]
+        for verdict, ratio, settle in zip(verdicts, (COPY_RATIO, NEAR_RATIO), unsettled):
+            verdict[settle] = dist[settle] <= ratio * local[settle]
+    return verdicts
+
+
 def measure(X_train, out, seed=None):
     """The :class:`Novelty` of ALL synthesized rows ``out`` against ``X_train``.
 
@@ -208,22 +249,8 @@ def measure(X_train, out, seed=None):
     found = np.isfinite(dist) & (dist > 0)
     shares = [exact, exact]
     if found.any():
-        matched = dist[found]
-        local = np.zeros(len(matched))  # a single distinct training row has no spacing
-        if len(Z) > 1:
-            # One spacing search per distinct matched training row, only as far as the verdict
-            # needs: first to 10 x its farthest match (no closer row: a near copy), then, for
-            # those, to 100 x (no closer row: a copy); beyond that both ratios hold.
-            rows, which = np.unique(nearest[found], return_inverse=True)
-            which = which.ravel()
-            farthest = np.zeros(len(rows))
-            np.maximum.at(farthest, which, matched)
-            spacing = _local_spacing(tree, Z, rows, farthest / NEAR_RATIO)
-            far = np.isinf(spacing)
-            spacing[far] = _local_spacing(tree, Z, rows[far], farthest[far] / COPY_RATIO)
-            local = spacing[which]
-        for k, ratio in enumerate((COPY_RATIO, NEAR_RATIO)):
-            shares[k] += int(counts[found][matched <= ratio * local].sum())
+        for k, within in enumerate(_within_spacing(tree, Z, nearest[found], dist[found])):
+            shares[k] += int(counts[found][within].sum())
     repeats = 0.0
     if len(S) > 1:
         limit = REPEAT_RATIO * gap
