@@ -4,10 +4,14 @@ Nothing the child sends is ever unpickled: every message is a fixed binary
 header ``<4sBQ`` (magic, kind, payload length) followed by either raw
 little-endian float64 bytes with an explicit shape, or short UTF-8 JSON.
 The parent checks sizes against its own limits before reading a payload.
+``X_train`` does not go through the pipe: the parent writes it once into a
+sealed memfd (:func:`share_array`) that the worker maps (:func:`map_array`).
 """
 import fcntl
 import json
 import marshal
+import math
+import mmap
 import os
 import re
 import select
@@ -28,7 +32,7 @@ SCORE_REPLY = 2    # parent -> child: float64 scores
 SCORE_ERROR = 3    # parent -> child: UTF-8 message
 INFO = 4           # child -> parent: JSON {status, message, stdout, input_mutated}
 RESULT = 5         # child -> parent: <B ndim> + ndim * <Q> + float64 data
-TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd code (m bytes) + float64 X
+TASK = 6           # parent -> child: <I n> + JSON (n bytes) + <I m> + marshal'd code (m bytes)
 
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 4  # INFO is a flat object; a little slack for later fields
@@ -51,6 +55,43 @@ def open_pipe():
     except OSError:  # not Linux, or a lower pipe-max-size: keep the default
         pass
     return read_fd, write_fd
+
+
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def share_array(X):
+    """Parent side: a memfd holding ``X`` as C-ordered little-endian float64, sealed.
+
+    After the seals no process (the parent included) can write, shrink or grow
+    it, nor map it shared and writable; each run gets its own, so no memory is
+    writable by two processes.
+    """
+    X = np.ascontiguousarray(X, dtype="<f8")
+    fd = os.memfd_create("das-x-train", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        write_all(fd, X)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def map_array(fd, shape):
+    """Worker side: ``(X, original)`` from the sealed memfd ``fd`` of :func:`share_array`.
+
+    ``X`` is a private copy-on-write mapping (the program may write it; the
+    pages it writes are copied in this process only, nothing is copied up
+    front); ``original`` is a read-only view of the sealed pages, the
+    reference that tells whether the program changed ``X``.
+    """
+    nbytes = 8 * math.prod(shape)
+    if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & _SEALS != _SEALS or os.fstat(fd).st_size != nbytes or nbytes < 1:
+        raise ProtocolError("the training rows are not a sealed memfd of the announced shape")
+    views = [np.frombuffer(mmap.mmap(fd, nbytes, access=access), dtype="<f8").reshape(shape)
+             for access in (mmap.ACCESS_COPY, mmap.ACCESS_READ)]
+    return tuple(views)
 
 
 class ProtocolError(Exception):
@@ -133,6 +174,7 @@ class Task:
     workdir: str
     read_fd: int = -1
     write_fd: int = -1
+    X_original: np.ndarray = None  # worker side: read-only view of the rows as sent
 
 
 def task_parts(task):
@@ -140,21 +182,23 @@ def task_parts(task):
     meta = encode_json({"allowed_imports": sorted(task.allowed_imports), "shape": list(task.X_train.shape),
                         "n_samples": task.n_samples, "degree": task.degree, "seed": task.seed,
                         "limits": asdict(task.limits), "workdir": task.workdir})
-    X = np.ascontiguousarray(task.X_train, dtype="<f8")
     code = marshal.dumps(task.code)
-    return struct.pack("<I", len(meta)), meta, struct.pack("<I", len(code)), code, X
+    return struct.pack("<I", len(meta)), meta, struct.pack("<I", len(code)), code
 
 
-def read_task(read_fd, write_fd):
-    """Worker side: read the TASK frame the parent sends first."""
+def read_task(read_fd, write_fd, data_fd):
+    """Worker side: read the TASK frame the parent sends first; ``X_train`` is
+    mapped from the memfd ``data_fd`` (closed here)."""
     if read_header_blocking(read_fd)[0] != TASK:
         raise ProtocolError("expected a task frame")
     meta = json.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))
     code = marshal.loads(read_all(read_fd, struct.unpack("<I", read_all(read_fd, 4))[0]))  # from the parent
-    X = np.empty(tuple(meta["shape"]), dtype="<f8")
-    read_into_blocking(read_fd, memoryview(X).cast("B"))
+    try:
+        X, original = map_array(data_fd, tuple(meta["shape"]))
+    finally:
+        os.close(data_fd)
     return Task(code, frozenset(meta["allowed_imports"]), X, meta["n_samples"], meta["degree"],
-                meta["seed"], Limits(**meta["limits"]), meta["workdir"], read_fd, write_fd)
+                meta["seed"], Limits(**meta["limits"]), meta["workdir"], read_fd, write_fd, original)
 
 
 def encode_json(obj):

@@ -33,8 +33,8 @@ def run_program(source, X_train, n_samples, scorer, seed=0, degree=None, limits=
     source : str
         Program defining ``generate_hard_anomalies``.
     X_train : array-like of shape (n, d)
-        Training data handed to the program (as a writable copy; the
-        caller's array is never touched).
+        Training data handed to the program (as a private copy-on-write
+        mapping; the caller's array is never touched).
     n_samples : int
         Rows the program must return.
     scorer : callable
@@ -97,13 +97,17 @@ def _supervise(task, scorer, imports):
     c_read, p_write = protocol.open_pipe()  # parent -> child
     p_read, c_write = protocol.open_pipe()  # child -> parent
     try:
+        data = protocol.share_array(task.X_train)  # the rows, mapped by the worker without a copy
+        heavy = zygote.needs_heavy(imports)
         try:
-            server = zygote.get_zygote()
-            pid = server.fork_worker(c_read, c_write)
+            server = zygote.get_zygote(heavy=heavy)
+            pid = server.fork_worker(c_read, c_write, data)
         except zygote.SandboxUnavailable:  # died since its last use: one fresh try
             zygote.shutdown()
-            server = zygote.get_zygote()
-            pid = server.fork_worker(c_read, c_write)
+            server = zygote.get_zygote(heavy=heavy)
+            pid = server.fork_worker(c_read, c_write, data)
+        finally:
+            os.close(data)
     except BaseException:
         for fd in (p_read, p_write):
             os.close(fd)

@@ -15,11 +15,22 @@ environment and one BLAS/OpenMP thread.  It imports :mod:`sandbox.worker`
 without the package ``__init__`` (which pulls the caller-side runner and the
 property suite), preloads one fixed module list (:func:`preload_list`, never
 a module named by a program), warms numpy up (:func:`sandbox.worker.warm_up`),
-and on request forks one worker per run, handing it the two pipe ends the
-caller passed over a Unix socket.  It owns the workers: it kills and reaps
-them when asked, so a pid is never reused behind the caller's back.  It
-exits when the caller's end of the socket closes, and nothing it catches
-(a ``BaseException`` included) stops it serving.
+and gives every run a fresh worker, handing it the three descriptors the
+caller passed over a Unix socket (the two pipe ends and the sealed memfd
+of ``X_train``, see :func:`sandbox.protocol.share_array`).  The fork is
+kept off the run's path: one *spare* worker is forked ahead of need (while
+the current run goes on) and waits, before any task, for the descriptors
+of exactly one run; it is never handed a second.  The zygote owns the
+workers: it kills and reaps them when asked, so a pid is never reused
+behind the caller's back.  It exits when the caller's end of the socket
+closes, and nothing it catches (a ``BaseException`` included) stops it
+serving.
+
+Two zygotes at most: a *lean* one that preloads numpy and the standard
+library modules only, and a *heavy* one, started on first need, that also
+preloads scipy and scikit-learn (~70 MB more, which every worker forked
+from it would carry and tear down).  A program runs in the heavy one only
+when its audited imports name scipy or scikit-learn (:func:`needs_heavy`).
 """
 import gc
 import json
@@ -34,7 +45,7 @@ import time
 from das.sandbox import isolation
 from das.sandbox.isolation import SandboxUnavailable
 
-__all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "use", "shutdown", "preload_list"]
+__all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "use", "shutdown", "preload_list", "needs_heavy"]
 
 _MAX_MESSAGE = 1 << 16
 _START_TIMEOUT_S = 60.0
@@ -49,8 +60,10 @@ package.__path__ = [{package!r}]
 sys.modules["das.sandbox"] = package
 sys.modules["das"].sandbox = package
 from das.sandbox.zygote import serve
-serve({fd})
+serve({fd}, {heavy})
 """
+#: Top-level packages whose modules only the heavy zygote preloads.
+HEAVY_PACKAGES = frozenset({"scipy", "sklearn"})
 
 
 # -- caller side ---------------------------------------------------------------
@@ -63,6 +76,8 @@ class Zygote:
         Start it inside the bubblewrap sandbox.  None (default): where the
         machine allows, else :class:`SandboxUnavailable` unless the user
         opted in (``DAS_ALLOW_UNISOLATED=1``).  False skips the sandbox.
+    heavy : bool, default False
+        Also preload scipy and scikit-learn (:func:`preload_list`).
 
     Attributes
     ----------
@@ -72,12 +87,13 @@ class Zygote:
         Host pid of the zygote interpreter itself.
     """
 
-    def __init__(self, isolated=None):
+    def __init__(self, isolated=None, heavy=False):
         self.isolated = isolation.require() if isolated is None else bool(isolated)
+        self.heavy = bool(heavy)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_read, info_write = os.pipe()
         bootstrap = _BOOTSTRAP.format(paths=isolation.import_paths(), package=isolation.package_dir(),
-                                      fd=theirs.fileno())
+                                      fd=theirs.fileno(), heavy=self.heavy)
         # -I without -E: the environment is wholly ours (isolation.sandbox_env)
         # and PYTHONHASHSEED in it must be read.
         command = [isolation.interpreter(), "-s", "-S", "-P", "-c", bootstrap]
@@ -129,10 +145,10 @@ class Zygote:
             raise SandboxUnavailable(f"sandbox zygote failed: {reply['error']}")
         return reply
 
-    def fork_worker(self, read_fd, write_fd):
-        """Fork a worker holding ``read_fd``/``write_fd``; returns its pid
-        (in the zygote's PID namespace when isolated)."""
-        return self._request({"op": "fork"}, fds=(read_fd, write_fd))["pid"]
+    def fork_worker(self, read_fd, write_fd, data_fd):
+        """Start a fresh worker holding ``read_fd``/``write_fd`` and the memfd
+        ``data_fd``; returns its pid (in the zygote's PID namespace when isolated)."""
+        return self._request({"op": "fork"}, fds=(read_fd, write_fd, data_fd))["pid"]
 
     def kill(self, pid):
         """Kill worker ``pid`` and its process group (no-op once it is reaped)."""
@@ -145,8 +161,13 @@ class Zygote:
         return None if reply["status"] is None else (reply["status"], reply["cpu"])
 
     def workers(self):
-        """Pids of workers not reaped yet (killed ones are collected first)."""
+        """Pids of workers handed a run and not reaped yet (killed ones are
+        collected first); the spare, which holds no run, is not one."""
         return self._request({"op": "workers"})["pids"]
+
+    def spare(self):
+        """Pid of the spare worker (forked ahead, no run handed to it yet), or None."""
+        return self._request({"op": "spare"})["pid"]
 
     def alive(self):
         return self.owner == os.getpid() and not self.broken and self.process.poll() is None
@@ -166,7 +187,7 @@ class Zygote:
             self.process.wait()
 
 
-_CURRENT = {"zygote": None}
+_CURRENT = {False: None, True: None}  # heavy -> this process's zygote
 _CURRENT_LOCK = threading.Lock()
 
 
@@ -186,46 +207,55 @@ def _child_pid(fd, timeout=_START_TIMEOUT_S):
         raise SandboxUnavailable("bwrap did not start the sandbox zygote") from None
 
 
-def get_zygote(isolated=None):
-    """This process's zygote, started on first use (and again if it died).
+def get_zygote(isolated=None, heavy=False):
+    """This process's lean (or ``heavy``) zygote, started on first use (and again if it died).
 
-    ``isolated`` as in :class:`Zygote`; a running zygote with the other
-    setting is replaced.
+    ``isolated`` and ``heavy`` as in :class:`Zygote`; a running zygote with
+    the other ``isolated`` setting is replaced.
     """
+    heavy = bool(heavy)
     with _CURRENT_LOCK:
-        zygote = _CURRENT["zygote"]
+        zygote = _CURRENT[heavy]
         stale = zygote is not None and isolated is not None and zygote.isolated != bool(isolated)
         if zygote is None or stale or not zygote.alive():
             if zygote is not None and zygote.owner == os.getpid():
                 zygote.close()
-            zygote = _CURRENT["zygote"] = Zygote(isolated)
+            zygote = _CURRENT[heavy] = Zygote(isolated, heavy)
         return zygote
 
 
 def use(server):
-    """Make ``server`` this process's zygote (e.g. to compare two); the one
-    it replaces keeps running until its holder closes it."""
+    """Make ``server`` this process's zygote of its kind (e.g. to compare two);
+    the one it replaces keeps running until its holder closes it."""
     with _CURRENT_LOCK:
-        _CURRENT["zygote"] = server
+        _CURRENT[server.heavy] = server
 
 
 def shutdown():
-    """Stop this process's zygote (a later run starts a new one)."""
+    """Stop this process's zygotes (a later run starts new ones)."""
     with _CURRENT_LOCK:
-        zygote, _CURRENT["zygote"] = _CURRENT["zygote"], None
-    if zygote is not None and zygote.owner == os.getpid():
-        zygote.close()
+        zygotes = [_CURRENT[heavy] for heavy in (False, True)]
+        _CURRENT.update({False: None, True: None})
+    for zygote in zygotes:
+        if zygote is not None and zygote.owner == os.getpid():
+            zygote.close()
+
+
+def needs_heavy(imports):
+    """Whether a program importing the modules ``imports`` runs in the heavy zygote."""
+    return any(name.split(".")[0] in HEAVY_PACKAGES for name in imports)
 
 
 # -- zygote side -----------------------------------------------------------------
-def preload_list():
-    """The one fixed list of modules the zygote imports (from sandbox.rules)."""
+def preload_list(heavy=True):
+    """The fixed list of modules a zygote imports (from sandbox.rules); without
+    ``heavy``, none of :data:`HEAVY_PACKAGES`."""
     from das.sandbox import rules
 
-    return sorted(rules.NUMPY_MODULES | rules.DEFAULT_IMPORTS)
+    return sorted(name for name in rules.NUMPY_MODULES | rules.DEFAULT_IMPORTS if heavy or not needs_heavy([name]))
 
 
-def serve(fd):
+def serve(fd, heavy=True):
     """Main loop of the zygote process (never returns)."""
     from das.sandbox import worker
 
@@ -235,7 +265,7 @@ def serve(fd):
     worker.not_dumpable()
     # numpy loads sub-modules lazily: importing numpy.random in every worker
     # would cost ~10 ms a run.
-    _preload(preload_list())
+    _preload(preload_list(heavy))
     for warm_up in (worker.warm_up, _warm_up_sklearn):
         try:
             warm_up()
@@ -246,10 +276,11 @@ def serve(fd):
     # collection: fewer copy-on-write faults per run.
     gc.freeze()
     sock = socket.socket(fileno=fd)
-    children = _Children(seccomp_works())
+    children = _Children(seccomp_works(), worker.remote_main, worker.warm_spare)
+    children.prepare(sock)
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 2)
+            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 3)
         except OSError:
             data, fds = b"", []
         if not data:
@@ -259,7 +290,7 @@ def serve(fd):
             children.collect()
             request = json.loads(data)
             if request["op"] == "fork":
-                reply = {"pid": children.fork(sock, fds, worker.remote_main)}
+                reply = {"pid": children.start(sock, fds)}
             else:
                 reply = children.handle(request)
         except BaseException as exc:  # noqa: BLE001 - report, keep serving
@@ -272,30 +303,62 @@ def serve(fd):
         except OSError:
             children.kill_all()
             os._exit(0)
+        try:  # the next run's worker, forked while this one runs
+            children.prepare(sock)
+        except BaseException:  # noqa: BLE001 - the next start forks it then
+            pass
 
 
 class _Children:
-    """The zygote's workers: live pids, killed pids awaiting collection, exits."""
+    """The zygote's workers: the spare, live pids, killed pids awaiting collection, exits.
 
-    def __init__(self, seccomp_ok):
+    ``main(read_fd, write_fd, data_fd)`` is a worker's entry point, ``warm()``
+    what a spare runs before it waits (see :func:`sandbox.worker.warm_spare`).
+    """
+
+    def __init__(self, seccomp_ok, main, warm):
         self.seccomp_ok = seccomp_ok
+        self.main = main
+        self.warm = warm
+        self.spare = None  # (pid, socket to it) of the worker forked ahead, not handed a run yet
         self.live = set()
-        self.pidfds = {}  # live pid -> pidfd (readable once it exits)
+        self.pidfds = {}  # pid -> pidfd (readable once it exits), spare included
         self.exits = {}  # pid -> (wait status, CPU seconds), bounded
 
-    def fork(self, sock, fds, main):
-        if len(fds) != 2:
-            raise ValueError("a fork request carries exactly two descriptors")
+    def prepare(self, sock):
+        """Fork the spare worker unless one waits; ``sock`` (the caller's) is closed in it."""
+        if self.spare is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
-        if pid == 0:  # pragma: no cover - the worker
+        if pid == 0:  # pragma: no cover - the spare
             try:
                 sock.close()
-                main(*fds)
+                ours.close()
+                self.warm()
+                self.main(*_one_run(theirs))
             finally:
                 os._exit(70)
+        theirs.close()
         self.pidfds[pid] = os.pidfd_open(pid)
-        self.live.add(pid)
-        return pid
+        self.spare = (pid, ours)
+
+    def start(self, sock, fds):
+        """Hand ``fds`` (one run's) to the spare, forked now if none waits; its pid."""
+        if len(fds) != 3:
+            raise ValueError("a fork request carries exactly three descriptors")
+        for _ in range(2):  # a spare that died meanwhile is replaced once
+            self.prepare(sock)
+            (pid, channel), self.spare = self.spare, None
+            self.live.add(pid)
+            try:
+                socket.send_fds(channel, [b"run"], fds)
+                return pid
+            except OSError:
+                self._kill(pid)
+            finally:
+                channel.close()  # never a second run for this worker
+        raise RuntimeError("no worker could be started")
 
     def handle(self, request):
         op = request["op"]
@@ -303,18 +366,23 @@ class _Children:
             return {"seccomp": self.seccomp_ok}
         if op == "workers":
             return {"pids": sorted(self.live)}
+        if op == "spare":
+            return {"pid": self.spare and self.spare[0]}
         pid = int(request["pid"])
         if op == "kill":
-            if pid in self.live:
-                _kill(pid)
-                self._wait(pid, _KILL_WAIT_S)
-                self.collect()
+            self._kill(pid)
             return {}
         if op == "wait":
             self._wait(pid, float(request["timeout"]))
             status, cpu = self.exits.get(pid, (None, None))
             return {"status": status, "cpu": cpu}
         raise ValueError(f"unknown request {op!r}")
+
+    def _kill(self, pid):
+        if pid in self.live:
+            _kill(pid)
+            self._wait(pid, _KILL_WAIT_S)
+            self.collect()
 
     def _wait(self, pid, timeout):
         """Reap ``pid`` as soon as it exits (its pidfd turns readable), or
@@ -339,8 +407,20 @@ class _Children:
             self._reap(pid)
 
     def kill_all(self):
-        for pid in self.live:
+        for pid in self.live | ({self.spare[0]} if self.spare else set()):
             _kill(pid)
+
+
+def _one_run(channel):
+    """In the spare: wait for one run's three descriptors (exit if the zygote is gone)."""
+    try:
+        data, fds, _, _ = socket.recv_fds(channel, 16, 3)
+    except OSError:
+        data, fds = b"", []
+    if data != b"run" or len(fds) != 3:
+        os._exit(0)
+    channel.close()
+    return fds
 
 
 def _kill(pid):
