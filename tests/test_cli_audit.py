@@ -141,7 +141,7 @@ def test_line_numbers_of_a_fenced_answer_are_the_files_in_text_html_and_sarif(cl
     text = cli.invoke(main, ["audit", str(answer), "-d", "IForest", "--html", str(tmp_path / "html")])
     assert text.exit_code == 1 and f"Line {EVAL_LINE}: forbidden-name" in text.output
     page = next((tmp_path / "html").glob("*.html")).read_text()
-    assert f'id="L{EVAL_LINE}"><span class="no">{EVAL_LINE}</span>    f = eval(' in page
+    assert f'<li class="flagged" id="L{EVAL_LINE}">    f = eval(' in page
     sarif = json.loads(cli.invoke(main, ["audit", str(answer), "-d", "IForest", "--format", "sarif"]).output)
     lines = {r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"]
              for r in sarif["runs"][0]["results"]}
