@@ -108,15 +108,16 @@ def train_scores(det, X_train):
     """The scores of the rows ``det`` was just fitted on, as :func:`base_scores` gives them.
 
     The fit's own ``decision_scores_`` for the detectors of
-    :data:`SAME_TRAIN_SCORES` fitted on every row (the same numbers, without
-    scoring the rows again: on large data this is a second detector fit);
-    otherwise the rows are scored.
+    :data:`SAME_TRAIN_SCORES` fitted on every row of ``X_train`` (the same
+    numbers, without scoring the rows again: for IForest on large data that
+    is the cost of a second fit); otherwise the rows are scored.
     """
     from das.detectors.registry import detector_class
 
     name = getattr(det, "name", None)
+    # A subsampled fit (``subsample_``) has fewer decision_scores_ than rows: they are scored.
     reuse = (name in SAME_TRAIN_SCORES and type(det) is detector_class(name)
-             and getattr(det, "subsample_", None) is None and len(det.decision_scores_) == len(X_train))
+             and len(det.decision_scores_) == len(X_train))
     return np.asarray(det.decision_scores_, dtype=np.float64) if reuse else base_scores(det, X_train)
 
 

@@ -49,7 +49,7 @@ from das.collab.synthesis import CertifiedProgram, NoEnhancement, RandomOutliers
 HOLDOUT = 0.3
 #: Training rows validated on, at most: a seeded subsample of this many when there are more.
 #: Every ODDS dataset but five (shuttle, smtp, mulcross, forestcover, http) has fewer training rows.
-MAX_ROWS = 20_000
+MAX_ROWS = 10_000
 #: The choice when there are too few rows to validate on: the detector alone cannot do harm.
 FALLBACK = NoEnhancement()
 
@@ -79,6 +79,9 @@ class Selection:
     ranking : list
         The synthesis sources that ran, best first (ties: the earlier
         candidate); :data:`FALLBACK` last. Not part of :meth:`to_dict`.
+    rows : dict or None
+        ``{"validated": k, "of": n}``: the training rows validated on
+        (:func:`validation_rows`, at most :data:`MAX_ROWS`) of all ``n``.
     """
 
     choice: str
@@ -87,6 +90,7 @@ class Selection:
     fallback: str | None
     seconds: float
     ranking: list
+    rows: dict | None = None
 
     def refuse(self, source, why):
         """Record that ``source`` was refused (e.g. on all rows, after it won): the next one takes over."""
@@ -98,7 +102,7 @@ class Selection:
 
     def to_dict(self):
         return {"choice": self.choice, "sha256": self.sha256, "table": self.table, "fallback": self.fallback,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "rows": self.rows}
 
 
 def candidates(detector, store=None):
@@ -224,12 +228,13 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, max_rows=MAX_RO
     Selection
     """
     t0 = perf_counter()
+    rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
     try:
         table = validate(X_train, detector, cands, seed=seed, holdout=holdout, max_rows=max_rows, n_jobs=n_jobs,
                          syn_ratio=syn_ratio, lam=lam, classifier=classifier)
     except TooFewRows as exc:
         return Selection(FALLBACK.name, None, [], f"no planted validation ({exc})", perf_counter() - t0,
-                         [FALLBACK])
+                         [FALLBACK], rows)
     ranking = rank(table, cands)
     fallback = None if any(row["mean_auc_pr"] is not None for row in table) else "every candidate failed"
-    return Selection(ranking[0].name, ranking[0].sha256, table, fallback, perf_counter() - t0, ranking)
+    return Selection(ranking[0].name, ranking[0].sha256, table, fallback, perf_counter() - t0, ranking, rows)

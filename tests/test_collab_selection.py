@@ -229,8 +229,8 @@ def test_the_benchmarks_auto_cell_shows_the_refusal(tmp_path, rng):
 def test_validation_uses_at_most_max_rows_a_seeded_subsample(rng):
     X = _rows(rng, 500)
     CountingToy.fits.clear()
-    selection.select(X, CountingToy(), [Rows("none")], seed=0, max_rows=200)
-    assert CountingToy.fits == [200 - round(0.3 * 200)]
+    chosen = selection.select(X, CountingToy(), [Rows("none")], seed=0, max_rows=200)
+    assert CountingToy.fits == [200 - round(0.3 * 200)] and chosen.to_dict()["rows"] == {"validated": 200, "of": 500}
     picked = selection.validation_rows(X, seed=0, max_rows=200)
     assert len(picked) == 200 and np.array_equal(picked, selection.validation_rows(X, seed=0, max_rows=200))
     assert {tuple(r) for r in picked} <= {tuple(r) for r in X}
