@@ -216,3 +216,16 @@ def test_the_forest_skips_out_of_bag_scores_unless_collate_reads_them():
     assert not hasattr(plain.classifier, "oob_decision_function_")
     assert hasattr(both.classifier, "oob_decision_function_")
     np.testing.assert_array_equal(plain.scores(X)["sum"], both.scores(X)["sum"])
+
+
+def test_the_pipeline_scores_the_training_rows_once():
+    """The fit's own scores of D_train feed the sum fusion: no second pass over the rows (a second fit's cost)."""
+    from unittest import mock
+
+    from das.collab import enhance, pipeline
+    from das.collab.synthesis import RandomOutliers
+
+    X = np.random.default_rng(2).standard_normal((400, 3))
+    with mock.patch.object(enhance, "base_scores", wraps=enhance.base_scores) as scored:
+        pipeline.fit_source(RandomOutliers(), X, "IForest")
+    assert all(len(call.args[1]) != len(X) for call in scored.call_args_list)
