@@ -211,7 +211,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     ds = load_dataset(resolve_dataset(data), **(read or {}))
     X = StandardScaler().fit_transform(ds.X)
     fitted = fit(X, name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed)
-    scores = fitted.scores(X)
+    scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on
     run_id = None
     if fitted.program_sha256 is not None:
         run_id = record_run(store, fitted, name, fingerprint(ds.X, ds.y), seed,
