@@ -12,14 +12,20 @@ cost is reported apart), then runs, each in its own process:
   the test half, the run record);
 * ``das enhance`` with its default ``--program auto`` (label-free choice first).
 
+Then, on a second seeded table (default 300k rows x 12), the default ``das
+score`` (auto, fitted and scoring on every row, scores written to a file)
+against a plain PyOD ``IForest().fit`` on the same standardized rows.
+
 For each: wall seconds, CPU seconds (the process and the processes it
 waited for: the sandbox's) and peak RSS (``wait4``). The ratios to the base
-fit are printed; CPU ratios do not depend on the machine's load.
+fit are printed; CPU ratios do not depend on the machine's load. Targets
+(issue 22): the default ``das enhance`` <= 3x the base fit in CPU seconds
+with peak RSS <= 1 GiB; ``das score`` <= 5x the PyOD fit.
 
 Usage::
 
     python benchmarks/large_data.py                  # 1M x 20, IForest
-    python benchmarks/large_data.py --rows 250000 --json
+    python benchmarks/large_data.py --rows 250000 --score-rows 100000 --json
 """
 import argparse
 import json
@@ -47,6 +53,18 @@ print(json.dumps({"fit_wall_s": time.perf_counter() - wall, "fit_cpu_s": time.pr
                   "n_train": len(split.X_train)}))
 """
 
+PYOD_FIT = """
+import json, sys, time
+import numpy as np
+from pyod.models.iforest import IForest
+from sklearn.preprocessing import StandardScaler
+X = StandardScaler().fit_transform(np.load(sys.argv[1])["X"])
+wall, cpu = time.perf_counter(), time.process_time()
+IForest(random_state=0).fit(X)
+print(json.dumps({"fit_wall_s": time.perf_counter() - wall, "fit_cpu_s": time.process_time() - cpu, "n": len(X)}))
+"""
+ENHANCE_CPU_TARGET, SCORE_CPU_TARGET, RSS_TARGET_MIB = 3.0, 5.0, 1024
+
 
 def make_data(path, rows, features, seed=0, anomaly_share=0.01):
     """Seeded standard-normal rows; ``anomaly_share`` of them shifted by 3-5 std in every feature."""
@@ -72,8 +90,15 @@ def measured(cmd, env):
                  "peak_rss_mib": usage.ru_maxrss / 1024.0}
 
 
-def run(rows, features, detector, seed=0):
-    """Measure base fit and both ``das enhance`` variants; return the figures as a dict."""
+def ratios(figures, base):
+    """Add each measured command's wall and CPU ratio to ``base``'s fit."""
+    figures["wall_ratio"] = figures["wall_s"] / base["fit_wall_s"]
+    figures["cpu_ratio"] = figures["cpu_s"] / base["fit_cpu_s"]
+    return figures
+
+
+def run(rows, features, detector, score_rows=300_000, score_features=12, seed=0):
+    """Measure base fit and both ``das enhance`` variants, then ``das score`` against PyOD; return a dict."""
     from das.collab.certification import certified_programs
 
     with tempfile.TemporaryDirectory(prefix="das-large-") as tmp:
@@ -89,13 +114,18 @@ def run(rows, features, detector, seed=0):
                    "--seed", str(seed), "--json"]
         _, certified = measured(enhance + ["--program", "certified"], env)
         _, auto = measured(enhance, env)
-    figures = {"rows": rows, "features": features, "detector": detector, "data_mib": data_mib,
-               "program": sha, "first_use_certification_s": certify_s, "base": base,
-               "enhance_certified": certified, "enhance_auto": auto}
-    for name in ("enhance_certified", "enhance_auto"):
-        figures[name]["wall_ratio"] = figures[name]["wall_s"] / base["fit_wall_s"]
-        figures[name]["cpu_ratio"] = figures[name]["cpu_s"] / base["fit_cpu_s"]
-    return figures
+        data.unlink()
+        scored = Path(tmp) / "score.npz"
+        make_data(scored, score_rows, score_features, seed)
+        out, pyod = measured([sys.executable, "-c", PYOD_FIT, str(scored)], env)
+        pyod.update(json.loads(out))
+        _, score = measured([str(DAS), "score", "--data", str(scored), "--detector", "IForest", "--store",
+                             str(store), "--seed", str(seed), "--out", str(Path(tmp) / "scores.csv")], env)
+    return {"rows": rows, "features": features, "detector": detector, "data_mib": data_mib,
+            "program": sha, "first_use_certification_s": certify_s, "base": base,
+            "enhance_certified": ratios(certified, base), "enhance_auto": ratios(auto, base),
+            "score_rows": score_rows, "score_features": score_features, "pyod_fit": pyod,
+            "score_auto": ratios(score, pyod)}
 
 
 def main(argv=None):
@@ -103,10 +133,12 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--detector", default="IForest")
+    parser.add_argument("--score-rows", type=int, default=300_000)
+    parser.add_argument("--score-features", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    f = run(args.rows, args.features, args.detector, args.seed)
+    f = run(args.rows, args.features, args.detector, args.score_rows, args.score_features, args.seed)
     if args.json:
         print(json.dumps(f, indent=2))
         return 0
@@ -121,6 +153,14 @@ def main(argv=None):
         label = "das enhance --program " + name.split("_")[1]
         print(f"{label:32}{e['wall_s']:9.1f}{e['cpu_s']:9.1f}{e['peak_rss_mib']:8.0f} MiB"
               f"{e['wall_ratio']:12.1f}{e['cpu_ratio']:11.1f}")
+    auto = f["enhance_auto"]
+    print(f"default das enhance: {auto['cpu_ratio']:.1f}x the fit's CPU (target <= {ENHANCE_CPU_TARGET:g}x), "
+          f"peak RSS {auto['peak_rss_mib']:.0f} MiB (target <= {RSS_TARGET_MIB})")
+    p, s = f["pyod_fit"], f["score_auto"]
+    print(f"\n{f['score_rows']:,} rows x {f['score_features']} features")
+    print(f"{'PyOD IForest().fit':32}{p['fit_wall_s']:9.1f}{p['fit_cpu_s']:9.1f}{p['peak_rss_mib']:8.0f} MiB")
+    print(f"{'das score (default: auto)':32}{s['wall_s']:9.1f}{s['cpu_s']:9.1f}{s['peak_rss_mib']:8.0f} MiB"
+          f"{s['wall_ratio']:12.1f}{s['cpu_ratio']:11.1f}   (target <= {SCORE_CPU_TARGET:g}x CPU)")
     return 0
 
 

@@ -99,6 +99,28 @@ def base_scores(det, X):
     return np.asarray(scores, dtype=np.float64).ravel()
 
 
+#: das detectors whose ``decision_scores_`` are computed on the training rows exactly as their
+#: scores of new rows: :func:`train_scores` reuses them (a test checks each for equality).
+SAME_TRAIN_SCORES = ("IForest", "PCA", "OCSVM", "ECOD")
+
+
+def train_scores(det, X_train):
+    """The scores of the rows ``det`` was just fitted on, as :func:`base_scores` gives them.
+
+    The fit's own ``decision_scores_`` for the detectors of
+    :data:`SAME_TRAIN_SCORES` fitted on every row of ``X_train`` (the same
+    numbers, without scoring the rows again: for IForest on large data that
+    is the cost of a second fit); otherwise the rows are scored.
+    """
+    from das.detectors.registry import detector_class
+
+    name = getattr(det, "name", None)
+    # A subsampled fit (``subsample_``) has fewer decision_scores_ than rows: they are scored.
+    reuse = (name in SAME_TRAIN_SCORES and type(det) is detector_class(name)
+             and len(det.decision_scores_) == len(X_train))
+    return np.asarray(det.decision_scores_, dtype=np.float64) if reuse else base_scores(det, X_train)
+
+
 def n_synthetic(n_train, syn_ratio=0.1):
     """Number of anomalies to synthesize: ``round(syn_ratio * n_train)``, at least 1."""
     if not np.isfinite(syn_ratio) or syn_ratio <= 0:
@@ -298,7 +320,10 @@ def fit_enhancement(det, X_train, X_syn, *, fusions=("sum",), classifier=CLASSIF
         return Enhancement(det, None, np.empty((0, X_train.shape[1])), dict.fromkeys(fusions))
     timings = {}
     t0 = perf_counter()
-    clf = fit_classifier(make_classifier(classifier, seed), X_train, X_syn)
+    clf = make_classifier(classifier, seed)
+    if "collate" not in fusions and getattr(clf, "oob_score", False):
+        clf.set_params(oob_score=False)  # only collate reads them; the forest is the same without
+    clf = fit_classifier(clf, X_train, X_syn)
     timings["classifier_fit"] = perf_counter() - t0
     base_train = base_scores(det, X_train) if base_train is None else base_train
     fitted = {}

@@ -57,8 +57,9 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
                         lambda Z: enhance.base_scores(det, Z), seed)
     synthesis = perf_counter() - t0
     stage("fit classifier")
+    base_train = None if X_syn is None else enhance.train_scores(det, X_train)
     fitted = enhance.fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
-                                     collate_params=collate_params, seed=seed)
+                                     collate_params=collate_params, seed=seed, base_train=base_train)
     fitted.program_sha256 = source.sha256
     fitted.timings.update(base_fit=base_fit, synthesis=synthesis)
     return fitted
@@ -210,7 +211,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     ds = load_dataset(resolve_dataset(data), **(read or {}))
     X = StandardScaler().fit_transform(ds.X)
     fitted = fit(X, name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed)
-    scores = fitted.scores(X)
+    scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on
     run_id = None
     if fitted.program_sha256 is not None:
         run_id = record_run(store, fitted, name, fingerprint(ds.X, ds.y), seed,

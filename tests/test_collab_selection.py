@@ -221,3 +221,34 @@ def test_the_benchmarks_auto_cell_shows_the_refusal(tmp_path, rng):
                    auto_candidates=[NoEnhancement(), RandomOutliers(), copier])
     assert "copies of training rows" in _refused_row(res["selection"], "c" * 64)["error"]
     assert res["selection"]["choice"] in ("none", "random")
+
+
+# -- cost at scale: bounded validation rows, candidates in threads ------------------------------
+
+
+def test_validation_uses_at_most_max_rows_a_seeded_subsample(rng):
+    X = _rows(rng, 500)
+    CountingToy.fits.clear()
+    chosen = selection.select(X, CountingToy(), [Rows("none")], seed=0, max_rows=200)
+    assert CountingToy.fits == [200 - round(0.3 * 200)] and chosen.to_dict()["rows"] == {"validated": 200, "of": 500}
+    picked = selection.validation_rows(X, seed=0, max_rows=200)
+    assert len(picked) == 200 and np.array_equal(picked, selection.validation_rows(X, seed=0, max_rows=200))
+    assert {tuple(r) for r in picked} <= {tuple(r) for r in X}
+    assert selection.validation_rows(X, seed=0, max_rows=500) is X  # at or below the bound: every row
+    assert inspect.signature(selection.select).parameters["max_rows"].default == selection.MAX_ROWS
+
+
+def test_the_threads_never_change_the_choice_or_a_number(rng):
+    """Candidates validated one at a time or two at a time: the same table, bit for bit."""
+    X = _rows(rng, 400)
+    cands = [NoEnhancement(), RandomOutliers(), CertifiedProgram(HONEST, "a" * 64)]
+    one, two = (selection.select(X, "IForest", cands, seed=3, n_jobs=n) for n in (1, 2))
+    assert one.table == two.table and all(row["error"] is None for row in one.table)
+    assert one.choice == two.choice and [s.name for s in one.ranking] == [s.name for s in two.ranking]
+
+
+def test_the_rule_ranks_the_validated_candidates_only(rng):
+    cands = [Rows("a"), Rows("none"), Rows("b")]
+    table = [{"mean_auc_pr": 0.6}, {"mean_auc_pr": None}, {"mean_auc_pr": 0.7}]
+    assert [s.name for s in selection.rank(table, cands)] == ["b", "a", "none"]
+    assert [s.name for s in selection.rank([{"mean_auc_pr": None}] * 2, cands[:2])] == ["none"]

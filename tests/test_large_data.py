@@ -181,3 +181,51 @@ def test_the_forest_bounds_each_trees_rows_only_on_large_data():
     X = rng.standard_normal((RF_MAX_ROWS, 2))
     large = fit_classifier(make_classifier("rf"), X, rng.standard_normal((5_000, 2)) + 3)
     assert large.max_samples == RF_MAX_ROWS
+
+
+@pytest.mark.parametrize("name", ["IForest", "PCA", "OCSVM", "ECOD", "LOF", "KNN"])
+def test_train_scores_are_the_scores_of_the_training_rows(name):
+    """Reused ``decision_scores_`` (SAME_TRAIN_SCORES) are bit for bit the rows' scores; others are scored."""
+    from das.collab.enhance import SAME_TRAIN_SCORES, base_scores, train_scores
+
+    X = np.random.default_rng(1).standard_normal((400, 5))
+    det = make_detector(name, random_state=0).fit(X)
+    np.testing.assert_array_equal(train_scores(det, X), base_scores(det, X))
+    reused = np.shares_memory(train_scores(det, X), det.decision_scores_)
+    assert reused == (name in SAME_TRAIN_SCORES)
+
+
+def test_train_scores_of_a_subsampled_fit_are_scored_again():
+    from das.collab.enhance import base_scores, train_scores
+
+    X = np.random.default_rng(1).standard_normal((300, 3))
+    with pytest.warns(SubsampleWarning):
+        det = make_detector("OCSVM", random_state=0, max_train_rows=100).fit(X)
+    np.testing.assert_array_equal(train_scores(det, X), base_scores(det, X))
+
+
+def test_the_forest_skips_out_of_bag_scores_unless_collate_reads_them():
+    """Out-of-bag scores cost a prediction per tree over every row: only collate pays it; sum is unchanged."""
+    from das.collab.enhance import fit_enhancement
+
+    rng = np.random.default_rng(0)
+    X, X_syn = rng.standard_normal((500, 3)), rng.standard_normal((50, 3)) + 3
+    det = make_detector("IForest", random_state=0).fit(X)
+    plain = fit_enhancement(det, X, X_syn, fusions=("sum",))
+    both = fit_enhancement(det, X, X_syn, fusions=("sum", "collate"))
+    assert not hasattr(plain.classifier, "oob_decision_function_")
+    assert hasattr(both.classifier, "oob_decision_function_")
+    np.testing.assert_array_equal(plain.scores(X)["sum"], both.scores(X)["sum"])
+
+
+def test_the_pipeline_scores_the_training_rows_once():
+    """The fit's own scores of D_train feed the sum fusion: no second pass over the rows (a second fit's cost)."""
+    from unittest import mock
+
+    from das.collab import enhance, pipeline
+    from das.collab.synthesis import RandomOutliers
+
+    X = np.random.default_rng(2).standard_normal((400, 3))
+    with mock.patch.object(enhance, "base_scores", wraps=enhance.base_scores) as scored:
+        pipeline.fit_source(RandomOutliers(), X, "IForest")
+    assert all(len(call.args[1]) != len(X) for call in scored.call_args_list)
