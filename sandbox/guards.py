@@ -304,7 +304,10 @@ class CheckedCallable:
             elif type(value) is types.FunctionType and getattr(value, "_sandbox_class", None) in (str, bytes):
                 args, kwargs = _classes_for_standins(args, kwargs)  # ``astype(str)``: the class itself
                 break
-        return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
+        result = self._func(*args, **kwargs)
+        if "where" in kwargs and kwargs.get("out") is None and _is_ufunc_call(self._func):
+            result = _zero_skipped(result, kwargs["where"])
+        return self._values.hand_out(result, 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
@@ -971,7 +974,7 @@ class CheckedContext:
 
 class ArrayType:
     """What ``np.ndarray`` is to a program: ``isinstance`` and annotations work,
-    construction takes a shape, dtype and order only.
+    construction takes a shape, dtype and order only, and the array is zero-filled.
 
     ``buffer=`` would lay any dtype over raw bytes: an object array over
     bytes the program wrote is a forged object pointer (and ``offset`` /
@@ -987,7 +990,7 @@ class ArrayType:
     def __call__(self, shape, dtype=float, *args, order=None, **kwargs):
         if args or kwargs:
             self._refuse("numpy-denied", "np.ndarray(buffer=, offset=, strides=) reinterprets raw memory")
-        made = np.ndarray(shape, dtype, order=order)
+        made = np.zeros(shape, dtype, order=order or "C")  # never the allocator's stale memory
         if made.dtype.kind not in _VALUE_KINDS:
             self._refuse("value-not-allowed", f'np.ndarray of dtype "{made.dtype}" (objects, dates and '
                                               f'records are refused)')
@@ -997,6 +1000,34 @@ class ArrayType:
         return repr(np.ndarray)
 
 
+def _padded(array, pad_width, mode="constant", **kwargs):
+    """``np.pad`` whose ``mode="empty"`` pads with zeros, not stale memory."""
+    return np.pad(array, pad_width, "constant" if isinstance(mode, str) and mode == "empty" else mode, **kwargs)
+
+
+#: ids of the numpy functions that allocate without initialising, and what a program gets instead.
+_INITIALISED = {id(np.empty): np.zeros, id(np.empty_like): np.zeros_like, id(np.pad): _padded}
+
+
+def _zero_skipped(result, where):
+    """A ufunc result computed with ``where=`` and no ``out=``: the cells it
+    skipped are zeros instead of uninitialised memory."""
+    if type(result) is tuple:
+        return tuple(_zero_skipped(item, where) for item in result)
+    skipped = ~np.asarray(where, dtype=bool)
+    if isinstance(result, np.ndarray):
+        np.copyto(result, 0, where=np.broadcast_to(skipped, result.shape))
+    elif isinstance(result, np.generic) and skipped.any():
+        result = result.dtype.type(0)
+    return result
+
+
+def _is_ufunc_call(func):
+    """``np.add``, ``scipy.special.expit`` (ufuncs) and a ufunc's ``outer``."""
+    return isinstance(func, np.ufunc) or isinstance(getattr(func, "__self__", None), np.ufunc) \
+        and getattr(func, "__name__", "") == "outer"
+
+
 def make_substitute(seed, refuse):
     """What the guarded getattr hands out instead of some library objects.
 
@@ -1004,7 +1035,9 @@ def make_substitute(seed, refuse):
     ``np.ndarray`` becomes an :class:`ArrayType`; ``default_rng``,
     ``RandomState``, ``seed`` and ``Random`` called without a seed, and the
     ``seed()`` method of a generator, get one drawn from ``seed`` and a
-    per-run counter (never from OS entropy).
+    per-run counter (never from OS entropy); what would hand out the
+    allocator's stale memory (pointers, paths) is zero-filled instead
+    (:data:`_INITIALISED`).
     """
     counter = itertools.count()
 
@@ -1028,7 +1061,7 @@ def make_substitute(seed, refuse):
 
     replacements = {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
                     id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random,
-                    id(np.ndarray): ArrayType(refuse)}
+                    id(np.ndarray): ArrayType(refuse), **_INITIALISED}
 
     def substitute(obj, name, value):
         if name == "seed" and isinstance(obj, (random.Random, np.random.RandomState)):

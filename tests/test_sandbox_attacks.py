@@ -965,3 +965,31 @@ def test_checked_str_and_bytes_keep_their_meaning(guarded_parent):
     res = _run_caught(program(body))
     assert res.status == "ok", res.message
     assert res.stdout.strip() == "['0' '1'] [b'a'] A ['1'] True True 3 'q' 002 002.2 1"
+
+
+def test_no_allocation_hands_out_stale_memory(guarded_parent):
+    """``np.empty``/``empty_like``/``np.ndarray(shape)``, ``np.pad(mode="empty")``
+    and ufuncs with ``where=`` but no ``out=`` would show freed heap contents
+    (pointers, paths): the program sees zeros instead."""
+    body = '''
+    sizes = (64, 512, 4096)
+    for k in range(30):
+        junk = [np.arange(float(s)) + k + 0.5 for s in sizes]
+        junk = None
+    m = np.zeros(4096, dtype=bool)
+    outs = [np.empty(4096, dtype=np.int64), np.empty_like(np.ones(512, dtype=np.int64)),
+            np.ndarray((4096,), np.int64), np.ndarray(64, dtype=np.int64, order="F"),
+            np.pad(np.ones(1, dtype=np.int64), 512, mode="empty"),
+            np.add(np.ones(4096), 1.0, where=m).view(np.int64),
+            np.divmod(np.ones(512), 2.0, where=m[:512])[1].view(np.int64),
+            np.add.outer(np.ones(64), np.ones(64), where=m[:64]).view(np.int64).ravel(),
+            np.float64(np.add(1.0, 2.0, where=False)) == 0.0]
+    print([int(np.count_nonzero(o)) for o in outs])
+    return X_train[:n_samples]
+    '''
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "[0, 0, 0, 0, 1, 0, 0, 0, 1]", res.stdout
+    kept = _run_caught(program("print(np.divide(np.ones(3), np.array([1.0, 0, 2]), out=np.full(3, 7.0),"
+                               " where=np.array([1, 0, 1], bool)), np.empty((2, 0)).shape)\nreturn X_train[:n_samples]"))
+    assert kept.status == "ok" and kept.stdout.strip() == "[1.  7.  0.5] (2, 0)", kept.message
