@@ -157,7 +157,7 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
             _check_object_name(obj, name, public, refuse)
         elif name in ("format", "format_map") and (
                 isinstance(obj, str) or isinstance(obj, type) and issubclass(obj, str)):
-            return _checked_format(obj, name, refuse)
+            return _checked_format(obj, name, refuse, values)
         elif name == "join" and (isinstance(obj, bytes) or isinstance(obj, type) and issubclass(obj, bytes)):
             return _checked_bytes_join(obj, refuse)
         try:
@@ -494,6 +494,29 @@ class ValueCheck:
                     return iterable
         return self.checked_iter(iterable)
 
+    def shown(self, value):
+        """``value`` about to be shown as text (``print``, ``str``, ``repr``,
+        formatting): refused when a set inside it is ordered by addresses."""
+        if type(value) in _PLAIN_TYPES:
+            return value
+        stack, seen = [value], 0
+        while stack:
+            item = stack.pop()
+            kind = type(item)
+            if kind in (set, frozenset):
+                self.check_set_order(item)
+            elif kind is dict:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif kind in (list, tuple):
+                stack.extend(item)
+            else:
+                continue
+            seen += len(item)
+            if seen > _MAX_CHECKED:
+                self.refuse("value-not-allowed", "text of a value with too many items to check")
+        return value
+
     def check_set_order(self, items):
         """Refuse iterating a set whose order follows addresses (functions, objects)."""
         stack = list(items)
@@ -625,15 +648,13 @@ def make_checked_builtins(values, refuse):
     checked_bytes._sandbox_class = bytes
 
     def checked_str(*args, **kwargs):
-        if args and type(args[0]) in (set, frozenset):
-            values.check_set_order(args[0])
+        if args:
+            values.shown(args[0])
         made = str(*args, **kwargs)
         return without_addresses(made) if len(args) == 1 and not kwargs else made
 
     def checked_repr(obj):
-        if type(obj) in (set, frozenset):
-            values.check_set_order(obj)
-        return without_addresses(repr(obj))
+        return without_addresses(repr(values.shown(obj)))
 
     checked_str._sandbox_class = str
     made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes,
@@ -658,12 +679,13 @@ def _checked_bytes_join(obj, refuse):
     return join
 
 
-def make_mod(refuse):
+def make_mod(refuse, shown=None):
     """``_mod_(a, b)``, what ``a % b`` compiles to: text formatting without
-    addresses; bytes formatting of bytes and numbers only."""
+    addresses (``shown``: see :meth:`ValueCheck.shown`); bytes formatting of
+    bytes and numbers only."""
     def mod(a, b):
         if isinstance(a, str):
-            return without_addresses(a % b)
+            return without_addresses(a % (b if shown is None else shown(b)))
         if isinstance(a, bytes):
             operands = b.values() if type(b) is dict else b if type(b) is tuple else (b,)
             if not all(_plain_bytes_operand(v) for v in operands):
@@ -687,20 +709,22 @@ def _format_fields(template, refuse, depth=0):
             _format_fields(spec, refuse, depth + 1)
 
 
-def _checked_format(obj, name, refuse):
-    """``str.format`` / ``format_map`` (bound or unbound) with checked fields."""
+def _checked_format(obj, name, refuse, values=None):
+    """``str.format`` / ``format_map`` (bound or unbound) with checked fields
+    and arguments (``values.shown``)."""
     method = getattr(str, name)
+    shown = values.shown if values is not None else (lambda value: value)
     if isinstance(obj, type):
         def unbound(template, *args, **kwargs):
             if type(template) is str:
                 _format_fields(template, refuse)
-            return without_addresses(method(template, *args, **kwargs))
+            return without_addresses(method(template, *shown(args), **shown(kwargs)))
         return unbound
     _format_fields(obj, refuse)
     bound = getattr(obj, name)
 
     def formatted(*args, **kwargs):
-        return without_addresses(bound(*args, **kwargs))
+        return without_addresses(bound(*shown(args), **shown(kwargs)))
     return formatted
 
 
@@ -819,16 +843,22 @@ def _safe_issubclass(sub, cls):
 
 
 class _WriteGuard:
-    """Allows item writes on containers (no dunder string keys); refuses attribute writes."""
+    """Allows item writes on containers (no dunder string keys); refuses attribute writes.
 
-    __slots__ = ("_ob", "_refuse")
+    A list's slice takes its items through ``values.safe_items`` (checked, never
+    a set ordered by addresses)."""
 
-    def __init__(self, ob, refuse):
+    __slots__ = ("_ob", "_refuse", "_values")
+
+    def __init__(self, ob, refuse, values=None):
         object.__setattr__(self, "_ob", ob)
         object.__setattr__(self, "_refuse", refuse)
+        object.__setattr__(self, "_values", values)
 
     def __setitem__(self, key, value):
         _check_key(key, self._refuse)
+        if type(key) is slice and self._values is not None and isinstance(self._ob, list):
+            value = self._values.safe_items(value)
         self._ob[key] = value
 
     def __delitem__(self, key):
@@ -868,7 +898,7 @@ def make_dict(refuse=None, values=None):
     return guarded_dict
 
 
-def make_write(refuse=None):
+def make_write(refuse=None, values=None):
     """``_write_`` hook: items of lists, dicts and arrays; attributes of program instances."""
     refuse = refuse or make_refuse()
 
@@ -876,7 +906,7 @@ def make_write(refuse=None):
         if isinstance(type(ob), ProgramClass):
             return ob  # attribute names are literals the audit checked
         if isinstance(ob, _WRITABLE):
-            return _WriteGuard(ob, refuse)
+            return _WriteGuard(ob, refuse, values)
         refuse("write-not-allowed", f"writing to {type(ob).__name__} objects is not allowed")
 
     return guarded_write
@@ -900,10 +930,16 @@ _NP_INPLACE = {
 }
 
 
-def make_inplacevar(mod):
-    """``_inplacevar_`` hook for ``name op= value`` (``%=`` through ``mod``, see :func:`make_mod`)."""
+def make_inplacevar(mod, values=None):
+    """``_inplacevar_`` hook for ``name op= value`` (``%=`` through ``mod``, see
+    :func:`make_mod`); ``list += iterable`` takes its items through
+    ``values.safe_items`` (checked, never a set ordered by addresses)."""
     def inplacevar(op, x, y):
-        return mod(x, y) if op == "%=" and isinstance(x, (str, bytes)) else guarded_inplacevar(op, x, y)
+        if op == "%=" and isinstance(x, (str, bytes)):
+            return mod(x, y)
+        if values is not None and op == "+=" and isinstance(x, list):
+            y = values.safe_items(y)
+        return guarded_inplacevar(op, x, y)
     return inplacevar
 
 
@@ -941,15 +977,16 @@ class PrintSink:
         return out + ("\n[output truncated]" if self.truncated else "")
 
 
-def make_print(sink):
-    """Return the ``_print_`` factory RestrictedPython expects."""
+def make_print(sink, text):
+    """Return the ``_print_`` factory RestrictedPython expects; ``text`` is the
+    program's own ``str`` (no addresses, no sets ordered by addresses)."""
 
     class _Printer:
         def __init__(self, _getattr=None):
             pass
 
         def _call_print(self, *objects, sep=" ", end="\n", **_ignored):
-            sink.write(str(sep).join(str(o) for o in objects) + str(end))
+            sink.write(text(sep).join(text(o) for o in objects) + text(end))
 
         def __call__(self):
             return ""
@@ -1152,7 +1189,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "__import__": make_import(allowed_imports, guarded_getattr, refuse),
     })
     values.given.update(id(value) for value in safe.values() if not isinstance(value, type))
-    mod = make_mod(refuse)
+    mod = make_mod(refuse, values.shown)
     return {
         "__builtins__": safe,
         "__name__": "synthesis_program",
@@ -1162,14 +1199,15 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_getiter_": values.checked_iter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,  # both iterate with _getiter_
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": make_write(refuse),
-        "_inplacevar_": make_inplacevar(mod),
+        "_write_": make_write(refuse, values),
+        "_inplacevar_": make_inplacevar(mod, values),
         "_mod_": mod,
         "_text_": without_addresses,
+        "_shown_": values.shown,
         "_enter_": values.enter,
         "_with_": lambda ctx: CheckedContext(ctx, values),
         "_sent_": values.sent,
-        "_print_": make_print(sink),
+        "_print_": make_print(sink, safe["str"]),
         "_apply_": guarded_apply,
         "_dict_key_": dict_key,
     }

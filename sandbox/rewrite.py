@@ -160,6 +160,9 @@ class ProgramPolicy(RestrictingNodeTransformer):
             node = super().visit_JoinedStr(node)
         finally:
             self._in_fstring = not outer
+        for part in node.values:  # ``f"{s}"`` shows a set in its order: checked like ``str(s)``
+            if isinstance(part, ast.FormattedValue):
+                part.value = _hook("_shown_", part.value)
         return _hook("_text_", node) if outer else node
 
     def visit_BinOp(self, node):

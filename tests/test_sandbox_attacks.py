@@ -881,6 +881,15 @@ ADDRESS_TEXTS = [
 ]
 
 
+def test_printed_objects_show_no_address(guarded_parent):
+    body = ("class Box(object):\n    pass\nf = lambda: 0\nprint(Box(), f, [Box()], (f,), {'k': model.predict_score}, np.mean,\n"
+            "      sep=f, end=repr(f))\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert "<locals>.Box object>" in res.stdout and "<function ModelProxy" in res.stdout
+    assert " at 0x" not in res.stdout and "0x" not in res.stdout
+
+
 @pytest.mark.parametrize("text", ADDRESS_TEXTS)
 def test_no_object_address_reaches_a_program(guarded_parent, text):
     body = (f"class Box(object):\n    pass\nf = lambda: 0\ndef gen():\n    yield 1\ng = gen()\ns = {text}\n"
@@ -900,7 +909,13 @@ def test_library_text_holding_an_address_is_refused(guarded_parent):
 
 
 @pytest.mark.parametrize("use", ["for f in s:\n    pass", "x = list(s)", "x = []\nx.extend(s)", "x = s.pop()",
-                                 "x = str(s)", "x = [*s]", "a, b = s"])
+                                 "x = str(s)", "x = [*s]", "a, b = s",
+                                 # every other route of a set's order into a list or a text
+                                 "x = []\nx += s", "x = [0]\nx[0:1] = s", "x = [0]\nx[:] = s", "print(s)",
+                                 "print([s])", "x = f'{[1, s]}'", "x = '{}'.format((s,))", "x = '%s' % [s]",
+                                 "x = repr({'k': s})", "x = str.format('{k}', k=s)", "x = tuple(s)",
+                                 "x = {}.fromkeys(s)", "x = list(zip(s))",
+                                 "x = list(enumerate(s))", "x = min(s, key=lambda o: 0)", "x = ''.join(s)"])
 def test_sets_ordered_by_address_are_not_iterated(guarded_parent, use):
     caught = f"try:\n    s = {{lambda: 0, lambda: 1}}\n{textwrap.indent(use, '    ')}\nexcept Exception:\n    pass\n" \
              "print('survived')\nreturn X_train[:n_samples]"
