@@ -494,6 +494,16 @@ class ValueCheck:
                     return iterable
         return self.checked_iter(iterable)
 
+    def operated(self, value):
+        """``_operated_(a op b)``: what an operator (or a numeric builtin) made,
+        checked like a call result.  Lists and tuples only regroup values the
+        program held; numpy makes new ones (``np.ones(2) + [2**100, 1]`` is an
+        object array)."""
+        kind = type(value)
+        if kind in _PLAIN_TYPES or kind in (list, tuple) or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
+            return value
+        return self.hand_out(value, "the result of an operator")
+
     def shown(self, value):
         """``value`` about to be shown as text (``print``, ``str``, ``repr``,
         formatting): refused when a set inside it is ordered by addresses."""
@@ -605,7 +615,8 @@ def make_checked_builtins(values, refuse):
                 args = (safe_items(args[0]),) + args[1:]
             elif not first_only:  # zip
                 args = tuple(safe_items(arg) for arg in args)
-            return func(*args, **kwargs)
+            made = func(*args, **kwargs)
+            return values.operated(made) if name == "sum" else made
 
         checked.__name__ = checked.__qualname__ = name
         checked._sandbox_class = func if isinstance(func, type) else None
@@ -656,6 +667,15 @@ def make_checked_builtins(values, refuse):
     def checked_repr(obj):
         return without_addresses(repr(values.shown(obj)))
 
+    def arithmetic(name):
+        func = getattr(builtins, name)
+
+        def checked(*args, **kwargs):  # ``pow(np.ones(2), [2**100])``: like an operator
+            return values.operated(func(*args, **kwargs))
+        checked.__name__ = checked.__qualname__ = name
+        return checked
+
+    made.update({name: arithmetic(name) for name in ("abs", "pow", "divmod", "round")})
     checked_str._sandbox_class = str
     made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes,
                  "str": checked_str, "repr": checked_repr})
@@ -937,9 +957,11 @@ def make_inplacevar(mod, values=None):
     def inplacevar(op, x, y):
         if op == "%=" and isinstance(x, (str, bytes)):
             return mod(x, y)
-        if values is not None and op == "+=" and isinstance(x, list):
+        if values is None:
+            return guarded_inplacevar(op, x, y)
+        if op == "+=" and isinstance(x, list):
             y = values.safe_items(y)
-        return guarded_inplacevar(op, x, y)
+        return values.operated(guarded_inplacevar(op, x, y))
     return inplacevar
 
 
@@ -1204,6 +1226,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_mod_": mod,
         "_text_": without_addresses,
         "_shown_": values.shown,
+        "_operated_": values.operated,
         "_enter_": values.enter,
         "_with_": lambda ctx: CheckedContext(ctx, values),
         "_sent_": values.sent,

@@ -165,12 +165,18 @@ class ProgramPolicy(RestrictingNodeTransformer):
                 part.value = _hook("_shown_", part.value)
         return _hook("_text_", node) if outer else node
 
+    # What an operator makes is checked like a call result (``_operated_``):
+    # numpy turns ``array + [2**100]`` into an object array.
     def visit_BinOp(self, node):
         node = super().visit_BinOp(node)
-        if not isinstance(node.op, ast.Mod):
-            return node
-        call = ast.Call(func=ast.Name("_mod_", ast.Load()), args=[node.left, node.right], keywords=[])
-        return ast.fix_missing_locations(ast.copy_location(call, node))
+        if isinstance(node.op, ast.Mod):
+            call = ast.Call(func=ast.Name("_mod_", ast.Load()), args=[node.left, node.right], keywords=[])
+            node = ast.fix_missing_locations(ast.copy_location(call, node))
+        return _hook("_operated_", node)
+
+    def visit_UnaryOp(self, node):
+        node = super().visit_UnaryOp(node)
+        return node if isinstance(node.op, ast.Not) else _hook("_operated_", node)
 
     def visit_DictComp(self, node):
         node = super().visit_DictComp(node)

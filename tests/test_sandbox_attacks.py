@@ -1008,3 +1008,24 @@ def test_no_allocation_hands_out_stale_memory(guarded_parent):
     kept = _run_caught(program("print(np.divide(np.ones(3), np.array([1.0, 0, 2]), out=np.full(3, 7.0),"
                                " where=np.array([1, 0, 1], bool)), np.empty((2, 0)).shape)\nreturn X_train[:n_samples]"))
     assert kept.status == "ok" and kept.stdout.strip() == "[1.  7.  0.5] (2, 0)", kept.message
+
+
+@pytest.mark.parametrize("make", [
+    "o = np.ones(2) + [2 ** 100, 1]", "o = [2 ** 100, 1] - np.ones(2)", "o = np.ones(2) % [2 ** 100, 1]",
+    "o = -(np.ones(2) * [2 ** 100, 1])", "o = [2 ** 100, 1]\no -= np.ones(2)", "o = sum([np.ones(2), [2 ** 100, 1]])",
+    "o = pow(np.ones(2), [2 ** 100, 1])", "o = np.ones(2) // [2 ** 100, 1]",
+    "o = abs(np.ones(2) * 0 + [2 ** 100, 1])"])
+def test_operators_make_no_object_array_a_program_holds(guarded_parent, make):
+    body = f"{make}\no[0] = model.predict_score\nprint('LEAK', len(o))\nreturn X_train[:n_samples]"
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert 'dtype "object"' in res.message and "LEAK" not in res.stdout
+
+
+def test_operators_keep_their_meaning(guarded_parent):
+    body = ("a = np.arange(3.0)\nb = -a + 2 * a ** 2 - a / 2 @ np.ones(3)\nc = [1] + [2] * 2\nd = ~np.array([1, 2])\n"
+            "e = sum([np.ones(2), 1])\nf = a\nf += 1\nprint(b, c, d, e, abs(-2), pow(2, 3), divmod(7, 2), round(2.5),\n"
+            "      not a.any(), f, 'x' * 2, (1, 2) + (3,), {1} | {2}, 7 % 2)\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "[-1.5 -0.5  4.5] [1, 2, 2] [-2 -3] [2. 2.] 2 8 (3, 1) 2 False [1. 2. 3.] xx (1, 2, 3) {1, 2} 1"
