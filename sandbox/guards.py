@@ -172,12 +172,12 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
         if values is None or isinstance(value, types.ModuleType):
             return value
         if public is not None:  # the model proxy's methods: their results are checked
-            return values.hand_out(value, 'attribute "{}"', name)
+            return values.hand_out(value, 'attribute "{}"', name, vetted=True)
         if type(obj) is not np.ndarray:
             value = _read_only(value)
         if type(obj) is types.ModuleType:
             return values.module_value(value, name)
-        return values.hand_out(value, 'attribute "{}"', name)
+        return values.hand_out(value, 'attribute "{}"', name, vetted=True)
 
     return guarded_getattr
 
@@ -234,15 +234,19 @@ def _check_value(value, name, allowed_imports, refuse):
         if not rules.module_allowed(value.__name__, allowed_imports):
             refuse("module-not-allowed", f'module "{value.__name__}" (attribute "{name}") is not allowed')
         return
+    _check_callable(value, f'attribute "{name}"', refuse)
+
+
+def _check_callable(value, what, refuse):
+    """Refuse dangerous builtins, metaclasses and callables from outside the reviewed packages."""
     if id(value) in _DANGEROUS_OBJECTS:
-        refuse("forbidden-name", f'attribute "{name}" is a forbidden builtin')
+        refuse("forbidden-name", f'{what} is a forbidden builtin')
     if isinstance(value, type) and issubclass(value, type):
-        refuse("forbidden-call", f'attribute "{name}" is a metaclass (it creates classes)')
+        refuse("forbidden-call", f'{what} is a metaclass (it creates classes)')
     if callable(value):
         module = _module_of(value)
         if module and not _trusted_module(module):
-            refuse("module-not-allowed", f'attribute "{name}" comes from module "{module}", '
-                                         f'outside the reviewed packages')
+            refuse("module-not-allowed", f'{what} comes from module "{module}", outside the reviewed packages')
 
 
 #: dtype kinds a program may hold: booleans, numbers, strings.  Refused:
@@ -351,21 +355,26 @@ class ValueCheck:
         held = self.functions.get(id(value))
         if held is not None and held[0] is value:
             return held[1]
-        out = self.hand_out(value, 'attribute "{}"', name)
+        out = self.hand_out(value, 'attribute "{}"', name, vetted=True)
         if type(out) is CheckedCallable:
             self.functions[id(value)] = (value, out)
         return out
 
-    def hand_out(self, value, what, name=""):
+    def hand_out(self, value, what, name="", vetted=False):
         """``value`` checked; a library callable wrapped so its results are checked too.
 
         ``what`` describes the value in a refusal, ``{}`` standing for ``name``.
+        A callable is refused as an attribute read would refuse it (forbidden
+        builtins, modules outside the reviewed packages) unless ``vetted``:
+        the attribute read checked it already, or it is the guard's own.
         """
         kind = type(value)
         if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
             return without_addresses(value) if kind is str else value
         if callable(value) and not isinstance(value, type) and not self._program_made(value) \
                 and kind not in (CheckedCallable, ArrayType, TypeQuery) and id(value) not in self.given:
+            if not vetted:
+                _check_callable(value, what.format(name), self.refuse)
             return CheckedCallable(value, self, name)
         self.check(value, what.format(name))
         return value
@@ -402,15 +411,19 @@ class ValueCheck:
                 self._check_type(item if isinstance(item, type) else kind, what,
                                  is_class=isinstance(item, type))
 
-    def enter(self, args):
+    def enter(self, args, always=False):
         """``_enter_(args)``, the first statement of every program function,
         method and lambda: its arguments are checked unless program code
-        called it (whatever callable, class or builtin the caller went through)."""
+        called it (whatever callable, class or builtin the caller went through).
+
+        A generator's body first runs when someone resumes it, not when it is
+        called (``yield from`` in a program frame resumes one library code
+        made): its arguments are checked ``always``."""
         try:
             caller = sys._getframe(2)  # 0: here, 1: the program function, 2: its caller
         except ValueError:
             caller = None
-        if caller is None or caller.f_code.co_filename != PROGRAM_FILENAME:
+        if always or caller is None or caller.f_code.co_filename != PROGRAM_FILENAME:
             name = sys._getframe(1).f_code.co_name
             self.check(args, f'an argument library code passed to "{name}"')
 

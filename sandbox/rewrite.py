@@ -127,7 +127,7 @@ class ProgramPolicy(RestrictingNodeTransformer):
     # into a generator are checked by the ``_enter_`` / ``_sent_`` hooks.
     def visit_FunctionDef(self, node):
         node = super().visit_FunctionDef(node)
-        entry = _entry_check(node.args, node)
+        entry = _entry_check(node.args, node, always=_is_generator(node))
         if entry is not None:
             node.body.insert(0, ast.copy_location(ast.Expr(entry), node))
         return node
@@ -185,15 +185,32 @@ class ProgramPolicy(RestrictingNodeTransformer):
         return node
 
 
-def _entry_check(args, where):
-    """``_enter_((every parameter,))`` for a function's parameters (at ``where``'s line), None without any."""
+def _entry_check(args, where, always=False):
+    """``_enter_((every parameter,))`` for a function's parameters (at ``where``'s line), None without any;
+    ``_enter_(params, True)`` when they are checked whoever called (a generator's)."""
     names = [a.arg for a in args.posonlyargs + args.args]
     names += [args.vararg.arg] if args.vararg else []
     names += [a.arg for a in args.kwonlyargs] + ([args.kwarg.arg] if args.kwarg else [])
     if not names:
         return None
-    params = ast.Tuple([ast.Name(name, ast.Load()) for name in names], ast.Load())
-    return _hook("_enter_", ast.fix_missing_locations(ast.copy_location(params, where)))
+    params = ast.fix_missing_locations(ast.copy_location(
+        ast.Tuple([ast.Name(name, ast.Load()) for name in names], ast.Load()), where))
+    call = _hook("_enter_", params)
+    if always:
+        call.args.append(ast.copy_location(ast.Constant(True), where))
+    return call
+
+
+def _is_generator(function):
+    """Whether ``function``'s own body (not a nested function, lambda or class) yields."""
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _key_hook(key):

@@ -1029,3 +1029,53 @@ def test_operators_keep_their_meaning(guarded_parent):
     res = _run_caught(program(body))
     assert res.status == "ok", res.message
     assert res.stdout.strip() == "[-1.5 -0.5  4.5] [1, 2, 2] [-2 -3] [2. 2.] 2 8 (3, 1) 2 False [1. 2. 3.] xx (1, 2, 3) {1, 2} 1"
+
+
+def test_a_generator_checks_its_arguments_whoever_resumes_it(guarded_parent):
+    """``minimize(method=gen)`` makes the program generator with library values;
+    a program ``yield from`` resuming it must not make them look program-passed."""
+    red_team = '''
+import numpy as np
+from scipy.optimize import minimize
+store = []
+def f(x):
+    return float((x ** 2).sum()), 2 * x
+def meth(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None, callback=None, **kw):
+    store.append(fun)
+    print("LEAK", fun)
+    yield 1
+def outer(g):
+    yield from g
+def generate_hard_anomalies(n_samples, model, X_train):
+    g = minimize(f, np.ones(3), jac=True, method=meth)
+    for v in outer(g):
+        pass
+    return X_train[:n_samples]
+'''
+    res = _run_caught(red_team)
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert 'an argument library code passed to "meth" is a scipy.optimize._optimize.MemoizeJac' in res.message
+    assert "LEAK" not in res.stdout
+    body = ("class Box(object):\n    pass\ndef rows(data, score, fn, box, items, *more, k=2):\n"
+            "    for row in data[:k]:\n        yield fn(row) + score(data[:1])[0] * 0 + len(items) + len(more)\n"
+            "def outer(g):\n    yield from g\n"
+            "print([float(v) for v in outer(rows(X_train, model.predict_score, lambda r: r.sum(), Box(), [1, 2], 3))])\n"
+            "return X_train[:n_samples]")
+    ok = _run_caught(program(body))
+    assert ok.status == "ok" and ok.stdout.count(",") == 1, ok.message
+
+
+@pytest.mark.parametrize("reach", ["f = box[0]", "for f in box:\n    pass", "f = next(iter(box))", "f, g = box",
+                                   "f = [*box][0]", "f = holder.get('k')"])
+def test_callables_reached_through_items_are_checked_like_attributes(guarded_parent, reach):
+    import functools
+
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+    glb["box"] = [eval, functools.partial(len)]
+    glb["holder"] = {"k": functools.partial(len)}
+    source = f"def take():\n{textwrap.indent(reach, '    ')}\n    return f\n"
+    exec(compile_restricted(rewrite_augmented(ast.parse(source)), PROGRAM_FILENAME, "exec", policy=ProgramPolicy), glb)
+    with pytest.raises(guards.SandboxViolation):
+        glb["take"]()
+    assert "is a forbidden builtin" in seen[-1].message or 'from module "functools"' in seen[-1].message
