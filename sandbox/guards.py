@@ -253,6 +253,43 @@ def _check_callable(value, what, refuse):
 #: objects (pointers), datetimes and timedeltas (``"now"`` reads the clock),
 #: structured and void records.
 _VALUE_KINDS = frozenset("biufcUS")
+#: Of those, the kinds passed on unscanned (hot path): text may hold an address.
+_NUMERIC_KINDS = frozenset("biufc")
+
+
+def _holds_address(value):
+    """Whether a string array or numpy string scalar holds an object address
+    (numpy's ``str()`` of an object put it there)."""
+    if isinstance(value, (np.str_, np.bytes_)):
+        return (" at 0x" if isinstance(value, str) else b" at 0x") in value
+    if value.size == 0:
+        return False
+    return bool((np.char.find(value, " at 0x" if value.dtype.kind == "U" else b" at 0x") >= 0).any())
+
+
+def _not_plain(value):
+    """The first item of ``value`` (itself included, lists and tuples walked)
+    that numpy would turn into text through ``str()``: anything but numbers,
+    text, ``None`` and arrays of allowed kind.  None when there is none."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in (list, tuple):
+            stack.extend(item)
+        elif not (kind in _PLAIN_TYPES or kind is np.str_ or kind is np.bytes_
+                  or isinstance(item, (np.ndarray, np.generic)) and item.dtype.kind in _VALUE_KINDS
+                  or kind is types.FunctionType and getattr(item, "_sandbox_class", None) in (str, bytes)):
+            return item
+    return None
+
+
+def _text_kind(dtype):
+    """Whether ``dtype`` names a string kind (``str``, ``"U20"``, ``bytes``)."""
+    try:
+        return np.dtype(_unwrap_class(dtype)).kind in "US"
+    except Exception:
+        return False
 #: Values with nothing inside to check.
 _PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), slice, range,
                           type(Ellipsis), np.dtype, np.flatiter, type(np.ones(1).flags),
@@ -302,7 +339,11 @@ class CheckedCallable:
             dtype = args[0]
         if dtype is not None:
             self._values.check_dtype(dtype, self._name)
-        for value in (getattr(self._func, "__self__", None), *args, *kwargs.values()):
+        target = getattr(self._func, "__self__", None)
+        if dtype is not None and _text_kind(dtype) or any(
+                isinstance(value, np.ndarray) and value.dtype.kind in "US" for value in (target, *args)):
+            _refuse_objects_as_text([*args, *kwargs.values()], self._name, self._values.refuse)
+        for value in (target, *args, *kwargs.values()):
             if type(value) in (set, frozenset):  # ``list.extend(s)``, ``s.pop()`` follow its order
                 self._values.check_set_order(value)
             elif type(value) is types.FunctionType and getattr(value, "_sandbox_class", None) in (str, bytes):
@@ -315,6 +356,15 @@ class CheckedCallable:
 
     def __repr__(self):
         return repr(self._func)
+
+
+def _refuse_objects_as_text(values, name, refuse):
+    """A call making or filling a string array: numpy would ``str()`` an object
+    among ``values`` (its address); only plain values may go in."""
+    found = _not_plain(values)
+    if found is not None:
+        refuse("value-not-allowed", f'"{name}" would turn a {type(found).__name__} object into text '
+                                    f'(its address): string arrays take numbers and text only')
 
 
 def _classes_for_standins(args, kwargs):
@@ -369,7 +419,7 @@ class ValueCheck:
         the attribute read checked it already, or it is the guard's own.
         """
         kind = type(value)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _NUMERIC_KINDS:
             return without_addresses(value) if kind is str else value
         if callable(value) and not isinstance(value, type) and not self._program_made(value) \
                 and kind not in (CheckedCallable, ArrayType, TypeQuery) and id(value) not in self.given:
@@ -398,6 +448,8 @@ class ValueCheck:
                 if dtype.kind not in _VALUE_KINDS:
                     self.refuse("value-not-allowed",
                                 f'{what} has dtype "{dtype}" (objects, dates and records are refused)')
+                if dtype.kind in "US" and not isinstance(item, np.dtype) and _holds_address(item):
+                    self.refuse("value-not-allowed", f"{what} holds text with an object address")
             elif isinstance(item, dict):
                 if kind is not dict:
                     self._check_type(kind, what)
@@ -470,7 +522,7 @@ class ValueCheck:
         if kind in (set, frozenset):
             self.check_set_order(iterable)
         if kind is np.ndarray:
-            if iterable.dtype.kind not in _VALUE_KINDS:
+            if iterable.dtype.kind not in _NUMERIC_KINDS:
                 self.check(iterable, "an iterated array")
             return iter(iterable)
         if kind is tuple and len(iterable) == 2 and type(iterable[0]) in _PLAIN_TYPES \
@@ -479,7 +531,7 @@ class ValueCheck:
         if kind is tuple and len(iterable) <= 8:
             for item in iterable:
                 t = type(item)
-                if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS):
                     break
             else:
                 return iter(iterable)
@@ -493,7 +545,7 @@ class ValueCheck:
         ``iterable`` itself when every item is a plain value or an array of an
         allowed kind, else an iterator that checks each item it yields."""
         kind = type(iterable)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _NUMERIC_KINDS:
             return iterable
         if kind in (set, frozenset):
             self.check_set_order(iterable)
@@ -501,7 +553,7 @@ class ValueCheck:
             if len(iterable) <= _MAX_SCANNED:
                 for item in iterable:
                     t = type(item)
-                    if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                    if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS):
                         break
                 else:
                     return iterable
@@ -513,7 +565,7 @@ class ValueCheck:
         program held; numpy makes new ones (``np.ones(2) + [2**100, 1]`` is an
         object array)."""
         kind = type(value)
-        if kind in _PLAIN_TYPES or kind in (list, tuple) or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind in (list, tuple) or kind is np.ndarray and value.dtype.kind in _NUMERIC_KINDS:
             return value
         return self.hand_out(value, "the result of an operator")
 
@@ -555,7 +607,7 @@ class ValueCheck:
         hand_out = self.hand_out
         for item in it:
             t = type(item)
-            if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+            if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
                 yield item
             elif t is tuple and len(item) == 2 and type(item[0]) in _PLAIN_TYPES and type(item[1]) in _PLAIN_TYPES:
                 yield item  # pairs of zip / enumerate / dict.items()
@@ -642,7 +694,7 @@ def make_checked_builtins(values, refuse):
 
     def checked_reversed(seq):
         kind = type(seq)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and seq.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and seq.dtype.kind in _NUMERIC_KINDS:
             return reversed(seq)
         checked = safe_items(seq)
         if checked is not seq:
@@ -652,7 +704,7 @@ def make_checked_builtins(values, refuse):
     def checked_next(it, *default):
         item = next(it, *default)
         t = type(item)
-        if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+        if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
             return item
         if type(it) is types.GeneratorType and it.gi_code is _ITEMS_CODE:
             return item
@@ -892,6 +944,8 @@ class _WriteGuard:
         _check_key(key, self._refuse)
         if type(key) is slice and self._values is not None and isinstance(self._ob, list):
             value = self._values.safe_items(value)
+        elif isinstance(self._ob, np.ndarray) and self._ob.dtype.kind in "US":
+            _refuse_objects_as_text([value], "an item write", self._refuse)
         self._ob[key] = value
 
     def __delitem__(self, key):
@@ -1185,7 +1239,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
     def guarded_getitem(ob, index):
         item = ob[index]
         kind = type(item)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
             return item  # the hot path: numbers and arrays
         return values.hand_out(item, "an item")
 
