@@ -278,6 +278,7 @@ def _not_plain(value):
         if kind in (list, tuple):
             stack.extend(item)
         elif not (kind in _PLAIN_TYPES or kind is np.str_ or kind is np.bytes_
+                  or isinstance(item, (type, TypeQuery, ArrayType))  # a dtype: a class's text has no address
                   or isinstance(item, (np.ndarray, np.generic)) and item.dtype.kind in _VALUE_KINDS
                   or kind is types.FunctionType and getattr(item, "_sandbox_class", None) in (str, bytes)):
             return item

@@ -1086,7 +1086,7 @@ def test_callables_reached_through_items_are_checked_like_attributes(guarded_par
     "a = np.array([np.mean, model.predict_score], dtype='U300')", "a = np.full(2, f, dtype='U99')",
     "a = np.zeros(2, dtype='U99')\na[0] = Box()", "a = np.zeros(2, dtype='U99')\na[:] = [f, f]",
     "a = np.zeros(2, dtype='U99')\na.fill(f)", "a = np.zeros(2, dtype='U99')\nnp.put(a, [0], [f])",
-    "a = [np.dtype('U99').type(Box())]"])
+    "a = [np.dtype('U99').type(Box())]", "a = np.array([np.dtype('U99').type(Box())]).view(np.uint32)"])
 def test_string_arrays_hold_no_object_address(guarded_parent, make):
     body = (f"class Box(object):\n    pass\nf = lambda: 0\n{make}\ns = a[0]\ni = s.find('0x')\n"
             "print('LEAK', int(s[i + 2:-1], 16))\nreturn X_train[:n_samples]")
@@ -1098,8 +1098,10 @@ def test_string_arrays_hold_no_object_address(guarded_parent, make):
 
 def test_string_arrays_of_plain_values_still_work(guarded_parent):
     body = ("a = np.array([1, 'x', 2.5], dtype='U8')\nb = np.zeros(2, dtype='S4')\nb[0] = b'ab'\nb.fill('c')\n"
-            "c = np.full(2, 3, dtype=str)\nprint(a, b, c, a[1], list(c), np.array([[1, 2]]).astype(str).tolist())\n"
+            "c = np.full(2, 3, dtype=str)\nprint(a, b, c, a[1], list(c), np.array([[1, 2]]).astype(str).tolist(),\n"
+            "      c.astype(float), c.astype(np.int64), np.char.upper(a), c.view(np.uint32)[0])\n"
             "return X_train[:n_samples]")
     res = _run_caught(program(body))
     assert res.status == "ok", res.message
-    assert res.stdout.strip() == "['1' 'x' '2.5'] [b'c' b'c'] ['3' '3'] x [np.str_('3'), np.str_('3')] [['1', '2']]"
+    assert res.stdout.strip() == ("['1' 'x' '2.5'] [b'c' b'c'] ['3' '3'] x [np.str_('3'), np.str_('3')] [['1', '2']] "
+                                  "[3. 3.] [3 3] ['1' 'X' '2.5'] 51")
