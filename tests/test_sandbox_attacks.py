@@ -1105,3 +1105,13 @@ def test_string_arrays_of_plain_values_still_work(guarded_parent):
     assert res.status == "ok", res.message
     assert res.stdout.strip() == ("['1' 'x' '2.5'] [b'c' b'c'] ['3' '3'] x [np.str_('3'), np.str_('3')] [['1', '2']] "
                                   "[3. 3.] [3 3] ['1' 'x' '2.5' '3' '3'] 51")
+
+
+def test_an_address_never_enters_a_string_array_the_program_only_compares(guarded_parent):
+    """Comparisons and searchsorted would binary-search an address held in a
+    string array without reading an item: the write itself is refused."""
+    body = ("f = lambda: 0\na = np.zeros(1, dtype='U99')\na[0] = f\n"
+            "print('LEAK', a < '<function z', np.searchsorted(a, '<function generate'))\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION and "into text (its address)" in res.message, (res.message, res.stdout)
+    assert "LEAK" not in res.stdout
