@@ -157,7 +157,7 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
             _check_object_name(obj, name, public, refuse)
         elif name in ("format", "format_map") and (
                 isinstance(obj, str) or isinstance(obj, type) and issubclass(obj, str)):
-            return _checked_format(obj, name, refuse)
+            return _checked_format(obj, name, refuse, values)
         elif name == "join" and (isinstance(obj, bytes) or isinstance(obj, type) and issubclass(obj, bytes)):
             return _checked_bytes_join(obj, refuse)
         try:
@@ -172,12 +172,12 @@ def make_getattr(allowed_imports, refuse=None, substitute=_as_is, values=None):
         if values is None or isinstance(value, types.ModuleType):
             return value
         if public is not None:  # the model proxy's methods: their results are checked
-            return values.hand_out(value, 'attribute "{}"', name)
+            return values.hand_out(value, 'attribute "{}"', name, vetted=True)
         if type(obj) is not np.ndarray:
             value = _read_only(value)
         if type(obj) is types.ModuleType:
             return values.module_value(value, name)
-        return values.hand_out(value, 'attribute "{}"', name)
+        return values.hand_out(value, 'attribute "{}"', name, vetted=True)
 
     return guarded_getattr
 
@@ -234,21 +234,63 @@ def _check_value(value, name, allowed_imports, refuse):
         if not rules.module_allowed(value.__name__, allowed_imports):
             refuse("module-not-allowed", f'module "{value.__name__}" (attribute "{name}") is not allowed')
         return
+    _check_callable(value, f'attribute "{name}"', refuse)
+
+
+def _check_callable(value, what, refuse):
+    """Refuse dangerous builtins, metaclasses and callables from outside the reviewed packages."""
     if id(value) in _DANGEROUS_OBJECTS:
-        refuse("forbidden-name", f'attribute "{name}" is a forbidden builtin')
+        refuse("forbidden-name", f'{what} is a forbidden builtin')
     if isinstance(value, type) and issubclass(value, type):
-        refuse("forbidden-call", f'attribute "{name}" is a metaclass (it creates classes)')
+        refuse("forbidden-call", f'{what} is a metaclass (it creates classes)')
     if callable(value):
         module = _module_of(value)
         if module and not _trusted_module(module):
-            refuse("module-not-allowed", f'attribute "{name}" comes from module "{module}", '
-                                         f'outside the reviewed packages')
+            refuse("module-not-allowed", f'{what} comes from module "{module}", outside the reviewed packages')
 
 
 #: dtype kinds a program may hold: booleans, numbers, strings.  Refused:
 #: objects (pointers), datetimes and timedeltas (``"now"`` reads the clock),
 #: structured and void records.
 _VALUE_KINDS = frozenset("biufcUS")
+#: Of those, the kinds passed on unscanned (hot path): text may hold an address.
+_NUMERIC_KINDS = frozenset("biufc")
+
+
+def _holds_address(value):
+    """Whether a string array or numpy string scalar holds an object address
+    (numpy's ``str()`` of an object put it there)."""
+    if isinstance(value, (np.str_, np.bytes_)):
+        return (" at 0x" if isinstance(value, str) else b" at 0x") in value
+    if value.size == 0:
+        return False
+    return bool((np.char.find(value, " at 0x" if value.dtype.kind == "U" else b" at 0x") >= 0).any())
+
+
+def _not_plain(value):
+    """The first item of ``value`` (itself included, lists and tuples walked)
+    that numpy would turn into text through ``str()``: anything but numbers,
+    text, ``None`` and arrays of allowed kind.  None when there is none."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in (list, tuple):
+            stack.extend(item)
+        elif not (kind in _PLAIN_TYPES or kind is np.str_ or kind is np.bytes_
+                  or isinstance(item, (type, TypeQuery, ArrayType))  # a dtype: a class's text has no address
+                  or isinstance(item, (np.ndarray, np.generic)) and item.dtype.kind in _VALUE_KINDS
+                  or kind is types.FunctionType and getattr(item, "_sandbox_class", None) in (str, bytes)):
+            return item
+    return None
+
+
+def _text_kind(dtype):
+    """Whether ``dtype`` names a string kind (``str``, ``"U20"``, ``bytes``)."""
+    try:
+        return np.dtype(_unwrap_class(dtype)).kind in "US"
+    except Exception:
+        return False
 #: Values with nothing inside to check.
 _PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), slice, range,
                           type(Ellipsis), np.dtype, np.flatiter, type(np.ones(1).flags),
@@ -298,16 +340,32 @@ class CheckedCallable:
             dtype = args[0]
         if dtype is not None:
             self._values.check_dtype(dtype, self._name)
-        for value in (getattr(self._func, "__self__", None), *args, *kwargs.values()):
+        target = getattr(self._func, "__self__", None)
+        if dtype is not None and _text_kind(dtype) or any(
+                isinstance(value, np.ndarray) and value.dtype.kind in "US" for value in (target, *args)):
+            _refuse_objects_as_text([*args, *kwargs.values()], self._name, self._values.refuse)
+        for value in (target, *args, *kwargs.values()):
             if type(value) in (set, frozenset):  # ``list.extend(s)``, ``s.pop()`` follow its order
                 self._values.check_set_order(value)
             elif type(value) is types.FunctionType and getattr(value, "_sandbox_class", None) in (str, bytes):
                 args, kwargs = _classes_for_standins(args, kwargs)  # ``astype(str)``: the class itself
                 break
-        return self._values.hand_out(self._func(*args, **kwargs), 'the result of "{}"', self._name)
+        result = self._func(*args, **kwargs)
+        if "where" in kwargs and kwargs.get("out") is None and _is_ufunc_call(self._func):
+            result = _zero_skipped(result, kwargs["where"])
+        return self._values.hand_out(result, 'the result of "{}"', self._name)
 
     def __repr__(self):
         return repr(self._func)
+
+
+def _refuse_objects_as_text(values, name, refuse):
+    """A call making or filling a string array: numpy would ``str()`` an object
+    among ``values`` (its address); only plain values may go in."""
+    found = _not_plain(values)
+    if found is not None:
+        refuse("value-not-allowed", f'"{name}" would turn a {type(found).__name__} object into text '
+                                    f'(its address): string arrays take numbers and text only')
 
 
 def _classes_for_standins(args, kwargs):
@@ -348,21 +406,26 @@ class ValueCheck:
         held = self.functions.get(id(value))
         if held is not None and held[0] is value:
             return held[1]
-        out = self.hand_out(value, 'attribute "{}"', name)
+        out = self.hand_out(value, 'attribute "{}"', name, vetted=True)
         if type(out) is CheckedCallable:
             self.functions[id(value)] = (value, out)
         return out
 
-    def hand_out(self, value, what, name=""):
+    def hand_out(self, value, what, name="", vetted=False):
         """``value`` checked; a library callable wrapped so its results are checked too.
 
         ``what`` describes the value in a refusal, ``{}`` standing for ``name``.
+        A callable is refused as an attribute read would refuse it (forbidden
+        builtins, modules outside the reviewed packages) unless ``vetted``:
+        the attribute read checked it already, or it is the guard's own.
         """
         kind = type(value)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and value.dtype.kind in _NUMERIC_KINDS:
             return without_addresses(value) if kind is str else value
         if callable(value) and not isinstance(value, type) and not self._program_made(value) \
                 and kind not in (CheckedCallable, ArrayType, TypeQuery) and id(value) not in self.given:
+            if not vetted:
+                _check_callable(value, what.format(name), self.refuse)
             return CheckedCallable(value, self, name)
         self.check(value, what.format(name))
         return value
@@ -386,6 +449,8 @@ class ValueCheck:
                 if dtype.kind not in _VALUE_KINDS:
                     self.refuse("value-not-allowed",
                                 f'{what} has dtype "{dtype}" (objects, dates and records are refused)')
+                if dtype.kind in "US" and not isinstance(item, np.dtype) and _holds_address(item):
+                    self.refuse("value-not-allowed", f"{what} holds text with an object address")
             elif isinstance(item, dict):
                 if kind is not dict:
                     self._check_type(kind, what)
@@ -399,15 +464,19 @@ class ValueCheck:
                 self._check_type(item if isinstance(item, type) else kind, what,
                                  is_class=isinstance(item, type))
 
-    def enter(self, args):
+    def enter(self, args, always=False):
         """``_enter_(args)``, the first statement of every program function,
         method and lambda: its arguments are checked unless program code
-        called it (whatever callable, class or builtin the caller went through)."""
+        called it (whatever callable, class or builtin the caller went through).
+
+        A generator's body first runs when someone resumes it, not when it is
+        called (``yield from`` in a program frame resumes one library code
+        made): its arguments are checked ``always``."""
         try:
             caller = sys._getframe(2)  # 0: here, 1: the program function, 2: its caller
         except ValueError:
             caller = None
-        if caller is None or caller.f_code.co_filename != PROGRAM_FILENAME:
+        if always or caller is None or caller.f_code.co_filename != PROGRAM_FILENAME:
             name = sys._getframe(1).f_code.co_name
             self.check(args, f'an argument library code passed to "{name}"')
 
@@ -454,7 +523,7 @@ class ValueCheck:
         if kind in (set, frozenset):
             self.check_set_order(iterable)
         if kind is np.ndarray:
-            if iterable.dtype.kind not in _VALUE_KINDS:
+            if iterable.dtype.kind not in _NUMERIC_KINDS:
                 self.check(iterable, "an iterated array")
             return iter(iterable)
         if kind is tuple and len(iterable) == 2 and type(iterable[0]) in _PLAIN_TYPES \
@@ -463,7 +532,7 @@ class ValueCheck:
         if kind is tuple and len(iterable) <= 8:
             for item in iterable:
                 t = type(item)
-                if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS):
                     break
             else:
                 return iter(iterable)
@@ -477,7 +546,7 @@ class ValueCheck:
         ``iterable`` itself when every item is a plain value or an array of an
         allowed kind, else an iterator that checks each item it yields."""
         kind = type(iterable)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and iterable.dtype.kind in _NUMERIC_KINDS:
             return iterable
         if kind in (set, frozenset):
             self.check_set_order(iterable)
@@ -485,11 +554,44 @@ class ValueCheck:
             if len(iterable) <= _MAX_SCANNED:
                 for item in iterable:
                     t = type(item)
-                    if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS):
+                    if not (t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS):
                         break
                 else:
                     return iterable
         return self.checked_iter(iterable)
+
+    def operated(self, value):
+        """``_operated_(a op b)``: what an operator (or a numeric builtin) made,
+        checked like a call result.  Lists and tuples only regroup values the
+        program held; numpy makes new ones (``np.ones(2) + [2**100, 1]`` is an
+        object array)."""
+        kind = type(value)
+        if kind in _PLAIN_TYPES or kind in (list, tuple) or kind is np.ndarray and value.dtype.kind in _NUMERIC_KINDS:
+            return value
+        return self.hand_out(value, "the result of an operator")
+
+    def shown(self, value):
+        """``value`` about to be shown as text (``print``, ``str``, ``repr``,
+        formatting): refused when a set inside it is ordered by addresses."""
+        if type(value) in _PLAIN_TYPES:
+            return value
+        stack, seen = [value], 0
+        while stack:
+            item = stack.pop()
+            kind = type(item)
+            if kind in (set, frozenset):
+                self.check_set_order(item)
+            elif kind is dict:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif kind in (list, tuple):
+                stack.extend(item)
+            else:
+                continue
+            seen += len(item)
+            if seen > _MAX_CHECKED:
+                self.refuse("value-not-allowed", "text of a value with too many items to check")
+        return value
 
     def check_set_order(self, items):
         """Refuse iterating a set whose order follows addresses (functions, objects)."""
@@ -506,7 +608,7 @@ class ValueCheck:
         hand_out = self.hand_out
         for item in it:
             t = type(item)
-            if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+            if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
                 yield item
             elif t is tuple and len(item) == 2 and type(item[0]) in _PLAIN_TYPES and type(item[1]) in _PLAIN_TYPES:
                 yield item  # pairs of zip / enumerate / dict.items()
@@ -579,7 +681,8 @@ def make_checked_builtins(values, refuse):
                 args = (safe_items(args[0]),) + args[1:]
             elif not first_only:  # zip
                 args = tuple(safe_items(arg) for arg in args)
-            return func(*args, **kwargs)
+            made = func(*args, **kwargs)
+            return values.operated(made) if name == "sum" else made
 
         checked.__name__ = checked.__qualname__ = name
         checked._sandbox_class = func if isinstance(func, type) else None
@@ -592,7 +695,7 @@ def make_checked_builtins(values, refuse):
 
     def checked_reversed(seq):
         kind = type(seq)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and seq.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and seq.dtype.kind in _NUMERIC_KINDS:
             return reversed(seq)
         checked = safe_items(seq)
         if checked is not seq:
@@ -602,7 +705,7 @@ def make_checked_builtins(values, refuse):
     def checked_next(it, *default):
         item = next(it, *default)
         t = type(item)
-        if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+        if t in _PLAIN_TYPES or t is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
             return item
         if type(it) is types.GeneratorType and it.gi_code is _ITEMS_CODE:
             return item
@@ -622,16 +725,23 @@ def make_checked_builtins(values, refuse):
     checked_bytes._sandbox_class = bytes
 
     def checked_str(*args, **kwargs):
-        if args and type(args[0]) in (set, frozenset):
-            values.check_set_order(args[0])
+        if args:
+            values.shown(args[0])
         made = str(*args, **kwargs)
         return without_addresses(made) if len(args) == 1 and not kwargs else made
 
     def checked_repr(obj):
-        if type(obj) in (set, frozenset):
-            values.check_set_order(obj)
-        return without_addresses(repr(obj))
+        return without_addresses(repr(values.shown(obj)))
 
+    def arithmetic(name):
+        func = getattr(builtins, name)
+
+        def checked(*args, **kwargs):  # ``pow(np.ones(2), [2**100])``: like an operator
+            return values.operated(func(*args, **kwargs))
+        checked.__name__ = checked.__qualname__ = name
+        return checked
+
+    made.update({name: arithmetic(name) for name in ("abs", "pow", "divmod", "round")})
     checked_str._sandbox_class = str
     made.update({"reversed": checked_reversed, "next": checked_next, "bytes": checked_bytes,
                  "str": checked_str, "repr": checked_repr})
@@ -655,12 +765,13 @@ def _checked_bytes_join(obj, refuse):
     return join
 
 
-def make_mod(refuse):
+def make_mod(refuse, shown=None):
     """``_mod_(a, b)``, what ``a % b`` compiles to: text formatting without
-    addresses; bytes formatting of bytes and numbers only."""
+    addresses (``shown``: see :meth:`ValueCheck.shown`); bytes formatting of
+    bytes and numbers only."""
     def mod(a, b):
         if isinstance(a, str):
-            return without_addresses(a % b)
+            return without_addresses(a % (b if shown is None else shown(b)))
         if isinstance(a, bytes):
             operands = b.values() if type(b) is dict else b if type(b) is tuple else (b,)
             if not all(_plain_bytes_operand(v) for v in operands):
@@ -684,20 +795,22 @@ def _format_fields(template, refuse, depth=0):
             _format_fields(spec, refuse, depth + 1)
 
 
-def _checked_format(obj, name, refuse):
-    """``str.format`` / ``format_map`` (bound or unbound) with checked fields."""
+def _checked_format(obj, name, refuse, values=None):
+    """``str.format`` / ``format_map`` (bound or unbound) with checked fields
+    and arguments (``values.shown``)."""
     method = getattr(str, name)
+    shown = values.shown if values is not None else (lambda value: value)
     if isinstance(obj, type):
         def unbound(template, *args, **kwargs):
             if type(template) is str:
                 _format_fields(template, refuse)
-            return without_addresses(method(template, *args, **kwargs))
+            return without_addresses(method(template, *shown(args), **shown(kwargs)))
         return unbound
     _format_fields(obj, refuse)
     bound = getattr(obj, name)
 
     def formatted(*args, **kwargs):
-        return without_addresses(bound(*args, **kwargs))
+        return without_addresses(bound(*shown(args), **shown(kwargs)))
     return formatted
 
 
@@ -816,16 +929,24 @@ def _safe_issubclass(sub, cls):
 
 
 class _WriteGuard:
-    """Allows item writes on containers (no dunder string keys); refuses attribute writes."""
+    """Allows item writes on containers (no dunder string keys); refuses attribute writes.
 
-    __slots__ = ("_ob", "_refuse")
+    A list's slice takes its items through ``values.safe_items`` (checked, never
+    a set ordered by addresses)."""
 
-    def __init__(self, ob, refuse):
+    __slots__ = ("_ob", "_refuse", "_values")
+
+    def __init__(self, ob, refuse, values=None):
         object.__setattr__(self, "_ob", ob)
         object.__setattr__(self, "_refuse", refuse)
+        object.__setattr__(self, "_values", values)
 
     def __setitem__(self, key, value):
         _check_key(key, self._refuse)
+        if type(key) is slice and self._values is not None and isinstance(self._ob, list):
+            value = self._values.safe_items(value)
+        elif isinstance(self._ob, np.ndarray) and self._ob.dtype.kind in "US":
+            _refuse_objects_as_text([value], "an item write", self._refuse)
         self._ob[key] = value
 
     def __delitem__(self, key):
@@ -865,7 +986,7 @@ def make_dict(refuse=None, values=None):
     return guarded_dict
 
 
-def make_write(refuse=None):
+def make_write(refuse=None, values=None):
     """``_write_`` hook: items of lists, dicts and arrays; attributes of program instances."""
     refuse = refuse or make_refuse()
 
@@ -873,7 +994,7 @@ def make_write(refuse=None):
         if isinstance(type(ob), ProgramClass):
             return ob  # attribute names are literals the audit checked
         if isinstance(ob, _WRITABLE):
-            return _WriteGuard(ob, refuse)
+            return _WriteGuard(ob, refuse, values)
         refuse("write-not-allowed", f"writing to {type(ob).__name__} objects is not allowed")
 
     return guarded_write
@@ -897,10 +1018,18 @@ _NP_INPLACE = {
 }
 
 
-def make_inplacevar(mod):
-    """``_inplacevar_`` hook for ``name op= value`` (``%=`` through ``mod``, see :func:`make_mod`)."""
+def make_inplacevar(mod, values=None):
+    """``_inplacevar_`` hook for ``name op= value`` (``%=`` through ``mod``, see
+    :func:`make_mod`); ``list += iterable`` takes its items through
+    ``values.safe_items`` (checked, never a set ordered by addresses)."""
     def inplacevar(op, x, y):
-        return mod(x, y) if op == "%=" and isinstance(x, (str, bytes)) else guarded_inplacevar(op, x, y)
+        if op == "%=" and isinstance(x, (str, bytes)):
+            return mod(x, y)
+        if values is None:
+            return guarded_inplacevar(op, x, y)
+        if op == "+=" and isinstance(x, list):
+            y = values.safe_items(y)
+        return values.operated(guarded_inplacevar(op, x, y))
     return inplacevar
 
 
@@ -938,15 +1067,16 @@ class PrintSink:
         return out + ("\n[output truncated]" if self.truncated else "")
 
 
-def make_print(sink):
-    """Return the ``_print_`` factory RestrictedPython expects."""
+def make_print(sink, text):
+    """Return the ``_print_`` factory RestrictedPython expects; ``text`` is the
+    program's own ``str`` (no addresses, no sets ordered by addresses)."""
 
     class _Printer:
         def __init__(self, _getattr=None):
             pass
 
         def _call_print(self, *objects, sep=" ", end="\n", **_ignored):
-            sink.write(str(sep).join(str(o) for o in objects) + str(end))
+            sink.write(text(sep).join(text(o) for o in objects) + text(end))
 
         def __call__(self):
             return ""
@@ -971,7 +1101,7 @@ class CheckedContext:
 
 class ArrayType:
     """What ``np.ndarray`` is to a program: ``isinstance`` and annotations work,
-    construction takes a shape, dtype and order only.
+    construction takes a shape, dtype and order only, and the array is zero-filled.
 
     ``buffer=`` would lay any dtype over raw bytes: an object array over
     bytes the program wrote is a forged object pointer (and ``offset`` /
@@ -987,7 +1117,7 @@ class ArrayType:
     def __call__(self, shape, dtype=float, *args, order=None, **kwargs):
         if args or kwargs:
             self._refuse("numpy-denied", "np.ndarray(buffer=, offset=, strides=) reinterprets raw memory")
-        made = np.ndarray(shape, dtype, order=order)
+        made = np.zeros(shape, dtype, order=order or "C")  # never the allocator's stale memory
         if made.dtype.kind not in _VALUE_KINDS:
             self._refuse("value-not-allowed", f'np.ndarray of dtype "{made.dtype}" (objects, dates and '
                                               f'records are refused)')
@@ -997,6 +1127,34 @@ class ArrayType:
         return repr(np.ndarray)
 
 
+def _padded(array, pad_width, mode="constant", **kwargs):
+    """``np.pad`` whose ``mode="empty"`` pads with zeros, not stale memory."""
+    return np.pad(array, pad_width, "constant" if isinstance(mode, str) and mode == "empty" else mode, **kwargs)
+
+
+#: ids of the numpy functions that allocate without initialising, and what a program gets instead.
+_INITIALISED = {id(np.empty): np.zeros, id(np.empty_like): np.zeros_like, id(np.pad): _padded}
+
+
+def _zero_skipped(result, where):
+    """A ufunc result computed with ``where=`` and no ``out=``: the cells it
+    skipped are zeros instead of uninitialised memory."""
+    if type(result) is tuple:
+        return tuple(_zero_skipped(item, where) for item in result)
+    skipped = ~np.asarray(where, dtype=bool)
+    if isinstance(result, np.ndarray):
+        np.copyto(result, 0, where=np.broadcast_to(skipped, result.shape))
+    elif isinstance(result, np.generic) and skipped.any():
+        result = result.dtype.type(0)
+    return result
+
+
+def _is_ufunc_call(func):
+    """``np.add``, ``scipy.special.expit`` (ufuncs) and a ufunc's ``outer``."""
+    return isinstance(func, np.ufunc) or isinstance(getattr(func, "__self__", None), np.ufunc) \
+        and getattr(func, "__name__", "") == "outer"
+
+
 def make_substitute(seed, refuse):
     """What the guarded getattr hands out instead of some library objects.
 
@@ -1004,7 +1162,9 @@ def make_substitute(seed, refuse):
     ``np.ndarray`` becomes an :class:`ArrayType`; ``default_rng``,
     ``RandomState``, ``seed`` and ``Random`` called without a seed, and the
     ``seed()`` method of a generator, get one drawn from ``seed`` and a
-    per-run counter (never from OS entropy).
+    per-run counter (never from OS entropy); what would hand out the
+    allocator's stale memory (pointers, paths) is zero-filled instead
+    (:data:`_INITIALISED`).
     """
     counter = itertools.count()
 
@@ -1028,7 +1188,7 @@ def make_substitute(seed, refuse):
 
     replacements = {id(np.random.default_rng): default_rng, id(np.random.RandomState): random_state,
                     id(np.random.seed): np_seed, id(random.seed): py_seed, id(random.Random): py_random,
-                    id(np.ndarray): ArrayType(refuse)}
+                    id(np.ndarray): ArrayType(refuse), **_INITIALISED}
 
     def substitute(obj, name, value):
         if name == "seed" and isinstance(obj, (random.Random, np.random.RandomState)):
@@ -1080,7 +1240,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
     def guarded_getitem(ob, index):
         item = ob[index]
         kind = type(item)
-        if kind in _PLAIN_TYPES or kind is np.ndarray and item.dtype.kind in _VALUE_KINDS:
+        if kind in _PLAIN_TYPES or kind is np.ndarray and item.dtype.kind in _NUMERIC_KINDS:
             return item  # the hot path: numbers and arrays
         return values.hand_out(item, "an item")
 
@@ -1119,7 +1279,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "__import__": make_import(allowed_imports, guarded_getattr, refuse),
     })
     values.given.update(id(value) for value in safe.values() if not isinstance(value, type))
-    mod = make_mod(refuse)
+    mod = make_mod(refuse, values.shown)
     return {
         "__builtins__": safe,
         "__name__": "synthesis_program",
@@ -1129,14 +1289,16 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_getiter_": values.checked_iter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,  # both iterate with _getiter_
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": make_write(refuse),
-        "_inplacevar_": make_inplacevar(mod),
+        "_write_": make_write(refuse, values),
+        "_inplacevar_": make_inplacevar(mod, values),
         "_mod_": mod,
         "_text_": without_addresses,
+        "_shown_": values.shown,
+        "_operated_": values.operated,
         "_enter_": values.enter,
         "_with_": lambda ctx: CheckedContext(ctx, values),
         "_sent_": values.sent,
-        "_print_": make_print(sink),
+        "_print_": make_print(sink, safe["str"]),
         "_apply_": guarded_apply,
         "_dict_key_": dict_key,
     }

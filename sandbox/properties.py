@@ -11,7 +11,8 @@ value and threshold so a reviewer sees *why* a program was accepted or refused.
 Properties (all must hold; each helper's docstring gives the exact rule).
 Regular runs: n = 1, n_train / 2 and a seed-drawn 1.5-3 x n_train on the base
 dataset, n_train / 2 on each other hardness dataset, and a repeat of the
-n_train / 2 runs on the base and the real-like dataset (determinism).
+n_train / 2 and the large run on the base dataset and of the n_train / 2 run
+on the real-like dataset (determinism).
 
 ``audit``, ``signature``        static checks of the source
 ``runs``                        every regular run ends without exception or budget overrun
@@ -427,8 +428,12 @@ def _dynamic_properties(suite):
     outputs = {base.name: base_runs[_n_syn(base)]}
     outputs.update({s.name: regular(s, _n_syn(s)) for s in sets[1:]})
     with _second_zygote(suite.fresh_zygote):
-        repeats = [(s.name, outputs[s.name], suite.run(s.name, s.X, _n_syn(s), models[s.name]))
-                   for s in (base, real)]
+        # every size the suite runs above one row: a program keyed to n (or to
+        # n > n_train) must repeat itself there too
+        repeats = [(f"{s.name} n={n}", first, suite.run(s.name, s.X, n, models[s.name]))
+                   for s, n, first in ((base, _n_syn(base), outputs[base.name]),
+                                       (base, n_large, base_runs[n_large]),
+                                       (real, _n_syn(real), outputs[real.name]))]
 
     props = [_blamed_property(p, blamed) for p in ("runs", "shape", "finite")]
     props.append(_mutation(suite.runs))

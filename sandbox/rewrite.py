@@ -127,7 +127,7 @@ class ProgramPolicy(RestrictingNodeTransformer):
     # into a generator are checked by the ``_enter_`` / ``_sent_`` hooks.
     def visit_FunctionDef(self, node):
         node = super().visit_FunctionDef(node)
-        entry = _entry_check(node.args, node)
+        entry = _entry_check(node.args, node, always=_is_generator(node))
         if entry is not None:
             node.body.insert(0, ast.copy_location(ast.Expr(entry), node))
         return node
@@ -160,14 +160,23 @@ class ProgramPolicy(RestrictingNodeTransformer):
             node = super().visit_JoinedStr(node)
         finally:
             self._in_fstring = not outer
+        for part in node.values:  # ``f"{s}"`` shows a set in its order: checked like ``str(s)``
+            if isinstance(part, ast.FormattedValue):
+                part.value = _hook("_shown_", part.value)
         return _hook("_text_", node) if outer else node
 
+    # What an operator makes is checked like a call result (``_operated_``):
+    # numpy turns ``array + [2**100]`` into an object array.
     def visit_BinOp(self, node):
         node = super().visit_BinOp(node)
-        if not isinstance(node.op, ast.Mod):
-            return node
-        call = ast.Call(func=ast.Name("_mod_", ast.Load()), args=[node.left, node.right], keywords=[])
-        return ast.fix_missing_locations(ast.copy_location(call, node))
+        if isinstance(node.op, ast.Mod):
+            call = ast.Call(func=ast.Name("_mod_", ast.Load()), args=[node.left, node.right], keywords=[])
+            node = ast.fix_missing_locations(ast.copy_location(call, node))
+        return _hook("_operated_", node)
+
+    def visit_UnaryOp(self, node):
+        node = super().visit_UnaryOp(node)
+        return node if isinstance(node.op, ast.Not) else _hook("_operated_", node)
 
     def visit_DictComp(self, node):
         node = super().visit_DictComp(node)
@@ -176,15 +185,32 @@ class ProgramPolicy(RestrictingNodeTransformer):
         return node
 
 
-def _entry_check(args, where):
-    """``_enter_((every parameter,))`` for a function's parameters (at ``where``'s line), None without any."""
+def _entry_check(args, where, always=False):
+    """``_enter_((every parameter,))`` for a function's parameters (at ``where``'s line), None without any;
+    ``_enter_(params, True)`` when they are checked whoever called (a generator's)."""
     names = [a.arg for a in args.posonlyargs + args.args]
     names += [args.vararg.arg] if args.vararg else []
     names += [a.arg for a in args.kwonlyargs] + ([args.kwarg.arg] if args.kwarg else [])
     if not names:
         return None
-    params = ast.Tuple([ast.Name(name, ast.Load()) for name in names], ast.Load())
-    return _hook("_enter_", ast.fix_missing_locations(ast.copy_location(params, where)))
+    params = ast.fix_missing_locations(ast.copy_location(
+        ast.Tuple([ast.Name(name, ast.Load()) for name in names], ast.Load()), where))
+    call = _hook("_enter_", params)
+    if always:
+        call.args.append(ast.copy_location(ast.Constant(True), where))
+    return call
+
+
+def _is_generator(function):
+    """Whether ``function``'s own body (not a nested function, lambda or class) yields."""
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _key_hook(key):

@@ -59,5 +59,9 @@ def redact_environment(text, environ=None):
 
 
 def clean_text(text, keep_newlines=True):
-    """Untrusted ``text`` made safe to show: controls stripped, then secrets redacted."""
-    return redact_environment(strip_controls(text, keep_newlines))
+    """Untrusted ``text`` made safe to show and store: controls stripped, secrets
+    redacted, and whatever UTF-8 cannot encode (lone surrogates, from the text or
+    from an environment value) replaced by ``?`` -- sqlite, JSON files and
+    terminals downstream all encode it."""
+    cleaned = redact_environment(strip_controls(text, keep_newlines))
+    return cleaned.encode("utf-8", "replace").decode("utf-8")

@@ -881,6 +881,15 @@ ADDRESS_TEXTS = [
 ]
 
 
+def test_printed_objects_show_no_address(guarded_parent):
+    body = ("class Box(object):\n    pass\nf = lambda: 0\nprint(Box(), f, [Box()], (f,), {'k': model.predict_score}, np.mean,\n"
+            "      sep=f, end=repr(f))\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert "<locals>.Box object>" in res.stdout and "<function ModelProxy" in res.stdout
+    assert " at 0x" not in res.stdout and "0x" not in res.stdout
+
+
 @pytest.mark.parametrize("text", ADDRESS_TEXTS)
 def test_no_object_address_reaches_a_program(guarded_parent, text):
     body = (f"class Box(object):\n    pass\nf = lambda: 0\ndef gen():\n    yield 1\ng = gen()\ns = {text}\n"
@@ -900,7 +909,13 @@ def test_library_text_holding_an_address_is_refused(guarded_parent):
 
 
 @pytest.mark.parametrize("use", ["for f in s:\n    pass", "x = list(s)", "x = []\nx.extend(s)", "x = s.pop()",
-                                 "x = str(s)", "x = [*s]", "a, b = s"])
+                                 "x = str(s)", "x = [*s]", "a, b = s",
+                                 # every other route of a set's order into a list or a text
+                                 "x = []\nx += s", "x = [0]\nx[0:1] = s", "x = [0]\nx[:] = s", "print(s)",
+                                 "print([s])", "x = f'{[1, s]}'", "x = '{}'.format((s,))", "x = '%s' % [s]",
+                                 "x = repr({'k': s})", "x = str.format('{k}', k=s)", "x = tuple(s)",
+                                 "x = {}.fromkeys(s)", "x = list(zip(s))",
+                                 "x = list(enumerate(s))", "x = min(s, key=lambda o: 0)", "x = ''.join(s)"])
 def test_sets_ordered_by_address_are_not_iterated(guarded_parent, use):
     caught = f"try:\n    s = {{lambda: 0, lambda: 1}}\n{textwrap.indent(use, '    ')}\nexcept Exception:\n    pass\n" \
              "print('survived')\nreturn X_train[:n_samples]"
@@ -965,3 +980,138 @@ def test_checked_str_and_bytes_keep_their_meaning(guarded_parent):
     res = _run_caught(program(body))
     assert res.status == "ok", res.message
     assert res.stdout.strip() == "['0' '1'] [b'a'] A ['1'] True True 3 'q' 002 002.2 1"
+
+
+def test_no_allocation_hands_out_stale_memory(guarded_parent):
+    """``np.empty``/``empty_like``/``np.ndarray(shape)``, ``np.pad(mode="empty")``
+    and ufuncs with ``where=`` but no ``out=`` would show freed heap contents
+    (pointers, paths): the program sees zeros instead."""
+    body = '''
+    sizes = (64, 512, 4096)
+    for k in range(30):
+        junk = [np.arange(float(s)) + k + 0.5 for s in sizes]
+        junk = None
+    m = np.zeros(4096, dtype=bool)
+    outs = [np.empty(4096, dtype=np.int64), np.empty_like(np.ones(512, dtype=np.int64)),
+            np.ndarray((4096,), np.int64), np.ndarray(64, dtype=np.int64, order="F"),
+            np.pad(np.ones(1, dtype=np.int64), 512, mode="empty"),
+            np.add(np.ones(4096), 1.0, where=m).view(np.int64),
+            np.divmod(np.ones(512), 2.0, where=m[:512])[1].view(np.int64),
+            np.add.outer(np.ones(64), np.ones(64), where=m[:64]).view(np.int64).ravel(),
+            np.float64(np.add(1.0, 2.0, where=False)) == 0.0]
+    print([int(np.count_nonzero(o)) for o in outs])
+    return X_train[:n_samples]
+    '''
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "[0, 0, 0, 0, 1, 0, 0, 0, 1]", res.stdout
+    kept = _run_caught(program("print(np.divide(np.ones(3), np.array([1.0, 0, 2]), out=np.full(3, 7.0),"
+                               " where=np.array([1, 0, 1], bool)), np.empty((2, 0)).shape)\nreturn X_train[:n_samples]"))
+    assert kept.status == "ok" and kept.stdout.strip() == "[1.  7.  0.5] (2, 0)", kept.message
+
+
+@pytest.mark.parametrize("make", [
+    "o = np.ones(2) + [2 ** 100, 1]", "o = [2 ** 100, 1] - np.ones(2)", "o = np.ones(2) % [2 ** 100, 1]",
+    "o = -(np.ones(2) * [2 ** 100, 1])", "o = [2 ** 100, 1]\no -= np.ones(2)", "o = sum([np.ones(2), [2 ** 100, 1]])",
+    "o = pow(np.ones(2), [2 ** 100, 1])", "o = np.ones(2) // [2 ** 100, 1]",
+    "o = abs(np.ones(2) * 0 + [2 ** 100, 1])"])
+def test_operators_make_no_object_array_a_program_holds(guarded_parent, make):
+    body = f"{make}\no[0] = model.predict_score\nprint('LEAK', len(o))\nreturn X_train[:n_samples]"
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert 'dtype "object"' in res.message and "LEAK" not in res.stdout
+
+
+def test_operators_keep_their_meaning(guarded_parent):
+    body = ("a = np.arange(3.0)\nb = -a + 2 * a ** 2 - a / 2 @ np.ones(3)\nc = [1] + [2] * 2\nd = ~np.array([1, 2])\n"
+            "e = sum([np.ones(2), 1])\nf = a\nf += 1\nprint(b, c, d, e, abs(-2), pow(2, 3), divmod(7, 2), round(2.5),\n"
+            "      not a.any(), f, 'x' * 2, (1, 2) + (3,), {1} | {2}, 7 % 2)\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == "[-1.5 -0.5  4.5] [1, 2, 2] [-2 -3] [2. 2.] 2 8 (3, 1) 2 False [1. 2. 3.] xx (1, 2, 3) {1, 2} 1"
+
+
+def test_a_generator_checks_its_arguments_whoever_resumes_it(guarded_parent):
+    """``minimize(method=gen)`` makes the program generator with library values;
+    a program ``yield from`` resuming it must not make them look program-passed."""
+    red_team = '''
+import numpy as np
+from scipy.optimize import minimize
+store = []
+def f(x):
+    return float((x ** 2).sum()), 2 * x
+def meth(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None, callback=None, **kw):
+    store.append(fun)
+    print("LEAK", fun)
+    yield 1
+def outer(g):
+    yield from g
+def generate_hard_anomalies(n_samples, model, X_train):
+    g = minimize(f, np.ones(3), jac=True, method=meth)
+    for v in outer(g):
+        pass
+    return X_train[:n_samples]
+'''
+    res = _run_caught(red_team)
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert 'an argument library code passed to "meth" is a scipy.optimize._optimize.MemoizeJac' in res.message
+    assert "LEAK" not in res.stdout
+    body = ("class Box(object):\n    pass\ndef rows(data, score, fn, box, items, *more, k=2):\n"
+            "    for row in data[:k]:\n        yield fn(row) + score(data[:1])[0] * 0 + len(items) + len(more)\n"
+            "def outer(g):\n    yield from g\n"
+            "print([float(v) for v in outer(rows(X_train, model.predict_score, lambda r: r.sum(), Box(), [1, 2], 3))])\n"
+            "return X_train[:n_samples]")
+    ok = _run_caught(program(body))
+    assert ok.status == "ok" and ok.stdout.count(",") == 1, ok.message
+
+
+@pytest.mark.parametrize("reach", ["f = box[0]", "for f in box:\n    pass", "f = next(iter(box))", "f, g = box",
+                                   "f = [*box][0]", "f = holder.get('k')"])
+def test_callables_reached_through_items_are_checked_like_attributes(guarded_parent, reach):
+    import functools
+
+    seen = []
+    glb = guards.make_globals(DEFAULT_IMPORTS, guards.PrintSink(100), on_refusal=seen.append)
+    glb["box"] = [eval, functools.partial(len)]
+    glb["holder"] = {"k": functools.partial(len)}
+    source = f"def take():\n{textwrap.indent(reach, '    ')}\n    return f\n"
+    exec(compile_restricted(rewrite_augmented(ast.parse(source)), PROGRAM_FILENAME, "exec", policy=ProgramPolicy), glb)
+    with pytest.raises(guards.SandboxViolation):
+        glb["take"]()
+    assert "is a forbidden builtin" in seen[-1].message or 'from module "functools"' in seen[-1].message
+
+
+@pytest.mark.parametrize("make", [
+    "a = np.array([Box(), f], dtype='U200')", "a = np.array([[f]], dtype='S200')", "a = np.asarray([Box()], dtype=str)",
+    "a = np.array([np.mean, model.predict_score], dtype='U300')", "a = np.full(2, f, dtype='U99')",
+    "a = np.zeros(2, dtype='U99')\na[0] = Box()", "a = np.zeros(2, dtype='U99')\na[:] = [f, f]",
+    "a = np.zeros(2, dtype='U99')\na.fill(f)", "a = np.zeros(2, dtype='U99')\nnp.put(a, [0], [f])",
+    "a = [np.dtype('U99').type(Box())]", "a = np.array([np.dtype('U99').type(Box())]).view(np.uint32)"])
+def test_string_arrays_hold_no_object_address(guarded_parent, make):
+    body = (f"class Box(object):\n    pass\nf = lambda: 0\n{make}\ns = a[0]\ni = s.find('0x')\n"
+            "print('LEAK', int(s[i + 2:-1], 16))\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION, (res.message, res.stdout)
+    assert "into text (its address)" in res.message or "holds text with an object address" in res.message
+    assert "LEAK" not in res.stdout
+
+
+def test_string_arrays_of_plain_values_still_work(guarded_parent):
+    body = ("a = np.array([1, 'x', 2.5], dtype='U8')\nb = np.zeros(2, dtype='S4')\nb[0] = b'ab'\nb.fill('c')\n"
+            "c = np.full(2, 3, dtype=str)\nprint(a, b, c, a[1], list(c), np.array([[1, 2]]).astype(str).tolist(),\n"
+            "      c.astype(float), c.astype(np.int64), np.concatenate([a, c]), c.view(np.uint32)[0])\n"
+            "return X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == "ok", res.message
+    assert res.stdout.strip() == ("['1' 'x' '2.5'] [b'c' b'c'] ['3' '3'] x [np.str_('3'), np.str_('3')] [['1', '2']] "
+                                  "[3. 3.] [3 3] ['1' 'x' '2.5' '3' '3'] 51")
+
+
+def test_an_address_never_enters_a_string_array_the_program_only_compares(guarded_parent):
+    """Comparisons and searchsorted would binary-search an address held in a
+    string array without reading an item: the write itself is refused."""
+    body = ("f = lambda: 0\na = np.zeros(1, dtype='U99')\na[0] = f\n"
+            "print('LEAK', a < '<function z', np.searchsorted(a, '<function generate'))\nreturn X_train[:n_samples]")
+    res = _run_caught(program(body))
+    assert res.status == VIOLATION and "into text (its address)" in res.message, (res.message, res.stdout)
+    assert "LEAK" not in res.stdout

@@ -264,7 +264,22 @@ def test_determinism_is_checked_on_a_second_dataset():
 
     rep = verify_program(PROGRAM, "fake", runner=_runner(only_on_real_data), detector_factory=_factory)
     assert [p.name for p in rep.failures()] == ["deterministic"]
-    assert rep.property("deterministic").detail.startswith("real_like: two runs with seed fixed differ")
+    n = len(real) // 2
+    assert rep.property("deterministic").detail.startswith(f"real_like n={n}: two runs with seed fixed differ")
+
+
+def test_determinism_is_checked_at_the_large_size():
+    rng = np.random.default_rng(1)
+
+    def only_beyond_training_size(X, n, k):  # keyed to n > n_train: the red team's program
+        out = _interpolate(X, n, k)
+        return out + rng.normal(size=out.shape) if n > len(X) else out
+
+    rep = verify_program(PROGRAM, "fake", runner=_runner(only_beyond_training_size), detector_factory=_factory)
+    assert [p.name for p in rep.failures()] == ["deterministic"]
+    n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
+    assert rep.property("deterministic").detail.startswith(
+        f"gaussian_mixture n={n_large}: two runs with seed fixed differ")
 
 
 @pytest.mark.parametrize("status,prop", [("violation", "no_violation"), ("budget", "runs")])
@@ -574,7 +589,9 @@ def test_determinism_repeats_run_in_a_second_zygote(monkeypatch):
     assert len(set(pids)) == 2 and first.pid in pids
     repeated = [(rows, n) for pid, rows, n in served if pid != first.pid]
     sets = ds.hardness_datasets(0)
-    assert repeated == [(len(s.X), len(s.X) // 2) for s in (sets[0], sets[-1])]
+    n_large = ds.large_rows(0, len(sets[0].X))
+    assert repeated == [(len(sets[0].X), len(sets[0].X) // 2), (len(sets[0].X), n_large),
+                        (len(sets[-1].X), len(sets[-1].X) // 2)]
     assert zygote.get_zygote() is first
 
 

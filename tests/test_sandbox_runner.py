@@ -607,3 +607,20 @@ def test_a_zygote_that_stops_answering_is_replaced():
         stuck.process.kill()
     assert run_program(src, X, 3, row_sum).status == "ok"
     assert zygote.get_zygote() is not stuck
+
+
+def test_text_utf8_cannot_encode_never_reaches_the_store(X, tmp_path, monkeypatch):
+    """Lone surrogates printed, raised or refused reach the caller as encodable text."""
+    from das.program_store.store import ProgramStore
+    from das.sandbox.untrusted import clean_text
+
+    monkeypatch.setenv("DAS_TEST_SURROGATE_VALUE", "secret-\udcff-value")
+    src = program("print(chr(0xD800), 'a' + chr(0xDFFF))\nraise ValueError('bad ' + chr(0xDBFF) + chr(0xDC00))")
+    res = run_program(src, X, 10, row_sum)
+    assert res.status == "runtime-error"
+    for text in (res.stdout, res.message, clean_text("x\ud800 secret-\udcff-value")):
+        text.encode("utf-8")  # raises UnicodeEncodeError if a surrogate is left
+    store = ProgramStore(str(tmp_path / "store.db"))
+    sha = store.add(src, "PCA")
+    store.record_verification(sha, {"stdout": res.stdout, "message": res.message}, False, "3.0.0")
+    assert store.verifications(sha)[-1].report["message"].startswith("ValueError: bad")
