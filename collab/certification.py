@@ -16,7 +16,7 @@ here, so a fresh store behaves the same from either.
 What a certificate promises against an adversary who has read this code:
 
 - *Recognition.* Every verification draws its seed from the OS
-  (:func:`draw_seed`) unless one is given to replay it; the suite's datasets,
+  (:func:`sandbox.datasets.draw_seed`) unless one is given to replay it; the suite's datasets,
   their shapes and scales, the planted splits and the ``useful`` seeds all
   come from it, so no array a program is judged on is known in advance. The
   seed is recorded in the report (``seed``, ``usefulness.seeds``).
@@ -35,7 +35,6 @@ reports are evidence, never a certificate.
 import contextlib
 import functools
 import re
-import secrets
 import time
 import warnings
 from dataclasses import dataclass
@@ -238,11 +237,6 @@ def lower_bound(values, confidence=None):
     return float(values.mean() - stats.t.ppf(confidence, len(values) - 1) * spread)
 
 
-def draw_seed():
-    """A verification seed from the OS (:mod:`secrets`): nothing a program can know in advance."""
-    return secrets.randbelow(2**31)
-
-
 def useful_seeds(seed):
     """The :data:`USEFUL_SEEDS` seeds ``useful`` is judged on: ``seed`` itself, then seeds derived from it
     (:class:`numpy.random.SeedSequence`), each drawing its own datasets, shapes and planted splits."""
@@ -397,11 +391,12 @@ class ServiceReport:
 def verify_with_usefulness(source, detector, seed=None):
     """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`.
 
-    ``seed``: None (the default) draws one from the OS (:func:`draw_seed`), so
+    ``seed``: None (the default) draws one from the OS (:func:`sandbox.datasets.draw_seed`), so
     no program can know the suite's arrays in advance; the report records it
     and passing it again replays the verification exactly.
     """
     from das.sandbox import verify_program
+    from das.sandbox.datasets import draw_seed
 
     seed = draw_seed() if seed is None else int(seed)
     t0 = time.perf_counter()
@@ -459,11 +454,13 @@ class Certification:
     def verify(self, sha, seed=None):
         """Run the property suite on ``sha`` now and record the outcome; returns the record.
 
-        ``seed``: None (the default) draws one from the OS (:func:`draw_seed`);
+        ``seed``: None (the default) draws one from the OS (:func:`sandbox.datasets.draw_seed`);
         the report records it, and passing it again replays the verdict.
         A certified program that fails is revoked, with the failing properties
         and their values as the reason (its history stays in the store).
         """
+        from das.sandbox.datasets import draw_seed
+
         rec = self.store.get(sha)
         seed = draw_seed() if seed is None else int(seed)
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
