@@ -609,7 +609,7 @@ class Certification:
             self.set_default(detector, sha)
         return sha, ver
 
-    def import_bundle(self, path, detector=None):
+    def import_bundle(self, path, detector=None, seed=None):
         """Import a bundle (hashes checked) and verify every live program locally.
 
         A program already verified here under the current suite keeps that
@@ -617,7 +617,8 @@ class Certification:
         detector none of whose bundled programs certifies would cost one
         verification per program per use).
 
-        ``detector``: only that detector's programs.
+        ``detector``: only that detector's programs; ``seed``: the verification
+        seed (None: each verification draws its own).
 
         Returns
         -------
@@ -632,7 +633,7 @@ class Certification:
                 continue
             ver = self.store.latest_verification(entry["sha256"])
             if ver is None or ver.suite_version != self.suite_version:  # one verdict per suite, not a re-roll
-                ver = self.verify(entry["sha256"])
+                ver = self.verify(entry["sha256"], seed=seed)
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results
 

@@ -125,7 +125,8 @@ def test_verification_commands_draw_a_seed_and_replay_a_given_one(isolated_home,
         assert res.exit_code == 0, res.output
     assert verifier.calls[0] != verifier.calls[1] and verifier.calls[2:] == [4242, 7]
     assert "seed 7" in res.output
-    for command in (["audit"], ["programs", "add"], ["programs", "verify"], ["verify"], ["regenerate"]):
+    for command in (["audit"], ["programs", "add"], ["programs", "verify"], ["programs", "import"], ["verify"],
+                    ["regenerate"]):
         assert "drawn from the OS" in runner.invoke(main, command + ["--help"]).output, command
 
 

@@ -7,7 +7,6 @@ from das.collab.certification import Certification, useful_bound
 from das.program_store import NotCertified, ProgramStore
 
 
-
 def test_ensure_certifies_offline_and_refuses_once_a_detector_without_a_useful_program(monkeypatch, tmp_path):
     """Which detectors certify depends on the drawn seeds (suite u4: a lower confidence bound, README):
     each detector either gets its best certified program or is refused, once, with the reason."""

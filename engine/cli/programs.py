@@ -314,12 +314,13 @@ def export(shas, detector, out, store_path, as_json):
 
 @programs.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False))
+@verification_seed_option
 @store_option
 @json_option
-def import_(bundle, store_path, as_json):
+def import_(bundle, seed, store_path, as_json):
     """Import a bundle: hashes checked, every program re-verified before certification."""
     with _open(store_path) as store:
-        results = Certification(store).import_bundle(bundle)
+        results = Certification(store).import_bundle(bundle, seed=seed)
     if as_json:
         echo_json(results)
         return
