@@ -11,7 +11,7 @@ from das.program_store import ProgramStore
 from das.sandbox import verify_program
 
 PROGRAMS = Path(__file__).parent / "programs"
-#: A corpus v3 answer (fenced LLM text), certifiable for PCA at seed 12 (near the bound: the verdict needs its seed pinned; `--seed` replays it).
+#: A corpus v3 answer (fenced LLM text), certifiable for PCA at seed 12 (near the bound: the seed is pinned).
 USEFUL = PROGRAMS.parents[1] / "engine" / "corpus" / "responses" / "pca_7.md"
 HOSTILE = ("import os\n# </script><script>alert(1)</script>\n"
            "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train  # \x1b[31m\n")
