@@ -5,7 +5,10 @@ program locally (:meth:`collab.certification.Certification.import_bundle`),
 then prints, per program: its corpus entry, status, the borderline position
 (0 = the median normal row, 1 = the median random outlier), the ``useful``
 margin (mean planted AUC-PR of the enhancement minus the better of the
-detector and random outliers), the three means and the failing properties.
+detector and random outliers) with its 90% lower confidence bound over
+seeds and datasets (:data:`collab.certification.USEFUL_RULE`), the
+verification seed (each verification draws one from the OS; ``das programs
+verify --seed`` replays it), the three means and the failing properties.
 No dataset's labels are involved: everything is measured on the suite's
 seed-drawn datasets with anomalies planted by construction.
 
@@ -15,7 +18,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from das.collab.certification import BUNDLED_PROGRAMS, Certification, suite_version, useful_margin
+from das.collab.certification import (
+    BUNDLED_PROGRAMS,
+    USEFUL_RULE,
+    Certification,
+    suite_version,
+    useful_bound,
+    useful_margin,
+)
 from das.detectors import DETECTOR_NAMES
 from das.program_store import ProgramStore
 
@@ -36,7 +46,8 @@ def rows(store):
         margin = useful_margin(ver)
         out.append({
             "detector": rec.detector, "id": corpus_id(rec), "sha": rec.sha256[:12], "status": rec.status,
-            "borderline": report.get("borderline"), "margin": margin,
+            "borderline": report.get("borderline"), "margin": margin, "bound": useful_bound(ver),
+            "seed": report.get("seed"),
             "means": None if means is None else {k: round(v, 4) for k, v in means.items()},
             "failed": [p["name"] for p in report.get("properties", []) if not p["passed"]]})
     return sorted(out, key=lambda r: (r["detector"], r["id"]))
@@ -52,13 +63,14 @@ def main():
             service.import_bundle(args.bundle, detector=name)
         table = rows(store)
     print(f"# Bundled programs under the certification service, suite {suite_version()}.")
-    print("# Columns: detector, corpus entry, sha256[:12], status, borderline position, useful margin, "
-          "mean planted AUC-PR (base, random, program), failing properties.")
+    print(f"# Rule: {USEFUL_RULE}.")
+    print("# Columns: detector, corpus entry, sha256[:12], status, verification seed, borderline position, "
+          "useful margin and its lower bound, mean planted AUC-PR (base, random, program), failing properties.")
     for r in table:
         border = "-" if r["borderline"] is None else f"{r['borderline']:+.3f}"
-        margin = "-" if r["margin"] is None else f"{r['margin']:+.4f}"
-        print(f"{r['detector']:<8} {r['id']:<18} {r['sha']}  {r['status']:<9} borderline {border:>7}  "
-              f"useful {margin:>8}  {r['means']}  {r['failed']}")
+        margin, bound = ("-" if r[k] is None else f"{r[k]:+.4f}" for k in ("margin", "bound"))
+        print(f"{r['detector']:<8} {r['id']:<18} {r['sha']}  {r['status']:<9} seed {r['seed']!s:>10}  "
+              f"borderline {border:>7}  useful {margin:>8} (bound {bound:>8})  {r['means']}  {r['failed']}")
     certified = {}
     for r in table:
         certified.setdefault(r["detector"], [0, 0])

@@ -15,7 +15,6 @@ Usage: python benchmarks/novelty_scale.py [--rows 1000000] [--features 20] [--ou
 import argparse
 import os
 import pickle
-import resource
 import select
 import sys
 import time

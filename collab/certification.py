@@ -3,15 +3,27 @@
 The store (:mod:`program_store`) keeps records; this service decides. It runs
 the property suite (:func:`sandbox.verify_program`) and its own two properties
 (:func:`usefulness`: ``useful`` -- the runtime's default enhancement with the
-program beats the detector and random outliers in mean AUC-PR on anomalies
-planted in the suite's datasets, per dataset and kind; ``borderline`` -- the
-program's rows score between typical normal rows and random outliers, not
-deeper than the normal rows) and records the outcome,
+program beats the detector and random outliers in AUC-PR on anomalies
+planted in the suite's datasets; ``borderline`` -- the program's rows score
+between typical normal rows and random outliers, not deeper than the normal
+rows) and records the outcome,
 re-verifies a program certified under an older suite version, picks the
 program the runtime uses for a detector (the recorded default, else the
-largest ``useful`` margin, label-free) and, on first use, certifies the bundled
-programs. The Python API and the CLI both come through here, so a fresh store
-behaves the same from either.
+largest lower bound of the ``useful`` margin, label-free) and, on first use,
+certifies the bundled programs. The Python API and the CLI both come through
+here, so a fresh store behaves the same from either.
+
+What a certificate promises against an adversary who has read this code:
+
+- *Recognition.* Every verification draws its seed from the OS
+  (:func:`sandbox.datasets.draw_seed`) unless one is given to replay it; the suite's datasets,
+  their shapes and scales, the planted splits and the ``useful`` seeds all
+  come from it, so no array a program is judged on is known in advance. The
+  seed is recorded in the report (``seed``, ``usefulness.seeds``).
+- *Luck.* ``useful`` and ``borderline`` are statistics, judged over
+  :data:`USEFUL_SEEDS` independent seeds x the suite's datasets by
+  :data:`USEFUL_RULE`: the one-sided 90 % Student-t lower confidence bound
+  of the mean per-unit margin (and borderline position) must be above 0.
 
 The bundled programs (:data:`BUNDLED_PROGRAMS`) are the engine's replay corpus
 run through its generate → audit → verify loop, exported as a program bundle
@@ -59,7 +71,15 @@ def _sandbox_verifier():
 #: The service's own properties, run after the sandbox suite passes.
 SERVICE_PROPERTIES = ("useful", "borderline")
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
-USEFUL_VERSION = "u3"
+USEFUL_VERSION = "u4"
+#: Independent seeds (one drawn, the others derived from it) ``useful`` and ``borderline`` are judged over.
+USEFUL_SEEDS = 3
+#: Level of the one-sided lower confidence bound that must lie above 0.
+USEFUL_CONFIDENCE = 0.90
+#: The rule, as reports and the README state it.
+USEFUL_RULE = (f"one-sided {USEFUL_CONFIDENCE:.0%} Student-t lower confidence bound of the mean over "
+               f"{USEFUL_SEEDS} seeds x the suite's datasets (one value per seed and dataset) above 0, "
+               "for the useful margin and the borderline position; a unit without rows fails useful")
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
 
@@ -79,39 +99,149 @@ def suite_version():
 class Usefulness:
     """The ``useful`` and ``borderline`` properties of one program (see :func:`usefulness`).
 
-    ``per_dataset``: per suite dataset, AUC-PR per planted kind of ``base``,
-    ``random`` and ``program`` and the program's ``borderline`` position;
-    ``means``: those AUC-PRs averaged over datasets and kinds.
+    ``per_seed``: per seed of :func:`useful_seeds`, per suite dataset, AUC-PR
+    per planted kind of ``base``, ``random`` and ``program`` and the program's
+    ``borderline`` position (or ``error`` where the program gave no rows).
+    Each (seed, dataset) pair is one unit of evidence; the verdicts are on
+    the one-sided :data:`USEFUL_CONFIDENCE` lower confidence bound of the
+    units' mean (:func:`lower_bound`), never on a mean at one seed.
     """
 
-    per_dataset: dict
-    means: dict
-    borderline: float
+    per_seed: dict
     seconds: float
+
+    def _units(self):
+        return [e for per_dataset in self.per_seed.values() for e in per_dataset.values()]
+
+    @property
+    def errors(self):
+        """Units on which the program gave no rows (it is useful nowhere then)."""
+        return sum("error" in e for e in self._units())
+
+    @property
+    def margins(self):
+        """Per unit that ran: mean planted AUC-PR of the program minus the better of base and random."""
+        return [unit_margin(e) for e in self._units() if "error" not in e]
+
+    @property
+    def borderlines(self):
+        """Per unit that ran: the borderline position of the program's rows."""
+        return [e["borderline"] for e in self._units() if "error" not in e]
+
+    @property
+    def means(self):
+        """Base, random and program AUC-PR averaged over units and kinds (program 0 if any unit failed)."""
+        ok = [e for e in self._units() if "error" not in e]
+        means = {k: float(np.mean([v for e in ok for v in e[k].values()])) if ok else 0.0
+                 for k in ("base", "random", "program")}
+        if self.errors:
+            means["program"] = 0.0
+        return means
+
+    @property
+    def margin(self):
+        """Mean unit margin (None when no unit ran)."""
+        return float(np.mean(self.margins)) if self.margins else None
+
+    @property
+    def lower_bound(self):
+        """Lower confidence bound of the mean unit margin (-inf when any unit failed)."""
+        return -np.inf if self.errors else lower_bound(self.margins)
+
+    @property
+    def borderline(self):
+        """Mean borderline position over the units that ran (0.0 when none ran)."""
+        return float(np.mean(self.borderlines)) if self.borderlines else 0.0
+
+    @property
+    def borderline_bound(self):
+        """Lower confidence bound of the mean borderline position."""
+        return lower_bound(self.borderlines)
 
     @property
     def useful(self):
-        """The enhancement beats the detector and random outliers in mean planted AUC-PR."""
-        return self.means["program"] > max(self.means["base"], self.means["random"])
+        """The enhancement beats the detector and random outliers: margin's lower bound above 0."""
+        return bool(self.lower_bound > 0.0)
 
     @property
     def is_borderline(self):
-        """The median synthetic row is more anomalous than the median normal row."""
-        return self.borderline > 0.0
+        """The synthetic rows sit above typical normal rows: borderline's lower bound above 0."""
+        return bool(self.borderline_bound > 0.0)
+
+    def summary(self):
+        """One line: the margin and the borderline position with their bounds, and the units."""
+        units = f"{len(self.per_seed)} seeds x {len(self._units()) // max(len(self.per_seed), 1)} datasets"
+        if self.margin is None:
+            return f"no unit ran ({units})"
+        conf = f"{USEFUL_CONFIDENCE:.0%}"
+        fails = f", {self.errors} unit(s) without rows" if self.errors else ""
+        return (f"useful margin {self.margin:+.4f} ({conf} lower bound {_signed(self.lower_bound)}), "
+                f"borderline {self.borderline:+.3f} ({conf} lower bound {_signed(self.borderline_bound)}) "
+                f"over {units}{fails}")
+
+    def to_dict(self):
+        """The figures a report keeps (JSON: infinite bounds become None)."""
+        return {"rule": USEFUL_RULE, "seeds": [int(s) for s in self.per_seed],
+                "margin": _finite(self.margin), "lower_bound": _finite(self.lower_bound),
+                "borderline": _finite(self.borderline), "borderline_lower_bound": _finite(self.borderline_bound),
+                "means": self.means, "per_seed": {str(s): e for s, e in self.per_seed.items()},
+                "cpu_s": round(self.seconds, 3)}
 
     def properties(self):
         """The two results as property-suite entries (``name, passed, value, threshold, detail``)."""
-        gain = {k: round(self.means["program"] - self.means[k], 4) for k in ("base", "random")}
+        conf = f"{USEFUL_CONFIDENCE:.0%}"
         return [
-            {"name": "useful", "passed": self.useful, "value": {k: round(v, 4) for k, v in self.means.items()},
-             "threshold": "program > max(base, random)",
-             "detail": f"mean planted AUC-PR gain over base {gain['base']:+.4f}, over random {gain['random']:+.4f}"},
-            {"name": "borderline", "passed": self.is_borderline, "value": round(self.borderline, 4),
-             "threshold": "> 0 (0: a typical normal row, 1: a typical random outlier)",
-             "detail": ("the median synthetic row scores above the median normal row" if self.is_borderline else
-                        "the median synthetic row scores at or below the median normal row: deeper inside "
-                        "the normal data, so the classifier would learn a boundary there")},
+            {"name": "useful", "passed": self.useful,
+             "value": {"margin": _rounded(self.margin), "lower_bound": _rounded(self.lower_bound)},
+             "threshold": f"{conf} lower bound of the per-seed, per-dataset margin > 0",
+             "detail": self.summary() + ("" if self.useful else
+                                         "; the gain over the better of the detector and random outliers "
+                                         "is not established")},
+            {"name": "borderline", "passed": self.is_borderline,
+             "value": {"mean": _rounded(self.borderline), "lower_bound": _rounded(self.borderline_bound)},
+             "threshold": f"{conf} lower bound > 0 (0: a typical normal row, 1: a typical random outlier)",
+             "detail": ("the synthetic rows score above the typical normal row" if self.is_borderline else
+                        "the synthetic rows do not reliably score above the typical normal row: deeper "
+                        "inside the normal data, so the classifier would learn a boundary there")},
         ]
+
+
+def _finite(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _rounded(value):
+    return None if _finite(value) is None else round(float(value), 4)
+
+
+def _signed(value):
+    return f"{value:+.4f}" if np.isfinite(value) else "-inf"
+
+
+def unit_margin(entry):
+    """One (seed, dataset) unit: the program's planted AUC-PR (kinds averaged) minus the better of base and random."""
+    mean = {k: float(np.mean(list(entry[k].values()))) for k in ("base", "random", "program")}
+    return mean["program"] - max(mean["base"], mean["random"])
+
+
+def lower_bound(values, confidence=None):
+    """One-sided lower confidence bound of the mean of ``values``: Student's t,
+    ``mean - t_{confidence, n-1} * sd / sqrt(n)``; -inf for fewer than two values."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return -np.inf
+    confidence = USEFUL_CONFIDENCE if confidence is None else confidence
+    spread = float(values.std(ddof=1)) / np.sqrt(len(values))
+    return float(values.mean() - stats.t.ppf(confidence, len(values) - 1) * spread)
+
+
+def useful_seeds(seed):
+    """The :data:`USEFUL_SEEDS` seeds ``useful`` is judged on: ``seed`` itself, then seeds derived from it
+    (:class:`numpy.random.SeedSequence`), each drawing its own datasets, shapes and planted splits."""
+    children = np.random.SeedSequence(int(seed)).spawn(USEFUL_SEEDS - 1)
+    return [int(seed)] + [int(c.generate_state(1)[0] >> 1) for c in children]
 
 
 def _borderline(syn, train, rand):
@@ -195,34 +325,21 @@ def _usefulness_per_dataset(source, detector, seed):
     return per_dataset
 
 
-def summarize(per_dataset):
-    """``(means, borderline)`` of :func:`_usefulness_per_dataset`'s entries.
-
-    ``means``: base, random and program AUC-PR averaged over datasets and
-    kinds; a program that failed on any suite dataset gets program mean 0 (it
-    is useful nowhere). ``borderline``: the mean position over the datasets it ran on.
-    """
-    ok = [e for e in per_dataset.values() if "error" not in e]
-    means = {k: float(np.mean([v for e in ok for v in e[k].values()])) if ok else 0.0
-             for k in ("base", "random", "program")}
-    if len(ok) < len(per_dataset):
-        means["program"] = 0.0
-    borderline = float(np.mean([e["borderline"] for e in ok])) if ok else 0.0
-    return means, borderline
-
-
-def usefulness(source, detector, seed=0):
+def usefulness(source, detector, seed):
     """Measure ``useful`` and ``borderline`` for ``source`` on the suite's datasets (no user data).
 
-    On each of the property suite's seed-drawn datasets
+    For each seed of :func:`useful_seeds` (``seed`` and two derived from it),
+    on each of the property suite's datasets drawn from that seed
     (:func:`sandbox.datasets.hardness_datasets`): a planted split
     (:func:`collab.planted.planted_split`, the four ADBench kinds, shared by
     every program), the detector fitted on the fit rows (with the suite's
     detector parameters), then the runtime's default enhancement
     (:func:`collab.enhance.fit_enhancement`, sum fusion) with the program's
-    rows and with random outliers. AUC-PR is taken per kind and averaged
-    (:func:`summarize`). The splits, detector fits and baselines are computed
-    once per process and seed.
+    rows and with random outliers. AUC-PR is taken per kind and averaged, one
+    margin per (seed, dataset) unit (:func:`unit_margin`); the verdicts are on
+    the units' one-sided 90% t lower confidence bound (:data:`USEFUL_RULE`),
+    so a margin at one lucky seed certifies nothing. The splits, detector fits
+    and baselines are computed once per process and seed.
 
     Returns
     -------
@@ -232,9 +349,8 @@ def usefulness(source, detector, seed=0):
 
     t0 = time.process_time()
     with threadpool_limits(1):  # tiny matrices: BLAS threads only contend
-        per_dataset = _usefulness_per_dataset(source, detector, seed)
-    means, borderline = summarize(per_dataset)
-    return Usefulness(per_dataset, means, borderline, time.process_time() - t0)
+        per_seed = {s: _usefulness_per_dataset(source, detector, s) for s in useful_seeds(seed)}
+    return Usefulness(per_seed, time.process_time() - t0)
 
 
 @dataclass
@@ -244,7 +360,8 @@ class ServiceReport:
     ``borderline``: the position of the program's rows (0: a typical normal
     row, 1: a typical random outlier), measured when the sandbox suite passed
     (else None); ``depth``: the sandbox suite's depth share. ``passed`` needs
-    the sandbox suite, ``useful`` and ``borderline > 0``.
+    the sandbox suite, ``useful`` and ``borderline`` (both judged on their lower
+    confidence bounds, :data:`USEFUL_RULE`).
     """
 
     sandbox: object
@@ -267,15 +384,21 @@ class ServiceReport:
                  "detail": "not run: the sandbox suite failed"} for name in SERVICE_PROPERTIES]
         else:
             out["properties"] = out.get("properties", []) + self.usefulness.properties()
-            out["usefulness"] = {"means": self.usefulness.means, "per_dataset": self.usefulness.per_dataset,
-                                 "cpu_s": round(self.usefulness.seconds, 3)}
+            out["usefulness"] = self.usefulness.to_dict()
         return out
 
 
-def verify_with_usefulness(source, detector, seed=0):
-    """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`."""
-    from das.sandbox import verify_program
+def verify_with_usefulness(source, detector, seed=None):
+    """:func:`sandbox.verify_program`, then (if it passed) :func:`usefulness`; a :class:`ServiceReport`.
 
+    ``seed``: None (the default) draws one from the OS (:func:`sandbox.datasets.draw_seed`), so
+    no program can know the suite's arrays in advance; the report records it
+    and passing it again replays the verification exactly.
+    """
+    from das.sandbox import verify_program
+    from das.sandbox.datasets import draw_seed
+
+    seed = draw_seed() if seed is None else int(seed)
     t0 = time.perf_counter()
     report = verify_program(source, detector, seed=seed)
     useful = usefulness(source, detector, seed=seed) if report.passed else None
@@ -284,18 +407,29 @@ def verify_with_usefulness(source, detector, seed=0):
                          round(report.duration_s + time.perf_counter() - t0, 3))
 
 
+def _usefulness_of(verification):
+    report = None if verification is None else verification.report
+    found = report.get("usefulness") if isinstance(report, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def useful_margin(verification):
-    """A verified program's mean planted AUC-PR minus the better of base and random outliers (or None)."""
-    means = None if verification is None else (verification.report or {}).get("usefulness", {}).get("means")
-    return None if not means else means["program"] - max(means["base"], means["random"])
+    """A verified program's mean ``useful`` margin (planted AUC-PR over the better of base and random), or None."""
+    return _usefulness_of(verification).get("margin")
+
+
+def useful_bound(verification):
+    """The lower confidence bound of that margin (:data:`USEFUL_RULE`), or None."""
+    return _usefulness_of(verification).get("lower_bound")
 
 
 def rank_key(verification, sha):
     """Label-free rank of a certified program from its latest verification (the best is the maximum):
-    the largest ``useful`` margin (unknown: last), then the ``borderline`` position, then the sha256."""
-    margin = useful_margin(verification)
+    the largest lower bound of the ``useful`` margin (unknown: last), then the ``borderline`` position,
+    then the sha256."""
+    bound = useful_bound(verification)
     borderline = None if verification is None else (verification.report or {}).get("borderline")
-    return (-np.inf if margin is None else margin, borderline or 0.0, sha)
+    return (-np.inf if bound is None else bound, borderline or 0.0, sha)
 
 
 class Certification:
@@ -307,7 +441,7 @@ class Certification:
     suite_version : str, optional
         Version certificates must match; default :func:`suite_version`.
     verifier : callable, optional
-        ``verifier(source, detector, seed=0) -> report`` with ``passed``,
+        ``verifier(source, detector, seed=...) -> report`` with ``passed``,
         ``suite_version``, ``duration_s`` and ``to_dict()``;
         default :func:`verify_with_usefulness`.
     """
@@ -317,13 +451,18 @@ class Certification:
         self.suite_version = str(suite_version) if suite_version is not None else _sandbox_suite_version()
         self.verifier = verifier
 
-    def verify(self, sha, seed=0):
+    def verify(self, sha, seed=None):
         """Run the property suite on ``sha`` now and record the outcome; returns the record.
 
+        ``seed``: None (the default) draws one from the OS (:func:`sandbox.datasets.draw_seed`);
+        the report records it, and passing it again replays the verdict.
         A certified program that fails is revoked, with the failing properties
         and their values as the reason (its history stays in the store).
         """
+        from das.sandbox.datasets import draw_seed
+
         rec = self.store.get(sha)
+        seed = draw_seed() if seed is None else int(seed)
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
         return self.record(sha, report)
 
@@ -383,7 +522,7 @@ class Certification:
         """Return the certified program the runtime uses for ``detector``.
 
         The recorded default if there is one; otherwise the certified program
-        :func:`rank_key` ranks first (the largest ``useful`` margin, then the
+        :func:`rank_key` ranks first (the largest lower bound of the ``useful`` margin, then the
         borderline figure; label-free).
         ``reverify`` re-verifies a program certified under an older suite
         instead of refusing it.
@@ -426,8 +565,8 @@ class Certification:
         A program already certified (re-verified if its suite is stale) is
         returned unchanged (idempotent). Otherwise ``detector``'s programs in
         ``bundle`` are imported and verified here, and the certified one with
-        the largest ``useful`` margin on the suite's planted anomalies (then
-        the borderline figure, then the sha256) becomes the default and is
+        the largest lower bound of the ``useful`` margin on the suite's planted
+        anomalies (then the borderline figure, then the sha256) becomes the default and is
         returned.
 
         Raises
@@ -455,7 +594,7 @@ class Certification:
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
 
-    def add(self, source, detector, *, policy="", metadata=None, make_default=False):
+    def add(self, source, detector, *, policy="", metadata=None, make_default=False, seed=None):
         """Store a program written by a user, verify it now and, if ``make_default`` and it is
         certified, make it ``detector``'s default.
 
@@ -465,12 +604,12 @@ class Certification:
             The sha256 and the verification just recorded.
         """
         sha = self.store.add(source, detector, policy=policy, backend="user", metadata=metadata)
-        ver = self.verify(sha)
+        ver = self.verify(sha, seed=seed)
         if make_default and ver.passed:
             self.set_default(detector, sha)
         return sha, ver
 
-    def import_bundle(self, path, detector=None):
+    def import_bundle(self, path, detector=None, seed=None):
         """Import a bundle (hashes checked) and verify its new candidates locally.
 
         Bundles only add candidates (:func:`program_store.import_bundle`): a
@@ -481,7 +620,8 @@ class Certification:
         detector none of whose bundled programs certifies costs one
         verification per program, not one per use.
 
-        ``detector``: only that detector's programs.
+        ``detector``: only that detector's programs; ``seed``: the verification
+        seed (None: each verification draws its own).
 
         Returns
         -------
@@ -498,7 +638,7 @@ class Certification:
                 results.append(dict(entry, passed=ver.passed if current else None))
                 continue
             if not current:  # verdicts are deterministic per suite
-                ver = self.verify(entry["sha256"])
+                ver = self.verify(entry["sha256"], seed=seed)
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results
 

@@ -32,7 +32,7 @@ class LoopConfig:
     n_candidates: int = 3
     max_repair_rounds: int = 2
     variant: str = "default"
-    seed: int = 0
+    seed: int | None = None  # verification seed; None: each verification draws one from the OS
     set_default: bool = True
 
 

@@ -17,6 +17,7 @@ Hypothesis strategies for the same shapes are built lazily by
 :func:`suite_arrays` so that hypothesis stays a test-only dependency.
 """
 import functools
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,11 @@ class SuiteDataset:
 
     name: str
     X: np.ndarray
+
+
+def draw_seed():
+    """A verification seed from the OS (:mod:`secrets`): no program can know the suite's arrays in advance."""
+    return secrets.randbelow(2**31)
 
 
 def _rng(seed, salt):

@@ -344,7 +344,7 @@ _DYNAMIC = (
 
 
 def verify_program(
-    source, detector, seed=0, detector_params=None, *, runner=None, detector_factory=None,
+    source, detector, seed=None, detector_params=None, *, runner=None, detector_factory=None,
     limits=None,
 ):
     """Run the property suite on ``source`` for ``detector``.
@@ -355,9 +355,11 @@ def verify_program(
         Program text defining ``generate_hard_anomalies``.
     detector : str
         Detector name for :func:`detectors.make_detector` (case-insensitive).
-    seed : int, default 0
+    seed : int, optional
         Seeds the generated datasets (their shapes and scales too), the
-        detector and every sandbox run.
+        detector and every sandbox run; None (the default) draws one from the
+        OS (:func:`sandbox.datasets.draw_seed`), recorded in the report, so no
+        program can know the suite's arrays in advance.
     detector_params : dict, optional
         Extra detector parameters; merged over ``SUITE_DETECTOR_PARAMS``.
     runner, detector_factory, limits : optional
@@ -372,6 +374,7 @@ def verify_program(
     """
     t0 = time.perf_counter()
     fresh_zygote = runner is None
+    seed = ds.draw_seed() if seed is None else int(seed)
     if runner is None:
         from das.sandbox.runner import run_program as runner
 

@@ -11,8 +11,8 @@ from das.program_store import ProgramStore
 from das.sandbox import verify_program
 
 PROGRAMS = Path(__file__).parent / "programs"
-#: A corpus v3 answer (fenced LLM text) the runtime certifies for KNN.
-USEFUL = PROGRAMS.parents[1] / "engine" / "corpus" / "responses" / "knn_7.md"
+#: A corpus v3 answer (fenced LLM text), certifiable for PCA at seed 12 (near the bound: the seed is pinned).
+USEFUL = PROGRAMS.parents[1] / "engine" / "corpus" / "responses" / "pca_7.md"
 HOSTILE = ("import os\n# </script><script>alert(1)</script>\n"
            "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train  # \x1b[31m\n")
 
@@ -24,7 +24,7 @@ def _invoke(*args):
 def test_sarif_for_several_files_exits_1_when_one_is_rejected(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text(HOSTILE)
-    res = _invoke("audit", USEFUL, bad, "-d", "KNN", "--format", "sarif")
+    res = _invoke("audit", USEFUL, bad, "-d", "PCA", "--seed", 12, "--format", "sarif")
     assert res.exit_code == 1, res.output
     log = json.loads(res.output)
     SarifLog.model_validate(log)
@@ -37,7 +37,7 @@ def test_sarif_for_several_files_exits_1_when_one_is_rejected(tmp_path):
 
 
 def test_sarif_of_a_certifiable_program_exits_0():
-    res = _invoke("audit", USEFUL, "-d", "KNN", "--format", "sarif")
+    res = _invoke("audit", USEFUL, "-d", "PCA", "--seed", 12, "--format", "sarif")
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["runs"][0]["results"] == []
 
@@ -55,9 +55,9 @@ def test_html_report_of_a_hostile_program(tmp_path):
 
 def test_programs_show_html_uses_the_latest_verification(tmp_path, isolated_home):
     source = program_source(USEFUL.read_text())
-    report = verify_program(source, "KNN")
+    report = verify_program(source, "PCA", seed=12)
     with ProgramStore() as store:
-        sha = store.add(source, "KNN", policy="between neighbours")
+        sha = store.add(source, "PCA", policy="feature swap")
         store.record_verification(sha, report.to_dict(), report.passed, report.suite_version)
     res = _invoke("programs", "show", sha[:8], "--html", tmp_path)
     assert res.exit_code == 0, res.output
@@ -68,7 +68,7 @@ def test_programs_show_html_uses_the_latest_verification(tmp_path, isolated_home
 
 def test_programs_show_html_without_a_verification_is_an_error(tmp_path, isolated_home):
     with ProgramStore() as store:
-        sha = store.add(program_source(USEFUL.read_text()), "KNN")
+        sha = store.add(program_source(USEFUL.read_text()), "PCA")
     res = _invoke("programs", "show", sha, "--html", tmp_path)
     assert res.exit_code == 1
     assert "has no verification to report" in res.output

@@ -9,8 +9,9 @@ from das.engine.cli import main
 
 PROGRAMS = Path(__file__).parent / "programs"
 HONEST = PROGRAMS / "honest" / "knn_between_neighbours.py"
-#: A corpus v3 answer (fenced LLM text) that the runtime certifies for KNN.
-USEFUL_ANSWER = Path(__file__).parents[1] / "engine" / "corpus" / "responses" / "knn_7.md"
+#: A corpus v3 answer (fenced LLM text) that the runtime certifies for PCA at seed 12. Its margin is
+#: near the bound (it fails at seed 11), so the verdict needs the seed pinned: `--seed` replays it.
+USEFUL_ANSWER = Path(__file__).parents[1] / "engine" / "corpus" / "responses" / "pca_7.md"
 COPIER = PROGRAMS / "buggy" / "copies_training_rows.py"
 
 
@@ -29,11 +30,12 @@ def test_help_lists_options(cli):
 def test_useful_program_is_certifiable(cli, tmp_path):
     from das.engine.extract import program_source
 
-    prog = tmp_path / "knn_feature_swap.py"
+    prog = tmp_path / "pca_feature_swap.py"
     prog.write_text(program_source(USEFUL_ANSWER.read_text()))
-    res = cli.invoke(main, ["audit", str(prog), "--detector", "knn"])
+    res = cli.invoke(main, ["audit", str(prog), "--detector", "pca", "--seed", "12"])
     assert res.exit_code == 0, res.output
     assert "[PASS] harder_than_random" in res.output and "[PASS] useful" in res.output
+    assert "detector PCA  seed 12  " in res.output and "90% lower bound" in res.output
     assert res.output.rstrip().endswith("verdict: CERTIFIABLE")
 
 
@@ -95,7 +97,7 @@ def test_undecodable_file_gives_clean_error(cli, tmp_path):
 
 
 def test_llm_answer_with_fences_is_audited_as_its_code(cli):
-    res = cli.invoke(main, ["audit", str(USEFUL_ANSWER), "-d", "KNN"])
+    res = cli.invoke(main, ["audit", str(USEFUL_ANSWER), "-d", "PCA", "--seed", "12"])
     assert res.exit_code == 0, res.output
     assert "syntax-error" not in res.output and res.output.rstrip().endswith("verdict: CERTIFIABLE")
     assert "borderline: " in res.output and "depth: " in res.output

@@ -23,8 +23,9 @@ def fake_sandbox(monkeypatch):
         passed = "FAIL" not in source
         props = [{"name": "novelty", "passed": passed, "value": 0.9, "threshold": 0.5, "detail": ""}]
         return SimpleNamespace(passed=passed, suite_version="s1", duration_s=0.01, hardness=0.7,
-                               to_dict=lambda: {"borderline": 0.7, "properties": props, "usefulness": {
-                                   "means": {"base": 0.5, "random": 0.6, "program": 0.65}}})
+                               to_dict=lambda: {"borderline": 0.7, "seed": seed, "properties": props, "usefulness": {
+                                   "means": {"base": 0.5, "random": 0.6, "program": 0.65},
+                                   "margin": 0.05, "lower_bound": 0.012}})
 
     monkeypatch.setattr(certification, "_sandbox_verifier", lambda: verify)
     monkeypatch.setattr(certification, "_sandbox_suite_version", lambda: "s1")
@@ -70,10 +71,12 @@ def test_list_and_show(seeded):
     assert {d["sha256"] for d in data} == set(seeded) and "source" not in data[0]
     run("verify", parent[:10])
     header, *lines = run("programs", "list", "--detector", "IForest").splitlines()
-    assert header.split()[:5] == ["sha256", "detector", "status", "borderline", "useful"]
+    assert header.split()[:6] == ["sha256", "detector", "status", "borderline", "useful", "bound"]
     assert {line.split()[3] for line in lines} == {"0.700", "-"}  # verified, never verified
     assert {line.split()[4] for line in lines} == {"+0.050", "-"}  # margin over max(base, random)
+    assert {line.split()[5] for line in lines} == {"+0.012", "-"}  # ... and its lower confidence bound
     out = run("programs", "show", parent[:8])
+    assert "useful +0.0500 (90% lower bound +0.0120)" in out
     assert "push points past the tails" in out and "return X[:n] + 3.0" in out
     assert "PASSED" in out and "novelty" in out
     shown = json.loads(run("programs", "show", parent, "--json"))

@@ -276,15 +276,21 @@ def _kinds(value):
     return {"local": value, "global": value}
 
 
-def test_a_program_failing_on_one_suite_dataset_is_useful_nowhere():
-    from das.collab.certification import Usefulness, summarize
+def _ran(program, base=0.2, random=0.3):
+    return {"base": _kinds(base), "random": _kinds(random), "program": _kinds(program), "borderline": 0.4}
 
-    ran = {"base": _kinds(0.2), "random": _kinds(0.3), "program": _kinds(0.9), "borderline": 0.4}
-    means, borderline = summarize({"a": ran, "b": ran, "c": {"error": "synthesis failed"}})
-    assert means["program"] == 0.0 and means["base"] == pytest.approx(0.2) and borderline == pytest.approx(0.4)
-    assert not Usefulness({}, means, borderline, 0.0).useful
-    means, _ = summarize({"a": ran, "b": ran})
-    assert means["program"] == pytest.approx(0.9) and Usefulness({}, means, borderline, 0.0).useful
+
+def test_a_program_failing_on_one_suite_dataset_is_useful_nowhere():
+    from das.collab.certification import Usefulness
+
+    spread = [0.85, 0.9, 0.95]
+    ran = {s: {"a": _ran(p), "b": _ran(p + 0.01)} for s, p in enumerate(spread)}
+    result = Usefulness(ran, 0.0)
+    assert result.useful and result.means["program"] == pytest.approx(0.905)
+    ran[1]["c"] = {"error": "synthesis failed"}
+    result = Usefulness(ran, 0.0)
+    assert result.means["program"] == 0.0 and result.means["base"] == pytest.approx(0.2)
+    assert result.borderline == pytest.approx(0.4) and not result.useful
 
 
 @pytest.mark.parametrize("means, useful", [
@@ -296,16 +302,18 @@ def test_a_program_failing_on_one_suite_dataset_is_useful_nowhere():
 def test_useful_needs_to_beat_both_the_detector_and_random_outliers(means, useful):
     from das.collab.certification import Usefulness
 
-    assert Usefulness({}, means, 0.5, 0.0).useful is useful
+    units = {s: {d: _ran(means["program"] + 0.001 * (d - 1.5), means["base"], means["random"]) for d in range(4)}
+             for s in range(3)}
+    assert Usefulness(units, 0.0).useful is useful
 
 
-def _verification(margin=None, borderline=None):
-    means = None if margin is None else {"base": 0.3, "random": 0.2, "program": 0.3 + margin}
-    report = {"borderline": borderline, **({"usefulness": {"means": means}} if means else {})}
+def _verification(bound=None, borderline=None):
+    usefulness = None if bound is None else {"margin": bound + 0.01, "lower_bound": bound}
+    report = {"borderline": borderline, **({"usefulness": usefulness} if usefulness else {})}
     return SimpleNamespace(report=report)
 
 
-def test_rank_key_puts_unknown_margins_last_then_orders_by_borderline():
+def test_rank_key_puts_unknown_bounds_last_then_orders_by_borderline():
     from das.collab.certification import rank_key
 
     ranked = sorted([("a" * 64, _verification()), ("b" * 64, _verification(-0.05, 0.9)),
@@ -316,11 +324,11 @@ def test_rank_key_puts_unknown_margins_last_then_orders_by_borderline():
 
 
 def test_the_service_ranks_and_the_store_only_lists(store):
-    """Programs come out of the service by useful margin, whatever order the store lists them in."""
+    """Programs come out of the service by the lower bound of their useful margin, whatever order the store
+    lists them in (a larger mean with a wider interval does not win)."""
     shas = [store.add(SRC + f"#{i}", "IForest") for i in range(3)]
-    for sha, margin in zip(shas, (0.01, 0.2, 0.05)):
-        store.record_verification(sha, {"usefulness": {"means": {"base": 0.1, "random": 0.1,
-                                                                 "program": 0.1 + margin}}},
+    for sha, (margin, bound) in zip(shas, ((0.30, 0.001), (0.05, 0.04), (0.04, 0.02))):
+        store.record_verification(sha, {"usefulness": {"margin": margin, "lower_bound": bound}},
                                   passed=True, suite_version="s1")
     assert service(store).ranked("IForest") == [shas[1], shas[2], shas[0]]
     assert service(store).certified("IForest").sha256 == shas[1]

@@ -23,21 +23,24 @@ SOUND = program_source((Path(__file__).parents[1] / "engine" / "corpus" / "respo
 
 
 def test_jittered_training_rows_are_neither_useful_nor_borderline():
-    result = usefulness(JITTER, "KNN")
+    result = usefulness(JITTER, "KNN", seed=0)
     assert not result.useful and not result.is_borderline
     # its rows pass through the run-time output check here too: near copies, refused on every suite dataset
-    assert all(e["error"].startswith("refused the program's output on this data") for e in result.per_dataset.values())
+    units = [e for per_dataset in result.per_seed.values() for e in per_dataset.values()]
+    assert all(e["error"].startswith("refused the program's output on this data") for e in units)
     assert result.means["program"] <= result.means["base"]
     by_name = {p["name"]: p for p in result.properties()}
     assert not by_name["useful"]["passed"] and not by_name["borderline"]["passed"]
 
 
-def test_a_sound_program_is_useful_and_borderline():
-    result = usefulness(SOUND, "PCA")
-    assert result.useful and result.is_borderline, result.means
-    assert 0 < result.borderline < 1
-    # The report keeps the figure per suite dataset and planted kind.
-    some = next(iter(result.per_dataset.values()))
+def test_a_sound_program_is_borderline_and_gains_on_average():
+    """Its rows sit reliably above typical normal rows, and its mean margin is positive; whether that gain
+    is established (the lower bound) depends on the seed: the rule of issue 20 asks for more than a mean."""
+    result = usefulness(SOUND, "PCA", seed=1)
+    assert result.is_borderline and result.margin > 0, result.summary()
+    assert 0 < result.borderline_bound < result.borderline < 1
+    # The report keeps the figure per seed, suite dataset and planted kind.
+    some = next(iter(result.per_seed[1].values()))
     assert set(some["program"]) == {"local", "clustered", "global", "dependency"}
     assert set(some) == {"base", "random", "program", "borderline"}
 
@@ -50,16 +53,15 @@ def test_the_previous_iforest_default_is_refused_for_being_deep(isolated_home):
     [entry] = [e for e in read_bundle(certification.BUNDLED_PROGRAMS) if e["program"]["sha256"] == old]
     with ProgramStore() as store:
         sha = store.add(entry["program"]["source"], "IForest")
-        rec = certification.Certification(store).verify(sha)
+        rec = certification.Certification(store).verify(sha, seed=0)  # a pinned seed: a replayable verdict
     props = {p["name"]: p for p in rec.report["properties"]}
     assert all(p["passed"] for name, p in props.items() if name not in ("useful", "borderline"))
     assert not rec.passed and rec.suite_version == certification.suite_version()
-    assert not props["borderline"]["passed"] and props["borderline"]["value"] < 0
+    assert not props["borderline"]["passed"] and props["borderline"]["value"]["mean"] < 0
     assert not props["useful"]["passed"]
-    means = rec.report["usefulness"]["means"]
-    assert means["program"] < max(means["base"], means["random"])
+    assert rec.report["usefulness"]["lower_bound"] <= 0 and rec.report["usefulness"]["seeds"][0] == 0
     # das programs list shows the borderline position; the suite's depth share is kept as depth.
-    assert rec.report["borderline"] == pytest.approx(props["borderline"]["value"], abs=1e-4)
+    assert rec.report["borderline"] == pytest.approx(props["borderline"]["value"]["mean"], abs=1e-4)
     assert "hardness" not in rec.report
     assert rec.report["depth"] > 0.5
 

@@ -228,7 +228,7 @@ def _interpolate(X, n, k):
 
 
 def test_fake_good_program_passes_every_property():
-    rep = verify_program(PROGRAM, "fake", runner=_runner(_interpolate), detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=_runner(_interpolate), detector_factory=_factory)
     assert rep.passed, rep.format_text()
     assert [p.name for p in rep.properties][:3] == ["audit", "signature", "runs"]
     assert 0.0 < rep.depth <= 1.0
@@ -238,7 +238,7 @@ def test_fake_good_program_passes_every_property():
 
 def test_fake_copy_program_fails_novel_and_diverse():
     copy_rows = lambda X, n, k: X[np.arange(n) % len(X)]  # noqa: E731
-    rep = verify_program(PROGRAM, "fake", runner=_runner(copy_rows), detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=_runner(copy_rows), detector_factory=_factory)
     # the large run asks for more rows than X_train has: the copies repeat each other too
     assert [p.name for p in rep.failures()] == ["novel", "far_from_training", "diverse"]
     n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
@@ -249,7 +249,7 @@ def test_fake_copy_program_fails_novel_and_diverse():
 def test_fake_nondeterministic_output_fails_determinism():
     rng = np.random.default_rng(1)
     noisy = lambda X, n, k: _interpolate(X, n, k) + rng.normal(size=(n, X.shape[1]))  # noqa: E731
-    rep = verify_program(PROGRAM, "fake", runner=_runner(noisy), detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=_runner(noisy), detector_factory=_factory)
     assert "deterministic" in [p.name for p in rep.failures()]
     assert "two runs with seed fixed differ" in rep.property("deterministic").detail
 
@@ -262,7 +262,7 @@ def test_determinism_is_checked_on_a_second_dataset():
         out = _interpolate(X, n, k)
         return out + rng.normal(size=out.shape) if np.array_equal(X, real) else out
 
-    rep = verify_program(PROGRAM, "fake", runner=_runner(only_on_real_data), detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=_runner(only_on_real_data), detector_factory=_factory)
     assert [p.name for p in rep.failures()] == ["deterministic"]
     n = len(real) // 2
     assert rep.property("deterministic").detail.startswith(f"real_like n={n}: two runs with seed fixed differ")
@@ -295,7 +295,7 @@ def test_violation_and_budget_fail_the_verdict_with_the_finding(status, prop):
             res.status, res.ok, res.output, res.message = status, False, None, message
         return res
 
-    rep = verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=run, detector_factory=_factory)
     assert not rep.passed and not rep.property(prop).passed
     detail = rep.property(prop).detail
     assert detail.startswith(f"correlated n={len(correlated) // 2}: ") and detail.endswith(message)
@@ -317,9 +317,9 @@ def test_degree_variant_is_run_at_the_middle_degree():
         return base(source, X_train, n_samples, scorer, seed=seed, limits=limits)
 
     src = PROGRAM.replace("X_train):", "X_train, degree):")
-    assert verify_program(src, "fake", runner=run, detector_factory=_factory).passed
+    assert verify_program(src, "fake", seed=0, runner=run, detector_factory=_factory).passed
     assert set(seen) == {props.SUITE_DEGREE}
-    verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
+    verify_program(PROGRAM, "fake", seed=0, runner=run, detector_factory=_factory)
     assert None in seen
 
 
@@ -331,27 +331,27 @@ def test_runner_without_input_mutated_fails_no_mutation_explicitly():
         del res.input_mutated
         return res
 
-    rep = verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=run, detector_factory=_factory)
     prop = rep.property("no_mutation")
     assert not prop.passed and "runner lacks input_mutated" in prop.detail
 
 
 def test_slow_runs_fail_time_budget():
     run = _runner(_interpolate, cpu_s=props.TIME_LIMIT_S + 1)
-    rep = verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", seed=0, runner=run, detector_factory=_factory)
     assert [p.name for p in rep.failures()] == ["time"]
 
 
 def test_time_is_judged_on_cpu_seconds_not_wall_time():
     run = _runner(_interpolate, duration_s=props.TIME_LIMIT_S * 5, cpu_s=0.2)  # a loaded machine
-    assert verify_program(PROGRAM, "fake", runner=run, detector_factory=_factory).passed
+    assert verify_program(PROGRAM, "fake", seed=0, runner=run, detector_factory=_factory).passed
 
 
 def test_static_failure_skips_dynamic_properties_without_running():
     def never(*a, **k):
         raise AssertionError("the runner must not be called")
 
-    rep = verify_program("import os\n", "fake", runner=never, detector_factory=_factory)
+    rep = verify_program("import os\n", "fake", seed=0, runner=never, detector_factory=_factory)
     assert not rep.passed and not rep.property("audit").passed
     assert rep.property("novel").detail == "not run: the static checks failed"
     assert rep.suite_version == SUITE_VERSION and rep.depth == 0.0

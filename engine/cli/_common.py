@@ -110,6 +110,14 @@ def detector_option(help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DR
     return click.option("--detector", "-d", cls=AliasOption, help=help, **attrs)
 
 
+def verification_seed_option(fn):
+    """``--seed`` of the commands that verify programs: unset, every verification draws its own seed
+    from the OS (recorded in its report); a recorded seed replays that verification."""
+    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+                        help="Verification seed [default: drawn from the OS for each verification and "
+                             "recorded in its report]; pass a recorded seed to replay that verdict.")(fn)
+
+
 def canonical_detector(ctx, param, value):
     """Click callback: the registry's spelling of a detector name (``iforest`` -> ``IForest``)."""
     # Imported here: loading the detector registry (torch) is only needed by commands that use it.

@@ -10,6 +10,7 @@ from das.engine.cli._common import (
     echo_json,
     json_option,
     read_program_file,
+    verification_seed_option,
 )
 from das.engine.verdict import format_report
 
@@ -20,8 +21,7 @@ FORMATS = ("text", "json", "sarif")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @detector_option(required=True, callback=canonical_detector,
                  help="Detector family the program targets (e.g. IForest, PCA, OCSVM, ECOD, LOF, KNN, DRL).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for the generated datasets, the detector and every sandbox run.")
+@verification_seed_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output: text, JSON (as --json) or SARIF 2.1.0 for code-scanning tools.")
 @json_option

@@ -3,7 +3,7 @@ import json
 
 import click
 
-from das.collab.certification import Certification, useful_margin
+from das.collab.certification import Certification, useful_bound, useful_margin
 from das.engine.cli._common import (
     canonical_detector,
     detector_option,
@@ -12,6 +12,7 @@ from das.engine.cli._common import (
     json_option,
     read_program_file,
     store_option,
+    verification_seed_option,
 )
 from das.engine.verdict import failed_properties, format_report
 from das.program_store import ProgramNotFound, ProgramStore, StoreError, TamperedProgram, export_bundle
@@ -43,8 +44,9 @@ def list_cmd(detector, status, store_path, as_json):
     `borderline` is the position of the program's rows under the
     detector (0: a typical normal row, 1: a typical random outlier); `useful`
     is the margin of its enhancement over the better of the detector and random
-    outliers, in mean AUC-PR on the suite's planted anomalies (both from the
-    latest verification; certification needs both above 0).
+    outliers, in mean AUC-PR on the suite's planted anomalies, and `bound` its
+    90% lower confidence bound over seeds and datasets (all from the latest
+    verification; certification needs the bounds of both above 0).
     """
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
@@ -52,6 +54,7 @@ def list_cmd(detector, status, store_path, as_json):
         latest = {r.sha256: store.latest_verification(r.sha256) for r in recs}
     rows = [{k: v for k, v in r.to_dict().items() if k not in ("source", "hardness")}
             | {"default": r.sha256 in defaults, "useful_margin": useful_margin(latest[r.sha256]),
+               "useful_lower_bound": useful_bound(latest[r.sha256]),
                "borderline": _borderline(latest[r.sha256])} for r in recs]
     if as_json:
         echo_json(rows)
@@ -59,12 +62,13 @@ def list_cmd(detector, status, store_path, as_json):
     if not rows:
         echo("no programs")
         return
-    echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7}  {'default':<7}  "
+    echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7} {'bound':>7}  "
+         f"{'default':<7}  "
          f"{'created':<19}  {'prompt':<10} parent")
     for r, row in zip(recs, rows):
         border = "-" if row["borderline"] is None else f"{row['borderline']:.3f}"
-        useful = "-" if row["useful_margin"] is None else f"{row['useful_margin']:+.3f}"
-        echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {border:>10} {useful:>7}  "
+        useful, bound = (_signed(row[k], 3) for k in ("useful_margin", "useful_lower_bound"))
+        echo(f"{r.sha256[:12]}  {r.detector:<8} {r.status:<9} {border:>10} {useful:>7} {bound:>7}  "
              f"{'yes' if row['default'] else '':<7}  {r.created_at[:19]}  "
              f"{r.prompt_variant or '-':<10} {(r.parent_sha256 or '-')[:12]}")
 
@@ -74,10 +78,11 @@ def list_cmd(detector, status, store_path, as_json):
 @detector_option(required=True, callback=canonical_detector, help="Detector family the program targets.")
 @click.option("--default", "make_default", is_flag=True,
               help="Also make it the program the detector runs (when certified).")
+@verification_seed_option
 @store_option
 @json_option
 @click.pass_context
-def add(ctx, file, detector, make_default, store_path, as_json):
+def add(ctx, file, detector, make_default, seed, store_path, as_json):
     """Store the program you wrote in FILE: audit, property suite, then the verdict.
 
     FILE may be plain Python or an LLM answer with ``` fences. The program is
@@ -94,7 +99,7 @@ def add(ctx, file, detector, make_default, store_path, as_json):
     with _open(store_path) as store:
         _refuse_revoked(store, source_sha256(source))
         sha, ver = Certification(store).add(source, detector, policy=policy, metadata={"file": str(file)},
-                                            make_default=make_default)
+                                            make_default=make_default, seed=seed)
         status = store.get(sha).status
     if as_json:
         echo_json({"sha256": sha, "detector": detector, "status": status, "passed": ver.passed,
@@ -143,7 +148,7 @@ def show(sha, store_path, as_json, html_dir):
     echo(f"\npolicy:\n{_indent(rec.policy)}\n\nsource:\n{_indent(rec.source)}\n")
     echo(f"verifications ({len(vers)}):")
     for v in vers:
-        echo(f"    #{v.id} suite {v.suite_version} {'PASSED' if v.passed else 'FAILED'} "
+        echo(f"    #{v.id} suite {v.suite_version} {'PASSED' if v.passed else 'FAILED'} {_useful_text(v)} "
              f"borderline={(v.report or {}).get('borderline')} duration={v.duration_s}s at {v.created_at[:19]}")
     if vers:
         report = vers[-1].report
@@ -166,21 +171,34 @@ def _write_html(html_dir, rec, vers, err):
     echo(f"report written to {path}", err=err)
 
 
+def _signed(value, digits=4):
+    return "-" if value is None else f"{value:+.{digits}f}"
+
+
+def _useful_text(verification):
+    """``seed S  useful +m (90% lower bound +b)`` of a verification (what a reader needs to replay it)."""
+    report = verification.report if verification is not None and isinstance(verification.report, dict) else {}
+    return (f"seed {report.get('seed', '-')}  useful {_signed(useful_margin(verification))} "
+            f"(90% lower bound {_signed(useful_bound(verification))})")
+
+
 def _borderline(verification):
     """The service's borderline position in a verification's report (None when not measured)."""
     return None if verification is None else (verification.report or {}).get("borderline")
 
 
-def _verify_one(service, sha):
+def _verify_one(service, sha, seed):
     """Verify ``sha``; a tampered program is reported (never run), not raised. ``was``: its status before."""
     try:
         was = service.store.get(sha).status
-        ver = service.verify(sha)
+        ver = service.verify(sha, seed=seed)
     except TamperedProgram as exc:
         return {"sha256": sha, "passed": False, "suite_version": None, "borderline": None, "was": "tampered",
                 "status": "tampered", "duration_s": None, "error": str(exc)}
     failed = failed_properties(ver.report or {})
     return {"sha256": sha, "passed": ver.passed, "suite_version": ver.suite_version, "was": was,
+            "seed": (ver.report or {}).get("seed"), "useful_margin": useful_margin(ver),
+            "useful_lower_bound": useful_bound(ver), "useful_text": _useful_text(ver),
             "borderline": _borderline(ver), "status": service.store.get(sha).status,
             "duration_s": ver.duration_s, "failed": failed}
 
@@ -192,7 +210,7 @@ def _counts(result, named):
     return result["sha256"] in named or result["was"] in ("certified", "tampered")
 
 
-def _verify(ctx, shas, detector, all_, store_path, as_json):
+def _verify(ctx, shas, detector, all_, seed, store_path, as_json):
     """Shared body of ``das programs verify`` and ``das verify``; exit 1 if a program failed that counts."""
     if not (shas or detector or all_):
         raise click.UsageError("give program SHAs, --detector or --all")
@@ -205,7 +223,7 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
         if not targets:
             raise StoreError("no programs to verify")
         service = Certification(store)
-        results = [_verify_one(service, sha) for sha in targets]
+        results = [_verify_one(service, sha, seed) for sha in targets]
     for r in results:
         r["counts"] = not r["passed"] and _counts(r, named)
     if as_json:
@@ -219,7 +237,7 @@ def _verify(ctx, shas, detector, all_, store_path, as_json):
         why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
         never = "  (never certified)" if not r["passed"] and not r["counts"] else ""
         echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-             f"suite {r['suite_version']}  borderline {border}  -> {r['status']}{why}{never}")
+             f"suite {r['suite_version']}  {r['useful_text']}  borderline {border}  -> {r['status']}{why}{never}")
     failed = sum(r["counts"] for r in results)
     if failed and not as_json:
         echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
@@ -233,7 +251,7 @@ def _verify_options(fn):
         detector_option(default=None, callback=canonical_detector,
                         help="Verify every live program of this detector."),
         click.option("--all", "all_", is_flag=True, help="Verify every live program."),
-        store_option, json_option, click.pass_context,
+        verification_seed_option, store_option, json_option, click.pass_context,
     ]):
         fn = deco(fn)
     return fn
@@ -241,7 +259,7 @@ def _verify_options(fn):
 
 @programs.command("verify")
 @_verify_options
-def programs_verify(ctx, shas, detector, all_, store_path, as_json):
+def programs_verify(ctx, shas, detector, all_, seed, store_path, as_json):
     """Re-run the property suite on programs and record the outcome (SHA prefixes allowed).
 
     Exit code 1 when a program named by SHA fails, a certified program fails
@@ -249,14 +267,14 @@ def programs_verify(ctx, shas, detector, all_, store_path, as_json):
     --all or --detector that never certified (rejected ones) are listed but
     do not fail the command.
     """
-    _verify(ctx, shas, detector, all_, store_path, as_json)
+    _verify(ctx, shas, detector, all_, seed, store_path, as_json)
 
 
 @click.command("verify")
 @_verify_options
-def verify(ctx, shas, detector, all_, store_path, as_json):
+def verify(ctx, shas, detector, all_, seed, store_path, as_json):
     """Re-run the property suite on programs (same as das programs verify)."""
-    _verify(ctx, shas, detector, all_, store_path, as_json)
+    _verify(ctx, shas, detector, all_, seed, store_path, as_json)
 
 
 @programs.command("revoke")
@@ -297,16 +315,17 @@ def export(shas, detector, out, store_path, as_json):
 
 @programs.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False))
+@verification_seed_option
 @store_option
 @json_option
-def import_(bundle, store_path, as_json):
+def import_(bundle, seed, store_path, as_json):
     """Import a bundle: hashes checked, new programs verified here before certification.
 
     A bundle only adds candidates: programs already in the store keep their
     status and default, and programs the bundle marks revoked are skipped.
     """
     with _open(store_path) as store:
-        results = Certification(store).import_bundle(bundle)
+        results = Certification(store).import_bundle(bundle, seed=seed)
     if as_json:
         echo_json(results)
         return

@@ -5,7 +5,15 @@ from pathlib import Path
 import click
 
 from das.detectors import DETECTOR_NAMES, get_card
-from das.engine.cli._common import USER_ERRORS, detector_option, echo, echo_json, json_option, store_option
+from das.engine.cli._common import (
+    USER_ERRORS,
+    detector_option,
+    echo,
+    echo_json,
+    json_option,
+    store_option,
+    verification_seed_option,
+)
 from das.engine.verdict import format_report
 from das.engine.clients import make_client
 from das.engine.llm import BACKENDS
@@ -54,7 +62,7 @@ def _progress_line(detector, res):
 @click.option("--rounds", type=click.IntRange(0, 10), default=2, show_default=True,
               help="Maximum repair rounds per candidate.")
 @click.option("--model", default=None, help="Anthropic model [default: $DAS_MODEL or claude-sonnet-4-6].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Verifier seed.")
+@verification_seed_option
 @store_option
 @click.option("--show-report", is_flag=True, help="Print the verifier report of every candidate.")
 @json_option
