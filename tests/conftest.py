@@ -23,6 +23,30 @@ def isolated_home(tmp_path, monkeypatch):
     return home
 
 
+def _seed_stream(name):
+    """A stand-in for :func:`das.sandbox.datasets.draw_seed`: a fixed stream of seeds per name.
+
+    Verifications draw their seed from the OS; a test's verdicts must not change from
+    run to run, so each test draws from its own stream (different at every call, the
+    same in every run). ``@pytest.mark.os_seeds`` keeps the OS draw.
+    """
+    import hashlib
+    import random
+
+    stream = random.Random(hashlib.sha256(name.encode()).digest())
+    return lambda: stream.randrange(2**31)
+
+
+@pytest.fixture(autouse=True)
+def fixed_seed_stream(request, monkeypatch):
+    if request.node.get_closest_marker("os_seeds") is None:
+        monkeypatch.setattr("das.sandbox.datasets.draw_seed", _seed_stream(request.node.nodeid))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "os_seeds: verifications draw their seeds from the OS")
+
+
 @pytest.fixture(scope="session")
 def odds_dir():
     """Directory of the 34 shared ODDS/ADBench datasets (DAS_DATA_DIR overrides)."""
@@ -47,7 +71,9 @@ def _certified_once(tmp_path_factory):
     from das.collab.certification import available_programs
 
     path = tmp_path_factory.mktemp("certified") / "programs.sqlite"
-    available_programs(CERTIFIED_DETECTORS, path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("das.sandbox.datasets.draw_seed", _seed_stream("certified session store"))
+        available_programs(CERTIFIED_DETECTORS, path)
     return path
 
 

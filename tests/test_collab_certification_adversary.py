@@ -89,6 +89,7 @@ def _recording_verifier():
     return verify
 
 
+@pytest.mark.os_seeds
 def test_every_verification_draws_its_own_seed_and_a_given_seed_is_used(tmp_path):
     verifier = _recording_verifier()
     with ProgramStore(tmp_path / "s.sqlite") as store:
@@ -102,6 +103,7 @@ def test_every_verification_draws_its_own_seed_and_a_given_seed_is_used(tmp_path
     assert replay.report["seed"] == drawn[0]
 
 
+@pytest.mark.os_seeds
 def test_the_sandbox_suite_draws_its_seed_and_records_the_datasets_it_drew():
     from das.sandbox import verify_program
     from das.sandbox.datasets import suite_spec
