@@ -10,7 +10,8 @@ anomaly kept), fitted through the runtime a user calls
 - ``auto``: the label-free default (its ``expected_gain`` is kept);
 - ``labels k``: ``auto`` with k known anomalies (k = 5, 10, 20) taken out of
   the test set, never fitted on and never scored; the test AUC-PR of every
-  method of that row is on the remaining test rows.
+  method of that row is on the remaining test rows (at least ``MIN_LEFT``
+  anomalies must remain, else the cell has no row for that k).
 
 Cells are appended to ``<out>/cells.jsonl`` (a rerun skips the cells done).
 ``summary`` prints, per detector and method, mean / median / worst gain over
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from no_harm_rules import DATA_DIR, DECISION  # noqa: E402
 
 KS = (5, 10, 20)
+MIN_LEFT = 5  # test anomalies left to measure on once k are taken out (else the cell has no "labels k")
 TIE = 1e-4
 
 
@@ -68,7 +70,7 @@ def run_cell(path, detector, seed, cands, max_train, max_test_normal, ks=KS):
             "expected_gain": auto.selection["expected_gain"], "labels": {}}
     anomaly_rows = np.flatnonzero(y_test == 1)
     for k in ks:
-        if len(anomal) <= k:  # too few test anomalies to take k out and still measure
+        if len(anomal) < k + MIN_LEFT:  # too few test anomalies to take k out and still measure
             continue
         known = np.random.default_rng([seed, k]).choice(anomaly_rows, k, replace=False)
         keep = np.ones(len(y_test), dtype=bool)

@@ -23,6 +23,7 @@ def G(*per_kind_rows):
 
 def test_the_largest_worst_kind_gain_wins_not_the_largest_mean():
     gains = {("big_mean", 2.0): G([0.5, 0.5, 0.5, -0.01]),    # one kind loses: not eligible
+             ("skewed", 0.5): G([0.001, 0.5, 0.5, 0.5]),      # eligible, the largest mean, a weak worst kind
              ("small", 0.25): G([0.01, 0.01, 0.01, 0.01]),
              ("steady", 1.0): G([0.02, 0.03, 0.04, 0.05])}
     option, reason = selection.pick(gains, KINDS)
@@ -148,6 +149,18 @@ def test_auto_enhances_when_every_kind_gains_and_the_expected_gain_matches_the_t
     assert {(r["candidate"], r["lam"]) for r in sel.table} == {
         (c, lam) for c in ("random", "central", "ensemble") for lam in selection.LAMBDAS}
     assert [s.name for s, _ in sel.ranking][-1] == "none"
+
+
+def test_the_choice_is_refitted_at_its_lambda(X):
+    from unittest import mock
+
+    from das.collab import pipeline
+
+    chosen = selection.Selection("random", None, [], None, 0.0, [(RandomOutliers(), 0.5), (NoEnhancement(), None)],
+                                 0.5, {"decision": "enhance", "basis": "planted anomalies: 3 splits x 4 kinds"})
+    with mock.patch.object(selection, "select", return_value=chosen):
+        fitted = pipeline.fit_auto(X, OneFeature(), candidates=[NoEnhancement(), RandomOutliers()], lam=2.0)
+    assert fitted.fusions["sum"].lam == 0.5 and fitted.selection["lam"] == 0.5
 
 
 def test_three_splits_each_fit_on_the_documented_hold_out(X):
