@@ -167,7 +167,7 @@ def pick(gains, kinds):
         worst = per_kind.min()
         if closest is None or worst > closest[1]:
             closest = (option, worst, kinds[int(per_kind.argmin())])
-        if worst > 0 and G.mean() > 0 and (best is None or worst > best[1]):
+        if eligible(G) and (best is None or worst > best[1]):
             best = (option, worst)
     if best is not None:
         return best[0], f"every planted kind gains (the worst by {best[1]:+.4f})"
@@ -178,6 +178,15 @@ def pick(gains, kinds):
     return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {verb}"
                   + (f" {-worst:.4f}" if worst < 0 else "") + f" on planted '{kind}' anomalies; "
                   "keeping the base detector")
+
+
+def eligible(G):
+    """An option may be chosen: its split-mean gain is positive on every planted kind, and overall."""
+    return bool(G.mean(axis=0).min() > 0 and G.mean() > 0)
+
+
+def _per_kind(G, kinds):
+    return {k: float(v) for k, v in zip(kinds, G.mean(axis=0))}
 
 
 def pick_by_labels(auc, base):
@@ -274,16 +283,11 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         gains = {o: np.array([[p["options"][o][k] - p["base"][k] for k in kinds] for p in per_split])
                  for o in key}
         option, reason = pick(gains, kinds)
-        table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), {k: float(v) for k, v in zip(kinds, G.mean(axis=0))},
-                      G.mean(axis=0).min() > 0 and G.mean() > 0) for o, G in gains.items()]
-        if option is None:
-            summary = _kept(basis, reason)
-        else:
-            G = gains[option]
-            summary = _summary(option[0], option[1], *expected_gain(G, seed), {k: float(v) for k, v in zip(kinds, G.mean(axis=0))},
-                               basis, reason)
-        order = sorted((o for o in gains if table[list(gains).index(o)]["eligible"]),
-                       key=lambda o: -gains[o].mean(axis=0).min())
+        table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G))
+                 for o, G in gains.items()]
+        summary = _kept(basis, reason) if option is None else _summary(
+            option[0], option[1], *expected_gain(gains[option], seed), _per_kind(gains[option], kinds), basis, reason)
+        order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -gains[o].mean(axis=0).min())
     else:
         base = np.array([p["base"] for p in per_split])
         auc = {o: np.array([p["options"][o] for p in per_split]) for o in key}
@@ -331,10 +335,12 @@ def _validate_split(split, detector, sources, errors, seed, syn_ratio, classifie
         X_eval = np.vstack([split.X_val[normal], known])
         y_eval = np.r_[np.zeros(normal.sum()), np.ones(len(known))]
         base_eval = np.r_[base_val[normal], enhance.base_scores(det, known)]
-        measure = lambda s: float(auc_pr(y_eval, s))  # noqa: E731
+        def measure(s):
+            return float(auc_pr(y_eval, s))
     else:
         X_eval, base_eval = split.X_val, base_val
-        measure = lambda s: per_kind_auc_pr(s, split.y_val, split.kind_per_row)  # noqa: E731
+        def measure(s):
+            return per_kind_auc_pr(s, split.y_val, split.kind_per_row)
     n_syn = enhance.n_synthetic(len(split.X_fit), syn_ratio)
     out = {"base": measure(base_eval), "options": {}}
     for source in sources:

@@ -151,6 +151,23 @@ def test_auto_enhances_when_every_kind_gains_and_the_expected_gain_matches_the_t
     assert [s.name for s, _ in sel.ranking][-1] == "none"
 
 
+def test_the_ensemble_splits_n_among_its_sources_and_is_refused_with_any_of_them(X):
+    from das.collab.synthesis import Mixture, OutputRefused
+
+    class Refused(Central):
+        name = "refused"
+
+        def rows(self, X_train, n, scorer, seed):
+            raise OutputRefused("refused the program's output on this data: copies")
+
+    rows = Mixture((RandomOutliers(), Central())).rows(X, 7, None, 0)
+    assert rows.shape == (7, 4)
+    near_centre = np.linalg.norm(rows - X.mean(axis=0), axis=1) < 0.5 * X.std(axis=0).min()
+    assert near_centre.sum() in (3, 4)  # Central's share: half of the rows
+    with pytest.raises(OutputRefused):
+        Mixture((RandomOutliers(), Refused())).rows(X, 7, None, 0)
+
+
 def test_the_choice_is_refitted_at_its_lambda(X):
     from unittest import mock
 
