@@ -40,7 +40,7 @@ the reason recorded in ``fallback``.
 Cost: :data:`SPLITS` detector fits on 70 % of the rows and :data:`SPLITS` x
 (candidates + 1) syntheses and forests; the lambdas are free (re-fused scores).
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 
 import numpy as np
@@ -90,6 +90,9 @@ class Selection:
         :func:`expected_gain`'s summary of the choice.
     ranking : list of (source, lam)
         The eligible options, best first, then the base. Not part of :meth:`to_dict`.
+    summaries : dict
+        ``(name, lam) -> expected gain`` of each option in ``ranking`` (the
+        next one's, when the choice is refused on all rows). Not part of :meth:`to_dict`.
     """
 
     choice: str
@@ -100,6 +103,7 @@ class Selection:
     ranking: list
     lam: float | None = None
     expected_gain: dict | None = None
+    summaries: dict = field(default_factory=dict, repr=False)
 
     def refuse(self, source, why):
         """Record that ``source`` was refused (e.g. on all rows, after it won): the next option takes over."""
@@ -109,8 +113,8 @@ class Selection:
         self.ranking = [(s, lam) for s, lam in self.ranking if s.name != source.name]
         first, self.lam = self.ranking[0]
         self.choice, self.sha256 = first.name, first.sha256
-        if first.name == FALLBACK.name:
-            self.expected_gain = {**_kept(self.expected_gain["basis"]), "reason": f"{source.name} refused: {why}"}
+        self.expected_gain = self.summaries.get((first.name, self.lam)) or _kept(
+            self.expected_gain["basis"], f"{source.name} refused ({why}): keeping the base detector")
 
     def to_dict(self):
         return {"choice": self.choice, "sha256": self.sha256, "lam": self.lam, "table": self.table,
@@ -285,30 +289,29 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         option, reason = pick(gains, kinds)
         table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G))
                  for o, G in gains.items()]
-        summary = _kept(basis, reason) if option is None else _summary(
-            option[0], option[1], *expected_gain(gains[option], seed), _per_kind(gains[option], kinds), basis, reason)
         order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -gains[o].mean(axis=0).min())
+
+        def summarize(o, why):
+            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why)
     else:
         base = np.array([p["base"] for p in per_split])
-        auc = {o: np.array([p["options"][o] for p in per_split]) for o in key}
-        option, reason = pick_by_labels(auc, base)
-        table = [_row(key[o][0], o[1], (a - base).mean(), _paired_se(a - base), None,
-                      (a - base).mean() > _paired_se(a - base)) for o, a in auc.items()]
-        if option is None:
-            summary = _kept(basis, reason)
-        else:
-            diff = auc[option] - base
-            summary = _summary(option[0], option[1], float(diff.mean()), _paired_se(diff), None, basis, reason)
-        order = sorted((o for o in auc if table[list(auc).index(o)]["eligible"]), key=lambda o: -auc[o].mean())
-    if option is not None:  # the chosen option first (pick_by_labels' best may not be the largest margin)
-        order = [option] + [o for o in order if o != option]
-    else:
-        order = []
+        diffs = {o: np.array([p["options"][o] for p in per_split]) - base for o in key}
+        option, reason = pick_by_labels({o: d + base for o, d in diffs.items()}, base)
+        table = [_row(key[o][0], o[1], d.mean(), _paired_se(d), None, d.mean() > _paired_se(d))
+                 for o, d in diffs.items()]
+        order = sorted((o for o, d in diffs.items() if d.mean() > _paired_se(d)), key=lambda o: -diffs[o].mean())
+
+        def summarize(o, why):
+            return _summary(*o, float(diffs[o].mean()), _paired_se(diffs[o]), None, basis, why)
+    order = [] if option is None else [option] + [o for o in order if o != option]  # the rule's choice first
+    summaries = {o: summarize(o, reason if o == option else "the next option the rule accepts, after a refusal")
+                 for o in order}
+    summary = summaries[option] if option is not None else _kept(basis, reason)
     table += [{**_row(s, None, None, None, None, False), "error": why}
               for s in sources for name, why in errors.items() if s.name == name]
     ranking = [key[o] for o in order] + [(FALLBACK, None)]
     first, lam = ranking[0]
-    return Selection(first.name, first.sha256, table, None, perf_counter() - t0, ranking, lam, summary)
+    return Selection(first.name, first.sha256, table, None, perf_counter() - t0, ranking, lam, summary, summaries)
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

@@ -180,6 +180,31 @@ def test_the_choice_is_refitted_at_its_lambda(X):
     assert fitted.fusions["sum"].lam == 0.5 and fitted.selection["lam"] == 0.5
 
 
+def test_a_choice_refused_on_all_rows_hands_over_with_its_expected_gain(X):
+    from unittest import mock
+
+    from das.collab import pipeline
+    from das.collab.synthesis import OutputRefused
+
+    class RefusedLater(Central):
+        name = "program:late"
+
+        def rows(self, X_train, n, scorer, seed):
+            raise OutputRefused("refused the program's output on this data: copies")
+
+    late, basis = RefusedLater(), "planted anomalies: 3 splits x 4 kinds"
+    nxt = {"choice": "random", "lambda": 0.5, "estimate": 0.03, "decision": "enhance", "basis": basis}
+    chosen = selection.Selection(late.name, None, [{"candidate": late.name, "lam": 1.0, "error": None}], None, 0.0,
+                                 [(late, 1.0), (RandomOutliers(), 0.5), (NoEnhancement(), None)], 1.0,
+                                 {"choice": late.name, "decision": "enhance", "basis": basis},
+                                 {(late.name, 1.0): {}, ("random", 0.5): nxt})
+    with mock.patch.object(selection, "select", return_value=chosen):
+        fitted = pipeline.fit_auto(X, OneFeature(), candidates=[NoEnhancement()])
+    assert fitted.selection["choice"] == "random" and fitted.selection["lam"] == 0.5
+    assert fitted.selection["expected_gain"] == nxt and fitted.fusions["sum"].lam == 0.5
+    assert fitted.selection["table"][0]["error"].startswith("on all training rows: refused")
+
+
 def test_three_splits_each_fit_on_the_documented_hold_out(X):
     from tests.test_collab_selection import CountingToy
 
