@@ -45,20 +45,19 @@ HOLDOUT = 0.3
 
 # ---------------------------------------------------------------- phase 1: fit and cache
 def _candidates(detector, store):
-    """Random outliers and the detector's certified programs, as ``(name, source or None)``."""
+    """Random outliers and the detector's certified programs, as ``(name, synthesis source)``."""
     from das.collab import selection
 
-    return [(c.name, c.source) for c in selection.candidates(detector, store) if c.name != selection.NONE]
+    return [(c.name, c) for c in selection.candidates(detector, store) if c.name != selection.FALLBACK.name]
 
 
 def _fit_candidate(name, source, det, X_fit, seed):
     """Synthesize with one candidate against ``det`` and fit the default classifier and sum fusion."""
-    from das.collab import enhance, pipeline, selection
+    from das.collab import enhance
 
-    cand = selection.Candidate(name, None, source)
     n_syn = enhance.n_synthetic(len(X_fit), enhance.SYN_RATIO)
-    X_syn = selection.synthetic_rows(cand, lambda Z: pipeline.base_scores(det, Z), X_fit, n_syn, seed)
-    fitted = pipeline.fit_enhancement(det, X_fit, X_syn, seed=seed)
+    X_syn = source.rows(X_fit, n_syn, lambda Z: enhance.base_scores(det, Z), seed)
+    fitted = enhance.fit_enhancement(det, X_fit, X_syn, seed=seed)
     fusion = fitted.fusions["sum"]
     return fitted.classifier, (fusion.base.lo, fusion.base.scale, fusion.clf.lo, fusion.clf.scale)
 
@@ -68,7 +67,7 @@ def _subsample(X, cap, rng):
 
 
 def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
-    from das.collab import enhance, pipeline
+    from das.collab import enhance
     from das.collab.data import load_dataset, split_dataset
     from das.collab.planted import planted_split
 
@@ -78,9 +77,9 @@ def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
     normal, anomal = split.X_test[split.y_test == 0], split.X_test[split.y_test == 1]
     X_test = np.vstack([_subsample(normal, max_test_normal, rng), anomal])
     y_test = np.r_[np.zeros(len(X_test) - len(anomal)), np.ones(len(anomal))].astype(int)
-    det = pipeline.fit_detector(detector, X_train, seed)
+    det = enhance.fit_detector(detector, X_train, seed)
     cell = {"dataset": split.name, "detector": detector, "seed": seed, "y_test": y_test,
-            "base_test": pipeline.base_scores(det, X_test), "full": {}, "val": []}
+            "base_test": enhance.base_scores(det, X_test), "full": {}, "val": []}
     for name, source in cands:
         try:
             clf, scal = _fit_candidate(name, source, det, X_train, seed)
@@ -91,9 +90,9 @@ def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
     X_anom = anomal
     for r in range(repeats):
         ps = planted_split(X_train, random_state=1000 * seed + r, holdout=HOLDOUT)
-        det_r = pipeline.fit_detector(detector, ps.X_fit, seed)
-        rep = {"y_val": ps.y_val, "kinds": ps.kind_per_row, "base_val": pipeline.base_scores(det_r, ps.X_val),
-               "base_anom": pipeline.base_scores(det_r, X_anom), "cands": {}}
+        det_r = enhance.fit_detector(detector, ps.X_fit, seed)
+        rep = {"y_val": ps.y_val, "kinds": ps.kind_per_row, "base_val": enhance.base_scores(det_r, ps.X_val),
+               "base_anom": enhance.base_scores(det_r, X_anom), "cands": {}}
         for name, source in cands:
             if name not in cell["full"]:
                 continue

@@ -1,10 +1,11 @@
-"""Why ``auto`` gains where it gains: planted-validation gain against test gain, per cell.
+"""How well ``auto``'s expected gain predicts its real gain, per benchmark cell (calibration).
 
-For every benchmark cell with ``auto`` and ``random``: x is how much ``auto``'s
-choice beat random outliers on the anomalies planted in the training rows
-(the label-free figure it chose by), y is how much it beat them in test AUC-PR
-on the real labels (read here only to draw the figure). Points far right and
-below zero are cells where the planted anomalies misled the choice.
+For every benchmark cell with ``auto`` and ``base``: x is ``auto``'s expected
+gain (``selection["expected_gain"]["estimate"]``: the label-free AUC-PR gain on
+planted anomalies, 0 when it kept the base detector), y is its real gain over
+the base in test AUC-PR (labels read here only to draw the figure). The legend
+gives Pearson's r per detector. Points far right and below zero are cells where
+the planted anomalies misled the choice.
 
     python benchmarks/selection_figure.py results/full --out results/full/auto_selection.png
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 
 def points(cells_path):
-    """``{detector: [(validation gain over random, test gain over random)]}`` of the cells with a selection."""
+    """``{detector: [(expected gain, real gain over base)]}`` of the cells with an ``auto`` selection."""
     latest = {}
     for line in Path(cells_path).read_text().splitlines():
         rec = json.loads(line)
@@ -24,14 +25,11 @@ def points(cells_path):
     out = {}
     for rec in latest.values():
         metrics, sel = rec.get("metrics") or {}, rec.get("selection") or {}
-        table = {row["candidate"]: row["mean_auc_pr"] for row in sel.get("table", [])}
-        if "auto" not in metrics or "random" not in metrics or sel.get("choice") not in table:
+        gain = sel.get("expected_gain")
+        if "auto" not in metrics or "base" not in metrics or not gain:
             continue
-        if table.get("random") is None or table[sel["choice"]] is None:
-            continue
-        x = table[sel["choice"]] - table["random"]
-        y = metrics["auto"]["auc_pr"] - metrics["random"]["auc_pr"]
-        out.setdefault(rec["detector"], []).append((x, y))
+        y = metrics["auto"]["auc_pr"] - metrics["base"]["auc_pr"]
+        out.setdefault(rec["detector"], []).append((gain["estimate"], y))
     return out
 
 
@@ -50,12 +48,13 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 5))
     for det, pts in sorted(data.items()):
         xy = np.array(pts)
-        ax.scatter(xy[:, 0], xy[:, 1], s=18, alpha=0.75, label=f"{det} (mean test gain {xy[:, 1].mean():+.3f})")
+        r = np.corrcoef(xy[:, 0], xy[:, 1])[0, 1] if len(xy) > 2 and xy.std(axis=0).min() > 0 else float("nan")
+        ax.scatter(xy[:, 0], xy[:, 1], s=18, alpha=0.75, label=f"{det} (r {r:+.2f}, mean real gain {xy[:, 1].mean():+.3f})")
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlabel("auto's choice - random outliers, planted-validation AUC-PR (what auto sees)")
-    ax.set_ylabel("auto - random outliers, test AUC-PR (real labels)")
-    ax.set_title("auto: planted-validation gain vs real test gain (one point per dataset)", fontsize=10)
+    ax.set_xlabel("auto's expected gain over base (planted anomalies, label-free)")
+    ax.set_ylabel("auto - base, test AUC-PR (real labels)")
+    ax.set_title("auto: expected gain vs real gain (one point per cell)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)

@@ -17,11 +17,15 @@ from the same code.
 
 ``program`` selects the synthesis program:
 
-- ``"auto"`` (default): the label-free choice per dataset
+- ``"auto"`` (default): do no harm. The label-free choice per dataset
   (:mod:`collab.selection`) among the detector's certified programs, random
-  outliers and no enhancement, by planted-anomaly validation on a held-out
-  share of the training rows; the winner is refitted on all rows and the
-  choice with its table is kept in ``selection_``.
+  outliers, their ensemble and no enhancement, each at fusion weights 0.25,
+  0.5, 1 and 2, by validation on 3 planted splits of the training rows: an
+  option is taken only if every planted anomaly kind gains, else the base
+  detector is kept and the reason (the kind that lost) recorded. ``lam`` is
+  then the rule's choice, not the parameter. The choice with its table is kept
+  in ``selection_``, what to expect in ``expected_gain_``. With ``fit(X,
+  y_known=...)`` the choice is made on the known anomalies instead.
 - ``"certified"``: the detector's certified program, chosen by the
   certification service (:mod:`collab.certification`); on a fresh store the
   bundled programs are certified on first use, exactly as by the CLI.
@@ -45,6 +49,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from das.collab import pipeline
+from das.collab.labels import known_mask
 from das.collab.threshold import pot_threshold
 
 THRESHOLDS = ("contamination", "pot")
@@ -72,7 +77,7 @@ class EnhancedDetector(BaseDetector):
         LLM-DAS Eq. 7 sum fusion or the CoLLaTe-style learned fusion.
     classifier : {"rf", "svm", "mlp"}, default="rf"
     lam : float, default=2.0
-        Weight of the classifier in the sum fusion.
+        Weight of the classifier in the sum fusion (a fixed program; ``"auto"`` chooses its own).
     syn_ratio : float, default=0.1
         N_syn as a fraction of the training size.
     threshold : {"contamination", "pot"}, default="contamination"
@@ -99,9 +104,19 @@ class EnhancedDetector(BaseDetector):
     program_sha256_ : str or None
         None when ``program="auto"`` chose random outliers or no enhancement.
     selection_ : dict or None
-        ``program="auto"``: the choice, its validation table (mean and
-        per-kind planted AUC-PR per candidate), the fallback reason if any and
-        the seconds it took; None otherwise.
+        ``program="auto"``: the choice and its fusion weight, its validation
+        table (per option: the mean and per-kind planted AUC-PR gain over the
+        base, eligibility), the fallback reason if any and the seconds it
+        took; None otherwise.
+    expected_gain_ : dict or None
+        ``program="auto"``: what to expect, as
+        :func:`collab.selection.select` measured it: ``choice``, ``lambda``,
+        ``estimate`` (mean AUC-PR gain over the base), ``std_error`` (seeded
+        bootstrap over splits x kinds; with ``y_known``: over splits),
+        ``interval`` (estimate +- 1.96 SE), ``per_kind``, ``basis`` ("planted
+        anomalies: 3 splits x 4 kinds", or the known anomalies), ``decision``
+        ("enhance" or "keep base") and ``reason``. A gain on *planted*
+        anomalies is not a forecast of the gain on real ones. None otherwise.
     decision_scores_ : ndarray of shape (n_train,)
         Enhanced scores of the training rows (higher = more anomalous).
     threshold_ : float
@@ -128,7 +143,7 @@ class EnhancedDetector(BaseDetector):
         self.store = store
         self.allow_uncertified = allow_uncertified
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, y_known=None):
         """Fit detector, synthesize anomalies in the sandbox, fit classifier and fusion.
 
         Parameters
@@ -136,6 +151,11 @@ class EnhancedDetector(BaseDetector):
         X : array-like of shape (n_samples, n_features)
             Training data, assumed normal.
         y : ignored
+        y_known : array-like of int (row indices) or bool (mask), default=None
+            A few known anomalies among the rows of ``X``. They never enter a
+            fit; ``program="auto"`` chooses by cross-validated AUC-PR on them
+            (:func:`collab.selection.pick_by_labels`) and ``expected_gain_``
+            is measured on them. They are scored in ``decision_scores_``.
 
         Returns
         -------
@@ -148,16 +168,19 @@ class EnhancedDetector(BaseDetector):
         if not (isinstance(self.contamination, (float, int)) and 0.0 < self.contamination <= 0.5):
             raise ValueError(f"contamination must be a number in (0, 0.5], got {self.contamination!r}")
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        fitted = pipeline.fit(X, self.detector, self.program, self.store, fusions=(self.fusion,),
+        fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
+        fitted = pipeline.fit(X[fit_rows], self.detector, self.program, self.store, fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
                               collate_params=self.collate_params, seed=_seed(self.random_state),
-                              allow_uncertified=self.allow_uncertified)
+                              allow_uncertified=self.allow_uncertified,
+                              known=None if y_known is None else X[~fit_rows])
         self.enhancement_ = fitted
         self.detector_, self.classifier_ = fitted.detector, fitted.classifier
         self.fusion_name_ = self.fusion
         self.fusion_, self.X_syn_ = fitted.fusions[self.fusion], fitted.X_syn
         self.program_sha256_ = fitted.program_sha256
         self.selection_ = fitted.selection
+        self.expected_gain_ = None if fitted.selection is None else fitted.selection["expected_gain"]
         self.decision_scores_ = fitted.scores(X)[self.fusion]
         self._set_n_classes(None)
         self._process_decision_scores()  # PyOD's: threshold_, labels_ and the moments "unify" uses

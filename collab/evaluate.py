@@ -15,8 +15,10 @@ pipeline's scores, the same ones ``EnhancedDetector`` returns. Methods:
 - ``gaussian``: sum fusion with Gaussian-noise perturbations of training rows
   (App. 6.13.1; see :func:`collab.enhance.gaussian_noise`).
 - ``auto``: the default, ``program="auto"`` (:mod:`collab.selection`): the
-  label-free choice among the certified programs, random outliers and no
-  enhancement, sum fusion; the choice and its table are kept in the result.
+  label-free choice among the certified programs, random outliers, their
+  ensemble and no enhancement (the base unless every planted kind gains), sum
+  fusion at the chosen lambda; the choice, its table and its expected gain are
+  kept in the result.
 
 Only training data and synthetic rows are used for fitting; ``y_test`` only
 for the metrics.

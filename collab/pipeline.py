@@ -72,40 +72,46 @@ def fit(X_train, detector, program="auto", store=None, *, allow_uncertified=Fals
     "none", "random", or program text with ``allow_uncertified``
     (:func:`collab.certification.resolve_source`); ``store`` is a path (None:
     the default store), opened and closed here; ``options`` go to
-    :func:`fit_source` (or :func:`fit_auto`).
+    :func:`fit_source` (or :func:`fit_auto`). ``known`` (rows of known
+    anomalies, never in ``X_train``) is what ``auto`` chooses by; other
+    programs do not read it.
     """
+    known = options.pop("known", None)
     if isinstance(program, str) and program == "auto":
-        return fit_auto(X_train, detector, store, **options)
+        return fit_auto(X_train, detector, store, known=known, **options)
     source = resolve_source(program, detector_name(detector), store, allow_uncertified=allow_uncertified)
     return fit_source(source, X_train, detector, **options)
 
 
 def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
-             syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None, candidates=None):
-    """``program="auto"``: choose label-free (:mod:`collab.selection`), refit the winner on all rows.
+             syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None, candidates=None, known=None):
+    """``program="auto"``: choose (:mod:`collab.selection`), refit the choice on all rows, or keep the base.
 
-    ``det``: the detector already fitted on ``X_train`` (same seed), if any,
-    so it is not fitted twice. ``candidates``: the synthesis sources
-    (:func:`collab.selection.candidates`) already read from ``store`` (the
-    benchmark reads them once, in the parent). A winner whose rows are refused
-    on all rows is recorded as refused in the table and the next in the
-    ranking is refitted. The returned :class:`collab.enhance.Enhancement`
-    carries the choice and its table in ``selection`` and its cost in
-    ``timings["selection"]``.
+    The choice includes the fusion weight (``lam`` is not used: the rule
+    chooses among :data:`collab.selection.LAMBDAS`, label-free, or keeps the
+    base detector). ``det``: the detector already fitted on ``X_train`` (same
+    seed), if any, so it is not fitted twice. ``candidates``: the synthesis
+    sources (:func:`collab.selection.candidates`) already read from ``store``.
+    ``known``: rows of known anomalies, never fitted on, that the choice is made
+    by (:func:`collab.selection.pick_by_labels`). A choice whose rows are refused
+    on all rows is recorded as refused and the next in the ranking is refitted.
+    The returned :class:`collab.enhance.Enhancement` carries the choice, its
+    table and its expected gain in ``selection`` and its cost in ``timings["selection"]``.
     """
     from das.collab import selection
 
-    stage("choose label-free")
+    stage("choose (keep the base unless every planted kind gains)")
     cands = selection.candidates(detector_name(detector), store) if candidates is None else list(candidates)
-    chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, lam=lam,
-                              classifier=classifier)
+    chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, classifier=classifier,
+                              known=known)
     t0 = perf_counter()
     det = enhance.fit_detector(detector, X_train, seed) if det is None else det
     base_fit = perf_counter() - t0
-    for source in chosen.ranking:
+    for source, weight in chosen.ranking:
         try:
-            fitted = fit_source(source, X_train, detector, fusions=fusions, classifier=classifier, lam=lam,
-                                syn_ratio=syn_ratio, collate_params=collate_params, seed=seed, det=det)
+            fitted = fit_source(source, X_train, detector, fusions=fusions, classifier=classifier,
+                                lam=lam if weight is None else weight, syn_ratio=syn_ratio,
+                                collate_params=collate_params, seed=seed, det=det)
             break
         except enhance.SynthesisError as exc:
             chosen.refuse(source, f"on all training rows: {exc}")
@@ -114,20 +120,44 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     return fitted
 
 
-def select_dataset(data, detector, *, seed=0, store=None, read=None):
+def _without_known(ds, labels):
+    """``ds`` without the rows a labels file names, and those rows (raw); ``labels`` None: ``ds``, None."""
+    from dataclasses import replace
+
+    from das.collab.labels import read_label_ids
+
+    if labels is None:
+        return ds, None
+    positions = read_label_ids(labels, ds.row_ids(), ds.y)
+    keep = np.ones(len(ds.X), dtype=bool)
+    keep[positions] = False
+    ids = ds.row_ids()[keep]
+    return replace(ds, X=ds.X[keep], y=None if ds.y is None else ds.y[keep], ids=ids), ds.X[positions]
+
+
+def _known_scaled(split, known_raw):
+    if known_raw is None:
+        return None
+    known = np.asarray(known_raw, dtype=np.float64)
+    return split.scaler.transform(known) if split.scaler is not None else known
+
+
+def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None):
     """``das select``: ``auto``'s choice and table on a dataset's training half (labels are not read).
 
     ``data``: a path or a name in ``$DAS_DATA_DIR``; the split is the papers'
     protocol, as for ``das enhance``; ``read``: :func:`collab.data.load_dataset`
-    options. Returns the selection as a dict with ``dataset``, ``detector`` and ``n_train``.
+    options; ``labels``: a file of known anomalies' row ids (:func:`collab.labels.read_label_ids`),
+    left out of the split and chosen by. Returns the selection as a dict with ``dataset``, ``detector`` and ``n_train``.
     """
     from das.collab import selection
     from das.collab.data import load_dataset, resolve_dataset, split_dataset
 
     name = detector_name(detector)
-    split = split_dataset(load_dataset(resolve_dataset(data), **(read or {})), scale="standard",
-                          require_anomaly=False)
-    chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed)
+    ds, known = _without_known(load_dataset(resolve_dataset(data), **(read or {})), labels)
+    split = split_dataset(ds, scale="standard", require_anomaly=False)
+    chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed,
+                              known=_known_scaled(split, known))
     return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
 
 
@@ -141,7 +171,7 @@ def record_run(store, enhancement, detector, fingerprint, seed, metrics):
 
 def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM,
                     seed=0, label_column=None, store=None, read=None,
-                    score_all=False, progress=None):
+                    score_all=False, progress=None, labels=None):
     """``das enhance``: split ``data``, fit the pipeline on its training half, score, record the run.
 
     Returns a dict with the split sizes, test ``scores`` (``base``,
@@ -152,6 +182,8 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     the test rows with the user's ids, or every row when ``score_all``).
     ``read``: more :func:`collab.data.load_dataset` options (``sep``, ``id_column``, ``missing``, ...).
     ``progress``: show the stages as a bar on stderr (None: when stderr is a terminal).
+    ``labels``: a file of known anomalies' row ids, taken out of the data before
+    the split (never fitted on, never scored); ``auto`` chooses by them.
     """
     from das.collab.data import load_dataset, resolve_dataset, split_dataset
     from das.collab.metrics import auc_pr, auc_roc
@@ -161,11 +193,12 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     stages = 7 + (program in (None, "auto"))
     with progress_bar(f"das enhance {name}", stages, enabled=progress):
         stage("read data")
-        ds = load_dataset(resolve_dataset(data), label_column=label_column, **(read or {}))
+        ds, known = _without_known(load_dataset(resolve_dataset(data), label_column=label_column, **(read or {})),
+                                   labels)  # known anomalies: neither fitted on nor scored
         stage("split and scale")
         split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
         fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
-                     classifier=classifier, lam=lam, seed=seed)
+                     classifier=classifier, lam=lam, seed=seed, known=_known_scaled(split, known))
         stage("score test rows")
         test = fitted.scores(split.X_test)
         scores = {"base": test["base"], "enhanced": test[fusion]}
@@ -187,12 +220,14 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
 
 
 def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM, seed=0,
-                  store=None, read=None):
+                  store=None, read=None, labels=None):
     """``das score``: fit the enhancement on every row of ``data`` and score every row.
 
     Labels, when the file has them, are never read for fitting; they are
     returned beside the scores. ``read``: options of
     :func:`collab.data.load_dataset` (separator, id column, missing values, ...).
+    ``labels``: a file of known anomalies' row ids: left out of every fit
+    (scaler included), scored like every row; ``auto`` chooses by them.
 
     Returns
     -------
@@ -205,12 +240,17 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     from sklearn.preprocessing import StandardScaler
 
     from das.collab.data import fingerprint, load_dataset, resolve_dataset
+    from das.collab.labels import read_label_ids
     from das.collab.scoring import RowScores
 
     name = detector_name(detector)
     ds = load_dataset(resolve_dataset(data), **(read or {}))
-    X = StandardScaler().fit_transform(ds.X)
-    fitted = fit(X, name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed)
+    fit_rows = np.ones(len(ds.X), dtype=bool)
+    if labels is not None:
+        fit_rows[read_label_ids(labels, ds.row_ids(), ds.y)] = False
+    X = StandardScaler().fit(ds.X[fit_rows]).transform(ds.X)
+    fitted = fit(X[fit_rows], name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed,
+                 known=X[~fit_rows] if labels is not None else None)
     scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on
     run_id = None
     if fitted.program_sha256 is not None:

@@ -1,61 +1,73 @@
-"""Label-free choice of the enhancement per dataset (``program="auto"``).
+"""Label-free choice of the enhancement per dataset (``program="auto"``): do no harm.
 
 Among the detector's certified programs, random outliers (LLM-DAS App.
-6.13.1) and no enhancement at all, choose by *planted-anomaly validation* on
-the user's own unlabeled training rows:
+6.13.1), the ensemble of them (:class:`collab.synthesis.Mixture`) and no
+enhancement at all, choose by *planted-anomaly validation* on the user's own
+unlabeled training rows, and keep the base detector unless every planted kind
+gains (the "worstkind" rule of ``results/no_harm``, decided on the 12
+decision datasets only):
 
-1. at most :data:`MAX_ROWS` training rows are validated on (a seeded
-   subsample above it: the choice costs the same on 100k rows as on 10M);
-   :func:`collab.planted.planted_split` holds out :data:`HOLDOUT` of them and
-   plants the four ADBench types (local, clustered, global, dependency) from
-   the statistics of the rest;
-2. the detector is fitted once on the rest and scores them once; each
-   candidate's enhancement (the pipeline's default configuration, sum fusion)
-   is fitted on the same rows, the candidates in parallel threads
-   (``n_jobs``; each candidate draws with the same seed whatever the number
-   of threads, so the table does not depend on it) -- :func:`validate`;
-3. the decision rule, :func:`rank`: each candidate is scored by AUC-PR *per
-   kind* (held-out normals + that kind's rows) and ranked by the mean over
-   kinds; ties go to the earlier candidate in the order none, random,
-   programs (the cheaper, safer one);
-4. the winner is refitted on all rows by :func:`collab.pipeline.fit_auto`
-   (a program whose rows are refused there gives way to the next one).
+1. :data:`SPLITS` planted splits (:func:`collab.planted.planted_split`, seeds
+   derived from the fit's seed) each hold out :data:`HOLDOUT` of the rows and
+   plant the four ADBench kinds (local, clustered, global, dependency) from the
+   statistics of the rest;
+2. on each split the detector is refitted on the rest, and each candidate's
+   enhancement (its synthesis, the default classifier, sum fusion) on the same
+   rows; the options are every candidate at every fusion weight
+   :data:`LAMBDAS` (one classifier per candidate and split: only the weight
+   changes);
+3. ``G[r, k]`` = AUC-PR(option) - AUC-PR(base) on split ``r``, kind ``k``;
+   :func:`pick` (the rule) takes the option whose *worst* kind gains most,
+   among those whose split-mean gain is positive on every kind (and overall);
+   ties go to the earlier candidate, then the smaller lambda. When no option
+   qualifies the base detector is kept, and the reason names the kind that lost;
+4. :func:`expected_gain` summarizes the chosen option's ``G``: its mean, a
+   seeded bootstrap standard error over splits and kinds, and the gain per kind.
+   It is a gain *on planted anomalies*, not a forecast of the gain on real ones.
 
-Every candidate is a synthesis source (:mod:`collab.synthesis`) and answers
-the same call as on the fixed path: a program's rows pass the sandbox and the
-run-time output check, and a refused program is recorded with its reason.
+With a few known anomalies (``known``: rows never fitted on), each split scores
+its held-out normals plus the known anomalies instead, and :func:`pick_by_labels`
+takes the option with the best mean AUC-PR only if it beats the base by more
+than one standard error of the split-by-split difference.
 
-Labels never enter: the only inputs are the training rows, the detector and
-the candidates. Everything is seeded, so the same rows and seed give the same
-choice. When the rows are too few to plant from, the choice is
-:data:`FALLBACK` and the reason is recorded.
+The one default is the same for every dataset; lambda is chosen per dataset by
+the rule, without labels. Every candidate is a synthesis source
+(:mod:`collab.synthesis`): a program's rows pass the sandbox and the run-time
+output check, and a refused candidate is recorded with its reason. Everything is
+seeded. When the rows are too few to plant from, the base detector is kept and
+the reason recorded in ``fallback``.
 
-Cost, bounded by :data:`MAX_ROWS` whatever the data's size: one detector fit
-on 70 % of the validated rows, two mixture sweeps (local and clustered
-planting, on at most 500 rows) and one synthesis + forest per candidate; the
-table records the seconds spent.
+Cost, bounded by :data:`MAX_ROWS` whatever the data's size (a seeded
+subsample of the training rows above it: the choice costs the same on 100k
+rows as on 10M): :data:`SPLITS` detector fits on 70 % of the validated rows
+and :data:`SPLITS` x (candidates + 1) syntheses and forests; the lambdas are
+free (re-fused scores).
 """
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 
 import numpy as np
 
 from das.collab import enhance
-from das.collab.planted import per_kind_auc_pr, planted_split
-from das.collab.synthesis import CertifiedProgram, NoEnhancement, RandomOutliers
+from das.collab.metrics import auc_pr
+from das.collab.planted import KINDS, NORMAL, per_kind_auc_pr, planted_split
+from das.collab.synthesis import CertifiedProgram, Mixture, NoEnhancement, RandomOutliers
 
-#: Share of the validated rows held out as normals.
+
+#: Share of the training rows held out for validation, and the number of planted splits.
 HOLDOUT = 0.3
+SPLITS = 3
 #: Training rows validated on, at most: a seeded subsample of this many when there are more.
 #: Every ODDS dataset but five (shuttle, smtp, mulcross, forestcover, http) has fewer training rows.
 MAX_ROWS = 10_000
-#: The choice when there are too few rows to validate on: the detector alone cannot do harm.
+#: The fusion weights every candidate is validated at (the classifier is fitted once per split).
+LAMBDAS = (0.25, 0.5, 1.0, 2.0)
+#: Bootstrap resamples of the expected gain's standard error, and the interval's z.
+BOOTSTRAP = 200
+Z_INTERVAL = 1.96
+#: The choice when there is nothing to validate on: the detector alone cannot do harm.
 FALLBACK = NoEnhancement()
-
-
-class TooFewRows(ValueError):
-    """No planted split can be made of the training rows."""
+KEEP_BASE = "keep base"
 
 
 @dataclass
@@ -65,20 +77,28 @@ class Selection:
     Attributes
     ----------
     choice : str
-        Name of the winning candidate.
+        Name of the chosen candidate (:data:`FALLBACK`'s name: the base detector).
     sha256 : str or None
-        The winning program's hash (None for none/random).
+        The chosen program's hash (None for none/random/ensemble).
+    lam : float or None
+        The chosen fusion weight (None when the base is kept).
     table : list of dict
-        One row per candidate: ``candidate``, ``sha256``, ``mean_auc_pr`` (None
-        when the candidate failed or was refused), AUC-PR per planted kind,
-        ``error`` (why it failed or was refused).
+        One row per option: ``candidate``, ``lam``, ``sha256``, ``mean_gain``
+        and ``worst_gain`` (the mean over splits and kinds, the worst kind's
+        split-mean; with known anomalies: the mean AUC-PR gain on them and its
+        standard error), the gain per planted kind, ``eligible``, ``error`` (why
+        the candidate failed or was refused; the gains are then None).
     fallback : str or None
-        Why no validation ran (the choice is then :data:`FALLBACK`).
+        Why no validation ran (the base detector is then kept).
     seconds : float
         Wall time of the validation.
-    ranking : list
-        The synthesis sources that ran, best first (ties: the earlier
-        candidate); :data:`FALLBACK` last. Not part of :meth:`to_dict`.
+    expected_gain : dict
+        :func:`expected_gain`'s summary of the choice.
+    ranking : list of (source, lam)
+        The eligible options, best first, then the base. Not part of :meth:`to_dict`.
+    summaries : dict
+        ``(name, lam) -> expected gain`` of each option in ``ranking`` (the
+        next one's, when the choice is refused on all rows). Not part of :meth:`to_dict`.
     rows : dict or None
         ``{"validated": k, "of": n}``: the training rows validated on
         (:func:`validation_rows`, at most :data:`MAX_ROWS`) of all ``n``.
@@ -90,19 +110,26 @@ class Selection:
     fallback: str | None
     seconds: float
     ranking: list
+    lam: float | None = None
+    expected_gain: dict | None = None
+    summaries: dict = field(default_factory=dict, repr=False)
     rows: dict | None = None
 
     def refuse(self, source, why):
-        """Record that ``source`` was refused (e.g. on all rows, after it won): the next one takes over."""
+        """Record that ``source`` was refused (e.g. on all rows, after it won): the next option takes over."""
         for row in self.table:
             if row["candidate"] == source.name:
-                row["error"] = why
-        self.ranking = [s for s in self.ranking if s.name != source.name]
-        self.choice, self.sha256 = self.ranking[0].name, self.ranking[0].sha256
+                row["error"], row["eligible"] = why, False
+        self.ranking = [(s, lam) for s, lam in self.ranking if s.name != source.name]
+        first, self.lam = self.ranking[0]
+        self.choice, self.sha256 = first.name, first.sha256
+        self.expected_gain = self.summaries.get((first.name, self.lam)) or _kept(
+            self.expected_gain["basis"], f"{source.name} refused ({why}): keeping the base detector")
 
     def to_dict(self):
-        return {"choice": self.choice, "sha256": self.sha256, "table": self.table, "fallback": self.fallback,
-                "seconds": self.seconds, "rows": self.rows}
+        return {"choice": self.choice, "sha256": self.sha256, "lam": self.lam, "table": self.table,
+                "fallback": self.fallback, "seconds": self.seconds, "expected_gain": self.expected_gain,
+                "rows": self.rows}
 
 
 def candidates(detector, store=None):
@@ -133,6 +160,95 @@ def candidates(detector, store=None):
     return [NoEnhancement(), RandomOutliers(), *found]
 
 
+def pick(gains, kinds):
+    """The rule that picks, label-free ("worstkind"): the option whose worst planted kind gains most.
+
+    Parameters
+    ----------
+    gains : dict
+        ``option -> G``, ``G`` of shape (splits, kinds): AUC-PR(option) -
+        AUC-PR(base) per planted split and kind. Earlier options win ties.
+    kinds : sequence of str
+        The kinds, in ``G``'s column order.
+
+    Returns
+    -------
+    (option or None, reason)
+        None keeps the base detector; the reason names the kind that lost.
+    """
+    best = closest = None
+    for option, G in gains.items():
+        per_kind = G.mean(axis=0)
+        worst = per_kind.min()
+        if closest is None or worst > closest[1]:
+            closest = (option, worst, kinds[int(per_kind.argmin())])
+        if eligible(G) and (best is None or worst > best[1]):
+            best = (option, worst)
+    if best is not None:
+        return best[0], f"every planted kind gains (the worst by {best[1]:+.4f})"
+    if closest is None:
+        return None, "no option could be validated: keeping the base detector"
+    (name, lam), worst, kind = closest
+    verb = "loses" if worst < 0 else "gains nothing"
+    return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {verb}"
+                  + (f" {-worst:.4f}" if worst < 0 else "") + f" on planted '{kind}' anomalies; "
+                  "keeping the base detector")
+
+
+def eligible(G):
+    """An option may be chosen: its split-mean gain is positive on every planted kind, and overall."""
+    return bool(G.mean(axis=0).min() > 0 and G.mean() > 0)
+
+
+def _per_kind(G, kinds):
+    return {k: float(v) for k, v in zip(kinds, G.mean(axis=0))}
+
+
+def pick_by_labels(auc, base):
+    """The rule that picks with known anomalies: the best mean AUC-PR, if it beats base by more than 1 SE.
+
+    ``auc``: ``option -> AUC-PR per split`` on the held-out normals plus the
+    known anomalies; ``base``: the base detector's, per split. The margin is one
+    standard error of the split-by-split difference (against the winner's curse
+    over many options). Returns ``(option or None, reason)``.
+    """
+    best = None
+    for option, a in auc.items():
+        diff = a - base
+        if diff.mean() > _paired_se(diff) and (best is None or a.mean() > auc[best].mean()):
+            best = option
+    if best is not None:
+        return best, "beats the base detector on the known anomalies by more than one standard error"
+    return None, ("no option beats the base detector on the known anomalies by more than one standard error; "
+                  "keeping the base detector")
+
+
+def _paired_se(diff):
+    return float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+
+
+def expected_gain(G, seed=0, boot=BOOTSTRAP):
+    """Mean of ``G`` (splits x kinds) and its standard error by a seeded two-way bootstrap over splits and kinds."""
+    rng = np.random.default_rng(seed)
+    R, K = G.shape
+    ri, ki = rng.integers(0, R, (boot, R)), rng.integers(0, K, (boot, K))
+    return float(G.mean()), float(np.std(G[ri[:, :, None], ki[:, None, :]].mean(axis=(1, 2))))
+
+
+def _summary(choice, lam, estimate, se, per_kind, basis, reason):
+    return {"choice": choice, "lambda": lam, "estimate": estimate, "std_error": se,
+            "interval": [estimate - Z_INTERVAL * se, estimate + Z_INTERVAL * se], "per_kind": per_kind,
+            "basis": basis, "decision": "enhance" if choice != "base" else KEEP_BASE, "reason": reason}
+
+
+def _kept(basis, reason=""):
+    return _summary("base", None, 0.0, 0.0, None, basis, reason)
+
+
+def _split_seed(seed, r):
+    return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
 def validation_rows(X_train, seed=0, max_rows=MAX_ROWS):
     """The rows validated on: all of ``X_train``, or a seeded subsample of ``max_rows`` in their order."""
     X = np.asarray(X_train)
@@ -141,100 +257,134 @@ def validation_rows(X_train, seed=0, max_rows=MAX_ROWS):
     return X[np.sort(np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False))]
 
 
-def validate(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, max_rows=MAX_ROWS, n_jobs=None,
-             syn_ratio=enhance.SYN_RATIO, lam=enhance.LAM, classifier=enhance.CLASSIFIER):
-    """Each candidate's per-kind AUC-PR on one planted split of ``X_train``: one table row per candidate.
-
-    The split (:func:`validation_rows`, then :func:`collab.planted.planted_split`),
-    the detector's fit and its scores are computed once and shared; the
-    candidates run in up to ``n_jobs`` threads (None: one per candidate, as
-    many as this process's cores). A row has ``candidate``, ``sha256``,
-    ``mean_auc_pr`` (None when the candidate failed or was refused), AUC-PR per
-    planted kind and ``error``; rows come in the order of ``cands``. Arguments
-    as in :func:`select`.
-
-    Raises
-    ------
-    TooFewRows
-        When the rows are too few to plant from.
-    """
-    from joblib import Parallel, delayed
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # small matrices and concurrent candidates: BLAS threads only contend
-        try:
-            split = planted_split(validation_rows(X_train, seed, max_rows), random_state=seed, holdout=holdout)
-        except ValueError as exc:
-            raise TooFewRows(str(exc)) from exc
-        det = enhance.fit_detector(detector, split.X_fit, seed)
-        base_fit = enhance.train_scores(det, split.X_fit)
-        base_val = enhance.base_scores(det, split.X_val)
-        n_syn = enhance.n_synthetic(len(split.X_fit), syn_ratio)
-
-        def one(source):
-            row = {"candidate": source.name, "sha256": source.sha256, "mean_auc_pr": None, "error": None}
-            try:
-                X_syn = source.rows(split.X_fit, n_syn, lambda Z: enhance.base_scores(det, Z), seed)
-            except enhance.SynthesisError as exc:
-                return {**row, "error": str(exc)}
-            scores = enhance.fit_enhancement(det, split.X_fit, X_syn, classifier=classifier, lam=lam, seed=seed,
-                                             base_train=base_fit).scores(split.X_val, base=base_val)["sum"]
-            kinds = per_kind_auc_pr(scores, split.y_val, split.kind_per_row)
-            return {**row, **kinds, "mean_auc_pr": float(np.mean(list(kinds.values())))}
-
-        jobs = n_jobs or max(1, min(len(cands), len(os.sched_getaffinity(0))))
-        return Parallel(n_jobs=jobs, prefer="threads")(delayed(one)(source) for source in cands)
-
-
-def rank(table, cands):
-    """The decision rule: the validated candidates, best mean AUC-PR first (ties: the earlier one).
-
-    ``table`` as :func:`validate` returns it, in the order of ``cands``; failed
-    or refused candidates are left out. :data:`FALLBACK` is appended when it
-    is not among them.
-    """
-    scored = [(row["mean_auc_pr"], source) for row, source in zip(table, cands) if row["mean_auc_pr"] is not None]
-    ranking = [s for _, s in sorted(scored, key=lambda e: -e[0])]  # a stable sort keeps the earlier of ties
-    if not any(s.name == FALLBACK.name for s in ranking):
-        ranking.append(FALLBACK)
-    return ranking
-
-
-def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, max_rows=MAX_ROWS, n_jobs=None,
-           syn_ratio=enhance.SYN_RATIO, lam=enhance.LAM, classifier=enhance.CLASSIFIER):
-    """Validate ``cands`` on planted anomalies in ``X_train`` (:func:`validate`), rank them (:func:`rank`).
+def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhance.SYN_RATIO,
+           classifier=enhance.CLASSIFIER, known=None, splits=SPLITS, lambdas=LAMBDAS, max_rows=MAX_ROWS):
+    """Validate ``cands`` on planted splits of ``X_train``; return a :class:`Selection`.
 
     Parameters
     ----------
     X_train : ndarray of shape (n, d)
-        Unlabeled training rows (no labels are taken, none are needed).
+        Training rows (no labels are taken).
     detector : str or detector object
     cands : list of synthesis sources (:mod:`collab.synthesis`)
-        Validated in order; ties go to the earlier one. A source whose rows
-        are refused (the sandbox, the output check) is recorded with its reason.
+        Validated in order; ties go to the earlier one. :data:`FALLBACK` (no
+        enhancement) is the base every option is measured against; with two
+        or more other candidates their :class:`collab.synthesis.Mixture` is
+        one more. A source whose rows are refused is recorded with its reason.
     seed : int
-        Seeds the subsample, the split, the planting, the detector, the synthesis and the forest.
-    holdout, max_rows
-        Share held out; rows validated on, at most (:data:`MAX_ROWS`).
-    n_jobs : int or None
-        Candidates validated at once, in threads (None: as many as cores and
-        candidates). The outcome does not depend on it.
-    syn_ratio, lam, classifier
-        The enhancement's configuration (fitted by
-        :func:`collab.enhance.fit_enhancement`, exactly as a user's run).
-
-    Returns
-    -------
-    Selection
+        Seeds the splits, the planting, the detector, the synthesis and the forest.
+    known : ndarray of shape (k, d) or None
+        Known anomalies (never fitted on): each split scores its held-out
+        normals plus these, and :func:`pick_by_labels` chooses.
+    holdout, syn_ratio, classifier, splits, lambdas
+        Share held out, the enhancement's configuration, the number of splits
+        and the fusion weights tried.
+    max_rows : int
+        Training rows validated on, at most (:func:`validation_rows`).
     """
+    from threadpoolctl import threadpool_limits
+
     t0 = perf_counter()
+    basis = (f"known anomalies: {len(known)} rows, cross-validated AUC-PR over {splits} planted splits"
+             if known is not None else f"planted anomalies: {splits} splits x {len(KINDS)} kinds")
+    sources = [s for s in cands if s.name != FALLBACK.name]
+    if len(sources) >= 2:
+        sources.append(Mixture(tuple(sources)))
+    errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
-    try:
-        table = validate(X_train, detector, cands, seed=seed, holdout=holdout, max_rows=max_rows, n_jobs=n_jobs,
-                         syn_ratio=syn_ratio, lam=lam, classifier=classifier)
-    except TooFewRows as exc:
-        return Selection(FALLBACK.name, None, [], f"no planted validation ({exc})", perf_counter() - t0,
-                         [FALLBACK], rows)
-    ranking = rank(table, cands)
-    fallback = None if any(row["mean_auc_pr"] is not None for row in table) else "every candidate failed"
-    return Selection(ranking[0].name, ranking[0].sha256, table, fallback, perf_counter() - t0, ranking, rows)
+    X_train = validation_rows(X_train, seed, max_rows)
+    for r in range(splits):
+        try:
+            with threadpool_limits(1):  # the mixtures' small matrices: BLAS threads only contend
+                split = planted_split(X_train, random_state=_split_seed(seed, r), holdout=holdout)
+        except ValueError as exc:
+            why = f"no planted validation ({exc})"
+            return Selection(FALLBACK.name, None, [], why, perf_counter() - t0, [(FALLBACK, None)],
+                             expected_gain=_kept(basis, why + ": keeping the base detector"), rows=rows)
+        per_split.append(_validate_split(split, detector, sources, errors, seed, syn_ratio, classifier, known,
+                                         lambdas))
+    options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
+    key = {(s.name, lam): (s, lam) for s, lam in options}
+    if known is None:
+        kinds = [k for k in KINDS if k in per_split[0]["base"]]
+        gains = {o: np.array([[p["options"][o][k] - p["base"][k] for k in kinds] for p in per_split])
+                 for o in key}
+        option, reason = pick(gains, kinds)
+        table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G))
+                 for o, G in gains.items()]
+        order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -gains[o].mean(axis=0).min())
+
+        def summarize(o, why):
+            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why)
+    else:
+        base = np.array([p["base"] for p in per_split])
+        diffs = {o: np.array([p["options"][o] for p in per_split]) - base for o in key}
+        option, reason = pick_by_labels({o: d + base for o, d in diffs.items()}, base)
+        table = [_row(key[o][0], o[1], d.mean(), _paired_se(d), None, d.mean() > _paired_se(d))
+                 for o, d in diffs.items()]
+        order = sorted((o for o, d in diffs.items() if d.mean() > _paired_se(d)), key=lambda o: -diffs[o].mean())
+
+        def summarize(o, why):
+            return _summary(*o, float(diffs[o].mean()), _paired_se(diffs[o]), None, basis, why)
+    order = [] if option is None else [option] + [o for o in order if o != option]  # the rule's choice first
+    summaries = {o: summarize(o, reason if o == option else "the next option the rule accepts, after a refusal")
+                 for o in order}
+    summary = summaries[option] if option is not None else _kept(basis, reason)
+    table += [{**_row(s, None, None, None, None, False), "error": why}
+              for s in sources for name, why in errors.items() if s.name == name]
+    ranking = [key[o] for o in order] + [(FALLBACK, None)]
+    first, lam = ranking[0]
+    return Selection(first.name, first.sha256, table, None, perf_counter() - t0, ranking, lam, summary, summaries,
+                     rows)
+
+
+def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):
+    row = {"candidate": source.name, "lam": lam, "sha256": source.sha256, "mean_gain": _num(mean_gain),
+           "worst_gain": _num(worst_gain), "eligible": bool(eligible), "error": None}
+    return {**row, **{k: _num(v) for k, v in (per_kind or {}).items()}}
+
+
+def _num(x):
+    return None if x is None else float(x)
+
+
+def _validate_split(split, detector, sources, errors, seed, syn_ratio, classifier, known, lambdas):
+    """Fit the detector and every source on one split's fit rows; AUC-PR per option (and of the base).
+
+    Label-free: ``{"base": {kind: auc}, "options": {(name, lam): {kind: auc}}}``;
+    with ``known``: AUC-PR on the held-out normals plus the known anomalies.
+    A source refused here is recorded in ``errors`` and skipped from then on.
+    """
+    det = enhance.fit_detector(detector, split.X_fit, seed)
+    base_fit, base_val = enhance.train_scores(det, split.X_fit), enhance.base_scores(det, split.X_val)
+    if known is not None:
+        normal = split.kind_per_row == NORMAL
+        X_eval = np.vstack([split.X_val[normal], known])
+        y_eval = np.r_[np.zeros(normal.sum()), np.ones(len(known))]
+        base_eval = np.r_[base_val[normal], enhance.base_scores(det, known)]
+        def measure(s):
+            return float(auc_pr(y_eval, s))
+    else:
+        X_eval, base_eval = split.X_val, base_val
+        def measure(s):
+            return per_kind_auc_pr(s, split.y_val, split.kind_per_row)
+    n_syn = enhance.n_synthetic(len(split.X_fit), syn_ratio)
+    out = {"base": measure(base_eval), "options": {}}
+    for source in sources:
+        if source.name in errors:
+            continue
+        try:
+            X_syn = source.rows(split.X_fit, n_syn, lambda Z: enhance.base_scores(det, Z), seed)
+        except enhance.SynthesisError as exc:
+            errors[source.name] = str(exc)
+            continue
+        if X_syn is None:
+            errors[source.name] = "no synthetic rows"
+            continue
+        fitted = enhance.fit_enhancement(det, split.X_fit, X_syn, classifier=classifier, seed=seed,
+                                         base_train=base_fit)
+        clf = enhance.classifier_scores(fitted.classifier, X_eval)
+        for lam in lambdas:
+            fused = replace(fitted.fusions["sum"], lam=lam).fuse(base_eval, clf)
+            out["options"][(source.name, lam)] = measure(fused)
+    return out

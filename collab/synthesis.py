@@ -115,3 +115,29 @@ class UncertifiedProgram(CertifiedProgram):
 
 #: The label-free baselines a user may name as ``program=``.
 BASELINES = {s.name: s for s in (NoEnhancement(), RandomOutliers())}
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """The ensemble of several sources: ``n`` split among them as evenly as possible, in order.
+
+    Each part is drawn by its own source's :meth:`rows` (a program's part in
+    the sandbox, then the output check), with the seed offset by its position,
+    so a mixture is refused exactly when one of its parts is.
+    """
+
+    parts: tuple
+    sha256: ClassVar[None] = None
+    source: ClassVar[None] = None
+    activity: ClassVar[str] = "draw a mixture of sources"
+
+    @property
+    def name(self):
+        return "ensemble"
+
+    def rows(self, X_train, n, scorer, seed):
+        shares = np.diff(np.linspace(0, n, len(self.parts) + 1).round().astype(int))
+        drawn = [part.rows(X_train, int(k), scorer, seed + i)
+                 for i, (part, k) in enumerate(zip(self.parts, shares)) if k > 0]
+        drawn = [rows for rows in drawn if rows is not None]
+        return np.vstack(drawn) if drawn else None

@@ -28,7 +28,7 @@ def test_select_reads_the_data_with_the_options_given(monkeypatch, tmp_path):
     pipeline = importlib.import_module("das.collab.pipeline")
     seen = {}
 
-    def fake_select(data, detector, *, seed, store, read):
+    def fake_select(data, detector, *, seed, store, read, labels=None):
         seen.update(data=str(data), read=read)
         return {"dataset": "d", "detector": detector, "n_train": 1, "choice": "none", "seconds": 0.0,
                 "fallback": None, "table": []}

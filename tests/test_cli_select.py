@@ -25,10 +25,14 @@ def test_select_prints_the_table(tmp_path, rng):
     text, as_json = CliRunner().invoke(main, args), CliRunner().invoke(main, args + ["--json"])
     assert text.exit_code == 0, text.output
     assert "choice:" in text.output and f"program:{sha[:12]}" in text.output and "dependency" in text.output
+    assert "expected gain" in text.output and "decision:" in text.output
     res = json.loads(as_json.output)
     assert res["detector"] == "IForest" and res["n_train"] == 190
-    assert [r["candidate"] for r in res["table"]] == ["none", "random", f"program:{sha[:12]}"]
-    assert f"*{res['choice']}" in text.output.replace(" ", "")
+    assert [r["candidate"] for r in res["table"]][::4] == ["random", f"program:{sha[:12]}", "ensemble"]
+    if res["lam"] is not None:
+        assert f"*{res['choice']}{res['lam']:g}" in text.output.replace(" ", "")
+    else:
+        assert res["choice"] == "none" and "*" not in text.output
 
 
 def test_enhance_explain_prints_the_auto_table(tmp_path, rng):
@@ -49,9 +53,12 @@ def test_enhance_and_score_say_what_auto_chose_the_same_way(tmp_path, rng):
     for command in (["enhance"], ["score", "--out", str(tmp_path / "s.csv")]):
         res = CliRunner().invoke(main, command + common)
         assert res.exit_code == 0, res.output
-        chose = re.search(r"auto chose (\S+?),", res.output).group(1)
-        starred = re.search(r"^\*(\S+)", res.output, re.M).group(1)  # the --explain table's mark
-        assert chose == starred, res.output
+        said = re.search(r"auto (chose (\S+) \(lambda (\S+)\)|kept the base detector),", res.output)
+        starred = re.search(r"^\* (\S+)\s+(\S+)", res.output, re.M)  # the --explain table's mark
+        if said.group(2) is None:
+            assert starred is None and "decision: keep base" in res.output, res.output
+        else:
+            assert said.group(2, 3) == starred.group(1, 2), res.output
     res = CliRunner().invoke(main, ["score", "--out", str(tmp_path / "s.csv"), "--json"] + common[:-1])
     selection = json.loads(res.output)["selection"]
-    assert selection["choice"] in [row["candidate"] for row in selection["table"]]
+    assert selection["choice"] in [row["candidate"] for row in selection["table"]] + ["none"]

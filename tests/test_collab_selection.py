@@ -41,15 +41,17 @@ def test_auto_never_reads_labels_and_is_deterministic(rng, store_path):
     y = np.r_[np.zeros(200), np.ones(40)]
     fits = [_auto(store_path).fit(X), _auto(store_path).fit(X, y), _auto(store_path).fit(X, rng.permutation(y))]
     table = fits[0].selection_["table"]
-    assert [c["candidate"] for c in table] == [c.name for c in selection.candidates("Toy", store_path)]
-    assert all(c["mean_auc_pr"] is not None and set(c) >= {"local", "clustered", "global", "dependency"}
+    names = [c.name for c in selection.candidates("Toy", store_path)][1:] + ["ensemble"]
+    assert [(c["candidate"], c["lam"]) for c in table] == [(n, lam) for n in names for lam in selection.LAMBDAS]
+    assert all(c["mean_gain"] is not None and set(c) >= {"local", "clustered", "global", "dependency"}
                for c in table)
     for other in fits[1:]:
         assert {k: v for k, v in other.selection_.items() if k != "seconds"} == \
             {k: v for k, v in fits[0].selection_.items() if k != "seconds"}
         np.testing.assert_array_equal(other.decision_function(X_test), fits[0].decision_function(X_test))
-    best = max(table, key=lambda c: c["mean_auc_pr"])
-    assert fits[0].selection_["choice"] == best["candidate"]
+    eligible = [c for c in table if c["eligible"]]
+    best = max(eligible, key=lambda c: c["worst_gain"]) if eligible else {"candidate": "none", "lam": None}
+    assert (fits[0].selection_["choice"], fits[0].selection_["lam"]) == (best["candidate"], best["lam"])
 
 
 def test_choice_none_scores_with_the_detector_alone(rng, store_path):
@@ -58,7 +60,7 @@ def test_choice_none_scores_with_the_detector_alone(rng, store_path):
     from das.collab import pipeline
 
     X = _rows(rng)
-    chosen = selection.Selection("none", None, [], None, 0.0, [NoEnhancement()])
+    chosen = selection.Selection("none", None, [], None, 0.0, [(NoEnhancement(), None)])
     with mock.patch.object(selection, "select", return_value=chosen):
         fitted = pipeline.fit(X, ToyDetector(), "auto", store_path, fusions=("sum", "collate"))
     expected = ToyDetector().fit(X).predict_score(X)
@@ -71,25 +73,30 @@ def test_too_few_rows_fall_back_to_the_detector_alone(rng, store_path):
     est = _auto(store_path).fit(_rows(rng, 6))
     assert est.selection_["choice"] == selection.FALLBACK.name == "none"
     assert "no planted validation" in est.selection_["fallback"]
-    assert est.program_sha256_ is None
+    assert est.program_sha256_ is None and est.expected_gain_["decision"] == "keep base"
+    assert "no planted validation" in est.expected_gain_["reason"]
 
 
 # -- select with stub sources: tie-break, hold-out share, refusals -----------------------------
 
 
 class Rows:
-    """A stub synthesis source: fixed rows (None: no enhancement), or an error."""
+    """A stub synthesis source: rows from ``draw(X_train, n, seed)`` (None: no enhancement), or an error."""
 
     sha256 = source = None
     activity = "stub rows"
 
-    def __init__(self, name, rows=None, error=None):
-        self.name, self._rows, self._error = name, rows, error
+    def __init__(self, name, draw=None, error=None):
+        self.name, self._draw, self._error = name, draw, error
 
     def rows(self, X_train, n, scorer, seed):
         if self._error:
             raise self._error
-        return self._rows
+        return None if self._draw is None else self._draw(X_train, n, seed)
+
+
+def _uniform(X_train, n, seed):
+    return RandomOutliers().rows(X_train, n, None, seed)
 
 
 class CountingToy(ToyDetector):
@@ -103,17 +110,14 @@ class CountingToy(ToyDetector):
 
 
 def test_ties_go_to_the_earlier_candidate(rng):
+    from tests.test_no_harm import OneFeature
+
     X = _rows(rng)
-    first = selection.select(X, ToyDetector(), [Rows("a"), Rows("b")], seed=0)
-    assert [r["mean_auc_pr"] for r in first.table][0] == first.table[1]["mean_auc_pr"]
-    assert first.choice == "a" and [s.name for s in first.ranking][:2] == ["a", "b"]
-    assert selection.select(X, ToyDetector(), [Rows("b"), Rows("a")], seed=0).choice == "b"
-
-
-def test_the_detector_is_validated_on_the_documented_hold_out(rng):
-    CountingToy.fits.clear()
-    selection.select(_rows(rng, 300), CountingToy(), [Rows("none")], seed=0)
-    assert CountingToy.fits == [300 - round(0.3 * 300)]  # HOLDOUT = 0.3 of the rows held out
+    first = selection.select(X, OneFeature(), [Rows("a", _uniform), Rows("b", _uniform)], seed=0)
+    a, b = ([r for r in first.table if r["candidate"] == n] for n in "ab")
+    assert [r["worst_gain"] for r in a] == [r["worst_gain"] for r in b] and any(r["eligible"] for r in a)
+    assert first.choice == "a" and [s.name for s, _ in first.ranking][:2] == ["a", "b"]
+    assert selection.select(X, OneFeature(), [Rows("b", _uniform), Rows("a", _uniform)], seed=0).choice == "b"
 
 
 def test_a_refused_candidate_is_recorded_and_auto_goes_on(rng):
@@ -121,9 +125,9 @@ def test_a_refused_candidate_is_recorded_and_auto_goes_on(rng):
 
     X = _rows(rng)
     refused = Rows("program:bad", error=OutputRefused("refused the program's output on this data: copies"))
-    chosen = selection.select(X, ToyDetector(), [refused, Rows("none")], seed=0)
+    chosen = selection.select(X, ToyDetector(), [refused, NoEnhancement()], seed=0)
     assert chosen.choice == "none" and chosen.table[0]["error"].startswith("refused the program's output")
-    assert chosen.table[0]["mean_auc_pr"] is None and [s.name for s in chosen.ranking] == ["none"]
+    assert chosen.table[0]["mean_gain"] is None and [s.name for s, _ in chosen.ranking] == ["none"]
 
 
 COPIES_ON_LARGE_DATA = """
@@ -164,7 +168,7 @@ def test_auto_refuses_a_certified_program_that_copies_on_the_users_data(tmp_path
         EnhancedDetector(detector="IForest", program=sha, store=str(store)).fit(X)
     est = EnhancedDetector(detector="IForest", store=str(store)).fit(X)  # ... and so does auto
     row = _refused_row(est.selection_, sha)
-    assert row["mean_auc_pr"] is None and "copies of training rows" in row["error"]
+    assert row["mean_gain"] is None and "copies of training rows" in row["error"]
     assert est.selection_["choice"] in ("none", "random") and est.program_sha256_ is None
 
 
@@ -177,14 +181,16 @@ def test_auto_refuses_a_winner_whose_rows_are_refused_on_all_rows(rng):
     X = rng.normal(size=(700, 4))
     copier = CertifiedProgram(COPIES_ON_LARGE_DATA, "c" * 64)
     won = selection.Selection(copier.name, copier.sha256, [
-        {"candidate": copier.name, "sha256": copier.sha256, "mean_auc_pr": 0.9, "error": None},
-        {"candidate": "none", "sha256": None, "mean_auc_pr": 0.5, "error": None}], None, 0.0,
-        [copier, NoEnhancement()])
+        {"candidate": copier.name, "lam": 1.0, "sha256": copier.sha256, "mean_gain": 0.1, "eligible": True,
+         "error": None}], None, 0.0, [(copier, 1.0), (NoEnhancement(), None)], 1.0,
+        {"decision": "enhance", "basis": "planted anomalies: 3 splits x 4 kinds"})
     with mock.patch.object(selection, "select", return_value=won):
         fitted = pipeline.fit_auto(X, "IForest", candidates=[copier, NoEnhancement()])
     row = _refused_row(fitted.selection, copier.sha256)
     assert row["error"].startswith("on all training rows: refused the program's output")
     assert fitted.selection["choice"] == "none" and fitted.program_sha256 is None and fitted.classifier is None
+    assert fitted.selection["expected_gain"]["decision"] == "keep base"
+    assert "refused" in fitted.selection["expected_gain"]["reason"]
 
 
 def test_das_select_shows_the_refusal(tmp_path, rng):
@@ -223,32 +229,17 @@ def test_the_benchmarks_auto_cell_shows_the_refusal(tmp_path, rng):
     assert res["selection"]["choice"] in ("none", "random")
 
 
-# -- cost at scale: bounded validation rows, candidates in threads ------------------------------
+# -- cost at scale: bounded validation rows ------------------------------
 
 
 def test_validation_uses_at_most_max_rows_a_seeded_subsample(rng):
     X = _rows(rng, 500)
     CountingToy.fits.clear()
     chosen = selection.select(X, CountingToy(), [Rows("none")], seed=0, max_rows=200)
-    assert CountingToy.fits == [200 - round(0.3 * 200)] and chosen.to_dict()["rows"] == {"validated": 200, "of": 500}
+    assert CountingToy.fits == [200 - round(0.3 * 200)] * selection.SPLITS
+    assert chosen.to_dict()["rows"] == {"validated": 200, "of": 500}
     picked = selection.validation_rows(X, seed=0, max_rows=200)
     assert len(picked) == 200 and np.array_equal(picked, selection.validation_rows(X, seed=0, max_rows=200))
     assert {tuple(r) for r in picked} <= {tuple(r) for r in X}
     assert selection.validation_rows(X, seed=0, max_rows=500) is X  # at or below the bound: every row
     assert inspect.signature(selection.select).parameters["max_rows"].default == selection.MAX_ROWS
-
-
-def test_the_threads_never_change_the_choice_or_a_number(rng):
-    """Candidates validated one at a time or two at a time: the same table, bit for bit."""
-    X = _rows(rng, 400)
-    cands = [NoEnhancement(), RandomOutliers(), CertifiedProgram(HONEST, "a" * 64)]
-    one, two = (selection.select(X, "IForest", cands, seed=3, n_jobs=n) for n in (1, 2))
-    assert one.table == two.table and all(row["error"] is None for row in one.table)
-    assert one.choice == two.choice and [s.name for s in one.ranking] == [s.name for s in two.ranking]
-
-
-def test_the_rule_ranks_the_validated_candidates_only(rng):
-    cands = [Rows("a"), Rows("none"), Rows("b")]
-    table = [{"mean_auc_pr": 0.6}, {"mean_auc_pr": None}, {"mean_auc_pr": 0.7}]
-    assert [s.name for s in selection.rank(table, cands)] == ["b", "a", "none"]
-    assert [s.name for s in selection.rank([{"mean_auc_pr": None}] * 2, cands[:2])] == ["none"]

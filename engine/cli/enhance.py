@@ -14,7 +14,7 @@ from das.engine.cli._common import (
     out_file_option,
     store_option,
 )
-from das.engine.cli.select import data_option, format_choice, format_selection
+from das.engine.cli.select import data_option, format_choice, format_selection, labels_option
 
 
 def _model_options(fn):
@@ -26,21 +26,22 @@ def _model_options(fn):
                      help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
         click.option("--program", default="auto", show_default=True,
                      help="auto: chosen per dataset without labels among the certified programs, random "
-                          "outliers and no enhancement (see `das select`); certified: the detector's "
+                          "outliers, their ensemble and no enhancement, keeping the detector alone unless "
+                          "every planted anomaly kind gains (see `das select`); certified: the detector's "
                           "default program; none: the detector alone; random: random outliers; or the sha256 "
                           "(4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
                      help="Enhancement classifier."),
-        click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion)."),
+        click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion) of a fixed program; auto chooses its own."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
-        data_options, store_option,
+        data_options, store_option, labels_option,
     ]):
         fn = deco(fn)
     return fn
 
 
 explain_option = click.option("--explain", is_flag=True,
-                              help="With --program auto: print the choice and its validation table.")
+                              help="With --program auto: print the choice, its expected gain and its validation table.")
 
 
 def _model(fusion, program, classifier, lam, seed):
@@ -59,8 +60,8 @@ def _summary(res, out):
               help="With --out: score every row of the file, training rows included (by the model they trained).")
 @explain_option
 @json_option
-def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, out, score_all,
-            explain, as_json):
+def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, labels, out,
+            score_all, explain, as_json):
     """Enhance DETECTOR on a dataset with its certified synthesis program.
 
     Splits the data (normals in file order: first half trains; test = second
@@ -70,7 +71,8 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     To score every row of your own data, see `das score`.
     """
     res = enhance_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
-                          label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all)
+                          label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
+                          labels=labels)
     if out:
         res["rows"].to_csv(out)
     if as_json:
@@ -98,7 +100,8 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
                  required=True)
 @explain_option
 @json_option
-def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, out, explain, as_json):
+def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, labels, out, explain,
+          as_json):
     """Score every row of a dataset, like PyOD's fit(X) then decision_scores_.
 
     The detector and its enhancement are fitted on all rows (labels, if any,
@@ -107,7 +110,7 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     evaluation on held-out rows, use `das enhance`.
     """
     res = score_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
-                        store=store_path, read=read)
+                        store=store_path, read=read, labels=labels)
     res["rows"].to_csv(out)
     if as_json:
         echo_json(_summary(res, out))

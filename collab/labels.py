@@ -1,0 +1,93 @@
+"""A few known anomalies: parse them, check them, keep them out of every fit.
+
+``EnhancedDetector.fit(X, y_known=...)`` takes row indices or a boolean mask;
+``--labels FILE`` takes a file of row ids, one per line (the id column's values,
+else 0-based row numbers). Either way the known anomalies are removed from the
+rows that are fitted on, and ``program="auto"`` chooses by cross-validated
+AUC-PR on them (:func:`collab.selection.pick_by_labels`).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from das.collab.data import DataError
+
+#: Fewer known anomalies than this still choose, but the estimate rests on very few rows.
+MIN_KNOWN = 1
+
+
+def known_mask(y_known, n_rows):
+    """Boolean mask of the known anomalies among ``n_rows`` training rows.
+
+    ``y_known``: integer row indices (each once, in ``[0, n_rows)``) or a
+    boolean mask of length ``n_rows``. At least one known anomaly and at
+    least two other rows (the detector is fitted on those). Raises
+    :class:`collab.data.DataError` otherwise.
+    """
+    arr = np.asarray(y_known)
+    if arr.dtype == bool:
+        if arr.shape != (n_rows,):
+            raise DataError(f"y_known: a boolean mask must have one entry per training row ({n_rows}), "
+                            f"got shape {arr.shape}")
+        mask = arr.copy()
+    else:
+        if arr.ndim != 1:
+            raise DataError(f"y_known: expected row indices (1-D) or a boolean mask, got shape {arr.shape}")
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            if not (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == arr.round())):
+                raise DataError(f"y_known: row indices must be integers, got {arr.dtype} values")
+            arr = arr.astype(np.int64)
+        bad = arr[(arr < 0) | (arr >= n_rows)]
+        if bad.size:
+            raise DataError(f"y_known: row index {int(bad[0])} is out of range (the data has {n_rows} rows)")
+        values, counts = np.unique(arr, return_counts=True)
+        if (counts > 1).any():
+            raise DataError(f"y_known: row index {int(values[counts > 1][0])} is given more than once")
+        mask = np.zeros(n_rows, dtype=bool)
+        mask[arr.astype(np.int64)] = True
+    if mask.sum() < MIN_KNOWN:
+        raise DataError("y_known: no known anomaly given")
+    if n_rows - mask.sum() < 2:
+        raise DataError("y_known: at least two rows must remain to fit on once the known anomalies are removed")
+    return mask
+
+
+def read_label_ids(path, row_ids, y=None):
+    """Positions of the rows named in a labels file: one row id per line (blank lines ignored).
+
+    ``row_ids``: the dataset's ids (:meth:`collab.data.Dataset.row_ids`): an id
+    column's values, else row numbers, where every line must be an integer.
+    ``y``: the file's labels, if any: a known anomaly labelled normal there is
+    refused. Raises :class:`collab.data.DataError` for an unreadable or empty
+    file, an unknown id, a non-integer row number or a repeated id.
+    """
+    try:
+        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"--labels {path}: cannot read ({exc})") from None
+    ids = [line for line in lines if line]
+    if not ids:
+        raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
+    row_ids = np.asarray(row_ids)
+    numbered = np.issubdtype(row_ids.dtype, np.integer)
+    where = {str(v): i for i, v in enumerate(row_ids.tolist())}
+    positions, seen = [], set()
+    for lineno, rid in enumerate(ids, 1):
+        if numbered:
+            try:
+                rid = str(int(rid))
+            except ValueError:
+                raise DataError(f"--labels {path}: {rid!r} is not an integer row number") from None
+        if rid in seen:
+            raise DataError(f"--labels {path}: row id {rid} is given more than once")
+        seen.add(rid)
+        if rid not in where:
+            raise DataError(f"--labels {path}: no row has id {rid} (the data has {len(row_ids)} rows)")
+        positions.append(where[rid])
+    positions = np.array(positions, dtype=np.int64)
+    if y is not None and (np.asarray(y)[positions] == 0).any():
+        first = ids[int(np.flatnonzero(np.asarray(y)[positions] == 0)[0])]
+        raise DataError(f"--labels {path}: row id {first} is labelled normal in the data's label column")
+    if len(row_ids) - len(positions) < 2:
+        raise DataError(f"--labels {path}: at least two rows must remain to fit on")
+    return positions

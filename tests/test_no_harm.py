@@ -1,0 +1,338 @@
+"""program="auto" does no harm (issue 21): the rule that picks, the expected gain, a few known anomalies."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.base import BaseEstimator
+
+from das.collab import selection
+from das.collab.data import DataError
+from das.collab.estimator import EnhancedDetector
+from das.collab.synthesis import NoEnhancement, RandomOutliers
+
+KINDS = ("local", "clustered", "global", "dependency")
+
+
+def G(*per_kind_rows):
+    return np.array(per_kind_rows, dtype=float)
+
+
+# -- the rule that picks, on hand-made gains ---------------------------------------------------
+
+
+def test_the_largest_worst_kind_gain_wins_not_the_largest_mean():
+    gains = {("big_mean", 2.0): G([0.5, 0.5, 0.5, -0.01]),    # one kind loses: not eligible
+             ("skewed", 0.5): G([0.001, 0.5, 0.5, 0.5]),      # eligible, the largest mean, a weak worst kind
+             ("small", 0.25): G([0.01, 0.01, 0.01, 0.01]),
+             ("steady", 1.0): G([0.02, 0.03, 0.04, 0.05])}
+    option, reason = selection.pick(gains, KINDS)
+    assert option == ("steady", 1.0) and "every planted kind gains" in reason
+
+
+def test_eligibility_is_on_the_split_mean_per_kind():
+    # one split loses on "global" but the mean over splits gains on every kind: eligible
+    noisy = G([0.02, 0.02, -0.01, 0.02], [0.02, 0.02, 0.04, 0.02], [0.02, 0.02, 0.03, 0.02])
+    assert selection.pick({("a", 1.0): noisy}, KINDS)[0] == ("a", 1.0)
+    # the mean over everything gains, but "dependency" loses on average: not eligible
+    one_kind_loses = G([0.3, 0.3, 0.3, -0.02], [0.3, 0.3, 0.3, 0.01], [0.3, 0.3, 0.3, -0.02])
+    assert selection.pick({("a", 1.0): one_kind_loses}, KINDS)[0] is None
+    # a kind that gains nothing (the base is already perfect there) is not a gain
+    assert selection.pick({("a", 1.0): G([0.1, 0.0, 0.1, 0.1])}, KINDS)[0] is None
+
+
+def test_ties_go_to_the_earlier_option():
+    same = G([0.02, 0.03, 0.04, 0.05])
+    assert selection.pick({("a", 0.25): same, ("b", 0.25): same.copy()}, KINDS)[0] == ("a", 0.25)
+    assert selection.pick({("b", 0.25): same, ("a", 0.25): same.copy()}, KINDS)[0] == ("b", 0.25)
+
+
+def test_keep_base_names_the_kind_that_lost():
+    gains = {("random", 0.5): G([0.1, 0.1, -0.03, 0.1]), ("program:abc", 2.0): G([0.2, -0.2, 0.2, 0.2])}
+    option, reason = selection.pick(gains, KINDS)
+    assert option is None
+    assert "random at lambda 0.5" in reason and "loses 0.0300 on planted 'global'" in reason
+    assert "keeping the base detector" in reason
+    assert selection.pick({}, KINDS) == (None, "no option could be validated: keeping the base detector")
+
+
+def test_labels_rule_needs_more_than_one_standard_error():
+    base = np.array([0.5, 0.6, 0.7])
+    clear = base + np.array([0.10, 0.11, 0.12])           # mean .11, SE ~.006
+    noisy = base + np.array([0.30, -0.25, 0.20])           # mean .083, SE ~.17: not clear
+    best_mean = base + np.array([0.20, 0.21, 0.19])
+    assert selection.pick_by_labels({("noisy", 1.0): noisy}, base)[0] is None
+    assert selection.pick_by_labels({("clear", 1.0): clear, ("noisy", 1.0): noisy}, base)[0] == ("clear", 1.0)
+    assert selection.pick_by_labels({("clear", 1.0): clear, ("best", 2.0): best_mean}, base)[0] == ("best", 2.0)
+    assert selection.pick_by_labels({("worse", 1.0): base - 0.05}, base)[0] is None
+
+
+def test_expected_gain_is_the_mean_with_a_seeded_bootstrap_error():
+    flat = np.full((3, 4), 0.02)
+    assert selection.expected_gain(flat) == (pytest.approx(0.02), pytest.approx(0.0))
+    varied = G([0.01, 0.05, -0.02, 0.03], [0.02, 0.04, 0.00, 0.01], [0.03, 0.06, 0.01, 0.02])
+    mean, se = selection.expected_gain(varied, seed=3)
+    assert mean == pytest.approx(varied.mean()) and 0 < se < varied.std()
+    assert selection.expected_gain(varied, seed=3) == (mean, se)
+
+
+# -- auto on data: keeps the base when nothing helps, and says why ------------------------------
+
+
+class OneFeature(BaseEstimator):
+    """A weak detector (the first feature only): random outliers help it on every planted kind."""
+
+    name = "OneFeature"
+
+    def fit(self, X, y=None):
+        self.m_ = X[:, 0].mean()
+        self.fits = getattr(self, "fits", 0) + 1
+        return self
+
+    def predict_score(self, X):
+        return np.abs(X[:, 0] - self.m_)
+
+
+class Central:
+    """A source that hurts: its 'anomalies' sit at the centre of the training rows."""
+
+    name, sha256, source, activity = "central", None, None, "central rows"
+
+    def rows(self, X_train, n, scorer, seed):
+        rng = np.random.default_rng(seed)
+        return X_train.mean(axis=0) + 0.05 * X_train.std(axis=0) * rng.normal(size=(n, X_train.shape[1]))
+
+
+class Spy(RandomOutliers):
+    """Random outliers that remember every row they were asked to synthesize from."""
+
+    seen = []
+
+    def rows(self, X_train, n, scorer, seed):
+        Spy.seen.append(X_train.copy())
+        return super().rows(X_train, n, scorer, seed)
+
+
+@pytest.fixture
+def X(rng):
+    return rng.normal(size=(240, 4)) @ rng.normal(size=(4, 4))
+
+
+def test_auto_keeps_the_base_when_the_only_option_hurts(X):
+    from unittest import mock
+
+    with mock.patch.object(selection, "candidates", return_value=[NoEnhancement(), Central()]):
+        est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X)
+    sel, gain = est.selection_, est.expected_gain_
+    assert sel["choice"] == "none" and sel["lam"] is None and est.program_sha256_ is None
+    assert {r["candidate"] for r in sel["table"]} == {"central"} and not any(r["eligible"] for r in sel["table"])
+    assert gain["decision"] == "keep base" and gain["choice"] == "base" and gain["estimate"] == 0.0
+    assert "central at lambda" in gain["reason"] and "on planted '" in gain["reason"]
+    np.testing.assert_array_equal(est.decision_function(X), est.base_decision_function(X))
+    assert est.enhancement_.classifier is None
+
+
+def test_auto_enhances_when_every_kind_gains_and_the_expected_gain_matches_the_table(X):
+    sel = selection.select(X, OneFeature(), [NoEnhancement(), RandomOutliers(), Central()], seed=0)
+    eligible = [r for r in sel.table if r["eligible"]]
+    assert eligible and all(r["candidate"] != "central" for r in eligible)
+    best = max(eligible, key=lambda r: r["worst_gain"])
+    assert (sel.choice, sel.lam) == (best["candidate"], best["lam"])
+    gain = sel.expected_gain
+    assert gain["decision"] == "enhance" and (gain["choice"], gain["lambda"]) == (sel.choice, sel.lam)
+    assert gain["estimate"] == pytest.approx(best["mean_gain"]) and gain["std_error"] > 0
+    assert gain["interval"] == pytest.approx([gain["estimate"] - 1.96 * gain["std_error"],
+                                              gain["estimate"] + 1.96 * gain["std_error"]])
+    assert gain["per_kind"] == pytest.approx({k: best[k] for k in KINDS})
+    assert min(gain["per_kind"].values()) > 0 and gain["basis"] == "planted anomalies: 3 splits x 4 kinds"
+    # the ensemble of the two sources is one more candidate, every lambda is one more option
+    assert {(r["candidate"], r["lam"]) for r in sel.table} == {
+        (c, lam) for c in ("random", "central", "ensemble") for lam in selection.LAMBDAS}
+    assert [s.name for s, _ in sel.ranking][-1] == "none"
+
+
+def test_the_ensemble_splits_n_among_its_sources_and_is_refused_with_any_of_them(X):
+    from das.collab.synthesis import Mixture, OutputRefused
+
+    class Refused(Central):
+        name = "refused"
+
+        def rows(self, X_train, n, scorer, seed):
+            raise OutputRefused("refused the program's output on this data: copies")
+
+    rows = Mixture((RandomOutliers(), Central())).rows(X, 7, None, 0)
+    assert rows.shape == (7, 4)
+    near_centre = np.linalg.norm(rows - X.mean(axis=0), axis=1) < 0.5 * X.std(axis=0).min()
+    assert near_centre.sum() in (3, 4)  # Central's share: half of the rows
+    with pytest.raises(OutputRefused):
+        Mixture((RandomOutliers(), Refused())).rows(X, 7, None, 0)
+
+
+def test_the_choice_is_refitted_at_its_lambda(X):
+    from unittest import mock
+
+    from das.collab import pipeline
+
+    chosen = selection.Selection("random", None, [], None, 0.0, [(RandomOutliers(), 0.5), (NoEnhancement(), None)],
+                                 0.5, {"decision": "enhance", "basis": "planted anomalies: 3 splits x 4 kinds"})
+    with mock.patch.object(selection, "select", return_value=chosen):
+        fitted = pipeline.fit_auto(X, OneFeature(), candidates=[NoEnhancement(), RandomOutliers()], lam=2.0)
+    assert fitted.fusions["sum"].lam == 0.5 and fitted.selection["lam"] == 0.5
+
+
+def test_a_choice_refused_on_all_rows_hands_over_with_its_expected_gain(X):
+    from unittest import mock
+
+    from das.collab import pipeline
+    from das.collab.synthesis import OutputRefused
+
+    class RefusedLater(Central):
+        name = "program:late"
+
+        def rows(self, X_train, n, scorer, seed):
+            raise OutputRefused("refused the program's output on this data: copies")
+
+    late, basis = RefusedLater(), "planted anomalies: 3 splits x 4 kinds"
+    nxt = {"choice": "random", "lambda": 0.5, "estimate": 0.03, "decision": "enhance", "basis": basis}
+    chosen = selection.Selection(late.name, None, [{"candidate": late.name, "lam": 1.0, "error": None}], None, 0.0,
+                                 [(late, 1.0), (RandomOutliers(), 0.5), (NoEnhancement(), None)], 1.0,
+                                 {"choice": late.name, "decision": "enhance", "basis": basis},
+                                 {(late.name, 1.0): {}, ("random", 0.5): nxt})
+    with mock.patch.object(selection, "select", return_value=chosen):
+        fitted = pipeline.fit_auto(X, OneFeature(), candidates=[NoEnhancement()])
+    assert fitted.selection["choice"] == "random" and fitted.selection["lam"] == 0.5
+    assert fitted.selection["expected_gain"] == nxt and fitted.fusions["sum"].lam == 0.5
+    assert fitted.selection["table"][0]["error"].startswith("on all training rows: refused")
+
+
+def test_three_splits_each_fit_on_the_documented_hold_out(X):
+    from tests.test_collab_selection import CountingToy
+
+    CountingToy.fits.clear()
+    selection.select(X, CountingToy(), [NoEnhancement()], seed=0)
+    assert CountingToy.fits == [240 - round(0.3 * 240)] * selection.SPLITS
+
+
+# -- a few known anomalies --------------------------------------------------------------------
+
+
+def _with_known(X, rng, k=8):
+    X_all = np.vstack([X, rng.normal(size=(k, 4)) * 0.5 + np.array([0, 6.0, 6.0, 0])])
+    return X_all, np.arange(len(X), len(X) + k)
+
+
+def test_known_anomalies_choose_and_never_enter_a_fit(X, rng):
+    X_all, known = _with_known(X, rng)
+    Spy.seen.clear()
+    from unittest import mock
+
+    with mock.patch.object(selection, "candidates", return_value=[NoEnhancement(), Spy()]):
+        est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
+    known_rows = {tuple(r) for r in X_all[known]}
+    assert Spy.seen and all(not ({tuple(r) for r in seen} & known_rows) for seen in Spy.seen)
+    assert max(len(s) for s in Spy.seen) == len(X)  # the refit on all rows: the known ones left out
+    gain = est.expected_gain_
+    assert gain["basis"].startswith("known anomalies: 8 rows") and gain["per_kind"] is None
+    table = est.selection_["table"]
+    assert all(set(r) >= {"mean_gain", "worst_gain"} and "local" not in r for r in table)
+    chosen = [r for r in table if (r["candidate"], r["lam"]) == (est.selection_["choice"], est.selection_["lam"])]
+    if gain["decision"] == "enhance":
+        [row] = chosen
+        assert row["mean_gain"] > row["worst_gain"] >= 0  # worst_gain holds the SE with labels
+        assert gain["estimate"] == pytest.approx(row["mean_gain"])
+    assert est.decision_scores_.shape == (len(X_all),)  # the known rows are still scored
+
+
+def test_known_anomalies_are_what_the_choice_is_made_by(X, rng):
+    X_all, known = _with_known(X, rng)
+    base = EnhancedDetector(detector=OneFeature(), program="none").fit(X)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(selection, "candidates", lambda *a, **k: [NoEnhancement(), RandomOutliers()])
+        est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
+    # the known anomalies are far out along features the base ignores: the classifier must be chosen
+    assert est.expected_gain_["decision"] == "enhance" and est.expected_gain_["estimate"] > 0.1
+    assert base.selection_ is None and base.expected_gain_ is None
+
+
+@pytest.mark.parametrize("y_known, message", [
+    ([], "no known anomaly"),
+    ([3, 3], "more than once"),
+    ([999], "out of range"),
+    ([-1], "out of range"),
+    ([1.5], "must be integers"),
+    (np.zeros(7, dtype=bool), "one entry per training row"),
+    (np.ones(240, dtype=bool), "at least two rows must remain"),
+])
+def test_bad_known_anomalies_are_refused_clearly(X, y_known, message):
+    with pytest.raises(DataError, match=message):
+        EnhancedDetector(detector=OneFeature(), program="none").fit(X, y_known=y_known)
+
+
+# -- the CLI: --labels, --explain --------------------------------------------------------------
+
+
+def _dataset(tmp_path, rng):
+    X = rng.normal(size=(300, 3))
+    X[280:] += 5
+    np.savez(tmp_path / "d.npz", X=X, y=np.r_[np.zeros(280), np.ones(20)])
+    return tmp_path / "d.npz"
+
+
+def _run(*args):
+    from das.engine.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def no_programs(monkeypatch):
+    """auto's candidates without a store: none and random outliers (fast, no certification)."""
+    monkeypatch.setattr(selection, "candidates", lambda *a, **k: [NoEnhancement(), RandomOutliers()])
+
+
+def test_select_and_enhance_explain_print_the_expected_gain(tmp_path, rng, no_programs):
+    data = _dataset(tmp_path, rng)
+    text = _run("select", "--data", data, "-d", "IForest")
+    assert text.exit_code == 0, text.output
+    assert "expected gain" in text.output and "decision: " in text.output
+    assert "planted anomalies: 3 splits x 4 kinds" in text.output
+    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--json").output)
+    assert set(res["expected_gain"]) >= {"choice", "lambda", "estimate", "std_error", "interval", "per_kind",
+                                         "basis", "decision", "reason"}
+    enh = _run("enhance", "--data", data, "-d", "IForest", "--explain")
+    assert enh.exit_code == 0, enh.output
+    assert res["expected_gain"]["reason"] in enh.output.replace("\n", " ") or "decision:" in enh.output
+    kept = res["expected_gain"]["decision"] == "keep base"
+    assert ("auto kept the base detector" in enh.output) == kept
+
+
+def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_path, rng, no_programs):
+    data = _dataset(tmp_path, rng)
+    labels = tmp_path / "known.txt"
+    labels.write_text("280\n281\n282\n283\n284\n\n")
+    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--labels", labels, "--json").output)
+    assert res["expected_gain"]["basis"].startswith("known anomalies: 5 rows")
+    enh = json.loads(_run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--json").output)
+    assert enh["n_test"] == 140 + 20 - 5 and enh["selection"]["expected_gain"]["basis"].startswith("known")
+    out = tmp_path / "s.csv"
+    sc = _run("score", "--data", data, "-d", "IForest", "--labels", labels, "--out", out, "--explain")
+    assert sc.exit_code == 0, sc.output
+    assert "known anomalies: 5 rows" in sc.output
+    assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "names no row"),
+    ("280\n280\n", "more than once"),
+    ("280\nabc\n", "not an integer row number"),
+    ("5000\n", "no row has id 5000"),
+    ("3\n", "labelled normal"),
+])
+def test_bad_labels_files_are_refused_clearly(tmp_path, rng, no_programs, content, message):
+    data = _dataset(tmp_path, rng)
+    labels = tmp_path / "known.txt"
+    labels.write_text(content)
+    for command in (["select"], ["enhance"], ["score", "--out", tmp_path / "s.csv"]):
+        res = _run(*command, "--data", data, "-d", "IForest", "--labels", labels)
+        assert res.exit_code != 0 and message in res.output, res.output
+    assert not (tmp_path / "s.csv").exists()
