@@ -291,3 +291,49 @@ def test_every_cli_text_output_goes_through_the_escaping_echo():
                     and not (node.args and _escaped_or_constant(node.args[0]))):
                 raw.append(f"{path.name}:{node.lineno}")
     assert raw == []
+
+
+def _hostile_bundle(tmp_path, edit):
+    """A bundle of one exported program after ``edit(program)``, with every hash recomputed."""
+    import json
+
+    from das.program_store import export_bundle
+    from das.program_store.hashing import record_sha256, source_sha256
+
+    with ProgramStore(tmp_path / "source.sqlite") as s:
+        sha = s.add("def generate_hard_anomalies(n, model, X):\n    return X[:n]\n", "PCA", policy="p")
+        out = tmp_path / "b.json"
+        export_bundle(s, out, shas=[sha])
+    bundle = json.loads(out.read_text())
+    entry = bundle["programs"][0]
+    edit(entry["program"])
+    body = {"program": entry["program"], "verifications": entry["verifications"]}
+    try:
+        if isinstance(body["program"].get("source"), str):
+            body["program"]["sha256"] = source_sha256(body["program"]["source"])
+        entry["record_sha256"] = record_sha256(body)
+        bundle["bundle_sha256"] = record_sha256(bundle["programs"])
+    except UnicodeEncodeError:  # a lone surrogate has no hash: the attacker leaves the old ones
+        pass
+    out.write_text(json.dumps(bundle))
+    return out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.update(policy="\ud800"), "holds text that is not valid Unicode (a lone surrogate)"),
+    (lambda p: p.update(source="def f():\n    return '\udfff'\n"), "not valid Unicode (a lone surrogate)"),
+    (lambda p: p.pop("detector"), "entry 0 is malformed ('detector' is missing or not text)"),
+    (lambda p: p.update(detector=["PCA"]), "entry 0 is malformed ('detector' is missing or not text)"),
+    (lambda p: p.update(source=None), "entry 0 is malformed ('source' is missing or not text)"),
+    (lambda p: p.update(model=7), "entry 0 is malformed ('model' is not text)"),
+    (lambda p: p.update(metadata=[1]), "entry 0 is malformed ('metadata' is not an object)"),
+    (lambda p: p.update(detector="\x1b[2JFOO\u202e"), "unknown detector '\\x1b[2JFOO\\u202e'"),
+    (lambda p: p.update(detector="pca"), "unknown detector 'pca'"),
+])
+def test_a_hostile_bundle_entry_is_refused_and_nothing_is_stored(tmp_path, edit, message):
+    """A lone surrogate crashed the hashing, a missing detector raised KeyError and an unknown
+    detector left its program stored although the import failed."""
+    res = invoke("programs", "import", _hostile_bundle(tmp_path, edit))
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and message in res.output, res.output
+    with ProgramStore() as s:
+        assert s.list() == []
