@@ -15,6 +15,7 @@ import os
 import re
 import warnings
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,6 +222,8 @@ def _read_text(path, *, sep, header, decimal):
             if not header:
                 warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
                               f"0..{first.shape[1] - 1} (pass --header if it is a header)", DataWarning, stacklevel=4)
+        if header:  # pandas renames a repeated name ("a", "a.1"): check the names as written
+            _check_unique([c for c in first.iloc[0] if isinstance(c, str) and c.strip()], path)
         names = None if header else [str(j) for j in range(first.shape[1])]
         frame = pd.read_csv(path, header=0 if header else None, names=names, **read)
     except pd.errors.EmptyDataError:
@@ -229,8 +232,19 @@ def _read_text(path, *, sep, header, decimal):
         raise DataError(f"{path}: not a UTF-8 text file ({exc})") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
     return frame, 2 if header else 1
+
+
+def _check_unique(names, path):
+    """``names`` once no two of them are the same after trimming spaces (else a DataError naming them)."""
+    counts = Counter(str(name).strip() for name in names)
+    repeated = [name for name, n in counts.items() if n > 1]
+    if repeated:
+        shown = ", ".join(repr(name) for name in repeated[:_MAX_LOCATIONS])
+        raise DataError(f"{path}: duplicate column name(s) {shown} (after trimming spaces); "
+                        "every column needs its own name")
+    return names
 
 
 def _parser_message(exc, sep):
@@ -250,7 +264,7 @@ def _read_parquet(path):
         frame = pd.read_parquet(path, engine="pyarrow")
     except Exception as exc:  # pyarrow.ArrowInvalid, OSError, ...: a file we cannot read is the user's to fix
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).strip()[:200]})") from None
-    frame.columns = [str(c) for c in frame.columns]
+    frame.columns = _check_unique([str(c) for c in frame.columns], path)
     return frame.reset_index(drop=True), 1
 
 

@@ -337,3 +337,21 @@ def test_a_hostile_bundle_entry_is_refused_and_nothing_is_stored(tmp_path, edit,
     assert res.exit_code == 1 and res.output.startswith("Error: ") and message in res.output, res.output
     with ProgramStore() as s:
         assert s.list() == []
+
+
+@pytest.mark.parametrize("header", ["a,a ,b,label", "a,a,b,label", " b,a,b ,label", "a,b,label,label"])
+def test_column_names_that_collide_after_trimming_are_a_clean_error(tmp_path, header):
+    """`a` and `a ` became one name after trimming: the loader crashed with AttributeError."""
+    data = tmp_path / "dup.csv"
+    data.write_text(header + "\n" + "\n".join(f"{i},{i + 1},{i + 2},0" for i in range(5)) + "\n")
+    res = invoke("data", "info", data)
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "duplicate column name(s)" in res.output
+
+
+def test_parquet_column_names_that_collide_after_trimming_are_a_clean_error(tmp_path):
+    import pandas as pd
+
+    data = tmp_path / "dup.parquet"
+    pd.DataFrame([[1.0, 2.0, 0], [2.0, 3.0, 0]], columns=["a", "a ", "label"]).to_parquet(data)
+    res = invoke("data", "info", data)
+    assert res.exit_code == 1 and "duplicate column name(s) 'a'" in res.output, res.output
