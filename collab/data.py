@@ -42,6 +42,8 @@ _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUI
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
+#: Largest feature magnitude read: squares (the scaler's variance) of larger values overflow float64.
+MAX_ABS_FEATURE = 1e150
 _MAX_LOCATIONS = 3  # how many bad cells an error message names
 _MAX_CELL = 40  # characters of a bad cell quoted in a message
 
@@ -377,6 +379,12 @@ def _as_features(X, path, missing="error"):
         hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
         raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
                         f"first at {where}{hint}")
+    huge = np.abs(X) > MAX_ABS_FEATURE  # NaN compares False: missing cells are the policy's
+    if huge.any():
+        rows, cols = np.nonzero(huge)
+        where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+        raise DataError(f"{path}: X has {int(huge.sum())} value(s) of magnitude above {MAX_ABS_FEATURE:g}, "
+                        f"first at {where}; their squares overflow the scaling (rescale those columns)")
     return X
 
 

@@ -355,3 +355,31 @@ def test_parquet_column_names_that_collide_after_trimming_are_a_clean_error(tmp_
     pd.DataFrame([[1.0, 2.0, 0], [2.0, 3.0, 0]], columns=["a", "a ", "label"]).to_parquet(data)
     res = invoke("data", "info", data)
     assert res.exit_code == 1 and "duplicate column name(s) 'a'" in res.output, res.output
+
+
+def _big_csv(tmp_path, value, rows=40):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 3))
+    X[:, 0] *= value
+    data = tmp_path / "big.csv"
+    data.write_text("a,b,c,label\n" + "\n".join(",".join(map(repr, r)) + ",0" for r in X.tolist()) + "\n")
+    return data
+
+
+@pytest.mark.parametrize("value", [1e200, 1e160, -1e300])
+def test_finite_values_whose_squares_overflow_are_refused_when_read(tmp_path, value):
+    """1e200 columns scaled to NaN (a traceback); one 1e300 cell made PCA score every row 0.0."""
+    res = invoke("score", "--data", _big_csv(tmp_path, value), "-d", "PCA", "--program", "none",
+                 "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "magnitude above 1e+150" in res.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_detector_input_error_is_one_line(tmp_path, monkeypatch):
+    from das.collab import data
+
+    monkeypatch.setattr(data, "MAX_ABS_FEATURE", np.inf)  # let the overflow reach the detector
+    res = invoke("score", "--data", _big_csv(tmp_path, 1e200), "-d", "PCA", "--program", "none",
+                 "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1 and res.output.splitlines()[-1] == "Error: Input contains NaN.", res.output

@@ -14,7 +14,7 @@ from das.collab.data import MISSING, DataError, DataWarning
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
 from das.collab.threshold import ThresholdError
-from das.detectors import UnknownDetector
+from das.detectors import DetectorInputError, UnknownDetector
 from das.engine.extract import ExtractionError
 from das.engine.llm import LLMError, UnknownBackend
 from das.engine.prompts import PromptError
@@ -25,9 +25,9 @@ from das.sandbox.untrusted import show_controls
 #: Library errors that are the user's to fix (bad files, unknown names, refused
 #: programs, a machine where the sandbox cannot start): printed as one line with
 #: exit code 1 by :class:`DasGroup`, never as a traceback. Anything else is a bug and propagates.
-USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, ProgramRefused, PromptError,
-               SandboxUnavailable, StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier,
-               UnknownDetector)
+USER_ERRORS = (BenchError, DataError, DetectorInputError, ExtractionError, LLMError, MetricError, ProgramRefused,
+               PromptError, SandboxUnavailable, StoreError, SynthesisError, ThresholdError, UnknownBackend,
+               UnknownClassifier, UnknownDetector)
 
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
