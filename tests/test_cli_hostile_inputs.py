@@ -383,3 +383,15 @@ def test_a_detector_input_error_is_one_line(tmp_path, monkeypatch):
     res = invoke("score", "--data", _big_csv(tmp_path, 1e200), "-d", "PCA", "--program", "none",
                  "--out", tmp_path / "s.csv")
     assert res.exit_code == 1 and res.output.splitlines()[-1] == "Error: Input contains NaN.", res.output
+
+
+@pytest.mark.parametrize("command", [["programs", "add", "FILE", "-d", "PCA"], ["audit", "FILE", "-d", "PCA"]])
+@pytest.mark.parametrize("text", ["def f(x):\n    return x\n" * 10_000, "```python\n" * 25_000])
+def test_a_program_file_over_the_size_limit_is_refused_before_extraction(tmp_path, command, text):
+    """100 000 top-level defs hung `das programs add`; 100 000 fences took `das audit` 29 s."""
+    program = tmp_path / "big.py"
+    program.write_text(text)
+    res = invoke(*[program if arg == "FILE" else arg for arg in command])
+    assert res.exit_code == 1 and res.output == f"Error: program file {program} is over the limit of 200,000 bytes\n"
+    with ProgramStore() as s:
+        assert s.list() == []

@@ -202,14 +202,19 @@ def read_program_file(path, in_place=False):
     Raises
     ------
     click.ClickException
-        Unreadable file.
+        Unreadable file, or one over the audit's size limit.
     engine.extract.ExtractionError
         No ``generate_hard_anomalies`` can be found in a fenced answer.
     """
     from das.engine.extract import program_source
+    from das.sandbox.properties import MAX_SOURCE_BYTES
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SOURCE_BYTES + 1)  # never more than the audit would look at
+        if len(data) > MAX_SOURCE_BYTES:
+            raise click.ClickException(f"program file {path} is over the limit of {MAX_SOURCE_BYTES:,} bytes")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
     return program_source(text, in_place=in_place)
