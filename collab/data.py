@@ -373,19 +373,22 @@ def _as_features(X, path, missing="error"):
     X = np.ascontiguousarray(X, dtype=np.float64)
     bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
-        rows, cols = np.nonzero(bad)
-        where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+        where = _first_cells(bad)
         n_nan = int(np.isnan(X[bad]).sum())
         hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
         raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
                         f"first at {where}{hint}")
     huge = np.abs(X) > MAX_ABS_FEATURE  # NaN compares False: missing cells are the policy's
     if huge.any():
-        rows, cols = np.nonzero(huge)
-        where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
         raise DataError(f"{path}: X has {int(huge.sum())} value(s) of magnitude above {MAX_ABS_FEATURE:g}, "
-                        f"first at {where}; their squares overflow the scaling (rescale those columns)")
+                        f"first at {_first_cells(huge)}; their squares overflow the scaling (rescale those columns)")
     return X
+
+
+def _first_cells(mask):
+    """``(row r, column c), ...`` of the first cells ``mask`` marks."""
+    rows, cols = np.nonzero(mask)
+    return ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
 
 
 def _handle_missing(arrays, missing, path):
