@@ -176,10 +176,9 @@ def program_source(text, in_place=False):
     Raises
     ------
     ExtractionError
-        If fenced text holds no ``generate_hard_anomalies`` function, or the
-        text is over the audit's size limit.
+        If fenced text holds no ``generate_hard_anomalies`` function, or is
+        over the audit's size limit.
     """
-    _check_size(text)
     if "```" not in text or _parse(text) is not None:
         return text
     return extract_program(text, in_place=in_place).source

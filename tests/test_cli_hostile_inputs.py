@@ -326,6 +326,7 @@ def _hostile_bundle(tmp_path, edit):
     (lambda p: p.update(detector=["PCA"]), "entry 0 is malformed ('detector' is missing or not text)"),
     (lambda p: p.update(source=None), "entry 0 is malformed ('source' is missing or not text)"),
     (lambda p: p.update(model=7), "entry 0 is malformed ('model' is not text)"),
+    (lambda p: p.update(policy={"a": 1}), "entry 0 is malformed ('policy' is not text)"),
     (lambda p: p.update(metadata=[1]), "entry 0 is malformed ('metadata' is not an object)"),
     (lambda p: p.update(detector="\x1b[2JFOO\u202e"), "unknown detector '\\x1b[2JFOO\\u202e'"),
     (lambda p: p.update(detector="pca"), "unknown detector 'pca'"),
@@ -360,7 +361,7 @@ def test_parquet_column_names_that_collide_after_trimming_are_a_clean_error(tmp_
 def _big_csv(tmp_path, value, rows=40):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(rows, 3))
-    X[:, 0] *= value
+    X[:, 0] = np.abs(X[:, 0]) * value  # one sign: a check of one sign only is caught
     data = tmp_path / "big.csv"
     data.write_text("a,b,c,label\n" + "\n".join(",".join(map(repr, r)) + ",0" for r in X.tolist()) + "\n")
     return data
