@@ -15,6 +15,7 @@ import os
 import re
 import warnings
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,8 @@ _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUI
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
+#: Largest feature magnitude read: squares (the scaler's variance) of larger values overflow float64.
+MAX_ABS_FEATURE = 1e150
 _MAX_LOCATIONS = 3  # how many bad cells an error message names
 _MAX_CELL = 40  # characters of a bad cell quoted in a message
 
@@ -221,6 +224,8 @@ def _read_text(path, *, sep, header, decimal):
             if not header:
                 warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
                               f"0..{first.shape[1] - 1} (pass --header if it is a header)", DataWarning, stacklevel=4)
+        if header:  # pandas renames a repeated name ("a", "a.1"): check the names as written
+            _check_unique([c for c in first.iloc[0] if isinstance(c, str) and c.strip()], path)
         names = None if header else [str(j) for j in range(first.shape[1])]
         frame = pd.read_csv(path, header=0 if header else None, names=names, **read)
     except pd.errors.EmptyDataError:
@@ -229,8 +234,19 @@ def _read_text(path, *, sep, header, decimal):
         raise DataError(f"{path}: not a UTF-8 text file ({exc})") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
     return frame, 2 if header else 1
+
+
+def _check_unique(names, path):
+    """``names`` once no two of them are the same after trimming spaces (else a DataError naming them)."""
+    counts = Counter(str(name).strip() for name in names)
+    repeated = [name for name, n in counts.items() if n > 1]
+    if repeated:
+        shown = ", ".join(repr(name) for name in repeated[:_MAX_LOCATIONS])
+        raise DataError(f"{path}: duplicate column name(s) {shown} (after trimming spaces); "
+                        "every column needs its own name")
+    return names
 
 
 def _parser_message(exc, sep):
@@ -250,7 +266,7 @@ def _read_parquet(path):
         frame = pd.read_parquet(path, engine="pyarrow")
     except Exception as exc:  # pyarrow.ArrowInvalid, OSError, ...: a file we cannot read is the user's to fix
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).strip()[:200]})") from None
-    frame.columns = [str(c) for c in frame.columns]
+    frame.columns = _check_unique([str(c) for c in frame.columns], path)
     return frame.reset_index(drop=True), 1
 
 
@@ -357,13 +373,22 @@ def _as_features(X, path, missing="error"):
     X = np.ascontiguousarray(X, dtype=np.float64)
     bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
-        rows, cols = np.nonzero(bad)
-        where = ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+        where = _first_cells(bad)
         n_nan = int(np.isnan(X[bad]).sum())
         hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
         raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
                         f"first at {where}{hint}")
+    huge = np.abs(X) > MAX_ABS_FEATURE  # NaN compares False: missing cells are the policy's
+    if huge.any():
+        raise DataError(f"{path}: X has {int(huge.sum())} value(s) of magnitude above {MAX_ABS_FEATURE:g}, "
+                        f"first at {_first_cells(huge)}; their squares overflow the scaling (rescale those columns)")
     return X
+
+
+def _first_cells(mask):
+    """``(row r, column c), ...`` of the first cells ``mask`` marks."""
+    rows, cols = np.nonzero(mask)
+    return ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
 
 
 def _handle_missing(arrays, missing, path):

@@ -13,9 +13,12 @@ import re
 import tokenize
 from dataclasses import dataclass
 
+from das.sandbox.properties import MAX_SOURCE_BYTES
 from das.sandbox.rules import ENTRY_POINT
+
 _KEPT = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef, ast.FunctionDef)
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
+#: A fenced block; its info string holds no backtick (as in CommonMark), so a line of backticks is linear.
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n`]*\n(.*?)```", re.S)
 
 
 class ExtractionError(ValueError):
@@ -53,7 +56,10 @@ class ExtractedProgram:
 def _blocks(text):
     """Candidate code blocks ``(code, span, line of the code's first line in text)``: fenced blocks
     first, else the text from the first import/def."""
-    fenced = [(m.group(2), m.span(), text.count("\n", 0, m.start(2)) + 1) for m in _FENCE.finditer(text)]
+    fenced, line, counted = [], 1, 0
+    for m in _FENCE.finditer(text):  # lines counted once over the text, not from its start per block
+        line, counted = line + text.count("\n", counted, m.start(2)), m.start(2)
+        fenced.append((m.group(2), m.span(), line))
     if fenced:
         return fenced
     start = re.search(r"^(import |from |def )", text, re.M)
@@ -73,10 +79,16 @@ def _is_example(node, defined):
                and sub.func.id in defined for sub in ast.walk(node))
 
 
-def _segment(code, node):
-    """Source of one top-level statement, decorators included."""
-    first = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
-    return "\n".join(code.splitlines()[first - 1:node.end_lineno])
+def _first_line(node):
+    """Line of a top-level statement's first line, decorators included."""
+    return node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+
+
+def _check_size(text):
+    """Refuse text over the audit's size limit before any work that grows with it."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        raise ExtractionError(f"the text is {size:,} bytes, more than the {MAX_SOURCE_BYTES:,} a program may have")
 
 
 def _kept_nodes(tree, entry):
@@ -99,7 +111,9 @@ def _kept_nodes(tree, entry):
 
 def _keep(tree, code, entry):
     """Source of the kept statements, one blank-line pair between them."""
-    return "\n\n\n".join(_segment(code, n) for n in _kept_nodes(tree, entry)).strip() + "\n"
+    lines = code.splitlines()
+    return "\n\n\n".join("\n".join(lines[_first_line(n) - 1:n.end_lineno])
+                          for n in _kept_nodes(tree, entry)).strip() + "\n"
 
 
 def _keep_in_place(tree, code, entry, first_line):
@@ -108,7 +122,7 @@ def _keep_in_place(tree, code, entry, first_line):
     lines = code.splitlines()
     out = [""] * (first_line - 1 + len(lines))
     for node in _kept_nodes(tree, entry):
-        first = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+        first = _first_line(node)
         out[first_line - 2 + first:first_line - 1 + node.end_lineno] = lines[first - 1:node.end_lineno]
     return "\n".join(out).rstrip() + "\n"
 
@@ -130,10 +144,12 @@ def extract_program(text, in_place=False):
     Raises
     ------
     ExtractionError
-        If no code block parses and defines ``generate_hard_anomalies``.
+        If no code block parses and defines ``generate_hard_anomalies``, or
+        the text is over the audit's size limit.
     """
     if not isinstance(text, str) or not text.strip():
         raise ExtractionError("empty response")
+    _check_size(text)
     problems = []
     for code, span, first_line in _blocks(text):
         tree = _parse(code)
@@ -160,7 +176,8 @@ def program_source(text, in_place=False):
     Raises
     ------
     ExtractionError
-        If fenced text holds no ``generate_hard_anomalies`` function.
+        If fenced text holds no ``generate_hard_anomalies`` function, or is
+        over the audit's size limit.
     """
     if "```" not in text or _parse(text) is not None:
         return text

@@ -14,6 +14,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from das.detectors.names import DETECTOR_NAMES
 from das.program_store.errors import BundleError, InvalidInput
 from das.program_store.hashing import record_sha256, source_sha256
 from das.program_store.jsontext import parse_json
@@ -22,6 +23,8 @@ BUNDLE_FORMAT = "das-program-bundle"
 BUNDLE_VERSION = 1
 #: Largest bundle read (the bundled corpus of 56 programs is 0.7 MB).
 MAX_BUNDLE_CHARS = 64 << 20
+_REQUIRED_TEXT = ("sha256", "detector", "source")
+_OPTIONAL_TEXT = ("policy", "prompt_sha256", "prompt_variant", "backend", "model", "parent_sha256", "status")
 _PROGRAM_FIELDS = ("sha256", "detector", "source", "policy", "prompt_sha256", "prompt_variant",
                    "backend", "model", "parent_sha256", "metadata", "status")
 
@@ -114,22 +117,44 @@ def read_bundle(path):
     entries = bundle.get("programs")
     if not isinstance(entries, list) or not entries:
         raise BundleError(f"{path} holds no programs")
-    if record_sha256(entries) != bundle.get("bundle_sha256"):
+    try:  # a lone surrogate (a JSON escape) has no UTF-8 form: no hash, no source, no store text
+        matches = record_sha256(entries) == bundle.get("bundle_sha256")
+    except UnicodeEncodeError:
+        raise BundleError(f"{path} holds text that is not valid Unicode (a lone surrogate)") from None
+    if not matches:
         raise BundleError(f"{path}: bundle_sha256 does not match its contents (modified?)")
     for i, entry in enumerate(entries):
-        try:
-            body = {"program": entry["program"], "verifications": entry["verifications"]}
-            program = body["program"]
-            source, sha = program["source"], program["sha256"]
-        except (TypeError, KeyError) as exc:
-            raise BundleError(f"{path}: entry {i} is malformed (missing {exc})") from exc
-        if not isinstance(body["verifications"], list):
-            raise BundleError(f"{path}: entry {i} is malformed (verifications is not a list)")
+        problem = _entry_problem(entry)
+        if problem:
+            raise BundleError(f"{path}: entry {i} is malformed ({problem})")
+        body = {"program": entry["program"], "verifications": entry["verifications"]}
+        source, sha = body["program"]["source"], body["program"]["sha256"]
         if record_sha256(body) != entry.get("record_sha256"):
-            raise BundleError(f"{path}: entry {i} ({str(sha)[:12]}) fails its record hash")
-        if not isinstance(source, str) or source_sha256(source) != sha:
-            raise BundleError(f"{path}: entry {i}: source does not hash to {str(sha)[:12]}")
+            raise BundleError(f"{path}: entry {i} ({sha[:12]}) fails its record hash")
+        if source_sha256(source) != sha:
+            raise BundleError(f"{path}: entry {i}: source does not hash to {sha[:12]}")
     return entries
+
+
+def _entry_problem(entry):
+    """Why a bundle entry cannot be imported (None when every field import reads has its type and
+    the detector is a registered one)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("program"), dict):
+        return "'program' is not an object"
+    if not isinstance(entry.get("verifications"), list):
+        return "'verifications' is not a list"
+    program = entry["program"]
+    for name in _REQUIRED_TEXT:
+        if not isinstance(program.get(name), str):
+            return f"{name!r} is missing or not text"
+    for name in _OPTIONAL_TEXT:
+        if not isinstance(program.get(name), (str, type(None))):
+            return f"{name!r} is not text"
+    if not isinstance(program.get("metadata"), (dict, type(None))):
+        return "'metadata' is not an object"
+    if program["detector"] not in DETECTOR_NAMES:
+        return f"unknown detector {program['detector']!r}; valid names: {', '.join(DETECTOR_NAMES)}"
+    return None
 
 
 def import_bundle(store, path, detector=None):

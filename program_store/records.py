@@ -5,6 +5,7 @@ every column must hold the type das wrote there, and JSON columns are parsed
 within bounds (:func:`program_store.jsontext.parse_json`); anything else is a
 :class:`StoreError` naming the row, never a crash further on.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 from das.program_store.errors import InvalidInput, StoreError
@@ -14,6 +15,9 @@ STATUSES = ("candidate", "certified", "rejected", "revoked", "tampered")
 #: Longest JSON column (report, metadata, metrics, event detail) parsed from a store.
 MAX_STORED_JSON_CHARS = 16 << 20
 _NUMBER = (int, float)
+#: Numeric fields of a stored verification report that das formats or compares (finite or absent).
+_REPORT_NUMBERS = ("hardness", "duration_s", "borderline", "depth")
+_USEFUL_NUMBERS = ("margin", "lower_bound", "borderline", "borderline_lower_bound")
 
 
 def checked_row(row, table, required=(), text=(), numbers=()):
@@ -42,15 +46,16 @@ def stored_json(row, table, column):
 
 def report_problem(report):
     """Why a stored verification report cannot be handed out: None when every field das reads
-    (properties, verdict, figures, usefulness means, suite datasets) has the type it reads."""
-    def number(value):  # an int beyond float range would fail every format and comparison later
-        return value is None or isinstance(value, float) or (
+    (properties, verdict, figures, usefulness margins, bounds and means, suite datasets) has the type
+    it reads: every figure a finite number or absent."""
+    def number(value):  # an int beyond float range, or NaN, would fail every format and comparison later
+        return value is None or (isinstance(value, float) and math.isfinite(value)) or (
             isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63)
 
     props = report.get("properties") or []
     if not isinstance(props, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in props):
         return "'properties' is not a list of named objects"
-    for key in ("hardness", "duration_s"):
+    for key in _REPORT_NUMBERS:
         if not number(report.get(key)):
             return f"{key!r} is not a number"
     seed = report.get("seed", 0)
@@ -61,6 +66,9 @@ def report_problem(report):
     useful = report.get("usefulness", {})
     if not isinstance(useful, dict):
         return "'usefulness' is not an object"
+    for key in _USEFUL_NUMBERS:
+        if not number(useful.get(key)):
+            return f"'usefulness' {key!r} is not a number"
     means = useful.get("means")
     if means and not (isinstance(means, dict) and all(number(means.get(k)) and means.get(k) is not None
                                                       for k in ("program", "base", "random"))):

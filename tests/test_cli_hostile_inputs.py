@@ -139,6 +139,18 @@ def _verified_program():
      "column 'report' is refused: 'hardness' is not a number"),
     (("UPDATE verifications SET report = ?", ('{"properties": [], "hardness": 1' + "0" * 400 + "}",)),
      "column 'report' is refused: 'hardness' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "borderline": "0.5"}',)),
+     "column 'report' is refused: 'borderline' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "borderline": [1]}',)),
+     "column 'report' is refused: 'borderline' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "depth": {"a": 1}}',)),
+     "column 'report' is refused: 'depth' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "depth": NaN}',)),
+     "column 'report' is refused: 'depth' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "usefulness": {"lower_bound": "x"}}',)),
+     "column 'report' is refused: 'usefulness' 'lower_bound' is not a number"),
+    (("UPDATE verifications SET report = ?", ('{"properties": [], "usefulness": {"margin": true}}',)),
+     "column 'report' is refused: 'usefulness' 'margin' is not a number"),
     (("UPDATE verifications SET report = ?", ('{"properties": [], "usefulness": null}',)),
      "column 'report' is refused: 'usefulness' is not an object"),
     (("UPDATE programs SET source = ?", (b"\x00\x01",)),
@@ -279,3 +291,108 @@ def test_every_cli_text_output_goes_through_the_escaping_echo():
                     and not (node.args and _escaped_or_constant(node.args[0]))):
                 raw.append(f"{path.name}:{node.lineno}")
     assert raw == []
+
+
+def _hostile_bundle(tmp_path, edit):
+    """A bundle of one exported program after ``edit(program)``, with every hash recomputed."""
+    import json
+
+    from das.program_store import export_bundle
+    from das.program_store.hashing import record_sha256, source_sha256
+
+    with ProgramStore(tmp_path / "source.sqlite") as s:
+        sha = s.add("def generate_hard_anomalies(n, model, X):\n    return X[:n]\n", "PCA", policy="p")
+        out = tmp_path / "b.json"
+        export_bundle(s, out, shas=[sha])
+    bundle = json.loads(out.read_text())
+    entry = bundle["programs"][0]
+    edit(entry["program"])
+    body = {"program": entry["program"], "verifications": entry["verifications"]}
+    try:
+        if isinstance(body["program"].get("source"), str):
+            body["program"]["sha256"] = source_sha256(body["program"]["source"])
+        entry["record_sha256"] = record_sha256(body)
+        bundle["bundle_sha256"] = record_sha256(bundle["programs"])
+    except UnicodeEncodeError:  # a lone surrogate has no hash: the attacker leaves the old ones
+        pass
+    out.write_text(json.dumps(bundle))
+    return out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.update(policy="\ud800"), "holds text that is not valid Unicode (a lone surrogate)"),
+    (lambda p: p.update(source="def f():\n    return '\udfff'\n"), "not valid Unicode (a lone surrogate)"),
+    (lambda p: p.pop("detector"), "entry 0 is malformed ('detector' is missing or not text)"),
+    (lambda p: p.update(detector=["PCA"]), "entry 0 is malformed ('detector' is missing or not text)"),
+    (lambda p: p.update(source=None), "entry 0 is malformed ('source' is missing or not text)"),
+    (lambda p: p.update(model=7), "entry 0 is malformed ('model' is not text)"),
+    (lambda p: p.update(policy={"a": 1}), "entry 0 is malformed ('policy' is not text)"),
+    (lambda p: p.update(metadata=[1]), "entry 0 is malformed ('metadata' is not an object)"),
+    (lambda p: p.update(detector="\x1b[2JFOO\u202e"), "unknown detector '\\x1b[2JFOO\\u202e'"),
+    (lambda p: p.update(detector="pca"), "unknown detector 'pca'"),
+])
+def test_a_hostile_bundle_entry_is_refused_and_nothing_is_stored(tmp_path, edit, message):
+    """A lone surrogate crashed the hashing, a missing detector raised KeyError and an unknown
+    detector left its program stored although the import failed."""
+    res = invoke("programs", "import", _hostile_bundle(tmp_path, edit))
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and message in res.output, res.output
+    with ProgramStore() as s:
+        assert s.list() == []
+
+
+@pytest.mark.parametrize("header", ["a,a ,b,label", "a,a,b,label", " b,a,b ,label", "a,b,label,label"])
+def test_column_names_that_collide_after_trimming_are_a_clean_error(tmp_path, header):
+    """`a` and `a ` became one name after trimming: the loader crashed with AttributeError."""
+    data = tmp_path / "dup.csv"
+    data.write_text(header + "\n" + "\n".join(f"{i},{i + 1},{i + 2},0" for i in range(5)) + "\n")
+    res = invoke("data", "info", data)
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "duplicate column name(s)" in res.output
+
+
+def test_parquet_column_names_that_collide_after_trimming_are_a_clean_error(tmp_path):
+    import pandas as pd
+
+    data = tmp_path / "dup.parquet"
+    pd.DataFrame([[1.0, 2.0, 0], [2.0, 3.0, 0]], columns=["a", "a ", "label"]).to_parquet(data)
+    res = invoke("data", "info", data)
+    assert res.exit_code == 1 and "duplicate column name(s) 'a'" in res.output, res.output
+
+
+def _big_csv(tmp_path, value, rows=40):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 3))
+    X[:, 0] = np.abs(X[:, 0]) * value  # one sign: a check of one sign only is caught
+    data = tmp_path / "big.csv"
+    data.write_text("a,b,c,label\n" + "\n".join(",".join(map(repr, r)) + ",0" for r in X.tolist()) + "\n")
+    return data
+
+
+@pytest.mark.parametrize("value", [1e200, 1e160, -1e300])
+def test_finite_values_whose_squares_overflow_are_refused_when_read(tmp_path, value):
+    """1e200 columns scaled to NaN (a traceback); one 1e300 cell made PCA score every row 0.0."""
+    res = invoke("score", "--data", _big_csv(tmp_path, value), "-d", "PCA", "--program", "none",
+                 "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "magnitude above 1e+150" in res.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_detector_input_error_is_one_line(tmp_path, monkeypatch):
+    from das.collab import data
+
+    monkeypatch.setattr(data, "MAX_ABS_FEATURE", np.inf)  # let the overflow reach the detector
+    res = invoke("score", "--data", _big_csv(tmp_path, 1e200), "-d", "PCA", "--program", "none",
+                 "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1 and res.output.splitlines()[-1] == "Error: Input contains NaN.", res.output
+
+
+@pytest.mark.parametrize("command", [["programs", "add", "FILE", "-d", "PCA"], ["audit", "FILE", "-d", "PCA"]])
+@pytest.mark.parametrize("text", ["def f(x):\n    return x\n" * 10_000, "```python\n" * 25_000])
+def test_a_program_file_over_the_size_limit_is_refused_before_extraction(tmp_path, command, text):
+    """100 000 top-level defs hung `das programs add`; 100 000 fences took `das audit` 29 s."""
+    program = tmp_path / "big.py"
+    program.write_text(text)
+    res = invoke(*[program if arg == "FILE" else arg for arg in command])
+    assert res.exit_code == 1 and res.output == f"Error: program file {program} is over the limit of 200,000 bytes\n"
+    with ProgramStore() as s:
+        assert s.list() == []

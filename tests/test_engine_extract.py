@@ -1,8 +1,11 @@
 """Extraction of program, policy and explanation from raw responses."""
+import time
+
 import numpy as np
 import pytest
 
-from das.engine.extract import ExtractionError, extract_program
+from das.engine.extract import ExtractionError, extract_program, program_source
+from das.sandbox.properties import MAX_SOURCE_BYTES
 
 FUNC = '''import numpy as np
 
@@ -82,3 +85,32 @@ def test_module_level_constants_are_kept_and_run_in_the_sandbox():
     result = run_program(prog.source, X, 5, lambda rows: rows.sum(axis=1))
     assert result.status == "ok", result.message
     np.testing.assert_array_equal(result.output, X[np.arange(5) % 4] * 1.5 + 0.5)
+
+
+def _cpu_seconds(fn, text):
+    start = time.process_time()
+    try:
+        fn(text)
+    except ExtractionError:
+        pass
+    return time.process_time() - start
+
+
+def _many_defs(n):
+    return "".join(f"def f{i}(x):\n    return x\n" for i in range(n)) + "def generate_hard_anomalies(n, model, X):\n    return X\n"
+
+
+@pytest.mark.parametrize("make", [_many_defs, lambda n: "`" * (25 * n), lambda n: "```py" * (5 * n),
+                                  lambda n: "```python\n" + _many_defs(n) + "```\n"])
+def test_extraction_grows_linearly_with_the_text(make):
+    """Every top-level def re-split the whole text (100 000 defs hung `das programs add`) and a line
+    of backticks made the fence search quadratic (`das audit` took 29 s)."""
+    small, large = (min(_cpu_seconds(extract_program, make(n)) for _ in range(3)) for n in (1000, 6000))
+    assert large < 6 * 3 * max(small, 1e-3), (small, large)  # quadratic: 36x
+
+
+def test_text_over_the_audit_size_limit_is_refused_before_extraction():
+    text = "```python\n" + _many_defs(1) + "```\n" + "#" * MAX_SOURCE_BYTES
+    for fn in (extract_program, program_source):
+        with pytest.raises(ExtractionError, match=f"more than the {MAX_SOURCE_BYTES:,} a program may have"):
+            fn(text)

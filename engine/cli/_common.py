@@ -14,7 +14,7 @@ from das.collab.data import MISSING, DataError, DataWarning
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
 from das.collab.threshold import ThresholdError
-from das.detectors import UnknownDetector
+from das.detectors import DetectorInputError, UnknownDetector
 from das.engine.extract import ExtractionError
 from das.engine.llm import LLMError, UnknownBackend
 from das.engine.prompts import PromptError
@@ -25,9 +25,9 @@ from das.sandbox.untrusted import show_controls
 #: Library errors that are the user's to fix (bad files, unknown names, refused
 #: programs, a machine where the sandbox cannot start): printed as one line with
 #: exit code 1 by :class:`DasGroup`, never as a traceback. Anything else is a bug and propagates.
-USER_ERRORS = (BenchError, DataError, ExtractionError, LLMError, MetricError, ProgramRefused, PromptError,
-               SandboxUnavailable, StoreError, SynthesisError, ThresholdError, UnknownBackend, UnknownClassifier,
-               UnknownDetector)
+USER_ERRORS = (BenchError, DataError, DetectorInputError, ExtractionError, LLMError, MetricError, ProgramRefused,
+               PromptError, SandboxUnavailable, StoreError, SynthesisError, ThresholdError, UnknownBackend,
+               UnknownClassifier, UnknownDetector)
 
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
@@ -202,14 +202,19 @@ def read_program_file(path, in_place=False):
     Raises
     ------
     click.ClickException
-        Unreadable file.
+        Unreadable file, or one over the audit's size limit.
     engine.extract.ExtractionError
         No ``generate_hard_anomalies`` can be found in a fenced answer.
     """
     from das.engine.extract import program_source
+    from das.sandbox.properties import MAX_SOURCE_BYTES
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SOURCE_BYTES + 1)  # never more than the audit would look at
+        if len(data) > MAX_SOURCE_BYTES:
+            raise click.ClickException(f"program file {path} is over the limit of {MAX_SOURCE_BYTES:,} bytes")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
     return program_source(text, in_place=in_place)
