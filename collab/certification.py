@@ -663,6 +663,10 @@ class Certification:
             raise NotCertified(f"{exc}; only certified programs run (see `das verify`)") from exc
 
 
+class NoProgramWarning(UserWarning):
+    """A detector has no certified program: only the methods that need none run."""
+
+
 class UncertifiedProgramWarning(UserWarning):
     """Program text runs without a certificate (``allow_uncertified=True``)."""
 

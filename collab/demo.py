@@ -7,6 +7,7 @@ with ``numpy.random.default_rng(seed)`` (``seed=0`` by default) without
 replacement, and every kept row stays in scikit-learn's original order, which
 is the "file order" the split protocol uses.
 """
+import warnings
 from time import perf_counter
 
 import numpy as np
@@ -95,7 +96,9 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
         Also enhance each detector: ``auto``, the default of ``das enhance``,
         ``das score`` and :class:`EnhancedDetector` (chosen label-free among
         the store's certified programs, random outliers and no enhancement),
-        then its certified program by ``sum`` and ``collate`` fusion (methods
+        then its certified program by ``sum`` and ``collate`` fusion (a
+        detector without one gets base and auto only, with a
+        :class:`collab.certification.NoProgramWarning`; methods
         of :func:`collab.evaluate.evaluate`, i.e. the :mod:`collab.pipeline`);
         the bundled programs are certified into the store on first use.
         False: only ``base`` is measured.
@@ -110,7 +113,7 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
         (the whole cell: fit, synthesis, classifier and scoring); the
         ``auto`` row also has ``choice``, what ``auto`` chose.
     """
-    from das.collab.certification import certified_programs
+    from das.collab.certification import NoProgramWarning, available_programs
     from das.collab.evaluate import evaluate
     from das.collab.pipeline import detector_name
     from das.collab.selection import candidates
@@ -118,7 +121,10 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
     # Canonical names up front: an unknown name fails before any time is spent fitting.
     names = tuple(detector_name(n) for n in (DEFAULT_DETECTORS if detectors is None else detectors))
     methods = ("base", "auto", "sum", "collate") if enhance else ("base",)
-    programs = {n: rec.source for n, rec in certified_programs(names, store).items()} if enhance else {}
+    found, missing = available_programs(names, store) if enhance else ({}, {})
+    for name, why in missing.items():
+        warnings.warn(f"{why}; {name} shows base and auto only", NoProgramWarning, stacklevel=2)
+    programs = {n: rec.source for n, rec in found.items()}
     choices = {n: candidates(n, store) for n in names} if enhance else {}
     splits = [split_dataset(ds, scale="standard") for ds in (demo_suite() if datasets is None else datasets)]
     total, rows, done = len(splits) * len(names), [], 0
@@ -127,11 +133,12 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
             if progress is not None:
                 progress(done, total, split.name, name)
             t0 = perf_counter()
-            result = evaluate(split, name, programs.get(name), seed=seed, methods=methods,
+            ran = methods if name not in missing else ("base", "auto")
+            result = evaluate(split, name, programs.get(name), seed=seed, methods=ran,
                               auto_candidates=choices.get(name))
             seconds = perf_counter() - t0
             done += 1
             rows.extend({"dataset": split.name, "detector": name, "method": method, **result["metrics"][method],
                          "seconds": seconds} | ({"choice": result["selection"]["choice"]} if method == "auto" else {})
-                        for method in methods)
+                        for method in ran)
     return rows

@@ -99,3 +99,12 @@ def test_a_one_row_csv_is_one_clean_line(tmp_path, command):
     assert res.exit_code == 1, res.output
     assert res.output.startswith("Error: ") and len(res.output.strip().splitlines()) == 1
     assert "1 data row(s)" in res.output and not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--sep", ",,"), ("--sep", "ab"), ("--decimal", "ab"), ("--decimal", "")])
+def test_separator_and_decimal_mark_are_one_character(tmp_path, option, value):
+    """pandas refused longer ones with a traceback; now a usage error, before any reading."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
+    res = CliRunner().invoke(main, ["data", "info", str(path), option, value])
+    assert res.exit_code == 2 and "expected one character" in res.output and "Traceback" not in res.output

@@ -275,7 +275,8 @@ def test_determinism_is_checked_at_the_large_size():
         out = _interpolate(X, n, k)
         return out + rng.normal(size=out.shape) if n > len(X) else out
 
-    rep = verify_program(PROGRAM, "fake", runner=_runner(only_beyond_training_size), detector_factory=_factory)
+    rep = verify_program(PROGRAM, "fake", runner=_runner(only_beyond_training_size), detector_factory=_factory,
+                         seed=0)
     assert [p.name for p in rep.failures()] == ["deterministic"]
     n_large = ds.large_rows(0, len(ds.base_dataset(0).X))
     assert rep.property("deterministic").detail.startswith(

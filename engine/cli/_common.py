@@ -46,8 +46,8 @@ def echo(message="", file=None, nl=True, err=False):
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """Print das's own warnings (:class:`collab.data.DataWarning`) as one line on stderr."""
-    if issubclass(category, DataWarning):
+    """Print das's own warnings (data, programs) as one line on stderr."""
+    if issubclass(category, DataWarning) or category.__module__.startswith("das."):
         echo(f"Warning: {message}", err=True)
     else:
         echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
@@ -152,6 +152,13 @@ def _columns(ctx, param, value):
     return tuple(c.strip() for v in value for c in v.split(",") if c.strip())
 
 
+def _one_character(ctx, param, value):
+    """``--sep`` and ``--decimal`` are one character (``tab`` and ``\\t`` name a tab)."""
+    if value is None or value in ("tab", "\\t") or len(value) == 1:
+        return value
+    raise click.BadParameter(f"expected one character, got {value!r}")
+
+
 _DATA_OPTIONS = (
     click.option("--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
                  help="Directory where dataset names are looked up (default: $DAS_DATA_DIR)."),
@@ -163,10 +170,11 @@ _DATA_OPTIONS = (
                       "named id, row_id, *_id, CustomerID, ... or holding UUIDs, with a warning]."),
     click.option("--drop", multiple=True, callback=_columns,
                  help="Table columns to ignore (repeatable or comma-separated)."),
-    click.option("--sep", default=None,
+    click.option("--sep", default=None, callback=_one_character,
                  help="CSV/TSV field separator ('\\t' or tab for a tab) [default: tab for .tsv, else guessed "
                       "among , ; tab |]."),
-    click.option("--decimal", default=".", show_default=True, help="CSV/TSV decimal mark (',' for 1,5)."),
+    click.option("--decimal", default=".", show_default=True, callback=_one_character,
+                 help="CSV/TSV decimal mark (',' for 1,5)."),
     click.option("--header/--no-header", default=None,
                  help="Whether the CSV/TSV's first row names the columns [default: yes unless it is all numbers]."),
     click.option("--missing", type=click.Choice(MISSING), default="error", show_default=True,
