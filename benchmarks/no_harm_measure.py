@@ -41,36 +41,27 @@ MIN_LEFT = 5  # test anomalies left to measure on once k are taken out (else the
 TIE = 1e-4
 
 
-def _subsample(X, cap, rng):
-    return X if len(X) <= cap else X[np.sort(rng.choice(len(X), cap, replace=False))]
-
-
 def run_cell(path, detector, seed, cands, max_train, max_test_normal, ks=KS):
     """One dataset x detector x seed: test AUC-PR of every method, and what ``auto`` expected."""
     from das.collab import enhance, pipeline
-    from das.collab.data import load_dataset, split_dataset
     from das.collab.metrics import auc_pr
     from das.collab.synthesis import RandomOutliers
+    from no_harm_rules import cell_data  # a sibling script: run as python benchmarks/no_harm_measure.py
 
-    split = split_dataset(load_dataset(path), scale="standard")
-    rng = np.random.default_rng(seed)
-    X_train = _subsample(split.X_train, max_train, rng)
-    normal, anomal = split.X_test[split.y_test == 0], split.X_test[split.y_test == 1]
-    X_test = np.vstack([_subsample(normal, max_test_normal, rng), anomal])
-    y_test = np.r_[np.zeros(len(X_test) - len(anomal)), np.ones(len(anomal))].astype(int)
+    name, X_train, X_test, y_test = cell_data(path, seed, max_train, max_test_normal)
     t0 = perf_counter()
     det = enhance.fit_detector(detector, X_train, seed)
     base = enhance.base_scores(det, X_test)
     random = pipeline.fit_source(RandomOutliers(), X_train, detector, seed=seed, det=det).scores(X_test)["sum"]
     auto = pipeline.fit_auto(X_train, detector, seed=seed, det=det, candidates=cands)
-    cell = {"dataset": split.name, "detector": detector, "seed": seed, "n_train": len(X_train),
-            "n_test_anomalies": len(anomal),
+    cell = {"dataset": name, "detector": detector, "seed": seed, "n_train": len(X_train),
+            "n_test_anomalies": int(y_test.sum()),
             "auc_pr": {"base": float(auc_pr(y_test, base)), "random": float(auc_pr(y_test, random)),
                        "auto": float(auc_pr(y_test, auto.scores(X_test)["sum"]))},
             "expected_gain": auto.selection["expected_gain"], "labels": {}}
     anomaly_rows = np.flatnonzero(y_test == 1)
     for k in ks:
-        if len(anomal) < k + MIN_LEFT:  # too few test anomalies to take k out and still measure
+        if y_test.sum() < k + MIN_LEFT:  # too few test anomalies to take k out and still measure
             continue
         known = np.random.default_rng([seed, k]).choice(anomaly_rows, k, replace=False)
         keep = np.ones(len(y_test), dtype=bool)

@@ -66,10 +66,12 @@ def _subsample(X, cap, rng):
     return X if len(X) <= cap else X[np.sort(rng.choice(len(X), cap, replace=False))]
 
 
-def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
-    from das.collab import enhance
+def cell_data(path, seed, max_train, max_test_normal):
+    """The papers' split of ``path`` (standardized), training rows and test normals subsampled by ``seed``.
+
+    Returns ``(name, X_train, X_test, y_test)``; every test anomaly is kept.
+    """
     from das.collab.data import load_dataset, split_dataset
-    from das.collab.planted import planted_split
 
     split = split_dataset(load_dataset(path), scale="standard")
     rng = np.random.default_rng(seed)
@@ -77,8 +79,16 @@ def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
     normal, anomal = split.X_test[split.y_test == 0], split.X_test[split.y_test == 1]
     X_test = np.vstack([_subsample(normal, max_test_normal, rng), anomal])
     y_test = np.r_[np.zeros(len(X_test) - len(anomal)), np.ones(len(anomal))].astype(int)
+    return split.name, X_train, X_test, y_test
+
+
+def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
+    from das.collab import enhance
+    from das.collab.planted import planted_split
+
+    name, X_train, X_test, y_test = cell_data(path, seed, max_train, max_test_normal)
     det = enhance.fit_detector(detector, X_train, seed)
-    cell = {"dataset": split.name, "detector": detector, "seed": seed, "y_test": y_test,
+    cell = {"dataset": name, "detector": detector, "seed": seed, "y_test": y_test,
             "base_test": enhance.base_scores(det, X_test), "full": {}, "val": []}
     for name, source in cands:
         try:
@@ -87,7 +97,7 @@ def run_cell(path, detector, seed, cands, repeats, max_train, max_test_normal):
             print(f"  {name} failed: {exc}", file=sys.stderr)
             continue
         cell["full"][name] = {"clf_test": enhance.classifier_scores(clf, X_test), "scal": scal}
-    X_anom = anomal
+    X_anom = X_test[y_test == 1]
     for r in range(repeats):
         ps = planted_split(X_train, random_state=1000 * seed + r, holdout=HOLDOUT)
         det_r = enhance.fit_detector(detector, ps.X_fit, seed)
