@@ -50,10 +50,18 @@ def auc_pr(y_true, scores):
         Mismatched lengths, labels outside {0, 1}, a single class, or
         non-finite scores.
     """
-    from sklearn.metrics import average_precision_score
-
     y, s = _check(y_true, scores)
-    return float(average_precision_score(y, s))
+    # scikit-learn's computation, step for step (the same float operations, so the same
+    # value to the bit, a test checks), without its input validation, which cost ~20x
+    # the sum on the few hundred rows of a planted split.
+    order = np.argsort(s, kind="mergesort")[::-1]
+    s, y = s[order], y[order].astype(np.float64)
+    ends = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]
+    tps = np.cumsum(y)[ends]
+    fps = 1 + ends - tps
+    precision = np.r_[(tps / (tps + fps))[::-1], 1.0]
+    recall = np.r_[(tps / tps[-1])[::-1], 0.0]
+    return float(-np.sum(np.diff(recall) * precision[:-1]))
 
 
 def auc_roc(y_true, scores):

@@ -16,7 +16,7 @@ import numpy as np
 
 from das.collab import enhance
 from das.collab.certification import opened, resolve_source
-from das.collab.enhance import CLASSIFIER, FUSIONS, LAM, SYN_RATIO  # the one default configuration
+from das.collab.enhance import CLASSIFIER, FUSIONS, LAM, SYN_RATIO  # noqa: F401 (FUSIONS: re-exported) the one default configuration
 from das.collab.progress import progress_bar, stage
 
 
@@ -33,6 +33,9 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
                syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None):
     """Fit ``detector``, draw ``source``'s synthetic rows, fit classifier and fusions.
 
+    The detector is fitted on every row of ``X_train``; the source draws from,
+    and the classifier and fusions are fitted on, at most
+    :data:`collab.enhance.FIT_ROWS` of them (:func:`collab.enhance.bounded_rows`).
     ``source``: a :mod:`collab.synthesis` source. ``det``: the detector already
     fitted on ``X_train`` (same seed), if any.
 
@@ -53,13 +56,15 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     base_fit = perf_counter() - t0
     stage(source.activity)
     t0 = perf_counter()
-    X_syn = source.rows(X_train, enhance.n_synthetic(len(X_train), syn_ratio),
+    rows = enhance.bounded_rows(len(X_train), enhance.FIT_ROWS, seed)
+    X_fit = X_train[rows]
+    X_syn = source.rows(X_fit, enhance.n_synthetic(len(X_fit), syn_ratio),
                         lambda Z: enhance.base_scores(det, Z), seed)
     synthesis = perf_counter() - t0
     stage("fit classifier")
-    base_train = None if X_syn is None else enhance.train_scores(det, X_train)
-    fitted = enhance.fit_enhancement(det, X_train, X_syn, fusions=fusions, classifier=classifier, lam=lam,
-                                     collate_params=collate_params, seed=seed, base_train=base_train)
+    base_fit_rows = None if X_syn is None else enhance.train_scores(det, X_train)[rows]
+    fitted = enhance.fit_enhancement(det, X_fit, X_syn, fusions=fusions, classifier=classifier, lam=lam,
+                                     collate_params=collate_params, seed=seed, base_train=base_fit_rows)
     fitted.program_sha256 = source.sha256
     fitted.timings.update(base_fit=base_fit, synthesis=synthesis)
     return fitted

@@ -61,19 +61,31 @@ def rng():
     return np.random.default_rng(0)
 
 
-#: Detectors whose bundled programs the session's store certifies (DRL: none passes, recorded so).
-CERTIFIED_DETECTORS = ("IForest", "DRL")
+#: Detectors whose bundled programs the session's store certifies.
+CERTIFIED_DETECTORS = ("IForest", "ECOD")
 
 
 @pytest.fixture(scope="session")
-def _certified_once(tmp_path_factory):
-    """The bundled programs of :data:`CERTIFIED_DETECTORS` certified once per test session (the slow part)."""
+def _certified_once(tmp_path_factory, worker_id):
+    """The bundled programs of :data:`CERTIFIED_DETECTORS` certified once per test run (the slow part).
+
+    Shared by the xdist workers of the run: the first to need it certifies under a file lock,
+    the others wait for it and read the same store.
+    """
+    import fcntl
+
     from das.collab.certification import available_programs
 
-    path = tmp_path_factory.mktemp("certified") / "programs.sqlite"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("das.sandbox.datasets.draw_seed", _seed_stream("certified session store"))
-        available_programs(CERTIFIED_DETECTORS, path)
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent
+    path, done = root / "certified-session.sqlite", root / "certified-session.done"
+    with open(root / "certified-session.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("das.sandbox.datasets.draw_seed", _seed_stream("certified session store"))
+                available_programs(CERTIFIED_DETECTORS, path)
+            done.touch()
     return path
 
 

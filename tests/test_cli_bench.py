@@ -35,8 +35,10 @@ def test_help_shows_the_new_spellings_only():
     assert "--detectors" not in out and "--datasets" not in out and "--out " not in out
 
 
-def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path):
+def test_report_counts_its_files_reads_well_and_keeps_to_the_last_grid(tmp_path, certified_store, monkeypatch):
     import numpy as np
+
+    monkeypatch.setenv("DAS_STORE", str(certified_store))  # the figures' ECOD program, certified once per run
 
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(60, 3)), rng.normal(5, 1, size=(6, 3))])

@@ -132,9 +132,10 @@ def test_demo_table_and_json(run):
     assert format_results(rows).count("mean") == 2
 
 
-def test_demo_runs_the_full_pipeline_by_default(run):
+def test_demo_runs_the_full_pipeline_by_default(run, certified_store, monkeypatch):
     from das.collab.certification import available_programs
 
+    monkeypatch.setenv("DAS_STORE", str(certified_store))  # ECOD's bundle certified once per test run
     result = run("demo", "--detectors", "ECOD", "--json", "-q")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)

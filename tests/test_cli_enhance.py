@@ -70,11 +70,14 @@ def test_enhance_scores_are_the_benchmark_scores(odds_dir, tmp_path, store_path)
     assert payload["metrics"]["enhanced"]["auc_pr"] == bench["metrics"]["sum"]["auc_pr"]
 
 
-def test_enhance_text_output_certifies_on_first_use(odds_dir):
-    # No --store: the per-test DAS_HOME store is empty, so the bundled program is certified first.
-    res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "IForest")
+def test_enhance_certifies_on_first_use(odds_dir):
+    # No --store: the per-test DAS_HOME store is empty, so the bundled programs are certified first
+    # (PCA's: the quickest detector to verify).
+    res = _run("enhance", "--data", str(odds_dir / "wine.npz"), "--detector", "PCA", "--program", "certified")
     assert res.exit_code == 0, res.output
     assert "AUC-PR" in res.output and "enhanced" in res.output and "recorded" in res.output
+    with ProgramStore() as store:
+        assert store.default("PCA") is not None and store.verifications(store.default("PCA"))
 
 
 def test_uncertified_program_is_refused_cleanly(odds_dir):

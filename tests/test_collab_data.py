@@ -1,6 +1,8 @@
 """Datasets, validation messages, the split protocol, fingerprints and metrics."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from das.collab.data import (DataError, Dataset, DataWarning, fingerprint, list_datasets, load_dataset,
                          resolve_dataset, split_dataset)
@@ -275,6 +277,18 @@ def test_metrics_match_hand_computed_values():
     assert auc_pr(y, s) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     assert auc_roc([0, 1, 0, 1], [1, 1, 1, 1]) == pytest.approx(0.5)  # ties count one half
     assert auc_pr([0, 1], [0.0, 1.0]) == auc_roc([0, 1], [0.0, 1.0]) == 1.0
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, -2.0, 3.25, 1e-9, 7.0])),
+                min_size=2, max_size=60),
+       st.integers(0, 2**32 - 1))
+def test_auc_pr_is_scikit_learns_average_precision_to_the_bit(pairs, seed):
+    """Ties included: auc_pr repeats average_precision_score's computation without its validation."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.array([p[0] for p in pairs] + [0, 1])
+    s = np.array([p[1] for p in pairs] + [0.5, 0.5]) + np.random.default_rng(seed).normal(size=len(y)) * (seed % 2)
+    assert auc_pr(y, s) == float(average_precision_score(y, s))
 
 
 @pytest.mark.parametrize("y, s, message", [

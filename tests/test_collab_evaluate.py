@@ -49,8 +49,11 @@ def test_evaluate_all_methods(split):
     assert len(res["program_sha256"]) == 64
 
 
-def test_evaluate_auto_keeps_the_choice(split):
-    res = evaluate(split, "IForest", None, seed=0, methods=("base", "auto"))
+def test_evaluate_auto_keeps_the_choice(split, certified_store):
+    from das.collab.selection import candidates
+
+    res = evaluate(split, "IForest", None, seed=0, methods=("base", "auto"),
+                   auto_candidates=candidates("IForest", certified_store))
     sel = res["selection"]
     assert [row["candidate"] for row in sel["table"]][0] == "random"
     assert sel["choice"] in {row["candidate"] for row in sel["table"]} | {"none"} and sel["fallback"] is None

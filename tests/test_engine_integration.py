@@ -1,22 +1,27 @@
 """Offline certification of the bundled corpus with the real sandbox, detectors and store."""
 import os
 
-from das.detectors import DETECTOR_NAMES
 from das.engine.llm import KEY_ENV
 from das.collab.certification import Certification, useful_bound
 from das.program_store import NotCertified, ProgramStore
 
 
+#: Three of the quickest detectors to verify; with this test's seed stream both outcomes occur.
+DETECTORS = ("PCA", "ECOD", "KNN")
+
+
 def test_ensure_certifies_offline_and_refuses_once_a_detector_without_a_useful_program(monkeypatch, tmp_path):
     """Which detectors certify depends on the drawn seeds (suite u4: a lower confidence bound, README):
-    each detector either gets its best certified program or is refused, once, with the reason."""
+    each detector either gets its best certified program or is refused, once, with the reason.
+    Three of the quickest detectors to verify (the rule is the same for every detector); every
+    bundled program of every detector is verified by `benchmarks/corpus_certification.py`."""
     # A key in the environment must not reach the store (the replay path never reads it).
     secret = "sk-ant-integration-SECRET-42"
     monkeypatch.setenv(KEY_ENV, secret)
     with ProgramStore() as store:
         ensure_certified = Certification(store).ensure
         chosen, refused = {}, []
-        for name in DETECTOR_NAMES:
+        for name in DETECTORS:
             try:
                 rec = ensure_certified(name)
             except NotCertified as exc:
@@ -31,7 +36,7 @@ def test_ensure_certifies_offline_and_refuses_once_a_detector_without_a_useful_p
             best = max(useful_bound(store.latest_verification(r.sha256)) for r in certified)
             assert useful_bound(store.latest_verification(rec.sha256)) == best > 0
             chosen[name] = rec.sha256
-        assert chosen, "no bundled program certified for any detector"
+        assert chosen and refused, f"both outcomes are exercised: certified {sorted(chosen)}, refused {refused}"
         # Idempotent: a second call returns the same defaults without new programs ...
         n_before = len(store.list())
         assert all(ensure_certified(n).sha256 == s for n, s in chosen.items())

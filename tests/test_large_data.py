@@ -172,15 +172,32 @@ def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
             cell.kill()
 
 
-def test_the_forest_bounds_each_trees_rows_only_on_large_data():
-    from das.collab.enhance import RF_MAX_ROWS, fit_classifier, make_classifier
+def test_the_enhancement_is_fitted_on_bounded_rows_and_the_detector_on_every_row(monkeypatch):
+    """Above FIT_ROWS the source sees, N_syn counts and the forest fits a seeded subsample; below, every row."""
+    from das.collab import enhance, pipeline
 
-    rng = np.random.default_rng(0)
-    small = fit_classifier(make_classifier("rf"), rng.standard_normal((300, 2)), rng.standard_normal((30, 2)) + 3)
-    assert small.max_samples is None  # scikit-learn's default: ODDS-sized data is unchanged
-    X = rng.standard_normal((RF_MAX_ROWS, 2))
-    large = fit_classifier(make_classifier("rf"), X, rng.standard_normal((5_000, 2)) + 3)
-    assert large.max_samples == RF_MAX_ROWS
+    seen = []
+
+    class Recording:
+        name, sha256, activity = "recording", None, "record"
+
+        def rows(self, X, n, scorer, seed):
+            seen.append((len(X), n))
+            return enhance.random_outliers(X, n, np.random.default_rng(seed))
+
+    monkeypatch.setattr(enhance, "FIT_ROWS", 400)
+    X = np.random.default_rng(0).standard_normal((1_000, 3))
+    large = pipeline.fit_source(Recording(), X, "IForest", seed=0)
+    assert seen[-1] == (400, 40) and large.classifier.n_features_in_ == 3
+    assert len(large.detector.decision_scores_) == 1_000  # the detector: every row
+    assert large.classifier.estimators_[0].tree_.weighted_n_node_samples[0] <= 440
+    again = pipeline.fit_source(Recording(), X, "IForest", seed=0)
+    np.testing.assert_array_equal(again.scores(X)["sum"], large.scores(X)["sum"])  # seeded
+    pipeline.fit_source(Recording(), X[:400], "IForest", seed=0)
+    assert seen[-1] == (400, 40)  # at the bound: every row
+    assert enhance.bounded_rows(400, 400) == slice(None)
+    picked = enhance.bounded_rows(1_000, 400, seed=3)
+    assert len(np.unique(picked)) == 400 and np.all(np.diff(picked) > 0)
 
 
 @pytest.mark.parametrize("name", ["IForest", "PCA", "OCSVM", "ECOD", "LOF", "KNN"])

@@ -14,33 +14,35 @@ def _python_snippets():
     return re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_snippet_runs_on_an_empty_store(isolated_home):
+def test_readme_snippet_runs_as_written(certified_store, monkeypatch):
+    """The snippet as written, on a store with the bundled IForest programs certified (first use
+    certifies them: `test_enhance_certifies_on_first_use` runs that path through the CLI)."""
     [snippet] = [s for s in _python_snippets() if "EnhancedDetector(" in s]
-    assert not isolated_home.exists()  # nothing certified yet: first use certifies the bundled programs
+    monkeypatch.setenv("DAS_STORE", str(certified_store))
     namespace = {}
     exec(compile(snippet, "README.md", "exec"), namespace)
     scores, X_test = namespace["scores"], namespace["X_test"]
     assert scores.shape == (len(X_test),) and np.all(np.isfinite(scores))
-    with ProgramStore() as store:
+    with ProgramStore(certified_store) as store:
         assert store.default("IForest") is not None
 
 
-def test_a_detector_without_a_certified_program_refuses_certified_and_auto_still_works(rng, certified_store,
-                                                                                      monkeypatch):
-    # Whether a bundled DRL program certifies depends on the verification's drawn seed; the
-    # premise is made here: every DRL program in the session's store is revoked.
+def test_a_detector_without_a_certified_program_refuses_certified_and_auto_still_works(rng):
+    """The premise, made without verifying anything: every bundled DRL program is in the store, revoked."""
     import pytest
 
-    from das.program_store import NotCertified
+    from das.collab.certification import BUNDLED_PROGRAMS
+    from das.program_store import NotCertified, import_bundle
 
-    with ProgramStore(certified_store) as store:
-        for record in store.list(detector="DRL"):
-            if record.status != "revoked":
-                store.revoke(record.sha256, "test: a detector without a certified program")
-    monkeypatch.setenv("DAS_STORE", str(certified_store))
+    with ProgramStore() as store:
+        for entry in import_bundle(store, BUNDLED_PROGRAMS, detector="DRL"):
+            store.revoke(entry["sha256"], "test: a detector without a certified program")
+        assert store.list(detector="DRL") and not store.list(detector="DRL", status="certified")
     X = rng.normal(size=(60, 3))
     with pytest.raises(NotCertified):
         EnhancedDetector(detector="DRL", program="certified").fit(X)
     est = EnhancedDetector(detector="DRL").fit(X)  # program="auto": none or random outliers
     assert est.decision_function(rng.normal(size=(5, 3))).shape == (5,)
     assert est.selection_["choice"] in ("none", "random")
+    with ProgramStore() as store:
+        assert all(len(store.verifications(r.sha256)) == 0 for r in store.list(detector="DRL"))  # none re-verified
