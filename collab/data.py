@@ -371,6 +371,9 @@ def _as_features(X, path, missing="error"):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path}: empty dataset (X has shape {X.shape})")
     X = np.ascontiguousarray(X, dtype=np.float64)
+    lo, hi = X.min(), X.max()  # NaN when any cell is NaN
+    if np.isfinite(lo) and np.isfinite(hi) and max(-lo, hi) <= MAX_ABS_FEATURE:
+        return X  # every cell finite and in range, found without a mask the size of X
     bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
         where = _first_cells(bad)
