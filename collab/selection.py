@@ -253,7 +253,7 @@ def _split_seed(seed, r):
 def validation_rows(X_train, seed=0, max_rows=MAX_ROWS):
     """The rows validated on: all of ``X_train``, or a seeded subsample of ``max_rows`` in their order."""
     X = np.asarray(X_train)
-    return X[enhance.bounded_rows(len(X), max_rows, seed)]
+    return X if len(X) <= max_rows else X[enhance.bounded_rows(len(X), max_rows, seed)]
 
 
 def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhance.SYN_RATIO,

@@ -1,5 +1,4 @@
 """Name → detector class registry and the ``make_detector`` factory."""
-import importlib
 import inspect
 
 from das.detectors.names import DETECTOR_NAMES, canonical_name
@@ -7,16 +6,17 @@ from das.detectors.names import DETECTOR_NAMES, canonical_name
 __all__ = ["DETECTOR_NAMES", "canonical_name", "detector_class", "make_detector"]
 
 
-#: Where each detector's class lives, imported on first use: PyOD takes about a second to
-#: import and torch (DRL) more; the CLI's listing commands, the cards and the name checks need neither.
-_MODULES = {"PCA": "pca", "IForest": "pyod_models", "OCSVM": "pyod_models", "ECOD": "ecod",
-            "LOF": "pyod_models", "KNN": "pyod_models", "DRL": "drl"}
-
-
 def detector_class(name):
     """Return the detector class registered under ``name`` (case-insensitive)."""
-    key = canonical_name(name)
-    return getattr(importlib.import_module(f"das.detectors.{_MODULES[key]}"), key)
+    # Imported on demand: PyOD takes about a second to import and the CLI's listing
+    # commands, the cards and the name checks do not need it.
+    from das.detectors.drl import DRL
+    from das.detectors.ecod import ECOD
+    from das.detectors.pca import PCA
+    from das.detectors.pyod_models import KNN, LOF, OCSVM, IForest
+
+    classes = {cls.name: cls for cls in (PCA, IForest, OCSVM, ECOD, LOF, KNN, DRL)}
+    return classes[canonical_name(name)]
 
 
 def make_detector(name, **params):

@@ -544,9 +544,12 @@ def test_runtime_refuses_copies_hidden_outside_a_row_sample(n_train):
     from das.collab.synthesis import OutputRefused
 
     X = _large_training_set(n_train)
+    # The program copies only past 1,000 requested rows; the enhancement fits on at most
+    # FIT_ROWS training rows, so a quarter of them are requested here.
+    options = {"detector": "IForest", "allow_uncertified": True, "syn_ratio": 0.25}
     with pytest.raises(OutputRefused, match=r"synthesized rows are \(near\) copies of training rows"):
-        EnhancedDetector(detector="IForest", program=HIDDEN_COPIES.read_text(), allow_uncertified=True).fit(X)
-    EnhancedDetector(detector="IForest", program=SOUND_INTERPOLATION, allow_uncertified=True).fit(X)  # a sound program passes
+        EnhancedDetector(program=HIDDEN_COPIES.read_text(), **options).fit(X)
+    EnhancedDetector(program=SOUND_INTERPOLATION, **options).fit(X)  # a sound program passes
 
 
 def test_novelty_checks_every_output_row():
