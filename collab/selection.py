@@ -51,7 +51,7 @@ import numpy as np
 from das.collab import enhance
 from das.collab.metrics import auc_pr
 from das.collab.planted import KINDS, NORMAL, per_kind_auc_pr, planted_split
-from das.collab.synthesis import CertifiedProgram, Mixture, NoEnhancement, RandomOutliers
+from das.collab.synthesis import CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
 
 
 #: Share of the training rows held out for validation, and the number of planted splits.
@@ -286,9 +286,8 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     t0 = perf_counter()
     basis = (f"known anomalies: {len(known)} rows, cross-validated AUC-PR over {splits} planted splits"
              if known is not None else f"planted anomalies: {splits} splits x {len(KINDS)} kinds")
-    sources = [s for s in cands if s.name != FALLBACK.name]
-    if len(sources) >= 2:
-        sources.append(Mixture(tuple(sources)))
+    sources = _options(cands, known)
+    folds = _folds(known, splits, seed)
     errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
     X_train = validation_rows(X_train, seed, max_rows)
@@ -300,8 +299,12 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
             why = f"no planted validation ({exc})"
             return Selection(FALLBACK.name, None, [], why, perf_counter() - t0, [(FALLBACK, None)],
                              expected_gain=_kept(basis, why + ": keeping the base detector"), rows=rows)
-        per_split.append(_validate_split(split, detector, sources, errors, seed, syn_ratio, classifier, known,
-                                         lambdas))
+        if folds is None:
+            split_sources, evaluated = sources, known
+        else:  # cross-fitted: the known anomalies a split draws from are never the ones it is scored on
+            split_sources, evaluated = _options(cands, known[folds != r]), known[folds == r]
+        per_split.append(_validate_split(split, detector, split_sources, errors, seed, syn_ratio, classifier,
+                                         evaluated, lambdas))
     options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
     key = {(s.name, lam): (s, lam) for s, lam in options}
     if known is None:
@@ -335,6 +338,24 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     first, lam = ranking[0]
     return Selection(first.name, first.sha256, table, None, perf_counter() - t0, ranking, lam, summary, summaries,
                      rows)
+
+
+def _options(cands, known):
+    """The sources validated: ``cands`` (no enhancement aside), :class:`KnownAnomalies` when
+    there are enough known anomalies to cross-fit, and the ensemble of them all."""
+    sources = [s for s in cands if s.name != FALLBACK.name]
+    if known is not None and len(known) >= SPLITS:
+        sources.append(KnownAnomalies(np.asarray(known, dtype=np.float64)))
+    if len(sources) >= 2:
+        sources.append(Mixture(tuple(sources)))
+    return sources
+
+
+def _folds(known, splits, seed):
+    """Each known anomaly's split (seeded, as even as possible), when they are enough to cross-fit; else None."""
+    if known is None or len(known) < splits:
+        return None
+    return np.random.default_rng([seed, len(known)]).permutation(len(known)) % splits
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

@@ -113,6 +113,32 @@ class UncertifiedProgram(CertifiedProgram):
     prefix: ClassVar[str] = "uncertified"
 
 
+#: Noise added to each drawn known anomaly, as a multiple of each feature's training std.
+KNOWN_JITTER = 0.25
+
+
+@dataclass(frozen=True)
+class KnownAnomalies:
+    """The user's known anomalies as the synthetic rows: drawn with replacement, plus
+    ``N(0, (KNOWN_JITTER std_j)^2)`` noise, so the classifier learns what this data's
+    anomalies look like. Only offered when known anomalies are given (``fit(X,
+    y_known=...)``, ``--labels``); the rows are the user's own, so no sandbox runs.
+    """
+
+    known: np.ndarray = field(repr=False, compare=False)
+    name: ClassVar[str] = "known"
+    sha256: ClassVar[None] = None
+    source: ClassVar[None] = None
+    activity: ClassVar[str] = "draw from the known anomalies"
+
+    def rows(self, X_train, n, scorer, seed):
+        rng = np.random.default_rng(seed)
+        drawn = self.known[rng.integers(0, len(self.known), size=n)]
+        std = X_train.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return drawn + rng.normal(0.0, 1.0, size=drawn.shape) * (KNOWN_JITTER * std)
+
+
 #: The label-free baselines a user may name as ``program=``.
 BASELINES = {s.name: s for s in (NoEnhancement(), RandomOutliers())}
 

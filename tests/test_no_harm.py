@@ -230,7 +230,8 @@ def test_known_anomalies_choose_and_never_enter_a_fit(X, rng):
         est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
     known_rows = {tuple(r) for r in X_all[known]}
     assert Spy.seen and all(not ({tuple(r) for r in seen} & known_rows) for seen in Spy.seen)
-    assert max(len(s) for s in Spy.seen) == len(X)  # the refit on all rows: the known ones left out
+    if est.selection_["choice"] in ("random", "ensemble"):
+        assert max(len(s) for s in Spy.seen) == len(X)  # the refit on all rows: the known ones left out
     gain = est.expected_gain_
     assert gain["basis"].startswith("known anomalies: 8 rows") and gain["per_kind"] is None
     table = est.selection_["table"]
@@ -252,6 +253,56 @@ def test_known_anomalies_are_what_the_choice_is_made_by(X, rng):
     # the known anomalies are far out along features the base ignores: the classifier must be chosen
     assert est.expected_gain_["decision"] == "enhance" and est.expected_gain_["estimate"] > 0.1
     assert base.selection_ is None and base.expected_gain_ is None
+
+
+def test_known_anomalies_are_a_source_cross_fitted_over_the_splits(X, rng, monkeypatch):
+    """Each split draws from the known anomalies it is not scored on; the refit draws from all of them."""
+    from das.collab import synthesis
+
+    X_all, known = _with_known(X, rng, k=7)
+    drawn_from, scored_on = [], []
+
+    class Recording(synthesis.KnownAnomalies):
+        def rows(self, X_train, n, scorer, seed):
+            drawn_from.append({tuple(r) for r in self.known})
+            return super().rows(X_train, n, scorer, seed)
+
+    validate = selection._validate_split
+
+    def recording_validate(split, detector, sources, errors, seed, syn_ratio, classifier, evaluated, lambdas):
+        scored_on.append({tuple(r) for r in evaluated})
+        return validate(split, detector, sources, errors, seed, syn_ratio, classifier, evaluated, lambdas)
+
+    monkeypatch.setattr(selection, "KnownAnomalies", Recording)
+    monkeypatch.setattr(selection, "_validate_split", recording_validate)
+    monkeypatch.setattr(selection, "candidates", lambda *a, **k: [NoEnhancement(), RandomOutliers()])
+    est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
+    everything = {tuple(r) for r in X_all[known]}
+    assert len(scored_on) == selection.SPLITS and set().union(*scored_on) == everything
+    assert all(not (a & b) for i, a in enumerate(scored_on) for b in scored_on[i + 1:])  # folds are disjoint
+    per_split = drawn_from[:2 * selection.SPLITS]  # "known" and the ensemble's part, split by split
+    for r, scored in enumerate(scored_on):
+        assert per_split[2 * r] == per_split[2 * r + 1] == everything - scored
+    assert {r["candidate"] for r in est.selection_["table"]} >= {"known", "ensemble", "random"}
+    if est.selection_["choice"] in ("known", "ensemble"):
+        assert drawn_from[-1] == everything  # the choice is refitted on every known anomaly
+
+
+def test_known_anomaly_rows_are_seeded_and_near_the_known_ones(rng):
+    from das.collab.synthesis import KNOWN_JITTER, KnownAnomalies
+
+    X_train, known = rng.normal(size=(300, 3)), rng.normal(size=(4, 3)) + 8
+    rows = KnownAnomalies(known).rows(X_train, 50, None, seed=3)
+    assert rows.shape == (50, 3) and np.array_equal(rows, KnownAnomalies(known).rows(X_train, 50, None, seed=3))
+    nearest = np.min(np.linalg.norm(rows[:, None] - known[None], axis=2), axis=1)
+    assert nearest.max() < 6 * KNOWN_JITTER * X_train.std(axis=0).max() * np.sqrt(3)
+
+
+def test_fewer_known_anomalies_than_splits_only_choose(X, rng, monkeypatch):
+    X_all, known = _with_known(X, rng, k=2)
+    monkeypatch.setattr(selection, "candidates", lambda *a, **k: [NoEnhancement(), RandomOutliers()])
+    est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
+    assert "known" not in {r["candidate"] for r in est.selection_["table"]}
 
 
 @pytest.mark.parametrize("y_known, message", [
