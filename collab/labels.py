@@ -3,8 +3,9 @@
 ``EnhancedDetector.fit(X, y_known=...)`` takes row indices or a boolean mask;
 ``--labels FILE`` takes a file of row ids, one per line (the id column's values,
 else 0-based row numbers). Either way the known anomalies are removed from the
-rows that are fitted on, and ``program="auto"`` chooses by cross-validated
-AUC-PR on them (:func:`collab.selection.pick_by_labels`).
+rows the detector is fitted on, and ``program="auto"`` chooses by cross-validated
+AUC-PR on them (:func:`collab.selection.pick_by_labels`); with three or more they
+are also a source of synthetic rows (:class:`collab.synthesis.KnownAnomalies`).
 """
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def read_label_ids(path, row_ids, y=None):
     file, an unknown id, a non-integer row number or a repeated id.
     """
     try:
-        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+        # utf-8-sig: a byte order mark (Excel, Notepad) is not part of the first id
+        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines()]
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"--labels {path}: cannot read ({exc})") from None
     ids = [line for line in lines if line]

@@ -372,6 +372,14 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
 
 
+def test_a_labels_file_written_with_a_byte_order_mark_is_read(tmp_path, rng):
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    labels.write_text("280\r\n281\r\n", encoding="utf-8-sig")  # as Excel and Notepad save it
+    assert read_label_ids(labels, np.arange(300)).tolist() == [280, 281]
+
+
 @pytest.mark.parametrize("content, message", [
     ("", "names no row"),
     ("280\n280\n", "more than once"),
