@@ -286,8 +286,8 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     t0 = perf_counter()
     basis = (f"known anomalies: {len(known)} rows, cross-validated AUC-PR over {splits} planted splits"
              if known is not None else f"planted anomalies: {splits} splits x {len(KINDS)} kinds")
-    sources = _options(cands, known)
     folds = _folds(known, splits, seed)
+    sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
     X_train = validation_rows(X_train, seed, max_rows)
@@ -340,11 +340,11 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
                      rows)
 
 
-def _options(cands, known):
-    """The sources validated: ``cands`` (no enhancement aside), :class:`KnownAnomalies` when
-    there are enough known anomalies to cross-fit, and the ensemble of them all."""
+def _options(cands, known=None):
+    """The sources validated: ``cands`` (no enhancement aside), :class:`KnownAnomalies` of
+    ``known`` when given, and the ensemble of them all."""
     sources = [s for s in cands if s.name != FALLBACK.name]
-    if known is not None and len(known) >= SPLITS:
+    if known is not None:
         sources.append(KnownAnomalies(np.asarray(known, dtype=np.float64)))
     if len(sources) >= 2:
         sources.append(Mixture(tuple(sources)))
@@ -352,7 +352,8 @@ def _options(cands, known):
 
 
 def _folds(known, splits, seed):
-    """Each known anomaly's split (seeded, as even as possible), when they are enough to cross-fit; else None."""
+    """Each known anomaly's split (seeded, as even as possible) when there are at least as many
+    as splits, so that every split is scored on one and draws from the others; else None."""
     if known is None or len(known) < splits:
         return None
     return np.random.default_rng([seed, len(known)]).permutation(len(known)) % splits

@@ -298,11 +298,13 @@ def test_known_anomaly_rows_are_seeded_and_near_the_known_ones(rng):
     assert nearest.max() < 6 * KNOWN_JITTER * X_train.std(axis=0).max() * np.sqrt(3)
 
 
-def test_fewer_known_anomalies_than_splits_only_choose(X, rng, monkeypatch):
-    X_all, known = _with_known(X, rng, k=2)
+@pytest.mark.parametrize("k, drawn", [(2, False), (3, True), (4, True)])
+def test_known_anomalies_are_drawn_from_only_when_every_split_can_be_scored_on_others(X, rng, monkeypatch, k,
+                                                                                       drawn):
+    X_all, known = _with_known(X, rng, k=k)
     monkeypatch.setattr(selection, "candidates", lambda *a, **k: [NoEnhancement(), RandomOutliers()])
     est = EnhancedDetector(detector=OneFeature(), store="unused.sqlite").fit(X_all, y_known=known)
-    assert "known" not in {r["candidate"] for r in est.selection_["table"]}
+    assert ("known" in {r["candidate"] for r in est.selection_["table"]}) == drawn
 
 
 @pytest.mark.parametrize("y_known, message", [
