@@ -42,6 +42,9 @@ def known_mask(y_known, n_rows):
         if bad.size:
             raise DataError(f"y_known: row index {int(bad[0])} is out of range (the data has {n_rows} rows)")
         values, counts = np.unique(arr, return_counts=True)
+        if len(arr) == n_rows and set(values.tolist()) <= {0, 1}:
+            raise DataError("y_known: got a 0/1 vector as long as the data; pass row indices or a boolean "
+                            "mask (e.g. y == 1), not labels")
         if (counts > 1).any():
             raise DataError(f"y_known: row index {int(values[counts > 1][0])} is given more than once")
         mask = np.zeros(n_rows, dtype=bool)
@@ -72,7 +75,10 @@ def read_label_ids(path, row_ids, y=None):
         raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
     row_ids = np.asarray(row_ids)
     numbered = np.issubdtype(row_ids.dtype, np.integer)
-    where = {str(v): i for i, v in enumerate(row_ids.tolist())}
+    where, repeated = {}, set()
+    for i, v in enumerate(row_ids.tolist()):
+        repeated.update([str(v)] if str(v) in where else [])
+        where[str(v)] = i
     positions, seen = [], set()
     for lineno, rid in enumerate(ids, 1):
         if numbered:
@@ -85,6 +91,9 @@ def read_label_ids(path, row_ids, y=None):
         seen.add(rid)
         if rid not in where:
             raise DataError(f"--labels {path}: no row has id {rid} (the data has {len(row_ids)} rows)")
+        if rid in repeated:
+            raise DataError(f"--labels {path}: id {rid} names more than one row of the data; "
+                            "the id column must name each row once")
         positions.append(where[rid])
     positions = np.array(positions, dtype=np.int64)
     if y is not None and (np.asarray(y)[positions] == 0).any():

@@ -260,7 +260,9 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     run_id = None
     if fitted.program_sha256 is not None:
         run_id = record_run(store, fitted, name, fingerprint(ds.X, ds.y), seed,
-                            {"fusion": fusion, "classifier": classifier, "lam": lam, "fitted_on": "all rows"})
+                            {"fusion": fusion, "classifier": classifier, "lam": lam,
+                             "fitted_on": f"{int(fit_rows.sum())} of {len(X)} rows"})
     rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
     return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
-            "n": len(X), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows, "selection": fitted.selection}
+            "n": len(X), "n_fitted": int(fit_rows.sum()), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows,
+            "selection": fitted.selection}

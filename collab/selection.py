@@ -284,9 +284,8 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     from threadpoolctl import threadpool_limits
 
     t0 = perf_counter()
-    basis = (f"known anomalies: {len(known)} rows, cross-validated AUC-PR over {splits} planted splits"
-             if known is not None else f"planted anomalies: {splits} splits x {len(KINDS)} kinds")
     folds = _folds(known, splits, seed)
+    basis = _basis(known, folds, splits)
     sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
@@ -349,6 +348,15 @@ def _options(cands, known=None):
     if len(sources) >= 2:
         sources.append(Mixture(tuple(sources)))
     return sources
+
+
+def _basis(known, folds, splits):
+    if known is None:
+        return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
+    rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
+    if folds is None:
+        return f"{rows}, AUC-PR on all of them in each of {splits} planted splits (too few to cross-validate)"
+    return f"{rows}, cross-validated AUC-PR over {splits} planted splits (each scored on its own third)"
 
 
 def _folds(known, splits, seed):

@@ -315,6 +315,8 @@ def test_known_anomalies_are_drawn_from_only_when_every_split_can_be_scored_on_o
     ([1.5], "must be integers"),
     (np.zeros(7, dtype=bool), "one entry per training row"),
     (np.ones(240, dtype=bool), "at least two rows must remain"),
+    (np.r_[np.ones(3), np.zeros(237)].astype(int), "not labels"),  # the label vector itself
+    (np.r_[np.ones(3), np.zeros(237)], "boolean mask"),
 ])
 def test_bad_known_anomalies_are_refused_clearly(X, y_known, message):
     with pytest.raises(DataError, match=message):
@@ -370,8 +372,18 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     out = tmp_path / "s.csv"
     sc = _run("score", "--data", data, "-d", "IForest", "--labels", labels, "--out", out, "--explain")
     assert sc.exit_code == 0, sc.output
-    assert "known anomalies: 5 rows" in sc.output
+    assert "known anomalies: 5 rows" in sc.output and "fitted on 295 of 300 rows: 5 known anomalies left out" in sc.output
     assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
+
+
+def test_an_id_that_names_two_rows_is_refused(tmp_path):
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    labels.write_text("C2\n")
+    with pytest.raises(DataError, match="id C2 names more than one row"):
+        read_label_ids(labels, np.array(["C1", "C2", "C3", "C2"]))
 
 
 def test_a_labels_file_written_with_a_byte_order_mark_is_read(tmp_path, rng):

@@ -57,7 +57,8 @@ def _summary(res, out):
 @out_file_option("Write scores to this CSV file: one line per test row (every row with --score-all), "
                  "with the row's id, its label and split when known, base and enhanced scores.")
 @click.option("--score-all", is_flag=True,
-              help="With --out: score every row of the file, training rows included (by the model they trained).")
+              help="With --out: score every row of the file, training rows included (by the model they trained); "
+                   "rows --labels names are left out of the data and not scored.")
 @explain_option
 @json_option
 def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, labels, out,
@@ -105,7 +106,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     """Score every row of a dataset, like PyOD's fit(X) then decision_scores_.
 
     The detector and its enhancement are fitted on all rows (labels, if any,
-    are never read for fitting) and every row gets one score, written with your
+    are never read for fitting; rows --labels names are left out of the fit)
+    and every row gets one score, written with your
     id column (or its row number) so it maps back to your data. For an honest
     evaluation on held-out rows, use `das enhance`.
     """
@@ -116,9 +118,15 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
         echo_json(_summary(res, out))
         return
     echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
-         f"fitted on all {res['n']} rows, n_syn={res['n_syn']})")
+         f"{_fitted_on(res)}, n_syn={res['n_syn']})")
     echo(f"scores of {res['n']} rows written to {out}")
     if explain and res.get("selection"):
         echo("\n".join(format_selection(res["selection"])))
     if res["run_id"] is not None:
         echo(f"run {res['run_id']} recorded")
+
+
+def _fitted_on(res):
+    left_out = res["n"] - res["n_fitted"]
+    return (f"fitted on all {res['n']} rows" if not left_out else
+            f"fitted on {res['n_fitted']} of {res['n']} rows: {left_out} known anomalies left out")

@@ -98,9 +98,9 @@ def select(data, detector, seed, data_dir, read, store_path, labels, as_json):
     planted kind. An option is chosen only if every kind gains (the largest
     worst-kind gain wins); otherwise the base detector is kept, and the kind
     that lost is named. The expected gain is measured on planted anomalies: it
-    is not a forecast. The file's labels are never read (--label-column only
-    keeps the label column out of the features); --labels names known anomalies
-    to choose by instead.
+    is not a forecast. The file's labels are never read to choose (--label-column
+    only keeps the label column out of the features, and --labels refuses a row
+    it labels normal); --labels names known anomalies to choose by instead.
     """
     from das.collab.data import resolve_dataset
     from das.collab.pipeline import select_dataset
