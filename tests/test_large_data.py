@@ -62,12 +62,18 @@ def _reading(proc, path):
         return False
 
 
+def _interruptible():
+    """A terminal's Ctrl-C default in the child, whatever the test run inherited (a suite started in
+    the background of a shell without job control ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("moment", ["reading the data", "sandbox running"])
 def test_ctrl_c_stops_enhance_cleanly(big_npz, tmp_path, moment):
     env = {**os.environ, "DAS_HOME": str(tmp_path / "home")}
     das = subprocess.Popen([str(DAS), "enhance", "--data", str(big_npz), "--detector", "IForest"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                           start_new_session=True)
+                           start_new_session=True, preexec_fn=_interruptible)
     proc = psutil.Process(das.pid)
     deadline = time.monotonic() + 240
     started = (lambda: _sandbox_started(proc)) if moment == "sandbox running" else (lambda: _reading(proc, big_npz))
@@ -152,7 +158,8 @@ call_isolated(time.sleep, (120,))
 def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
     """A cell runs in its own process group, so the terminal's SIGINT reaches only the parent."""
     parent = subprocess.Popen([sys.executable, "-c", ISOLATED_SLEEP], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=_interruptible)
     assert parent.stdout.readline().strip() == "started"
     proc = psutil.Process(parent.pid)
     deadline = time.monotonic() + 30
