@@ -68,7 +68,9 @@ def read_label_ids(path, row_ids, y=None):
     try:
         # utf-8-sig: a byte order mark (Excel, Notepad) is not part of the first id
         lines = [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise DataError(f"--labels {path}: not UTF-8 text (save it as UTF-8, one row id per line)") from None
+    except OSError as exc:
         raise DataError(f"--labels {path}: cannot read ({exc})") from None
     ids = [line for line in lines if line]
     if not ids:

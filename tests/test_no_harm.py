@@ -376,6 +376,26 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
 
 
+def test_fixed_programs_are_named_and_explain_says_there_was_no_choice(tmp_path, rng):
+    data = _dataset(tmp_path, rng)
+    for program, name in (("random", "random outliers"), ("none", "no enhancement")):
+        res = _run("enhance", "--data", data, "-d", "IForest", "--program", program, "--explain")
+        assert res.exit_code == 0 and name in res.output.splitlines()[0], res.output
+        assert f"nothing to explain: --program {program} is fixed" in res.output
+    res = _run("enhance", "--data", data, "-d", "IForest", "--score-all")
+    assert res.exit_code == 2 and "--score-all needs --out" in res.output
+
+
+def test_a_labels_file_that_is_not_utf8_says_so(tmp_path):
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    labels.write_text("5\n6\n", encoding="utf-16")  # Notepad's "Unicode"
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        read_label_ids(labels, np.arange(10))
+
+
 def test_an_id_that_names_two_rows_is_refused(tmp_path):
     from das.collab.data import DataError
     from das.collab.labels import read_label_ids

@@ -71,6 +71,8 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
     To score every row of your own data, see `das score`.
     """
+    if score_all and not out:
+        raise click.UsageError("--score-all needs --out: the file every row's scores are written to")
     res = enhance_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
                           labels=labels)
@@ -79,7 +81,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     if as_json:
         echo_json(_summary(res, out))
         return
-    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
+    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res, program)}, "
          f"n_train={res['n_train']}, n_syn={res['n_syn']}, n_test={res['n_test']})")
     if res["metrics"]:
         echo(f"{'':10s}{'AUC-PR':>8s}{'AUC-ROC':>9s}")
@@ -90,8 +92,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
         echo("no labels with both classes: scores only")
     if out:
         echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
-    if explain and res.get("selection"):
-        echo("\n".join(format_selection(res["selection"])))
+    _explain(res, explain, program)
     echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
 
 
@@ -117,11 +118,10 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     if as_json:
         echo_json(_summary(res, out))
         return
-    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res)}, "
+    echo(f"{res['detector']} on {res['dataset']}  (fusion={fusion}, {format_choice(res, program)}, "
          f"{_fitted_on(res)}, n_syn={res['n_syn']})")
     echo(f"scores of {res['n']} rows written to {out}")
-    if explain and res.get("selection"):
-        echo("\n".join(format_selection(res["selection"])))
+    _explain(res, explain, program)
     if res["run_id"] is not None:
         echo(f"run {res['run_id']} recorded")
 
@@ -130,3 +130,12 @@ def _fitted_on(res):
     left_out = res["n"] - res["n_fitted"]
     return (f"fitted on all {res['n']} rows" if not left_out else
             f"fitted on {res['n_fitted']} of {res['n']} rows: {left_out} known anomalies left out")
+
+
+def _explain(res, explain, program):
+    if not explain:
+        return
+    if res.get("selection"):
+        echo("\n".join(format_selection(res["selection"])))
+    else:
+        echo(f"nothing to explain: --program {program} is fixed, so auto chose nothing")

@@ -21,19 +21,25 @@ labels_option = click.option(
          "numbers). They are never fitted on; auto chooses by cross-validated AUC-PR on them.")
 
 
-def format_choice(res):
+#: How a fixed ``--program`` without a program hash is named.
+_BASELINE_NAMES = {"random": "random outliers", "none": "no enhancement"}
+
+
+def format_choice(res, program=None):
     """What enhanced the detector, said the same way by every command.
 
     ``auto chose program:6d1661e2cb57 (lambda 0.5)`` (or ``random``,
     ``ensemble``), ``auto kept the base detector`` when ``program="auto"``
-    chose, else ``program 6d1661e2cb57``.
+    chose, else ``program 6d1661e2cb57``, ``random outliers`` or ``no enhancement``.
     """
     sel = res.get("selection") or {}
     if sel.get("choice"):
         if sel.get("lam") is None:
             return "auto kept the base detector"
         return f"auto chose {sel['choice']} (lambda {sel['lam']:g})"
-    return f"program {res['program_sha256'][:12]}" if res.get("program_sha256") else "no program"
+    if res.get("program_sha256"):
+        return f"program {res['program_sha256'][:12]}"
+    return _BASELINE_NAMES.get(program, "no program")
 
 
 def format_expected_gain(gain):
