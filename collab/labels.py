@@ -104,3 +104,16 @@ def read_label_ids(path, row_ids, y=None):
     if len(row_ids) - len(positions) < 2:
         raise DataError(f"--labels {path}: at least two rows must remain to fit on")
     return positions
+
+
+def check_scaled_known(X_known):
+    """Refuse known anomalies that the scaling (fitted without them) puts beyond float32's range,
+    where the enhancement's forest cannot take them; returns ``X_known``."""
+    from das.sandbox.results import MAX_ABS_VALUE
+
+    far = ~(np.abs(X_known) <= MAX_ABS_VALUE).all(axis=1)
+    if far.any():
+        raise DataError(f"--labels: {int(far.sum())} known anomal{'y lies' if far.sum() == 1 else 'ies lie'} "
+                        f"beyond {MAX_ABS_VALUE:.3g} standard deviations of the other rows once scaled; "
+                        "rescale those columns (e.g. log) or leave those rows out")
+    return X_known

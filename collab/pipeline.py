@@ -18,6 +18,7 @@ from das.collab import enhance
 from das.collab.certification import opened, resolve_source
 from das.collab.enhance import CLASSIFIER, FUSIONS, LAM, SYN_RATIO  # noqa: F401 (FUSIONS: re-exported) the one default configuration
 from das.collab.progress import progress_bar, stage
+from das.collab.synthesis import check_unseen
 
 
 def detector_name(detector):
@@ -60,6 +61,8 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     X_fit = X_train[rows]
     X_syn = source.rows(X_fit, enhance.n_synthetic(len(X_fit), syn_ratio),
                         lambda Z: enhance.base_scores(det, Z), seed)
+    if X_syn is not None and len(X_fit) < len(X_train):
+        check_unseen(X_train, X_syn)  # the rows checked so far are the subsample's
     synthesis = perf_counter() - t0
     stage("fit classifier")
     base_fit_rows = None if X_syn is None else enhance.train_scores(det, X_train)[rows]
@@ -141,10 +144,12 @@ def _without_known(ds, labels):
 
 
 def _known_scaled(split, known_raw):
+    from das.collab.labels import check_scaled_known
+
     if known_raw is None:
         return None
     known = np.asarray(known_raw, dtype=np.float64)
-    return split.scaler.transform(known) if split.scaler is not None else known
+    return check_scaled_known(split.scaler.transform(known) if split.scaler is not None else known)
 
 
 def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None):
@@ -245,7 +250,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     from sklearn.preprocessing import StandardScaler
 
     from das.collab.data import fingerprint, load_dataset, resolve_dataset
-    from das.collab.labels import read_label_ids
+    from das.collab.labels import check_scaled_known, read_label_ids
     from das.collab.scoring import RowScores
 
     name = detector_name(detector)
@@ -254,6 +259,8 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     if labels is not None:
         fit_rows[read_label_ids(labels, ds.row_ids(), ds.y)] = False
     X = StandardScaler().fit(ds.X[fit_rows]).transform(ds.X)
+    if labels is not None:
+        check_scaled_known(X[~fit_rows])
     fitted = fit(X[fit_rows], name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed,
                  known=X[~fit_rows] if labels is not None else None)
     scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on

@@ -361,10 +361,16 @@ def _basis(known, folds, splits):
 
 def _folds(known, splits, seed):
     """Each known anomaly's split (seeded, as even as possible) when there are at least as many
-    as splits, so that every split is scored on one and draws from the others; else None."""
-    if known is None or len(known) < splits:
+    distinct ones as splits, so that every split is scored on some and draws from the others;
+    else None. Identical rows share a split: a split never draws from a copy of a row it is scored on."""
+    if known is None:
         return None
-    return np.random.default_rng([seed, len(known)]).permutation(len(known)) % splits
+    _, group = np.unique(np.asarray(known, dtype=np.float64), axis=0, return_inverse=True)
+    group = group.ravel()
+    n_groups = int(group.max()) + 1
+    if n_groups < splits:
+        return None
+    return (np.random.default_rng([seed, len(known)]).permutation(n_groups) % splits)[group]
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

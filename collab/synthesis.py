@@ -43,6 +43,17 @@ def check_output(X_train, X_syn):
         raise OutputRefused("refused the program's output on this data: " + "; ".join(problems))
 
 
+def check_unseen(X_all, X_syn):
+    """Refuse synthesized rows that copy training rows outside the subsample their source was
+    given (:func:`sandbox.novelty.unseen_copy_fraction`): every row the model is fitted on is protected."""
+    from das.sandbox.novelty import MAX_COPY_FRACTION, unseen_copy_fraction
+
+    share = unseen_copy_fraction(X_all, X_syn)
+    if share > MAX_COPY_FRACTION:
+        raise OutputRefused(f"refused the output on this data: {share:.0%} of {len(X_syn)} synthesized rows "
+                            f"copy training rows the program was not given (limit {MAX_COPY_FRACTION:.0%})")
+
+
 @dataclass(frozen=True)
 class NoEnhancement:
     """The detector alone: no synthetic rows."""

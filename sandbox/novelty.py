@@ -260,3 +260,32 @@ def measure(X_train, out, seed=None):
             repeated |= own[:, 1] <= limit
         repeats = float(counts[repeated].sum() / len(S))
     return Novelty(shares[0] / len(S), shares[1] / len(S), repeats, gap, len(S))
+
+
+def unseen_copy_fraction(X_all, out):
+    """Share of ``out`` rows that copy a row of ``X_all`` coordinate by coordinate.
+
+    For training rows a program was never given (it saw a subsample): each
+    output coordinate is snapped to the nearest value its column takes in
+    ``X_all``; a row counts as a copy when the snapped row is a row of
+    ``X_all`` and every coordinate lies within :data:`COPY_RATIO` times the
+    spacing of that column's values around it (exact copies, and copies
+    jittered by less than the data's own resolution, as on integer or
+    categorical columns). O(n d log n); a constant column says nothing.
+    """
+    X, S = np.asarray(X_all, dtype=np.float64), np.asarray(out, dtype=np.float64)
+    if len(S) == 0 or len(X) == 0:
+        return 0.0
+    snapped, close = np.empty_like(S), np.ones(len(S), dtype=bool)
+    for j in range(X.shape[1]):
+        values = np.unique(X[:, j])
+        pos = np.searchsorted(values, S[:, j])
+        lo, hi = np.clip(pos - 1, 0, len(values) - 1), np.clip(pos, 0, len(values) - 1)
+        pick = np.where(np.abs(S[:, j] - values[lo]) <= np.abs(values[hi] - S[:, j]), lo, hi)
+        spacing = np.minimum(np.diff(values, prepend=-np.inf), np.diff(values, append=np.inf))[pick]
+        snapped[:, j] = values[pick]
+        close &= np.abs(S[:, j] - snapped[:, j]) <= COPY_RATIO * spacing
+    copies = np.zeros(len(S), dtype=bool)
+    if close.any():
+        copies[close] = _lookup(X, snapped[close]) >= 0
+    return float(copies.mean())

@@ -207,6 +207,53 @@ def test_the_enhancement_is_fitted_on_bounded_rows_and_the_detector_on_every_row
     assert len(np.unique(picked)) == 400 and np.all(np.diff(picked) > 0)
 
 
+#: Red team: on integer data, the grid points next to the rows a program is given are often
+#: training rows it was not given; it returns the most normal-looking of them, jittered.
+UNSEEN_GRID_COPIES = """
+import numpy as np
+
+
+def generate_hard_anomalies(n_samples, model, X_train):
+    rng = np.random.default_rng(0)
+    base = X_train[rng.integers(0, len(X_train), 40 * n_samples)]
+    step = np.zeros_like(base)
+    step[np.arange(len(base)), rng.integers(0, X_train.shape[1], len(base))] = rng.choice([-1.0, 1.0], len(base))
+    seen = {tuple(row) for row in X_train.tolist()}
+    cand = np.array([c for c in np.unique(base + step, axis=0).tolist() if tuple(c) not in seen and min(c) >= 0])
+    scores = model.predict_score(cand)
+    return cand[np.argsort(scores)[:n_samples]] + 1e-7
+"""
+
+
+@pytest.mark.parametrize("jitter", [0.0, 1e-7])
+def test_copies_of_training_rows_the_program_was_not_given_are_refused(monkeypatch, jitter):
+    from das.collab import enhance
+    from das.collab.estimator import EnhancedDetector
+    from das.collab.synthesis import OutputRefused
+
+    monkeypatch.setattr(enhance, "FIT_ROWS", 300)
+    X = np.random.default_rng(1).poisson([3, 4, 2, 5], size=(3000, 4)).astype(float)
+    program = UNSEEN_GRID_COPIES.replace("+ 1e-7", f"+ {jitter!r}")
+    with pytest.raises(OutputRefused, match="copy training rows the program was not given"):
+        EnhancedDetector(detector="IForest", program=program, allow_uncertified=True).fit(X)
+    EnhancedDetector(detector="IForest", program="random").fit(X)  # random outliers pass
+
+
+def test_unseen_copies_are_counted_coordinate_by_coordinate():
+    from das.sandbox.novelty import COPY_RATIO, unseen_copy_fraction
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.integers(0, 5, 1000), rng.normal(size=1000), np.ones(1000)]
+    copies = X[:10] + np.array([0.0, 0.0, 0.0])
+    assert unseen_copy_fraction(X, copies) == 1.0
+    nudged = X[:10] + np.array([0.5 * COPY_RATIO, 0.0, 0.0])  # within the integer column's resolution
+    assert unseen_copy_fraction(X, nudged) == 1.0
+    moved = X[:10] + np.array([0.5, 0.0, 0.0])  # half way to the next integer: no copy
+    assert unseen_copy_fraction(X, moved) == 0.0
+    assert unseen_copy_fraction(X, rng.uniform(-3, 7, size=(500, 3))) <= 0.01  # random rows: (almost) never
+    assert unseen_copy_fraction(X, np.empty((0, 3))) == 0.0
+
+
 @pytest.mark.parametrize("name", ["IForest", "PCA", "OCSVM", "ECOD", "LOF", "KNN"])
 def test_train_scores_are_the_scores_of_the_training_rows(name):
     """Reused ``decision_scores_`` (SAME_TRAIN_SCORES) are bit for bit the rows' scores; others are scored."""

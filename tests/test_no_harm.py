@@ -288,6 +288,26 @@ def test_known_anomalies_are_a_source_cross_fitted_over_the_splits(X, rng, monke
         assert drawn_from[-1] == everything  # the choice is refitted on every known anomaly
 
 
+def test_identical_known_anomalies_share_a_fold():
+    known = np.repeat(np.arange(4.0)[:, None] * [1.0, 2.0], 3, axis=0)  # 4 distinct rows, 3 times each
+    for seed in range(20):
+        folds = selection._folds(known, 3, seed)
+        assert all(len(set(folds[known[:, 0] == v])) == 1 for v in range(4))
+        assert set(folds) == {0, 1, 2}
+    assert selection._folds(known[:6], 3, 0) is None  # two distinct rows: too few to cross-fit
+
+
+def test_a_known_anomaly_beyond_float32_once_scaled_is_a_clean_error(tmp_path, rng, no_programs):
+    X = rng.normal(size=(300, 3))
+    X[297:, 0] = 1e40
+    np.savez(tmp_path / "huge.npz", X=X)
+    labels = tmp_path / "known.txt"
+    labels.write_text("297\n298\n299\n")
+    for command in (["score", "--out", tmp_path / "s.csv"], ["enhance"], ["select"]):
+        res = _run(*command, "--data", tmp_path / "huge.npz", "-d", "IForest", "--labels", labels)
+        assert res.exit_code == 1 and "beyond" in res.output and "Traceback" not in res.output, res.output
+
+
 def test_known_anomaly_rows_are_seeded_and_near_the_known_ones(rng):
     from das.collab.synthesis import KNOWN_JITTER, KnownAnomalies
 
