@@ -234,9 +234,12 @@ class CollateFusion:
         self.components_ = vt[:keep].T / scale  # whitened: unit variance on D_train
 
     def _weights(self, R_ref, R_rows, is_train):
-        """Per-row (l1, l2) from the local/global distance ratio."""
+        """Per-row (l1, l2) from the local/global distance ratio (equal weights when every
+        row is the same point: no column varies, the representation is empty)."""
         from sklearn.neighbors import NearestNeighbors
 
+        if R_ref.shape[1] == 0:
+            return np.full(len(R_rows), 0.5), np.full(len(R_rows), 0.5)
         k = max(1, min(self.k_neighbors, len(R_ref) - 1))
         nn = NearestNeighbors(n_neighbors=k + 1).fit(R_ref)
         dist, _ = nn.kneighbors(R_rows)

@@ -136,7 +136,7 @@ def fingerprint(X, y=None):
         parts.append(("y", np.ascontiguousarray(np.ravel(y), dtype=np.int64)))
     for key, arr in parts:
         h.update(f"{key}:{arr.dtype.str}:{arr.shape};".encode())
-        h.update(arr.tobytes())
+        h.update(arr.reshape(-1).view(np.uint8))  # the array's own bytes, not a copy of them
     if y is None:
         h.update(b"y:none;")
     return h.hexdigest()
@@ -612,6 +612,15 @@ def _make_scaler(scale):
     return {"standard": StandardScaler, "minmax": MinMaxScaler}[scale]()
 
 
+def _scaled_in_place(scaler, X):
+    """``scaler.transform(X)`` written into ``X`` (a copy the split owns): no second array of its size."""
+    scaler.set_params(copy=False)
+    try:
+        return scaler.transform(X)
+    finally:
+        scaler.set_params(copy=True)
+
+
 def split_dataset(ds, scale="standard", require_anomaly=True):
     """Split a dataset by the papers' protocol.
 
@@ -657,7 +666,7 @@ def split_dataset(ds, scale="standard", require_anomaly=True):
     scaler = None
     if scale is not None:
         scaler = _make_scaler(scale).fit(X_train)
-        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        X_train, X_test = _scaled_in_place(scaler, X_train), _scaled_in_place(scaler, X_test)
     return Split(name=ds.name, X_train=np.ascontiguousarray(X_train, dtype=np.float64),
                  X_test=np.ascontiguousarray(X_test, dtype=np.float64),
                  y_test=None if ds.y is None else y[test_index],

@@ -101,3 +101,12 @@ def test_guard_falls_back_to_the_detector_when_the_classifier_is_uninformative(r
     base = auc_pr(y_test, norm(X_test))
     assert set(fusion.guard_table_) == {0.0, 0.25, 0.5, 0.75, 1.0}
     assert guarded >= base - 0.02 and guarded > unguarded + 0.05, (base, guarded, unguarded)
+
+
+def test_rows_that_are_all_one_point_get_equal_weights_not_an_error(rng):
+    """No column varies: the representation is empty, so neither distance can tell rows apart."""
+    base, clf, _, base_syn, clf_syn, _ = _toy(rng, n=200, n_syn=20, d=3)
+    X, X_syn = np.ones((200, 3)), np.ones((20, 3))
+    fusion = CollateFusion(epochs=20, random_state=0).fit(base, clf, X, base_syn, clf_syn, X_syn)
+    assert fusion.lam1_mean_ == 0.5
+    assert np.all(np.isfinite(fusion.score(base, clf, X)))

@@ -60,6 +60,23 @@ def test_split_takes_first_half_of_normals_in_file_order():
     np.testing.assert_array_equal(split.y_test, [1, 1, 0, 0, 0])
 
 
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_split_scales_its_own_copies_and_leaves_the_data_and_later_inputs_alone(scale):
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(3.0, 2.0, size=(40, 3)), np.r_[np.zeros(36, dtype=int), np.ones(4, dtype=int)]
+    before = X.copy()
+    split = split_dataset(_ds(X, y), scale=scale)
+    np.testing.assert_array_equal(X, before)
+    reference = {"standard": StandardScaler, "minmax": MinMaxScaler}[scale]().fit(X[split.train_index])
+    np.testing.assert_allclose(split.X_train, reference.transform(X[split.train_index]))
+    np.testing.assert_allclose(split.X_test, reference.transform(X[split.test_index]))
+    Z = X[:5].copy()
+    split.scaler.transform(Z)
+    np.testing.assert_array_equal(Z, X[:5])  # the scaler handed out copies again
+
+
 def test_split_with_odd_number_of_normals_floors_the_train_half():
     y = np.array([1, 0, 0, 0, 0, 0])  # five normals -> two train, three test
     split = split_dataset(_ds(np.ones((6, 1)) * np.arange(6)[:, None], y), scale=None)

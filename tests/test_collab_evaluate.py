@@ -97,8 +97,13 @@ def test_gaussian_noise_perturbs_training_rows(rng):
 
 def test_n_synthetic():
     assert n_synthetic(400) == 40 and n_synthetic(3) == 1 and n_synthetic(1000, 0.05) == 50
-    with pytest.raises(ValueError):
-        n_synthetic(100, 0.0)
+    assert n_synthetic(10, np.float32(0.5)) == 5 and n_synthetic(10, 10) == 100
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, float("nan"), float("inf"), 10.5, "0.1", None, True, [0.1]])
+def test_n_synthetic_refuses_what_is_not_a_ratio_in_range(bad):
+    with pytest.raises(ValueError, match="syn_ratio must be a number in"):
+        n_synthetic(100, bad)
 
 
 class _AbsFirst:
