@@ -62,6 +62,18 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
+def _in_float32_range(X):
+    """``X``, refused with a ValueError when a value lies beyond float32's range (the
+    enhancement's forest computes in float32); returns ``X``."""
+    from das.sandbox.results import MAX_ABS_VALUE
+
+    beyond = int(np.count_nonzero(np.abs(X) > MAX_ABS_VALUE))
+    if beyond:
+        raise ValueError(f"X has {beyond} value(s) of magnitude above {MAX_ABS_VALUE:.4g}, beyond float32's "
+                         "range where the enhancement's classifier computes; rescale those columns (e.g. log)")
+    return X
+
+
 class EnhancedDetector(BaseDetector):
     """Detector + LLM-written hard-anomaly synthesis + enhancement classifier.
 
@@ -167,7 +179,7 @@ class EnhancedDetector(BaseDetector):
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
         if not (isinstance(self.contamination, (float, int)) and 0.0 < self.contamination <= 0.5):
             raise ValueError(f"contamination must be a number in (0, 0.5], got {self.contamination!r}")
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = _in_float32_range(validate_data(self, X, dtype=np.float64, ensure_min_samples=2))
         fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
         fitted = pipeline.fit(X[fit_rows], self.detector, self.program, self.store, fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
@@ -194,7 +206,7 @@ class EnhancedDetector(BaseDetector):
 
     def _scores(self, X):
         check_is_fitted(self, "enhancement_")
-        return self.enhancement_.scores(validate_data(self, X, dtype=np.float64, reset=False))
+        return self.enhancement_.scores(_in_float32_range(validate_data(self, X, dtype=np.float64, reset=False)))
 
     def decision_function(self, X):
         """Enhanced anomaly scores of ``X`` (higher = more anomalous)."""

@@ -51,6 +51,7 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
         The program failed in the sandbox; :class:`collab.synthesis.OutputRefused`
         when its output copies training rows or repeats itself.
     """
+    X_train = np.asarray(X_train, dtype=np.float64)  # rows are taken by index below (not a DataFrame's columns)
     stage(f"fit {detector_name(detector)}")
     t0 = perf_counter()
     det = enhance.fit_detector(detector, X_train, seed) if det is None else det
@@ -152,6 +153,17 @@ def _known_scaled(split, known_raw):
     return check_scaled_known(split.scaler.transform(known) if split.scaler is not None else known)
 
 
+def _fit_split(ds):
+    """The papers' split of ``ds`` (standard scaling, labels optional) with at least two training rows."""
+    from das.collab.data import DataError, split_dataset
+
+    split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
+    if len(split.X_train) < 2:
+        raise DataError(f"{ds.name}: the training half (the first half of the normal rows) has "
+                        f"{len(split.X_train)} row; fitting needs at least 2, so at least 4 normal rows")
+    return split
+
+
 def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None):
     """``das select``: ``auto``'s choice and table on a dataset's training half (labels are not read).
 
@@ -161,11 +173,11 @@ def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None
     left out of the split and chosen by. Returns the selection as a dict with ``dataset``, ``detector`` and ``n_train``.
     """
     from das.collab import selection
-    from das.collab.data import load_dataset, resolve_dataset, split_dataset
+    from das.collab.data import load_dataset, resolve_dataset
 
     name = detector_name(detector)
     ds, known = _without_known(load_dataset(resolve_dataset(data), **(read or {})), labels)
-    split = split_dataset(ds, scale="standard", require_anomaly=False)
+    split = _fit_split(ds)
     chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed,
                               known=_known_scaled(split, known))
     return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
@@ -195,7 +207,7 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     ``labels``: a file of known anomalies' row ids, taken out of the data before
     the split (never fitted on, never scored); ``auto`` chooses by them.
     """
-    from das.collab.data import load_dataset, resolve_dataset, split_dataset
+    from das.collab.data import load_dataset, resolve_dataset
     from das.collab.metrics import auc_pr, auc_roc
     from das.collab.scoring import split_rows
 
@@ -206,7 +218,7 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
         ds, known = _without_known(load_dataset(resolve_dataset(data), label_column=label_column, **(read or {})),
                                    labels)  # known anomalies: neither fitted on nor scored
         stage("split and scale")
-        split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
+        split = _fit_split(ds)
         fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
                      classifier=classifier, lam=lam, seed=seed, known=_known_scaled(split, known))
         stage("score test rows")

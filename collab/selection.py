@@ -51,7 +51,7 @@ import numpy as np
 from das.collab import enhance
 from das.collab.metrics import auc_pr
 from das.collab.planted import KINDS, NORMAL, per_kind_auc_pr, planted_split
-from das.collab.synthesis import CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
+from das.collab.synthesis import KNOWN_JITTER, CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
 
 
 #: Share of the training rows held out for validation, and the number of planted splits.
@@ -284,7 +284,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     from threadpoolctl import threadpool_limits
 
     t0 = perf_counter()
-    folds = _folds(known, splits, seed)
+    folds = _folds(known, splits, seed, None if known is None else np.asarray(X_train).std(axis=0))
     basis = _basis(known, folds, splits)
     sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
@@ -359,18 +359,47 @@ def _basis(known, folds, splits):
     return f"{rows}, cross-validated AUC-PR over {splits} planted splits (each scored on its own third)"
 
 
-def _folds(known, splits, seed):
+def _folds(known, splits, seed, scale=None):
     """Each known anomaly's split (seeded, as even as possible) when there are at least as many
     distinct ones as splits, so that every split is scored on some and draws from the others;
-    else None. Identical rows share a split: a split never draws from a copy of a row it is scored on."""
+    else None.
+
+    Rows that :class:`collab.synthesis.KnownAnomalies` could not tell apart share a split:
+    those within ``KNOWN_JITTER`` x ``scale`` (the training rows' per-feature spread; None:
+    identical rows only) of each other in every feature, chained. So a split never draws
+    from a copy, or a near copy, of a row it is scored on.
+    """
     if known is None:
         return None
-    _, group = np.unique(np.asarray(known, dtype=np.float64), axis=0, return_inverse=True)
-    group = group.ravel()
+    known = np.asarray(known, dtype=np.float64)
+    group = _near_groups(known, scale)
     n_groups = int(group.max()) + 1
     if n_groups < splits:
         return None
     return (np.random.default_rng([seed, len(known)]).permutation(n_groups) % splits)[group]
+
+
+def _near_groups(rows, scale):
+    """Group number of each of ``rows``: identical rows share one, numbered in sorted order of
+    the distinct rows; with ``scale``, so do rows whose every coordinate lies within
+    ``KNOWN_JITTER`` x ``scale`` of a neighbour's (chained; the group keeps its smallest number)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    distinct, group = np.unique(rows, axis=0, return_inverse=True)
+    group = group.ravel()
+    if scale is None or len(distinct) < 2:
+        return group
+    unit = np.where(np.asarray(scale, dtype=np.float64) > 0, scale, 1.0)
+    pairs = cKDTree(distinct / unit).query_pairs(KNOWN_JITTER, p=np.inf, output_type="ndarray")
+    if not len(pairs):
+        return group
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(distinct),) * 2)
+    _, component = connected_components(graph, directed=False)
+    smallest = np.full(component.max() + 1, len(distinct))
+    np.minimum.at(smallest, component, np.arange(len(distinct)))
+    return np.unique(smallest[component], return_inverse=True)[1].ravel()[group]
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

@@ -44,14 +44,14 @@ def check_output(X_train, X_syn):
 
 
 def check_unseen(X_all, X_syn):
-    """Refuse synthesized rows that copy training rows outside the subsample their source was
-    given (:func:`sandbox.novelty.unseen_copy_fraction`): every row the model is fitted on is protected."""
-    from das.sandbox.novelty import MAX_COPY_FRACTION, unseen_copy_fraction
+    """Refuse synthesized rows that copy or near-copy training rows outside the subsample their
+    source was given (:func:`sandbox.novelty.unseen_copies`, the limits of the output check):
+    every row the model is fitted on is protected."""
+    from das.sandbox.novelty import unseen_copies
 
-    share = unseen_copy_fraction(X_all, X_syn)
-    if share > MAX_COPY_FRACTION:
-        raise OutputRefused(f"refused the output on this data: {share:.0%} of {len(X_syn)} synthesized rows "
-                            f"copy training rows the program was not given (limit {MAX_COPY_FRACTION:.0%})")
+    problems = unseen_copies(X_all, X_syn).problems()
+    if problems:
+        raise OutputRefused("refused the output on this data: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

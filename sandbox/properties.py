@@ -49,7 +49,7 @@ from das.sandbox import novelty, rules
 from das.sandbox.results import value_problem
 from das.sandbox.untrusted import clean_text
 
-SUITE_VERSION = "3.0.0"  # bump on any change to a property, threshold or dataset
+SUITE_VERSION = "3.0.1"  # bump on any change to a property, threshold or dataset
 
 TIME_LIMIT_S = 2.0  # worker CPU seconds per run on a ~200 x 10 dataset; real LLM programs take < 0.5 s
 # The sandbox's hard wall-clock kill for suite runs (scoring included): a hang

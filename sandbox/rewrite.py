@@ -5,8 +5,9 @@ attributes (``a[i] += x``) although LLM-written numpy code uses it often.
 Rather than loosening the guards we rewrite such statements to
 ``a[i] = a[i] + x``, which has the same meaning for numpy arrays, lists and
 dicts (numpy's ``a[idx] += x`` does not accumulate repeated indices either).
-The target expression is evaluated twice; for the side-effect-free index
-expressions programs use this is harmless.  Annotated assignments
+As in Python, the container and each index are evaluated once: any that is
+not a name or a constant is first bound to a fresh ``_aug<n>`` name (an index
+drawn at random reads and writes the same cell).  Annotated assignments
 (``x: float = 1.0``), also refused by RestrictedPython, become plain ones;
 every other annotation is dropped, and with them the imports of
 ``rules.ANNOTATION_MODULE`` (the audit allowed its names in annotations only).
@@ -24,16 +25,48 @@ from das.sandbox import rules
 class _AugAssignRewriter(ast.NodeTransformer):
     """Turn ``target op= value`` on subscripts/attributes into plain assignment; drop annotations."""
 
+    def __init__(self, taken):
+        self.taken = set(taken)  # names the program uses: a temporary never shadows one
+        self.bound = []  # (name, expression) to bind before the statement being rewritten
+
     def visit_AugAssign(self, node):
         self.generic_visit(node)
         if not isinstance(node.target, (ast.Subscript, ast.Attribute)):
             return node
-        load_target = _as_load(copy.deepcopy(node.target))
+        self.bound = []
+        target = copy.copy(node.target)
+        target.value = self._once(target.value)
+        if isinstance(target, ast.Subscript):
+            target.slice = self._index_once(target.slice)
         new = ast.Assign(
-            targets=[node.target],
-            value=ast.BinOp(left=load_target, op=node.op, right=node.value),
+            targets=[target],
+            value=ast.BinOp(left=_as_load(copy.deepcopy(target)), op=node.op, right=node.value),
         )
-        return ast.fix_missing_locations(ast.copy_location(new, node))
+        binds = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=expr) for name, expr in self.bound]
+        return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in (*binds, new)]
+
+    def _once(self, expr):
+        """``expr`` itself when evaluating it twice is harmless (a name, a constant), else a fresh
+        name bound to it before the statement."""
+        if expr is None or isinstance(expr, (ast.Name, ast.Constant)):
+            return expr
+        n = len(self.taken)
+        while f"_aug{n}" in self.taken:
+            n += 1
+        name = f"_aug{n}"
+        self.taken.add(name)
+        self.bound.append((name, _as_load(expr)))
+        return ast.Name(id=name, ctx=ast.Load())
+
+    def _index_once(self, index):
+        if isinstance(index, ast.Slice):
+            return ast.Slice(lower=self._once(index.lower), upper=self._once(index.upper),
+                             step=self._once(index.step))
+        if isinstance(index, ast.Tuple):
+            return ast.Tuple(elts=[self._index_once(e) for e in index.elts], ctx=ast.Load())
+        if isinstance(index, ast.Starred):
+            return ast.Starred(value=self._once(index.value), ctx=ast.Load())
+        return self._once(index)
 
 
     def visit_AnnAssign(self, node):
@@ -86,7 +119,9 @@ def rewrite_augmented(tree):
     ast.Module
         The same tree, rewritten.
     """
-    tree = _AugAssignRewriter().visit(tree)
+    taken = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    tree = _AugAssignRewriter(taken).visit(tree)
     return ast.fix_missing_locations(tree)
 
 

@@ -286,3 +286,19 @@ def test_collate_fusion_is_guarded_on_planted_anomalies(rng):
     table = est.fusion_.guard_table_
     assert set(table) == set(GUARD_WEIGHTS) and all(0.0 <= v <= 1.0 for v in table.values())
     assert est.fusion_.weight_ == max(GUARD_WEIGHTS, key=table.get)
+
+
+@pytest.mark.parametrize("where", ["fit", "known", "score"])
+def test_values_beyond_float32_are_a_clear_error(where):
+    """Red team B1: the forest computes in float32; 1e39 was scikit-learn's 'contains infinity'."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    huge = X.copy()
+    huge[5, 1] = 1e39
+    est = EnhancedDetector(detector="IForest", program="random", random_state=0)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        if where == "fit":
+            est.fit(huge)
+        elif where == "known":
+            est.fit(huge, y_known=[5])
+        else:
+            est.fit(X).decision_function(huge)

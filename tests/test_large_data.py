@@ -240,18 +240,75 @@ def test_copies_of_training_rows_the_program_was_not_given_are_refused(monkeypat
 
 
 def test_unseen_copies_are_counted_coordinate_by_coordinate():
-    from das.sandbox.novelty import COPY_RATIO, unseen_copy_fraction
+    from das.sandbox.novelty import COPY_RATIO, NEAR_RATIO, unseen_copies
 
     rng = np.random.default_rng(0)
     X = np.c_[rng.integers(0, 5, 1000), rng.normal(size=1000), np.ones(1000)]
-    copies = X[:10] + np.array([0.0, 0.0, 0.0])
-    assert unseen_copy_fraction(X, copies) == 1.0
-    nudged = X[:10] + np.array([0.5 * COPY_RATIO, 0.0, 0.0])  # within the integer column's resolution
-    assert unseen_copy_fraction(X, nudged) == 1.0
-    moved = X[:10] + np.array([0.5, 0.0, 0.0])  # half way to the next integer: no copy
-    assert unseen_copy_fraction(X, moved) == 0.0
-    assert unseen_copy_fraction(X, rng.uniform(-3, 7, size=(500, 3))) <= 0.01  # random rows: (almost) never
-    assert unseen_copy_fraction(X, np.empty((0, 3))) == 0.0
+
+    def shares(out):
+        found = unseen_copies(X, out)
+        return found.copy_fraction, found.near_fraction
+
+    assert shares(X[:10] + np.array([0.0, 0.0, 0.0])) == (1.0, 1.0)
+    assert shares(X[:10] + np.array([0.5 * COPY_RATIO, 0.0, 0.0])) == (1.0, 1.0)  # within the resolution
+    assert shares(X[:10] + np.array([0.5 * NEAR_RATIO, 0.0, 0.0])) == (0.0, 1.0)  # a near copy
+    assert shares(X[:10] + np.array([0.5, 0.0, 0.0])) == (0.0, 0.0)  # half way to the next integer
+    # a column with one value has no spacing: moving it is no copy, however the rest matches
+    assert shares(X[:10] + np.array([0.0, 0.0, 24.0])) == (0.0, 0.0)
+    copy, near = shares(rng.uniform(-3, 7, size=(500, 3)))
+    assert copy == near == 0.0  # random rows never match
+    assert shares(np.empty((0, 3))) == (0.0, 0.0)
+
+
+def test_unseen_copies_read_signed_zeros_and_float32_as_the_classifier_does():
+    """Red team A3: -0.0 and 0.0 differ in their bytes; A2: the forest casts to float32."""
+    from das.sandbox.novelty import unseen_copies
+
+    rng = np.random.default_rng(1)
+    X = rng.integers(-2, 3, size=(2000, 4)).astype(float)
+    X[rng.random(X.shape) < 0.5] *= -1.0  # half of the zeros become -0.0
+    out = X[:40] * -1.0 * -1.0
+    out[out == 0] = 0.0
+    assert unseen_copies(X, out).copy_fraction == 1.0
+    big = 1e8 + 16.0 * rng.integers(0, 4, size=(2000, 3))  # float32 step 8 here
+    assert unseen_copies(big, big[:40] + 3.0).copy_fraction == 1.0  # the same float32 rows
+
+
+def test_the_output_check_reads_float32_and_signed_zeros_as_the_classifier_does():
+    from das.sandbox.novelty import measure
+
+    rng = np.random.default_rng(2)
+    big = 1e8 + 16.0 * rng.integers(0, 4, size=(500, 3))
+    assert measure(big, big[:40] + 3.0).copy_fraction == 1.0
+    X = rng.normal(size=(500, 3))
+    X[:, 0] = np.where(rng.random(500) < 0.5, 0.0, -0.0)
+    out = X[:40].copy()
+    out[:, 0] = 0.0
+    assert measure(X, out).copy_fraction == 1.0
+
+
+def test_a_data_frame_above_fit_rows_is_taken_by_rows():
+    """Red team A6: X_train[rows] on a DataFrame selected columns (a KeyError above FIT_ROWS)."""
+    import pandas as pd
+
+    from das.collab import pipeline
+    from das.collab.enhance import FIT_ROWS
+
+    frame = pd.DataFrame(np.random.default_rng(4).normal(size=(FIT_ROWS + 1, 3)), columns=list("abc"))
+    fitted = pipeline.fit(frame, "IForest", program="random")
+    assert fitted.X_syn.shape == (FIT_ROWS // 10, 3)
+
+
+def test_near_copies_of_rows_the_program_was_not_given_are_refused():
+    """Red team A1: above FIT_ROWS near copies had no limit on the rows the program never saw."""
+    from das.collab.synthesis import OutputRefused, check_unseen
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 6, size=(20_000, 5)).astype(float)
+    near = X[rng.choice(len(X), 300, replace=False)] + np.array([0.05, 0, 0, 0, 0])
+    with pytest.raises(OutputRefused, match="lie within 0.1 x their columns' value spacing"):
+        check_unseen(X, near)
+    check_unseen(X, rng.uniform(-1, 6, size=(300, 5)))  # random outliers pass
 
 
 @pytest.mark.parametrize("name", ["IForest", "PCA", "OCSVM", "ECOD", "LOF", "KNN"])

@@ -297,15 +297,54 @@ def test_identical_known_anomalies_share_a_fold():
     assert selection._folds(known[:6], 3, 0) is None  # two distinct rows: too few to cross-fit
 
 
+def test_near_identical_known_anomalies_share_a_fold():
+    """Red team B2: copies of one event differing by float noise landed in different folds (a leak)."""
+    rng = np.random.default_rng(0)
+    events = rng.normal(size=(4, 5))
+    known = np.repeat(events, 6, axis=0) + 1e-9 * rng.normal(size=(24, 5))
+    scale = np.ones(5)
+    for seed in range(10):
+        folds = selection._folds(known, 3, seed, scale)
+        assert all(len(set(folds[6 * e:6 * e + 6])) == 1 for e in range(4))
+        assert set(folds) == {0, 1, 2}
+    far_apart = np.repeat(events, 6, axis=0) + 2.0 * np.arange(24)[:, None]  # distinct rows stay apart
+    assert len(set(selection._folds(far_apart, 3, 0, scale))) == 3
+    assert selection._folds(events[:2].repeat(3, axis=0) + 1e-9 * rng.normal(size=(6, 5)), 3, 0, scale) is None
+
+
+def test_select_groups_known_anomalies_by_the_training_rows_spread(monkeypatch, rng):
+    seen = []
+    real = selection._near_groups
+    monkeypatch.setattr(selection, "_near_groups", lambda rows, scale: seen.append(scale) or real(rows, scale))
+    X = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.1]
+    selection.select(X, "PCA", [selection.FALLBACK], known=rng.normal(size=(6, 3)) + 6, seed=0)
+    np.testing.assert_allclose(seen[0], X.std(axis=0))
+
+
 def test_a_known_anomaly_beyond_float32_once_scaled_is_a_clean_error(tmp_path, rng, no_programs):
     X = rng.normal(size=(300, 3))
     X[297:, 0] = 1e40
-    np.savez(tmp_path / "huge.npz", X=X)
+    data = tmp_path / "huge.csv"  # unlabeled: a .npz needs a y (the error would name the file, not the rows)
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
     labels = tmp_path / "known.txt"
     labels.write_text("297\n298\n299\n")
     for command in (["score", "--out", tmp_path / "s.csv"], ["enhance"], ["select"]):
-        res = _run(*command, "--data", tmp_path / "huge.npz", "-d", "IForest", "--labels", labels)
-        assert res.exit_code == 1 and "beyond" in res.output and "Traceback" not in res.output, res.output
+        res = _run(*command, "--data", data, "-d", "IForest", "--labels", labels)
+        assert res.exit_code == 1 and "3 known anomalies lie beyond" in res.output, res.output
+        assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("left", [2, 3])
+def test_labels_that_leave_too_few_rows_to_fit_are_a_clean_error(tmp_path, rng, no_programs, left):
+    """Red team B4: 2-3 rows left after --labels gave scikit-learn's 'Found array with 1 sample(s)'."""
+    data = tmp_path / "small.csv"
+    np.savetxt(data, rng.normal(size=(30, 3)), delimiter=",", header="a,b,c", comments="")
+    labels = tmp_path / "known.txt"
+    labels.write_text("\n".join(str(i) for i in range(left, 30)) + "\n")
+    for command in (["enhance"], ["select"]):
+        res = _run(*command, "--data", data, "-d", "IForest", "--labels", labels)
+        assert res.exit_code == 1 and "fitting needs at least 2" in res.output, res.output
+        assert "Traceback" not in res.output
 
 
 def test_known_anomaly_rows_are_seeded_and_near_the_known_ones(rng):

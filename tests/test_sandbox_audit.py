@@ -257,6 +257,28 @@ def test_rewrite_turns_item_augassign_into_assignment():
         "a[i, 1:] = a[i, 1:] + x", "b.c = b.c * 2", "n -= 1", "y = 2.0", "pass"]
 
 
+def test_rewrite_evaluates_the_container_and_each_index_once():
+    """Red team D1: ``a[f()] += v`` called f twice (read one cell, wrote another)."""
+    import ast
+
+    from das.sandbox.rewrite import rewrite_augmented
+
+    tree = rewrite_augmented(ast.parse("g(a)[f(), 1:k + 1] += x\n_aug7 = 0\no.p.q -= 1\n"))
+    assert ast.unparse(tree).splitlines() == [  # 7 names are taken, _aug7 among them
+        "_aug8 = g(a)", "_aug9 = f()", "_aug10 = k + 1", "_aug8[_aug9, 1:_aug10] = _aug8[_aug9, 1:_aug10] + x",
+        "_aug7 = 0", "_aug11 = o.p", "_aug11.q = _aug11.q - 1"]
+
+
+def test_a_random_index_reads_and_writes_the_same_cell_in_the_sandbox():
+    from das.sandbox import run_program
+
+    src = program("out = np.zeros((n_samples, 2))\nrng = np.random.default_rng(0)\n"
+                  "for _ in range(50):\n    out[rng.integers(0, n_samples), rng.integers(0, 2)] += 1.0\n"
+                  "return out")
+    result = run_program(src, np.zeros((20, 2)), 10, lambda Z: np.zeros(len(Z)))
+    assert result.status == "ok" and result.output.sum() == 50.0  # every draw adds to the cell it read
+
+
 def test_rewrite_and_restricted_python_both_ways():
     from RestrictedPython import compile_restricted_exec
 

@@ -21,8 +21,10 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 def reference_measure(X_train, out):
     """The implementation before issue 22, verbatim: quadratic on identical rows and an
-    unbounded KD-tree query per sampled and per matched training row, but the oracle."""
-    Z, S = novelty._standardize(np.asarray(X_train, dtype=np.float64), out)
+    unbounded KD-tree query per sampled and per matched training row, but the oracle.
+    It reads its inputs as the classifier sees them (:func:`novelty.as_classifier_sees`,
+    float32 and no -0.0), as :func:`novelty.measure` has since."""
+    Z, S = novelty._standardize(novelty.as_classifier_sees(X_train), novelty.as_classifier_sees(out))
     if len(S) == 0 or len(Z) == 0:
         return novelty.Novelty(0.0, 0.0, 0.0, 0.0, 0)
     Z = np.unique(Z, axis=0)
