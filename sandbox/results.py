@@ -40,7 +40,8 @@ class Limits:
         ``timeout_s + 1``. The defaults give a program 30 CPU seconds and the
         whole run, scoring on large data included, two minutes.
     memory_mb : int
-        Address space the program may add on top of the forked interpreter.
+        Address space the program may add on top of the forked interpreter (whose
+        heap holds ``sandbox.worker.SPARE_HEAP_BYTES`` already faulted in, reused first).
     max_calls, max_rows : int
         Budget of ``model.predict_score`` calls and of rows scored in total.
     max_score_mb : int

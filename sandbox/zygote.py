@@ -38,6 +38,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -323,7 +324,8 @@ class _Children:
         self.spare = None  # (pid, socket to it) of the worker forked ahead, not handed a run yet
         self.live = set()
         self.pidfds = {}  # pid -> pidfd (readable once it exits), spare included
-        self.exits = {}  # pid -> (wait status, CPU seconds), bounded
+        self.warm_cpu = {}  # pid -> CPU seconds its warm-up took (not the run's)
+        self.exits = {}  # pid -> (wait status, CPU seconds of the run), bounded
 
     def prepare(self, sock):
         """Fork the spare worker unless one waits; ``sock`` (the caller's) is closed in it."""
@@ -335,7 +337,7 @@ class _Children:
             try:
                 sock.close()
                 ours.close()
-                self.warm()
+                theirs.send(struct.pack("<d", self.warm()))  # warm: ready, and what it cost
                 self.main(*_one_run(theirs))
             finally:
                 os._exit(70)
@@ -352,6 +354,7 @@ class _Children:
             (pid, channel), self.spare = self.spare, None
             self.live.add(pid)
             try:
+                self.warm_cpu[pid] = _warm_cpu(channel)
                 socket.send_fds(channel, [b"run"], fds)
                 return pid
             except OSError:
@@ -397,7 +400,8 @@ class _Children:
             return False
         self.live.discard(pid)
         os.close(self.pidfds.pop(pid))
-        self.exits[pid] = (status, usage.ru_utime + usage.ru_stime)
+        warm = self.warm_cpu.pop(pid, 0.0)
+        self.exits[pid] = (status, max(0.0, usage.ru_utime + usage.ru_stime - warm))
         while len(self.exits) > 256:
             self.exits.pop(next(iter(self.exits)))
         return True
@@ -409,6 +413,17 @@ class _Children:
     def kill_all(self):
         for pid in self.live | ({self.spare[0]} if self.spare else set()):
             _kill(pid)
+
+
+def _warm_cpu(channel):
+    """Wait until the spare at ``channel`` is warm; the CPU seconds its warm-up took
+    (sent by trusted code: no program has run in it yet). OSError if it died."""
+    if not select.select([channel], [], [], _START_TIMEOUT_S)[0]:
+        raise OSError("the spare worker did not get ready")
+    message = channel.recv(16)
+    if len(message) != 8:
+        raise OSError("the spare worker exited before it was ready")
+    return max(0.0, struct.unpack("<d", message)[0])
 
 
 def _one_run(channel):

@@ -624,3 +624,36 @@ def test_text_utf8_cannot_encode_never_reaches_the_store(X, tmp_path, monkeypatc
     sha = store.add(src, "PCA")
     store.record_verification(sha, {"stdout": res.stdout, "message": res.message}, False, "3.0.0")
     assert store.verifications(sha)[-1].report["message"].startswith("ValueError: bad")
+
+
+def test_the_spares_warm_up_is_not_the_runs_cpu():
+    """A spare warms up before its run (trusted code); the zygote reports the run's CPU without it."""
+    import resource
+    import socket
+
+    from das.sandbox import zygote
+
+    def warm():
+        start = time.process_time()
+        while time.process_time() - start < 0.3:  # a warm-up far costlier than the run
+            pass
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def run(*fds):
+        os._exit(0)
+
+    children = zygote._Children(True, run, warm)
+    caller, other = socket.socketpair()
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
+    try:
+        pid = children.start(caller, fds)
+        children._wait(pid, 10.0)
+        status, cpu = children.exits[pid]
+        assert os.waitstatus_to_exitcode(status) == 0 and cpu < 0.1
+    finally:
+        children.kill_all()
+        for fd in fds:
+            os.close(fd)
+        caller.close()
+        other.close()
