@@ -7,9 +7,8 @@ seccomp where available, model proxy),
 :func:`verify_program` (property suite).
 """
 from das.sandbox.audit import AuditReport, Finding, audit_source
+from das.sandbox.properties import SUITE_VERSION, PropertyResult, VerificationReport, verify_program
 from das.sandbox.runner import Limits, RunResult, run_program
 
 __all__ = ["audit_source", "AuditReport", "Finding", "run_program", "RunResult", "Limits",
-           "verify_program", "VerificationReport", "SUITE_VERSION"]
-# Property suite (owned by the sandbox.properties engineer).
-from das.sandbox.properties import SUITE_VERSION, PropertyResult, VerificationReport, verify_program  # noqa: E402,E501
+           "verify_program", "VerificationReport", "PropertyResult", "SUITE_VERSION"]
