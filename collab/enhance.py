@@ -181,7 +181,15 @@ def random_outliers(X_train, n_samples, rng, widen=RANDOM_WIDEN):
     """Uniform samples from the training bounding box widened by ``widen`` per side."""
     from das.sandbox.datasets import uniform_in_widened_box
 
-    return uniform_in_widened_box(X_train, n_samples, rng, widen)
+    return representable(uniform_in_widened_box(X_train, n_samples, rng, widen))
+
+
+def representable(rows):
+    """``rows`` clipped to float32's range, where the forest computes (a box widened around
+    values near float32's limit would leave it)."""
+    from das.sandbox.results import MAX_ABS_VALUE
+
+    return np.clip(rows, -MAX_ABS_VALUE, MAX_ABS_VALUE)
 
 
 def gaussian_noise(X_train, n_samples, rng, scale=GAUSS_SCALE):
@@ -194,7 +202,7 @@ def gaussian_noise(X_train, n_samples, rng, scale=GAUSS_SCALE):
     base = X_train[rng.integers(0, X_train.shape[0], size=n_samples)]
     std = X_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
-    return base + rng.normal(0.0, 1.0, size=base.shape) * (scale * std)
+    return representable(base + rng.normal(0.0, 1.0, size=base.shape) * (scale * std))
 
 
 def make_classifier(name="rf", random_state=0):

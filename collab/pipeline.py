@@ -157,10 +157,17 @@ def _fit_split(ds):
     """The papers' split of ``ds`` (standard scaling, labels optional) with at least two training rows."""
     from das.collab.data import DataError, split_dataset
 
+    from das.sandbox.results import MAX_ABS_VALUE
+
     split = split_dataset(ds, scale="standard", require_anomaly=False)  # all-normal labels: scores only
     if len(split.X_train) < 2:
         raise DataError(f"{ds.name}: the training half (the first half of the normal rows) has "
                         f"{len(split.X_train)} row; fitting needs at least 2, so at least 4 normal rows")
+    far = int(np.count_nonzero(~(np.abs(split.X_test) <= MAX_ABS_VALUE).all(axis=1)))
+    if far:
+        raise DataError(f"{ds.name}: {far} test row(s) lie beyond {MAX_ABS_VALUE:.3g} standard deviations of "
+                        "the training rows once scaled (a column that barely varies in the training half); "
+                        "rescale or drop that column")
     return split
 
 

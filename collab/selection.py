@@ -284,7 +284,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     from threadpoolctl import threadpool_limits
 
     t0 = perf_counter()
-    folds = _folds(known, splits, seed, None if known is None else np.asarray(X_train).std(axis=0))
+    folds = cross_fit(known, splits, seed, None if known is None else np.asarray(X_train).std(axis=0))
     basis = _basis(known, folds, splits)
     sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
@@ -300,8 +300,9 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
                              expected_gain=_kept(basis, why + ": keeping the base detector"), rows=rows)
         if folds is None:
             split_sources, evaluated = sources, known
-        else:  # cross-fitted: the known anomalies a split draws from are never the ones it is scored on
-            split_sources, evaluated = _options(cands, known[folds != r]), known[folds == r]
+        else:  # cross-fitted: a split never draws from (near) copies of the known anomalies it is scored on
+            drawn, evaluated = folds[r]
+            split_sources = _options(cands, drawn)
         per_split.append(_validate_split(split, detector, split_sources, errors, seed, syn_ratio, classifier,
                                          evaluated, lambdas))
     options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
@@ -355,51 +356,58 @@ def _basis(known, folds, splits):
         return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
     rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
     if folds is None:
-        return f"{rows}, AUC-PR on all of them in each of {splits} planted splits (too few to cross-validate)"
+        return (f"{rows}, AUC-PR on all of them in each of {splits} planted splits (too few far enough "
+                "apart to cross-validate)")
     return f"{rows}, cross-validated AUC-PR over {splits} planted splits (each scored on its own third)"
 
 
-def _folds(known, splits, seed, scale=None):
-    """Each known anomaly's split (seeded, as even as possible) when there are at least as many
-    distinct ones as splits, so that every split is scored on some and draws from the others;
-    else None.
+def cross_fit(known, splits, seed, scale=None):
+    """Per split, ``(rows it draws from, rows it is scored on)`` of the known anomalies, or None
+    when they cannot be cross-fitted.
 
-    Rows that :class:`collab.synthesis.KnownAnomalies` could not tell apart share a split:
-    those within ``KNOWN_JITTER`` x ``scale`` (the training rows' per-feature spread; None:
-    identical rows only) of each other in every feature, chained. So a split never draws
-    from a copy, or a near copy, of a row it is scored on.
+    The distinct rows are dealt into ``splits`` folds (seeded, as even as
+    possible; identical rows share one); split ``r`` is scored on fold ``r``
+    and draws from the others, except the rows within :data:`APART` of a row it
+    is scored on (:func:`apart`): their synthetic rows would be (near) copies
+    of it, and the estimate would leak. None when there are fewer distinct rows
+    than splits, or when a split would have nothing to draw from.
+    ``scale``: the training rows' per-feature spread (None: ones).
     """
     if known is None:
         return None
     known = np.asarray(known, dtype=np.float64)
-    group = _near_groups(known, scale)
+    _, group = np.unique(known, axis=0, return_inverse=True)
+    group = group.ravel()
     n_groups = int(group.max()) + 1
     if n_groups < splits:
         return None
-    return (np.random.default_rng([seed, len(known)]).permutation(n_groups) % splits)[group]
+    fold = (np.random.default_rng([seed, len(known)]).permutation(n_groups) % splits)[group]
+    out = []
+    for r in range(splits):
+        scored, others = known[fold == r], known[fold != r]
+        drawn = others[apart(others, scored, scale)]
+        if not len(drawn):
+            return None
+        out.append((drawn, scored))
+    return out
 
 
-def _near_groups(rows, scale):
-    """Group number of each of ``rows``: identical rows share one, numbered in sorted order of
-    the distinct rows; with ``scale``, so do rows whose every coordinate lies within
-    ``KNOWN_JITTER`` x ``scale`` of a neighbour's (chained; the group keeps its smallest number)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+#: How far (Euclidean, in units of KNOWN_JITTER x each feature's spread, per feature dimension's
+#: square root) a known anomaly must lie from every row a split is scored on to be drawn there:
+#: about the reach of the noise the source adds to it.
+APART = 1.0
+
+
+def apart(rows, scored, scale=None):
+    """Mask of ``rows`` farther than ``APART * sqrt(d)`` noise units from every row of ``scored``
+    (a noise unit: :data:`collab.synthesis.KNOWN_JITTER` x the feature's spread)."""
     from scipy.spatial import cKDTree
 
-    distinct, group = np.unique(rows, axis=0, return_inverse=True)
-    group = group.ravel()
-    if scale is None or len(distinct) < 2:
-        return group
-    unit = np.where(np.asarray(scale, dtype=np.float64) > 0, scale, 1.0)
-    pairs = cKDTree(distinct / unit).query_pairs(KNOWN_JITTER, p=np.inf, output_type="ndarray")
-    if not len(pairs):
-        return group
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(distinct),) * 2)
-    _, component = connected_components(graph, directed=False)
-    smallest = np.full(component.max() + 1, len(distinct))
-    np.minimum.at(smallest, component, np.arange(len(distinct)))
-    return np.unique(smallest[component], return_inverse=True)[1].ravel()[group]
+    if not len(rows) or not len(scored):
+        return np.ones(len(rows), dtype=bool)
+    unit = KNOWN_JITTER * (np.ones(rows.shape[1]) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
+    nearest = cKDTree(scored / unit).query(rows / unit, k=1)[0]
+    return nearest > APART * np.sqrt(rows.shape[1])
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

@@ -147,7 +147,7 @@ class KnownAnomalies:
         drawn = self.known[rng.integers(0, len(self.known), size=n)]
         std = X_train.std(axis=0)
         std = np.where(std > 0, std, 1.0)
-        return drawn + rng.normal(0.0, 1.0, size=drawn.shape) * (KNOWN_JITTER * std)
+        return enhance.representable(drawn + rng.normal(0.0, 1.0, size=drawn.shape) * (KNOWN_JITTER * std))
 
 
 #: The label-free baselines a user may name as ``program=``.

@@ -35,7 +35,9 @@ class _AugAssignRewriter(ast.NodeTransformer):
             return node
         self.bound = []
         target = copy.copy(node.target)
-        target.value = self._once(target.value)
+        # The container first, as Python evaluates it: bound too whenever an index part is.
+        index_has_work = isinstance(target, ast.Subscript) and not _plain(target.slice)
+        target.value = self._once(target.value, force=index_has_work)
         if isinstance(target, ast.Subscript):
             target.slice = self._index_once(target.slice)
         new = ast.Assign(
@@ -45,10 +47,10 @@ class _AugAssignRewriter(ast.NodeTransformer):
         binds = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=expr) for name, expr in self.bound]
         return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in (*binds, new)]
 
-    def _once(self, expr):
-        """``expr`` itself when evaluating it twice is harmless (a name, a constant), else a fresh
-        name bound to it before the statement."""
-        if expr is None or isinstance(expr, (ast.Name, ast.Constant)):
+    def _once(self, expr, force=False):
+        """``expr`` itself when evaluating it twice is harmless (a name, a constant) and not
+        ``force``, else a fresh name bound to it before the statement."""
+        if expr is None or (not force and isinstance(expr, (ast.Name, ast.Constant))):
             return expr
         n = len(self.taken)
         while f"_aug{n}" in self.taken:
@@ -64,10 +66,10 @@ class _AugAssignRewriter(ast.NodeTransformer):
                              step=self._once(index.step))
         if isinstance(index, ast.Tuple):
             return ast.Tuple(elts=[self._index_once(e) for e in index.elts], ctx=ast.Load())
-        if isinstance(index, ast.Starred):
-            return ast.Starred(value=self._once(index.value), ctx=ast.Load())
+        if isinstance(index, ast.Starred):  # an iterator is consumed once: bound as a tuple
+            packed = ast.Tuple(elts=[ast.Starred(value=index.value, ctx=ast.Load())], ctx=ast.Load())
+            return ast.Starred(value=self._once(packed, force=True), ctx=ast.Load())
         return self._once(index)
-
 
     def visit_AnnAssign(self, node):
         # RestrictedPython refuses annotated assignments; annotations are
@@ -77,7 +79,6 @@ class _AugAssignRewriter(ast.NodeTransformer):
             return ast.copy_location(ast.Pass(), node)
         new = ast.Assign(targets=[node.target], value=node.value)
         return ast.fix_missing_locations(ast.copy_location(new, node))
-
 
     def visit_arg(self, node):
         node.annotation = None
@@ -96,6 +97,17 @@ class _AugAssignRewriter(ast.NodeTransformer):
         if node.module == rules.ANNOTATION_MODULE and not node.level:
             return ast.copy_location(ast.Pass(), node)
         return node
+
+
+def _plain(index):
+    """Whether evaluating ``index`` twice is harmless: names and constants, in slices and tuples."""
+    if index is None or isinstance(index, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(index, ast.Slice):
+        return all(_plain(part) for part in (index.lower, index.upper, index.step))
+    if isinstance(index, ast.Tuple):
+        return all(_plain(part) for part in index.elts)
+    return False
 
 
 def _as_load(node):

@@ -319,29 +319,45 @@ def warm_up(rounds=10, shape=(512, 16)):
 SPARE_HEAP_BYTES = 24 << 20
 
 
-def warm_spare():
-    """Run in a spare worker while it waits for a run (trusted code, no task yet); returns
-    the CPU seconds spent so far, which the zygote leaves out of the run's.
+def warm_spare(run_waiting=lambda: False):
+    """Run in a spare worker while it waits for a run (trusted code, no task yet).
 
     A fresh process pays a page fault for every page it first touches (~2-4 us
     each here): building a program's globals touches hundreds of the zygote's
     objects (copy-on-write), numpy's first calls touch more, and every new
-    temporary touches fresh heap. Done here, ahead of need: the globals built
-    once and dropped, :data:`SPARE_HEAP_BYTES` of heap faulted in and freed
-    into the (never trimmed) heap, one small round of :func:`warm_up` (~12 ms
-    of CPU in all). Measured on mnist-sized data: a run's page faults fell
-    from 2,200-5,500 to 300-430, and its program CPU to that of a warm
-    in-process run (``benchmarks/sandbox_fresh_process.py``).
+    temporary touches fresh heap. Done here, ahead of need (:func:`_warm_steps`,
+    ~12 ms of CPU in all), and stopped between steps as soon as
+    ``run_waiting()``: a run never waits for more than one step. Measured on
+    mnist-sized data: a run's page faults fell from 2,200-5,800 to 300-430,
+    and its program CPU to that of a warm in-process run
+    (``benchmarks/sandbox_fresh_process.py``).
     """
+    steps = _warm_steps()
     try:
-        make_globals(DEFAULT_IMPORTS, PrintSink(0))
-        keep_freed_memory()
-        np.ones(SPARE_HEAP_BYTES // 8)  # faulted in now, freed into the heap at once
-        warm_up(rounds=1, shape=(64, 8))  # touches the pages the full warm-up does, in ~3 ms
+        for _ in steps:
+            if run_waiting():
+                break
     except BaseException:  # noqa: BLE001 - only a warm-up; the run builds its own
         pass
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    finally:
+        steps.close()  # stopped early: its heap block is freed here
+
+
+def _warm_steps():
+    """The spare's warm-up; yields between steps of a few ms each: a program's globals built
+    once and dropped, :data:`SPARE_HEAP_BYTES` of heap faulted in (in quarters) and freed
+    into the never-trimmed heap, one small round of :func:`warm_up` (the pages the full one
+    touches)."""
+    make_globals(DEFAULT_IMPORTS, PrintSink(0))
+    yield
+    keep_freed_memory()
+    heap = np.empty(SPARE_HEAP_BYTES // 8)
+    for part in np.array_split(heap, 4):
+        part.fill(1.0)
+        yield
+    del heap, part
+    warm_up(rounds=1, shape=(64, 8))
+    yield
 
 
 def remote_main(read_fd, write_fd, data_fd):

@@ -35,6 +35,7 @@ when its audited imports name scipy or scikit-learn (:func:`needs_heavy`).
 import gc
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -324,7 +325,7 @@ class _Children:
         self.spare = None  # (pid, socket to it) of the worker forked ahead, not handed a run yet
         self.live = set()
         self.pidfds = {}  # pid -> pidfd (readable once it exits), spare included
-        self.warm_cpu = {}  # pid -> CPU seconds its warm-up took (not the run's)
+        self.channels = {}  # pid -> socket to a worker handed a run, until it is reaped
         self.exits = {}  # pid -> (wait status, CPU seconds of the run), bounded
 
     def prepare(self, sock):
@@ -337,7 +338,7 @@ class _Children:
             try:
                 sock.close()
                 ours.close()
-                theirs.send(struct.pack("<d", self.warm()))  # warm: ready, and what it cost
+                self.warm(lambda: bool(select.select([theirs], [], [], 0)[0]))
                 self.main(*_one_run(theirs))
             finally:
                 os._exit(70)
@@ -354,13 +355,12 @@ class _Children:
             (pid, channel), self.spare = self.spare, None
             self.live.add(pid)
             try:
-                self.warm_cpu[pid] = _warm_cpu(channel)
                 socket.send_fds(channel, [b"run"], fds)
+                self.channels[pid] = channel  # it reports its CPU before the run on it
                 return pid
             except OSError:
+                channel.close()
                 self._kill(pid)
-            finally:
-                channel.close()  # never a second run for this worker
         raise RuntimeError("no worker could be started")
 
     def handle(self, request):
@@ -400,8 +400,8 @@ class _Children:
             return False
         self.live.discard(pid)
         os.close(self.pidfds.pop(pid))
-        warm = self.warm_cpu.pop(pid, 0.0)
-        self.exits[pid] = (status, max(0.0, usage.ru_utime + usage.ru_stime - warm))
+        before = _cpu_before_run(self.channels.pop(pid, None))
+        self.exits[pid] = (status, max(0.0, usage.ru_utime + usage.ru_stime - before))
         while len(self.exits) > 256:
             self.exits.pop(next(iter(self.exits)))
         return True
@@ -415,15 +415,19 @@ class _Children:
             _kill(pid)
 
 
-def _warm_cpu(channel):
-    """Wait until the spare at ``channel`` is warm; the CPU seconds its warm-up took
-    (sent by trusted code: no program has run in it yet). OSError if it died."""
-    if not select.select([channel], [], [], _START_TIMEOUT_S)[0]:
-        raise OSError("the spare worker did not get ready")
-    message = channel.recv(16)
-    if len(message) != 8:
-        raise OSError("the spare worker exited before it was ready")
-    return max(0.0, struct.unpack("<d", message)[0])
+def _cpu_before_run(channel):
+    """CPU seconds a reaped worker spent before its run (its warm-up), as it reported them on
+    ``channel`` when it took the run, before any program ran (0.0 when it did not); closes it."""
+    if channel is None:
+        return 0.0
+    try:
+        channel.setblocking(False)
+        message = channel.recv(16)
+    except OSError:  # nothing sent
+        message = b""
+    finally:
+        channel.close()
+    return max(0.0, struct.unpack("<d", message)[0]) if len(message) == 8 else 0.0
 
 
 def _one_run(channel):
@@ -434,7 +438,12 @@ def _one_run(channel):
         data, fds = b"", []
     if data != b"run" or len(fds) != 3:
         os._exit(0)
-    channel.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all of it trusted code: the warm-up
+    try:
+        channel.send(struct.pack("<d", usage.ru_utime + usage.ru_stime))
+    except OSError:  # the zygote counts the warm-up as the run's then
+        pass
+    channel.close()  # the program never holds it
     return fds
 
 

@@ -302,3 +302,13 @@ def test_values_beyond_float32_are_a_clear_error(where):
             est.fit(huge, y_known=[5])
         else:
             est.fit(X).decision_function(huge)
+
+
+def test_random_outliers_stay_within_float32_near_its_limit():
+    """Red team F5: the box widened around a column at +-FLT_MAX left float32 and the forest failed."""
+    from das.sandbox.results import MAX_ABS_VALUE
+
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    X[:, 2] = np.where(X[:, 2] > 0, MAX_ABS_VALUE, -MAX_ABS_VALUE)
+    est = EnhancedDetector(detector="IForest", program="random", random_state=0).fit(X)
+    assert np.abs(est.X_syn_).max() <= MAX_ABS_VALUE and np.isfinite(est.decision_scores_).all()

@@ -282,42 +282,59 @@ def test_known_anomalies_are_a_source_cross_fitted_over_the_splits(X, rng, monke
     assert all(not (a & b) for i, a in enumerate(scored_on) for b in scored_on[i + 1:])  # folds are disjoint
     per_split = drawn_from[:2 * selection.SPLITS]  # "known" and the ensemble's part, split by split
     for r, scored in enumerate(scored_on):
-        assert per_split[2 * r] == per_split[2 * r + 1] == everything - scored
+        assert per_split[2 * r] == per_split[2 * r + 1] and per_split[2 * r] <= everything - scored
+        assert per_split[2 * r]  # these known anomalies lie far apart: each split draws from some
     assert {r["candidate"] for r in est.selection_["table"]} >= {"known", "ensemble", "random"}
     if est.selection_["choice"] in ("known", "ensemble"):
         assert drawn_from[-1] == everything  # the choice is refitted on every known anomaly
 
 
+def _noise_units(a, b, scale):
+    from das.collab.synthesis import KNOWN_JITTER
+
+    return np.linalg.norm((a[:, None] - b[None]) / (KNOWN_JITTER * scale), axis=2)
+
+
 def test_identical_known_anomalies_share_a_fold():
     known = np.repeat(np.arange(4.0)[:, None] * [1.0, 2.0], 3, axis=0)  # 4 distinct rows, 3 times each
     for seed in range(20):
-        folds = selection._folds(known, 3, seed)
-        assert all(len(set(folds[known[:, 0] == v])) == 1 for v in range(4))
-        assert set(folds) == {0, 1, 2}
-    assert selection._folds(known[:6], 3, 0) is None  # two distinct rows: too few to cross-fit
+        folds = selection.cross_fit(known, 3, seed)
+        scored = [{tuple(r) for r in s} for _, s in folds]
+        assert all(not (a & b) for i, a in enumerate(scored) for b in scored[i + 1:])  # a row's copies: one fold
+        assert set().union(*scored) == {tuple(r) for r in known}
+    assert selection.cross_fit(known[:6], 3, 0) is None  # two distinct rows: too few to cross-fit
 
 
-def test_near_identical_known_anomalies_share_a_fold():
-    """Red team B2: copies of one event differing by float noise landed in different folds (a leak)."""
+@pytest.mark.parametrize("offset", [1e-9, 0.3, 0.6])
+def test_a_split_never_draws_near_copies_of_what_it_is_scored_on(offset):
+    """Red team B2/F1: one event logged twice (float noise apart, or one feature off by 0.3-0.6 of
+    its spread) fell in two folds, and the split scored on one drew from the other: a leak."""
     rng = np.random.default_rng(0)
-    events = rng.normal(size=(4, 5))
-    known = np.repeat(events, 6, axis=0) + 1e-9 * rng.normal(size=(24, 5))
-    scale = np.ones(5)
+    d, scale = 6, np.ones(6)
+    events = rng.normal(size=(12, d)) * 3
+    twins = events.copy()
+    twins[:, 0] += offset
+    known = np.vstack([events, twins])
     for seed in range(10):
-        folds = selection._folds(known, 3, seed, scale)
-        assert all(len(set(folds[6 * e:6 * e + 6])) == 1 for e in range(4))
-        assert set(folds) == {0, 1, 2}
-    far_apart = np.repeat(events, 6, axis=0) + 2.0 * np.arange(24)[:, None]  # distinct rows stay apart
-    assert len(set(selection._folds(far_apart, 3, 0, scale))) == 3
-    assert selection._folds(events[:2].repeat(3, axis=0) + 1e-9 * rng.normal(size=(6, 5)), 3, 0, scale) is None
+        folds = selection.cross_fit(known, 3, seed, scale)
+        for drawn, scored in folds:
+            assert _noise_units(drawn, scored, scale).min() > selection.APART * np.sqrt(d)
+        assert sum(len(s) for _, s in folds) == len(known)  # every row is scored once
 
 
-def test_select_groups_known_anomalies_by_the_training_rows_spread(monkeypatch, rng):
+def test_known_anomalies_all_near_each_other_are_not_cross_fitted():
+    """Red team F2/F3: a tight cluster of many known anomalies; no quadratic memory, no chaining needed."""
+    rng = np.random.default_rng(1)
+    known = 5.0 + 0.01 * rng.normal(size=(20_000, 4))
+    assert selection.cross_fit(known, 3, 0, np.ones(4)) is None
+
+
+def test_select_measures_apartness_by_the_training_rows_spread(monkeypatch, rng):
     seen = []
-    real = selection._near_groups
-    monkeypatch.setattr(selection, "_near_groups", lambda rows, scale: seen.append(scale) or real(rows, scale))
+    real = selection.apart
+    monkeypatch.setattr(selection, "apart", lambda rows, scored, scale: seen.append(scale) or real(rows, scored, scale))
     X = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.1]
-    selection.select(X, "PCA", [selection.FALLBACK], known=rng.normal(size=(6, 3)) + 6, seed=0)
+    selection.select(X, "PCA", [selection.FALLBACK], known=rng.normal(size=(6, 3)) * 3 + 6, seed=0)
     np.testing.assert_allclose(seen[0], X.std(axis=0))
 
 
@@ -345,6 +362,18 @@ def test_labels_that_leave_too_few_rows_to_fit_are_a_clean_error(tmp_path, rng, 
         res = _run(*command, "--data", data, "-d", "IForest", "--labels", labels)
         assert res.exit_code == 1 and "fitting needs at least 2" in res.output, res.output
         assert "Traceback" not in res.output
+
+
+def test_a_test_row_beyond_float32_once_scaled_is_a_clean_error(tmp_path, rng, no_programs):
+    """Red team F4: a column that barely varies in the training half scaled a test value past float32."""
+    X = rng.normal(size=(40, 2))
+    X[:, 1] = 1e-20 * rng.normal(size=40)
+    X[30, 1] = 1e20
+    data = tmp_path / "flat.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b", comments="")
+    for command in (["enhance"], ["select"]):
+        res = _run(*command, "--data", data, "-d", "IForest")
+        assert res.exit_code == 1 and "1 test row(s) lie beyond" in res.output, res.output
 
 
 def test_known_anomaly_rows_are_seeded_and_near_the_known_ones(rng):

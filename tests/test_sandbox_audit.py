@@ -269,6 +269,22 @@ def test_rewrite_evaluates_the_container_and_each_index_once():
         "_aug7 = 0", "_aug11 = o.p", "_aug11.q = _aug11.q - 1"]
 
 
+@pytest.mark.parametrize("body", [
+    "a[*iter([0, 1])] += 5.0",  # an iterator index: consumed once
+    "def swap():\n    nonlocal a\n    a = np.full_like(first, 7.0)\n    return 0\na[swap()] += 1.0",  # container first
+])
+def test_rewritten_augmented_assignment_means_what_python_means(body):
+    """Red team round 3, F8: the rewrite must keep Python's evaluation order and single evaluation."""
+    from das.sandbox import run_program
+
+    src = program("a = np.zeros((n_samples, 3))\nfirst = a\n" + body + "\nreturn first")
+    namespace = {}
+    exec(src, namespace)  # noqa: S102 - the test's own program, as plain Python
+    plain = namespace["generate_hard_anomalies"](4, None, np.zeros((5, 3)))
+    result = run_program(src, np.zeros((5, 3)), 4, lambda Z: np.zeros(len(Z)))
+    assert result.status == "ok" and np.array_equal(result.output, plain)
+
+
 def test_a_random_index_reads_and_writes_the_same_cell_in_the_sandbox():
     from das.sandbox import run_program
 
