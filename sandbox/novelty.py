@@ -238,6 +238,34 @@ def _within_spacing(tree, Z, nearest, dist):
     return verdicts
 
 
+def _isolated_matches(tree, Z, rows, reach, dist, nearest):
+    """Complete the bounded search for output rows near *isolated* training rows (in place).
+
+    The search above looks only as far as the widest *sampled* spacing allows;
+    a training row whose own spacing exceeds ``reach`` (none of its neighbours
+    within it: a heavy tail's lone row, never sampled) can still have near
+    copies beyond that bound. Only such rows can (an output row within
+    ``NEAR_RATIO`` x a row's spacing has that row as its nearest), so the output
+    rows left unmatched are searched among them, and a match within
+    ``NEAR_RATIO`` x its exact spacing is recorded for the ratio tests.
+    """
+    unmatched = np.flatnonzero(~np.isfinite(dist))
+    if not len(unmatched) or len(Z) < 2:
+        return
+    # An approximate search (within 1 + _APPROX of the true spacing) clears most rows at once;
+    # the few it leaves are measured exactly.
+    maybe = np.flatnonzero(tree.query(Z, k=2, eps=_APPROX, workers=-1)[0][:, 1] > reach)
+    if not len(maybe):
+        return
+    spacing = tree.query(Z[maybe], k=2, workers=-1)[0][:, 1]
+    lone, spacing = maybe[spacing > reach], spacing[spacing > reach]
+    if not len(lone):
+        return
+    near_lone, which = cKDTree(Z[lone]).query(rows[unmatched], k=1, workers=-1)
+    hit = near_lone <= NEAR_RATIO * spacing[which] * (1 + 1e-9)
+    dist[unmatched[hit]], nearest[unmatched[hit]] = near_lone[hit], lone[which[hit]]
+
+
 def measure(X_train, out, seed=None):
     """The :class:`Novelty` of ALL synthesized rows ``out`` against ``X_train``.
 
@@ -264,6 +292,7 @@ def measure(X_train, out, seed=None):
     rest = np.flatnonzero(nearest < 0)
     if len(rest):
         dist[rest], nearest[rest] = tree.query(distinct[rest], k=1, distance_upper_bound=bound, workers=-1)
+    _isolated_matches(tree, Z, distinct, bound / NEAR_RATIO, dist, nearest)
     exact = int(counts[dist == 0].sum())  # exact copies: within any ratio of the (positive) local spacing
     found = np.isfinite(dist) & (dist > 0)
     shares = [exact, exact]

@@ -20,8 +20,10 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 
 def reference_measure(X_train, out):
-    """The implementation before issue 22, verbatim: quadratic on identical rows and an
-    unbounded KD-tree query per sampled and per matched training row, but the oracle.
+    """The implementation before issue 22, verbatim except that the search for each output
+    row's nearest training row is not bounded (the bound missed near copies of lone training
+    rows never sampled): quadratic on identical rows and an unbounded KD-tree query per
+    sampled and per matched training row, but the oracle.
     It reads its inputs as the classifier sees them (:func:`novelty.as_classifier_sees`,
     float32 and no -0.0), as :func:`novelty.measure` has since."""
     Z, S = novelty._standardize(novelty.as_classifier_sees(X_train), novelty.as_classifier_sees(out))
@@ -35,7 +37,8 @@ def reference_measure(X_train, out):
     # Rows farther than the widest sampled spacing allows are no copies; the bound
     # keeps the search cheap in many dimensions.
     bound = max(novelty.NEAR_RATIO * float(gaps.max()) * 1.5, 1e-150)  # squared > 0: exact copies count
-    dist, nearest = tree.query(S, k=1, distance_upper_bound=bound, workers=-1)
+    del bound  # exact: every output row's nearest training row, however far (red team F6)
+    dist, nearest = tree.query(S, k=1, workers=-1)
     exact = int(np.sum(dist == 0))  # exact copies: within any ratio of the (positive) local spacing
     found = np.isfinite(dist) & (dist > 0)
     local = np.zeros(int(found.sum()))
@@ -162,3 +165,22 @@ def test_identical_output_rows_cost_n_log_n():
     result = novelty.measure(X, out)
     assert result.repeat_fraction == 1.0 and result.checked_rows == 400_000
     assert time.process_time() - start < 60
+
+
+@pytest.mark.parametrize("lone", [3, 8])
+def test_near_copies_of_lone_training_rows_are_found_beyond_the_sampled_bound(lone, monkeypatch):
+    """Red team round 3, F6: the search bound came from the spacing of 500 sampled rows; near
+    copies of a few lone rows (a heavy tail, none of them sampled) passed as novel."""
+    sample = novelty._sample
+    monkeypatch.setattr(novelty, "_sample", lambda Z, limit, rng: sample(Z[np.abs(Z).max(axis=1) < 8], limit, rng))
+    rng = np.random.default_rng(lone)
+    X = np.vstack([rng.normal(size=(10_000, 4)), 60.0 * rng.normal(size=(lone, 4))])
+    far = X[-lone:]
+    spacing = cKDTree(X).query(far, k=2)[0][:, 1]
+    step = rng.normal(size=(200, 4))
+    step /= np.linalg.norm(step, axis=1, keepdims=True)
+    which = rng.integers(0, lone, 200)
+    out = far[which] + (0.03 * spacing[which])[:, None] * step * X.std(axis=0)
+    found = novelty.measure(X, out)
+    assert found.near_fraction == 1.0 and found.copy_fraction == 0.0
+    assert_same(X[::20], out)  # and the exact oracle agrees where it is cheap
