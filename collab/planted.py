@@ -42,6 +42,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from das.sandbox.results import MAX_ABS_VALUE
+
 KINDS = ("local", "clustered", "global", "dependency")
 NORMAL = "normal"  # the kind of a held-out normal row in ``kind_per_row``
 LOCAL_ALPHA = 5.0
@@ -115,7 +117,7 @@ def plant_anomalies(X_normal, n_anomalies, kind, random_state=None):
         out = frame.inverse_transform(Z)
     if not np.all(np.isfinite(out)):
         raise ValueError("planted values overflow float64; rescale X_normal")
-    return out
+    return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)  # float32's range: where the forest scores them
 
 
 def planted_split(X_train, random_state=None, holdout=DEFAULT_HOLDOUT, kinds=KINDS,

@@ -368,8 +368,8 @@ def cross_fit(known, splits, seed, scale=None):
     The distinct rows are dealt into ``splits`` folds (seeded, as even as
     possible; identical rows share one); split ``r`` is scored on fold ``r``
     and draws from the others, except the rows within :data:`APART` of a row it
-    is scored on (:func:`apart`): their synthetic rows would be (near) copies
-    of it, and the estimate would leak. None when there are fewer distinct rows
+    is scored on, or matching one in all but a few features (:func:`apart`):
+    their synthetic rows would be (near) copies of it, and the estimate would leak. None when there are fewer distinct rows
     than splits, or when a split would have nothing to draw from.
     ``scale``: the training rows' per-feature spread (None: ones).
     """
@@ -392,22 +392,32 @@ def cross_fit(known, splits, seed, scale=None):
     return out
 
 
-#: How far (Euclidean, in units of KNOWN_JITTER x each feature's spread, per feature dimension's
-#: square root) a known anomaly must lie from every row a split is scored on to be drawn there:
-#: about the reach of the noise the source adds to it.
+#: When a known anomaly is too close to a row a split is scored on to be drawn there, in noise
+#: units (:data:`collab.synthesis.KNOWN_JITTER` x each feature's spread): within ``APART``
+#: x sqrt(d) (about the reach of the noise the source adds), or differing by more than
+#: ``FEATURE_REACH`` in at most an eighth of the features (a twin off in a few features only:
+#: the forest's splits would still find it).
 APART = 1.0
+FEATURE_REACH = 2.0
+#: Scored rows each known anomaly is compared with feature by feature (its nearest ones).
+_NEAREST_SCORED = 16
 
 
 def apart(rows, scored, scale=None):
-    """Mask of ``rows`` farther than ``APART * sqrt(d)`` noise units from every row of ``scored``
-    (a noise unit: :data:`collab.synthesis.KNOWN_JITTER` x the feature's spread)."""
+    """Mask of ``rows`` that may be drawn by a split scored on ``scored`` (see :data:`APART`)."""
     from scipy.spatial import cKDTree
 
     if not len(rows) or not len(scored):
         return np.ones(len(rows), dtype=bool)
-    unit = KNOWN_JITTER * (np.ones(rows.shape[1]) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
-    nearest = cKDTree(scored / unit).query(rows / unit, k=1)[0]
-    return nearest > APART * np.sqrt(rows.shape[1])
+    d = rows.shape[1]
+    unit = KNOWN_JITTER * (np.ones(d) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
+    R, S = rows / unit, scored / unit
+    k = min(_NEAREST_SCORED, len(S))
+    dist, idx = cKDTree(S).query(R, k=k)
+    dist, idx = dist.reshape(len(R), k), idx.reshape(len(R), k)
+    differing = np.stack([(np.abs(R - S[idx[:, j]]) > FEATURE_REACH).sum(axis=1) for j in range(k)], axis=1)
+    near = (dist <= APART * np.sqrt(d)) | (differing <= d / 8)
+    return ~near.any(axis=1)
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

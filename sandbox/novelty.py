@@ -46,6 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from das.sandbox.results import MAX_ABS_VALUE
+
 COPY_RATIO = 0.01
 NEAR_RATIO = 0.1
 REPEAT_RATIO = 0.01
@@ -77,16 +79,12 @@ class Novelty:
                 for share, limit, what in limits if share > limit]
 
 
-#: Largest magnitude float32 holds; beyond it a value is kept as it is (the forest refuses it anyway).
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def as_classifier_sees(A):
     """``A`` as float64 holding its float32 rounding (values beyond float32's range kept as they
     are), with ``-0.0`` made ``0.0``: equal rows here are equal rows to the forest."""
     A = np.asarray(A, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # the values beyond float32 are not taken
-        rounded = np.where(np.abs(A) <= _FLOAT32_MAX, A.astype(np.float32), A)
+        rounded = np.where(np.abs(A) <= MAX_ABS_VALUE, A.astype(np.float32), A)
     return rounded + 0.0  # -0.0 + 0.0 is 0.0
 
 
@@ -238,6 +236,40 @@ def _within_spacing(tree, Z, nearest, dist):
     return verdicts
 
 
+#: Training rows every row's spacing is first bounded by (its nearest other one among them).
+_LONE_REFERENCE_ROWS = 256
+
+
+def _lone_rows(Z, reach):
+    """``(index, spacing)`` of the rows of ``Z`` (distinct) whose spacing exceeds ``reach``.
+
+    Each row's distance to its nearest other row among :data:`_LONE_REFERENCE_ROWS`
+    sampled ones (blocked matrix products: no tree search, which degenerates in many
+    dimensions) bounds its spacing from above and clears most rows; the rest are measured
+    exactly (:func:`_second_nearest`).
+    """
+    reference = np.sort(_data_rng(Z).choice(len(Z), min(len(Z), _LONE_REFERENCE_ROWS), replace=False))
+    position = np.full(len(Z), -1)
+    position[reference] = np.arange(len(reference))
+    R = Z[reference]
+    rr = np.einsum("ij,ij->i", R, R)
+    upper = np.empty(len(Z))
+    for start in range(0, len(Z), _BLOCK_ROWS):
+        block = Z[start:start + _BLOCK_ROWS]
+        d2 = block @ R.T
+        d2 *= -2.0
+        d2 += rr
+        d2 += np.einsum("ij,ij->i", block, block)[:, None]
+        own = position[start:start + len(block)]
+        d2[np.flatnonzero(own >= 0), own[own >= 0]] = np.inf  # a reference row is not its own neighbour
+        upper[start:start + len(block)] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    maybe = np.flatnonzero(upper > reach * (1 - 1e-6))  # a margin for the products' rounding
+    parts = np.array_split(maybe, -(-len(maybe) // 512)) if len(maybe) else []  # bounded product blocks
+    spacing = np.concatenate([_second_nearest(Z, Z[part]) for part in parts]) if parts else np.empty(0)
+    lone = spacing > reach
+    return maybe[lone], spacing[lone]
+
+
 def _isolated_matches(tree, Z, rows, reach, dist, nearest):
     """Complete the bounded search for output rows near *isolated* training rows (in place).
 
@@ -252,13 +284,7 @@ def _isolated_matches(tree, Z, rows, reach, dist, nearest):
     unmatched = np.flatnonzero(~np.isfinite(dist))
     if not len(unmatched) or len(Z) < 2:
         return
-    # An approximate search (within 1 + _APPROX of the true spacing) clears most rows at once;
-    # the few it leaves are measured exactly.
-    maybe = np.flatnonzero(tree.query(Z, k=2, eps=_APPROX, workers=-1)[0][:, 1] > reach)
-    if not len(maybe):
-        return
-    spacing = tree.query(Z[maybe], k=2, workers=-1)[0][:, 1]
-    lone, spacing = maybe[spacing > reach], spacing[spacing > reach]
+    lone, spacing = _lone_rows(Z, reach)
     if not len(lone):
         return
     near_lone, which = cKDTree(Z[lone]).query(rows[unmatched], k=1, workers=-1)

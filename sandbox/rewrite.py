@@ -35,11 +35,13 @@ class _AugAssignRewriter(ast.NodeTransformer):
             return node
         self.bound = []
         target = copy.copy(node.target)
-        # The container first, as Python evaluates it: bound too whenever an index part is.
+        # Python evaluates the container, then the index, then the value. Names are bound too when
+        # anything evaluated later could rebind them (a call: global/nonlocal; a walrus).
+        rebinds = _may_rebind(node.value) or _may_rebind(target)
         index_has_work = isinstance(target, ast.Subscript) and not _plain(target.slice)
-        target.value = self._once(target.value, force=index_has_work)
+        target.value = self._once(target.value, force=index_has_work or rebinds)
         if isinstance(target, ast.Subscript):
-            target.slice = self._index_once(target.slice)
+            target.slice = self._index_once(target.slice, force=rebinds)
         new = ast.Assign(
             targets=[target],
             value=ast.BinOp(left=_as_load(copy.deepcopy(target)), op=node.op, right=node.value),
@@ -48,9 +50,9 @@ class _AugAssignRewriter(ast.NodeTransformer):
         return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in (*binds, new)]
 
     def _once(self, expr, force=False):
-        """``expr`` itself when evaluating it twice is harmless (a name, a constant) and not
-        ``force``, else a fresh name bound to it before the statement."""
-        if expr is None or (not force and isinstance(expr, (ast.Name, ast.Constant))):
+        """``expr`` itself when evaluating it twice is harmless (a constant; a name unless
+        ``force``), else a fresh name bound to it before the statement."""
+        if expr is None or isinstance(expr, ast.Constant) or (not force and isinstance(expr, ast.Name)):
             return expr
         n = len(self.taken)
         while f"_aug{n}" in self.taken:
@@ -60,16 +62,16 @@ class _AugAssignRewriter(ast.NodeTransformer):
         self.bound.append((name, _as_load(expr)))
         return ast.Name(id=name, ctx=ast.Load())
 
-    def _index_once(self, index):
+    def _index_once(self, index, force=False):
         if isinstance(index, ast.Slice):
-            return ast.Slice(lower=self._once(index.lower), upper=self._once(index.upper),
-                             step=self._once(index.step))
+            return ast.Slice(lower=self._once(index.lower, force), upper=self._once(index.upper, force),
+                             step=self._once(index.step, force))
         if isinstance(index, ast.Tuple):
-            return ast.Tuple(elts=[self._index_once(e) for e in index.elts], ctx=ast.Load())
+            return ast.Tuple(elts=[self._index_once(e, force) for e in index.elts], ctx=ast.Load())
         if isinstance(index, ast.Starred):  # an iterator is consumed once: bound as a tuple
             packed = ast.Tuple(elts=[ast.Starred(value=index.value, ctx=ast.Load())], ctx=ast.Load())
             return ast.Starred(value=self._once(packed, force=True), ctx=ast.Load())
-        return self._once(index)
+        return self._once(index, force)
 
     def visit_AnnAssign(self, node):
         # RestrictedPython refuses annotated assignments; annotations are
@@ -108,6 +110,11 @@ def _plain(index):
     if isinstance(index, ast.Tuple):
         return all(_plain(part) for part in index.elts)
     return False
+
+
+def _may_rebind(node):
+    """Whether evaluating ``node`` could rebind a name: it calls something or assigns (``:=``)."""
+    return any(isinstance(n, (ast.Call, ast.NamedExpr)) for n in ast.walk(node))
 
 
 def _as_load(node):

@@ -344,14 +344,14 @@ def warm_spare(run_waiting=lambda: False):
 
 
 def _warm_steps():
-    """The spare's warm-up; yields between steps of a few ms each: a program's globals built
-    once and dropped, :data:`SPARE_HEAP_BYTES` of heap faulted in (in quarters) and freed
-    into the never-trimmed heap, one small round of :func:`warm_up` (the pages the full one
-    touches)."""
+    """The spare's warm-up; yields between steps of a few ms each: :data:`SPARE_HEAP_BYTES`
+    of heap reserved and a program's globals built once and dropped (always: the first
+    step), the heap faulted in by quarters and freed into the never-trimmed heap, one
+    small round of :func:`warm_up` (the pages the full one touches)."""
+    keep_freed_memory()
+    heap = np.empty(SPARE_HEAP_BYTES // 8)  # always reserved, so the memory limit never depends on timing
     make_globals(DEFAULT_IMPORTS, PrintSink(0))
     yield
-    keep_freed_memory()
-    heap = np.empty(SPARE_HEAP_BYTES // 8)
     for part in np.array_split(heap, 4):
         part.fill(1.0)
         yield

@@ -312,3 +312,14 @@ def test_random_outliers_stay_within_float32_near_its_limit():
     X[:, 2] = np.where(X[:, 2] > 0, MAX_ABS_VALUE, -MAX_ABS_VALUE)
     est = EnhancedDetector(detector="IForest", program="random", random_state=0).fit(X)
     assert np.abs(est.X_syn_).max() <= MAX_ABS_VALUE and np.isfinite(est.decision_scores_).all()
+
+
+def test_collate_near_float32s_limit_is_no_traceback():
+    """Red team round 4, F3: the anomalies planted for the CoLLaTe guard left float32's range."""
+    from das.sandbox.results import MAX_ABS_VALUE
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    X[:, 1] = rng.uniform(0.5, 1.0, 120) * MAX_ABS_VALUE
+    est = EnhancedDetector(detector="IForest", program="random", fusion="collate", random_state=0).fit(X)
+    assert np.isfinite(est.decision_scores_).all()

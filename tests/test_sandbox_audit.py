@@ -272,6 +272,8 @@ def test_rewrite_evaluates_the_container_and_each_index_once():
 @pytest.mark.parametrize("body", [
     "a[*iter([0, 1])] += 5.0",  # an iterator index: consumed once
     "def swap():\n    nonlocal a\n    a = np.full_like(first, 7.0)\n    return 0\na[swap()] += 1.0",  # container first
+    "i = 0\na[i] += (i := 2) + 1.0",  # round 4, F2: the value rebinds the index...
+    "b = np.ones_like(a)\na[0] += len(a := b)",  # ...or the container
 ])
 def test_rewritten_augmented_assignment_means_what_python_means(body):
     """Red team round 3, F8: the rewrite must keep Python's evaluation order and single evaluation."""
