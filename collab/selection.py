@@ -399,12 +399,19 @@ def cross_fit(known, splits, seed, scale=None):
 #: the forest's splits would still find it).
 APART = 1.0
 FEATURE_REACH = 2.0
-#: Scored rows each known anomaly is compared with feature by feature (its nearest ones).
-_NEAREST_SCORED = 16
+#: Rows searched at once per group of features (bounds the pairs held in memory by :func:`apart`).
+_ROWS_PER_BATCH = 256
 
 
 def apart(rows, scored, scale=None):
-    """Mask of ``rows`` that may be drawn by a split scored on ``scored`` (see :data:`APART`)."""
+    """Mask of ``rows`` that may be drawn by a split scored on ``scored`` (see :data:`APART`).
+
+    Exact for both rules: a row differing from a scored one in at most ``m = d // 8`` features
+    matches it within ``FEATURE_REACH`` in every feature of one of any ``m + 1`` groups of
+    features (pigeonhole), so each group's max-distance search finds every such pair, and the
+    pairs it finds are counted feature by feature. Rows already known to be near are not
+    searched again; rows are searched in batches, so memory stays bounded.
+    """
     from scipy.spatial import cKDTree
 
     if not len(rows) or not len(scored):
@@ -412,12 +419,21 @@ def apart(rows, scored, scale=None):
     d = rows.shape[1]
     unit = KNOWN_JITTER * (np.ones(d) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
     R, S = rows / unit, scored / unit
-    k = min(_NEAREST_SCORED, len(S))
-    dist, idx = cKDTree(S).query(R, k=k)
-    dist, idx = dist.reshape(len(R), k), idx.reshape(len(R), k)
-    differing = np.stack([(np.abs(R - S[idx[:, j]]) > FEATURE_REACH).sum(axis=1) for j in range(k)], axis=1)
-    near = (dist <= APART * np.sqrt(d)) | (differing <= d / 8)
-    return ~near.any(axis=1)
+    near = cKDTree(S).query(R, k=1)[0] <= APART * np.sqrt(d)
+    allowed = d // 8
+    for group in np.array_split(np.arange(d), allowed + 1):
+        todo = np.flatnonzero(~near)
+        if not len(todo):
+            break
+        tree = cKDTree(S[:, group])
+        for batch in np.array_split(todo, -(-len(todo) // _ROWS_PER_BATCH)):
+            hits = tree.query_ball_point(R[batch][:, group], r=FEATURE_REACH, p=np.inf)
+            lengths = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+            row = np.repeat(batch, lengths)
+            col = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(lengths.sum()))
+            differing = (np.abs(R[row] - S[col]) > FEATURE_REACH).sum(axis=1)
+            near[row[differing <= allowed]] = True
+    return ~near
 
 
 def _row(source, lam, mean_gain, worst_gain, per_kind, eligible):

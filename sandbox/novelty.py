@@ -142,6 +142,13 @@ def _lookup(Z, rows):
 _BLOCK_ROWS = 8192
 
 
+#: Queries per chunk of the exact spacing search, and the most candidate rows one query may have
+#: before it is answered by a tree search instead (rows closer together than the products'
+#: rounding error all stay candidates: tight clusters would otherwise take quadratic memory).
+_QUERY_CHUNK = 256
+_MAX_CANDIDATES = 256
+
+
 def _second_nearest(Z, Q):
     """Distance from each row of ``Q`` (rows of ``Z``, whose rows are distinct) to its
     second nearest row of ``Z``, itself being the first: what
@@ -150,9 +157,24 @@ def _second_nearest(Z, Q):
     Squared distances from a matrix product are off by at most ``err`` (bounded
     from the norms); the rows within ``2 err`` of each query's second smallest
     estimate are the only candidates, and their distances are measured directly.
+    Queries go in chunks; one left with more than :data:`_MAX_CANDIDATES` is
+    searched in a KD-tree.
     """
-    qq = np.einsum("ij,ij->i", Q, Q)
     zz = np.einsum("ij,ij->i", Z, Z)
+    out, crowded = np.empty(len(Q)), []
+    for start in range(0, len(Q), _QUERY_CHUNK):
+        part = slice(start, start + _QUERY_CHUNK)
+        out[part], many = _second_nearest_chunk(Z, zz, Q[part])
+        crowded.extend(start + many)
+    if crowded:
+        out[crowded] = cKDTree(Z).query(Q[crowded], k=2, workers=-1)[0][:, 1]
+    return out
+
+
+def _second_nearest_chunk(Z, zz, Q):
+    """:func:`_second_nearest` of a few queries; also the queries with too many candidates (their
+    distances are left NaN)."""
+    qq = np.einsum("ij,ij->i", Q, Q)
     err = 4 * (Z.shape[1] + 4) * np.finfo(np.float64).eps * (np.sqrt(qq) + np.sqrt(zz.max())) ** 2
     first, second = np.full(len(Q), np.inf), np.full(len(Q), np.inf)
     rows, found = np.arange(len(Q)), []
@@ -174,9 +196,16 @@ def _second_nearest(Z, Q):
     q, z, estimate = (np.concatenate(parts) for parts in zip(*found))
     keep = estimate <= second[q] + 2.0 * err[q]  # at least the two smallest estimates per query
     q, z = q[keep], z[keep]
+    many = np.flatnonzero(np.bincount(q, minlength=len(Q)) > _MAX_CANDIDATES)
+    if len(many):
+        kept = ~np.isin(q, many)
+        q, z = q[kept], z[kept]
     exact = np.sqrt(((Z[z] - Q[q]) ** 2).sum(axis=1))
     order = np.lexsort((exact, q))
-    return exact[order][np.searchsorted(q[order], rows) + 1]
+    out = np.full(len(Q), np.nan)
+    answered = np.setdiff1d(rows, many)
+    out[answered] = exact[order][np.searchsorted(q[order], answered) + 1]
+    return out, many
 
 
 def _local_spacing(tree, Z, rows, reach):

@@ -2,12 +2,11 @@
 
 RestrictedPython refuses augmented assignment to items, slices and
 attributes (``a[i] += x``) although LLM-written numpy code uses it often.
-Rather than loosening the guards we rewrite such statements to
-``a[i] = a[i] + x``, which has the same meaning for numpy arrays, lists and
-dicts (numpy's ``a[idx] += x`` does not accumulate repeated indices either).
-As in Python, the container and each index are evaluated once: any that is
-not a name or a constant is first bound to a fresh ``_aug<n>`` name (an index
-drawn at random reads and writes the same cell).  Annotated assignments
+Rather than loosening the guards we rewrite such statements into plain ones
+with Python's meaning: the container, each index part and the item are
+evaluated once, in Python's order, and bound to fresh ``_aug<n>`` names; the
+item is updated in place (``x op= v`` on a name, which RestrictedPython routes
+through its guarded in-place hook) and stored back.  Annotated assignments
 (``x: float = 1.0``), also refused by RestrictedPython, become plain ones;
 every other annotation is dropped, and with them the imports of
 ``rules.ANNOTATION_MODULE`` (the audit allowed its names in annotations only).
@@ -30,24 +29,23 @@ class _AugAssignRewriter(ast.NodeTransformer):
         self.bound = []  # (name, expression) to bind before the statement being rewritten
 
     def visit_AugAssign(self, node):
+        """``t[k] op= v`` becomes what Python does: ``c = t; i = k; x = c[i]; x op= v; c[i] = x``
+        (the container, each index part and the item bound once, in Python's order; ``x op= v``
+        on a name is RestrictedPython's in-place update, so an array or list item changes in
+        place as in Python). Attributes alike."""
         self.generic_visit(node)
         if not isinstance(node.target, (ast.Subscript, ast.Attribute)):
             return node
         self.bound = []
         target = copy.copy(node.target)
-        # Python evaluates the container, then the index, then the value. Names are bound too when
-        # anything evaluated later could rebind them (a call: global/nonlocal; a walrus).
-        rebinds = _may_rebind(node.value) or _may_rebind(target)
-        index_has_work = isinstance(target, ast.Subscript) and not _plain(target.slice)
-        target.value = self._once(target.value, force=index_has_work or rebinds)
+        target.value = self._once(target.value, force=True)
         if isinstance(target, ast.Subscript):
-            target.slice = self._index_once(target.slice, force=rebinds)
-        new = ast.Assign(
-            targets=[target],
-            value=ast.BinOp(left=_as_load(copy.deepcopy(target)), op=node.op, right=node.value),
-        )
+            target.slice = self._index_once(target.slice, force=True)
+        item = self._once(_as_load(copy.deepcopy(target)), force=True)
         binds = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=expr) for name, expr in self.bound]
-        return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in (*binds, new)]
+        update = ast.AugAssign(target=ast.Name(id=item.id, ctx=ast.Store()), op=node.op, value=node.value)
+        store = ast.Assign(targets=[target], value=ast.Name(id=item.id, ctx=ast.Load()))
+        return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in (*binds, update, store)]
 
     def _once(self, expr, force=False):
         """``expr`` itself when evaluating it twice is harmless (a constant; a name unless
@@ -99,22 +97,6 @@ class _AugAssignRewriter(ast.NodeTransformer):
         if node.module == rules.ANNOTATION_MODULE and not node.level:
             return ast.copy_location(ast.Pass(), node)
         return node
-
-
-def _plain(index):
-    """Whether evaluating ``index`` twice is harmless: names and constants, in slices and tuples."""
-    if index is None or isinstance(index, (ast.Name, ast.Constant)):
-        return True
-    if isinstance(index, ast.Slice):
-        return all(_plain(part) for part in (index.lower, index.upper, index.step))
-    if isinstance(index, ast.Tuple):
-        return all(_plain(part) for part in index.elts)
-    return False
-
-
-def _may_rebind(node):
-    """Whether evaluating ``node`` could rebind a name: it calls something or assigns (``:=``)."""
-    return any(isinstance(n, (ast.Call, ast.NamedExpr)) for n in ast.walk(node))
 
 
 def _as_load(node):

@@ -334,7 +334,20 @@ def test_a_split_never_draws_a_twin_off_in_one_feature_in_many_dimensions():
     for seed in range(5):
         for drawn, scored in selection.cross_fit(known, 3, seed, scale):
             differing = (np.abs(drawn[:, None] - scored[None]) / (0.25 * scale) > selection.FEATURE_REACH).sum(axis=2)
-            assert differing.min() > d / 8
+            assert differing.min() > d // 8
+
+
+@pytest.mark.parametrize("crowd", [0, 16, 64])
+def test_a_twin_is_never_drawn_whatever_crowds_around_it(crowd):
+    """Red team round 5, F1: a twin off in one feature was drawn once 16 other scored rows were
+    nearer to it than its original (only the 16 nearest were compared feature by feature)."""
+    rng = np.random.default_rng(0)
+    d = 32
+    original = np.zeros(d)
+    twin = original.copy()
+    twin[0] = 40 * 0.25  # 40 noise units off in one feature
+    others = twin + 0.25 * 2.5 * rng.choice([-1, 1], size=(crowd, d))  # 2.5 units off in every feature
+    assert not selection.apart(twin[None], np.vstack([original, others]))[0]
 
 
 def test_known_anomalies_all_near_each_other_are_not_cross_fitted():

@@ -253,8 +253,9 @@ def test_rewrite_turns_item_augassign_into_assignment():
     from das.sandbox.rewrite import rewrite_augmented
 
     tree = rewrite_augmented(ast.parse("a[i, 1:] += x\nb.c *= 2\nn -= 1\ny: float = 2.0\nz: int\n"))
-    assert ast.unparse(tree).splitlines() == [
-        "a[i, 1:] = a[i, 1:] + x", "b.c = b.c * 2", "n -= 1", "y = 2.0", "pass"]
+    assert ast.unparse(tree).splitlines() == [  # Python's order; the item updated in place, stored back
+        "_aug9 = a", "_aug10 = i", "_aug11 = _aug9[_aug10, 1:]", "_aug11 += x", "_aug9[_aug10, 1:] = _aug11",
+        "_aug12 = b", "_aug13 = _aug12.c", "_aug13 *= 2", "_aug12.c = _aug13", "n -= 1", "y = 2.0", "pass"]
 
 
 def test_rewrite_evaluates_the_container_and_each_index_once():
@@ -265,8 +266,9 @@ def test_rewrite_evaluates_the_container_and_each_index_once():
 
     tree = rewrite_augmented(ast.parse("g(a)[f(), 1:k + 1] += x\n_aug7 = 0\no.p.q -= 1\n"))
     assert ast.unparse(tree).splitlines() == [  # 7 names are taken, _aug7 among them
-        "_aug8 = g(a)", "_aug9 = f()", "_aug10 = k + 1", "_aug8[_aug9, 1:_aug10] = _aug8[_aug9, 1:_aug10] + x",
-        "_aug7 = 0", "_aug11 = o.p", "_aug11.q = _aug11.q - 1"]
+        "_aug8 = g(a)", "_aug9 = f()", "_aug10 = k + 1", "_aug11 = _aug8[_aug9, 1:_aug10]", "_aug11 += x",
+        "_aug8[_aug9, 1:_aug10] = _aug11", "_aug7 = 0", "_aug12 = o.p", "_aug13 = _aug12.q", "_aug13 -= 1",
+        "_aug12.q = _aug13"]
 
 
 @pytest.mark.parametrize("body", [
@@ -274,6 +276,8 @@ def test_rewrite_evaluates_the_container_and_each_index_once():
     "def swap():\n    nonlocal a\n    a = np.full_like(first, 7.0)\n    return 0\na[swap()] += 1.0",  # container first
     "i = 0\na[i] += (i := 2) + 1.0",  # round 4, F2: the value rebinds the index...
     "b = np.ones_like(a)\na[0] += len(a := b)",  # ...or the container
+    "x = np.zeros(2)\nholder = {'x': x}\nholder['x'] += 1.0\na[0, :2] = x",  # round 5, F2b: in place
+    "box = [[0.0]]\nbox[0] += [5.0]\na[0, :2] = box[0]",  # a list item extended in place
 ])
 def test_rewritten_augmented_assignment_means_what_python_means(body):
     """Red team round 3, F8: the rewrite must keep Python's evaluation order and single evaluation."""
