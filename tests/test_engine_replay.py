@@ -46,9 +46,10 @@ def test_response_metadata_and_exhaustion():
     prompt = build_prompt("ECOD")
     resp = client.complete(prompt.text, sample=1)
     assert resp.backend == "replay" and resp.model == "replay"
-    # Newest corpus version first (v3: -07, -08), then by id.
-    assert resp.metadata["provenance"]["id"] == "ECOD-default-08"
-    assert client.complete(prompt.text, sample=2).metadata["provenance"]["id"] == "ECOD-default-03"
+    # Newest corpus version first (v5: -09, -10; then v3: -07, -08), then by id.
+    assert resp.metadata["provenance"]["id"] == "ECOD-default-10"
+    assert client.complete(prompt.text, sample=2).metadata["provenance"]["id"] == "ECOD-default-07"
+    assert client.complete(prompt.text, sample=4).metadata["provenance"]["id"] == "ECOD-default-03"
     with pytest.raises(NoRecordedResponse, match="none at index 99"):
         client.complete(prompt.text, sample=99)
     with pytest.raises(NoRecordedResponse, match="has 0 response"):
@@ -63,7 +64,7 @@ def corpus_copy(tmp_path):
 
 
 def test_modified_response_file_is_refused(corpus_copy):
-    path = corpus_copy / "responses" / "ecod_7.md"  # served first
+    path = corpus_copy / "responses" / "ecod_9.md"  # served first
     path.write_text(path.read_text() + "\n# sneaky edit\n")
     client = ReplayClient(ReplayConfig(corpus_dir=str(corpus_copy)))
     with pytest.raises(CorpusError, match="modified after recording"):
