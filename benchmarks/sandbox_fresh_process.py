@@ -14,7 +14,9 @@ detector's own cost is left out; the sandbox serves it in the parent anyway):
 
 The sandbox forks a fresh worker for every run on purpose (a program could
 leave numpy patched for the next one), so ``sandbox`` against ``fresh fork``
-is the sandbox's own share, and ``guarded`` against ``plain`` the guards'.
+is the sandbox's own share (below a bare fork's since the spare worker faults
+its heap in and warms numpy up before the run: ``sandbox.worker.warm_spare``),
+and ``guarded`` against ``plain`` the guards'.
 Data: the training split of mnist (3.45k x 100) from the shared ODDS
 directory (Gaussian rows of that shape when absent). BLAS: one thread.
 
