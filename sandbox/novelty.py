@@ -83,9 +83,14 @@ def as_classifier_sees(A):
     """``A`` as float64 holding its float32 rounding (values beyond float32's range kept as they
     are), with ``-0.0`` made ``0.0``: equal rows here are equal rows to the forest."""
     A = np.asarray(A, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):  # the values beyond float32 are not taken
-        rounded = np.where(np.abs(A) <= MAX_ABS_VALUE, A.astype(np.float32), A)
-    return rounded + 0.0  # -0.0 + 0.0 is 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # the values beyond float32 are put back below
+        out = A.astype(np.float32).astype(np.float64)
+        edge = np.flatnonzero(~(np.abs(out.reshape(-1)) < MAX_ABS_VALUE))  # few: at or past float32's max
+    if len(edge):
+        flat, raw = out.reshape(-1), A.reshape(-1)[edge]
+        flat[edge] = np.where(np.abs(raw) <= MAX_ABS_VALUE, flat[edge], raw)
+    out += 0.0  # -0.0 + 0.0 is 0.0
+    return out
 
 
 def _data_rng(*arrays):

@@ -1,7 +1,7 @@
 """Datasets, validation messages, the split protocol, fingerprints and metrics."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from das.collab.data import (DataError, Dataset, DataWarning, fingerprint, list_datasets, load_dataset,
@@ -299,6 +299,7 @@ def test_metrics_match_hand_computed_values():
 @given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, -2.0, 3.25, 1e-9, 7.0])),
                 min_size=2, max_size=60),
        st.integers(0, 2**32 - 1))
+@settings(deadline=None)  # the first example imports scikit-learn's metrics
 def test_auc_pr_is_scikit_learns_average_precision_to_the_bit(pairs, seed):
     """Ties included: auc_pr repeats average_precision_score's computation without its validation."""
     from sklearn.metrics import average_precision_score
@@ -308,7 +309,20 @@ def test_auc_pr_is_scikit_learns_average_precision_to_the_bit(pairs, seed):
     assert auc_pr(y, s) == float(average_precision_score(y, s))
 
 
+@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, -2.0, 3.25, 1e-9, 7.0])),
+                min_size=2, max_size=60),
+       st.integers(0, 2**32 - 1))
+@settings(deadline=None)
+def test_auc_roc_is_scikit_learns_roc_auc_to_rounding(pairs, seed):
+    from sklearn.metrics import roc_auc_score
+
+    y = np.array([p[0] for p in pairs] + [0, 1])
+    s = np.array([p[1] for p in pairs] + [0.5, 0.5]) + np.random.default_rng(seed).normal(size=len(y)) * (seed % 2)
+    assert auc_roc(y, s) == pytest.approx(float(roc_auc_score(y, s)), abs=1e-12)
+
+
 @pytest.mark.parametrize("y, s, message", [
+    ([], [], r"single class \(empty\)"),
     ([0, 0, 0], [1, 2, 3], r"single class \(0\)"),
     ([1, 1], [1, 2], r"single class \(1\)"),
     ([0, 1], [1, 2, 3], "2 labels but scores has 3"),

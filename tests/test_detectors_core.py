@@ -106,3 +106,27 @@ def test_wrapped_pyod_models_match_pyod(wbc):
     np.testing.assert_allclose(
         make_detector("IForest", random_state=0).fit(X_train).predict_score(X_test),
         PyODIForest(random_state=0).fit(X_train).decision_function(X_test))
+
+
+@pytest.mark.parametrize("params", [{}, {"contamination": 0.03, "max_samples": 64, "max_features": 0.5},
+                                    {"contamination": 0.5, "n_estimators": 7, "max_samples": 1.0}])
+def test_iforest_scores_its_rows_once_and_matches_pyod_to_the_bit(wbc, params, monkeypatch):
+    from pyod.models.iforest import IForest as PyODIForest
+    from sklearn.ensemble import IsolationForest
+
+    X_train, X_test, _ = wbc
+    X_train = np.vstack([X_train, X_train[:5]])  # ties at the contamination percentile
+    theirs = PyODIForest(random_state=3, **params).fit(X_train)
+    scored = []
+    original = IsolationForest._compute_chunked_score_samples
+    monkeypatch.setattr(IsolationForest, "_compute_chunked_score_samples",
+                        lambda self, X: scored.append(len(X)) or original(self, X))
+    ours = make_detector("IForest", random_state=3, **params).fit(X_train)
+    assert scored == [len(X_train)]  # PyOD's fit scores the training rows twice
+    for name in ("decision_scores_", "threshold_", "labels_"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+        np.testing.assert_array_equal(getattr(ours.detector_, name), getattr(theirs, name))
+    assert ours.detector_.detector_.offset_ == theirs.detector_.offset_
+    np.testing.assert_array_equal(ours.decision_function(X_test), theirs.decision_function(X_test))
+    np.testing.assert_array_equal(ours.detector_.predict(X_test), theirs.predict(X_test))
+    np.testing.assert_array_equal(ours.detector_.detector_.predict(X_test), theirs.detector_.predict(X_test))

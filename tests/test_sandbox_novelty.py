@@ -193,3 +193,17 @@ def test_the_exact_spacing_search_stays_exact_and_bounded_on_rows_closer_than_it
     Z = np.unique(np.vstack([1e3 + 1e-9 * rng.normal(size=(1500, 64)), 50 * rng.normal(size=(100, 64))]), axis=0)
     Q = Z[rng.choice(len(Z), 600, replace=False)]
     np.testing.assert_allclose(novelty._second_nearest(Z, Q), cKDTree(Z).query(Q, k=2)[0][:, 1], rtol=1e-9)
+
+
+def test_rows_are_read_as_the_forest_reads_them_at_every_edge():
+    big = float(np.finfo(np.float32).max)
+    edges = [0.0, -0.0, 1.0, 1 / 3, -1e-46, 1e-46, big, -big, np.nextafter(big, np.inf), big * (1 + 1e-10),
+             3.4028235677973366e38, 1e39, -1e300, np.inf, -np.inf, np.nan]
+    A = np.repeat(np.array(edges), 2).reshape(-1, 4)[:, ::2]  # every edge, in a strided view
+    before = A.copy()
+    with np.errstate(over="ignore"):
+        expected = np.where(np.abs(A) <= big, A.astype(np.float32), A) + 0.0  # the definition
+    seen = novelty.as_classifier_sees(A)
+    np.testing.assert_array_equal(seen, expected)
+    assert not np.signbit(seen[seen == 0]).any() and seen.dtype == np.float64
+    np.testing.assert_array_equal(A, before)
