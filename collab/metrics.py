@@ -10,14 +10,25 @@ class MetricError(ValueError):
     """Labels or scores that a metric cannot be computed from."""
 
 
+def _numbers(values, what):
+    """``values`` as a numeric array: integers and long doubles kept as they are (casting them to
+    float64 would tie scores above 2**53), anything else as float64, or a MetricError."""
+    try:
+        a = np.asarray(values)
+        if a.dtype.kind not in "biufO":
+            raise TypeError(f"dtype {a.dtype}")
+        return a if a.dtype.kind in "iuf" else a.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MetricError(f"{what} must be real numbers ({exc})") from None
+
+
 def _check(y_true, scores):
-    y = np.asarray(y_true)
-    s = np.asarray(scores, dtype=np.float64)
+    y, s = _numbers(y_true, "y_true"), _numbers(scores, "scores")
     if y.ndim != 1 or s.ndim != 1:
         raise MetricError(f"y_true and scores must be 1-D; got shapes {y.shape} and {s.shape}")
     if len(y) != len(s):
         raise MetricError(f"y_true has {len(y)} labels but scores has {len(s)} values")
-    if y.dtype.kind not in "biuf" or not ((y == 0) | (y == 1)).all():
+    if not ((y == 0) | (y == 1)).all():
         raise MetricError(f"labels must be 0 (normal) or 1 (anomaly); found {np.unique(y)[:10].tolist()}")
     anomalies = int(np.count_nonzero(y))
     if anomalies in (0, len(y)):

@@ -285,11 +285,11 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
 
     t0 = perf_counter()
     folds = cross_fit(known, splits, seed, None if known is None else np.asarray(X_train).std(axis=0))
-    basis = _basis(known, folds, splits)
     sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
     X_train = validation_rows(X_train, seed, max_rows)
+    basis = _basis(known, folds, splits, X_train)
     for r in range(splits):
         try:
             with threadpool_limits(1):  # the mixtures' small matrices: BLAS threads only contend
@@ -351,14 +351,38 @@ def _options(cands, known=None):
     return sources
 
 
-def _basis(known, folds, splits):
+def _basis(known, folds, splits, X_train):
     if known is None:
         return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
     rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
+    close = close_pairs(known, X_train)
+    if close:
+        rows += (f" ({close} with another known anomaly nearer than half their distance to any training row: "
+                 "if such pairs record one event, the estimate is optimistic)")
     if folds is None:
         return (f"{rows}, AUC-PR on all of them in each of {splits} planted splits (too few far enough "
                 "apart to cross-validate)")
     return f"{rows}, cross-validated AUC-PR over {splits} planted splits (each scored on its own third)"
+
+
+def close_pairs(known, X_train):
+    """How many distinct known anomalies have another nearer than half their distance to the
+    nearest of ``X_train`` (features scaled by its spread).
+
+    Cross-fitting keeps a split from drawing (near) copies of what it is scored on
+    (:func:`apart`), but two records of one event further apart than that still count as
+    two independent anomalies; such pairs are told to the user, as the estimate's caveat.
+    """
+    from scipy.spatial import cKDTree
+
+    scale = np.asarray(X_train).std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    K = np.unique(np.asarray(known, dtype=np.float64), axis=0) / scale
+    if len(K) < 2 or not len(X_train):
+        return 0
+    to_known = cKDTree(K).query(K, k=2)[0][:, 1]
+    to_train = cKDTree(np.asarray(X_train) / scale).query(K, k=1)[0]
+    return int(np.count_nonzero(to_known < 0.5 * to_train))
 
 
 def cross_fit(known, splits, seed, scale=None):
@@ -399,18 +423,25 @@ def cross_fit(known, splits, seed, scale=None):
 #: the forest's splits would still find it).
 APART = 1.0
 FEATURE_REACH = 2.0
-#: Rows searched at once per group of features (bounds the pairs held in memory by :func:`apart`).
-_ROWS_PER_BATCH = 256
+#: Candidate pairs :func:`apart` compares feature by feature, at most (a few seconds); rows whose
+#: candidates would take it past this are kept out of the draw: too costly to tell apart is too near.
+MAX_PAIRS = 10_000_000
+#: Pair x feature differences held at once by :func:`apart` (64 MB of float64).
+_PAIR_CELLS = 2**23
 
 
 def apart(rows, scored, scale=None):
     """Mask of ``rows`` that may be drawn by a split scored on ``scored`` (see :data:`APART`).
 
-    Exact for both rules: a row differing from a scored one in at most ``m = d // 8`` features
-    matches it within ``FEATURE_REACH`` in every feature of one of any ``m + 1`` groups of
-    features (pigeonhole), so each group's max-distance search finds every such pair, and the
-    pairs it finds are counted feature by feature. Rows already known to be near are not
-    searched again; rows are searched in batches, so memory stays bounded.
+    Exact for both rules: only the features whose values spread over more than
+    ``FEATURE_REACH`` can differ by more; a row differing from a scored one in at
+    most ``m = d // 8`` of them matches it within ``FEATURE_REACH`` in every feature
+    of one of any ``m + 1`` groups of them (pigeonhole), so each group's max-distance
+    search finds every such pair, and the pairs it finds are counted feature by
+    feature. The groups deal the features out widest spread first, so that each
+    tells rows apart. Rows already known to be near are not searched again; the
+    pairs are compared in bounded steps, and at most :data:`MAX_PAIRS` of them:
+    time and memory stay bounded whatever the rows.
     """
     from scipy.spatial import cKDTree
 
@@ -421,12 +452,27 @@ def apart(rows, scored, scale=None):
     R, S = rows / unit, scored / unit
     near = cKDTree(S).query(R, k=1)[0] <= APART * np.sqrt(d)
     allowed = d // 8
-    for group in np.array_split(np.arange(d), allowed + 1):
+    spread = np.maximum(R.max(axis=0), S.max(axis=0)) - np.minimum(R.min(axis=0), S.min(axis=0))
+    telling = np.argsort(-spread)[: int(np.count_nonzero(spread > FEATURE_REACH))]
+    if len(telling) <= allowed:  # no pair can differ in more than ``allowed`` features
+        return np.zeros(len(rows), dtype=bool)
+    R, S = R[:, telling], S[:, telling]
+    budget = MAX_PAIRS
+    for group in (np.arange(g, len(telling), allowed + 1) for g in range(allowed + 1)):
         todo = np.flatnonzero(~near)
         if not len(todo):
             break
         tree = cKDTree(S[:, group])
-        for batch in np.array_split(todo, -(-len(todo) // _ROWS_PER_BATCH)):
+        counts = tree.query_ball_point(R[todo][:, group], r=FEATURE_REACH, p=np.inf, return_length=True)
+        todo, counts = todo[counts > 0], counts[counts > 0]
+        if counts.sum() > budget:
+            near[todo] = True
+            continue
+        budget -= int(counts.sum())
+        per_step = max(1, _PAIR_CELLS // len(telling))
+        for batch in np.split(todo, np.flatnonzero(np.diff(np.cumsum(counts) // per_step)) + 1):
+            if not len(batch):
+                continue
             hits = tree.query_ball_point(R[batch][:, group], r=FEATURE_REACH, p=np.inf)
             lengths = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
             row = np.repeat(batch, lengths)

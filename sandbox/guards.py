@@ -1015,6 +1015,12 @@ _NP_INPLACE = {
     "+=": np.add, "-=": np.subtract, "*=": np.multiply, "/=": np.true_divide,
     "//=": np.floor_divide, "%=": np.remainder, "**=": np.power,
     "|=": np.bitwise_or, "&=": np.bitwise_and, "^=": np.bitwise_xor,
+    "<<=": np.left_shift, ">>=": np.right_shift,
+}
+# So do a list's ``+=`` and ``*=`` and a set's ``|= &= -= ^=`` (with a set): aliases see the change.
+_BUILTIN_INPLACE = {
+    list: {"+=": list.__iadd__, "*=": list.__imul__},
+    set: {"|=": set.__ior__, "&=": set.__iand__, "-=": set.__isub__, "^=": set.__ixor__},
 }
 
 
@@ -1034,14 +1040,16 @@ def make_inplacevar(mod, values=None):
 
 
 def guarded_inplacevar(op, x, y):
-    """``name op= value`` on numbers, arrays and lists."""
+    """``name op= value`` as Python runs it: in place on arrays, lists and sets, else ``x op y``."""
     if op not in _BINARY:
         raise SandboxViolation("forbidden-call", f"operator {op} is not allowed")
     if isinstance(x, np.ndarray) and op in _NP_INPLACE:
         return _NP_INPLACE[op](x, y, out=x, casting="same_kind")
-    if isinstance(x, list) and op == "+=":
-        x.extend(y)
-        return x
+    inplace = _BUILTIN_INPLACE.get(type(x), {}).get(op)
+    if inplace is not None and (type(x) is list or isinstance(y, (set, frozenset))):
+        result = inplace(x, y)
+        if result is not NotImplemented:
+            return result
     return _BINARY[op](x, y)
 
 

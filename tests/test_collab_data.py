@@ -335,6 +335,28 @@ def test_metric_errors(y, s, message):
             metric(y, s)
 
 
+@pytest.mark.parametrize("scores", [["0.1", "high"], [10**400, 1], [[1.0], [1.0, 2.0]], {"a": 1}, {1.0, 2.0},
+                                    np.array([5 + 0j, 1 + 9j])])
+def test_scores_that_are_not_real_numbers_are_a_metric_error(scores):
+    """Red team round 6, F7: these raised ValueError, OverflowError or TypeError, or (complex)
+    dropped their imaginary part with only a warning."""
+    for metric in (auc_pr, auc_roc):
+        with pytest.raises(MetricError, match="must be real numbers|must be 1-D"):
+            metric([0, 1], scores)
+
+
+def test_integer_scores_are_ranked_as_integers():
+    """Red team round 6, F6: int64 scores above 2**53 (nanosecond timestamps) tied once cast to float64."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.array([0, 1, 0, 1])
+    for s in (2**53 + np.arange(4), np.array([1_700_000_000_000_000_000 + i for i in (0, 1, 2, 3)]),
+              np.array([2**64 - 4, 2**64 - 3, 2**64 - 2, 2**64 - 1], dtype=np.uint64)):
+        assert auc_pr(y, s) == average_precision_score(y, s)
+        assert auc_roc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert auc_pr(np.array([0, 1], dtype=object), [0.1, 0.2]) == 1.0  # 0/1 labels held as objects
+
+
 # ------------------------------------------------------------------ CSV a user actually has
 def test_semicolon_file_is_read_and_a_bad_cell_is_quoted_short(tmp_path):
     ds = load_dataset(_csv(tmp_path, "a;b;label\n1,5;2;0\n3;4;1\n".replace("1,5", "1.5")))

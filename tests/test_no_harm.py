@@ -350,6 +350,54 @@ def test_a_twin_is_never_drawn_whatever_crowds_around_it(crowd):
     assert not selection.apart(twin[None], np.vstack([original, others]))[0]
 
 
+def _apart_by_brute_force(rows, scored, scale):
+    units = (rows[:, None] - scored[None]) / (0.25 * scale)
+    d = rows.shape[1]
+    near = (np.linalg.norm(units, axis=2) <= selection.APART * np.sqrt(d)) | (
+        (np.abs(units) > selection.FEATURE_REACH).sum(axis=2) <= d // 8)
+    return ~near.any(axis=1)
+
+
+def _known_pairs(seed, d=None):
+    """Rows near and far from scored ones, twins off in d // 8 (+1) features, columns that never spread."""
+    rng = np.random.default_rng(seed)
+    d = d or int(rng.integers(2, 40))
+    scale = rng.uniform(0.5, 2.0, d)
+    scored = rng.normal(size=(60, d)) * 3 * scale
+    rows = scored[rng.integers(0, 60, 200)] + rng.normal(size=(200, d)) * scale * rng.choice([0.05, 1, 3], (200, 1))
+    flat = rng.random(d) < 0.3
+    rows[:, flat], scored[:, flat] = 0.1 * scale[flat] * rng.random((200, flat.sum())), 0.0
+    twins = scored[:20].copy()
+    twins[:, rng.permutation(d)[: d // 8 + int(seed % 2)]] += 3 * scale[0]
+    return np.vstack([rows, twins]), scored, scale
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_apart_is_the_rule_exactly(seed):
+    rows, scored, scale = _known_pairs(seed)
+    np.testing.assert_array_equal(selection.apart(rows, scored, scale), _apart_by_brute_force(rows, scored, scale))
+
+
+def test_apart_stays_bounded_where_every_pair_is_a_candidate(monkeypatch):
+    """Red team round 6, F2: known anomalies equal in apart's first feature group (zero or
+    one-hot columns first) made every pair a candidate there: quadratic time, memory growing
+    with the rows. Columns that never spread past FEATURE_REACH now stay out of the groups, pairs
+    are compared in bounded steps, and past MAX_PAIRS the rows still to search are kept out."""
+    rng = np.random.default_rng(0)
+    d = 64
+    known = rng.normal(0, 10, size=(600, d))
+    known[:, ::d // 8 + 1] = 0.0  # zero columns, one in every d // 8 + 1 (wherever a split would group them)
+    exact = _apart_by_brute_force(known[:400], known[400:], np.ones(d))
+    monkeypatch.setattr(selection, "MAX_PAIRS", 1000)  # of 80,000 pairs: the zero columns make no candidates
+    np.testing.assert_array_equal(selection.apart(known[:400], known[400:]), exact)
+    rows, scored, scale = _known_pairs(0, d=10)
+    exact = _apart_by_brute_force(rows, scored, scale)
+    monkeypatch.setattr(selection, "MAX_PAIRS", 0)
+    capped = selection.apart(rows, scored, scale)
+    assert not np.any(capped & ~exact)  # never draws what the rule keeps out
+    assert np.any(exact & ~capped)  # past the budget, rows are kept out unsearched
+
+
 def test_known_anomalies_all_near_each_other_are_not_cross_fitted():
     """Red team F2/F3: a tight cluster of many known anomalies; no quadratic memory, no chaining needed."""
     rng = np.random.default_rng(1)
@@ -545,3 +593,24 @@ def test_bad_labels_files_are_refused_clearly(tmp_path, rng, no_programs, conten
         res = _run(*command, "--data", data, "-d", "IForest", "--labels", labels)
         assert res.exit_code != 0 and message in res.output, res.output
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_known_anomalies_recorded_twice_are_named_in_the_estimates_basis():
+    """Red team round 6, F1: twins off by ~0.6 std in d // 8 + 1 features are beyond apart's reach,
+    so each split drew its scored rows' twins and the estimate rose (+.41 against +.015); the
+    basis now says how many known anomalies have such a near neighbour among the others."""
+    from das.collab.synthesis import NoEnhancement, RandomOutliers
+
+    rng = np.random.default_rng(0)
+    d = 16
+    X = rng.normal(size=(1500, d))
+    base = rng.normal(size=(20, d))
+    twins = base.copy()
+    twins[:, : d // 8 + 1] += 0.59
+    cands = [NoEnhancement(), RandomOutliers()]
+    leaky = selection.select(X, "IForest", cands, seed=0, known=np.vstack([base, twins]))
+    close = selection.close_pairs(np.vstack([base, twins]), selection.validation_rows(X))
+    assert close >= 36 and f"({close} with another known anomaly nearer than half" in leaky.expected_gain["basis"]
+    honest = selection.select(X, "IForest", cands, seed=0, known=rng.normal(size=(40, d)))
+    assert "nearer than half" not in honest.expected_gain["basis"]
+    assert selection.close_pairs(np.vstack([base, base]), X) == 0  # exact copies share a fold: no caveat

@@ -129,6 +129,16 @@ def test_inplace_operator_keeps_numpy_view_semantics(X):
     assert res.output[0, 0] == 5.0
 
 
+def test_inplace_operators_on_lists_sets_and_shifts_change_aliases_as_in_python(X):
+    """Red team round 6, F3: ``list *= k``, ``set |= s`` and ``array <<= k`` built new objects,
+    so the program computed something other than its text means as Python."""
+    body = ("a = [1.0]\nb = a\na *= 3\ns = {1}\nt = s\ns |= {2, 3}\nt -= {1}\n"
+            "r = np.ones(2, dtype=np.int64)\nq = r\nr <<= 2\nc = [0]\nc[0] += 1\nc *= 2\n"
+            "v = len(b) * 100 + len(s) * 10 + float(q[0]) + len(c)\n"
+            "return np.zeros((n_samples, X_train.shape[1])) + v")
+    assert run(body, X).output[0, 0] == 300 + 20 + 4 + 2
+
+
 @pytest.mark.parametrize("body,message", [
     ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
     ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
