@@ -355,34 +355,43 @@ def _basis(known, folds, splits, X_train):
     if known is None:
         return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
     rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
-    close = close_pairs(known, X_train)
+    close, of = close_pairs(known, X_train)
     if close:
-        rows += (f" ({close} with another known anomaly nearer than half their distance to any training row: "
-                 "if such pairs record one event, the estimate is optimistic)")
+        rows += (f" ({close} of {of} with another known anomaly nearer than half their distance to any "
+                 "training row; the estimate counts them as separate events)")
     if folds is None:
         return (f"{rows}, AUC-PR on all of them in each of {splits} planted splits (too few far enough "
                 "apart to cross-validate)")
     return f"{rows}, cross-validated AUC-PR over {splits} planted splits (each scored on its own third)"
 
 
+#: Distinct known anomalies :func:`close_pairs` looks at, at most (a seeded sample above it).
+CLOSE_PAIRS_ROWS = 2_000
+
+
 def close_pairs(known, X_train):
-    """How many distinct known anomalies have another nearer than half their distance to the
-    nearest of ``X_train`` (features scaled by its spread).
+    """``(n, of)``: of ``of`` distinct known anomalies (at most :data:`CLOSE_PAIRS_ROWS`, a seeded
+    sample), ``n`` have another nearer than half their distance to the nearest of ``X_train``
+    (features scaled by its spread).
 
     Cross-fitting keeps a split from drawing (near) copies of what it is scored on
     (:func:`apart`), but two records of one event further apart than that still count as
-    two independent anomalies; such pairs are told to the user, as the estimate's caveat.
+    two independent anomalies; so does a tight cluster of distinct ones. No distance
+    tells the two apart, so the estimate is not cut: the count is the user's to check.
     """
     from scipy.spatial import cKDTree
 
     scale = np.asarray(X_train).std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    K = np.unique(np.asarray(known, dtype=np.float64), axis=0) / scale
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    K = np.unique(np.asarray(known, dtype=np.float64).reshape(len(known), -1), axis=0)
+    if len(K) > CLOSE_PAIRS_ROWS:
+        K = K[np.sort(np.random.default_rng(0).choice(len(K), CLOSE_PAIRS_ROWS, replace=False))]
     if len(K) < 2 or not len(X_train):
-        return 0
+        return 0, len(K)
+    K = K / scale
     to_known = cKDTree(K).query(K, k=2)[0][:, 1]
     to_train = cKDTree(np.asarray(X_train) / scale).query(K, k=1)[0]
-    return int(np.count_nonzero(to_known < 0.5 * to_train))
+    return int(np.count_nonzero(to_known < 0.5 * to_train)), len(K)
 
 
 def cross_fit(known, splits, seed, scale=None):
@@ -423,25 +432,26 @@ def cross_fit(known, splits, seed, scale=None):
 #: the forest's splits would still find it).
 APART = 1.0
 FEATURE_REACH = 2.0
-#: Candidate pairs :func:`apart` compares feature by feature, at most (a few seconds); rows whose
-#: candidates would take it past this are kept out of the draw: too costly to tell apart is too near.
-MAX_PAIRS = 10_000_000
-#: Pair x feature differences held at once by :func:`apart` (64 MB of float64).
-_PAIR_CELLS = 2**23
+#: Feature comparisons :func:`apart` makes for the candidate pairs, at most (a second or two); rows
+#: whose candidates would take it past this are kept out of the draw: too costly to tell apart is too near.
+MAX_COMPARISONS = 2**28
+#: Feature comparisons held at once by :func:`apart` (64 MB of float64).
+_STEP_COMPARISONS = 2**23
 
 
 def apart(rows, scored, scale=None):
     """Mask of ``rows`` that may be drawn by a split scored on ``scored`` (see :data:`APART`).
 
-    Exact for both rules: only the features whose values spread over more than
-    ``FEATURE_REACH`` can differ by more; a row differing from a scored one in at
-    most ``m = d // 8`` of them matches it within ``FEATURE_REACH`` in every feature
-    of one of any ``m + 1`` groups of them (pigeonhole), so each group's max-distance
-    search finds every such pair, and the pairs it finds are counted feature by
-    feature. The groups deal the features out widest spread first, so that each
-    tells rows apart. Rows already known to be near are not searched again; the
-    pairs are compared in bounded steps, and at most :data:`MAX_PAIRS` of them:
-    time and memory stay bounded whatever the rows.
+    Exact for both rules (to rounding of the Euclidean one): only the features whose
+    values spread over more than ``FEATURE_REACH`` can differ by more; a row differing
+    from a scored one in at most ``m = d // 8`` of them matches it within
+    ``FEATURE_REACH`` in every feature of one of any ``m + 1`` groups of them
+    (pigeonhole), so each group's max-distance search finds every such pair, and the
+    pairs it finds are counted feature by feature. The groups deal the features out
+    widest spread first, so that each tells rows apart. Rows already known to be near
+    are not searched again; the pairs are compared in bounded steps, and at most
+    :data:`MAX_COMPARISONS` feature comparisons in all: time and memory stay bounded
+    whatever the rows.
     """
     from scipy.spatial import cKDTree
 
@@ -456,29 +466,32 @@ def apart(rows, scored, scale=None):
     telling = np.argsort(-spread)[: int(np.count_nonzero(spread > FEATURE_REACH))]
     if len(telling) <= allowed:  # no pair can differ in more than ``allowed`` features
         return np.zeros(len(rows), dtype=bool)
+    raw_rows, raw_scored, unit = rows[:, telling], scored[:, telling], unit[telling]
     R, S = R[:, telling], S[:, telling]
-    budget = MAX_PAIRS
+    reach = FEATURE_REACH * (1 + 1e-9)  # the search finds a superset; the count below is exact
+    budget, per_step = MAX_COMPARISONS, max(1, _STEP_COMPARISONS // len(telling))
     for group in (np.arange(g, len(telling), allowed + 1) for g in range(allowed + 1)):
         todo = np.flatnonzero(~near)
         if not len(todo):
             break
         tree = cKDTree(S[:, group])
-        counts = tree.query_ball_point(R[todo][:, group], r=FEATURE_REACH, p=np.inf, return_length=True)
+        counts = tree.query_ball_point(R[todo][:, group], r=reach, p=np.inf, return_length=True)
         todo, counts = todo[counts > 0], counts[counts > 0]
-        if counts.sum() > budget:
+        if not len(todo):
+            continue
+        if counts.sum() * len(telling) > budget:
             near[todo] = True
             continue
-        budget -= int(counts.sum())
-        per_step = max(1, _PAIR_CELLS // len(telling))
+        budget -= int(counts.sum()) * len(telling)
         for batch in np.split(todo, np.flatnonzero(np.diff(np.cumsum(counts) // per_step)) + 1):
-            if not len(batch):
-                continue
-            hits = tree.query_ball_point(R[batch][:, group], r=FEATURE_REACH, p=np.inf)
+            hits = tree.query_ball_point(R[batch][:, group], r=reach, p=np.inf)
             lengths = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
             row = np.repeat(batch, lengths)
             col = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(lengths.sum()))
-            differing = (np.abs(R[row] - S[col]) > FEATURE_REACH).sum(axis=1)
-            near[row[differing <= allowed]] = True
+            for at in range(0, len(row), per_step):  # one row may have many candidates
+                r, c = row[at:at + per_step], col[at:at + per_step]
+                differing = (np.abs(raw_rows[r] - raw_scored[c]) / unit > FEATURE_REACH).sum(axis=1)
+                near[r[differing <= allowed]] = True
     return ~near
 
 

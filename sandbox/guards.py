@@ -52,6 +52,17 @@ _TEST_PARTS = frozenset({"tests", "testing", "_pytest", "pytest", "unittest", "c
 #: Types ``hash()`` may be applied to: their hash is computed from the value,
 #: not from the object's address.
 _HASHABLE_VALUES = (str, bytes, int, float, complex, bool, type(None), np.generic)
+
+
+def _hashed_by_address(item):
+    """Whether ``hash(item)`` comes from its address: objects and functions, and NaN (Python 3.10+)."""
+    if isinstance(item, (float, complex, np.inexact)):
+        return item != item
+    return not isinstance(item, _HASHABLE_VALUES)
+
+
+def _hash_kind(item):
+    return "a NaN" if isinstance(item, (float, complex, np.inexact)) else f"a {type(item).__name__} object"
 #: How CPython, numpy and most libraries print an object's address.
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 #: Methods reading or writing a random generator's raw state (numpy's
@@ -600,9 +611,9 @@ class ValueCheck:
             item = stack.pop()
             if isinstance(item, (tuple, frozenset)):
                 stack.extend(item)
-            elif not isinstance(item, _HASHABLE_VALUES):
-                self.refuse("value-not-allowed", f"iterating a set of {type(item).__name__} objects: "
-                                                 f"its order follows their addresses")
+            elif _hashed_by_address(item):
+                self.refuse("value-not-allowed", f"iterating a set that holds {_hash_kind(item)}: "
+                                                 "its order follows their addresses")
 
     def _items(self, it):
         hand_out = self.hand_out
@@ -1034,7 +1045,8 @@ def make_inplacevar(mod, values=None):
         if values is None:
             return guarded_inplacevar(op, x, y)
         if op == "+=" and isinstance(x, list):
-            y = values.safe_items(y)
+            items = values.safe_items(y)
+            y = items if items is y else list(items)  # taken whole first, as Python does: ``a += a`` ends
         return values.operated(guarded_inplacevar(op, x, y))
     return inplacevar
 
@@ -1046,7 +1058,10 @@ def guarded_inplacevar(op, x, y):
     if isinstance(x, np.ndarray) and op in _NP_INPLACE:
         return _NP_INPLACE[op](x, y, out=x, casting="same_kind")
     inplace = _BUILTIN_INPLACE.get(type(x), {}).get(op)
-    if inplace is not None and (type(x) is list or isinstance(y, (set, frozenset))):
+    # Python tries the operand's own operator first: numpy's answers a list (``[1.0] += np.ones(1)``
+    # is an array); a set's in-place operators take sets only.
+    numeric = isinstance(y, (np.ndarray, np.generic))
+    if inplace is not None and (type(x) is list and not numeric or isinstance(y, (set, frozenset))):
         result = inplace(x, y)
         if result is not NotImplemented:
             return result
@@ -1259,9 +1274,8 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
             item = stack.pop()
             if isinstance(item, (tuple, frozenset)):
                 stack.extend(item)
-            elif not isinstance(item, _HASHABLE_VALUES):
-                refuse("forbidden-call",
-                       f"hash() of a {type(item).__name__} object is derived from its address")
+            elif _hashed_by_address(item):
+                refuse("forbidden-call", f"hash() of {_hash_kind(item)} is derived from its address")
         return hash(obj)
 
     def safe_type(obj):

@@ -378,21 +378,29 @@ def test_apart_is_the_rule_exactly(seed):
     np.testing.assert_array_equal(selection.apart(rows, scored, scale), _apart_by_brute_force(rows, scored, scale))
 
 
+def test_apart_counts_differences_as_the_rule_does_at_its_edge():
+    """Red team round 7, F5: r / unit - s / unit rounded past FEATURE_REACH where (r - s) / unit did
+    not, and a row the rule keeps out was drawn."""
+    scale, s, r = 6.403474203252854, 13111.170702907773, 13114.3724400094
+    assert (r - s) / (0.25 * scale) <= selection.FEATURE_REACH < r / (0.25 * scale) - s / (0.25 * scale)
+    assert not selection.apart(np.array([[r]]), np.array([[s]]), np.array([scale]))[0]
+
+
 def test_apart_stays_bounded_where_every_pair_is_a_candidate(monkeypatch):
     """Red team round 6, F2: known anomalies equal in apart's first feature group (zero or
     one-hot columns first) made every pair a candidate there: quadratic time, memory growing
     with the rows. Columns that never spread past FEATURE_REACH now stay out of the groups, pairs
-    are compared in bounded steps, and past MAX_PAIRS the rows still to search are kept out."""
+    are compared in bounded steps, and past MAX_COMPARISONS the rows still to search are kept out."""
     rng = np.random.default_rng(0)
     d = 64
     known = rng.normal(0, 10, size=(600, d))
     known[:, ::d // 8 + 1] = 0.0  # zero columns, one in every d // 8 + 1 (wherever a split would group them)
     exact = _apart_by_brute_force(known[:400], known[400:], np.ones(d))
-    monkeypatch.setattr(selection, "MAX_PAIRS", 1000)  # of 80,000 pairs: the zero columns make no candidates
+    monkeypatch.setattr(selection, "MAX_COMPARISONS", 1000)  # 80,000 pairs: the zero columns make no candidates
     np.testing.assert_array_equal(selection.apart(known[:400], known[400:]), exact)
     rows, scored, scale = _known_pairs(0, d=10)
     exact = _apart_by_brute_force(rows, scored, scale)
-    monkeypatch.setattr(selection, "MAX_PAIRS", 0)
+    monkeypatch.setattr(selection, "MAX_COMPARISONS", 0)
     capped = selection.apart(rows, scored, scale)
     assert not np.any(capped & ~exact)  # never draws what the rule keeps out
     assert np.any(exact & ~capped)  # past the budget, rows are kept out unsearched
@@ -609,8 +617,13 @@ def test_known_anomalies_recorded_twice_are_named_in_the_estimates_basis():
     twins[:, : d // 8 + 1] += 0.59
     cands = [NoEnhancement(), RandomOutliers()]
     leaky = selection.select(X, "IForest", cands, seed=0, known=np.vstack([base, twins]))
-    close = selection.close_pairs(np.vstack([base, twins]), selection.validation_rows(X))
-    assert close >= 36 and f"({close} with another known anomaly nearer than half" in leaky.expected_gain["basis"]
+    close, of = selection.close_pairs(np.vstack([base, twins]), selection.validation_rows(X))
+    assert close >= 36 and of == 40
+    assert f"({close} of 40 with another known anomaly nearer than half" in leaky.expected_gain["basis"]
     honest = selection.select(X, "IForest", cands, seed=0, known=rng.normal(size=(40, d)))
     assert "nearer than half" not in honest.expected_gain["basis"]
-    assert selection.close_pairs(np.vstack([base, base]), X) == 0  # exact copies share a fold: no caveat
+    assert selection.close_pairs(np.vstack([base, base]), X) == (0, 20)  # exact copies share a fold
+    many = np.repeat(rng.normal(size=(3000, d)), 2, axis=0)
+    many[1::2] += 1e-3  # 3,000 pairs of twins: a sample of them is looked at
+    close, of = selection.close_pairs(many, X)
+    assert of == selection.CLOSE_PAIRS_ROWS and 0 < close < of

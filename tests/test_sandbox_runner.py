@@ -139,6 +139,29 @@ def test_inplace_operators_on_lists_sets_and_shifts_change_aliases_as_in_python(
     assert run(body, X).output[0, 0] == 300 + 20 + 4 + 2
 
 
+@pytest.mark.parametrize("body,expected", [
+    ("a = [[1.0]]\na += a\nv = len(a)", 2),  # red team round 7, F1: extended from itself forever
+    ("a = [0.0] * 70000\na += a\nv = len(a)", 140000),
+    ("a = [1.0, 2.0]\na *= np.array([2.0, 3.0])\nv = float(np.sum(a))", 8.0),  # F2: numpy answers first
+    ("a = [1.0, 2.0]\na += np.array([10.0, 20.0])\nv = float(np.sum(a)) + len(a)", 35.0),
+    ("a = [1.0, 2.0]\na += np.float64(2.0)\nv = float(np.sum(a))", 7.0),
+])
+def test_inplace_operators_give_what_python_gives(X, body, expected):
+    res = run(body + "\nreturn np.zeros((n_samples, X_train.shape[1])) + v", X)
+    assert res.status == "ok" and res.output[0, 0] == expected
+
+
+def test_iterating_a_set_of_nans_is_refused(X):
+    """Red team round 7, F3: NaN hashes by address, so a set of NaNs iterates in address order
+    and the same program gave different outputs run to run."""
+    body = ("s = set()\nfor i in range(50):\n    s |= {float('nan')}\nout = []\nout += s\n"
+            "return np.zeros((n_samples, X_train.shape[1])) + len(out)")
+    res = run(body, X)
+    assert res.status == "violation" and "iterating a set that holds a NaN: its order follows their addresses" in res.message
+    res = run("h = hash(float('nan'))\nreturn np.zeros((n_samples, X_train.shape[1]))", X)
+    assert res.status == "violation" and "hash() of a NaN" in res.message
+
+
 @pytest.mark.parametrize("body,message", [
     ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
     ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
