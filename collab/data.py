@@ -429,6 +429,17 @@ def _warn_constant(X, columns, path):
                       "(--drop them)", DataWarning, stacklevel=3)
 
 
+def _warn_label_like(X, columns, path):
+    """Warn about 0/1 columns of a table read without a label: one may be the label under a name
+    das does not know (``Outcome``), and as a feature it gives the answer away."""
+    binary = [j for j in range(X.shape[1]) if np.isin(X[:, j], (0.0, 1.0)).all() and np.ptp(X[:, j]) > 0]
+    if binary:
+        names = ", ".join(repr(str(columns[j])) for j in binary[:5]) + (", ..." if len(binary) > 5 else "")
+        warnings.warn(f"{path.name}: no label column; {len(binary)} feature column(s) hold only 0 and 1 ({names}). "
+                      "If one is the label, pass --label-column NAME: as a feature it gives the answer away",
+                      DataWarning, stacklevel=3)
+
+
 def _as_labels(y, n, path):
     y = np.asarray(y)
     if y.ndim == 2 and 1 in y.shape:
@@ -528,6 +539,8 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     if len(X) < 2:
         raise DataError(f"{path}: {len(X)} data row(s); a detector needs at least 2 rows to fit")
     _warn_constant(X, arrays.get("columns") or range(X.shape[1]), path)
+    if arrays["y"] is None and arrays.get("columns"):
+        _warn_label_like(X, arrays["columns"], path)
     y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from das.program_store.paths import written_whole
+
 
 @dataclass(frozen=True, eq=False)
 class RowScores:
@@ -40,7 +42,7 @@ class RowScores:
         columns += [(name, vals) for name, vals in (("label", self.labels), ("split", self.split))
                     if vals is not None]
         columns += [("base", _floats(self.base)), ("enhanced", _floats(self.enhanced))]
-        with open(path, "w", newline="") as fh:
+        with written_whole(path, newline="") as fh:  # Ctrl-C leaves the previous file, not half a new one
             writer = csv.writer(fh)
             writer.writerow([name for name, _ in columns])
             writer.writerows(zip(*(vals for _, vals in columns)))

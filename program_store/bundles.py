@@ -10,7 +10,6 @@ service's job (:meth:`collab.certification.Certification.import_bundle`).
 import json
 import os
 import stat
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from das.detectors.names import DETECTOR_NAMES
 from das.program_store.errors import BundleError, InvalidInput
 from das.program_store.hashing import record_sha256, source_sha256
 from das.program_store.jsontext import parse_json
+from das.program_store.paths import written_whole
 
 BUNDLE_FORMAT = "das-program-bundle"
 BUNDLE_VERSION = 1
@@ -73,14 +73,8 @@ def export_bundle(store, out, shas=(), detector=None):
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(bundle, fh, indent=1, sort_keys=True, ensure_ascii=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with written_whole(out, encoding="utf-8") as fh:
+        json.dump(bundle, fh, indent=1, sort_keys=True, ensure_ascii=False)
     return {"path": str(out), "programs": selected, "bundle_sha256": bundle["bundle_sha256"]}
 
 

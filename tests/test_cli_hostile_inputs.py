@@ -396,3 +396,19 @@ def test_a_program_file_over_the_size_limit_is_refused_before_extraction(tmp_pat
     assert res.exit_code == 1 and res.output == f"Error: program file {program} is over the limit of 200,000 bytes\n"
     with ProgramStore() as s:
         assert s.list() == []
+
+
+@pytest.mark.parametrize("args", [
+    ["enhance", "--lam", "-1", "--program", "certified"], ["enhance", "--lam", "nan"], ["score", "--lam", "inf"],
+    ["enhance", "--seed", "-5", "--program", "none"], ["score", "--seed", "99999999999"], ["select", "--seed", "-1"],
+    ["demo", "--base-only", "--seed", "-1"],
+])
+def test_a_weight_or_seed_out_of_range_is_a_usage_error(tmp_path, args):
+    """The new-user walkthrough: these gave a traceback (enhance, score) or a "keep base" decision
+    with exit 0 (select); they are refused before anything runs."""
+    data = tmp_path / "d.npz"
+    np.savez(data, X=np.random.default_rng(0).normal(size=(40, 3)), y=np.r_[np.zeros(36), np.ones(4)])
+    extra = [] if args[0] == "demo" else ["--data", data, "--store", tmp_path / "s.sqlite"]
+    res = invoke(*args, "-d", "IForest", *extra)
+    assert res.exit_code == 2 and "Invalid value for '--" in res.output
+    assert not (tmp_path / "s.sqlite").exists()

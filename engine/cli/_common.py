@@ -1,6 +1,7 @@
 """Helpers shared by every ``das`` command: JSON output, shared options, error mapping."""
 import functools
 import json
+import math
 import sqlite3
 import warnings
 from pathlib import Path
@@ -110,10 +111,21 @@ def detector_option(help="Detector name (PCA, IForest, OCSVM, ECOD, LOF, KNN, DR
     return click.option("--detector", "-d", cls=AliasOption, help=help, **attrs)
 
 
+#: Seeds the detectors and numpy's RandomState accept.
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+def finite_weight(ctx, param, value):
+    """Click callback: a fusion weight must be a finite number >= 0 (nan and inf are refused)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be a finite number >= 0, got {value}")
+    return value
+
+
 def verification_seed_option(fn):
     """``--seed`` of the commands that verify programs: unset, every verification draws its own seed
     from the OS (recorded in its report); a recorded seed replays that verification."""
-    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+    return click.option("--seed", type=SEED, default=None,
                         help="Verification seed [default: drawn from the OS for each verification and "
                              "recorded in its report]; pass a recorded seed to replay that verdict.")(fn)
 

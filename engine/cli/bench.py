@@ -5,7 +5,7 @@ from das.collab.certification import available_programs, certified_programs
 from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
-from das.engine.cli._common import AliasOption, data_options, detector_option, echo, echo_json, json_option, store_option
+from das.engine.cli._common import SEED, AliasOption, data_options, detector_option, echo, echo_json, json_option, store_option
 
 
 def _programs(detectors, store_path):
@@ -109,7 +109,7 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
 @click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
 @data_options
 @store_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the recomputed figures.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the recomputed figures.")
 @json_option
 def report(results, out_dir, figure_datasets, figure_detector, data_dir, read, store_path, seed, as_json):
     """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""

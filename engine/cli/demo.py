@@ -4,7 +4,7 @@ import sys
 import click
 
 from das.collab.demo import DEFAULT_DETECTORS, run_demo
-from das.engine.cli._common import AliasOption, echo, echo_json, json_option, store_option
+from das.engine.cli._common import SEED, AliasOption, echo, echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -68,7 +68,7 @@ def _progress(stream):
                    "add DRL explicitly, its training is slow on CPU).")
 @click.option("--base-only", is_flag=True,
               help="Only the base detectors (no synthesis, no enhancement).")
-@click.option("--seed", type=int, default=0, show_default=True, help="random_state of the detectors.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="random_state of the detectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @store_option
 @json_option

@@ -5,10 +5,12 @@ from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
 from das.collab.pipeline import FUSIONS, enhance_dataset, score_dataset
 from das.engine.cli._common import (
+    SEED,
     canonical_detector,
     data_options,
     detector_option,
     echo,
+    finite_weight,
     echo_json,
     json_option,
     out_file_option,
@@ -32,8 +34,9 @@ def _model_options(fn):
                           "(4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
                      help="Enhancement classifier."),
-        click.option("--lam", type=float, default=LAM, show_default=True, help="Weight of the classifier (sum fusion) of a fixed program; auto chooses its own."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        click.option("--lam", type=float, default=LAM, show_default=True, callback=finite_weight,
+                     help="Weight of the classifier (sum fusion) of a fixed program; auto chooses its own."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed."),
         data_options, store_option, labels_option,
     ]):
         fn = deco(fn)

@@ -2,6 +2,7 @@
 import click
 
 from das.engine.cli._common import (
+    SEED,
     canonical_detector,
     data_options,
     detector_option,
@@ -89,7 +90,7 @@ def format_selection(sel):
 @click.command("select")
 @data_option
 @detector_option(required=True, callback=canonical_detector)
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @data_options
 @store_option
 @labels_option
