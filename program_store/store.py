@@ -285,6 +285,9 @@ class ProgramStore:
                             (status, str(suite_version), hardness, sha))
             if not passed:
                 self.db.execute("DELETE FROM defaults WHERE program_sha256 = ?", (sha,))
+            if status != rec.status:  # the history says why the status is what it is
+                self.record_event(sha, status, {"previous_status": rec.status, "verification": vid,
+                                                "suite_version": str(suite_version)})
         return self._verification(vid)
 
     def _verification(self, vid):

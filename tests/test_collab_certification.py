@@ -162,7 +162,7 @@ def test_bundle_import_never_reverifies_so_never_revokes_the_default(store, tmp_
             (mine, "certified", None), (theirs, "rejected", False)]
         assert [call[0] for call in cert.verifier.calls] == [SRC + "#theirs"]  # only the new candidate ran
         assert user.get(mine).status == "certified" and user.default("IForest") == mine
-        assert [e["kind"] for e in user.events(mine)] == ["default", "imported"]
+        assert [e["kind"] for e in user.events(mine)] == ["certified", "default", "imported"]
 
 
 def test_resolve_by_sha_refuses_other_detectors_and_uncertified(store):

@@ -221,3 +221,13 @@ def test_the_store_never_imports_the_sandbox():
 
     code = "import sys, program_store; sys.exit('sandbox' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_every_status_a_verification_sets_is_in_the_history(store):
+    """The new-user walkthrough, H3: a rejected program that passed a later draw became certified
+    (and the detector's default) with no event saying so; the history now explains the status."""
+    sha = store.add("def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train\n", "IForest")
+    for passed in (False, True, True, False):
+        store.record_verification(sha, {"passed": passed}, passed=passed, suite_version="9")
+    changes = [(e["kind"], e["detail"]["previous_status"]) for e in store.events(sha) if e["kind"] != "added"]
+    assert changes == [("rejected", "candidate"), ("certified", "rejected"), ("rejected", "certified")]

@@ -36,7 +36,7 @@ def test_revoking_a_tampered_program_sticks(tampered):
             store.get(sha)
     with ProgramStore(path) as store:
         assert store.list()[0].status == "revoked"
-        assert [e["kind"] for e in store.events(sha)] == ["tampered", "revoked"]
+        assert [e["kind"] for e in store.events(sha)] == ["certified", "tampered", "revoked"]
 
 
 def test_adding_the_genuine_source_restores_a_tampered_program(tampered):

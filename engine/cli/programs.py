@@ -223,25 +223,32 @@ def _verify(ctx, shas, detector, all_, seed, store_path, as_json):
         if not targets:
             raise StoreError("no programs to verify")
         service = Certification(store)
-        results = [_verify_one(service, sha, seed) for sha in targets]
-    for r in results:
-        r["counts"] = not r["passed"] and _counts(r, named)
+        results = []
+        for sha in targets:  # each line as soon as its verdict is recorded: Ctrl-C shows what changed
+            result = _verify_one(service, sha, seed)
+            result["counts"] = not result["passed"] and _counts(result, named)
+            results.append(result)
+            if not as_json:
+                _show_verification(result)
     if as_json:
         echo_json(results)
-    for r in [] if as_json else results:
-        if r["status"] == "tampered":
-            echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
-                 f"(revoke it, or restore it with `das programs add` / `das programs import`)")
-            continue
-        border = "-" if r["borderline"] is None else f"{r['borderline']:.3f}"
-        why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
-        never = "  (never certified)" if not r["passed"] and not r["counts"] else ""
-        echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
-             f"suite {r['suite_version']}  {r['useful_text']}  borderline {border}  -> {r['status']}{why}{never}")
     failed = sum(r["counts"] for r in results)
     if failed and not as_json:
         echo(f"{failed} of {len(results)} program(s) failed verification", err=True)
     ctx.exit(1 if failed else 0)
+
+
+def _show_verification(r):
+    if r["status"] == "tampered":
+        echo(f"{r['sha256'][:12]}  TAMPERED  its source no longer matches its sha256 "
+             f"(revoke it, or restore it with `das programs add` / `das programs import`)")
+        return
+    border = "-" if r["borderline"] is None else f"{r['borderline']:.3f}"
+    why = f"  failed: {', '.join(r['failed'])}" if r["failed"] else ""
+    never = "  (never certified)" if not r["passed"] and not r["counts"] else ""
+    was = f" (was {r['was']})" if r["was"] != r["status"] else ""
+    echo(f"{r['sha256'][:12]}  {'PASSED' if r['passed'] else 'FAILED'}  "
+         f"suite {r['suite_version']}  {r['useful_text']}  borderline {border}  -> {r['status']}{was}{why}{never}")
 
 
 def _verify_options(fn):
