@@ -61,6 +61,9 @@ SPLITS = 3
 #: The rule was decided and measured on subsamples of this size (``results/no_harm``); 10 of
 #: the 34 ODDS datasets have more training rows (Wilt, annthyroid, ..., campaign, shuttle).
 MAX_ROWS = 2_000
+#: Known anomalies validated on, at most (a seeded sample above it): they are meant to be a handful,
+#: and cross-fitting compares them pairwise. The choice is then refitted on all of them.
+MAX_KNOWN = 2_000
 #: The fusion weights every candidate is validated at (the classifier is fitted once per split).
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
 #: Bootstrap resamples of the expected gain's standard error, and the interval's z.
@@ -284,12 +287,15 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     from threadpoolctl import threadpool_limits
 
     t0 = perf_counter()
+    given = None if known is None else len(known)
+    if known is not None and len(known) > MAX_KNOWN:
+        known = np.asarray(known)[enhance.bounded_rows(len(known), MAX_KNOWN, seed)]
     folds = cross_fit(known, splits, seed, None if known is None else np.asarray(X_train).std(axis=0))
     sources = _options(cands, None if folds is None else known)
     errors, per_split = {}, []
     rows = {"validated": min(len(X_train), max_rows), "of": len(X_train)}
     X_train = validation_rows(X_train, seed, max_rows)
-    basis = _basis(known, folds, splits, X_train)
+    basis = _basis(known, folds, splits, X_train, given)
     for r in range(splits):
         try:
             with threadpool_limits(1):  # the mixtures' small matrices: BLAS threads only contend
@@ -351,10 +357,12 @@ def _options(cands, known=None):
     return sources
 
 
-def _basis(known, folds, splits, X_train):
+def _basis(known, folds, splits, X_train, given=None):
     if known is None:
         return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
     rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
+    if given is not None and given > len(known):
+        rows += f" (a seeded sample of the {given} given)"
     close, of = close_pairs(known, X_train)
     if close:
         rows += (f" ({close} of {of} with another known anomaly nearer than half their distance to any "
@@ -450,8 +458,8 @@ def apart(rows, scored, scale=None):
     pairs it finds are counted feature by feature. The groups deal the features out
     widest spread first, so that each tells rows apart. Rows already known to be near
     are not searched again; the pairs are compared in bounded steps, and at most
-    :data:`MAX_COMPARISONS` feature comparisons in all: time and memory stay bounded
-    whatever the rows.
+    :data:`MAX_COMPARISONS` feature comparisons in all (:func:`select` hands it at most
+    :data:`MAX_KNOWN` rows, which bounds the Euclidean search too).
     """
     from scipy.spatial import cKDTree
 
@@ -468,7 +476,8 @@ def apart(rows, scored, scale=None):
         return np.zeros(len(rows), dtype=bool)
     raw_rows, raw_scored, unit = rows[:, telling], scored[:, telling], unit[telling]
     R, S = R[:, telling], S[:, telling]
-    reach = FEATURE_REACH * (1 + 1e-9)  # the search finds a superset; the count below is exact
+    # The search finds a superset (r / unit - s / unit may round past (r - s) / unit); the count below is exact.
+    reach = FEATURE_REACH * (1 + 1e-9) + 4 * np.finfo(np.float64).eps * max(np.abs(R).max(), np.abs(S).max())
     budget, per_step = MAX_COMPARISONS, max(1, _STEP_COMPARISONS // len(telling))
     for group in (np.arange(g, len(telling), allowed + 1) for g in range(allowed + 1)):
         todo = np.flatnonzero(~near)

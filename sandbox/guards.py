@@ -491,6 +491,14 @@ class ValueCheck:
             name = sys._getframe(1).f_code.co_name
             self.check(args, f'an argument library code passed to "{name}"')
 
+    def delegated(self, ob):
+        """``yield from _delegate_(ob)``: a generator of the program's own is delegated to as it is
+        (``send`` and ``throw`` reach it, and its own code is checked); anything else is iterated as
+        ``for`` iterates it (:meth:`checked_iter`: a set's order is checked, items are handed out)."""
+        if isinstance(ob, types.GeneratorType) and ob.gi_code.co_filename == PROGRAM_FILENAME:
+            return ob
+        return self.checked_iter(ob)
+
     def sent(self, value):
         """``_sent_(yield ...)``: a value sent into a program generator, checked."""
         if type(value) not in _PLAIN_TYPES:
@@ -1320,6 +1328,7 @@ def make_globals(allowed_imports, sink, seed=0, on_refusal=None):
         "_enter_": values.enter,
         "_with_": lambda ctx: CheckedContext(ctx, values),
         "_sent_": values.sent,
+        "_delegate_": values.delegated,
         "_print_": make_print(sink, safe["str"]),
         "_apply_": guarded_apply,
         "_dict_key_": dict_key,

@@ -179,7 +179,9 @@ class ProgramPolicy(RestrictingNodeTransformer):
         return _hook("_sent_", super().visit_Yield(node))
 
     def visit_YieldFrom(self, node):
-        return _hook("_sent_", super().visit_YieldFrom(node))
+        node = super().visit_YieldFrom(node)
+        node.value = _hook("_delegate_", node.value)  # iterated as ``for`` iterates (set order checked)
+        return _hook("_sent_", node)
 
     def visit_withitem(self, node):
         node = super().visit_withitem(node)

@@ -384,6 +384,13 @@ def test_apart_counts_differences_as_the_rule_does_at_its_edge():
     scale, s, r = 6.403474203252854, 13111.170702907773, 13114.3724400094
     assert (r - s) / (0.25 * scale) <= selection.FEATURE_REACH < r / (0.25 * scale) - s / (0.25 * scale)
     assert not selection.apart(np.array([[r]]), np.array([[s]]), np.array([scale]))[0]
+    # Round 8, F3: at 1e12 units the rounding of r / unit exceeded a relative widening of the search.
+    scale, unit = np.full(8, 1.1), 0.25 * 1.1
+    x, y = 302365697638.78503, 302365697638.23505
+    assert abs(x - y) / unit <= selection.FEATURE_REACH < x / unit - y / unit
+    row, scored = np.zeros(8), np.zeros(8)
+    row[0], row[1], scored[1] = 100 * unit, x, y  # differs in feature 0 only: near by the rule
+    assert not selection.apart(row[None], scored[None], scale)[0]
 
 
 def test_apart_stays_bounded_where_every_pair_is_a_candidate(monkeypatch):
@@ -627,3 +634,15 @@ def test_known_anomalies_recorded_twice_are_named_in_the_estimates_basis():
     many[1::2] += 1e-3  # 3,000 pairs of twins: a sample of them is looked at
     close, of = selection.close_pairs(many, X)
     assert of == selection.CLOSE_PAIRS_ROWS and 0 < close < of
+
+
+def test_many_known_anomalies_are_validated_on_a_stated_sample(monkeypatch):
+    """Red team round 8, F2/F4: cross-fitting compares known anomalies pairwise (30,000 x 300
+    took 90 s a split); select validates on at most MAX_KNOWN of them and says so."""
+    from das.collab.synthesis import NoEnhancement, RandomOutliers
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(selection, "MAX_KNOWN", 30)
+    chosen = selection.select(rng.normal(size=(300, 4)), "IForest", [NoEnhancement(), RandomOutliers()],
+                              seed=0, known=3 + rng.normal(size=(90, 4)))
+    assert chosen.expected_gain["basis"].startswith("known anomalies: 30 rows (a seeded sample of the 90 given)")

@@ -162,6 +162,19 @@ def test_iterating_a_set_of_nans_is_refused(X):
     assert res.status == "violation" and "hash() of a NaN" in res.message
 
 
+def test_yield_from_iterates_as_for_does_and_still_delegates(X):
+    """Red team round 8, F1: ``yield from s`` iterated a set in C, so a set of NaNs (or of program
+    functions) came out in address order; a program generator is still delegated to (send works)."""
+    body = ("s = set()\nfor i in range(50):\n    s |= {float('nan')}\ndef g():\n    yield from s\n"
+            "out = list(g())\nreturn np.zeros((n_samples, X_train.shape[1])) + len(out)")
+    res = run(body, X)
+    assert res.status == "violation" and "iterating a set that holds a NaN" in res.message
+    body = ("def inner():\n    x = yield 1.0\n    yield x\ndef outer():\n    yield from inner()\n"
+            "g = outer()\na = next(g)\nb = g.send(5.0)\n"
+            "return np.zeros((n_samples, X_train.shape[1])) + a + b")
+    assert run(body, X).output[0, 0] == 6.0
+
+
 @pytest.mark.parametrize("body,message", [
     ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
     ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
