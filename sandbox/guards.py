@@ -52,6 +52,7 @@ _TEST_PARTS = frozenset({"tests", "testing", "_pytest", "pytest", "unittest", "c
 #: Types ``hash()`` may be applied to: their hash is computed from the value,
 #: not from the object's address.
 _HASHABLE_VALUES = (str, bytes, int, float, complex, bool, type(None), np.generic)
+_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
 def _hashed_by_address(item):
@@ -592,7 +593,7 @@ class ValueCheck:
     def shown(self, value):
         """``value`` about to be shown as text (``print``, ``str``, ``repr``,
         formatting): refused when a set inside it is ordered by addresses."""
-        if type(value) in _PLAIN_TYPES:
+        if type(value) in _PLAIN_TYPES and type(value) is not slice:  # a slice shows its parts
             return value
         stack, seen = [value], 0
         while stack:
@@ -603,7 +604,13 @@ class ValueCheck:
             elif kind is dict:
                 stack.extend(item.keys())
                 stack.extend(item.values())
-            elif kind in (list, tuple):
+            elif kind in (list, tuple) or kind in _DICT_VIEWS:
+                stack.extend(item)
+            elif kind is slice:  # what text shows of these: their parts
+                item = (item.start, item.stop, item.step)
+                stack.extend(item)
+            elif isinstance(item, BaseException):
+                item = item.args
                 stack.extend(item)
             else:
                 continue

@@ -175,6 +175,16 @@ def test_yield_from_iterates_as_for_does_and_still_delegates(X):
     assert run(body, X).output[0, 0] == 6.0
 
 
+@pytest.mark.parametrize("text", ["str(ValueError(s))", "repr(KeyError(s))", "f'{ValueError(s)}'",
+                                  "str({1: s}.values())", "str({1: s}.items())", "str(slice(s))"])
+def test_text_never_shows_a_set_in_address_order(X, text):
+    """Red team round 8, F5: exceptions, dict views and slices were shown without looking inside."""
+    body = ("s = set()\nfor i in range(50):\n    s |= {float('nan')}\n"
+            f"t = {text}\nreturn np.zeros((n_samples, X_train.shape[1])) + len(t)")
+    res = run(body, X)
+    assert res.status == "violation" and "iterating a set that holds a NaN" in res.message
+
+
 @pytest.mark.parametrize("body,message", [
     ("return X_train[: n_samples - 1]", f"expected (10, {D}) got (9, {D})"),
     ("return X_train[:n_samples, 0]", f"expected (10, {D}) got (10,)"),
