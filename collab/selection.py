@@ -61,8 +61,9 @@ SPLITS = 3
 #: The rule was decided and measured on subsamples of this size (``results/no_harm``); 10 of
 #: the 34 ODDS datasets have more training rows (Wilt, annthyroid, ..., campaign, shuttle).
 MAX_ROWS = 2_000
-#: Known anomalies validated on, at most (a seeded sample above it): they are meant to be a handful,
-#: and cross-fitting compares them pairwise. The choice is then refitted on all of them.
+#: Known anomalies used, at most (a seeded sample above it, stated in the basis): they are meant to
+#: be a handful, and cross-fitting compares them pairwise. The sample is also what a chosen ``known``
+#: source draws from when it is refitted.
 MAX_KNOWN = 2_000
 #: The fusion weights every candidate is validated at (the classifier is fitted once per split).
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
@@ -362,7 +363,7 @@ def _basis(known, folds, splits, X_train, given=None):
         return f"planted anomalies: {splits} splits x {len(KINDS)} kinds"
     rows = f"known anomalies: {len(known)} row{'s' if len(known) != 1 else ''}"
     if given is not None and given > len(known):
-        rows += f" (a seeded sample of the {given} given)"
+        rows += f" (a seeded sample of the {given} given, validated on and drawn from)"
     close, of = close_pairs(known, X_train)
     if close:
         rows += (f" ({close} of {of} with another known anomaly nearer than half their distance to any "

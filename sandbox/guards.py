@@ -62,6 +62,46 @@ def _hashed_by_address(item):
     return not isinstance(item, _HASHABLE_VALUES)
 
 
+def address_hashed_item(items):
+    """The first item of the set ``items`` (inside tuples and frozensets too) hashed by address, or None."""
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, frozenset)):
+            stack.extend(item)
+        elif _hashed_by_address(item):
+            return item
+    return None
+
+
+def sets_shown(value, limit=None):
+    """Every set whose items the text of ``value`` shows (in containers, dict views, slices,
+    exceptions); OverflowError past ``limit`` items (:data:`_MAX_CHECKED`)."""
+    limit = _MAX_CHECKED if limit is None else limit
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in (set, frozenset):
+            yield item
+            parts = item
+        elif kind is dict:
+            parts = [*item.keys(), *item.values()]
+        elif kind in (list, tuple) or kind in _DICT_VIEWS:
+            parts = item
+        elif kind is slice:
+            parts = (item.start, item.stop, item.step)
+        elif isinstance(item, BaseException):  # its text: args, and an OSError's file names
+            parts = item.args + ((item.filename, item.filename2) if isinstance(item, OSError) else ())
+        else:
+            continue
+        if kind not in (set, frozenset):
+            stack.extend(parts)
+        seen += len(parts)
+        if seen > limit:
+            raise OverflowError(f"more than {limit} items")
+
+
 def _hash_kind(item):
     return "a NaN" if isinstance(item, (float, complex, np.inexact)) else f"a {type(item).__name__} object"
 #: How CPython, numpy and most libraries print an object's address.
@@ -595,40 +635,19 @@ class ValueCheck:
         formatting): refused when a set inside it is ordered by addresses."""
         if type(value) in _PLAIN_TYPES and type(value) is not slice:  # a slice shows its parts
             return value
-        stack, seen = [value], 0
-        while stack:
-            item = stack.pop()
-            kind = type(item)
-            if kind in (set, frozenset):
-                self.check_set_order(item)
-            elif kind is dict:
-                stack.extend(item.keys())
-                stack.extend(item.values())
-            elif kind in (list, tuple) or kind in _DICT_VIEWS:
-                stack.extend(item)
-            elif kind is slice:  # what text shows of these: their parts
-                item = (item.start, item.stop, item.step)
-                stack.extend(item)
-            elif isinstance(item, BaseException):
-                item = item.args
-                stack.extend(item)
-            else:
-                continue
-            seen += len(item)
-            if seen > _MAX_CHECKED:
-                self.refuse("value-not-allowed", "text of a value with too many items to check")
+        try:
+            for items in sets_shown(value):
+                self.check_set_order(items)
+        except OverflowError:
+            self.refuse("value-not-allowed", "text of a value with too many items to check")
         return value
 
     def check_set_order(self, items):
-        """Refuse iterating a set whose order follows addresses (functions, objects)."""
-        stack = list(items)
-        while stack:
-            item = stack.pop()
-            if isinstance(item, (tuple, frozenset)):
-                stack.extend(item)
-            elif _hashed_by_address(item):
-                self.refuse("value-not-allowed", f"iterating a set that holds {_hash_kind(item)}: "
-                                                 "its order follows their addresses")
+        """Refuse iterating a set whose order follows addresses (functions, objects, NaN)."""
+        item = address_hashed_item(items)
+        if item is not None:
+            self.refuse("value-not-allowed", f"iterating a set that holds {_hash_kind(item)}: "
+                                             "its order follows their addresses")
 
     def _items(self, it):
         hand_out = self.hand_out

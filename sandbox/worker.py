@@ -17,7 +17,7 @@ import numpy as np
 
 from das.sandbox import protocol, seccomp
 from das.sandbox.audit import PROGRAM_FILENAME
-from das.sandbox.guards import PrintSink, make_globals
+from das.sandbox.guards import PrintSink, address_hashed_item, make_globals, sets_shown, without_addresses
 from das.sandbox.isolation import THREAD_VARS
 from das.sandbox.rules import DEFAULT_IMPORTS, ENTRY_POINT
 
@@ -181,9 +181,14 @@ def _program_line(tb):
 
 
 def _describe(exc):
+    """``Type: message (line n)`` of an exception that ended the program, with no object address
+    and no set in address order in it (the message is stored and may be shown to an LLM)."""
     try:
-        text = str(exc)
-    except BaseException:  # noqa: BLE001 - a hostile __str__
+        if any(address_hashed_item(items) is not None for items in sets_shown(exc, limit=1 << 16)):
+            text = "<message not shown: it holds a set ordered by addresses>"
+        else:
+            text = without_addresses(str(exc))
+    except BaseException:  # noqa: BLE001 - a hostile __str__, or too large to check
         text = "<message could not be read>"
     if len(text) > 500:
         text = text[:500] + "..."

@@ -645,4 +645,4 @@ def test_many_known_anomalies_are_validated_on_a_stated_sample(monkeypatch):
     monkeypatch.setattr(selection, "MAX_KNOWN", 30)
     chosen = selection.select(rng.normal(size=(300, 4)), "IForest", [NoEnhancement(), RandomOutliers()],
                               seed=0, known=3 + rng.normal(size=(90, 4)))
-    assert chosen.expected_gain["basis"].startswith("known anomalies: 30 rows (a seeded sample of the 90 given)")
+    assert chosen.expected_gain["basis"].startswith("known anomalies: 30 rows (a seeded sample of the 90 given, ")

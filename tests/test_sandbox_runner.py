@@ -176,13 +176,24 @@ def test_yield_from_iterates_as_for_does_and_still_delegates(X):
 
 
 @pytest.mark.parametrize("text", ["str(ValueError(s))", "repr(KeyError(s))", "f'{ValueError(s)}'",
-                                  "str({1: s}.values())", "str({1: s}.items())", "str(slice(s))"])
+                                  "str({1: s}.values())", "str({1: s}.items())", "str(slice(s))",
+                                  "str(OSError(1, 'x', s))", "str(OSError(1, 'x', 'f', 0, s))"])
 def test_text_never_shows_a_set_in_address_order(X, text):
     """Red team round 8, F5: exceptions, dict views and slices were shown without looking inside."""
     body = ("s = set()\nfor i in range(50):\n    s |= {float('nan')}\n"
             f"t = {text}\nreturn np.zeros((n_samples, X_train.shape[1])) + len(t)")
     res = run(body, X)
     assert res.status == "violation" and "iterating a set that holds a NaN" in res.message
+
+
+def test_an_uncaught_exception_message_shows_no_address_and_no_address_order(X):
+    """Red team round 9, F2: the message of an exception that ended the program (stored, shown
+    to an LLM) held a set in address order, or an object's address."""
+    nans = "s = set()\nfor i in range(50):\n    s |= {float('nan')}\n"
+    res = run(nans + "raise ValueError(s)", X)
+    assert res.status == "runtime-error" and "not shown: it holds a set ordered by addresses" in res.message
+    res = run("class A:\n    pass\nraise ValueError(A())", X)
+    assert res.status == "runtime-error" and " at 0x" not in res.message and "A object" in res.message
 
 
 @pytest.mark.parametrize("body,message", [
