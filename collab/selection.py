@@ -471,20 +471,23 @@ def apart(rows, scored, scale=None):
     R, S = rows / unit, scored / unit
     near = cKDTree(S).query(R, k=1)[0] <= APART * np.sqrt(d)
     allowed = d // 8
+    # r / unit - s / unit may round past (r - s) / unit: the search and the features searched are
+    # widened by that rounding (a superset), and the count below is exact.
+    slack = 4 * np.finfo(np.float64).eps * np.maximum(np.abs(R).max(axis=0), np.abs(S).max(axis=0))
     spread = np.maximum(R.max(axis=0), S.max(axis=0)) - np.minimum(R.min(axis=0), S.min(axis=0))
-    telling = np.argsort(-spread)[: int(np.count_nonzero(spread > FEATURE_REACH))]
+    can_differ = np.flatnonzero(spread > FEATURE_REACH - slack)
+    telling = can_differ[np.argsort(-spread[can_differ], kind="stable")]
     if len(telling) <= allowed:  # no pair can differ in more than ``allowed`` features
         return np.zeros(len(rows), dtype=bool)
     raw_rows, raw_scored, unit = rows[:, telling], scored[:, telling], unit[telling]
-    R, S = R[:, telling], S[:, telling]
-    # The search finds a superset (r / unit - s / unit may round past (r - s) / unit); the count below is exact.
-    reach = FEATURE_REACH * (1 + 1e-9) + 4 * np.finfo(np.float64).eps * max(np.abs(R).max(), np.abs(S).max())
+    R, S, slack = R[:, telling], S[:, telling], slack[telling]
     budget, per_step = MAX_COMPARISONS, max(1, _STEP_COMPARISONS // len(telling))
     for group in (np.arange(g, len(telling), allowed + 1) for g in range(allowed + 1)):
         todo = np.flatnonzero(~near)
         if not len(todo):
             break
         tree = cKDTree(S[:, group])
+        reach = FEATURE_REACH * (1 + 1e-9) + slack[group].max()  # one huge value widens its group only
         counts = tree.query_ball_point(R[todo][:, group], r=reach, p=np.inf, return_length=True)
         todo, counts = todo[counts > 0], counts[counts > 0]
         if not len(todo):

@@ -391,6 +391,23 @@ def test_apart_counts_differences_as_the_rule_does_at_its_edge():
     row, scored = np.zeros(8), np.zeros(8)
     row[0], row[1], scored[1] = 100 * unit, x, y  # differs in feature 0 only: near by the rule
     assert not selection.apart(row[None], scored[None], scale)[0]
+    # Round 9, F5: the features searched were picked by the rounded spread: a pair the rule lets be
+    # drawn (it differs in 3 features) was kept out.
+    x, y = 302365697639.08594, 302365697638.5359
+    assert abs(x - y) / unit > selection.FEATURE_REACH >= x / unit - y / unit
+    row, scored = np.zeros(8), np.zeros(8)
+    row[0], row[1:3], scored[1:3] = 100 * unit, x, y
+    assert selection.apart(row[None], scored[None], scale)[0]
+
+
+def test_one_huge_known_value_widens_only_its_own_features_search(monkeypatch):
+    """Red team round 9, F4: one value of 1e30 std widened every feature's search, every pair
+    became a candidate, the budget ran out and cross-fitting was refused for ordinary rows."""
+    monkeypatch.setattr(selection, "MAX_COMPARISONS", 500_000)  # one group's pairs, not three groups'
+    known = np.random.default_rng(0).normal(0, 3, size=(300, 16))
+    ordinary = [len(drawn) for drawn, _ in selection.cross_fit(known, 3, 0, np.ones(16))]
+    known[0, 0] = 1e30
+    assert [len(drawn) for drawn, _ in selection.cross_fit(known, 3, 0, np.ones(16))] == ordinary
 
 
 def test_apart_stays_bounded_where_every_pair_is_a_candidate(monkeypatch):
