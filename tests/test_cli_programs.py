@@ -205,3 +205,15 @@ def test_add_own_program_prints_verdict_and_exit_code(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text(SRC.replace("def generate", "# FAIL\ndef generate"))
     assert "verdict: REJECTED" in run("programs", "add", str(bad), "-d", "KNN", ok=False)
+
+
+def test_commands_that_only_read_make_no_store_at_a_mistyped_path(tmp_path):
+    """The new-user walkthrough, M6: `das programs list --store /nonexistent/dir/x.sqlite` made the
+    directory and an empty store."""
+    typo = tmp_path / "no" / "such" / "x.sqlite"
+    assert "no programs (no store at" in run("programs", "list", "--store", str(typo))
+    assert json.loads(run("programs", "list", "--store", str(typo), "--json")) == []
+    for args in (["show", "abcd1234"], ["history", "abcd1234"], ["export", "--detector", "IForest", "--out",
+                                                                  str(tmp_path / "b.json")]):
+        assert "no store at" in run("programs", *args, "--store", str(typo), ok=False)
+    assert not (tmp_path / "no").exists() and not (tmp_path / "b.json").exists()

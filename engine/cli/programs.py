@@ -1,5 +1,6 @@
 """``das programs ...`` and ``das verify``: inspect, verify, revoke and move stored programs."""
 import json
+from pathlib import Path
 
 import click
 
@@ -15,13 +16,23 @@ from das.engine.cli._common import (
     verification_seed_option,
 )
 from das.engine.verdict import failed_properties, format_report
-from das.program_store import ProgramNotFound, ProgramStore, StoreError, TamperedProgram, export_bundle
+from das.program_store import (ProgramNotFound, ProgramStore, StoreError, TamperedProgram, default_store_path,
+                               export_bundle)
 from das.program_store.hashing import source_sha256
 from das.program_store.records import STATUSES
 
 
-def _open(store_path):
+def _open(store_path, existing=False):
+    """The store at ``store_path`` (None: the default one); ``existing``: refuse one that is not
+    there yet instead of creating it (commands that only read: a mistyped path makes nothing)."""
+    if existing and not _store_file(store_path).exists():
+        raise StoreError(f"no store at {_store_file(store_path)} (das enhance, score, demo and programs "
+                         "add/import make one; check --store or $DAS_STORE)")
     return ProgramStore(store_path)
+
+
+def _store_file(store_path):
+    return Path(store_path).expanduser() if store_path else default_store_path()
 
 
 def _indent(text, pad="    "):
@@ -48,6 +59,9 @@ def list_cmd(detector, status, store_path, as_json):
     90% lower confidence bound over seeds and datasets (all from the latest
     verification; certification needs the bounds of both above 0).
     """
+    if not _store_file(store_path).exists():  # nothing to list, and nothing made at a mistyped path
+        echo_json([]) if as_json else echo(f"no programs (no store at {_store_file(store_path)} yet)")
+        return
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
         defaults = {store.default(d) for d in {r.detector for r in recs}}
@@ -133,7 +147,7 @@ def _refuse_revoked(store, sha):
               help="Also write the latest verification as a self-contained HTML report into this directory.")
 def show(sha, store_path, as_json, html_dir):
     """Show a program's policy, source and verification evidence (SHA may be a unique prefix)."""
-    with _open(store_path) as store:
+    with _open(store_path, existing=True) as store:
         rec = store.get(store.resolve(sha))
         vers = store.verifications(rec.sha256)
         if html_dir is not None:
@@ -291,7 +305,7 @@ def verify(ctx, shas, detector, all_, seed, store_path, as_json):
 @json_option
 def revoke(sha, reason, store_path, as_json):
     """Revoke a program: recorded with its reason, never deleted."""
-    with _open(store_path) as store:
+    with _open(store_path, existing=True) as store:
         full = store.resolve(sha)
         store.revoke(full, reason)
         status = next(r.status for r in store.list() if r.sha256 == full)
@@ -311,7 +325,7 @@ def revoke(sha, reason, store_path, as_json):
 @json_option
 def export(shas, detector, out, store_path, as_json):
     """Export programs, policies and verification reports to one JSON bundle."""
-    with _open(store_path) as store:
+    with _open(store_path, existing=True) as store:
         summary = export_bundle(store, out, shas=[store.resolve(s) for s in shas],
                                 detector=detector)
     if as_json:
@@ -348,7 +362,7 @@ def import_(bundle, seed, store_path, as_json):
 @json_option
 def history(sha, store_path, as_json):
     """Show a program's lineage (parents), verifications, runs and events."""
-    with _open(store_path) as store:
+    with _open(store_path, existing=True) as store:
         hist = store.history(store.resolve(sha))
     if as_json:
         echo_json(hist)
