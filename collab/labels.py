@@ -92,7 +92,10 @@ def read_label_ids(path, row_ids, y=None):
             raise DataError(f"--labels {path}: row id {rid} is given more than once")
         seen.add(rid)
         if rid not in where:
-            raise DataError(f"--labels {path}: no row has id {rid} (the data has {len(row_ids)} rows)")
+            what = (f"the data's {len(row_ids)} row ids run from {row_ids.min()} to {row_ids.max()}" if numbered else
+                    f"ids are the id column's values, such as {str(row_ids[0])!r}; row numbers apply "
+                    "only to a file without an id column")
+            raise DataError(f"--labels {path}: no row has id {rid} ({what})")
         if rid in repeated:
             raise DataError(f"--labels {path}: id {rid} names more than one row of the data; "
                             "the id column must name each row once")

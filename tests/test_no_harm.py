@@ -663,3 +663,17 @@ def test_many_known_anomalies_are_validated_on_a_stated_sample(monkeypatch):
     chosen = selection.select(rng.normal(size=(300, 4)), "IForest", [NoEnhancement(), RandomOutliers()],
                               seed=0, known=3 + rng.normal(size=(90, 4)))
     assert chosen.expected_gain["basis"].startswith("known anomalies: 30 rows (a seeded sample of the 90 given, ")
+
+
+def test_an_unknown_label_id_says_what_the_ids_are(tmp_path):
+    """The new-user walkthrough, M5: row number 447 in a 500-row file with an id column got
+    'no row has id 447 (the data has 500 rows)', which reads as nonsense."""
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    labels.write_text("447\n")
+    with pytest.raises(DataError, match=r"ids are the id column's values, such as 'C00000'; row numbers apply"):
+        read_label_ids(labels, np.array([f"C{i:05d}" for i in range(500)]), None)
+    with pytest.raises(DataError, match=r"the data's 400 row ids run from 0 to 399"):
+        read_label_ids(labels, np.arange(400), None)
