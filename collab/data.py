@@ -41,6 +41,7 @@ _NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # p
 _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # "0,0049": a number written with a decimal comma
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
 #: Largest feature magnitude read: squares (the scaler's variance) of larger values overflow float64.
 MAX_ABS_FEATURE = 1e150
@@ -286,7 +287,9 @@ def _numeric(frame, column, path, first_line, decimal):
         i = int(bad[0])
         cell = str(col.iloc[i])
         one_column = frame.shape[1] == 1 and any(s in cell for s in _SEPARATORS)
-        hint = " (one column only: is the separator right? pass --sep)" if one_column else ""
+        decimal_comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
+        hint = (" (one column only: is the separator right? pass --sep)" if one_column else
+                " (a decimal comma? pass --decimal ,)" if decimal_comma else "")
         raise DataError(f"{path}: non-numeric value {_short(cell)!r} at line {i + first_line}, "
                         f"column {column!r}{hint}")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -536,3 +536,10 @@ def test_a_0_1_column_of_an_unlabeled_table_is_named_as_a_possible_label(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_dataset(path, label_column="Outcome").y.tolist() == [1, 0, 1, 0]
+
+
+def test_a_decimal_comma_is_named_in_the_error(tmp_path):
+    """The new-user walkthrough, M4: '0,0049' in a semicolon file said only 'non-numeric value'."""
+    with pytest.raises(DataError, match=r"non-numeric value '0,0049' at line 2, column 'a' \(a decimal comma\? "
+                                        r"pass --decimal ,\)"):
+        load_dataset(_csv(tmp_path, "a;b\n0,0049;1\n2;3\n"))
