@@ -395,12 +395,18 @@ def close_pairs(known, X_train):
     K = np.unique(np.asarray(known, dtype=np.float64).reshape(len(known), -1), axis=0)
     if len(K) > CLOSE_PAIRS_ROWS:
         K = K[np.sort(np.random.default_rng(0).choice(len(K), CLOSE_PAIRS_ROWS, replace=False))]
-    if len(K) < 2 or not len(X_train):
-        return 0, len(K)
-    K = K / scale
-    to_known = cKDTree(K).query(K, k=2)[0][:, 1]
-    to_train = cKDTree(np.asarray(X_train) / scale).query(K, k=1)[0]
-    return int(np.count_nonzero(to_known < 0.5 * to_train)), len(K)
+    of = len(K)
+    if of < 2 or not len(X_train):
+        return 0, of
+    with np.errstate(over="ignore"):
+        K, T = K / scale, np.asarray(X_train) / scale
+        K, T = K[np.isfinite(K).all(axis=1)], T[np.isfinite(T).all(axis=1)]  # beyond float64: near nothing
+    if len(K) < 2 or not len(T):
+        return 0, of
+    with np.errstate(over="ignore"):
+        to_known = cKDTree(K).query(K, k=2)[0][:, 1]
+        to_train = cKDTree(T).query(K, k=1)[0]
+    return int(np.count_nonzero(to_known < 0.5 * to_train)), of
 
 
 def cross_fit(known, splits, seed, scale=None):
@@ -468,8 +474,17 @@ def apart(rows, scored, scale=None):
         return np.ones(len(rows), dtype=bool)
     d = rows.shape[1]
     unit = KNOWN_JITTER * (np.ones(d) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
-    R, S = rows / unit, scored / unit
-    near = cKDTree(S).query(R, k=1)[0] <= APART * np.sqrt(d)
+    with np.errstate(over="ignore"):
+        R, S = rows / unit, scored / unit
+    if not np.isfinite(S).all():  # a scored row beyond float64 once scaled: nothing is told apart from it
+        return np.zeros(len(rows), dtype=bool)
+    beyond = ~np.isfinite(R).all(axis=1)  # kept out, and left out of the searches
+    if beyond.any():
+        allowed_rows = np.zeros(len(rows), dtype=bool)
+        allowed_rows[~beyond] = apart(rows[~beyond], scored, scale)
+        return allowed_rows
+    with np.errstate(over="ignore"):  # distances past float64 are far: inf compares as far
+        near = cKDTree(S).query(R, k=1)[0] <= APART * np.sqrt(d)
     allowed = d // 8
     # r / unit - s / unit may round past (r - s) / unit: the search and the features searched are
     # widened by that rounding (a superset), and the count below is exact.

@@ -677,3 +677,18 @@ def test_an_unknown_label_id_says_what_the_ids_are(tmp_path):
         read_label_ids(labels, np.array([f"C{i:05d}" for i in range(500)]), None)
     with pytest.raises(DataError, match=r"the data's 400 row ids run from 0 to 399"):
         read_label_ids(labels, np.arange(400), None)
+
+
+def test_known_values_beyond_float64_once_scaled_are_kept_out_not_a_crash():
+    """Red team round 10, F4: a finite known value of 1e306 in a feature of spread 1e-3 overflowed
+    once scaled, and select raised scipy's 'must be finite' (the Python API; the CLI and the
+    estimator refuse known values beyond float32 first)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) * np.array([1e-3, 1, 1, 1])
+    known = rng.normal(size=(12, 4)) + 4
+    known[0, 0] = 1e306
+    with np.errstate(all="ignore"):
+        chosen = selection.select(X, "IForest", [], seed=0, known=known)
+    assert chosen.choice
+    allowed = selection.apart(known, known[1:3], X.std(axis=0))
+    assert not allowed[0] and not selection.apart(known[3:6], known[:1], X.std(axis=0)).any()
