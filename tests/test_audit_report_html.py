@@ -114,7 +114,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert re.search(r'<img id="density" alt="score densities" src="data:image/svg\+xml;base64,', dom)
 
     screenshot = tmp_path / "audit_report.png"
-    _browser(page, "--window-size=1100,1900", f"--screenshot={screenshot}")
+    # the virtual time budget lets the page (the figure's image decoding) settle before the shot:
+    # under load the shot was once taken with the figure half drawn
+    _browser(page, "--window-size=1100,1900", "--virtual-time-budget=10000", f"--screenshot={screenshot}")
     shot = (imread(screenshot) * 255).astype(np.uint8)
     # the figure was decoded and drawn: the three groups' colours are on screen
     for label, color in COLORS.items():
