@@ -286,7 +286,9 @@ class Enhancement:
     object; ``timings`` holds seconds per stage (``base_fit``, ``synthesis``,
     ``classifier_fit``, ``collate_fit``, ``selection``; stages not run are absent).
     ``classifier`` is None without synthetic rows (no enhancement): every
-    fusion's score is then the detector's. ``selection``: the label-free
+    fusion's score is then the detector's. ``programs``: the stored programs whose
+    rows it drew (an ensemble's every one; ``program_sha256`` is a single program's
+    only). ``selection``: the label-free
     choice and its table (:class:`collab.selection.Selection` as a dict) when
     ``program="auto"``.
     """
@@ -296,6 +298,7 @@ class Enhancement:
     X_syn: np.ndarray
     fusions: dict
     program_sha256: str | None = None
+    programs: tuple = ()
     timings: dict = field(default_factory=dict)
     selection: dict | None = None
 

@@ -18,7 +18,7 @@ from das.collab import enhance
 from das.collab.certification import opened, resolve_source
 from das.collab.enhance import CLASSIFIER, FUSIONS, LAM, SYN_RATIO  # noqa: F401 (FUSIONS: re-exported) the one default configuration
 from das.collab.progress import progress_bar, stage
-from das.collab.synthesis import check_unseen
+from das.collab.synthesis import check_unseen, programs_of
 
 
 def detector_name(detector):
@@ -69,7 +69,7 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     base_fit_rows = None if X_syn is None else enhance.train_scores(det, X_train)[rows]
     fitted = enhance.fit_enhancement(det, X_fit, X_syn, fusions=fusions, classifier=classifier, lam=lam,
                                      collate_params=collate_params, seed=seed, base_train=base_fit_rows)
-    fitted.program_sha256 = source.sha256
+    fitted.program_sha256, fitted.programs = source.sha256, programs_of(source)
     fitted.timings.update(base_fit=base_fit, synthesis=synthesis)
     return fitted
 
@@ -190,12 +190,14 @@ def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None
     return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
 
 
-def record_run(store, enhancement, detector, fingerprint, seed, metrics):
-    """Record the use of the enhancement's program on a dataset (its ``fingerprint``); returns the run id."""
+def record_runs(store, enhancement, detector, fingerprint, seed, metrics):
+    """Record the use of each stored program whose rows the enhancement drew (an ensemble's
+    every one) on a dataset (its ``fingerprint``); returns the run ids (empty: no program ran)."""
+    if not enhancement.programs:
+        return []
     with opened(store) as st:
-        return st.record_run(enhancement.program_sha256, detector=detector,
-                             dataset_fingerprint=fingerprint, seed=seed,
-                             n_syn=len(enhancement.X_syn), metrics=metrics)
+        return [st.record_run(sha, detector=detector, dataset_fingerprint=fingerprint, seed=seed,
+                              n_syn=len(enhancement.X_syn), metrics=metrics) for sha in enhancement.programs]
 
 
 def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=CLASSIFIER, lam=LAM,
@@ -237,13 +239,14 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
             metrics = {k: {"auc_pr": float(auc_pr(y, s)), "auc_roc": float(auc_roc(y, s))} for k, s in scores.items()}
         flat = {f"{k}_{m}": v for k, d in metrics.items() for m, v in d.items()}
         stage("record run")
-        run_id = None if fitted.program_sha256 is None else record_run(
+        run_ids = record_runs(
             store, fitted, name, split.fingerprint, seed,
             {**flat, "fusion": fusion, "classifier": classifier, "lam": lam, "selection": fitted.selection,
              "base_subsample": getattr(fitted.detector, "subsample_", None)})
         return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
                 "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
-                "metrics": metrics, "run_id": run_id, "scores": scores, "y_test": y,
+                "metrics": metrics, "run_id": run_ids[0] if run_ids else None, "run_ids": run_ids,
+                "scores": scores, "y_test": y,
                 "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
                 "selection": fitted.selection}
 
@@ -283,12 +286,11 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     fitted = fit(X[fit_rows], name, program, store, fusions=(fusion,), classifier=classifier, lam=lam, seed=seed,
                  known=X[~fit_rows] if labels is not None else None)
     scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on
-    run_id = None
-    if fitted.program_sha256 is not None:
-        run_id = record_run(store, fitted, name, fingerprint(ds.X, ds.y), seed,
-                            {"fusion": fusion, "classifier": classifier, "lam": lam,
-                             "fitted_on": f"{int(fit_rows.sum())} of {len(X)} rows"})
+    run_ids = record_runs(store, fitted, name, fingerprint(ds.X, ds.y), seed,
+                          {"fusion": fusion, "classifier": classifier, "lam": lam,
+                           "fitted_on": f"{int(fit_rows.sum())} of {len(X)} rows"})
     rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
     return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
-            "n": len(X), "n_fitted": int(fit_rows.sum()), "n_syn": len(fitted.X_syn), "run_id": run_id, "rows": rows,
+            "n": len(X), "n_fitted": int(fit_rows.sum()), "n_syn": len(fitted.X_syn),
+            "run_id": run_ids[0] if run_ids else None, "run_ids": run_ids, "rows": rows,
             "selection": fitted.selection}

@@ -178,3 +178,10 @@ class Mixture:
                  for i, (part, k) in enumerate(zip(self.parts, shares)) if k > 0]
         drawn = [rows for rows in drawn if rows is not None]
         return np.vstack(drawn) if drawn else None
+
+
+def programs_of(source):
+    """The sha256s of the stored programs whose rows ``source`` draws (a mixture: its parts')."""
+    if isinstance(source, Mixture):
+        return tuple(sha for part in source.parts for sha in programs_of(part))
+    return () if source.sha256 is None else (source.sha256,)

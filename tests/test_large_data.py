@@ -366,3 +366,26 @@ def test_the_pipeline_scores_the_training_rows_once():
     with mock.patch.object(enhance, "base_scores", wraps=enhance.base_scores) as scored:
         pipeline.fit_source(RandomOutliers(), X, "IForest")
     assert all(len(call.args[1]) != len(X) for call in scored.call_args_list)
+
+
+def test_an_ensemble_records_a_run_for_each_of_its_programs(tmp_path):
+    """The new-user walkthrough, M3: `auto` chose the ensemble, its certified programs ran in the
+    sandbox, and das said "no run recorded (no program ran)"."""
+    from das.collab.certification import _sandbox_suite_version
+    from das.collab.pipeline import fit_source, record_runs
+    from das.collab.synthesis import CertifiedProgram, Mixture, RandomOutliers, programs_of
+
+    store = tmp_path / "programs.sqlite"
+    sources = [JITTER.read_text(), JITTER.read_text() + "\n# the same policy, another program\n"]
+    with ProgramStore(store) as st:
+        shas = [st.add(src, "IForest") for src in sources]
+        for sha in shas:
+            st.record_verification(sha, {"borderline": 0.7}, True, _sandbox_suite_version())
+    ensemble = Mixture((CertifiedProgram(sources[0], shas[0]), RandomOutliers(), CertifiedProgram(sources[1], shas[1])))
+    assert programs_of(ensemble) == tuple(shas) and programs_of(RandomOutliers()) == ()
+    X = np.random.default_rng(0).standard_normal((600, 4))
+    fitted = fit_source(ensemble, X, "IForest", seed=0)
+    assert fitted.program_sha256 is None and fitted.programs == tuple(shas)
+    ids = record_runs(store, fitted, "IForest", "fp", 0, {"selection": {"choice": "ensemble"}})
+    with ProgramStore(store) as st:
+        assert [st.runs(sha)[-1].id for sha in shas] == ids

@@ -96,7 +96,15 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     if out:
         echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
     _explain(res, explain, program)
-    echo(f"run {res['run_id']} recorded" if res["run_id"] is not None else "no run recorded (no program ran)")
+    echo(_runs_recorded(res) or "no run recorded (no program ran)")
+
+
+def _runs_recorded(res):
+    """``run 7 recorded``, ``runs 7, 8 recorded (one per program of the ensemble)``, or ""."""
+    ids = res["run_ids"]
+    if len(ids) > 1:
+        return f"runs {', '.join(map(str, ids))} recorded (one per program of the ensemble)"
+    return f"run {ids[0]} recorded" if ids else ""
 
 
 @click.command("score")
@@ -125,8 +133,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
          f"{_fitted_on(res)}, n_syn={res['n_syn']})")
     echo(f"scores of {res['n']} rows written to {out}")
     _explain(res, explain, program)
-    if res["run_id"] is not None:
-        echo(f"run {res['run_id']} recorded")
+    if res["run_ids"]:
+        echo(_runs_recorded(res))
 
 
 def _fitted_on(res):
