@@ -393,8 +393,7 @@ def close_pairs(known, X_train):
     scale = np.asarray(X_train).std(axis=0)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     K = np.unique(np.asarray(known, dtype=np.float64).reshape(len(known), -1), axis=0)
-    if len(K) > CLOSE_PAIRS_ROWS:
-        K = K[np.sort(np.random.default_rng(0).choice(len(K), CLOSE_PAIRS_ROWS, replace=False))]
+    K = K[enhance.bounded_rows(len(K), CLOSE_PAIRS_ROWS)]
     of = len(K)
     if of < 2 or not len(X_train):
         return 0, of
