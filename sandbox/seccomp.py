@@ -107,16 +107,8 @@ def _arg_in(nr, arg, values):
     return [_insn(_JEQ, 0, len(body), nr)] + body
 
 
-def build_filter(write_fds, pid):
-    """Assemble the BPF program (bytes, one 8-byte instruction each).
-
-    Parameters
-    ----------
-    write_fds : iterable of int
-        Descriptors ``write``/``writev``/``pwrite64`` may use.
-    pid : int
-        This process (as it sees itself): the only target of ``kill``.
-    """
+def _head():
+    """Architecture check, then every call allowed whatever its arguments."""
     prog = [
         _insn(_LD_ABS, 0, 0, 4),                  # A = arch
         _insn(_JEQ, 1, 0, _AUDIT_ARCH_X86_64),
@@ -127,12 +119,12 @@ def build_filter(write_fds, pid):
     ]
     for nr in sorted(ALLOWED_SYSCALLS.values()):
         prog += [_insn(_JEQ, 0, 1, nr), _ret(_RET_ALLOW)]
-    for nr in WRITE_SYSCALLS.values():
-        prog += _arg_in(nr, 0, write_fds)
-    for nr in SELF_SIGNAL_SYSCALLS.values():
-        prog += _arg_in(nr, 0, [pid])
-    prog += _arg_in(IOCTL_SYSCALL, 1, [TCGETS])
-    prog += _arg_in(FCNTL_SYSCALL, 1, FCNTL_COMMANDS)
+    return b"".join(prog)
+
+
+def _tail():
+    """The argument checks that depend on neither the descriptors nor the pid; the final kill."""
+    prog = _arg_in(IOCTL_SYSCALL, 1, [TCGETS]) + _arg_in(FCNTL_SYSCALL, 1, FCNTL_COMMANDS)
     for nr, arg in OPEN_SYSCALLS.values():
         prog += [
             _insn(_JEQ, 0, 4, nr),
@@ -154,6 +146,29 @@ def build_filter(write_fds, pid):
         _ret(_RET_KILL_PROCESS),
     ]
     prog.append(_ret(_RET_KILL_PROCESS))
+    return b"".join(prog)
+
+
+# Built once at import (in the zygote, before it forks): a worker assembles only its own part.
+_HEAD, _TAIL = _head(), _tail()
+
+
+def build_filter(write_fds, pid):
+    """Assemble the BPF program (bytes, one 8-byte instruction each).
+
+    Parameters
+    ----------
+    write_fds : iterable of int
+        Descriptors ``write``/``writev``/``pwrite64`` may use.
+    pid : int
+        This process (as it sees itself): the only target of ``kill``.
+    """
+    prog = [_HEAD]
+    for nr in WRITE_SYSCALLS.values():
+        prog += _arg_in(nr, 0, write_fds)
+    for nr in SELF_SIGNAL_SYSCALLS.values():
+        prog += _arg_in(nr, 0, [pid])
+    prog.append(_TAIL)
     return b"".join(prog)
 
 

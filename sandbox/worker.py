@@ -97,9 +97,18 @@ def not_dumpable():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
-def isolate(task):
-    """Detach from the parent and lock the process down (order matters)."""
-    os.setsid()  # own process group: the parent kills the whole group
+_DETACHED = []  # [True] once this process ran detach() to its end
+
+
+def detach():
+    """The lock-down steps that need no task: own session, not dumpable, default
+    signals, stdio on /dev/null, a wiped environment, malloc's settings.
+
+    A spare worker runs them while it waits (:func:`warm_spare`);
+    :func:`isolate` runs them where they have not run to their end.
+    """
+    if os.getsid(0) != os.getpid():
+        os.setsid()  # own process group: the parent kills the whole group
     not_dumpable()  # inherited from the zygote; set again for a worker forked elsewhere
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
@@ -108,19 +117,28 @@ def isolate(task):
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    keep = sorted({0, 1, 2, task.read_fd, task.write_fd})
-    for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
-        os.closerange(low + 1, high)
+    if devnull > 2:
+        os.close(devnull)
     # The zygote started with one BLAS/OpenMP thread; keep later loads there too.
     os.environ.clear()
     wipe_initial_environment()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     os.environ.update({name: "1" for name in THREAD_VARS})
+    keep_freed_memory()
+    _DETACHED.append(True)
+
+
+def isolate(task):
+    """Detach from the parent and lock the process down (order matters)."""
+    if not _DETACHED:
+        detach()
+    keep = sorted({0, 1, 2, task.read_fd, task.write_fd})
+    for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
+        os.closerange(low + 1, high)
     try:
         os.chdir(task.workdir)
     except OSError:  # in the sandbox the caller's directory is not visible
         os.chdir("/")  # (read-only there)
-    keep_freed_memory()
     limits = task.limits
     # After numpy is loaded: BLAS reserves address space at import time.
     _setrlimit(resource.RLIMIT_AS, _vm_bytes() + int(limits.memory_mb * 2**20))
@@ -337,6 +355,10 @@ def warm_spare(run_waiting=lambda: False):
     and its program CPU to that of a warm in-process run
     (``benchmarks/sandbox_fresh_process.py``).
     """
+    try:
+        detach()
+    except BaseException:  # noqa: BLE001 - isolate() runs it again
+        pass
     steps = _warm_steps()
     try:
         for _ in steps:
@@ -353,7 +375,7 @@ def _warm_steps():
     of heap reserved and a program's globals built once and dropped (always: the first
     step), the heap faulted in by quarters and freed into the never-trimmed heap, one
     small round of :func:`warm_up` (the pages the full one touches)."""
-    keep_freed_memory()
+    keep_freed_memory()  # (detach() sets it too, where it ran)
     heap = np.empty(SPARE_HEAP_BYTES // 8)  # always reserved, so the memory limit never depends on timing
     make_globals(DEFAULT_IMPORTS, PrintSink(0))
     yield

@@ -519,7 +519,7 @@ def test_isolate_wipes_the_initial_environment():
 
     from das.sandbox import worker
 
-    source = inspect.getsource(worker.isolate)
+    source = inspect.getsource(worker.detach)
     assert source.index("os.environ.clear()") < source.index("wipe_initial_environment()")
 
 
