@@ -24,6 +24,12 @@ What a certificate promises against an adversary who has read this code:
   :data:`USEFUL_SEEDS` independent seeds x the suite's datasets by
   :data:`USEFUL_RULE`: the one-sided 90 % Student-t lower confidence bound
   of the mean per-unit margin (and borderline position) must be above 0.
+- *Another draw.* Verifying a program again under the same suite adds units
+  instead of replacing them: ``useful`` and ``borderline`` are judged on the
+  units of its last :data:`POOLED_VERIFICATIONS` verifications together
+  (:meth:`Certification.verify`). A rejected program verified again and again
+  is not re-rolled until a lucky draw passes, and one unlucky draw does not
+  revoke a certified one: the verdict converges to what the program is.
 
 The bundled programs (:data:`BUNDLED_PROGRAMS`) are the engine's replay corpus
 run through its generate → audit → verify loop, exported as a program bundle
@@ -37,7 +43,7 @@ import functools
 import re
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +77,7 @@ def _sandbox_verifier():
 #: The service's own properties, run after the sandbox suite passes.
 SERVICE_PROPERTIES = ("useful", "borderline")
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
-USEFUL_VERSION = "u4"
+USEFUL_VERSION = "u5"
 #: Independent seeds (one drawn, the others derived from it) ``useful`` and ``borderline`` are judged over.
 USEFUL_SEEDS = 3
 #: Level of the one-sided lower confidence bound that must lie above 0.
@@ -79,7 +85,10 @@ USEFUL_CONFIDENCE = 0.90
 #: The rule, as reports and the README state it.
 USEFUL_RULE = (f"one-sided {USEFUL_CONFIDENCE:.0%} Student-t lower confidence bound of the mean over "
                f"{USEFUL_SEEDS} seeds x the suite's datasets (one value per seed and dataset) above 0, "
-               "for the useful margin and the borderline position; a unit without rows fails useful")
+               "for the useful margin and the borderline position; a unit without rows fails useful; "
+               "the units of a program's verifications under one suite version are pooled")
+#: Most verifications (under the current suite, the newest included) whose units a verdict pools.
+POOLED_VERIFICATIONS = 10
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
 
@@ -109,6 +118,7 @@ class Usefulness:
 
     per_seed: dict
     seconds: float
+    drawn: tuple = ()  # the seeds this verification drew, where per_seed also pools earlier ones
 
     def _units(self):
         return [e for per_dataset in self.per_seed.values() for e in per_dataset.values()]
@@ -182,6 +192,7 @@ class Usefulness:
     def to_dict(self):
         """The figures a report keeps (JSON: infinite bounds become None)."""
         return {"rule": USEFUL_RULE, "seeds": [int(s) for s in self.per_seed],
+                "drawn": [int(s) for s in (self.drawn or self.per_seed)],
                 "margin": _finite(self.margin), "lower_bound": _finite(self.lower_bound),
                 "borderline": _finite(self.borderline), "borderline_lower_bound": _finite(self.borderline_bound),
                 "means": self.means, "per_seed": {str(s): e for s, e in self.per_seed.items()},
@@ -407,6 +418,39 @@ def verify_with_usefulness(source, detector, seed=None):
                          round(report.duration_s + time.perf_counter() - t0, 3))
 
 
+def _stored_units(verification):
+    """``{seed: {dataset: unit}}`` of the seeds a recorded verification drew (not those it pooled);
+    {} where it has none or they are malformed (a unit needs base, random and program AUC-PR
+    per kind and its borderline position, or an error)."""
+    usefulness = _usefulness_of(verification)
+    found, drawn = usefulness.get("per_seed"), usefulness.get("drawn")
+    if not isinstance(found, dict) or not isinstance(drawn, list):
+        return {}
+    units = {}
+    for seed, per_dataset in found.items():
+        if not (isinstance(per_dataset, dict) and all(map(_well_formed_unit, per_dataset.values()))):
+            return {}
+        try:
+            units[int(seed)] = per_dataset
+        except ValueError:
+            return {}
+    return {seed: units[seed] for seed in drawn if type(seed) is int and seed in units}
+
+
+def _well_formed_unit(unit):
+    if not isinstance(unit, dict):
+        return False
+    if "error" in unit:
+        return True
+    return _real(unit.get("borderline")) and all(
+        isinstance(unit.get(k), dict) and unit[k] and all(map(_real, unit[k].values()))
+        for k in ("base", "random", "program"))
+
+
+def _real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def _usefulness_of(verification):
     report = None if verification is None else verification.report
     found = report.get("usefulness") if isinstance(report, dict) else None
@@ -455,16 +499,36 @@ class Certification:
         """Run the property suite on ``sha`` now and record the outcome; returns the record.
 
         ``seed``: None (the default) draws one from the OS (:func:`sandbox.datasets.draw_seed`);
-        the report records it, and passing it again replays the verdict.
-        A certified program that fails is revoked, with the failing properties
-        and their values as the reason (its history stays in the store).
+        the report records it. ``useful`` and ``borderline`` are judged on this
+        verification's units pooled with those of ``sha``'s earlier ones under
+        the current suite (:meth:`pooled`); the sandbox suite's properties on
+        this run alone. A certified program that fails is revoked, with the
+        failing properties and their values as the reason (its history stays in the store).
         """
         from das.sandbox.datasets import draw_seed
 
         rec = self.store.get(sha)
         seed = draw_seed() if seed is None else int(seed)
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
-        return self.record(sha, report)
+        return self.record(sha, self.pooled(sha, report))
+
+    def pooled(self, sha, report):
+        """``report`` with its ``useful`` and ``borderline`` judged on the units of ``sha``'s last
+        :data:`POOLED_VERIFICATIONS` verifications under the current suite (this one included;
+        a seed seen twice counts once). Reports of other verifiers, and ones whose sandbox
+        suite failed, are returned as they are."""
+        if not isinstance(report, ServiceReport) or report.usefulness is None:
+            return report
+        if report.suite_version != self.suite_version:
+            return report
+        per_seed = {}
+        earlier = [v for v in self.store.verifications(sha) if v.suite_version == self.suite_version]
+        for ver in earlier[-(POOLED_VERIFICATIONS - 1):] if POOLED_VERIFICATIONS > 1 else []:
+            per_seed.update(_stored_units(ver))
+        per_seed.update(report.usefulness.per_seed)
+        useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(report.usefulness.per_seed))
+        return replace(report, usefulness=useful,
+                       passed=bool(report.sandbox.passed and useful.useful and useful.is_borderline))
 
     def record(self, sha, report):
         """Record ``report`` (a verifier's report) as ``sha``'s verification; revoke a certified program

@@ -8,6 +8,7 @@ re-verifying under a new suite and choosing a default are the certification
 service's job (:mod:`collab.certification`); this module never imports the sandbox.
 """
 import contextlib
+import json
 import string
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,7 @@ from das.program_store.records import (
     RunRecord,
     VerificationRecord,
     checked_row,
+    report_problem,
     stored_json,
 )
 from das.program_store.schema import connect
@@ -264,6 +266,9 @@ class ProgramStore:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"report is not JSON-serialisable: {exc}") from exc
         check_bounds(report_json, MAX_STORED_JSON_CHARS)  # never store what would be refused on reading
+        problem = report_problem(json.loads(report_json))  # as reading will see it
+        if problem:
+            raise InvalidInput(f"report refused: {problem}")
         hardness = report_dict.get("hardness")
         try:
             hardness = None if hardness is None else float(hardness)

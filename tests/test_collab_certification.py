@@ -332,3 +332,87 @@ def test_the_service_ranks_and_the_store_only_lists(store):
                                   passed=True, suite_version="s1")
     assert service(store).ranked("IForest") == [shas[1], shas[2], shas[0]]
     assert service(store).certified("IForest").sha256 == shas[1]
+
+
+# -- useful / borderline pooled over a program's verifications (one suite version) ------------
+def _units(seed, margins, borderline=0.4):
+    """A ServiceReport's usefulness for ``seed``: one unit per margin (program AUC-PR minus base's)."""
+    from das.collab.certification import Usefulness
+
+    per_dataset = {f"d{i}": {"base": {"local": 0.5}, "random": {"local": 0.4},
+                             "program": {"local": 0.5 + m}, "borderline": borderline}
+                   for i, m in enumerate(margins)}
+    return Usefulness({seed: per_dataset}, 0.0)
+
+
+def pooling_verifier(draws, suite="s1"):
+    """A verifier whose sandbox suite passes and whose ``useful`` units at ``seed`` are ``draws[seed]``."""
+    from das.collab.certification import ServiceReport
+
+    def verify(source, detector, seed=0):
+        useful = _units(seed, draws[seed])
+        sandbox = SimpleNamespace(passed=True, to_dict=lambda: {"seed": seed, "properties": []})
+        return ServiceReport(sandbox, useful, bool(useful.useful and useful.is_borderline), suite, 0.01)
+
+    return verify
+
+
+LUCKY = [0.05, 0.04, 0.06, 0.05, 0.045, 0.055]       # passes on its own
+UNLUCKY = [-0.01, 0.0, -0.02, 0.01, -0.015, 0.005]   # fails on its own
+POOR = [-0.06, -0.05, -0.07, -0.04, -0.055, -0.065]  # clearly worse than base
+
+
+def test_one_unlucky_draw_does_not_revoke_a_certified_program(store):
+    sha = store.add(SRC, "IForest")
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: LUCKY, 2: UNLUCKY}))
+    assert cert.verify(sha, seed=1).passed
+    assert not pooling_verifier({2: UNLUCKY})(SRC, "IForest", seed=2).passed  # alone it fails
+    ver = cert.verify(sha, seed=2)
+    assert ver.passed and store.get(sha).status == "certified"
+    assert sorted(ver.report["usefulness"]["seeds"]) == [1, 2]
+
+
+def test_verifying_again_is_not_a_reroll_of_a_rejected_program(store):
+    sha = store.add(SRC, "IForest")
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: POOR, 2: LUCKY, 3: LUCKY}))
+    assert not cert.verify(sha, seed=1).passed
+    assert not cert.verify(sha, seed=2).passed  # a lucky draw alone would certify it
+    assert store.get(sha).status == "rejected"
+    assert cert.verify(sha, seed=2).report["usefulness"]["seeds"] == [1, 2]  # a replayed seed adds nothing
+
+
+def test_pooling_keeps_to_the_suite_and_the_window(store, monkeypatch):
+    from das.collab import certification
+
+    sha = store.add(SRC, "IForest")
+    Certification(store, suite_version="s0", verifier=pooling_verifier({1: POOR}, suite="s0")).verify(sha, seed=1)
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({2: LUCKY, 3: LUCKY, 4: POOR}))
+    assert cert.verify(sha, seed=2).passed  # the older suite's units are not pooled
+    monkeypatch.setattr(certification, "POOLED_VERIFICATIONS", 2)
+    cert.verify(sha, seed=3)
+    assert sorted(cert.verify(sha, seed=4).report["usefulness"]["seeds"]) == [3, 4]
+
+
+@pytest.mark.parametrize("stored", [
+    {"usefulness": {"per_seed": {"x": {}}, "drawn": [1]}},
+    {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": 0.4}, "random": {"local": 0.1},
+                                              "program": {"local": 0.0}, "borderline": 0.0}}}}},  # no "drawn"
+    {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": "high"}, "random": {}, "program": {},
+                                              "borderline": 1.0}}}, "drawn": [5]}},
+    {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": 1e999}, "random": {"local": 0.1},
+                                              "program": {"local": 1.0}, "borderline": 1.0}}}, "drawn": [5]}},
+    {"usefulness": {"per_seed": [1, 2], "drawn": [1]}},
+    {"usefulness": {"per_seed": {"5": {"d0": {"error": "no rows"}}}, "drawn": ["5"]}},
+])
+def test_malformed_stored_units_are_not_pooled(store, stored):
+    sha = store.add(SRC, "IForest")
+    store.record_verification(sha, stored, passed=False, suite_version="s1")
+    ver = Certification(store, suite_version="s1", verifier=pooling_verifier({2: LUCKY})).verify(sha, seed=2)
+    assert ver.passed and ver.report["usefulness"]["seeds"] == [2]
+
+
+def test_a_report_that_reading_would_refuse_is_not_stored(store):
+    sha = store.add(SRC, "IForest")
+    with pytest.raises(InvalidInput, match="usefulness"):
+        store.record_verification(sha, {"usefulness": "pooled"}, passed=True, suite_version="s1")
+    assert store.verifications(sha) == [] and store.get(sha).status == "candidate"
