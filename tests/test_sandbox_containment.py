@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from das.sandbox import isolation, seccomp, zygote
+from das.sandbox.isolation import THREAD_VARS
 from das.sandbox.protocol import Task
 from das.sandbox.results import Limits
 from das.sandbox.rules import DEFAULT_IMPORTS
@@ -186,6 +187,29 @@ def test_what_the_worker_can_read_of_itself_holds_no_secret(run, target):
     if b"sk-ant" in data or b"ANTHROPIC" in data or b"GITHUB" in data:
         raise RuntimeError("ESCAPED: " + repr(data))
     ''')
+    assert res.status == "ok", res.message
+
+
+def test_a_worker_starts_its_run_detached_and_scrubbed(run):
+    # Whether the spare did it while it waited or isolate() at the run: the program finds
+    # itself leading its own session, the minimal environment (the initial block zeroed)
+    # and stdio on /dev/null.
+    res = run('''
+    problems = []
+    with open("/proc/self/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    if int(fields[3]) != os.getpid():  # field 6 of stat(5): the session id
+        problems.append("not its own session")
+    if [k for k in os.environ if k not in ["PATH", "LANG"] + THREADS]:
+        problems.append("environment " + repr(dict(os.environ)))
+    with open("/proc/self/environ", "rb") as fh:
+        if fh.read().strip(b"\\0"):
+            problems.append("initial environment block not wiped")
+    if [fd for fd in (0, 1, 2) if os.readlink(f"/proc/self/fd/{fd}") != "/dev/null"]:
+        problems.append("stdio not on /dev/null")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    '''.replace("THREADS", repr(list(THREAD_VARS))))
     assert res.status == "ok", res.message
 
 
