@@ -108,3 +108,17 @@ def test_separator_and_decimal_mark_are_one_character(tmp_path, option, value):
     path.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
     res = CliRunner().invoke(main, ["data", "info", str(path), option, value])
     assert res.exit_code == 2 and "expected one character" in res.output and "Traceback" not in res.output
+
+
+def test_a_spreadsheet_export_reads_with_its_encoding_and_no_pandas_warning(tmp_path):
+    """The new-user walkthrough, M4: Excel's sep= line, a separator ending every line, Windows-1252."""
+    path = tmp_path / "x.csv"
+    rows = "".join(f"{i};{i % 3};{int(i == 4)};\n" for i in range(10))
+    path.write_bytes(("sep=;\nGröße;b;label;\n" + rows).encode("cp1252"))
+    res = CliRunner().invoke(main, ["data", "info", str(path)])
+    assert res.exit_code == 1 and "pass --encoding cp1252" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--encoding", "cp1252", "--json"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == "Warning: x.csv: column(s) Unnamed: 3 with no name and no value dropped " \
+                                 "(a separator at the end of every line?)"
+    assert '"d": 2' in res.stdout

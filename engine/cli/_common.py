@@ -187,13 +187,16 @@ _DATA_OPTIONS = (
                       "among , ; tab |]."),
     click.option("--decimal", default=".", show_default=True, callback=_one_character,
                  help="CSV/TSV decimal mark (',' for 1,5)."),
+    click.option("--encoding", default="utf-8", show_default=True,
+                 help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,
                  help="Whether the CSV/TSV's first row names the columns [default: yes unless it is all numbers]."),
     click.option("--missing", type=click.Choice(MISSING), default="error", show_default=True,
                  help="Missing values: refuse, drop their rows, or fill with the column mean."),
 )
 #: The parameter names :func:`data_options` adds (a test checks every command that reads data has them).
-DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "header", "missing")
+DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "encoding", "header",
+                     "missing")
 
 
 def data_options(fn):
@@ -203,9 +206,9 @@ def data_options(fn):
     :func:`collab.data.load_dataset` options (``label_column``, ``sep``, ...).
     """
     @functools.wraps(fn)
-    def wrapper(*args, label_column, id_column, drop, sep, decimal, header, missing, **kwargs):
+    def wrapper(*args, label_column, id_column, drop, sep, decimal, encoding, header, missing, **kwargs):
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
-                "decimal": decimal, "header": header, "missing": missing}
+                "decimal": decimal, "encoding": encoding, "header": header, "missing": missing}
         return fn(*args, read=read, **kwargs)
 
     for option in reversed(_DATA_OPTIONS):
