@@ -571,9 +571,10 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     Raises
     ------
     DataError
-        Missing or unreadable file, unknown extension, malformed table,
-        missing keys, non-numeric or non-finite values, bad labels, fewer
-        than two rows, or no normal sample.
+        Missing or unreadable file, unknown extension, a column given two
+        roles (label, id, dropped), malformed table, missing keys,
+        non-numeric or non-finite values, bad labels, fewer than two rows,
+        or no normal sample.
 
     Warns
     -----
@@ -592,6 +593,7 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
         raise DataError(f"unknown missing-value policy {missing!r}; choose from {', '.join(MISSING)}")
     sep = _SEP_NAMES.get(sep, sep)
     codec = _codec(encoding)
+    check_column_roles(label_column, id_column, drop)
     _check_applies(path, ext in TEXT + PARQUET, "CSV, TSV and Parquet files",
                    {"--label-column": label_column, "--id-column": id_column, "--drop": drop or None})
     _check_applies(path, ext in TEXT, "CSV and TSV files",
@@ -616,6 +618,15 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))
+
+
+def check_column_roles(label_column=None, id_column=None, drop=()):
+    """Refuse a table column given two roles: the label, the row ids, dropped (a DataError naming them)."""
+    roles = {}
+    for option, name in [("--label-column", label_column), ("--id-column", id_column), *(("--drop", d) for d in drop)]:
+        if name is not None and roles.setdefault(name, option) != option:
+            raise DataError(f"{roles[name]} {name} and {option} {name} name the same column: a column is the "
+                            "label, the row ids or dropped, not two of these")
 
 
 def _check_applies(path, applies, files, options):

@@ -596,3 +596,11 @@ def test_a_windows_1252_file_says_to_pass_its_encoding(tmp_path):
         load_dataset(path, encoding="klingon")
     with pytest.raises(DataError, match="--encoding applies to CSV and TSV files only"):
         load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), encoding="cp1252")
+
+
+def test_a_column_given_two_roles_is_refused(tmp_path):
+    path = _csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataError, match="--label-column label and --drop label name the same column"):
+        load_dataset(path, label_column="label", drop=["label"])
+    with pytest.raises(DataError, match="--label-column a and --id-column a name the same column"):
+        load_dataset(path, label_column="a", id_column="a")

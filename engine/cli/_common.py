@@ -11,7 +11,7 @@ import numpy as np
 
 from das.collab.bench.errors import BenchError
 from das.collab.certification import ProgramRefused
-from das.collab.data import MISSING, DataError, DataWarning
+from das.collab.data import MISSING, DataError, DataWarning, check_column_roles
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
 from das.collab.threshold import ThresholdError
@@ -204,9 +204,14 @@ def data_options(fn):
 
     The command receives ``data_dir`` and ``read``, a dict of
     :func:`collab.data.load_dataset` options (``label_column``, ``sep``, ...).
+    A column given two roles (``--label-column X --drop X``) is a usage error.
     """
     @functools.wraps(fn)
     def wrapper(*args, label_column, id_column, drop, sep, decimal, encoding, header, missing, **kwargs):
+        try:
+            check_column_roles(label_column, id_column, drop)
+        except DataError as exc:
+            raise click.UsageError(str(exc), click.get_current_context()) from exc
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
                 "decimal": decimal, "encoding": encoding, "header": header, "missing": missing}
         return fn(*args, read=read, **kwargs)
