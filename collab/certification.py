@@ -763,6 +763,10 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
             rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)
         return synthesis.CertifiedProgram(rec.source, rec.sha256)
     if not allow_uncertified:
+        if "\n" in program or "generate_hard_anomalies" in program:  # program text, not a name
+            raise ProgramRefused("program text that is not certified runs only with allow_uncertified=True "
+                                 "(Python API: audited, run in the sandbox, with a warning); or certify it "
+                                 "(das programs add FILE -d DETECTOR) and give its sha256")
         raise ProgramRefused(f"unknown program {program[:40]!r}: give 'auto', 'certified', 'none', 'random' or a "
                              "sha256 (a prefix of 4+ hex digits) in the store; program text that is not "
                              "certified runs only with allow_uncertified=True (Python API)")

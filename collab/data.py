@@ -9,6 +9,7 @@ the test set is the second half of the normals plus every anomaly.
 
 Label convention: ``y = 1`` anomaly, ``y = 0`` normal.
 """
+import codecs
 import csv
 import hashlib
 import os
@@ -36,13 +37,15 @@ LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "
 #: Column names (any case; also ``*_id``, ``CustomerID``, ``uuid``, see :func:`_id_like`) taken as row ids
 #: with a warning: never silently a feature.
 ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
-_NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # cells read as missing
+_NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "#n/a", "#n/a n/a"})  # cells read as missing
 _NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # pandas matches exactly
 _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # "0,0049": a number written with a decimal comma
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
+_EXCEL_SEP = re.compile(r"sep=(.)\r?\n")  # the first line Excel writes to name the separator
+_UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column whose header cell is empty
 #: Largest feature magnitude read: squares (the scaler's variance) of larger values overflow float64.
 MAX_ABS_FEATURE = 1e150
 _MAX_LOCATIONS = 3  # how many bad cells an error message names
@@ -183,11 +186,31 @@ def _read_mat_v73(path):
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
 
 
-def _sniff_sep(path, decimal):
-    """The separator of a text table, guessed from its first 64 KiB (``,`` else; ``;`` for decimal commas)."""
-    candidates = _SEPARATORS.replace(decimal, "")
+def _codec(encoding):
+    """Python's name of a text encoding (``utf-8-sig`` for UTF-8: a byte-order mark is skipped)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def _separator(path, sep, decimal, codec):
+    """``(separator, lines to skip)``: ``sep`` if given, else the one an Excel ``sep=X`` first line
+    names, else a tab for ``.tsv``, else guessed from the first 64 KiB; an Excel line is skipped."""
     with open(path, "rb") as fh:
-        sample = fh.read(1 << 16).decode("utf-8-sig", errors="ignore")
+        sample = fh.read(1 << 16).decode(codec, errors="ignore")
+    excel = _EXCEL_SEP.match(sample)
+    if sep:
+        return sep, int(excel is not None)
+    if excel:
+        return excel.group(1), 1
+    return ("\t" if path.suffix.lower() == ".tsv" else _sniff_sep(sample, decimal)), 0
+
+
+def _sniff_sep(sample, decimal):
+    """The separator of a text table's ``sample`` (``,`` else; ``;`` for decimal commas)."""
+    candidates = _SEPARATORS.replace(decimal, "")
     try:
         return csv.Sniffer().sniff(sample, delimiters=candidates).delimiter
     except csv.Error:
@@ -208,35 +231,64 @@ def _short(cell):
     return cell if len(cell) <= _MAX_CELL else cell[:_MAX_CELL] + "[...]"
 
 
-def _read_text(path, *, sep, header, decimal):
+def _read_text(path, *, sep, header, decimal, codec):
     """A CSV/TSV file as a DataFrame of the file's columns (strings where a cell is not a number)."""
     import pandas as pd
 
-    sep = sep or ("\t" if path.suffix.lower() == ".tsv" else _sniff_sep(path, decimal))
+    sep, skip = _separator(path, sep, decimal, codec)
     if sep == decimal:
         raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
     read = {"sep": sep, "decimal": decimal, "na_values": _NA_CELLS, "keep_default_na": False,
-            "skipinitialspace": True, "index_col": False, "encoding": "utf-8-sig", "engine": "c",
-            "low_memory": False}  # one type per column, never per chunk
+            "skipinitialspace": True, "index_col": False, "encoding": codec, "engine": "c",
+            "skiprows": skip, "low_memory": False}  # one type per column, never per chunk
     try:
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **read)
-        if header is None:  # like pandas' header="infer", but a first row of numbers is data
-            header = not all(_is_number(c, decimal) for c in first.iloc[0].fillna(""))
-            if not header:
-                warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
-                              f"0..{first.shape[1] - 1} (pass --header if it is a header)", DataWarning, stacklevel=4)
-        if header:  # pandas renames a repeated name ("a", "a.1"): check the names as written
-            _check_unique([c for c in first.iloc[0] if isinstance(c, str) and c.strip()], path)
-        names = None if header else [str(j) for j in range(first.shape[1])]
-        frame = pd.read_csv(path, header=0 if header else None, names=names, **read)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas' are about data it would lose
+            frame, header = _read_frames(path, header, decimal, read)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file (a header row and data rows are needed)") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text file ({exc})") from None
+        raise DataError(f"{path}: {_not_text(codec, exc)}") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
+    except pd.errors.ParserWarning:  # a row of one field more than the header: pandas drops the last
+        raise DataError(f"{path}: the data rows have more fields than the header (a header cell missing, "
+                        f"or a separator other than {sep!r}? pass --sep)") from None
     frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
-    return frame, 2 if header else 1
+    return _without_unnamed_empty(frame, path), skip + (2 if header else 1)
+
+
+def _read_frames(path, header, decimal, read):
+    """``(frame, header)``: the table pandas reads with ``read``, ``header`` decided from its first row."""
+    import pandas as pd
+
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, **read)
+    if header is None:  # like pandas' header="infer", but a first row of numbers is data
+        header = not all(_is_number(c, decimal) for c in first.iloc[0].fillna(""))
+        if not header:
+            warnings.warn(f"{path.name}: the first row holds only numbers: read as data, columns named "
+                          f"0..{first.shape[1] - 1} (pass --header if it is a header)", DataWarning, stacklevel=5)
+    if header:  # pandas renames a repeated name ("a", "a.1"): check the names as written
+        _check_unique([c for c in first.iloc[0] if isinstance(c, str) and c.strip()], path)
+    names = None if header else [str(j) for j in range(first.shape[1])]
+    return pd.read_csv(path, header=0 if header else None, names=names, **read), header
+
+
+def _not_text(codec, exc):
+    """Why a text table could not be decoded, and the ``--encoding`` likely to read it."""
+    if codec == "utf-8-sig":
+        return f"not a UTF-8 text file ({exc}); saved on Windows (Excel)? pass --encoding cp1252"
+    return f"not a {codec} text file ({exc}); pass the file's --encoding"
+
+
+def _without_unnamed_empty(frame, path):
+    """``frame`` less the columns with no name (an empty header cell) and no value at all: what a
+    separator at the end of every line leaves (Excel, SAP exports); a DataWarning names them."""
+    empty = [c for c in frame.columns if _UNNAMED.fullmatch(c) and frame[c].isna().all()]
+    if empty:
+        warnings.warn(f"{path.name}: column(s) {', '.join(empty)} with no name and no value dropped "
+                      "(a separator at the end of every line?)", DataWarning, stacklevel=5)
+    return frame.drop(columns=empty)
 
 
 def _check_unique(names, path):
@@ -268,11 +320,12 @@ def _read_parquet(path):
     except Exception as exc:  # pyarrow.ArrowInvalid, OSError, ...: a file we cannot read is the user's to fix
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).strip()[:200]})") from None
     frame.columns = _check_unique([str(c) for c in frame.columns], path)
-    return frame.reset_index(drop=True), 1
+    return frame.reset_index(drop=True), None
 
 
-def _numeric(frame, column, path, first_line, decimal):
-    """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError."""
+def _numeric(frame, column, path, first_line, decimal, label=False):
+    """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError
+    (``first_line``: the file line of the first row; None: rows are counted from 0)."""
     import pandas as pd
 
     col = frame[column]
@@ -288,9 +341,10 @@ def _numeric(frame, column, path, first_line, decimal):
         cell = str(col.iloc[i])
         one_column = frame.shape[1] == 1 and any(s in cell for s in _SEPARATORS)
         decimal_comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
-        hint = (" (one column only: is the separator right? pass --sep)" if one_column else
+        hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
+                " (one column only: is the separator right? pass --sep)" if one_column else
                 " (a decimal comma? pass --decimal ,)" if decimal_comma else "")
-        raise DataError(f"{path}: non-numeric value {_short(cell)!r} at line {i + first_line}, "
+        raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
                         f"column {column!r}{hint}")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -335,12 +389,13 @@ def _guess(header, taken, looks_like, what, option, path):
     return found[0] if found else None
 
 
-def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal="."):
+def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal=".",
+                codec="utf-8-sig"):
     """Read a CSV/TSV/Parquet file with pandas, then apply das's rules: label, id and feature columns."""
     if path.suffix.lower() in PARQUET:
         frame, first_line = _read_parquet(path)
     else:
-        frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal)
+        frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal, codec=codec)
     names = list(frame.columns)
     dropped = {_find(names, d, "column", path) for d in drop}
     label = (_find(names, label_column, "label column", path) if label_column is not None
@@ -354,18 +409,19 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     features = [j for j in range(len(names)) if j not in taken | {ident}]
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
-    column = lambda j: _numeric(frame, names[j], path, first_line, decimal)  # noqa: E731
+    column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, **kw)  # noqa: E731
     X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
     ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
     return {"X": X,
-            "y": None if label is None else column(label),
+            "y": None if label is None else column(label, label=True),
             "ids": None if ids is None else ids.to_numpy(dtype=object),
             "id_name": "row" if ident is None else names[ident],
-            "columns": [names[j] for j in features]}
+            "columns": [names[j] for j in features],
+            "first_line": first_line}
 
 
 # ---------------------------------------------------------------- validation
-def _as_features(X, path, missing="error"):
+def _as_features(X, path, missing="error", columns=None, first_line=None):
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: X must be numeric; got dtype {X.dtype}")
@@ -379,7 +435,7 @@ def _as_features(X, path, missing="error"):
         return X  # every cell finite and in range, found without a mask the size of X
     bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
-        where = _first_cells(bad)
+        where = first_cells(bad, columns, first_line)
         n_nan = int(np.isnan(X[bad]).sum())
         hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
         raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
@@ -387,14 +443,21 @@ def _as_features(X, path, missing="error"):
     huge = np.abs(X) > MAX_ABS_FEATURE  # NaN compares False: missing cells are the policy's
     if huge.any():
         raise DataError(f"{path}: X has {int(huge.sum())} value(s) of magnitude above {MAX_ABS_FEATURE:g}, "
-                        f"first at {_first_cells(huge)}; their squares overflow the scaling (rescale those columns)")
+                        f"first at {first_cells(huge, columns, first_line)}; their squares overflow the scaling (rescale those columns)")
     return X
 
 
-def _first_cells(mask):
-    """``(row r, column c), ...`` of the first cells ``mask`` marks."""
+def first_cells(mask, columns=None, first_line=None):
+    """``(row r, column c), ...`` of the first cells ``mask`` marks: ``column 'name'`` when ``columns``
+    names them, ``line l`` when ``first_line`` is the file line of row 0 (a text table)."""
     rows, cols = np.nonzero(mask)
-    return ", ".join(f"(row {r}, column {c})" for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+    return ", ".join(f"({_row(r, first_line)}, column {c if columns is None else repr(columns[c])})"
+                     for r, c in zip(rows[:_MAX_LOCATIONS], cols[:_MAX_LOCATIONS]))
+
+
+def _row(i, first_line=None):
+    """Where row ``i`` is: its file line when ``first_line`` (row 0's line) is known, else ``row i``."""
+    return f"row {i}" if first_line is None else f"line {i + first_line}"
 
 
 def _handle_missing(arrays, missing, path):
@@ -466,7 +529,7 @@ def _as_labels(y, n, path):
 
 
 def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(),
-                 missing="error", decimal="."):
+                 missing="error", decimal=".", encoding="utf-8"):
     """Load and validate a dataset file.
 
     Parameters
@@ -497,6 +560,9 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
         count and place, drop their rows, or fill with the column mean.
     decimal : str, default="."
         CSV/TSV only: the decimal mark (``","`` for ``1,5``).
+    encoding : str, default="utf-8"
+        CSV/TSV only: the text encoding (``"cp1252"`` for a file saved by
+        Excel on Windows); a UTF-8 byte-order mark is skipped.
 
     Returns
     -------
@@ -505,15 +571,17 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     Raises
     ------
     DataError
-        Missing or unreadable file, unknown extension, malformed table,
-        missing keys, non-numeric or non-finite values, bad labels, fewer
-        than two rows, or no normal sample.
+        Missing or unreadable file, unknown extension, a column given two
+        roles (label, id, dropped), malformed table, missing keys,
+        non-numeric or non-finite values, bad labels, fewer than two rows,
+        or no normal sample.
 
     Warns
     -----
     DataWarning
         A guessed label, id or header; constant columns; rows dropped or
-        values filled for ``missing``.
+        values filled for ``missing``; columns with no name and no value
+        (a separator ending every line) dropped.
     """
     path = Path(path)
     if not path.is_file():
@@ -524,19 +592,22 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     if missing not in MISSING:
         raise DataError(f"unknown missing-value policy {missing!r}; choose from {', '.join(MISSING)}")
     sep = _SEP_NAMES.get(sep, sep)
+    codec = _codec(encoding)
+    check_column_roles(label_column, id_column, drop)
     _check_applies(path, ext in TEXT + PARQUET, "CSV, TSV and Parquet files",
                    {"--label-column": label_column, "--id-column": id_column, "--drop": drop or None})
     _check_applies(path, ext in TEXT, "CSV and TSV files",
-                   {"--sep": sep, "--header/--no-header": header, "--decimal": None if decimal == "." else decimal})
+                   {"--sep": sep, "--header/--no-header": header, "--decimal": None if decimal == "." else decimal,
+                    "--encoding": None if codec == "utf-8-sig" else encoding})
     if ext in TEXT + PARQUET:
         arrays = _read_table(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop,
-                             decimal=decimal)
+                             decimal=decimal, codec=codec)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
         missing_keys = [k for k in ("X", "y") if k not in arrays]
         if missing_keys:
             raise DataError(f"{path}: missing key(s) {missing_keys}; found keys {sorted(arrays)}")
-    X = _as_features(arrays["X"], path, missing)
+    X = _as_features(arrays["X"], path, missing, arrays.get("columns"), arrays.get("first_line"))
     arrays = _handle_missing(dict(arrays, X=X), missing, path)
     X = arrays["X"]
     if len(X) < 2:
@@ -547,6 +618,15 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))
+
+
+def check_column_roles(label_column=None, id_column=None, drop=()):
+    """Refuse a table column given two roles: the label, the row ids, dropped (a DataError naming them)."""
+    roles = {}
+    for option, name in [("--label-column", label_column), ("--id-column", id_column), *(("--drop", d) for d in drop)]:
+        if name is not None and roles.setdefault(name, option) != option:
+            raise DataError(f"{roles[name]} {name} and {option} {name} name the same column: a column is the "
+                            "label, the row ids or dropped, not two of these")
 
 
 def _check_applies(path, applies, files, options):

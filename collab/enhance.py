@@ -68,7 +68,8 @@ def check_detector(detector):
 
     if isinstance(detector, str) or hasattr(detector, "predict_score") or isinstance(detector, BaseDetector):
         return detector
-    if is_outlier_detector(detector) and hasattr(detector, "decision_function"):
+    if (hasattr(detector, "__sklearn_tags__")  # scikit-learn's tags fail on any other object
+            and is_outlier_detector(detector) and hasattr(detector, "decision_function")):
         return detector
     raise UnsupportedDetector(
         f"detector {type(detector).__name__} is not supported: give a detector name, a PyOD detector, or a "

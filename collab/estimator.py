@@ -49,17 +49,58 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from das.collab import pipeline
+from das.collab.data import first_cells
+from das.collab.enhance import check_detector
 from das.collab.labels import known_mask
 from das.collab.threshold import pot_threshold
+from das.detectors import DetectorInputError
 
 THRESHOLDS = ("contamination", "pot")
 
 
 def _seed(random_state):
     """An int seed from ``random_state`` (None: a fresh random seed, as in scikit-learn)."""
-    if isinstance(random_state, (int, np.integer)):
+    if isinstance(random_state, (int, np.integer)) and 0 <= random_state <= 2**32 - 1:
         return int(random_state)
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, "
+                     f"got {random_state!r}")
+
+
+def _features(est, X, reset):
+    """``X`` as float64 by scikit-learn's ``validate_data``, with das's errors: the columns that are
+    not numbers named, missing or infinite values placed, values beyond float32's range refused."""
+    try:
+        arr = validate_data(est, X, dtype=np.float64, ensure_all_finite=False, reset=reset,
+                            ensure_min_samples=2 if reset else 1)
+    except ValueError:
+        text = _non_numeric_columns(X)
+        if not text:
+            raise
+        raise DetectorInputError(f"X column(s) {', '.join(map(repr, text))} are not numbers (text or "
+                                 "categories): encode them as numbers or drop them") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        n_nan = int(np.isnan(arr[bad]).sum())
+        raise DetectorInputError(f"X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, first at "
+                                 f"{first_cells(bad, getattr(X, 'columns', None))}; drop or impute those rows "
+                                 "(e.g. sklearn.impute.SimpleImputer)")
+    return _in_float32_range(arr)
+
+
+def _non_numeric_columns(X):
+    """The names of a DataFrame's columns that cannot be read as numbers (none for other inputs)."""
+    return [name for name in getattr(X, "columns", ()) if not _is_numeric(X[name])]
+
+
+def _is_numeric(column):
+    """Whether ``column`` converts to float64."""
+    try:
+        np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _in_float32_range(X):
@@ -102,7 +143,7 @@ class EnhancedDetector(BaseDetector):
         Risk of the POT threshold.
     collate_params : dict or None, default=None
         Keyword arguments of :class:`collab.collate.CollateFusion`.
-    random_state : int, RandomState or None, default=0
+    random_state : int in [0, 2**32 - 1], RandomState or None, default=0
     store : str, path or None, default=None
         Program store file (None: the default per-user store), opened in ``fit``.
     allow_uncertified : bool, default=False
@@ -179,11 +220,13 @@ class EnhancedDetector(BaseDetector):
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
         if not (isinstance(self.contamination, (float, int)) and 0.0 < self.contamination <= 0.5):
             raise ValueError(f"contamination must be a number in (0, 0.5], got {self.contamination!r}")
-        X = _in_float32_range(validate_data(self, X, dtype=np.float64, ensure_min_samples=2))
+        check_detector(self.detector)
+        seed = _seed(self.random_state)
+        X = _features(self, X, reset=True)
         fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
         fitted = pipeline.fit(X[fit_rows], self.detector, self.program, self.store, fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
-                              collate_params=self.collate_params, seed=_seed(self.random_state),
+                              collate_params=self.collate_params, seed=seed,
                               allow_uncertified=self.allow_uncertified,
                               known=None if y_known is None else X[~fit_rows])
         self.enhancement_ = fitted
@@ -206,7 +249,7 @@ class EnhancedDetector(BaseDetector):
 
     def _scores(self, X):
         check_is_fitted(self, "enhancement_")
-        return self.enhancement_.scores(_in_float32_range(validate_data(self, X, dtype=np.float64, reset=False)))
+        return self.enhancement_.scores(_features(self, X, reset=False))
 
     def decision_function(self, X):
         """Enhanced anomaly scores of ``X`` (higher = more anomalous)."""
@@ -222,7 +265,7 @@ class EnhancedDetector(BaseDetector):
         ``method="linear"``: the score min-max scaled by the training scores,
         clipped; ``"unify"``: the Gaussian scaling of Kriegel et al. (2011).
         """
-        X = validate_data(self, X, dtype=np.float64, reset=False)  # PyOD's reads X.shape: arrays only
+        X = _features(self, X, reset=False)  # PyOD's reads X.shape: arrays only
         return super().predict_proba(X, method=method, return_confidence=return_confidence)
 
     def predict_confidence(self, X):

@@ -2,6 +2,8 @@
 import importlib
 from dataclasses import replace
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from das.collab.synthesis import CertifiedProgram, NoEnhancement, RandomOutliers
@@ -101,3 +103,34 @@ def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(
     assert auto == {"ECOD": ["none", "random", "program:bbbbbbbbbbbb"], "DRL": ["none", "random"]}
     ecod = next(c for c in seen["cells"] if c.detector == "ECOD")
     assert ecod.key() != replace(ecod, auto_candidates=ecod.auto_candidates[:2]).key()
+
+
+def _no_run(*args, **kwargs):
+    raise AssertionError("the grid ran before the arguments were checked")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "Invalid value for '--jobs'"),
+    (["--jobs", "-3"], "Invalid value for '--jobs'"),
+    (["-d", "IForest,Bogus"], "Bogus"),
+])
+def test_a_bad_bench_argument_is_a_usage_error_that_writes_nothing(monkeypatch, tmp_path, args, message):
+    """The new-user walkthrough, L3: exit 1 and an --out-dir left with command.txt and environment.json."""
+    import das.collab.bench.runner as runner
+
+    monkeypatch.setattr(runner, "run_benchmark", _no_run)
+    np.savez(tmp_path / "d.npz", X=np.ones((4, 2)), y=np.zeros(4))
+    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "--methods", "base",
+                                    "--out-dir", str(tmp_path / "out"), *args])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_benchmark_checks_its_executor_before_writing(tmp_path):
+    from das.collab.bench.errors import BenchError
+    from das.collab.bench.runner import run_benchmark
+
+    for kwargs, message in [({"n_jobs": 0}, "--jobs must be >= 1"), ({"executor": "ray"}, "unknown executor")]:
+        with pytest.raises(BenchError, match=message):
+            run_benchmark(tmp_path / "out", [], ["ECOD"], [0], ("base",), {}, progress=False, **kwargs)
+        assert not (tmp_path / "out").exists()

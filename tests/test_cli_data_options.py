@@ -108,3 +108,30 @@ def test_separator_and_decimal_mark_are_one_character(tmp_path, option, value):
     path.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
     res = CliRunner().invoke(main, ["data", "info", str(path), option, value])
     assert res.exit_code == 2 and "expected one character" in res.output and "Traceback" not in res.output
+
+
+def test_a_spreadsheet_export_reads_with_its_encoding_and_no_pandas_warning(tmp_path):
+    """The new-user walkthrough, M4: Excel's sep= line, a separator ending every line, Windows-1252."""
+    path = tmp_path / "x.csv"
+    rows = "".join(f"{i};{i % 3};{int(i == 4)};\n" for i in range(10))
+    path.write_bytes(("sep=;\nGröße;b;label;\n" + rows).encode("cp1252"))
+    res = CliRunner().invoke(main, ["data", "info", str(path)])
+    assert res.exit_code == 1 and "pass --encoding cp1252" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--encoding", "cp1252", "--json"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == "Warning: x.csv: column(s) Unnamed: 3 with no name and no value dropped " \
+                                 "(a separator at the end of every line?)"
+    assert '"d": 2' in res.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label-column", "a", "--drop", "a"], "--label-column a and --drop a name the same column"),
+    (["--drop", "b,a", "--id-column", "a"], "--id-column a and --drop a name the same column"),
+    (["--label-column", "a", "--id-column", "a"], "--label-column a and --id-column a name the same column"),
+])
+def test_a_column_given_two_roles_is_a_usage_error(tmp_path, args, message):
+    """The new-user walkthrough, L1: the conflict was accepted silently."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
+    res = CliRunner().invoke(main, ["data", "info", str(path), *args])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output

@@ -245,10 +245,12 @@ def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
     ("a,b\n1,2\n", {"label_column": "cls"}, r"label column 'cls' not found; columns are \['a', 'b'\]"),
     ("a,label\n1,0\nfoo,1\n", {}, "non-numeric value 'foo' at line 3, column 'a'"),
     ("a,b,label\n1,2,0\n3,4,5,0\n", {}, "line 3 has 4 fields, the header has 3"),
-    ("a,label\n1,0\n,0\ninf,1\n", {}, r"X has 1 NaN and 1 infinite values, first at \(row 1, column 0\)"),
+    ("a,label\n1,0\n,0\ninf,1\n", {}, r"X has 1 NaN and 1 infinite values, first at \(line 3, column 'a'\), "
+                                      r"\(line 4, column 'a'\)"),
     ("", {}, "empty file"),
     ("a,label\n", {}, r"empty dataset \(X has shape \(0, 1\)\)"),
-    ("a,label\n1,0\n2,yes\n", {}, "non-numeric value 'yes' at line 3, column 'label'"),
+    ("a,label\n1,0\n2,yes\n", {}, r"non-numeric value 'yes' at line 3, column 'label'; labels must be 0 \(normal\) "
+                                  r"or 1 \(anomaly\)"),
     ("a,label\n1,0\n2,\n", {}, "y has 1 missing or non-finite labels"),
     ("a,label\n1,0\n2,0.5\n", {}, "found values 0.0, 0.5"),
 ])
@@ -543,3 +545,62 @@ def test_a_decimal_comma_is_named_in_the_error(tmp_path):
     with pytest.raises(DataError, match=r"non-numeric value '0,0049' at line 2, column 'a' \(a decimal comma\? "
                                         r"pass --decimal ,\)"):
         load_dataset(_csv(tmp_path, "a;b\n0,0049;1\n2;3\n"))
+
+
+# ------------------------------------------------------------------ spreadsheet exports (the walkthrough's M4)
+def test_a_separator_ending_every_line_leaves_no_empty_unnamed_column(tmp_path):
+    path = _csv(tmp_path, "a,b,label,\n1,2,0,\n3,4,1,\n5,7,0,\n")
+    with pytest.warns(DataWarning, match=r"column\(s\) Unnamed: 3 with no name and no value dropped"):
+        ds = load_dataset(path)
+    assert ds.X.tolist() == [[1, 2], [3, 4], [5, 7]] and ds.y.tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="column.s. b hold no value"):  # a named empty column is the user's
+        load_dataset(_csv(tmp_path, "a,b,label\n1,,0\n3,,1\n", name="named.csv"), missing="drop")
+
+
+def test_missing_values_of_a_table_are_placed_by_line_and_column_name(tmp_path):
+    import pandas as pd
+
+    with pytest.raises(DataError, match=r"first at \(line 4, column 'Heart Rate'\); pass --missing drop"):
+        load_dataset(_csv(tmp_path, "a,Heart Rate,label\n1,2,0\n3,4,1\n5,,0\n"))
+    pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [4.0, 5.0, 6.0]}).to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(DataError, match=r"first at \(row 1, column 'a'\)"):
+        load_dataset(tmp_path / "p.parquet")
+
+
+@pytest.mark.parametrize("na", ["#N/A", "#N/A N/A", "N/A", "NA"])
+def test_excels_na_cells_are_missing(tmp_path, na):
+    with pytest.warns(DataWarning, match="1 row.s. with missing values dropped"):
+        ds = load_dataset(_csv(tmp_path, f"a,b,label\n1,{na},0\n3,4,1\n5,6,0\n"), missing="drop")
+    assert ds.X.tolist() == [[3, 4], [5, 6]]
+
+
+def test_an_excel_sep_line_names_the_separator_and_no_pandas_warning_leaks(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load_dataset(_csv(tmp_path, "sep=;\na;b;label\n1;2;0\n3;4;1\n5;6;0\n"))
+        assert ds.X.tolist() == [[1, 2], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+        with pytest.raises(DataError, match="non-numeric value 'x' at line 4, column 'b'"):
+            load_dataset(_csv(tmp_path, "sep=;\na;b;label\n1;2;0\n3;x;1\n", name="x.csv"), sep=";")
+        with pytest.raises(DataError, match=r"the data rows have more fields than the header .* pass --sep"):
+            load_dataset(_csv(tmp_path, "a,b\n1,2,3\n4,5,6\n", name="w.csv"))
+
+
+def test_a_windows_1252_file_says_to_pass_its_encoding(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_bytes("Größe,b,label\n1,2,0\n3,4,1\n5,6,0\n".encode("cp1252"))
+    with pytest.raises(DataError, match="not a UTF-8 text file .*pass --encoding cp1252"):
+        load_dataset(path)
+    ds = load_dataset(path, encoding="cp1252")
+    assert ds.X.tolist() == [[1, 2], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        load_dataset(path, encoding="klingon")
+    with pytest.raises(DataError, match="--encoding applies to CSV and TSV files only"):
+        load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), encoding="cp1252")
+
+
+def test_a_column_given_two_roles_is_refused(tmp_path):
+    path = _csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataError, match="--label-column label and --drop label name the same column"):
+        load_dataset(path, label_column="label", drop=["label"])
+    with pytest.raises(DataError, match="--label-column a and --id-column a name the same column"):
+        load_dataset(path, label_column="a", id_column="a")

@@ -323,3 +323,46 @@ def test_collate_near_float32s_limit_is_no_traceback():
     X[:, 1] = rng.uniform(0.5, 1.0, 120) * MAX_ABS_VALUE
     est = EnhancedDetector(detector="IForest", program="random", fusion="collate", random_state=0).fit(X)
     assert np.isfinite(est.decision_scores_).all()
+
+
+# ------------------------------------------------------------------ the new-user walkthrough's M7
+@pytest.mark.parametrize("detector", [object(), 42])
+def test_an_object_that_is_no_detector_is_refused_before_scikit_learn_reads_it(rng, detector):
+    from das.collab.enhance import UnsupportedDetector
+
+    with pytest.raises(UnsupportedDetector, match=f"detector {type(detector).__name__} is not supported"):
+        EnhancedDetector(detector=detector, program="none").fit(_data(rng)[0])
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32, "a", np.random.default_rng(0)])
+def test_a_random_state_the_detectors_cannot_take_is_refused_in_das_words(rng, random_state):
+    with pytest.raises(ValueError, match=r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a numpy "
+                                         r"RandomState, got"):
+        EnhancedDetector(detector="IForest", program="none", random_state=random_state).fit(_data(rng)[0])
+
+
+def test_missing_and_text_values_of_X_are_placed_and_named(rng):
+    import pandas as pd
+
+    from das.detectors import DetectorInputError
+
+    X = rng.normal(size=(40, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float64")
+    frame.iloc[2, 2] = pd.NA
+    with pytest.raises(DetectorInputError, match=r"X has 1 NaN and 0 infinite values, first at \(row 2, "
+                                                 r"column 'c'\); drop or impute those rows"):
+        EnhancedDetector(detector="IForest", program="none").fit(frame)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(s="x", k=pd.Categorical(["u", "v"] * 20))
+    with pytest.raises(DetectorInputError, match=r"X column\(s\) 's', 'k' are not numbers"):
+        EnhancedDetector(detector="IForest", program="none").fit(frame)
+    est = EnhancedDetector(detector="IForest", program="none").fit(X)
+    X[3, 1] = np.nan
+    with pytest.raises(DetectorInputError, match=r"first at \(row 3, column 1\)"):
+        est.decision_function(X)
+
+
+def test_program_text_without_the_opt_in_is_named_as_program_text(rng, store_path):
+    with pytest.raises(ProgramRefused, match="program text that is not certified runs only with "
+                                             "allow_uncertified=True") as err:
+        EnhancedDetector(detector=ToyDetector(), program=HONEST, store=store_path).fit(_data(rng)[0])
+    assert "unknown program" not in str(err.value)

@@ -20,6 +20,16 @@ def default_jobs():
         return max(1, os.cpu_count() or 1)
 
 
+def check_executor(executor, n_jobs=None):
+    """Refuse an unknown executor or fewer than one job (a BenchError); returns the number of jobs."""
+    if executor not in EXECUTORS:
+        raise BenchError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    n_jobs = default_jobs() if n_jobs is None else int(n_jobs)
+    if n_jobs < 1:
+        raise BenchError(f"--jobs must be >= 1, got {n_jobs}")
+    return n_jobs
+
+
 def run_cells(cells, task, *, executor="joblib", n_jobs=None, scheduler=None):
     """Yield ``task(cell)`` for every cell, in completion order.
 
@@ -35,13 +45,9 @@ def run_cells(cells, task, *, executor="joblib", n_jobs=None, scheduler=None):
         Dask scheduler address; without it a local cluster of ``n_jobs``
         single-threaded worker processes is started and closed afterwards.
     """
-    if executor not in EXECUTORS:
-        raise BenchError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    n_jobs = check_executor(executor, n_jobs)
     if not cells:
         return
-    n_jobs = default_jobs() if n_jobs is None else int(n_jobs)
-    if n_jobs < 1:
-        raise BenchError(f"--jobs must be >= 1, got {n_jobs}")
     if executor == "joblib":
         yield from _joblib(cells, task, n_jobs)
     else:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from das.collab.bench.errors import BenchError
+from das.collab.bench.executors import check_executor, default_jobs
 from das.collab.bench.grid import DEFAULT_TIMEOUT, make_cells, run_grid
 from das.collab.bench.log import ResultLog
 from das.collab.bench.memory import TreeMemorySampler
@@ -58,8 +59,6 @@ def environment():
                                 cwd=Path(__file__).resolve().parents[2], timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    from das.collab.bench.executors import default_jobs
-
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus_usable": default_jobs(),
             "git_commit": commit, "packages": versions}
 
@@ -92,6 +91,7 @@ def run_benchmark(out_dir, datasets, detectors, seeds, methods, programs, *, exe
     cell_fn : callable, optional
         Replaces :func:`collab.bench.grid.evaluate_cell` (tests).
     """
+    check_executor(executor, n_jobs)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text((command or " ".join(["das"] + sys.argv[1:])) + "\n")

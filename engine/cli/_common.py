@@ -11,7 +11,7 @@ import numpy as np
 
 from das.collab.bench.errors import BenchError
 from das.collab.certification import ProgramRefused
-from das.collab.data import MISSING, DataError, DataWarning
+from das.collab.data import MISSING, DataError, DataWarning, check_column_roles
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
 from das.collab.threshold import ThresholdError
@@ -187,13 +187,16 @@ _DATA_OPTIONS = (
                       "among , ; tab |]."),
     click.option("--decimal", default=".", show_default=True, callback=_one_character,
                  help="CSV/TSV decimal mark (',' for 1,5)."),
+    click.option("--encoding", default="utf-8", show_default=True,
+                 help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,
                  help="Whether the CSV/TSV's first row names the columns [default: yes unless it is all numbers]."),
     click.option("--missing", type=click.Choice(MISSING), default="error", show_default=True,
                  help="Missing values: refuse, drop their rows, or fill with the column mean."),
 )
 #: The parameter names :func:`data_options` adds (a test checks every command that reads data has them).
-DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "header", "missing")
+DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "encoding", "header",
+                     "missing")
 
 
 def data_options(fn):
@@ -201,11 +204,16 @@ def data_options(fn):
 
     The command receives ``data_dir`` and ``read``, a dict of
     :func:`collab.data.load_dataset` options (``label_column``, ``sep``, ...).
+    A column given two roles (``--label-column X --drop X``) is a usage error.
     """
     @functools.wraps(fn)
-    def wrapper(*args, label_column, id_column, drop, sep, decimal, header, missing, **kwargs):
+    def wrapper(*args, label_column, id_column, drop, sep, decimal, encoding, header, missing, **kwargs):
+        try:
+            check_column_roles(label_column, id_column, drop)
+        except DataError as exc:
+            raise click.UsageError(str(exc), click.get_current_context()) from exc
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
-                "decimal": decimal, "header": header, "missing": missing}
+                "decimal": decimal, "encoding": encoding, "header": header, "missing": missing}
         return fn(*args, read=read, **kwargs)
 
     for option in reversed(_DATA_OPTIONS):

@@ -5,7 +5,8 @@ from das.collab.certification import available_programs, certified_programs
 from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
-from das.engine.cli._common import SEED, AliasOption, data_options, detector_option, echo, echo_json, json_option, store_option
+from das.engine.cli._common import (SEED, AliasOption, canonical_detector, data_options, detector_option, echo, echo_json,
+                                    json_option, store_option)
 
 
 def _programs(detectors, store_path):
@@ -29,6 +30,13 @@ def _seed_list(ctx, param, value):
         raise click.BadParameter(f"--seeds: expected comma-separated integers, got {value!r}") from None
 
 
+def _detector_list(ctx, param, value):
+    """Click callback: the registry's spelling of each comma-separated detector name (an unknown one: exit 2)."""
+    from das.collab.bench.runner import parse_list
+
+    return [canonical_detector(ctx, param, name) for name in parse_list(value, "detectors")]
+
+
 def _method_list(ctx, param, value):
     from das.collab.bench.runner import parse_list
 
@@ -43,7 +51,7 @@ def _method_list(ctx, param, value):
 @click.option("--data", "datasets", cls=AliasOption, aliases=("--datasets",), default=None,
               help="Comma-separated dataset names or paths (default: all in the data dir).")
 @detector_option(aliases=("--detectors",), default="PCA,IForest,OCSVM,ECOD,DRL", show_default=True,
-                 help="Comma-separated detector names.")
+                 callback=_detector_list, help="Comma-separated detector names.")
 @click.option("--seeds", default="0", show_default=True, callback=_seed_list,
               help="Comma-separated integer seeds.")
 @click.option("--methods", default=None, callback=_method_list,
@@ -51,7 +59,8 @@ def _method_list(ctx, param, value):
 @click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
               default="results/bench", show_default=True,
               help="Results directory (cells.jsonl is the cache: re-running resumes).")
-@click.option("--jobs", "n_jobs", type=int, default=None, help="Parallel cells (default: usable CPUs).")
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
+              help="Parallel cells (default: usable CPUs).")
 @click.option("--executor", type=click.Choice(["joblib", "dask"]), default="joblib", show_default=True,
               help="Local process pool (joblib) or Dask (optional extra das[dask]).")
 @click.option("--scheduler", default=None,
@@ -78,12 +87,11 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
     """
     from das.collab.bench.runner import parse_list, resolve_datasets, run_benchmark
 
-    dets = [detector_name(d) for d in parse_list(detector, "detectors")]
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
     needs_program = bool(PROGRAM_METHODS & set(methods))
-    programs = _programs(dets, store_path) if needs_program else {}
-    auto = {d: candidates(d, store_path) for d in dets} if "auto" in methods else None
-    result = run_benchmark(out_dir, data, dets, seeds, methods, programs, auto_candidates=auto, executor=executor,
+    programs = _programs(detector, store_path) if needs_program else {}
+    auto = {d: candidates(d, store_path) for d in detector} if "auto" in methods else None
+    result = run_benchmark(out_dir, data, detector, seeds, methods, programs, auto_candidates=auto, executor=executor,
                            n_jobs=n_jobs, timeout=timeout, retry_failed=retry_failed,
                            scale=None if scale == "none" else scale, scheduler=scheduler,
                            progress=not no_progress, read=read)
