@@ -19,6 +19,8 @@ def value_problem(values):
     A finite float64 beyond ``MAX_ABS_VALUE`` (1e300, say) turns into inf when
     the random forest converts it, so it is refused here, before any library sees it.
     """
+    if values.size == 0 or (-MAX_ABS_VALUE <= values.min() and values.max() <= MAX_ABS_VALUE):
+        return None  # two passes and no temporary: the common case (NaN makes min and max NaN)
     bad = int(values.size - np.count_nonzero(np.abs(values) <= MAX_ABS_VALUE))  # NaN compares False
     if bad:
         return f"{bad} non-finite values in float32 (NaN, inf or |x| > {MAX_ABS_VALUE:.4g})"

@@ -721,3 +721,14 @@ def test_the_spares_warm_up_is_not_the_runs_cpu():
             os.close(fd)
         caller.close()
         other.close()
+
+
+@pytest.mark.parametrize("values,bad", [
+    ([[0.0, 1.0], [-2.0, 3.0]], 0), ([], 0), ([-1e39, 0.0], 1), ([0.0, 1e39], 1), ([np.nan], 1),
+    ([-np.inf, 1.0], 1), ([np.inf, np.nan, -np.inf], 3), ([-3.4e38, 3.4e38], 0), ([np.nan, -1e300], 2),
+])
+def test_value_problem_counts_every_value_a_float32_library_cannot_hold(values, bad):
+    from das.sandbox.results import value_problem
+
+    problem = value_problem(np.asarray(values, dtype=np.float64))
+    assert (problem is None) if bad == 0 else problem.startswith(f"{bad} non-finite values")
