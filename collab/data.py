@@ -604,9 +604,13 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
                              decimal=decimal, codec=codec)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
-        missing_keys = [k for k in ("X", "y") if k not in arrays]
-        if missing_keys:
-            raise DataError(f"{path}: missing key(s) {missing_keys}; found keys {sorted(arrays)}")
+        if "X" not in arrays:
+            raise DataError(f"{path}: missing key 'X' (and {'' if 'y' in arrays else 'no '}'y'); "
+                            f"found keys {sorted(arrays)}")
+        if "y" not in arrays:  # as a table without a label column: scores only
+            warnings.warn(f"{path.name}: no key 'y': read as unlabeled (keys found: {sorted(arrays)})",
+                          DataWarning, stacklevel=2)
+            arrays["y"] = None
     X = _as_features(arrays["X"], path, missing, arrays.get("columns"), arrays.get("first_line"))
     arrays = _handle_missing(dict(arrays, X=X), missing, path)
     X = arrays["X"]
@@ -730,9 +734,9 @@ def split_dataset(ds, scale="standard", require_anomaly=True):
     ds : Dataset
     scale : {"standard", "minmax", None}, default="standard"
     require_anomaly : bool, default=True
-        Refuse labeled data without any anomaly (nothing to evaluate).
-        Unlabeled data (``ds.y is None``) is split as if all rows were
-        normal, with ``y_test = None``.
+        Refuse data without any anomaly: unlabeled, or no label 1 (nothing
+        to evaluate). When False, unlabeled data (``ds.y is None``) is split
+        as if all rows were normal, with ``y_test = None``.
 
     Returns
     -------
@@ -741,15 +745,18 @@ def split_dataset(ds, scale="standard", require_anomaly=True):
     Raises
     ------
     DataError
-        Unknown scale, fewer than two normal samples, or no anomaly when
-        ``require_anomaly``.
+        Unknown scale, fewer than two normal samples, or no labels or no
+        anomaly when ``require_anomaly``.
     """
     if scale not in SCALES:
         raise DataError(f"unknown scale {scale!r}; choose from {SCALES}")
     X = np.asarray(ds.X, dtype=np.float64)  # a Dataset built by hand may hold ints
     n = len(X)
     y = np.zeros(n, dtype=np.int64) if ds.y is None else np.asarray(ds.y).ravel().astype(np.int64)
-    if require_anomaly and ds.y is not None and not y.any():
+    if require_anomaly and ds.y is None:
+        raise DataError(f"{ds.name}: no labels, so there is nothing to evaluate (a table needs a label "
+                        "column, an .npz/.mat file a key 'y')")
+    if require_anomaly and not y.any():
         raise DataError(f"{ds.name}: no anomaly (no label 1), so there is nothing to evaluate")
     normal = np.flatnonzero(y == 0)
     if len(normal) < 2:

@@ -126,9 +126,11 @@ def test_split_errors():
         split_dataset(_ds(X, [0, 0, 1, 0]), scale="zscore")
 
 
-def test_unlabeled_split_has_no_test_labels():
-    split = split_dataset(_ds(np.arange(10.0).reshape(5, 2), None))
+def test_unlabeled_split_has_no_test_labels_and_nothing_to_evaluate():
+    split = split_dataset(_ds(np.arange(10.0).reshape(5, 2), None), require_anomaly=False)
     assert split.y_test is None and len(split.X_train) == 2 and len(split.X_test) == 3
+    with pytest.raises(DataError, match="no labels, so there is nothing to evaluate"):
+        split_dataset(_ds(np.arange(10.0).reshape(5, 2), None))
 
 
 # ------------------------------------------------------------------ fingerprint
@@ -159,8 +161,8 @@ def test_fingerprint_changes_with_any_value_order_or_label():
 
 # ------------------------------------------------------------------ bad files
 @pytest.mark.parametrize("arrays, message", [
-    ({"X": np.ones((3, 2))}, r"missing key\(s\) \['y'\]; found keys \['X'\]"),
-    ({"data": np.ones((3, 2)), "label": np.zeros(3)}, r"missing key\(s\) \['X', 'y'\]; found keys \['data', 'label'\]"),
+    ({"data": np.ones((3, 2)), "label": np.zeros(3)}, r"missing key 'X' \(and no 'y'\); found keys \['data', 'label'\]"),
+    ({"y": np.zeros(3)}, r"missing key 'X' \(and 'y'\); found keys \['y'\]"),
     ({"X": np.ones(3), "y": np.zeros(3)}, r"X must be 2-D \(n_samples, n_features\); got shape \(3,\)"),
     ({"X": np.ones((2, 2, 2)), "y": np.zeros(2)}, r"X must be 2-D .* got shape \(2, 2, 2\)"),
     ({"X": np.array([["a", "b"], ["c", "d"]]), "y": np.zeros(2)}, "X must be numeric; got dtype <U1"),
@@ -174,6 +176,12 @@ def test_fingerprint_changes_with_any_value_order_or_label():
 def test_bad_npz_files_name_the_problem(tmp_path, arrays, message):
     with pytest.raises(DataError, match=message):
         load_dataset(_npz(tmp_path, **arrays))
+
+
+def test_an_npz_without_y_is_read_as_unlabeled_with_a_warning(tmp_path):
+    with pytest.warns(DataWarning, match=r"no key 'y': read as unlabeled \(keys found: \['X'\]\)"):
+        ds = load_dataset(_npz(tmp_path, X=np.arange(8.0).reshape(4, 2)))
+    assert ds.y is None and ds.X.shape == (4, 2)
 
 
 def test_nan_and_inf_are_counted_and_located(tmp_path):
