@@ -142,7 +142,7 @@ def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
 
 def test_store_env_var(seeded, tmp_path, monkeypatch):
     monkeypatch.setenv("DAS_STORE", str(tmp_path / "empty.sqlite"))
-    assert "no programs" in run("programs", "list")
+    assert "certified on first use" in run("programs", "list")
 
 
 def test_errors_are_clean_messages(seeded, tmp_path):

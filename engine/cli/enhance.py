@@ -66,12 +66,14 @@ def _summary(res, out):
 @json_option
 def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, labels, out,
             score_all, explain, as_json):
-    """Enhance DETECTOR on a dataset with its certified synthesis program.
+    """Enhance DETECTOR on a dataset, or keep it where nothing is expected to help.
 
     Splits the data (normals in file order: first half trains; test = second
-    half + all anomalies), fits the detector, synthesizes hard anomalies in the
-    sandbox, trains the enhancement classifier, fuses the scores and records a
-    run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
+    half + all anomalies) and fits the detector. The default --program auto
+    chooses, label-free on the training half, between no enhancement, random
+    outliers and the certified programs (--explain says why); an enhancement
+    synthesizes hard anomalies in the sandbox, trains the classifier, fuses the
+    scores and records a run in the store. With labels, prints base vs enhanced AUC-PR / AUC-ROC.
     To score every row of your own data, see `das score`.
     """
     if score_all and not out:

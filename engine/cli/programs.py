@@ -60,7 +60,8 @@ def list_cmd(detector, status, store_path, as_json):
     verification; certification needs the bounds of both above 0).
     """
     if not _store_file(store_path).exists():  # nothing to list, and nothing made at a mistyped path
-        echo_json([]) if as_json else echo(f"no programs (no store at {_store_file(store_path)} yet)")
+        echo_json([]) if as_json else echo(f"no programs (no store at {_store_file(store_path)} yet; the bundled "
+                                           "programs are certified on first use: das demo, das enhance or das score)")
         return
     with _open(store_path) as store:
         recs = store.list(detector=detector, status=status)
@@ -74,7 +75,8 @@ def list_cmd(detector, status, store_path, as_json):
         echo_json(rows)
         return
     if not rows:
-        echo("no programs")
+        echo("no programs" + ("" if detector or status else " (the bundled programs are certified on first use: "
+                                                          "das demo, das enhance or das score)"))
         return
     echo(f"{'sha256':<12}  {'detector':<8} {'status':<9} {'borderline':>10} {'useful':>7} {'bound':>7}  "
          f"{'default':<7}  "
