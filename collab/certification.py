@@ -24,12 +24,17 @@ What a certificate promises against an adversary who has read this code:
   :data:`USEFUL_SEEDS` independent seeds x the suite's datasets by
   :data:`USEFUL_RULE`: the one-sided 90 % Student-t lower confidence bound
   of the mean per-unit margin (and borderline position) must be above 0.
-- *Another draw.* Verifying a program again under the same suite adds units
-  instead of replacing them: ``useful`` and ``borderline`` are judged on the
-  units of its last :data:`POOLED_VERIFICATIONS` verifications together
-  (:meth:`Certification.verify`). A rejected program verified again and again
-  is not re-rolled until a lucky draw passes, and one unlucky draw does not
-  revoke a certified one: the verdict converges to what the program is.
+- *Another draw.* Verifying a program again under the same suite (a seed
+  drawn from the OS) adds units instead of replacing them: ``useful`` and
+  ``borderline`` are judged on the units of all its drawn verifications
+  together (:meth:`Certification.pooled`), the k-th at confidence
+  ``1 - 0.10 / k**2`` (:func:`look_confidence`), so that all the looks together
+  certify a program with no gain at most ~16 % of the time however often it is
+  verified, and one unlucky draw does not revoke a certified program. A
+  verification at a seed the caller gave is a replay: judged on its own
+  units, never pooled (a seed someone chose is a suite they could know).
+  Each borderline unit counts within [-1, 2] (:data:`BORDERLINE_RANGE`): rows
+  put absurdly far out cannot carry the mean.
 
 The bundled programs (:data:`BUNDLED_PROGRAMS`) are the engine's replay corpus
 run through its generate → audit → verify loop, exported as a program bundle
@@ -85,10 +90,19 @@ USEFUL_CONFIDENCE = 0.90
 #: The rule, as reports and the README state it.
 USEFUL_RULE = (f"one-sided {USEFUL_CONFIDENCE:.0%} Student-t lower confidence bound of the mean over "
                f"{USEFUL_SEEDS} seeds x the suite's datasets (one value per seed and dataset) above 0, "
-               "for the useful margin and the borderline position; a unit without rows fails useful; "
-               "the units of a program's verifications under one suite version are pooled")
-#: Most verifications (under the current suite, the newest included) whose units a verdict pools.
-POOLED_VERIFICATIONS = 10
+               "for the useful margin and the borderline position (each unit within [-1, 2]); a unit "
+               "without rows fails useful; the units of a program's verifications at drawn seeds under "
+               "one suite version are pooled, the k-th judged at confidence 1 - 0.10 / k^2")
+#: Each unit's borderline position counts within this range (0: a typical normal row, 1: a typical random
+#: outlier): a few rows put absurdly far out cannot carry the mean.
+BORDERLINE_RANGE = (-1.0, 2.0)
+
+
+def look_confidence(looks):
+    """The confidence of the ``looks``-th pooled verdict: ``1 - (1 - USEFUL_CONFIDENCE) / looks**2``, so
+    that over every look the chance of certifying a program with no gain stays below
+    ``(1 - USEFUL_CONFIDENCE) * pi**2 / 6`` (~16 %), however often it is verified."""
+    return 1.0 - (1.0 - USEFUL_CONFIDENCE) / max(1, int(looks)) ** 2
 #: Planted anomalies per kind, as a share of the held-out rows, on each suite dataset.
 USEFUL_RATE = 0.2
 
@@ -119,6 +133,8 @@ class Usefulness:
     per_seed: dict
     seconds: float
     drawn: tuple = ()  # the seeds this verification drew, where per_seed also pools earlier ones
+    looks: int = 1  # the verifications pooled (this one included)
+    chosen: bool = False  # the caller gave the seed: a replay, never pooled
 
     def _units(self):
         return [e for per_dataset in self.per_seed.values() for e in per_dataset.values()]
@@ -135,8 +151,8 @@ class Usefulness:
 
     @property
     def borderlines(self):
-        """Per unit that ran: the borderline position of the program's rows."""
-        return [e["borderline"] for e in self._units() if "error" not in e]
+        """Per unit that ran: the borderline position of the program's rows, within :data:`BORDERLINE_RANGE`."""
+        return [float(np.clip(e["borderline"], *BORDERLINE_RANGE)) for e in self._units() if "error" not in e]
 
     @property
     def means(self):
@@ -156,7 +172,7 @@ class Usefulness:
     @property
     def lower_bound(self):
         """Lower confidence bound of the mean unit margin (-inf when any unit failed)."""
-        return -np.inf if self.errors else lower_bound(self.margins)
+        return -np.inf if self.errors else lower_bound(self.margins, look_confidence(self.looks))
 
     @property
     def borderline(self):
@@ -166,7 +182,7 @@ class Usefulness:
     @property
     def borderline_bound(self):
         """Lower confidence bound of the mean borderline position."""
-        return lower_bound(self.borderlines)
+        return lower_bound(self.borderlines, look_confidence(self.looks))
 
     @property
     def useful(self):
@@ -181,9 +197,11 @@ class Usefulness:
     def summary(self):
         """One line: the margin and the borderline position with their bounds, and the units."""
         units = f"{len(self.per_seed)} seeds x {len(self._units()) // max(len(self.per_seed), 1)} datasets"
+        if self.looks > 1:
+            units += f", {self.looks} verifications pooled"
         if self.margin is None:
             return f"no unit ran ({units})"
-        conf = f"{USEFUL_CONFIDENCE:.0%}"
+        conf = f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
         fails = f", {self.errors} unit(s) without rows" if self.errors else ""
         return (f"useful margin {self.margin:+.4f} ({conf} lower bound {_signed(self.lower_bound)}), "
                 f"borderline {self.borderline:+.3f} ({conf} lower bound {_signed(self.borderline_bound)}) "
@@ -191,16 +209,18 @@ class Usefulness:
 
     def to_dict(self):
         """The figures a report keeps (JSON: infinite bounds become None)."""
+        drawn = self.drawn or tuple(self.per_seed)
         return {"rule": USEFUL_RULE, "seeds": [int(s) for s in self.per_seed],
-                "drawn": [int(s) for s in (self.drawn or self.per_seed)],
+                "drawn": [int(s) for s in drawn], "looks": self.looks, "chosen_seed": self.chosen,
+                "confidence": look_confidence(self.looks),
                 "margin": _finite(self.margin), "lower_bound": _finite(self.lower_bound),
                 "borderline": _finite(self.borderline), "borderline_lower_bound": _finite(self.borderline_bound),
-                "means": self.means, "per_seed": {str(s): e for s, e in self.per_seed.items()},
+                "means": self.means, "per_seed": {str(s): self.per_seed[s] for s in drawn},
                 "cpu_s": round(self.seconds, 3)}
 
     def properties(self):
         """The two results as property-suite entries (``name, passed, value, threshold, detail``)."""
-        conf = f"{USEFUL_CONFIDENCE:.0%}"
+        conf = f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
         return [
             {"name": "useful", "passed": self.useful,
              "value": {"margin": _rounded(self.margin), "lower_bound": _rounded(self.lower_bound)},
@@ -419,12 +439,12 @@ def verify_with_usefulness(source, detector, seed=None):
 
 
 def _stored_units(verification):
-    """``{seed: {dataset: unit}}`` of the seeds a recorded verification drew (not those it pooled);
-    {} where it has none or they are malformed (a unit needs base, random and program AUC-PR
-    per kind and its borderline position, or an error)."""
+    """``{seed: {dataset: unit}}`` of the seeds a recorded verification drew from the OS (not those it
+    pooled); {} where the caller chose its seed, or its units are missing or malformed (a unit
+    needs base, random and program AUC-PR per kind and its borderline position, or an error)."""
     usefulness = _usefulness_of(verification)
     found, drawn = usefulness.get("per_seed"), usefulness.get("drawn")
-    if not isinstance(found, dict) or not isinstance(drawn, list):
+    if not isinstance(found, dict) or not isinstance(drawn, list) or usefulness.get("chosen_seed") is not False:
         return {}
     units = {}
     for seed, per_dataset in found.items():
@@ -508,25 +528,31 @@ class Certification:
         from das.sandbox.datasets import draw_seed
 
         rec = self.store.get(sha)
-        seed = draw_seed() if seed is None else int(seed)
+        chosen = seed is not None
+        seed = int(seed) if chosen else draw_seed()
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
-        return self.record(sha, self.pooled(sha, report))
+        return self.record(sha, self.pooled(sha, report, chosen=chosen))
 
-    def pooled(self, sha, report):
-        """``report`` with its ``useful`` and ``borderline`` judged on the units of ``sha``'s last
-        :data:`POOLED_VERIFICATIONS` verifications under the current suite (this one included;
-        a seed seen twice counts once). Reports of other verifiers, and ones whose sandbox
-        suite failed, are returned as they are."""
+    def pooled(self, sha, report, chosen=False):
+        """``report`` with its ``useful`` and ``borderline`` judged on its units and those of
+        every earlier verification of ``sha`` at a drawn seed under the current suite (a seed
+        seen twice counts once), at the confidence of that many looks (:func:`look_confidence`).
+
+        ``chosen``: the caller gave the seed; the report is judged on its own units and marked,
+        so that it is never pooled. Reports of other verifiers, and ones whose sandbox suite
+        failed, are returned as they are.
+        """
         if not isinstance(report, ServiceReport) or report.usefulness is None:
             return report
-        if report.suite_version != self.suite_version:
-            return report
-        per_seed = {}
-        earlier = [v for v in self.store.verifications(sha) if v.suite_version == self.suite_version]
-        for ver in earlier[-(POOLED_VERIFICATIONS - 1):] if POOLED_VERIFICATIONS > 1 else []:
-            per_seed.update(_stored_units(ver))
-        per_seed.update(report.usefulness.per_seed)
-        useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(report.usefulness.per_seed))
+        own = report.usefulness.per_seed
+        if chosen or report.suite_version != self.suite_version:
+            useful = Usefulness(own, report.usefulness.seconds, chosen=chosen)
+        else:
+            earlier = [_stored_units(v) for v in self.store.verifications(sha) if v.suite_version == self.suite_version]
+            earlier = [units for units in earlier if units and not set(units) <= set(own)]
+            per_seed = {seed: unit for units in earlier for seed, unit in units.items()}
+            per_seed.update(own)
+            useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(own), looks=1 + len(earlier))
         return replace(report, usefulness=useful,
                        passed=bool(report.sandbox.passed and useful.useful and useful.is_borderline))
 

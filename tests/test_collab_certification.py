@@ -362,53 +362,111 @@ UNLUCKY = [-0.01, 0.0, -0.02, 0.01, -0.015, 0.005]   # fails on its own
 POOR = [-0.06, -0.05, -0.07, -0.04, -0.055, -0.065]  # clearly worse than base
 
 
-def test_one_unlucky_draw_does_not_revoke_a_certified_program(store):
+@pytest.fixture
+def drawn(monkeypatch):
+    """Make the OS's seed draws ``seeds``, in order: ``drawn(1, 2, 3)``."""
+    from das.sandbox import datasets
+
+    def draws(*seeds):
+        queue = list(seeds)
+        monkeypatch.setattr(datasets, "draw_seed", lambda: queue.pop(0))
+
+    return draws
+
+
+def test_one_unlucky_draw_does_not_revoke_a_certified_program(store, drawn):
     sha = store.add(SRC, "IForest")
     cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: LUCKY, 2: UNLUCKY}))
-    assert cert.verify(sha, seed=1).passed
+    drawn(1, 2)
+    assert cert.verify(sha).passed
     assert not pooling_verifier({2: UNLUCKY})(SRC, "IForest", seed=2).passed  # alone it fails
-    ver = cert.verify(sha, seed=2)
+    ver = cert.verify(sha)
     assert ver.passed and store.get(sha).status == "certified"
-    assert sorted(ver.report["usefulness"]["seeds"]) == [1, 2]
+    useful = ver.report["usefulness"]
+    assert sorted(useful["seeds"]) == [1, 2] and useful["drawn"] == [2] and list(useful["per_seed"]) == ["2"]
+    assert useful["looks"] == 2 and useful["confidence"] == pytest.approx(0.975)
 
 
-def test_verifying_again_is_not_a_reroll_of_a_rejected_program(store):
+def test_verifying_again_is_not_a_reroll_of_a_rejected_program(store, drawn):
     sha = store.add(SRC, "IForest")
     cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: POOR, 2: LUCKY, 3: LUCKY}))
-    assert not cert.verify(sha, seed=1).passed
-    assert not cert.verify(sha, seed=2).passed  # a lucky draw alone would certify it
+    drawn(1, 2)
+    assert not cert.verify(sha).passed
+    assert not cert.verify(sha).passed  # a lucky draw alone would certify it
     assert store.get(sha).status == "rejected"
-    assert cert.verify(sha, seed=2).report["usefulness"]["seeds"] == [1, 2]  # a replayed seed adds nothing
 
 
-def test_pooling_keeps_to_the_suite_and_the_window(store, monkeypatch):
-    from das.collab import certification
+def test_a_chosen_seed_is_a_replay_judged_alone_and_never_pooled(store, drawn):
+    # The red team's F01: an author who picks the seed knows the suite's arrays; a program
+    # tuned to them must not be certified for good by it, nor kept certified by its units.
+    sha = store.add(SRC, "IForest")
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({7: LUCKY, 1: POOR, 2: POOR}))
+    ver = cert.verify(sha, seed=7)
+    assert ver.passed and ver.report["usefulness"]["chosen_seed"] is True  # a replay's own verdict
+    drawn(1, 2)
+    first = cert.verify(sha)
+    assert not first.passed and store.get(sha).status == "revoked"
+    assert first.report["usefulness"]["seeds"] == [1] and first.report["usefulness"]["looks"] == 1
+
+
+def test_every_drawn_verification_is_pooled_at_a_tighter_confidence(store, drawn):
+    from das.collab.certification import look_confidence
 
     sha = store.add(SRC, "IForest")
-    Certification(store, suite_version="s0", verifier=pooling_verifier({1: POOR}, suite="s0")).verify(sha, seed=1)
-    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({2: LUCKY, 3: LUCKY, 4: POOR}))
-    assert cert.verify(sha, seed=2).passed  # the older suite's units are not pooled
-    monkeypatch.setattr(certification, "POOLED_VERIFICATIONS", 2)
-    cert.verify(sha, seed=3)
-    assert sorted(cert.verify(sha, seed=4).report["usefulness"]["seeds"]) == [3, 4]
+    draws = {s: LUCKY for s in range(1, 13)}
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier(draws, suite="s1"))
+    drawn(0, *range(1, 13))
+    Certification(store, suite_version="s0", verifier=pooling_verifier({0: POOR}, suite="s0")).verify(sha)
+    for k in range(1, 13):
+        useful = cert.verify(sha).report["usefulness"]
+    assert sorted(useful["seeds"]) == list(range(1, 13)) and useful["looks"] == 12  # the older suite's left out
+    assert [look_confidence(k) for k in (1, 2, 10)] == pytest.approx([0.9, 0.975, 0.999])
+
+
+def test_a_second_look_must_clear_the_tighter_bound(store, drawn):
+    from das.collab.certification import lower_bound
+
+    first, second = [0.03, -0.01, 0.035, -0.015, 0.03, -0.01], [0.032, -0.012, 0.033, -0.013, 0.031, -0.011]
+    assert lower_bound(first + second, 0.90) > 0 > lower_bound(first + second, 0.975)
+    sha = store.add(SRC, "IForest")
+    drawn(1, 2)
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: first, 2: second}))
+    cert.verify(sha)
+    ver = cert.verify(sha)
+    assert not ver.passed and ver.report["usefulness"]["looks"] == 2  # at 90 % it would pass
+
+
+def test_borderline_units_count_within_their_range():
+    from das.collab.certification import BORDERLINE_RANGE
+
+    far = _units(1, LUCKY, borderline=1e38)
+    assert far.borderline == BORDERLINE_RANGE[1] and far.borderlines == [BORDERLINE_RANGE[1]] * len(LUCKY)
+    mixed = _units(1, LUCKY, borderline=-5.0)
+    mixed.per_seed[1]["d0"]["borderline"] = 1e38  # one absurd unit does not carry the others
+    assert not mixed.is_borderline
 
 
 @pytest.mark.parametrize("stored", [
-    {"usefulness": {"per_seed": {"x": {}}, "drawn": [1]}},
+    {"usefulness": {"per_seed": {"x": {}}, "chosen_seed": False, "drawn": [1]}},
     {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": 0.4}, "random": {"local": 0.1},
-                                              "program": {"local": 0.0}, "borderline": 0.0}}}}},  # no "drawn"
+                                              "program": {"local": 0.0}, "borderline": 0.0}}},
+                    "chosen_seed": False}},  # no "drawn"
+    {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": 0.4}, "random": {"local": 0.1},
+                                              "program": {"local": 0.0}, "borderline": 0.0}}},
+                    "drawn": [5]}},  # no "chosen_seed": an older report
     {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": "high"}, "random": {}, "program": {},
-                                              "borderline": 1.0}}}, "drawn": [5]}},
+                                              "borderline": 1.0}}}, "chosen_seed": False, "drawn": [5]}},
     {"usefulness": {"per_seed": {"5": {"d0": {"base": {"local": 1e999}, "random": {"local": 0.1},
-                                              "program": {"local": 1.0}, "borderline": 1.0}}}, "drawn": [5]}},
-    {"usefulness": {"per_seed": [1, 2], "drawn": [1]}},
-    {"usefulness": {"per_seed": {"5": {"d0": {"error": "no rows"}}}, "drawn": ["5"]}},
+                                              "program": {"local": 1.0}, "borderline": 1.0}}}, "chosen_seed": False, "drawn": [5]}},
+    {"usefulness": {"per_seed": [1, 2], "chosen_seed": False, "drawn": [1]}},
+    {"usefulness": {"per_seed": {"5": {"d0": {"error": "no rows"}}}, "chosen_seed": False, "drawn": ["5"]}},
 ])
-def test_malformed_stored_units_are_not_pooled(store, stored):
+def test_malformed_stored_units_are_not_pooled(store, stored, drawn):
     sha = store.add(SRC, "IForest")
     store.record_verification(sha, stored, passed=False, suite_version="s1")
-    ver = Certification(store, suite_version="s1", verifier=pooling_verifier({2: LUCKY})).verify(sha, seed=2)
-    assert ver.passed and ver.report["usefulness"]["seeds"] == [2]
+    drawn(2)
+    ver = Certification(store, suite_version="s1", verifier=pooling_verifier({2: LUCKY})).verify(sha)
+    assert ver.passed and ver.report["usefulness"]["seeds"] == [2] and ver.report["usefulness"]["looks"] == 1
 
 
 def test_a_report_that_reading_would_refuse_is_not_stored(store):
