@@ -382,11 +382,22 @@ def _guess(header, taken, looks_like, what, option, path):
     found = [j for j in range(len(header)) if j not in taken and looks_like(j)]
     if len(found) > 1:
         raise DataError(f"{path}: several columns look like the {what} "
-                        f"({', '.join(repr(header[j]) for j in found)}); pass {option} NAME")
+                        f"({', '.join(repr(header[j]) for j in found)}); pass {option} NAME "
+                        "(and --drop the others)")
     if found and not (what == "label" and header[found[0]] in DEFAULT_LABEL_COLUMNS):
         warnings.warn(f"{path.name}: column {header[found[0]]!r} taken as the {what}, not a feature "
                       f"(pass {option} to choose another, or --drop it)", DataWarning, stacklevel=5)
     return found[0] if found else None
+
+
+def _check_roles(names, label, ident, dropped, path):
+    """Refuse a column that the options name in two roles however they spell it (label, id, dropped)."""
+    roles = {}
+    for role, j in [("the label", label), ("the row ids", ident), *(("dropped", j) for j in dropped)]:
+        if j is not None and roles.setdefault(j, role) != role:
+            raise DataError(f"{path}: column {names[j]!r} would be {roles[j]} and {role}: a column is the "
+                            "label, the row ids or dropped, not two of these (see --label-column, "
+                            "--id-column, --drop)")
 
 
 def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal=".",
@@ -406,7 +417,12 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     else:
         ident = _guess(names, taken, lambda j: _id_like(names[j]) or _holds_uuids(frame.iloc[:, j]),
                        "id", "--id-column", path)
+    _check_roles(names, label, ident, dropped, path)
     features = [j for j in range(len(names)) if j not in taken | {ident}]
+    also_ids = [names[j] for j in features if _id_like(names[j])]
+    if also_ids:  # a row counter as a feature learns the file's order (anomalies often come last)
+        raise DataError(f"{path}: column(s) {', '.join(map(repr, also_ids))} also look like row ids, not "
+                        f"features: --drop {' --drop '.join(also_ids)} (or choose it with --id-column)")
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
     column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, **kw)  # noqa: E731

@@ -95,6 +95,10 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     (("--detector", "IForest", "--data", "/nonexistent/x.npz"), "x.npz", 1),
     (("-d", "IForest", "--out", "/nonexistent/dir/scores.csv"), "directory /nonexistent/dir does not exist", 2),
     (("-d", "IForest", "--program", "cetrified"), "unknown program 'cetrified'", 1),
+    # the second walkthrough's M2/M3: checked before the work, never a traceback or a file named like a directory
+    (("-d", "IForest", "--out", "/proc/scores.csv"), "cannot write in /proc", 2),
+    (("-d", "IForest", "--out", ""), "'' is not a file name", 2),
+    (("-d", "IForest", "--out", "/tmp/das-no-such-dir/"), "is not a file name", 2),
 ])
 def test_bad_input_is_a_clean_error(odds_dir, store_path, args, message, code):
     argv = ["enhance", "--data", str(odds_dir / "wine.npz"), "--store", str(store_path), *args]

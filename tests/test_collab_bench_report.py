@@ -149,6 +149,15 @@ def test_cli_bench_bad_input_is_a_clean_error(tmp_path, extra, message, code):
     assert message in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("command", ["bench", "report"])
+def test_an_out_dir_where_nothing_can_be_written_is_refused_first(tmp_path, command):
+    (tmp_path / "file").write_text("x")
+    for bad, message in [("/proc/das-results", "cannot write in /proc"), (str(tmp_path / "file" / "sub"), "is not a directory")]:
+        argv = ["bench", "--data-dir", str(tmp_path), "--methods", "base"] if command == "bench" else ["report", str(tmp_path)]
+        res = CliRunner().invoke(main, [*argv, "--out-dir", bad])
+        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
 def test_cli_report_on_missing_results_is_clean(tmp_path):
     res = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "rep")])
     assert res.exit_code == 1 and "no benchmark results" in res.output

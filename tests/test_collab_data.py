@@ -488,6 +488,29 @@ def test_id_columns_named_like_keys_are_never_features(tmp_path, name):
     assert ds.X.tolist() == [[1, 2], [3, 4]] and ds.id_name == name and ds.ids.tolist() == ["17", "42"]
 
 
+def test_an_id_like_column_is_never_a_feature_beside_the_chosen_id(tmp_path):
+    # The walkthrough's H1: with --id-column customer_id, a row counter 'id' became a feature.
+    path = _csv(tmp_path, "id,customer_id,a,label\n0,C1,1,0\n1,C2,2,0\n2,C3,3,1\n")
+    with pytest.raises(DataError, match=r"several columns look like the id .*--drop the others"):
+        load_dataset(path)
+    with pytest.raises(DataError, match=r"column\(s\) 'id' also look like row ids, not features: --drop id"):
+        load_dataset(path, id_column="customer_id")
+    with pytest.raises(DataError, match=r"'customer_id' also look like row ids"):  # a feature named as the id
+        load_dataset(path, id_column="a", drop=["id"])
+    ds = load_dataset(path, id_column="customer_id", drop=["id"])
+    assert ds.X.tolist() == [[1], [2], [3]] and ds.ids.tolist() == ["C1", "C2", "C3"]
+
+
+@pytest.mark.parametrize("roles", [
+    {"label_column": "LABEL", "drop": ["label"]}, {"id_column": "CUSTOMER_ID", "drop": ["customer_id"]},
+    {"label_column": "Label", "id_column": "label"}, {"id_column": "label"},  # the label found by its name
+])
+def test_a_column_in_two_roles_is_refused_however_it_is_spelled(tmp_path, roles):
+    path = _csv(tmp_path, "customer_id,a,label\nC1,1,0\nC2,2,0\nC3,3,1\n")
+    with pytest.raises(DataError, match=r"would be .* and .*: a column is the label, the row ids or dropped"):
+        load_dataset(path, **roles)
+
+
 def test_a_column_of_uuids_is_an_id_whatever_its_name(tmp_path):
     text = ("key,a,b\n"
             "6f1c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6,1,2\n"

@@ -2,7 +2,9 @@
 import functools
 import json
 import math
+import os
 import sqlite3
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -143,20 +145,48 @@ def canonical_detector(ctx, param, value):
         raise click.BadParameter(str(exc), ctx, param) from exc
 
 
-def _writable_file(ctx, param, value):
-    """Refuse an output file whose directory is missing before any work is done."""
+def writable_file(ctx, param, value):
+    """Refuse, before any work is done, an output file that could not be written: no name, a
+    directory, a missing directory, or one where no file can be made."""
     if value is None:
         return None
+    if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
+        raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
     parent = Path(value).expanduser().resolve().parent
     if not parent.is_dir():
         raise click.BadParameter(f"directory {parent} does not exist", ctx, param)
+    _check_can_write_in(parent, ctx, param)
     return value
+
+
+def writable_dir(ctx, param, value):
+    """Refuse, before any work is done, an output directory that could not be made or written in
+    (its nearest existing ancestor is where it would be made); nothing is created here."""
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise click.BadParameter(f"{existing} is not a directory", ctx, param)
+    _check_can_write_in(existing, ctx, param)
+    return value
+
+
+def _check_can_write_in(directory, ctx, param):
+    """A file made and removed in ``directory``: the one test permissions, read-only or
+    virtual file systems (``/proc``) all answer."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".das-probe-")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write in {directory}: {exc.strerror or exc}", ctx, param) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def out_file_option(help, **attrs):
     """``--out FILE``: a file to write, whose directory must exist (checked before the work)."""
     # No explicit default=None: click 8.5 then skips the required check, and the work ran before failing.
-    return click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=_writable_file,
+    return click.option("--out", type=click.Path(dir_okay=False, writable=True), callback=writable_file,
                         help=help, **attrs)
 
 

@@ -6,7 +6,7 @@ from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
 from das.engine.cli._common import (SEED, AliasOption, canonical_detector, data_options, detector_option, echo, echo_json,
-                                    json_option, store_option)
+                                    json_option, store_option, writable_dir)
 
 
 def _programs(detectors, store_path):
@@ -57,6 +57,7 @@ def _method_list(ctx, param, value):
 @click.option("--methods", default=None, callback=_method_list,
               help="Comma-separated subset of methods (default: all).")
 @click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
+              callback=writable_dir,
               default="results/bench", show_default=True,
               help="Results directory (cells.jsonl is the cache: re-running resumes).")
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
@@ -111,6 +112,7 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
 @click.command("report")
 @click.argument("results", type=click.Path(exists=True))
 @click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
+              callback=writable_dir,
               required=True, help="Report directory.")
 @click.option("--figure-data", "figure_datasets", cls=AliasOption, aliases=("--figure-datasets",), default=None,
               help="Comma-separated datasets for the score-density and embedding figures (recomputed).")

@@ -14,6 +14,7 @@ from das.engine.cli._common import (
     read_program_file,
     store_option,
     verification_seed_option,
+    writable_file,
 )
 from das.engine.verdict import failed_properties, format_report
 from das.program_store import (ProgramNotFound, ProgramStore, StoreError, TamperedProgram, default_store_path,
@@ -322,7 +323,7 @@ def revoke(sha, reason, store_path, as_json):
 @programs.command("export")
 @click.option("--sha", "shas", multiple=True, help="Program to export (repeatable; prefix ok).")
 @detector_option(default=None, callback=canonical_detector, help="Export every certified program of this detector.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=writable_file, help="Bundle file to write.")
 @store_option
 @json_option
 def export(shas, detector, out, store_path, as_json):
