@@ -767,7 +767,8 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
     ``"none"``/``"random"``: the label-free baselines; ``"certified"``:
     :meth:`Certification.ensure` (bundled programs certified on first use); a
     sha256 or unique prefix: :meth:`Certification.resolve`. Any other text is
-    program text: refused unless ``allow_uncertified`` (then it runs, audited
+    program text: the text of a program the store holds certified is that
+    program (:meth:`Certification.resolve`); other text is refused unless ``allow_uncertified`` (then it runs, audited
     and only in the sandbox, with an :class:`UncertifiedProgramWarning`), and
     refused even then when the store holds it revoked or rejected.
 
@@ -788,11 +789,8 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
             service = Certification(st)
             rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)
         return synthesis.CertifiedProgram(rec.source, rec.sha256)
-    if not allow_uncertified:
-        if "\n" in program or "generate_hard_anomalies" in program:  # program text, not a name
-            raise ProgramRefused("program text that is not certified runs only with allow_uncertified=True "
-                                 "(Python API: audited, run in the sandbox, with a warning); or certify it "
-                                 "(das programs add FILE -d DETECTOR) and give its sha256")
+    text = "\n" in program or "generate_hard_anomalies" in program  # program text, not a name
+    if not (text or allow_uncertified):
         raise ProgramRefused(f"unknown program {program[:40]!r}: give 'auto', 'certified', 'none', 'random' or a "
                              "sha256 (a prefix of 4+ hex digits) in the store; program text that is not "
                              "certified runs only with allow_uncertified=True (Python API)")
@@ -802,6 +800,13 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
             status = st.get(sha).status
         except ProgramNotFound:
             status = None
+        if status == "certified":  # the text of a certified program is that program
+            rec = Certification(st).resolve(sha, detector)
+            return synthesis.CertifiedProgram(rec.source, rec.sha256)
+    if not allow_uncertified:
+        raise ProgramRefused("program text that is not certified runs only with allow_uncertified=True "
+                             "(Python API: audited, run in the sandbox, with a warning); or certify it "
+                             "(das programs add FILE -d DETECTOR) and give its sha256")
     if status in ("revoked", "rejected"):
         raise ProgramRefused(f"program {sha[:12]} is {status} in the store and never runs, "
                              "even with allow_uncertified=True")

@@ -42,6 +42,8 @@ from the same code.
 or a scikit-learn outlier detector (``decision_function`` higher = more
 normal; negated). Anything else is refused at fit.
 """
+import numbers
+
 import numpy as np
 from pyod.models.base import BaseDetector
 from scipy.stats import binom
@@ -71,14 +73,18 @@ def _seed(random_state):
 def _features(est, X, reset):
     """``X`` as float64 by scikit-learn's ``validate_data``, with das's errors: the columns that are
     not numbers named, missing or infinite values placed, values beyond float32's range refused."""
+    repeated = sorted({str(c) for c in getattr(X, "columns", ()) if list(X.columns).count(c) > 1})
+    if repeated:
+        raise DetectorInputError(f"X has repeated column names {', '.join(map(repr, repeated))}: name each "
+                                 "column once")
     try:
         arr = validate_data(est, X, dtype=np.float64, ensure_all_finite=False, reset=reset,
                             ensure_min_samples=2 if reset else 1)
-    except ValueError:
+    except (TypeError, ValueError):  # pandas and numpy raise either for text, dates, pd.NA in objects
         text = _non_numeric_columns(X)
         if not text:
             raise
-        raise DetectorInputError(f"X column(s) {', '.join(map(repr, text))} are not numbers (text or "
+        raise DetectorInputError(f"X column(s) {', '.join(map(repr, text))} are not numbers (text, dates or "
                                  "categories): encode them as numbers or drop them") from None
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -95,7 +101,14 @@ def _non_numeric_columns(X):
 
 
 def _is_numeric(column):
-    """Whether ``column`` converts to float64."""
+    """Whether ``column`` holds numbers: a numeric or boolean dtype, or objects that convert to float64
+    (dates, text and categories do not count, whatever numpy would make of them)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype
+
+    if is_numeric_dtype(column.dtype) or is_bool_dtype(column.dtype):
+        return True
+    if not is_object_dtype(column.dtype):
+        return False
     try:
         np.asarray(column, dtype=np.float64)
     except (TypeError, ValueError):
@@ -220,6 +233,8 @@ class EnhancedDetector(BaseDetector):
             raise ValueError(f"threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
         if not (isinstance(self.contamination, (float, int)) and 0.0 < self.contamination <= 0.5):
             raise ValueError(f"contamination must be a number in (0, 0.5], got {self.contamination!r}")
+        if isinstance(self.lam, bool) or not isinstance(self.lam, numbers.Real) or not 0 <= self.lam < np.inf:
+            raise ValueError(f"lam must be a finite non-negative number, got {self.lam!r}")
         check_detector(self.detector)
         seed = _seed(self.random_state)
         X = _features(self, X, reset=True)

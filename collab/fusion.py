@@ -12,6 +12,7 @@ term. Scaled scores are **not clipped**: points scoring beyond the training
 range are exactly the likely anomalies, and clipping would tie them all at the
 top and destroy their ranking (AUC-PR depends on that ranking).
 """
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +107,6 @@ def fit_sum_fusion(base_train, clf_train, lam=1.0):
     -------
     SumFusion
     """
-    if not np.isfinite(lam) or lam < 0:
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
         raise ValueError(f"lam must be a finite non-negative number, got {lam!r}")
     return SumFusion(base=fit_minmax(base_train), clf=fit_minmax(clf_train), lam=float(lam))

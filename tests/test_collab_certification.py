@@ -198,6 +198,21 @@ def test_program_text_needs_the_opt_in_and_warns(tmp_path):
     assert resolve_source("random", "IForest", path) is BASELINES["random"]
 
 
+def test_the_text_of_a_certified_program_is_that_program(tmp_path):
+    # The second walkthrough's M5: the source of a certified program was refused as "not certified".
+    from das.collab.certification import suite_version
+    from das.collab.synthesis import CertifiedProgram
+
+    path = tmp_path / "s.sqlite"
+    src = "def generate_hard_anomalies(n_samples, model, X_train):\n    return X_train[:n_samples] + 2\n"
+    with ProgramStore(path) as st:
+        sha = st.add(src, "IForest")
+        Certification(st, suite_version=suite_version(), verifier=fake_verifier(suite=suite_version())).verify(sha)
+    assert resolve_source(src, "IForest", path) == CertifiedProgram(src, sha)
+    with pytest.raises(ProgramRefused, match="is for IForest, not PCA"):
+        resolve_source(src, "PCA", path)
+
+
 @pytest.mark.parametrize("status", ["revoked", "rejected"])
 def test_program_text_revoked_or_rejected_in_the_store_never_runs(tmp_path, status):
     path = tmp_path / "s.sqlite"

@@ -2,6 +2,7 @@
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
@@ -12,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from das.collab.certification import ProgramRefused, suite_version
 from das.collab.enhance import SynthesisError
 from das.collab.estimator import EnhancedDetector
+from das.detectors import DetectorInputError
 from das.program_store import NotCertified, ProgramStore, TamperedProgram
 
 HONEST = '''
@@ -359,6 +361,25 @@ def test_missing_and_text_values_of_X_are_placed_and_named(rng):
     X[3, 1] = np.nan
     with pytest.raises(DetectorInputError, match=r"first at \(row 3, column 1\)"):
         est.decision_function(X)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"o": pd.Series([1.0, pd.NA] * 20, dtype=object)}, r"X column\(s\) 'o' are not numbers"),
+    ({"t": pd.date_range("2020", periods=40)}, r"X column\(s\) 't' are not numbers \(text, dates"),
+    ({"a": np.arange(40.0)}, "X has repeated column names 'a'"),
+])
+def test_dataframe_columns_das_cannot_read_are_named(extra, message):
+    # The second walkthrough's M6: pandas', numpy's and narwhals' own errors came through.
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
+    frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
+    with pytest.raises(DetectorInputError, match=message):
+        EnhancedDetector(detector="IForest", program="none").fit(frame)
+
+
+@pytest.mark.parametrize("lam", ["2", None, True, -1.0, np.inf])
+def test_lam_is_checked_whatever_the_program(lam):
+    with pytest.raises(ValueError, match="lam must be a finite non-negative number"):
+        EnhancedDetector(detector="IForest", program="none", lam=lam).fit(np.ones((10, 2)))
 
 
 def test_program_text_without_the_opt_in_is_named_as_program_text(rng, store_path):
