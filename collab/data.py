@@ -343,7 +343,8 @@ def _numeric(frame, column, path, first_line, decimal, label=False):
         decimal_comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
         hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
                 " (one column only: is the separator right? pass --sep)" if one_column else
-                " (a decimal comma? pass --decimal ,)" if decimal_comma else "")
+                " (a decimal comma? pass --decimal ,)" if decimal_comma else
+                " (text? --drop the column, or name it with --id-column)")
         raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
                         f"column {column!r}{hint}")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
