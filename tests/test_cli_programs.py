@@ -128,7 +128,7 @@ def test_revoke_history_export_import(seeded, tmp_path, isolated_home):
     assert "revoked" in run("programs", "revoke", parent, "--reason", "copies rows")
     assert "already revoked" in run("programs", "revoke", parent, "--reason", "x", ok=False)
     hist = run("programs", "history", child[:9])
-    assert parent[:12] in hist and "PASSED" in hist
+    assert parent[:12] in hist and "PASSED" in hist and "seed=" in hist  # the seed that replays each
     h = json.loads(run("programs", "history", parent, "--json"))
     assert h["events"][-1]["kind"] == "revoked"
     out = tmp_path / "bundle.json"

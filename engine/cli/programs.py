@@ -381,8 +381,13 @@ def history(sha, store_path, as_json):
         echo(f"    -> child {c['sha256'][:12]} {c['status']}")
     echo(f"verifications ({len(hist['verifications'])}):")
     for v in hist["verifications"]:
+        report = v.get("report") or {}
+        useful = report.get("usefulness") if isinstance(report.get("usefulness"), dict) else {}
+        pooled = f" pooled {useful['looks']} looks" if isinstance(useful.get("looks"), int) and useful["looks"] > 1 else ""
+        chosen = " (seed given: a replay)" if useful.get("chosen_seed") is True else ""
         echo(f"    #{v['id']} suite {v['suite_version']} {'PASSED' if v['passed'] else 'FAILED'}"
-             f" borderline={(v.get('report') or {}).get('borderline')} at {v['created_at'][:19]}")
+             f" seed={report.get('seed')}{chosen}{pooled} borderline={report.get('borderline')}"
+             f" at {v['created_at'][:19]}")
     echo(f"runs ({len(hist['runs'])}):")
     for r in hist["runs"]:
         echo(f"    #{r['id']} data {r['dataset_fingerprint'][:12]} seed={r['seed']} "
