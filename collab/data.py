@@ -429,6 +429,11 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, **kw)  # noqa: E731
     X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
     ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
+    if ids is not None and ids.duplicated().any():
+        repeated = ids[ids.duplicated()].unique()
+        warnings.warn(f"{path.name}: the id column {names[ident]!r} repeats {len(repeated)} id(s) (e.g. "
+                      f"{_short(str(repeated[0]))!r}): rows that share an id cannot be told apart in the "
+                      "scores or by --labels", DataWarning, stacklevel=3)
     return {"X": X,
             "y": None if label is None else column(label, label=True),
             "ids": None if ids is None else ids.to_numpy(dtype=object),

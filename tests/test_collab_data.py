@@ -512,6 +512,12 @@ def test_a_column_in_two_roles_is_refused_however_it_is_spelled(tmp_path, roles)
         load_dataset(path, **roles)
 
 
+def test_repeated_ids_are_read_with_a_warning(tmp_path):
+    with pytest.warns(DataWarning, match=r"the id column 'customer_id' repeats 1 id\(s\) \(e.g. 'C1'\)"):
+        ds = load_dataset(_csv(tmp_path, "customer_id,a\nC1,1\nC2,2\nC1,3\n"), id_column="customer_id")
+    assert ds.ids.tolist() == ["C1", "C2", "C1"]
+
+
 def test_a_column_of_uuids_is_an_id_whatever_its_name(tmp_path):
     text = ("key,a,b\n"
             "6f1c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6,1,2\n"
