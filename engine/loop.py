@@ -56,6 +56,7 @@ class CandidateResult:
     message: str = ""
     report_text: str = ""
     lineage: list = field(default_factory=list)
+    was: str | None = None  # the program's status in the store before this verification (None: new)
 
     def to_dict(self):
         """JSON-serializable dict."""
@@ -118,9 +119,11 @@ class _Run:
                 prompt_sha256=prompt.sha256, prompt_variant=prompt.variant,
                 backend=resp.backend, model=resp.model, parent_sha256=parent,
                 metadata=_response_meta(resp, prompt, round_no, index))
+            was = self.store.get(sha).status
             passed, borderline, text, why = self._check(sha)
             result.sha256, result.borderline, result.parent_sha256 = sha, borderline, parent
             result.report_text = text
+            result.was = None if was == "candidate" else was
             result.lineage.append(sha)
             if passed and self.store.get(sha).status == "revoked":  # the same source, revoked before
                 result.status, result.message = "revoked", "revoked in the store; never used again"

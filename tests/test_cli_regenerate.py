@@ -100,3 +100,12 @@ def test_show_report_prints_like_das_audit(monkeypatch):
     res = run("regenerate", "-d", "ECOD", "--rounds", "0", "--show-report")
     assert "[SKIP] novel: not run (the static checks failed)" in res.output
     assert ": None" not in res.output and "x" * 200 in res.output
+
+
+def test_a_status_that_regenerating_changes_is_shown(verdicts):
+    verdicts.update(ECOD="fail")
+    sha = json.loads(run("regenerate", "-d", "ECOD", "--rounds", "0", "--json").stdout)["ECOD"][0]["sha256"]
+    verdicts.update(ECOD="pass")
+    res = run("regenerate", "-d", "ECOD", "--rounds", "0")
+    assert f"certified  {sha[:12]} (was rejected)" in res.output
+    assert "(was" not in run("regenerate", "-d", "ECOD", "--rounds", "0").output  # certified again: no change

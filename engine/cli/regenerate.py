@@ -47,7 +47,8 @@ def _progress_line(detector, res):
     sha = (res.sha256 or "-")[:12]
     hard = _borderline(res)
     extra = f"  {res.message}" if res.message and res.status != "certified" else ""
-    return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}  borderline {hard}  " \
+    was = f" (was {res.was})" if res.was and res.was != res.status else ""
+    return f"[{detector}] candidate {res.index}: {res.status:<10} {sha}{was}  borderline {hard}  " \
            f"rounds {res.rounds}{extra}"
 
 
