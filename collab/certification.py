@@ -531,7 +531,7 @@ class Certification:
         chosen = seed is not None
         seed = int(seed) if chosen else draw_seed()
         report = (self.verifier or _sandbox_verifier())(rec.source, rec.detector, seed=seed)
-        return self.record(sha, self.pooled(sha, report, chosen=chosen))
+        return self.record(sha, self.pooled(sha, report, chosen=chosen), revoke=not chosen)
 
     def pooled(self, sha, report, chosen=False):
         """``report`` with its ``useful`` and ``borderline`` judged on its units and those of
@@ -556,15 +556,16 @@ class Certification:
         return replace(report, usefulness=useful,
                        passed=bool(report.sandbox.passed and useful.useful and useful.is_borderline))
 
-    def record(self, sha, report):
+    def record(self, sha, report, revoke=True):
         """Record ``report`` (a verifier's report) as ``sha``'s verification; revoke a certified program
-        that failed, with the failing properties and their values as the reason. Returns the record."""
+        that failed, with the failing properties and their values as the reason (with ``revoke``
+        False it is only rejected: a replay at a chosen seed never revokes). Returns the record."""
         rec = self.store.get(sha)
         report_dict = dict(report.to_dict())
         ver = self.store.record_verification(sha, report_dict, passed=report.passed,
                                              suite_version=report.suite_version,
                                              duration_s=report.duration_s)
-        if rec.status == "certified" and not ver.passed:
+        if revoke and rec.status == "certified" and not ver.passed:
             failed = [f"{p['name']}={p.get('value')}" for p in report_dict.get("properties", []) if not p["passed"]]
             self.store.revoke(sha, f"failed suite {ver.suite_version}: " + ("; ".join(failed) or "see the report"))
         return ver

@@ -424,6 +424,17 @@ def test_a_chosen_seed_is_a_replay_judged_alone_and_never_pooled(store, drawn):
     assert first.report["usefulness"]["seeds"] == [1] and first.report["usefulness"]["looks"] == 1
 
 
+def test_a_failing_replay_never_revokes_a_program_a_drawn_verification_certified(store, drawn):
+    # Red team round 12, F02: a replay judged alone had revoked, for good, a program whose
+    # pooled drawn verdict passed; it now rejects it until the next drawn verification.
+    sha = store.add(SRC, "IForest")
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: LUCKY, 2: UNLUCKY, 3: LUCKY}))
+    drawn(1, 3)
+    assert cert.verify(sha).passed
+    assert not cert.verify(sha, seed=2).passed and store.get(sha).status == "rejected"
+    assert cert.verify(sha).passed and store.get(sha).status == "certified"
+
+
 def test_every_drawn_verification_is_pooled_at_a_tighter_confidence(store, drawn):
     from das.collab.certification import look_confidence
 

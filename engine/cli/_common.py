@@ -152,10 +152,12 @@ def writable_file(ctx, param, value):
         return None
     if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
         raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
-    parent = Path(value).expanduser().resolve().parent
+    target = Path(value).expanduser().resolve()
+    parent = target.parent
     if not parent.is_dir():
         raise click.BadParameter(f"directory {parent} does not exist", ctx, param)
-    _check_can_write_in(parent, ctx, param)
+    if not (target.is_file() and os.access(target, os.W_OK)):  # a writable file there is enough
+        _check_can_write_in(parent, ctx, param)
     return value
 
 
@@ -174,13 +176,19 @@ def writable_dir(ctx, param, value):
 
 def _check_can_write_in(directory, ctx, param):
     """A file made and removed in ``directory``: the one test permissions, read-only or
-    virtual file systems (``/proc``) all answer."""
+    virtual file systems (``/proc``) all answer. A probe that cannot be removed (an
+    append-only directory) is named in a warning, never a traceback."""
     try:
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".das-probe-")
     except OSError as exc:
         raise click.BadParameter(f"cannot write in {directory}: {exc.strerror or exc}", ctx, param) from None
     os.close(fd)
-    os.unlink(probe)
+    try:
+        os.unlink(probe)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        click.echo(f"Warning: could not remove the empty probe file {probe} ({exc.strerror or exc})", err=True)
 
 
 def out_file_option(help, **attrs):
