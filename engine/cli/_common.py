@@ -188,7 +188,7 @@ def _check_can_write_in(directory, ctx, param):
     except FileNotFoundError:
         pass
     except OSError as exc:
-        click.echo(f"Warning: could not remove the empty probe file {probe} ({exc.strerror or exc})", err=True)
+        echo(f"Warning: could not remove the empty probe file {probe} ({exc.strerror or exc})", err=True)
 
 
 def out_file_option(help, **attrs):
