@@ -62,12 +62,19 @@ THRESHOLDS = ("contamination", "pot")
 
 def _seed(random_state):
     """An int seed from ``random_state`` (None: a fresh random seed, as in scikit-learn)."""
-    if isinstance(random_state, (int, np.integer)) and 0 <= random_state <= 2**32 - 1:
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) \
+            and 0 <= random_state <= 2**32 - 1:
         return int(random_state)
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(0, 2**31 - 1))
     raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, "
                      f"got {random_state!r}")
+
+
+def _program_name(program):
+    """``program`` with its keywords in any case (``"Auto"``, ``"NONE"``), as detector names are read."""
+    keywords = ("auto", "certified", "none", "random")
+    return program.lower() if isinstance(program, str) and program.lower() in keywords else program
 
 
 def _features(est, X, reset):
@@ -239,7 +246,8 @@ class EnhancedDetector(BaseDetector):
         seed = _seed(self.random_state)
         X = _features(self, X, reset=True)
         fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
-        fitted = pipeline.fit(X[fit_rows], self.detector, self.program, self.store, fusions=(self.fusion,),
+        fitted = pipeline.fit(X[fit_rows], self.detector, _program_name(self.program), self.store,
+                              fusions=(self.fusion,),
                               classifier=self.classifier, lam=self.lam, syn_ratio=self.syn_ratio,
                               collate_params=self.collate_params, seed=seed,
                               allow_uncertified=self.allow_uncertified,

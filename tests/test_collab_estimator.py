@@ -336,7 +336,7 @@ def test_an_object_that_is_no_detector_is_refused_before_scikit_learn_reads_it(r
         EnhancedDetector(detector=detector, program="none").fit(_data(rng)[0])
 
 
-@pytest.mark.parametrize("random_state", [-1, 2**32, "a", np.random.default_rng(0)])
+@pytest.mark.parametrize("random_state", [-1, 2**32, "a", np.random.default_rng(0), True])
 def test_a_random_state_the_detectors_cannot_take_is_refused_in_das_words(rng, random_state):
     with pytest.raises(ValueError, match=r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a numpy "
                                          r"RandomState, got"):
@@ -380,6 +380,12 @@ def test_dataframe_columns_das_cannot_read_are_named(extra, message):
 def test_lam_is_checked_whatever_the_program(lam):
     with pytest.raises(ValueError, match="lam must be a finite non-negative number"):
         EnhancedDetector(detector="IForest", program="none", lam=lam).fit(np.ones((10, 2)))
+
+
+@pytest.mark.parametrize("program", ["NONE", "None", "Random"])
+def test_program_keywords_are_read_in_any_case(rng, program):
+    est = EnhancedDetector(detector="IForest", program=program).fit(_data(rng)[0])
+    assert est.program == program and est.enhancement_ is not None  # the parameter is kept as given
 
 
 def test_program_text_without_the_opt_in_is_named_as_program_text(rng, store_path):
