@@ -116,7 +116,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     screenshot = tmp_path / "audit_report.png"
     # the virtual time budget lets the page (the figure's image decoding) settle before the shot:
     # under load the shot was once taken with the figure half drawn
-    _browser(page, "--window-size=1100,1900", "--virtual-time-budget=10000", f"--screenshot={screenshot}")
+    # a tall window: a report whose text runs a few lines longer must not push the figure off the shot
+    _browser(page, "--window-size=1100,4000", "--virtual-time-budget=10000", f"--screenshot={screenshot}")
     shot = (imread(screenshot) * 255).astype(np.uint8)
     # the figure was decoded and drawn: the three groups' colours are on screen
     for label, color in COLORS.items():
