@@ -139,6 +139,10 @@ class Usefulness:
     def _units(self):
         return [e for per_dataset in self.per_seed.values() for e in per_dataset.values()]
 
+    def _confidence_text(self):
+        """The confidence of this verdict's bounds as printed: ``90%``, ``97.5%``, ..."""
+        return f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
+
     @property
     def errors(self):
         """Units on which the program gave no rows (it is useful nowhere then)."""
@@ -201,7 +205,7 @@ class Usefulness:
             units += f", {self.looks} verifications pooled"
         if self.margin is None:
             return f"no unit ran ({units})"
-        conf = f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
+        conf = self._confidence_text()
         fails = f", {self.errors} unit(s) without rows" if self.errors else ""
         return (f"useful margin {self.margin:+.4f} ({conf} lower bound {_signed(self.lower_bound)}), "
                 f"borderline {self.borderline:+.3f} ({conf} lower bound {_signed(self.borderline_bound)}) "
@@ -220,7 +224,7 @@ class Usefulness:
 
     def properties(self):
         """The two results as property-suite entries (``name, passed, value, threshold, detail``)."""
-        conf = f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
+        conf = self._confidence_text()
         return [
             {"name": "useful", "passed": self.useful,
              "value": {"margin": _rounded(self.margin), "lower_bound": _rounded(self.lower_bound)},
@@ -523,7 +527,8 @@ class Certification:
         verification's units pooled with those of ``sha``'s earlier ones under
         the current suite (:meth:`pooled`); the sandbox suite's properties on
         this run alone. A certified program that fails is revoked, with the
-        failing properties and their values as the reason (its history stays in the store).
+        failing properties and their values as the reason (its history stays in
+        the store); at a given ``seed`` (a replay, never pooled) it is only rejected.
         """
         from das.sandbox.datasets import draw_seed
 

@@ -80,7 +80,8 @@ def _program_name(program):
 def _features(est, X, reset):
     """``X`` as float64 by scikit-learn's ``validate_data``, with das's errors: the columns that are
     not numbers named, missing or infinite values placed, values beyond float32's range refused."""
-    repeated = sorted({str(c) for c in getattr(X, "columns", ()) if list(X.columns).count(c) > 1})
+    columns = getattr(X, "columns", None)
+    repeated = [] if columns is None else sorted({str(c) for c in columns[columns.duplicated()]})
     if repeated:
         raise DetectorInputError(f"X has repeated column names {', '.join(map(repr, repeated))}: name each "
                                  "column once")
