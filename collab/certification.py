@@ -563,14 +563,18 @@ class Certification:
 
     def record(self, sha, report, revoke=True):
         """Record ``report`` (a verifier's report) as ``sha``'s verification; revoke a certified program
-        that failed, with the failing properties and their values as the reason (with ``revoke``
-        False it is only rejected: a replay at a chosen seed never revokes). Returns the record."""
+        that failed (or one that ever passed and a replay left rejected), with the failing properties
+        and their values as the reason (with ``revoke`` False it is only rejected: a replay at a
+        chosen seed never revokes). Returns the record."""
         rec = self.store.get(sha)
+        # a failing replay leaves a certified program rejected, not revoked: the next drawn
+        # failure of a program that ever passed revokes it, whatever a replay set meanwhile
+        ever_passed = rec.status == "certified" or any(v.passed for v in self.store.verifications(sha))
         report_dict = dict(report.to_dict())
         ver = self.store.record_verification(sha, report_dict, passed=report.passed,
                                              suite_version=report.suite_version,
                                              duration_s=report.duration_s)
-        if revoke and rec.status == "certified" and not ver.passed:
+        if revoke and ever_passed and rec.status != "revoked" and not ver.passed:
             failed = [f"{p['name']}={p.get('value')}" for p in report_dict.get("properties", []) if not p["passed"]]
             self.store.revoke(sha, f"failed suite {ver.suite_version}: " + ("; ".join(failed) or "see the report"))
         return ver

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import os
 import re
+import shlex
 import warnings
 import zipfile
 from collections import Counter
@@ -423,7 +424,8 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     also_ids = [names[j] for j in features if _id_like(names[j])]
     if also_ids:  # a row counter as a feature learns the file's order (anomalies often come last)
         raise DataError(f"{path}: column(s) {', '.join(map(repr, also_ids))} also look like row ids, not "
-                        f"features: --drop {' --drop '.join(also_ids)} (or choose it with --id-column)")
+                        f"features: {' '.join('--drop ' + shlex.quote(c) for c in also_ids)} "
+                        "(or choose it with --id-column)")
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
     column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, **kw)  # noqa: E731

@@ -99,6 +99,8 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     (("-d", "IForest", "--out", "/proc/scores.csv"), "cannot write in /proc", 2),
     (("-d", "IForest", "--out", ""), "'' is not a file name", 2),
     (("-d", "IForest", "--out", "/tmp/das-no-such-dir/"), "is not a file name", 2),
+    (("-d", "IForest", "--out", "x" * 300 + ".csv"), "File name too long", 2),  # red team round 13
+    (("-d", "IForest", "--out", "/etc/hostname/scores.csv"), "directory /etc/hostname is not a directory", 2),
 ])
 def test_bad_input_is_a_clean_error(odds_dir, store_path, args, message, code):
     argv = ["enhance", "--data", str(odds_dir / "wine.npz"), "--store", str(store_path), *args]
@@ -151,3 +153,14 @@ def test_score_writes_one_score_per_row_and_all_normal_labels_are_fine(tmp_path,
                                     "--missing", "drop"])
     assert res.exit_code == 0, res.output  # labels all 0: scores only, not an error
     assert "scores only" in res.output
+
+
+def test_out_is_written_where_it_was_checked(tmp_path, store_path, monkeypatch, odds_dir):
+    # Red team round 13: '~' and 'missing/../x' passed the check, then the write failed after the work.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for out, written in [("~/home.csv", tmp_path / "home.csv"), ("missing/../up.csv", tmp_path / "up.csv")]:
+        res = CliRunner().invoke(main, ["enhance", "--data", str(odds_dir / "wine.npz"), "-d", "IForest",
+                                        "--program", "none", "--store", str(store_path), "--out", out])
+        assert res.exit_code == 0, res.output
+        assert written.is_file()

@@ -435,6 +435,19 @@ def test_a_failing_replay_never_revokes_a_program_a_drawn_verification_certified
     assert cert.verify(sha).passed and store.get(sha).status == "certified"
 
 
+def test_a_failing_replay_cannot_shield_a_program_from_the_next_drawn_failure(store, drawn):
+    # Red team round 13: replay fails (rejected), a drawn failure then only kept it rejected, and a
+    # passing replay certified it again; a program that ever passed is revoked by a drawn failure.
+    sha = store.add(SRC, "IForest")
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: LUCKY, 7: POOR, 3: POOR}))
+    assert cert.verify(sha, seed=1).passed
+    assert not cert.verify(sha, seed=7).passed and store.get(sha).status == "rejected"
+    drawn(3)
+    assert not cert.verify(sha).passed and store.get(sha).status == "revoked"
+    cert.verify(sha, seed=1)  # a passing replay does not bring it back
+    assert store.get(sha).status == "revoked"
+
+
 def test_every_drawn_verification_is_pooled_at_a_tighter_confidence(store, drawn):
     from das.collab.certification import look_confidence
 

@@ -512,6 +512,12 @@ def test_a_column_in_two_roles_is_refused_however_it_is_spelled(tmp_path, roles)
         load_dataset(path, **roles)
 
 
+def test_the_drop_suggestion_is_quoted_for_a_shell(tmp_path):
+    path = _csv(tmp_path, "Order ID,Customer ID,a\n1,C1,1\n2,C2,2\n")
+    with pytest.raises(DataError, match="--drop 'Customer ID' "):
+        load_dataset(path, id_column="Order ID")
+
+
 def test_repeated_ids_are_read_with_a_warning(tmp_path):
     with pytest.warns(DataWarning, match=r"the id column 'customer_id' repeats 1 id\(s\) \(e.g. 'C1'\)"):
         ds = load_dataset(_csv(tmp_path, "customer_id,a\nC1,1\nC2,2\nC1,3\n"), id_column="customer_id")

@@ -150,15 +150,20 @@ def writable_file(ctx, param, value):
     directory, a missing directory, or one where no file can be made."""
     if value is None:
         return None
-    if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
-        raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
-    target = Path(value).expanduser().resolve()
-    parent = target.parent
-    if not parent.is_dir():
-        raise click.BadParameter(f"directory {parent} does not exist", ctx, param)
-    if not (target.is_file() and os.access(target, os.W_OK)):  # a writable file there is enough
+    try:
+        if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
+            raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
+        target = Path(value).expanduser().resolve()
+        parent = target.parent
+        if not parent.is_dir():
+            why = "is not a directory" if parent.exists() else "does not exist"
+            raise click.BadParameter(f"directory {parent} {why}", ctx, param)
+        writable = target.is_file() and os.access(target, os.W_OK)  # a writable file there is enough
+    except OSError as exc:  # a name too long, a loop of links ...
+        raise click.BadParameter(f"cannot use {value!r}: {exc.strerror or exc}", ctx, param) from None
+    if not writable:
         _check_can_write_in(parent, ctx, param)
-    return value
+    return str(target)  # what was checked is what is written ('~', 'missing/../x')
 
 
 def writable_dir(ctx, param, value):
@@ -166,12 +171,16 @@ def writable_dir(ctx, param, value):
     (its nearest existing ancestor is where it would be made); nothing is created here."""
     if value is None:
         return None
-    path = Path(value).expanduser().resolve()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
+    try:
+        path = Path(value).expanduser().resolve()
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        is_dir = existing.is_dir()
+    except OSError as exc:  # a name too long, a loop of links ...
+        raise click.BadParameter(f"cannot use {value!r}: {exc.strerror or exc}", ctx, param) from None
+    if not is_dir:
         raise click.BadParameter(f"{existing} is not a directory", ctx, param)
     _check_can_write_in(existing, ctx, param)
-    return value
+    return str(path)
 
 
 def _check_can_write_in(directory, ctx, param):
