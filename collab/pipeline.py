@@ -62,8 +62,8 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     X_fit = X_train[rows]
     X_syn = source.rows(X_fit, enhance.n_synthetic(len(X_fit), syn_ratio),
                         lambda Z: enhance.base_scores(det, Z), seed)
-    if X_syn is not None and len(X_fit) < len(X_train):
-        check_unseen(X_train, X_syn)  # the rows checked so far are the subsample's
+    if programs_of(source) and len(X_fit) < len(X_train):
+        check_unseen(X_train, X_syn)  # a program's rows, checked so far against the subsample only
     synthesis = perf_counter() - t0
     stage("fit classifier")
     base_fit_rows = None if X_syn is None else enhance.train_scores(det, X_train)[rows]

@@ -108,16 +108,11 @@ def plant_anomalies(X_normal, n_anomalies, kind, random_state=None):
         column, fewer than two varying columns for ``"dependency"``, or data
         so large that the planted values overflow.
     """
-    planter = _planter(kind)
+    _planter(kind)
     X = _check_normal_rows(X_normal)
     n = _check_count(n_anomalies)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-        frame = _ZScores.fit(X)
-        Z = planter(frame.transform(X), n, np.random.default_rng(random_state))
-        out = frame.inverse_transform(Z)
-    if not np.all(np.isfinite(out)):
-        raise ValueError("planted values overflow float64; rescale X_normal")
-    return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)  # float32's range: where the forest scores them
+    rng = np.random.default_rng(random_state)
+    return _Normals(X, mixture_rng=rng).plant(kind, n, rng)
 
 
 def planted_split(X_train, random_state=None, holdout=DEFAULT_HOLDOUT, kinds=KINDS,
@@ -163,10 +158,8 @@ def planted_split(X_train, random_state=None, holdout=DEFAULT_HOLDOUT, kinds=KIN
     rng = np.random.default_rng(random_state)
     order = rng.permutation(len(X))
     val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
-    seeds = dict(zip(KINDS, rng.integers(2**32, size=len(KINDS))))
     n_plant = max(1, round(rate * n_val))
-    planted = {kind: plant_anomalies(X[fit], n_plant, kind, seeds[kind])
-               for kind in KINDS if kind in wanted and _applies(kind, X[fit])}
+    planted = dict(zip(*_plant_each(X[fit], n_plant, rng, wanted)))
     if not planted:
         raise ValueError(f"none of the kinds {sorted(wanted)} applies: "
                          "'dependency' needs two varying columns")
@@ -194,12 +187,22 @@ def plant_kinds(X_normal, n_per_kind, random_state=None, kinds=KINDS):
     ValueError
         As :func:`plant_anomalies`.
     """
-    X = _check_normal_rows(X_normal)
-    wanted = _check_kinds(kinds)
-    seeds = dict(zip(KINDS, np.random.default_rng(random_state).integers(2**32, size=len(KINDS))))
-    applied = [kind for kind in KINDS if kind in wanted and _applies(kind, X)]
-    rows = [plant_anomalies(X, n_per_kind, kind, seeds[kind]) for kind in applied]
+    applied, rows = _plant_each(_check_normal_rows(X_normal), n_per_kind, np.random.default_rng(random_state),
+                                _check_kinds(kinds))
     return np.vstack(rows), np.repeat(applied, n_per_kind)
+
+
+def _plant_each(X, n, rng, wanted):
+    """``(kinds, rows)``: ``n`` rows of every wanted kind that applies to ``X``, in :data:`KINDS` order.
+
+    Each kind draws its own seed from ``rng`` (its rows do not depend on which
+    other kinds are asked for); the mixture that the local and clustered kinds
+    share is fitted once, with a seed of its own drawn after them.
+    """
+    seeds = dict(zip(KINDS, rng.integers(2**32, size=len(KINDS))))
+    normals = _Normals(X, mixture_rng=np.random.default_rng(rng.integers(2**32)))
+    applied = [kind for kind in KINDS if kind in wanted and _applies(kind, X)]
+    return applied, [normals.plant(kind, n, np.random.default_rng(seeds[kind])) for kind in applied]
 
 
 def per_kind_auc_pr(scores, y, kind_per_row):
@@ -245,29 +248,56 @@ class _ZScores:
         return out
 
 
-def _local(Z, n, rng):
+class _Normals:
+    """Normal rows z-scored once (:class:`_ZScores`), and their Gaussian mixture, fitted with
+    ``mixture_rng`` on first use: one mixture for the local and the clustered kinds, as in ADBench."""
+
+    def __init__(self, X, mixture_rng):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by plant()
+            self.frame = _ZScores.fit(X)
+            self.Z = self.frame.transform(X)
+        self._mixture_rng, self._mixture = mixture_rng, None
+
+    @property
+    def mixture(self):
+        if self._mixture is None:
+            self._mixture = _fit_mixture(self.Z, self._mixture_rng)
+        return self._mixture
+
+    def plant(self, kind, n, rng):
+        """``n`` rows of ``kind`` in the original units, drawn with ``rng``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.frame.inverse_transform(_planter(kind)(self, n, rng))
+        if not np.all(np.isfinite(out)):
+            raise ValueError("planted values overflow float64; rescale X_normal")
+        return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)  # float32's range: where the forest scores them
+
+
+def _local(normals, n, rng):
     """The fitted mixture with every covariance scaled by LOCAL_ALPHA."""
-    mixture = _fit_mixture(Z, rng)
+    mixture = normals.mixture
     return _sample_mixture(mixture.weights_, mixture.means_,
                            LOCAL_ALPHA * mixture.covariances_, n, rng)
 
 
-def _clustered(Z, n, rng):
+def _clustered(normals, n, rng):
     """The fitted mixture with its means pushed away from the data mean."""
-    mixture = _fit_mixture(Z, rng)
+    mixture = normals.mixture
     return _sample_mixture(mixture.weights_, _shifted_means(mixture.means_, rng),
                            mixture.covariances_, n, rng)
 
 
-def _global(Z, n, rng):
+def _global(normals, n, rng):
     """Uniform in the bounding box enlarged GLOBAL_ALPHA times about its centre."""
+    Z = normals.Z
     lo, hi = Z.min(axis=0), Z.max(axis=0)
     center, half = (lo + hi) / 2, GLOBAL_ALPHA * (hi - lo) / 2
     return rng.uniform(center - half, center + half, size=(n, Z.shape[1]))
 
 
-def _dependency(Z, n, rng):
+def _dependency(normals, n, rng):
     """Each feature drawn independently from its own Gaussian KDE."""
+    Z = normals.Z
     n_rows, d = Z.shape
     if d < 2:
         raise ValueError("dependency anomalies need at least two varying columns")

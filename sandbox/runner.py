@@ -121,13 +121,14 @@ def _supervise(task, scorer, imports):
     finally:
         os.close(p_read)
         os.close(p_write)
-        server.kill(pid)
-    result.cpu_s = _cpu_seconds(server, pid, session.exit)
+        killed = server.kill(pid)
+    result.cpu_s = _cpu_seconds(server, pid, session.exit or killed)
     return result
 
 
 def _cpu_seconds(server, pid, exited):
-    """The killed worker's CPU seconds (user + system), None if it could not be reaped."""
+    """The killed worker's CPU seconds (user + system), None if it could not be reaped;
+    ``exited``: its exit when already collected (by the session or the kill)."""
     if exited is None:
         try:
             exited = server.wait(pid, 2.0)

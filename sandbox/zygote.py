@@ -32,6 +32,7 @@ preloads scipy and scikit-learn (~70 MB more, which every worker forked
 from it would carry and tear down).  A program runs in the heavy one only
 when its audited imports name scipy or scikit-learn (:func:`needs_heavy`).
 """
+import atexit
 import gc
 import json
 import os
@@ -153,13 +154,17 @@ class Zygote:
         return self._request({"op": "fork"}, fds=(read_fd, write_fd, data_fd))["pid"]
 
     def kill(self, pid):
-        """Kill worker ``pid`` and its process group (no-op once it is reaped)."""
-        self._request({"op": "kill", "pid": pid})
+        """Kill worker ``pid`` and its process group (no-op once it is reaped); its exit,
+        as :meth:`wait` gives it (None if it was not reaped within the kill's wait)."""
+        return self._exit(self._request({"op": "kill", "pid": pid}))
 
     def wait(self, pid, timeout):
         """Exit of worker ``pid``: ``(wait status, CPU seconds)``, or None if
         it is still running after ``timeout`` seconds."""
-        reply = self._request({"op": "wait", "pid": pid, "timeout": timeout}, timeout=timeout + 10.0)
+        return self._exit(self._request({"op": "wait", "pid": pid, "timeout": timeout}, timeout=timeout + 10.0))
+
+    @staticmethod
+    def _exit(reply):
         return None if reply["status"] is None else (reply["status"], reply["cpu"])
 
     def workers(self):
@@ -241,6 +246,11 @@ def shutdown():
     for zygote in zygotes:
         if zygote is not None and zygote.owner == os.getpid():
             zygote.close()
+
+
+# At exit the zygotes are waited for, not left to die with their socket: no
+# process outlives das, and their CPU time is counted with das's (wait4, time).
+atexit.register(shutdown)
 
 
 def needs_heavy(imports):
@@ -374,12 +384,12 @@ class _Children:
         pid = int(request["pid"])
         if op == "kill":
             self._kill(pid)
-            return {}
-        if op == "wait":
+        elif op == "wait":
             self._wait(pid, float(request["timeout"]))
-            status, cpu = self.exits.get(pid, (None, None))
-            return {"status": status, "cpu": cpu}
-        raise ValueError(f"unknown request {op!r}")
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        status, cpu = self.exits.get(pid, (None, None))
+        return {"status": status, "cpu": cpu}
 
     def _kill(self, pid):
         if pid in self.live:

@@ -9,6 +9,7 @@ from das.collab.planted import (
     MIN_ROWS,
     NORMAL,
     plant_anomalies,
+    plant_kinds,
     planted_split,
 )
 
@@ -206,13 +207,26 @@ def test_planted_split_is_deterministic_per_seed():
     assert not np.array_equal(first.X_val, planted_split(X, random_state=4).X_val)
 
 
-def test_a_kind_does_not_depend_on_the_others():
+@pytest.mark.parametrize("kind", ["global", "local", "clustered"])
+def test_a_kind_does_not_depend_on_the_others(kind):
     X = _split_data()
     everything = planted_split(X, random_state=3)
-    only_global = planted_split(X, random_state=3, kinds=["global"])
-    assert np.array_equal(only_global.X_fit, everything.X_fit)
-    kept = np.isin(everything.kind_per_row, [NORMAL, "global"])
-    assert np.array_equal(only_global.X_val, everything.X_val[kept])
+    only_one = planted_split(X, random_state=3, kinds=[kind])
+    assert np.array_equal(only_one.X_fit, everything.X_fit)
+    kept = np.isin(everything.kind_per_row, [NORMAL, kind])
+    assert np.array_equal(only_one.X_val, everything.X_val[kept])
+
+
+def test_the_local_and_clustered_kinds_share_one_mixture_fit(monkeypatch):
+    """ADBench fits one mixture and tweaks it twice; so does a split (the BIC sweep is its main cost)."""
+    from das.collab import planted
+
+    fits = []
+    real = planted._fit_mixture
+    monkeypatch.setattr(planted, "_fit_mixture", lambda Z, rng: fits.append(1) or real(Z, rng))
+    planted_split(_split_data(), random_state=3)
+    plant_kinds(_split_data(), 5, random_state=3)
+    assert len(fits) == 2
 
 
 def test_planted_split_skips_dependency_with_one_feature():

@@ -732,3 +732,35 @@ def test_value_problem_counts_every_value_a_float32_library_cannot_hold(values, 
 
     problem = value_problem(np.asarray(values, dtype=np.float64))
     assert (problem is None) if bad == 0 else problem.startswith(f"{bad} non-finite values")
+
+
+def test_the_zygote_is_waited_for_at_exit_so_its_cpu_counts_with_the_caller(tmp_path):
+    """A process that ran a program reaps its zygote at exit (none outlives it), so the
+    sandbox's CPU seconds reach whoever waits for the process (``wait4``, ``time``)."""
+    import subprocess
+    import sys
+
+    script = textwrap.dedent("""
+        import atexit, resource
+        # registered before das's own handler, so it runs after it (atexit is last-in, first-out)
+        atexit.register(lambda: print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime))
+        import numpy as np
+        from das.sandbox import run_program
+        program = "def generate_hard_anomalies(n_samples, model, X_train):\\n    return X_train[:n_samples] + 1.0\\n"
+        assert run_program(program, np.zeros((20, 3)), 5, lambda Z: np.zeros(len(Z))).status == "ok"
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[-1]) > 0.01  # the zygote's own start costs more than this
+
+
+def test_a_run_asks_the_zygote_twice_and_the_kill_reports_the_exit(X, monkeypatch):
+    """fork, then kill (which reaps): no third round trip to read the worker's CPU seconds."""
+    from das.sandbox import zygote
+
+    ops = []
+    real = zygote.Zygote._request
+    monkeypatch.setattr(zygote.Zygote, "_request", lambda self, message, *a, **k: ops.append(message["op"])
+                        or real(self, message, *a, **k))
+    res = run("return X_train[:n_samples] + 1.0", X)
+    assert res.status == "ok" and res.cpu_s is not None and ops == ["fork", "kill"]
