@@ -82,7 +82,8 @@ def _sandbox_verifier():
 #: The service's own properties, run after the sandbox suite passes.
 SERVICE_PROPERTIES = ("useful", "borderline")
 #: Version of the service's own properties (``useful``, ``borderline``); part of every suite version.
-USEFUL_VERSION = "u5"
+#: u6: the planted splits fit one mixture for the local and clustered kinds (other planted rows).
+USEFUL_VERSION = "u6"
 #: Independent seeds (one drawn, the others derived from it) ``useful`` and ``borderline`` are judged over.
 USEFUL_SEEDS = 3
 #: Level of the one-sided lower confidence bound that must lie above 0.
