@@ -293,8 +293,45 @@ def _run(task, sink, on_refusal=None):
         raise _ProgramFailed("memory", _describe(exc)) from None
     except BaseException as exc:  # noqa: BLE001 - SystemExit, GeneratorExit ... included
         raise _ProgramFailed("runtime-error", _describe(exc)) from None
-    mutated = not np.array_equal(X.view("<u8"), task.X_original.view("<u8"))  # bitwise: NaNs too
-    return _as_output(result), mutated
+    return _as_output(result), input_mutated(X, task.X_original)
+
+
+def input_mutated(X, original):
+    """Whether the program changed ``X``, bit for bit (NaNs too), against ``original``.
+
+    ``X`` is a private copy-on-write mapping: a page the program wrote is now an
+    anonymous copy, one it only read is still the file's page, and the kernel
+    says which (:func:`written_pages`). Unwritten, nothing can differ; so the
+    bytes are compared only when a page was written or the kernel cannot say
+    (reading both copies of mnist's 2.8 MB cost 0.7 ms a run).
+    """
+    written = written_pages(X)
+    if written is not None and not written.any():
+        return False
+    return not np.array_equal(X.view("<u8"), original.view("<u8"))
+
+
+def written_pages(X):
+    """Per page of ``X``'s memory: written since it was mapped (``/proc/self/pagemap``: present and
+    not a file page, or swapped out); None where the entries cannot be read.
+
+    For memory that is not a private file mapping (any anonymous page counts) every page is "written".
+    """
+    page = resource.getpagesize()
+    first, end = X.ctypes.data // page, -(-(X.ctypes.data + X.nbytes) // page)
+    try:
+        fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            raw = os.pread(fd, 8 * (end - first), 8 * first)
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    if len(raw) != 8 * (end - first):
+        return None
+    entries = np.frombuffer(raw, dtype="<u8")
+    present, swapped, file_page = (entries >> 63) & 1, (entries >> 62) & 1, (entries >> 61) & 1
+    return ((present & (1 - file_page)) | swapped).astype(bool)
 
 
 def warm_up(rounds=10, shape=(512, 16)):

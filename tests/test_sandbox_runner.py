@@ -124,6 +124,36 @@ def test_input_mutation_reported_and_parent_untouched(X):
     assert not run("return X_train[:n_samples] * 2", X).input_mutated
 
 
+@pytest.mark.parametrize("body, mutated", [
+    ("X_train[-1, -1] = -X_train[-1, -1] - 1.0", True),  # one value, on the last page only
+    ("X_train[-1, -1] = np.nan", True),
+    ("X_train[600, 2] = X_train[600, 2]", False),  # written, but the same bits
+    ("X_train.sum()", False),  # every page read, none written
+])
+def test_input_mutation_on_any_page_is_found_and_reads_are_not_mutation(rng, body, mutated):
+    X = rng.normal(size=(3000, 8))  # 48 pages
+    res = run(body + "\nreturn X_train[:n_samples] + 1.0", X)
+    assert res.status == "ok" and res.input_mutated is mutated
+
+
+def test_unwritten_rows_are_never_compared(rng):
+    """The kernel's page flags decide: a private mapping nobody wrote is reported unchanged without a
+    byte compared (shown with a reference that differs), and a written page is compared."""
+    from das.sandbox import protocol
+    from das.sandbox.worker import input_mutated, written_pages
+
+    fd = protocol.share_array(rng.normal(size=(2000, 10)))
+    try:
+        X, original = protocol.map_array(fd, (2000, 10))
+    finally:
+        os.close(fd)
+    X.sum()
+    assert not written_pages(X).any() and not input_mutated(X, original + 1.0)
+    X[1500, 0] = X[1500, 0]
+    assert written_pages(X).sum() == 1 and input_mutated(X, original + 1.0) and not input_mutated(X, original)
+    assert written_pages(np.ones(1000)).all()  # anonymous memory: every page counts as written
+
+
 def test_inplace_operator_keeps_numpy_view_semantics(X):
     res = run("out = np.zeros((n_samples, X_train.shape[1]))\nview = out[0]\nview += 5\nreturn out", X)
     assert res.output[0, 0] == 5.0
