@@ -43,7 +43,12 @@ _NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # p
 _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
+#: Extensions das does not read, and what to do instead.
+_SAVE_AS = {**dict.fromkeys((".xlsx", ".xls", ".xlsm", ".ods"), "a spreadsheet: save it as CSV"),
+            ".txt": "a delimited text file? rename it .csv, or .tsv if tab-separated"}
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # "0,0049": a number written with a decimal comma
+#: "1,234.5", "1.234,5", "1 234": a number written with a thousands separator (group ``t``).
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?P<t>[,.' \u00a0])\d{3}(?:(?P=t)\d{3})*(?:[.,]\d+)?")
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
 _EXCEL_SEP = re.compile(r"sep=(.)\r?\n")  # the first line Excel writes to name the separator
 _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column whose header cell is empty
@@ -232,14 +237,16 @@ def _short(cell):
     return cell if len(cell) <= _MAX_CELL else cell[:_MAX_CELL] + "[...]"
 
 
-def _read_text(path, *, sep, header, decimal, codec):
+def _read_text(path, *, sep, header, decimal, thousands, codec):
     """A CSV/TSV file as a DataFrame of the file's columns (strings where a cell is not a number)."""
     import pandas as pd
 
     sep, skip = _separator(path, sep, decimal, codec)
     if sep == decimal:
         raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
-    read = {"sep": sep, "decimal": decimal, "na_values": _NA_CELLS, "keep_default_na": False,
+    if thousands == decimal:
+        raise DataError(f"{path}: the thousands separator and the decimal mark are both {decimal!r}")
+    read = {"sep": sep, "decimal": decimal, "thousands": thousands, "na_values": _NA_CELLS, "keep_default_na": False,
             "skipinitialspace": True, "index_col": False, "encoding": codec, "engine": "c",
             "skiprows": skip, "low_memory": False}  # one type per column, never per chunk
     try:
@@ -324,31 +331,50 @@ def _read_parquet(path):
     return frame.reset_index(drop=True), None
 
 
-def _numeric(frame, column, path, first_line, decimal, label=False):
+def _numeric(frame, column, path, first_line, decimal, label=False, sep=None):
     """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError
-    (``first_line``: the file line of the first row; None: rows are counted from 0)."""
+    (``first_line``: the file line of the first row; None: rows are counted from 0; ``sep``: the
+    separator the user gave, if any)."""
     import pandas as pd
 
     col = frame[column]
     if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-        return col.to_numpy(dtype=np.float64, na_value=np.nan)
-    text = col.astype("string").str.strip()
-    if decimal != ".":
-        text = text.str.replace(decimal, ".", regex=False)
-    values = pd.to_numeric(text, errors="coerce")
-    bad = np.flatnonzero(values.isna().to_numpy() & col.notna().to_numpy())
-    if len(bad):
-        i = int(bad[0])
-        cell = str(col.iloc[i])
-        one_column = frame.shape[1] == 1 and any(s in cell for s in _SEPARATORS)
-        decimal_comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
-        hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
-                " (one column only: is the separator right? pass --sep)" if one_column else
-                " (a decimal comma? pass --decimal ,)" if decimal_comma else
-                " (text? --drop the column, or name it with --id-column)")
-        raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
-                        f"column {column!r}{hint}")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        text = col.astype("string").str.strip()
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.flatnonzero(np.isnan(values) & col.notna().to_numpy())
+        if len(bad):
+            i = int(bad[0])
+            cell = str(col.iloc[i])
+            hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
+                    _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep))
+            raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
+                            f"column {column!r}{hint}")
+    return values
+
+
+def _text_hint(cell, one_column, decimal, sep):
+    """Why a feature cell is not a number, and the option that would read it (one table column only:
+    the line was not split)."""
+    if one_column and any(s in cell for s in _SEPARATORS):
+        split_by = next((s for s in _SEPARATORS if s in cell and s != decimal), decimal)
+        if split_by == decimal:
+            return (f" (one column only: {decimal!r} seems to separate the fields but is also the decimal mark "
+                    "given (--decimal); leave out --decimal, or pass the file's --sep)")
+        if sep:
+            return f" (one column only: the separator {sep!r} given did not split the line; is it {split_by!r}?)"
+        return " (one column only: is the separator right? pass --sep)"
+    grouped = _THOUSANDS.fullmatch(cell)
+    comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell) is not None
+    if grouped and grouped["t"] != decimal:
+        thousands = f"a thousands separator? pass --thousands {shlex.quote(grouped['t'])}"
+        return f" (a decimal comma? pass --decimal ,; or {thousands})" if comma else f" ({thousands})"
+    if comma:
+        return " (a decimal comma? pass --decimal ,)"
+    return " (text? --drop the column, or name it with --id-column)"
 
 
 def _holds_uuids(col):
@@ -403,12 +429,13 @@ def _check_roles(names, label, ident, dropped, path):
 
 
 def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal=".",
-                codec="utf-8-sig"):
+                thousands=None, codec="utf-8-sig"):
     """Read a CSV/TSV/Parquet file with pandas, then apply das's rules: label, id and feature columns."""
     if path.suffix.lower() in PARQUET:
         frame, first_line = _read_parquet(path)
     else:
-        frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal, codec=codec)
+        frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal, thousands=thousands,
+                                       codec=codec)
     names = list(frame.columns)
     dropped = {_find(names, d, "column", path) for d in drop}
     label = (_find(names, label_column, "label column", path) if label_column is not None
@@ -428,7 +455,7 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
                         "(or choose it with --id-column)")
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
-    column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, **kw)  # noqa: E731
+    column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, sep=sep, **kw)  # noqa: E731
     X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
     ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
     if ids is not None and ids.duplicated().any():
@@ -440,6 +467,7 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
             "y": None if label is None else column(label, label=True),
             "ids": None if ids is None else ids.to_numpy(dtype=object),
             "id_name": "row" if ident is None else names[ident],
+            "label_name": None if label is None else names[label],
             "columns": [names[j] for j in features],
             "first_line": first_line}
 
@@ -459,11 +487,12 @@ def _as_features(X, path, missing="error", columns=None, first_line=None):
         return X  # every cell finite and in range, found without a mask the size of X
     bad = np.isinf(X) if missing != "error" else ~np.isfinite(X)
     if bad.any():
-        where = first_cells(bad, columns, first_line)
         n_nan = int(np.isnan(X[bad]).sum())
-        hint = "; pass --missing drop (drop those rows) or --missing mean (fill with column means)" if n_nan else ""
-        raise DataError(f"{path}: X has {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values, "
-                        f"first at {where}{hint}")
+        n_inf = int(bad.sum()) - n_nan
+        found = " and ".join(f"{k} {what} value(s)" for k, what in ((n_nan, "missing"), (n_inf, "infinite")) if k)
+        hints = ["pass --missing drop (drop those rows) or --missing mean (fill with column means)"] if n_nan else []
+        hints += ["fix or drop the rows with infinite values (--missing handles only missing values)"] if n_inf else []
+        raise DataError(f"{path}: {found}, first at {first_cells(bad, columns, first_line)}; {'; '.join(hints)}")
     huge = np.abs(X) > MAX_ABS_FEATURE  # NaN compares False: missing cells are the policy's
     if huge.any():
         raise DataError(f"{path}: X has {int(huge.sum())} value(s) of magnitude above {MAX_ABS_FEATURE:g}, "
@@ -505,7 +534,8 @@ def _handle_missing(arrays, missing, path):
                   stacklevel=3)
     ids = np.arange(len(X)) if arrays.get("ids") is None else arrays["ids"]
     y = arrays["y"]
-    return dict(arrays, X=X[keep], y=None if y is None else np.asarray(y).ravel()[keep], ids=ids[keep])
+    return dict(arrays, X=X[keep], y=None if y is None else np.asarray(y).ravel()[keep], ids=ids[keep],
+                rows=np.flatnonzero(keep))
 
 
 def _warn_constant(X, columns, path):
@@ -530,7 +560,9 @@ def _warn_label_like(X, columns, path):
                       DataWarning, stacklevel=3)
 
 
-def _as_labels(y, n, path):
+def _as_labels(y, n, path, arrays):
+    """``y`` as 0/1 int64 labels; ``arrays``: where a table's labels came from (``label_name``,
+    ``first_line``, and ``rows``, the file rows kept once missing values were dropped)."""
     y = np.asarray(y)
     if y.ndim == 2 and 1 in y.shape:
         y = y.ravel()  # MATLAB stores label vectors as (n, 1)
@@ -541,7 +573,13 @@ def _as_labels(y, n, path):
     if y.dtype.kind not in "biuf":
         raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly); got dtype {y.dtype}")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise DataError(f"{path}: y has {int((~np.isfinite(y)).sum())} missing or non-finite labels")
+        unlabeled = np.flatnonzero(~np.isfinite(y))
+        if arrays.get("label_name") is None:
+            raise DataError(f"{path}: y has {len(unlabeled)} missing or non-finite labels")
+        row = int(arrays["rows"][unlabeled[0]]) if "rows" in arrays else int(unlabeled[0])
+        raise DataError(f"{path}: {len(unlabeled)} missing or infinite label(s) in column {arrays['label_name']!r}, "
+                        f"first at {_row(row, arrays.get('first_line'))}; every row needs a label, 0 (normal) "
+                        "or 1 (anomaly): fill them in or drop those rows")
     found = np.unique(y)
     if not np.isin(found, (0, 1)).all():
         shown = ", ".join(repr(v.item()) for v in found[:10])
@@ -553,7 +591,7 @@ def _as_labels(y, n, path):
 
 
 def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(),
-                 missing="error", decimal=".", encoding="utf-8"):
+                 missing="error", decimal=".", thousands=None, encoding="utf-8"):
     """Load and validate a dataset file.
 
     Parameters
@@ -584,6 +622,8 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
         count and place, drop their rows, or fill with the column mean.
     decimal : str, default="."
         CSV/TSV only: the decimal mark (``","`` for ``1,5``).
+    thousands : str, optional
+        CSV/TSV only: the thousands separator (``","`` for ``1,234.5``), as pandas' ``read_csv`` takes it.
     encoding : str, default="utf-8"
         CSV/TSV only: the text encoding (``"cp1252"`` for a file saved by
         Excel on Windows); a UTF-8 byte-order mark is skipped.
@@ -612,7 +652,8 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
         raise DataError(f"{path}: {_not_a_file(path)}")
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
-        raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}")
+        hint = f" ({_SAVE_AS[ext]})" if ext in _SAVE_AS else ""
+        raise DataError(f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(EXTENSIONS)}{hint}")
     if missing not in MISSING:
         raise DataError(f"unknown missing-value policy {missing!r}; choose from {', '.join(MISSING)}")
     sep = _SEP_NAMES.get(sep, sep)
@@ -622,10 +663,10 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
                    {"--label-column": label_column, "--id-column": id_column, "--drop": drop or None})
     _check_applies(path, ext in TEXT, "CSV and TSV files",
                    {"--sep": sep, "--header/--no-header": header, "--decimal": None if decimal == "." else decimal,
-                    "--encoding": None if codec == "utf-8-sig" else encoding})
+                    "--thousands": thousands, "--encoding": None if codec == "utf-8-sig" else encoding})
     if ext in TEXT + PARQUET:
         arrays = _read_table(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop,
-                             decimal=decimal, codec=codec)
+                             decimal=decimal, thousands=thousands, codec=codec)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
         if "X" not in arrays:
@@ -643,7 +684,7 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     _warn_constant(X, arrays.get("columns") or range(X.shape[1]), path)
     if arrays["y"] is None and arrays.get("columns"):
         _warn_label_like(X, arrays["columns"], path)
-    y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path)
+    y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path, arrays)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))
 

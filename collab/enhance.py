@@ -310,6 +310,12 @@ class Enhancement:
     timings: dict = field(default_factory=dict)
     selection: dict | None = None
 
+    @property
+    def lam(self):
+        """The sum fusion's classifier weight (``auto``'s choice, else the one given); None where no
+        sum fusion weighs a classifier (collate, no enhancement)."""
+        return getattr(self.fusions.get("sum"), "lam", None)
+
     def scores(self, X, base=None):
         """Scores of ``X``: ``base``, ``classifier`` and one entry per fitted fusion.
 

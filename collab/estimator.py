@@ -47,8 +47,9 @@ import numbers
 import numpy as np
 from pyod.models.base import BaseDetector
 from scipy.stats import binom
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from das.collab import pipeline
 from das.collab.data import first_cells
@@ -58,6 +59,9 @@ from das.collab.threshold import pot_threshold
 from das.detectors import DetectorInputError
 
 THRESHOLDS = ("contamination", "pot")
+#: What ``fit`` sets: read before it, scikit-learn's NotFittedError (an AttributeError too).
+FITTED_ATTRIBUTES = frozenset({"enhancement_", "detector_", "classifier_", "fusion_", "X_syn_", "program_sha256_",
+                               "selection_", "expected_gain_", "decision_scores_", "threshold_", "labels_"})
 
 
 def _seed(random_state):
@@ -217,6 +221,13 @@ class EnhancedDetector(BaseDetector):
         self.store = store
         self.allow_uncertified = allow_uncertified
 
+    def __getattr__(self, name):
+        """Only for attributes not found: a fitted attribute read before ``fit`` says so."""
+        if name in FITTED_ATTRIBUTES:
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call 'fit' before "
+                                 f"reading {name}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def fit(self, X, y=None, y_known=None):
         """Fit detector, synthesize anomalies in the sandbox, fit classifier and fusion.
 
@@ -225,6 +236,7 @@ class EnhancedDetector(BaseDetector):
         X : array-like of shape (n_samples, n_features)
             Training data, assumed normal.
         y : ignored
+            Unsupervised: never read, but one entry per row of ``X`` if given (a ValueError otherwise).
         y_known : array-like of int (row indices) or bool (mask), default=None
             A few known anomalies among the rows of ``X``. They never enter a
             fit; ``program="auto"`` chooses by cross-validated AUC-PR on them
@@ -246,6 +258,11 @@ class EnhancedDetector(BaseDetector):
         check_detector(self.detector)
         seed = _seed(self.random_state)
         X = _features(self, X, reset=True)
+        try:
+            check_consistent_length(X, y)
+        except (TypeError, ValueError):
+            raise ValueError(f"y must have one entry per row of X ({len(X)}); it is ignored (the fit is "
+                             "unsupervised): pass y=None, or y_known for known anomalies") from None
         fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
         fitted = pipeline.fit(X[fit_rows], self.detector, _program_name(self.program), self.store,
                               fusions=(self.fusion,),

@@ -7,6 +7,7 @@ rows the detector is fitted on, and ``program="auto"`` chooses by cross-validate
 AUC-PR on them (:func:`collab.selection.pick_by_labels`); with three or more they
 are also a source of synthetic rows (:class:`collab.synthesis.KnownAnomalies`).
 """
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,13 @@ from das.collab.data import DataError
 
 #: Fewer known anomalies than this still choose, but the estimate rests on very few rows.
 MIN_KNOWN = 1
+_WHOLE = re.compile(r"([-+]?\d+)\.0*")  # "1211.0": an integer id written as a float (Excel, pandas)
+
+
+def _id_key(rid):
+    """How an id is matched: ``1211.0`` as ``1211``, anything else as written."""
+    whole = _WHOLE.fullmatch(rid)
+    return whole.group(1) if whole else rid
 
 
 def known_mask(y_known, n_rows):
@@ -56,11 +64,13 @@ def known_mask(y_known, n_rows):
     return mask
 
 
-def read_label_ids(path, row_ids, y=None):
+def read_label_ids(path, row_ids, y=None, id_name=None):
     """Positions of the rows named in a labels file: one row id per line (blank lines ignored).
 
     ``row_ids``: the dataset's ids (:meth:`collab.data.Dataset.row_ids`): an id
-    column's values, else row numbers, where every line must be an integer.
+    column's values, else row numbers, where every line must be an integer;
+    ``1211.0`` matches ``1211``. A first line that is a header is skipped: the id
+    column's name ``id_name``, or a word that is not a number when ids are row numbers.
     ``y``: the file's labels, if any: a known anomaly labelled normal there is
     refused. Raises :class:`collab.data.DataError` for an unreadable or empty
     file, an unknown id, a non-integer row number or a repeated id.
@@ -73,16 +83,19 @@ def read_label_ids(path, row_ids, y=None):
     except OSError as exc:
         raise DataError(f"--labels {path}: cannot read ({exc})") from None
     ids = [line for line in lines if line]
-    if not ids:
-        raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
     row_ids = np.asarray(row_ids)
     numbered = np.issubdtype(row_ids.dtype, np.integer)
     where, repeated = {}, set()
     for i, v in enumerate(row_ids.tolist()):
-        repeated.update([str(v)] if str(v) in where else [])
-        where[str(v)] = i
+        repeated.update([_id_key(str(v))] if _id_key(str(v)) in where else [])
+        where[_id_key(str(v))] = i
+    if ids and _is_header(ids[0], where, numbered, id_name):
+        ids = ids[1:]
+    if not ids:
+        raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
     positions, seen = [], set()
-    for lineno, rid in enumerate(ids, 1):
+    for rid in ids:
+        rid = _id_key(rid)
         if numbered:
             try:
                 rid = str(int(rid))
@@ -92,7 +105,8 @@ def read_label_ids(path, row_ids, y=None):
             raise DataError(f"--labels {path}: row id {rid} is given more than once")
         seen.add(rid)
         if rid not in where:
-            what = (f"the data's {len(row_ids)} row ids run from {row_ids.min()} to {row_ids.max()}" if numbered else
+            what = (f"the data's {len(row_ids)} row ids run from {row_ids.min()} to {row_ids.max()}; row numbers "
+                    "are 0-based: the first data row is 0" if numbered else
                     f"ids are the id column's values, such as {str(row_ids[0])!r}; row numbers apply "
                     "only to a file without an id column")
             raise DataError(f"--labels {path}: no row has id {rid} ({what})")
@@ -107,6 +121,19 @@ def read_label_ids(path, row_ids, y=None):
     if len(row_ids) - len(positions) < 2:
         raise DataError(f"--labels {path}: at least two rows must remain to fit on")
     return positions
+
+
+def _is_header(line, where, numbered, id_name):
+    """Whether a labels file's first line names the id column rather than a row."""
+    if _id_key(line) in where:
+        return False
+    if numbered:
+        try:
+            float(line)
+        except ValueError:
+            return True
+        return False
+    return id_name is not None and line.lower() == id_name.lower()
 
 
 def check_scaled_known(X_known):

@@ -137,7 +137,7 @@ def _without_known(ds, labels):
 
     if labels is None:
         return ds, None
-    positions = read_label_ids(labels, ds.row_ids(), ds.y)
+    positions = read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)
     keep = np.ones(len(ds.X), dtype=bool)
     keep[positions] = False
     ids = ds.row_ids()[keep]
@@ -241,7 +241,7 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
         stage("record run")
         run_ids = record_runs(
             store, fitted, name, split.fingerprint, seed,
-            {**flat, "fusion": fusion, "classifier": classifier, "lam": lam, "selection": fitted.selection,
+            {**flat, "fusion": fusion, "classifier": classifier, "lam": fitted.lam, "selection": fitted.selection,
              "base_subsample": getattr(fitted.detector, "subsample_", None)})
         return {"dataset": split.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
                 "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
@@ -264,8 +264,9 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     Returns
     -------
     dict
-        ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``,
-        ``n_syn``, ``run_id``, ``rows`` (:class:`collab.scoring.RowScores`) and
+        ``dataset``, ``detector``, ``fusion``, ``program_sha256``, ``n``, ``n_fitted``,
+        ``n_syn``, ``base_subsample`` (the detector's ``subsample_``: None when it
+        was fitted on every row), ``run_id``, ``rows`` (:class:`collab.scoring.RowScores`) and
         ``selection`` (``auto``'s choice and table, else None).
     """
 
@@ -279,7 +280,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     ds = load_dataset(resolve_dataset(data), **(read or {}))
     fit_rows = np.ones(len(ds.X), dtype=bool)
     if labels is not None:
-        fit_rows[read_label_ids(labels, ds.row_ids(), ds.y)] = False
+        fit_rows[read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)] = False
     X = StandardScaler().fit(ds.X[fit_rows]).transform(ds.X)
     if labels is not None:
         check_scaled_known(X[~fit_rows])
@@ -287,10 +288,11 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
                  known=X[~fit_rows] if labels is not None else None)
     scores = fitted.scores(X, base=enhance.train_scores(fitted.detector, X))  # the rows it was fitted on
     run_ids = record_runs(store, fitted, name, fingerprint(ds.X, ds.y), seed,
-                          {"fusion": fusion, "classifier": classifier, "lam": lam,
+                          {"fusion": fusion, "classifier": classifier, "lam": fitted.lam,
                            "fitted_on": f"{int(fit_rows.sum())} of {len(X)} rows"})
     rows = RowScores(ds.id_name, ds.row_ids(), scores["base"], scores[fusion], ds.y)
     return {"dataset": ds.name, "detector": name, "fusion": fusion, "program_sha256": fitted.program_sha256,
             "n": len(X), "n_fitted": int(fit_rows.sum()), "n_syn": len(fitted.X_syn),
+            "base_subsample": getattr(fitted.detector, "subsample_", None),
             "run_id": run_ids[0] if run_ids else None, "run_ids": run_ids, "rows": rows,
             "selection": fitted.selection}

@@ -126,6 +126,25 @@ def test_a_bad_bench_argument_is_a_usage_error_that_writes_nothing(monkeypatch, 
     assert not (tmp_path / "out").exists()
 
 
+def test_bench_shows_a_data_warning_once_as_other_commands_do(tmp_path):
+    """The new-user walkthrough: each cell printed Python's raw warning with its source line."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(66, 3)), np.ones(66)]
+    np.savez(tmp_path / "k.npz", X=X, y=np.r_[np.zeros(60), np.ones(6)])
+    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "k.npz"), "-d", "ECOD,PCA", "--seeds", "0,1",
+                                    "--methods", "base", "--jobs", "1", "--no-progress",
+                                    "--out-dir", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == ["Warning: k.npz: 1 constant column(s) (3) carry no information (--drop them)"]
+    assert "das_warnings" not in (tmp_path / "out" / "cells.jsonl").read_text()
+
+
+def test_an_unknown_figure_detector_is_a_usage_error(tmp_path):
+    res = CliRunner().invoke(main, ["report", str(tmp_path), "--out-dir", str(tmp_path / "rep"),
+                                    "--figure-detector", "Bogus"])
+    assert res.exit_code == 2 and "unknown detector 'Bogus'" in res.output and not (tmp_path / "rep").exists()
+
+
 def test_run_benchmark_checks_its_executor_before_writing(tmp_path):
     from das.collab.bench.errors import BenchError
     from das.collab.bench.runner import run_benchmark

@@ -153,8 +153,9 @@ def test_demo_runs_the_full_pipeline_by_default(run, certified_store, monkeypatc
 
 
 def test_demo_unknown_detector_is_a_clean_error(run):
-    _assert_clean_failure(run("demo", "--detectors", "IForest,bogus"), "bogus")
+    _assert_clean_failure(run("demo", "--detectors", "IForest,bogus"), "unknown detector 'bogus'")
     _assert_clean_failure(run("demo", "--detectors", " , "), "give at least one detector name")
+    assert run("demo", "-d", "IForest,bogus").exit_code == 2  # a usage error, before any work
 
 
 def test_info_reads_a_headerless_semicolon_file_with_its_options(tmp_path):

@@ -135,3 +135,34 @@ def test_a_column_given_two_roles_is_a_usage_error(tmp_path, args, message):
     path.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
     res = CliRunner().invoke(main, ["data", "info", str(path), *args])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("text, decimal, thousands, hint", [
+    ('a,b,label\n"1,234.5",2,0\n"2,345.5",3,0\n"1,111.5",2,0\n9,9,1\n', ".", ",", "pass --thousands ,"),
+    ("a;b;label\n1 234,5;2;0\n2 345,5;3;0\n1 111,5;2;0\n9;9;1\n", ",", " ", "pass --thousands ' '"),
+    ("a;b;label\n1.234,5;2;0\n2.345,5;3;0\n1.111,5;2;0\n9;9;1\n", ",", ".", "pass --thousands ."),
+])
+def test_thousands_separators_are_suggested_and_read_with_thousands(tmp_path, text, decimal, thousands, hint):
+    """The new-user walkthrough: numbers with thousands separators were refused as text, with no way to read them."""
+    from das.collab.data import load_dataset
+
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--decimal", decimal])
+    assert res.exit_code == 1 and "at line 2, column 'a'" in res.output and hint in res.output, res.output
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--decimal", decimal, "--thousands", thousands])
+    assert res.exit_code == 0, res.output
+    assert load_dataset(path, decimal=decimal, thousands=thousands).X[:, 0].tolist() == [1234.5, 2345.5, 1111.5, 9.0]
+
+
+@pytest.mark.parametrize("options, said, not_said", [
+    (["--decimal", ","], "',' seems to separate the fields but is also the decimal mark given (--decimal)",
+     "pass --sep)"),
+    (["--sep", ";"], "the separator ';' given did not split the line; is it ','?", "pass --sep"),
+])
+def test_a_line_left_whole_says_why(tmp_path, options, said, not_said):
+    """The decimal mark as the file's separator, or a --sep given that did not split: said, not 'pass --sep'."""
+    path = tmp_path / "c.csv"
+    path.write_text("a,b,label\n1.5,2.5,0\n1.7,2.1,0\n9,9,1\n")
+    res = CliRunner().invoke(main, ["data", "info", str(path), *options])
+    assert res.exit_code == 1 and said in res.output and not_said not in res.output, res.output

@@ -46,6 +46,8 @@ def test_enhance_real_dataset(odds_dir, tmp_path, store_path, fusion):
     with ProgramStore(store_path) as store:
         runs = store.runs(payload["program_sha256"])
     assert payload["run_id"] in [r.id for r in runs]
+    lam = next(r for r in runs if r.id == payload["run_id"]).metrics["lam"]
+    assert lam == (2.0 if fusion == "sum" else None)  # collate learns its fusion: no lam recorded
 
 
 def test_enhance_scores_are_the_benchmark_scores(odds_dir, tmp_path, store_path):
@@ -164,3 +166,45 @@ def test_out_is_written_where_it_was_checked(tmp_path, store_path, monkeypatch, 
                                         "--program", "none", "--store", str(store_path), "--out", out])
         assert res.exit_code == 0, res.output
         assert written.is_file()
+
+
+@pytest.mark.parametrize("args, warned", [
+    (["--lam", "0.5"], "--program auto chooses the fusion weight itself"),
+    (["--lam", "0.5", "--program", "certified", "--fusion", "collate"], "--fusion collate learns its fusion"),
+    (["--lam", "0.5", "--program", "certified"], None),
+    ([], None),
+])
+@pytest.mark.parametrize("command", [["enhance"], ["score", "--out", "OUT"]])
+def test_a_lam_that_is_not_used_is_warned_about(tmp_path, monkeypatch, command, args, warned):
+    """The new-user walkthrough: --lam was silently ignored with auto (the default) and collate."""
+    from das.collab.data import DataError
+
+    def stop(*a, **k):
+        raise DataError("stopped before the work")
+
+    cli = __import__("das.engine.cli.enhance", fromlist=["x"])
+    monkeypatch.setattr(cli, "enhance_dataset", stop)
+    monkeypatch.setattr(cli, "score_dataset", stop)
+    command = [a.replace("OUT", str(tmp_path / "s.csv")) for a in command]
+    (tmp_path / "d.npz").touch()
+    res = CliRunner().invoke(main, [*command, "--data", str(tmp_path / "d.npz"), "-d", "IForest", *args])
+    assert res.exit_code == 1 and "stopped before the work" in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("Warning: --lam")]
+    assert lines == ([f"Warning: --lam 0.5 is not used: {warned}"] if warned else [])
+
+
+def test_score_says_which_rows_a_subsampled_detector_was_fitted_on(tmp_path, store_path, monkeypatch):
+    """The new-user walkthrough: OCSVM on more rows than it takes warned of its subsample, then the
+    summary said 'fitted on all N rows'."""
+    import numpy as np
+
+    from das.detectors.pyod_models import OCSVM
+
+    monkeypatch.setitem(OCSVM.__init__.__kwdefaults__, "max_train_rows", 50)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(80, 3)), y=np.zeros(80))
+    res = CliRunner().invoke(main, ["score", "--data", str(tmp_path / "d.npz"), "-d", "OCSVM", "--program", "none",
+                                    "--store", str(store_path), "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert "subsample of 50" in res.stderr
+    assert "no enhancement, fitted on all 80 rows, OCSVM on a seeded subsample of 50 of them, n_syn=0)" in res.stdout

@@ -62,3 +62,12 @@ def test_enhance_and_score_say_what_auto_chose_the_same_way(tmp_path, rng):
     res = CliRunner().invoke(main, ["score", "--out", str(tmp_path / "s.csv"), "--json"] + common[:-1])
     selection = json.loads(res.output)["selection"]
     assert selection["choice"] in [row["candidate"] for row in selection["table"]] + ["none"]
+
+
+def test_a_labels_file_that_does_not_exist_is_a_usage_error(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((6, 2)), y=np.zeros(6))
+    for command in (["select"], ["enhance"], ["score", "--out", str(tmp_path / "s.csv")]):
+        res = CliRunner().invoke(main, [*command, "--data", str(tmp_path / "d.npz"), "-d", "IForest",
+                                        "--labels", str(tmp_path / "known.txt")])
+        assert res.exit_code == 2 and "'--labels': File" in res.output and "does not exist" in res.output, res.output
+    assert not (tmp_path / "s.csv").exists()

@@ -189,8 +189,10 @@ def test_nan_and_inf_are_counted_and_located(tmp_path):
     X[1, 2] = np.nan
     X[3, 0] = np.nan
     X[4, 1] = np.inf
-    with pytest.raises(DataError, match=r"X has 2 NaN and 1 infinite values, first at \(row 1, column 2\), "
-                                        r"\(row 3, column 0\), \(row 4, column 1\)"):
+    with pytest.raises(DataError, match=r"2 missing value\(s\) and 1 infinite value\(s\), first at \(row 1, "
+                                        r"column 2\), \(row 3, column 0\), \(row 4, column 1\); pass --missing drop "
+                                        r".*; fix or drop the rows with infinite values \(--missing handles only "
+                                        r"missing values\)"):
         load_dataset(_npz(tmp_path, X=X, y=np.zeros(5)))
 
 
@@ -199,8 +201,12 @@ def test_missing_file_and_unknown_extension(tmp_path):
         load_dataset(tmp_path / "nope.npz")
     bad = tmp_path / "data.xlsx"
     bad.write_text("x")
-    with pytest.raises(DataError, match=r"unknown extension '.xlsx'; use one of .npz, .mat, .csv"):
+    with pytest.raises(DataError, match=r"unknown extension '.xlsx'; use one of .npz, .mat, .csv.* \(a spreadsheet: "
+                                        r"save it as CSV\)"):
         load_dataset(bad)
+    (tmp_path / "data.txt").write_text("a,label\n1,0\n")
+    with pytest.raises(DataError, match=r"unknown extension '.txt'.* \(a delimited text file\? rename it .csv"):
+        load_dataset(tmp_path / "data.txt")
 
 
 def test_corrupt_files(tmp_path):
@@ -254,13 +260,18 @@ def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
     ("a,label\n1,0\nfoo,1\n", {}, r"non-numeric value 'foo' at line 3, column 'a' \(text\? --drop the column, "
                                     r"or name it with --id-column\)"),
     ("a,b,label\n1,2,0\n3,4,5,0\n", {}, "line 3 has 4 fields, the header has 3"),
-    ("a,label\n1,0\n,0\ninf,1\n", {}, r"X has 1 NaN and 1 infinite values, first at \(line 3, column 'a'\), "
-                                      r"\(line 4, column 'a'\)"),
+    ("a,label\n1,0\n,0\ninf,1\n", {}, r"1 missing value\(s\) and 1 infinite value\(s\), first at \(line 3, "
+                                      r"column 'a'\), \(line 4, column 'a'\)"),
+    ("a,label\n1,0\n2,0\ninf,1\n", {"missing": "drop"}, r"1 infinite value\(s\), first at \(line 4, column 'a'\); "
+                                                       r"fix or drop the rows with infinite values \(--missing handles "
+                                                       r"only missing values\)$"),
     ("", {}, "empty file"),
     ("a,label\n", {}, r"empty dataset \(X has shape \(0, 1\)\)"),
     ("a,label\n1,0\n2,yes\n", {}, r"non-numeric value 'yes' at line 3, column 'label'; labels must be 0 \(normal\) "
                                   r"or 1 \(anomaly\)"),
-    ("a,label\n1,0\n2,\n", {}, "y has 1 missing or non-finite labels"),
+    ("a,label\n1,0\n2,\n", {}, r"1 missing or infinite label\(s\) in column 'label', first at line 3; every row "
+                                r"needs a label"),
+    ("a,label\n,0\n1,0\n2,0\n3,\n", {"missing": "drop"}, r"column 'label', first at line 5;"),
     ("a,label\n1,0\n2,0.5\n", {}, "found values 0.0, 0.5"),
 ])
 def test_bad_csv_files(tmp_path, text, kwargs, message):
@@ -419,7 +430,7 @@ def test_several_label_like_columns_or_a_missing_drop_are_errors(tmp_path):
 
 def test_missing_values_error_by_default_else_drop_or_mean(tmp_path):
     path = _csv(tmp_path, "id,a,b,label\nr1,1,,0\nr2,3,4,1\nr3,NA,8,0\nr4,5,6,0\n")
-    with pytest.raises(DataError, match=r"X has 2 NaN .* pass --missing drop .* or --missing mean"):
+    with pytest.raises(DataError, match=r"2 missing value.s., first at .* pass --missing drop .* or --missing mean"):
         load_dataset(path)
     with pytest.warns(DataWarning, match="2 row.s. with missing values dropped"):
         ds = load_dataset(path, missing="drop")

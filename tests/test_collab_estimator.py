@@ -159,6 +159,21 @@ def test_bad_arguments(rng):
         est.decision_function(X[:, :2])
 
 
+def test_fitted_attributes_before_fit_and_a_y_of_the_wrong_length(rng):
+    """The new-user walkthrough: expected_gain_ before fit was an AttributeError, and y was never looked at."""
+    X, _, _ = _data(rng)
+    est = _est(program="none")
+    with pytest.raises(NotFittedError, match="not fitted yet: call 'fit' before reading expected_gain_"):
+        est.expected_gain_
+    assert not hasattr(est, "selection_")  # NotFittedError is an AttributeError too
+    with pytest.raises(AttributeError, match="no attribute 'nope_'"):
+        est.nope_
+    for y in (np.zeros(len(X) - 1), 0):
+        with pytest.raises(ValueError, match=rf"y must have one entry per row of X \({len(X)}\); it is ignored"):
+            est.fit(X, y)
+    assert est.fit(X, np.zeros(len(X))).expected_gain_ is None
+
+
 def test_hostile_source_is_refused_by_the_sandbox(rng):
     X, _, _ = _data(rng)
     with pytest.raises(SynthesisError, match="audit"):

@@ -84,5 +84,5 @@ def test_cli_show_text_json_and_error():
     data = json.loads(runner.invoke(main, ["detectors", "show", "DRL", "--json"]).output)
     assert data["name"] == "DRL" and data["text"] == str(get_card("DRL"))
     bad = runner.invoke(main, ["detectors", "show", "svdd"])
-    assert bad.exit_code == 1
-    assert "Error: unknown detector 'svdd'" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2  # a usage error, as for `das programs list -d svdd`
+    assert "Error: Invalid value for 'NAME': unknown detector 'svdd'" in bad.output and "Traceback" not in bad.output

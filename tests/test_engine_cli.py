@@ -34,8 +34,9 @@ def test_prompts_corpus_lists_current_entries():
 
 
 def test_user_errors_are_clean():
-    res = CliRunner().invoke(main, ["prompts", "show", "-d", "nope"])
-    assert res.exit_code == 1 and "Traceback" not in res.output and "Error" in res.output
+    for args in (["prompts", "show", "-d", "nope"], ["regenerate", "-d", "nope"]):  # usage errors, as elsewhere
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and "Traceback" not in res.output and "unknown detector 'nope'" in res.output
     res = CliRunner().invoke(main, ["regenerate", "-d", "PCA", "--backend", "anthropic"])
     assert res.exit_code == 1 and "ANTHROPIC_API_KEY" in res.output
 

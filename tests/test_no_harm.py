@@ -675,8 +675,26 @@ def test_an_unknown_label_id_says_what_the_ids_are(tmp_path):
     labels.write_text("447\n")
     with pytest.raises(DataError, match=r"ids are the id column's values, such as 'C00000'; row numbers apply"):
         read_label_ids(labels, np.array([f"C{i:05d}" for i in range(500)]), None)
-    with pytest.raises(DataError, match=r"the data's 400 row ids run from 0 to 399"):
+    with pytest.raises(DataError, match=r"the data's 400 row ids run from 0 to 399; row numbers are 0-based"):
         read_label_ids(labels, np.arange(400), None)
+
+
+def test_a_labels_file_with_a_header_and_float_written_ids_is_read(tmp_path):
+    """The new-user walkthrough: ids saved as 1211.0 did not match 1211, and a header line was an error."""
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    labels.write_text("customer_id\n1211.0\n1213\n")
+    ids = np.array(["1210", "1211", "1212", "1213"], dtype=object)
+    assert read_label_ids(labels, ids, None, "customer_id").tolist() == [1, 3]
+    with pytest.raises(DataError, match="no row has id customer_id"):  # not the id column's name: an id
+        read_label_ids(labels, ids, None, "account")
+    labels.write_text("row\n3.0\n5\n")
+    assert read_label_ids(labels, np.arange(10)).tolist() == [3, 5]
+    labels.write_text("3\nrow\n")
+    with pytest.raises(DataError, match="'row' is not an integer row number"):  # only a first line is a header
+        read_label_ids(labels, np.arange(10))
 
 
 def test_known_values_beyond_float64_once_scaled_are_kept_out_not_a_crash():

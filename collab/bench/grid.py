@@ -10,11 +10,13 @@ versions, :func:`protocol_version`). Re-running the same grid skips finished key
 interrupted run resumes where it stopped.
 """
 import hashlib
+import importlib
 import inspect
 import json
 import socket
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -175,7 +177,10 @@ def make_cells(datasets, detectors, seeds, methods, programs=None, *, scale="sta
 
 
 def evaluate_cell(cell):
-    """Default cell function: load, split with the papers' protocol, :func:`collab.evaluate.evaluate`."""
+    """Default cell function: load, split with the papers' protocol, :func:`collab.evaluate.evaluate`.
+
+    das's own warnings (data, subsamples) come back in ``das_warnings`` for :func:`run_grid` to show
+    once per grid; any other is shown here, as before."""
     from das.collab.data import load_dataset, split_dataset
     from das.collab.evaluate import evaluate
     from das.sandbox.zygote import get_zygote
@@ -185,11 +190,26 @@ def evaluate_cell(cell):
     # started here, outside the timed stages, rather than inside "synthesis".
     if cell.program_source or any(c.source for c in cell.auto_candidates):
         get_zygote()
-    split = split_dataset(load_dataset(cell.path, **dict(cell.read)), scale=cell.scale)
-    result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods,
-                      auto_candidates=list(cell.auto_candidates) or None)
+    with warnings.catch_warnings(record=True) as caught:
+        split = split_dataset(load_dataset(cell.path, **dict(cell.read)), scale=cell.scale)
+        result = evaluate(split, cell.detector, cell.program_source, seed=cell.seed, methods=cell.methods,
+                          auto_candidates=list(cell.auto_candidates) or None)
     result["split_fingerprint"] = getattr(split, "fingerprint", None)
+    result["das_warnings"] = []
+    for w in caught:
+        if w.category.__module__.startswith("das."):
+            result["das_warnings"].append([w.category.__module__, w.category.__name__, str(w.message)])
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return result
+
+
+def _warn_once(said, shown):
+    """Issue each of a cell's das warnings (``[module, class name, message]``) not yet in ``shown``."""
+    for module, name, message in said:
+        if message not in shown:
+            shown.add(message)
+            warnings.warn(message, getattr(importlib.import_module(module), name), stacklevel=3)
 
 
 def _warm_imports():
@@ -266,6 +286,7 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
         Re-run cells whose last record is an error or timeout.
     progress : bool
         tqdm bar with ETA on stderr, when stderr is a terminal.
+        das's warnings from the cells (a constant column) are issued once per distinct message.
     scheduler : str, optional
         Address of an existing Dask scheduler (``executor="dask"``).
 
@@ -285,12 +306,14 @@ def run_grid(cells, log, *, cell_fn=evaluate_cell, executor="joblib", n_jobs=Non
             todo.append(cell)
             seen.add(key)
     summary = GridSummary(len(cells), len(cells) - len(todo), 0, 0, 0, 0.0, [])
+    shown = set()
     bar = tqdm(total=len(todo), file=sys.stderr, disable=None if progress else True, unit="cell",
                desc="das bench", dynamic_ncols=True)
     try:
         task = partial(run_cell, cell_fn=cell_fn, timeout=timeout)
         for record in run_cells(todo, task, executor=executor, n_jobs=n_jobs,
                                 scheduler=scheduler):
+            _warn_once(record.pop("das_warnings", ()), shown)
             log.append(record)
             summary.n_run += 1
             if record["status"] == "ok":

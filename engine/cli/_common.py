@@ -133,14 +133,14 @@ def verification_seed_option(fn):
 
 
 def canonical_detector(ctx, param, value):
-    """Click callback: the registry's spelling of a detector name (``iforest`` -> ``IForest``)."""
-    # Imported here: loading the detector registry (torch) is only needed by commands that use it.
-    from das.detectors import make_detector
+    """Click callback: the registry's spelling of a detector name (``iforest`` -> ``IForest``); an
+    unknown name is a usage error (exit code 2)."""
+    from das.detectors import canonical_name
 
     if value is None:
         return None
     try:
-        return make_detector(value).name
+        return canonical_name(value)
     except UnknownDetector as exc:
         raise click.BadParameter(str(exc), ctx, param) from exc
 
@@ -212,7 +212,7 @@ def _columns(ctx, param, value):
 
 
 def _one_character(ctx, param, value):
-    """``--sep`` and ``--decimal`` are one character (``tab`` and ``\\t`` name a tab)."""
+    """``--sep``, ``--decimal`` and ``--thousands`` are one character (``tab`` and ``\\t`` name a tab)."""
     if value is None or value in ("tab", "\\t") or len(value) == 1:
         return value
     raise click.BadParameter(f"expected one character, got {value!r}")
@@ -234,6 +234,8 @@ _DATA_OPTIONS = (
                       "among , ; tab |]."),
     click.option("--decimal", default=".", show_default=True, callback=_one_character,
                  help="CSV/TSV decimal mark (',' for 1,5)."),
+    click.option("--thousands", default=None, callback=_one_character,
+                 help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,)."),
     click.option("--encoding", default="utf-8", show_default=True,
                  help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,
@@ -242,8 +244,8 @@ _DATA_OPTIONS = (
                  help="Missing values: refuse, drop their rows, or fill with the column mean."),
 )
 #: The parameter names :func:`data_options` adds (a test checks every command that reads data has them).
-DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "encoding", "header",
-                     "missing")
+DATA_OPTION_NAMES = ("data_dir", "label_column", "id_column", "drop", "sep", "decimal", "thousands", "encoding",
+                     "header", "missing")
 
 
 def data_options(fn):
@@ -254,13 +256,14 @@ def data_options(fn):
     A column given two roles (``--label-column X --drop X``) is a usage error.
     """
     @functools.wraps(fn)
-    def wrapper(*args, label_column, id_column, drop, sep, decimal, encoding, header, missing, **kwargs):
+    def wrapper(*args, label_column, id_column, drop, sep, decimal, thousands, encoding, header, missing, **kwargs):
         try:
             check_column_roles(label_column, id_column, drop)
         except DataError as exc:
             raise click.UsageError(str(exc), click.get_current_context()) from exc
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
-                "decimal": decimal, "encoding": encoding, "header": header, "missing": missing}
+                "decimal": decimal, "thousands": thousands, "encoding": encoding, "header": header,
+                "missing": missing}
         return fn(*args, read=read, **kwargs)
 
     for option in reversed(_DATA_OPTIONS):

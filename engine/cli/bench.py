@@ -116,7 +116,8 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
               required=True, help="Report directory.")
 @click.option("--figure-data", "figure_datasets", cls=AliasOption, aliases=("--figure-datasets",), default=None,
               help="Comma-separated datasets for the score-density and embedding figures (recomputed).")
-@click.option("--figure-detector", default="IForest", show_default=True, help="Detector for those figures.")
+@click.option("--figure-detector", default="IForest", show_default=True, callback=canonical_detector,
+              help="Detector for those figures.")
 @data_options
 @store_option
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the recomputed figures.")

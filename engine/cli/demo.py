@@ -4,7 +4,7 @@ import sys
 import click
 
 from das.collab.demo import DEFAULT_DETECTORS, run_demo
-from das.engine.cli._common import SEED, AliasOption, echo, echo_json, json_option, store_option
+from das.engine.cli._common import SEED, AliasOption, canonical_detector, echo, echo_json, json_option, store_option
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -62,8 +62,20 @@ def _progress(stream):
     return show
 
 
+def _detector_list(ctx, param, value):
+    """Click callback: the registry's spelling of each comma-separated detector name (an unknown one,
+    or none at all: exit 2); None: the default detectors."""
+    if value is None:
+        return DEFAULT_DETECTORS
+    names = [canonical_detector(ctx, param, n.strip()) for n in value.split(",") if n.strip()]
+    if not names:
+        raise click.BadParameter("give at least one detector name", ctx, param)
+    return names
+
+
 @click.command("demo")
 @click.option("--detector", "-d", "detector_list", cls=AliasOption, aliases=("--detectors",), default=None,
+              callback=_detector_list,
               help="Comma-separated detector names (default: PCA,IForest,OCSVM,ECOD,LOF,KNN; "
                    "add DRL explicitly, its training is slow on CPU).")
 @click.option("--base-only", is_flag=True,
@@ -86,15 +98,10 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     enhancement); AUC-PR and AUC-ROC of base / auto / sum / collate are
     printed, with what auto chose.
     """
-    names = DEFAULT_DETECTORS
-    if detector_list is not None:
-        names = [n.strip() for n in detector_list.split(",") if n.strip()]
-        if not names:
-            raise click.BadParameter("give at least one detector name", param_hint="--detector")
     stream = sys.stderr
     if not (base_only or quiet):
         echo("certifying the bundled synthesis programs (first use only)...", file=stream)
-    rows = run_demo(detectors=names, seed=seed, enhance=not base_only, store=store_path,
+    rows = run_demo(detectors=detector_list, seed=seed, enhance=not base_only, store=store_path,
                     progress=None if quiet else _progress(stream))
     if not quiet and stream.isatty():
         echo("\r" + " " * 60 + "\r", file=stream, nl=False)

@@ -2,7 +2,7 @@
 import click
 
 from das.detectors import DETECTOR_NAMES, get_card
-from das.engine.cli._common import echo, echo_json, json_option
+from das.engine.cli._common import canonical_detector, echo, echo_json, json_option
 
 
 @click.group("detectors")
@@ -24,7 +24,7 @@ def list_detectors(as_json):
 
 
 @detectors.command("show")
-@click.argument("name")
+@click.argument("name", callback=canonical_detector)
 @json_option
 def show_detector(name, as_json):
     """Show the full card of detector NAME (the text used verbatim in prompts)."""

@@ -1,5 +1,6 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
+from click.core import ParameterSource
 
 from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
@@ -48,6 +49,12 @@ explain_option = click.option("--explain", is_flag=True,
 
 
 def _model(fusion, program, classifier, lam, seed):
+    """The pipeline's model options; a warning when ``--lam`` was given where it is not used."""
+    given = click.get_current_context().get_parameter_source("lam") != ParameterSource.DEFAULT
+    why = ("--program auto chooses the fusion weight itself" if program == "auto" else
+           "--fusion collate learns its fusion" if fusion == "collate" else None)
+    if given and why:
+        echo(f"Warning: --lam {lam:g} is not used: {why}", err=True)
     return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
 
 
@@ -141,8 +148,10 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
 
 def _fitted_on(res):
     left_out = res["n"] - res["n_fitted"]
-    return (f"fitted on all {res['n']} rows" if not left_out else
+    rows = (f"fitted on all {res['n']} rows" if not left_out else
             f"fitted on {res['n_fitted']} of {res['n']} rows: {left_out} known anomalies left out")
+    sub = res["base_subsample"]
+    return f"{rows}, {res['detector']} on a seeded subsample of {sub['rows']:,} of them" if sub else rows
 
 
 def _explain(res, explain, program):

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import click
 
-from das.detectors import DETECTOR_NAMES, get_card
+from das.detectors import DETECTOR_NAMES
 from das.engine.cli._common import (
     USER_ERRORS,
+    canonical_detector,
     detector_option,
     echo,
     echo_json,
@@ -23,11 +24,14 @@ from das.engine.replay import load_index, rekey_corpus
 from das.program_store import ProgramStore, export_bundle
 
 
+def _detector_or_all(ctx, param, value):
+    """Click callback: ``all``, or the registry's spelling of a detector name (an unknown one: exit 2)."""
+    return "all" if value.lower() == "all" else canonical_detector(ctx, param, value)
+
+
 def _names(detector):
     """Canonical names for ``--detector`` (``all`` = every detector)."""
-    if detector.lower() == "all":
-        return list(DETECTOR_NAMES)
-    return [get_card(detector).name]
+    return list(DETECTOR_NAMES) if detector == "all" else [detector]
 
 
 def _borderline(res):
@@ -53,7 +57,7 @@ def _progress_line(detector, res):
 
 
 @click.command("regenerate")
-@detector_option(required=True, help="Detector name, or 'all'.")
+@detector_option(required=True, callback=_detector_or_all, help="Detector name, or 'all'.")
 @click.option("--variant", type=click.Choice(list(VARIANTS)), default="default", show_default=True,
               help="Prompt variant (see `das prompts show --help`).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
@@ -118,7 +122,7 @@ def prompts():
 
 
 @prompts.command("show")
-@detector_option(required=True)
+@detector_option(required=True, callback=canonical_detector)
 @click.option("--variant", type=click.Choice(list(VARIANTS) + ["initial"]), default="default",
               show_default=True,
               help="; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())

@@ -17,7 +17,7 @@ data_option = click.option("--data", required=True,
 
 
 labels_option = click.option(
-    "--labels", "labels", type=click.Path(dir_okay=False), default=None,
+    "--labels", "labels", type=click.Path(exists=True, dir_okay=False), default=None,
     help="File of known anomalies' row ids, one per line (the --id-column's values, else 0-based row "
          "numbers). They are never fitted on; auto chooses by cross-validated AUC-PR on them.")
 
