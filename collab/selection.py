@@ -65,6 +65,11 @@ MAX_ROWS = 2_000
 #: be a handful, and cross-fitting compares them pairwise. The sample is also what a chosen ``known``
 #: source draws from when it is refitted.
 MAX_KNOWN = 2_000
+#: Certified programs validated, at most: the recorded default, then the best ranked
+#: (:func:`collab.certification.rank_key`, label-free). Each costs :data:`SPLITS` syntheses and
+#: forests, so the choice's cost does not grow with the store (on 1M rows, three programs took
+#: auto from 2.9x to 3.4x PyOD's fit).
+MAX_PROGRAMS = 2
 #: The fusion weights every candidate is validated at (the classifier is fitted once per split).
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
 #: Bootstrap resamples of the expected gain's standard error, and the interval's z.
@@ -137,13 +142,15 @@ class Selection:
                 "rows": self.rows}
 
 
-def candidates(detector, store=None):
-    """No enhancement, random outliers and every program certified for ``detector`` under the current suite.
+def candidates(detector, store=None, max_programs=MAX_PROGRAMS):
+    """No enhancement, random outliers and up to ``max_programs`` programs certified for ``detector``
+    under the current suite.
 
     The bundled programs are certified on first use, as for
     ``program="certified"``; a detector without any certified program gets
-    the two label-free baselines only. The programs come in the service's
-    order (:func:`collab.certification.rank_key`, best first).
+    the two label-free baselines only. The programs are the recorded default
+    (``das programs default``), then the service's order
+    (:func:`collab.certification.rank_key`, best first).
     """
     from das.program_store import NotCertified, TamperedProgram
 
@@ -156,13 +163,14 @@ def candidates(detector, store=None):
             service.ensure(detector)
         except NotCertified:
             return [NoEnhancement(), RandomOutliers()]
-        for sha in service.ranked(detector):
+        default = st.default(detector)
+        for sha in sorted(service.ranked(detector), key=lambda sha: sha != default):  # stable: default first
             try:
                 rec = service.require_current(st.get(sha))
             except (NotCertified, TamperedProgram):
                 continue
             found.append(CertifiedProgram(rec.source, sha))
-    return [NoEnhancement(), RandomOutliers(), *found]
+    return [NoEnhancement(), RandomOutliers(), *found[:max_programs]]
 
 
 def pick(gains, kinds):

@@ -35,6 +35,28 @@ def test_candidates_are_none_random_and_the_certified_programs(store_path):
     assert [c.name for c in selection.candidates("Unknown", store_path)] == ["none", "random"]
 
 
+def test_at_most_max_programs_are_validated_the_default_first_then_the_best_ranked(tmp_path):
+    """auto's cost must not grow with the store: a fourth certified program adds no syntheses."""
+    path = tmp_path / "many.sqlite"
+    with ProgramStore(path) as store:
+        shas = []
+        for i, useful in enumerate((0.01, 0.04, 0.03, 0.02)):
+            sha = store.add(HONEST + f"\n# variant {i}\n", "Toy")
+            report = {"borderline": 0.5, "usefulness": {"lower_bound": useful}}
+            store.record_verification(sha, report, passed=True, suite_version=suite_version())
+            shas.append(sha)
+    names = [c.name for c in selection.candidates("Toy", path)]
+    assert len(names) == 2 + selection.MAX_PROGRAMS
+    from das.collab.certification import Certification, opened
+
+    with opened(path) as st:
+        ranked = Certification(st).ranked("Toy")
+        st.set_default("Toy", ranked[-1])
+    assert names[2:] == [f"program:{sha[:12]}" for sha in ranked[:selection.MAX_PROGRAMS]]
+    assert [c.name for c in selection.candidates("Toy", path)][2:] == \
+        [f"program:{sha[:12]}" for sha in [ranked[-1], ranked[0]]]
+
+
 def test_auto_never_reads_labels_and_is_deterministic(rng, store_path):
     assert not {"y", "labels", "y_train"} & set(inspect.signature(selection.select).parameters)
     X, X_test = _rows(rng), _rows(rng, 60)
