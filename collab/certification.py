@@ -30,7 +30,9 @@ What a certificate promises against an adversary who has read this code:
   together (:meth:`Certification.pooled`), the k-th at confidence
   ``1 - 0.10 / k**2`` (:func:`look_confidence`), so that all the looks together
   certify a program with no gain at most ~16 % of the time however often it is
-  verified, and one unlucky draw does not revoke a certified program. A
+  verified. A program that holds a certificate keeps it while its pooled units
+  pass at the first look's 90 % (the tighter level is for gaining one): one
+  unlucky draw does not revoke it, more evidence of no gain does. A
   verification at a seed the caller gave is a replay: judged on its own
   units, never pooled (a seed someone chose is a suite they could know).
   Each borderline unit counts within [-1, 2] (:data:`BORDERLINE_RANGE`): rows
@@ -53,7 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
-from das.program_store import NotCertified, ProgramStore, TamperedProgram, import_bundle, read_bundle
+from das.program_store import (NotCertified, ProgramNotFound, ProgramStore, TamperedProgram, import_bundle,
+                               read_bundle)
 
 #: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
 _SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -93,7 +96,8 @@ USEFUL_RULE = (f"one-sided {USEFUL_CONFIDENCE:.0%} Student-t lower confidence bo
                f"{USEFUL_SEEDS} seeds x the suite's datasets (one value per seed and dataset) above 0, "
                "for the useful margin and the borderline position (each unit within [-1, 2]); a unit "
                "without rows fails useful; the units of a program's verifications at drawn seeds under "
-               "one suite version are pooled, the k-th judged at confidence 1 - 0.10 / k^2")
+               "one suite version are pooled, the k-th judged at confidence 1 - 0.10 / k^2 to gain a "
+               "certificate and at 90 % to keep one")
 #: Each unit's borderline position counts within this range (0: a typical normal row, 1: a typical random
 #: outlier): a few rows put absurdly far out cannot carry the mean.
 BORDERLINE_RANGE = (-1.0, 2.0)
@@ -136,13 +140,20 @@ class Usefulness:
     drawn: tuple = ()  # the seeds this verification drew, where per_seed also pools earlier ones
     looks: int = 1  # the verifications pooled (this one included)
     chosen: bool = False  # the caller gave the seed: a replay, never pooled
+    keeping: bool = False  # the program holds a certificate: kept at the first look's confidence
+
+    @property
+    def confidence(self):
+        """The bounds' confidence: :data:`USEFUL_CONFIDENCE` to keep a certificate, the
+        ``looks``-th look's (:func:`look_confidence`) to gain one."""
+        return USEFUL_CONFIDENCE if self.keeping else look_confidence(self.looks)
 
     def _units(self):
         return [e for per_dataset in self.per_seed.values() for e in per_dataset.values()]
 
     def _confidence_text(self):
         """The confidence of this verdict's bounds as printed: ``90%``, ``97.5%``, ..."""
-        return f"{look_confidence(self.looks):.1%}".replace(".0%", "%")
+        return f"{self.confidence:.1%}".replace(".0%", "%")
 
     @property
     def errors(self):
@@ -177,7 +188,7 @@ class Usefulness:
     @property
     def lower_bound(self):
         """Lower confidence bound of the mean unit margin (-inf when any unit failed)."""
-        return -np.inf if self.errors else lower_bound(self.margins, look_confidence(self.looks))
+        return -np.inf if self.errors else lower_bound(self.margins, self.confidence)
 
     @property
     def borderline(self):
@@ -187,7 +198,7 @@ class Usefulness:
     @property
     def borderline_bound(self):
         """Lower confidence bound of the mean borderline position."""
-        return lower_bound(self.borderlines, look_confidence(self.looks))
+        return lower_bound(self.borderlines, self.confidence)
 
     @property
     def useful(self):
@@ -217,7 +228,7 @@ class Usefulness:
         drawn = self.drawn or tuple(self.per_seed)
         return {"rule": USEFUL_RULE, "seeds": [int(s) for s in self.per_seed],
                 "drawn": [int(s) for s in drawn], "looks": self.looks, "chosen_seed": self.chosen,
-                "confidence": look_confidence(self.looks),
+                "confidence": self.confidence, "keeping": self.keeping,
                 "margin": _finite(self.margin), "lower_bound": _finite(self.lower_bound),
                 "borderline": _finite(self.borderline), "borderline_lower_bound": _finite(self.borderline_bound),
                 "means": self.means, "per_seed": {str(s): self.per_seed[s] for s in drawn},
@@ -558,7 +569,9 @@ class Certification:
             earlier = [units for units in earlier if units and not set(units) <= set(own)]
             per_seed = {seed: unit for units in earlier for seed, unit in units.items()}
             per_seed.update(own)
-            useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(own), looks=1 + len(earlier))
+            keeping = self.store.get(sha).status == "certified"
+            useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(own), looks=1 + len(earlier),
+                                keeping=keeping)
         return replace(report, usefulness=useful,
                        passed=bool(report.sandbox.passed and useful.useful and useful.is_borderline))
 
@@ -682,18 +695,42 @@ class Certification:
         except UnknownDetector:  # a user's own detector: nothing is bundled for it
             name = detector
         try:
-            return self.certified(name, reverify=True)
+            found = self.certified(name, reverify=True)
         except NotCertified as exc:
             if not any(e["program"]["detector"] == name for e in read_bundle(bundle)):
                 raise NotCertified(f"{exc}; {name} has no bundled programs: certify one "
                                    "(`das regenerate`, `das programs import`) or pass its source") from exc
+            found = None
+        if found is not None and not self._first_use_unfinished(name, bundle):
+            return found
         results = [r for r in self.import_bundle(bundle, detector=name) if r["passed"]]
+        if found is not None:  # an interrupted first use, finished: a default the user set stays
+            if self.store.default(name) is None:
+                self.set_default(name, self.ranked(name)[0])
+            return self.certified(name)
         if not results:
             raise NotCertified(f"no bundled program for {name} passed verification under suite "
                                f"{self.suite_version} (see `das programs list --detector {name}`)")
         best = max(results, key=lambda r: self._rank_key(r["sha256"]))
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
+
+    def _first_use_unfinished(self, detector, bundle):
+        """Whether a bundled program of ``detector`` sits in the store as a candidate never verified
+        under the current suite (a first use interrupted, e.g. by Ctrl-C, before it verified them all)."""
+        for entry in read_bundle(bundle):
+            program = entry["program"]
+            if program["detector"] != detector:
+                continue
+            try:
+                rec = self.store.get(program["sha256"])
+            except (ProgramNotFound, TamperedProgram):
+                continue
+            if rec.status == "candidate":
+                ver = self.store.latest_verification(rec.sha256)
+                if ver is None or ver.suite_version != self.suite_version:
+                    return True
+        return False
 
     def add(self, source, detector, *, policy="", metadata=None, make_default=False, seed=None):
         """Store a program written by a user, verify it now and, if ``make_default`` and it is

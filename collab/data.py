@@ -39,7 +39,7 @@ LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "
 #: with a warning: never silently a feature.
 ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
 _NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "#n/a", "#n/a n/a"})  # cells read as missing
-_NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())})  # pandas matches exactly
+_NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())} | {"NaN"})  # pandas matches exactly
 _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"

@@ -144,6 +144,9 @@ def _lookup(Z, rows):
 
 
 #: Rows of ``Z`` per block of the exact spacing search (a block of products is ~32 MB).
+#: Threads per KD-tree query: one. Same CPU seconds and results; a Ctrl-C during a threaded query
+#: crashed the interpreter once in ~35 interrupts (a new user's walkthrough).
+_QUERY_THREADS = 1
 _BLOCK_ROWS = 8192
 
 
@@ -172,7 +175,7 @@ def _second_nearest(Z, Q):
         out[part], many = _second_nearest_chunk(Z, zz, Q[part])
         crowded.extend(start + many)
     if crowded:
-        out[crowded] = cKDTree(Z).query(Q[crowded], k=2, workers=-1)[0][:, 1]
+        out[crowded] = cKDTree(Z).query(Q[crowded], k=2, workers=_QUERY_THREADS)[0][:, 1]
     return out
 
 
@@ -225,7 +228,7 @@ def _local_spacing(tree, Z, rows, reach):
     for value in np.unique(exponent):
         group = exponent == value
         bound = float(np.exp2(value)) * (1 + 1e-9)
-        local[group] = tree.query(Z[rows[group]], k=2, distance_upper_bound=bound, workers=-1)[0][:, 1]
+        local[group] = tree.query(Z[rows[group]], k=2, distance_upper_bound=bound, workers=_QUERY_THREADS)[0][:, 1]
     return local
 
 
@@ -246,7 +249,7 @@ def _within_spacing(tree, Z, nearest, dist):
     if len(Z) < 2:  # a single distinct training row has no spacing: nothing is within it
         return [np.zeros(len(dist), dtype=bool)] * 2
     rows, which = np.unique(nearest, return_inverse=True)
-    upper = tree.query(Z[rows], k=2, eps=_APPROX, workers=-1)[0][:, 1][which.ravel()]
+    upper = tree.query(Z[rows], k=2, eps=_APPROX, workers=_QUERY_THREADS)[0][:, 1][which.ravel()]
     lower = upper / (1 + _APPROX)
     verdicts, unsettled = [], []
     for ratio in (COPY_RATIO, NEAR_RATIO):
@@ -321,7 +324,7 @@ def _isolated_matches(tree, Z, rows, reach, dist, nearest):
     lone, spacing = _lone_rows(Z, reach)
     if not len(lone):
         return
-    near_lone, which = cKDTree(Z[lone]).query(rows[unmatched], k=1, workers=-1)
+    near_lone, which = cKDTree(Z[lone]).query(rows[unmatched], k=1, workers=_QUERY_THREADS)
     hit = near_lone <= NEAR_RATIO * spacing[which] * (1 + 1e-9)
     dist[unmatched[hit]], nearest[unmatched[hit]] = near_lone[hit], lone[which[hit]]
 
@@ -351,7 +354,7 @@ def measure(X_train, out, seed=None):
     dist[nearest >= 0] = 0.0
     rest = np.flatnonzero(nearest < 0)
     if len(rest):
-        dist[rest], nearest[rest] = tree.query(distinct[rest], k=1, distance_upper_bound=bound, workers=-1)
+        dist[rest], nearest[rest] = tree.query(distinct[rest], k=1, distance_upper_bound=bound, workers=_QUERY_THREADS)
     _isolated_matches(tree, Z, distinct, bound / NEAR_RATIO, dist, nearest)
     exact = int(counts[dist == 0].sum())  # exact copies: within any ratio of the (positive) local spacing
     found = np.isfinite(dist) & (dist > 0)

@@ -208,3 +208,19 @@ def test_score_says_which_rows_a_subsampled_detector_was_fitted_on(tmp_path, sto
     assert res.exit_code == 0, res.output
     assert "subsample of 50" in res.stderr
     assert "no enhancement, fitted on all 80 rows, OCSVM on a seeded subsample of 50 of them, n_syn=0)" in res.stdout
+
+
+@pytest.mark.parametrize("command", ["score", "enhance"])
+def test_out_naming_the_input_file_is_refused_before_it_is_overwritten(tmp_path, command):
+    """Walkthrough 3, H3: `das score --data x.csv --out x.csv` replaced the data with its scores."""
+    import numpy as np
+
+    data = tmp_path / "x.csv"
+    rng = np.random.default_rng(0)
+    rows = "\n".join(",".join(f"{v:.4f}" for v in r) + f",{int(i % 10 == 0)}" for i, r in enumerate(rng.normal(size=(40, 3))))
+    data.write_text("a,b,c,label\n" + rows + "\n")
+    before = data.read_bytes()
+    result = CliRunner().invoke(main, [command, "--data", str(data), "-d", "ECOD", "--program", "none",
+                                       "--out", str(data), "--store", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 2 and "would be overwritten" in result.output
+    assert data.read_bytes() == before

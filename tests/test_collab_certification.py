@@ -256,6 +256,31 @@ def test_ensure_certifies_the_bundled_programs_once(store, bundle):
     assert sum(len(store.verifications(r.sha256)) for r in store.list()) == n_verifications  # idempotent
 
 
+def test_an_interrupted_first_use_is_finished_by_the_next(store, bundle, monkeypatch):
+    """Walkthrough H1: a Ctrl-C after the first program certified left the others candidates for good
+    (no default either), since a certified program made first use look done."""
+    cert = Certification(store, suite_version="s1", verifier=hardness_by_tag())
+    real_verify, calls = cert.verify, []
+
+    def interrupted(sha, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(sha)
+        return real_verify(sha, **kw)
+
+    monkeypatch.setattr(cert, "verify", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cert.ensure("IForest", bundle=bundle)
+    monkeypatch.setattr(cert, "verify", real_verify)
+    assert [r.status for r in store.list()].count("candidate") == 1 and store.default("IForest") is None
+    found = cert.ensure("IForest", bundle=bundle)
+    assert [r.status for r in store.list()] == ["certified", "certified"]
+    assert found.source.endswith("# hard\n") and store.default("IForest") == found.sha256
+    n_verifications = sum(len(store.verifications(r.sha256)) for r in store.list())
+    cert.ensure("IForest", bundle=bundle)
+    assert sum(len(store.verifications(r.sha256)) for r in store.list()) == n_verifications
+
+
 def test_ensure_refuses_when_nothing_passes_or_nothing_is_bundled(store, bundle):
     cert = Certification(store, suite_version="s1", verifier=hardness_by_tag(passed=False))
     with pytest.raises(NotCertified, match="no bundled program for IForest passed verification"):
@@ -399,7 +424,23 @@ def test_one_unlucky_draw_does_not_revoke_a_certified_program(store, drawn):
     assert ver.passed and store.get(sha).status == "certified"
     useful = ver.report["usefulness"]
     assert sorted(useful["seeds"]) == [1, 2] and useful["drawn"] == [2] and list(useful["per_seed"]) == ["2"]
-    assert useful["looks"] == 2 and useful["confidence"] == pytest.approx(0.975)
+    assert useful["looks"] == 2 and useful["keeping"] and useful["confidence"] == pytest.approx(0.90)
+
+
+def test_a_certificate_is_kept_at_the_first_looks_confidence_and_lost_to_more_evidence(store, drawn):
+    """Walkthrough 3, H2: the README's `das verify` revoked a certified program whose pooled units
+    passed at 90 % but not at the second look's 97.5 %, the level meant for gaining a certificate."""
+    from das.collab.certification import lower_bound
+
+    first, second = [0.03, 0.012, 0.035, 0.015, 0.03, 0.018], [-0.025, 0.02, -0.03, 0.025, -0.025, 0.022]
+    assert lower_bound(first + second, 0.90) > 0 > lower_bound(first + second, 0.975)
+    sha = store.add(SRC, "IForest")
+    drawn(1, 2, 3)
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: first, 2: second, 3: POOR}))
+    assert cert.verify(sha).passed
+    ver = cert.verify(sha)
+    assert ver.passed and store.get(sha).status == "certified" and ver.report["usefulness"]["keeping"]
+    assert not cert.verify(sha).passed and store.get(sha).status == "revoked"  # evidence of no gain
 
 
 def test_verifying_again_is_not_a_reroll_of_a_rejected_program(store, drawn):

@@ -659,3 +659,13 @@ def test_a_column_given_two_roles_is_refused(tmp_path):
         load_dataset(path, label_column="label", drop=["label"])
     with pytest.raises(DataError, match="--label-column a and --id-column a name the same column"):
         load_dataset(path, label_column="a", id_column="a")
+
+
+def test_nan_spelled_as_numpy_and_pandas_print_it_is_missing(tmp_path):
+    """Walkthrough 3, M1: 'NaN' (what numpy and pandas write) was refused as text; 'nan', 'NAN' were read."""
+    from das.collab.data import load_dataset
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\nNaN,3\n4,5\n")
+    ds = load_dataset(path, missing="drop")
+    assert ds.X.shape == (2, 2)

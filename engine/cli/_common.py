@@ -166,6 +166,16 @@ def writable_file(ctx, param, value):
     return str(target)  # what was checked is what is written ('~', 'missing/../x')
 
 
+def refuse_overwriting(out, *inputs):
+    """A usage error when ``out`` is one of the ``inputs`` (the data, a labels file): writing the
+    scores would destroy it. Checked before any work, like :func:`writable_file`."""
+    for path in inputs:
+        if out is not None and path is not None and Path(out).exists() and Path(path).exists() \
+                and os.path.samefile(out, path):
+            raise click.UsageError(f"--out {out} is an input file ({path}): it would be overwritten; "
+                                   "write the scores to another file")
+
+
 def writable_dir(ctx, param, value):
     """Refuse, before any work is done, an output directory that could not be made or written in
     (its nearest existing ancestor is where it would be made); nothing is created here."""

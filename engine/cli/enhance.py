@@ -15,6 +15,7 @@ from das.engine.cli._common import (
     echo_json,
     json_option,
     out_file_option,
+    refuse_overwriting,
     store_option,
 )
 from das.engine.cli.select import data_option, format_choice, format_selection, labels_option
@@ -85,7 +86,9 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     """
     if score_all and not out:
         raise click.UsageError("--score-all needs --out: the file every row's scores are written to")
-    res = enhance_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
+    path = resolve_dataset(data, data_dir)
+    refuse_overwriting(out, path, labels)
+    res = enhance_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
                           labels=labels)
     if out:
@@ -132,7 +135,9 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     id column (or its row number) so it maps back to your data. For an honest
     evaluation on held-out rows, use `das enhance`.
     """
-    res = score_dataset(resolve_dataset(data, data_dir), detector, **_model(fusion, program, classifier, lam, seed),
+    path = resolve_dataset(data, data_dir)
+    refuse_overwriting(out, path, labels)
+    res = score_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                         store=store_path, read=read, labels=labels)
     res["rows"].to_csv(out)
     if as_json:
