@@ -173,7 +173,7 @@ def candidates(detector, store=None, max_programs=MAX_PROGRAMS):
     return [NoEnhancement(), RandomOutliers(), *found[:max_programs]]
 
 
-def pick(gains, kinds):
+def pick(gains, kinds, perfect=()):
     """The rule that picks, label-free ("worstkind"): the option whose worst planted kind gains most.
 
     Parameters
@@ -183,6 +183,9 @@ def pick(gains, kinds):
         AUC-PR(base) per planted split and kind. Earlier options win ties.
     kinds : sequence of str
         The kinds, in ``G``'s column order.
+    perfect : collection of str
+        Kinds on which the base detector is already perfect (AUC-PR 1 on every split): nothing
+        can gain there, and the reason says so.
 
     Returns
     -------
@@ -202,6 +205,9 @@ def pick(gains, kinds):
     if closest is None:
         return None, "no option could be validated: keeping the base detector"
     (name, lam), worst, kind = closest
+    if worst >= 0 and kind in perfect:
+        return None, (f"the base detector is already perfect on planted '{kind}' anomalies (AUC-PR 1), so no "
+                      "option can gain on every planted kind; keeping the base detector")
     verb = "loses" if worst < 0 else "gains nothing"
     return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {verb}"
                   + (f" {-worst:.4f}" if worst < 0 else "") + f" on planted '{kind}' anomalies; "
@@ -326,7 +332,8 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         kinds = [k for k in KINDS if k in per_split[0]["base"]]
         gains = {o: np.array([[p["options"][o][k] - p["base"][k] for k in kinds] for p in per_split])
                  for o in key}
-        option, reason = pick(gains, kinds)
+        perfect = {k for k in kinds if all(p["base"][k] >= 1.0 for p in per_split)}
+        option, reason = pick(gains, kinds, perfect)
         table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G))
                  for o, G in gains.items()]
         order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -gains[o].mean(axis=0).min())

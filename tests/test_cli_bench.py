@@ -113,6 +113,8 @@ def _no_run(*args, **kwargs):
     (["--jobs", "0"], "Invalid value for '--jobs'"),
     (["--jobs", "-3"], "Invalid value for '--jobs'"),
     (["-d", "IForest,Bogus"], "Bogus"),
+    (["--seeds", "0,-1"], "-1 is not a seed"),  # walkthrough 3, M8: recorded as an "ok" cell at seed -1
+    (["--seeds", str(2**32)], "is not a seed"),
 ])
 def test_a_bad_bench_argument_is_a_usage_error_that_writes_nothing(monkeypatch, tmp_path, args, message):
     """The new-user walkthrough, L3: exit 1 and an --out-dir left with command.txt and environment.json."""

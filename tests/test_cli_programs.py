@@ -217,3 +217,17 @@ def test_commands_that_only_read_make_no_store_at_a_mistyped_path(tmp_path):
                                                                   str(tmp_path / "b.json")]):
         assert "no store at" in run("programs", *args, "--store", str(typo), ok=False)
     assert not (tmp_path / "no").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_a_verdicts_bound_is_printed_at_its_own_confidence():
+    """Walkthrough 3, M9: a second look's bound (97.5 %) was printed as "90% lower bound"."""
+    from types import SimpleNamespace
+
+    from das.engine.cli.programs import _useful_text
+
+    def verification(confidence):
+        usefulness = {"margin": 0.03, "lower_bound": -0.0066, "confidence": confidence}
+        return SimpleNamespace(report={"seed": 7, "usefulness": usefulness}, passed=False)
+
+    assert "(97.5% lower bound -0.0066)" in _useful_text(verification(0.975))
+    assert "(90% lower bound -0.0066)" in _useful_text(verification(0.9))

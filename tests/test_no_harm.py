@@ -41,6 +41,14 @@ def test_eligibility_is_on_the_split_mean_per_kind():
     assert selection.pick({("a", 1.0): G([0.1, 0.0, 0.1, 0.1])}, KINDS)[0] is None
 
 
+def test_the_reason_says_when_the_base_is_already_perfect_on_the_kind_that_kept_it():
+    """Walkthrough 3, M4: "random gains nothing on planted 'clustered'" read as a weak option where
+    no option could gain (the base scored AUC-PR 1 there) and the others gained up to +0.67."""
+    gains = {("random", 0.25): G([0.6, 0.0, 0.67, 0.2])}
+    assert "already perfect on planted 'clustered'" in selection.pick(gains, KINDS, perfect={"clustered"})[1]
+    assert "gains nothing on planted 'clustered'" in selection.pick(gains, KINDS)[1]
+
+
 def test_ties_go_to_the_earlier_option():
     same = G([0.02, 0.03, 0.04, 0.05])
     assert selection.pick({("a", 0.25): same, ("b", 0.25): same.copy()}, KINDS)[0] == ("a", 0.25)

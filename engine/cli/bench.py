@@ -25,9 +25,13 @@ def _seed_list(ctx, param, value):
     from das.collab.bench.runner import parse_list
 
     try:
-        return [int(s) for s in parse_list(value, "seeds")]
+        seeds = [int(s) for s in parse_list(value, "seeds")]
     except ValueError:
         raise click.BadParameter(f"--seeds: expected comma-separated integers, got {value!r}") from None
+    bad = [s for s in seeds if not SEED.min <= s <= SEED.max]
+    if bad:
+        raise click.BadParameter(f"--seeds: {bad[0]} is not a seed (0 to {SEED.max})")
+    return seeds
 
 
 def _detector_list(ctx, param, value):

@@ -193,10 +193,13 @@ def _signed(value, digits=4):
 
 
 def _useful_text(verification):
-    """``seed S  useful +m (90% lower bound +b)`` of a verification (what a reader needs to replay it)."""
+    """``seed S  useful +m (90% lower bound +b)`` of a verification (what a reader needs to replay it);
+    the confidence is the verdict's own (a later look's is higher)."""
     report = verification.report if verification is not None and isinstance(verification.report, dict) else {}
+    confidence = (report.get("usefulness") or {}).get("confidence") if isinstance(report.get("usefulness"), dict) else None
+    level = f"{confidence:.1%}".replace(".0%", "%") if isinstance(confidence, float) and 0 < confidence < 1 else "90%"
     return (f"seed {report.get('seed', '-')}  useful {_signed(useful_margin(verification))} "
-            f"(90% lower bound {_signed(useful_bound(verification))})")
+            f"({level} lower bound {_signed(useful_bound(verification))})")
 
 
 def _borderline(verification):
