@@ -256,7 +256,7 @@ def _read_text(path, *, sep, header, decimal, thousands, codec):
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file (a header row and data rows are needed)") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: {_not_text(codec, exc)}") from None
+        raise DataError(f"{path}: {_not_text(codec, exc, path)}") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
     except pd.errors.ParserWarning:  # a row of one field more than the header: pandas drops the last
@@ -282,8 +282,11 @@ def _read_frames(path, header, decimal, read):
     return pd.read_csv(path, header=0 if header else None, names=names, **read), header
 
 
-def _not_text(codec, exc):
+def _not_text(codec, exc, path):
     """Why a text table could not be decoded, and the ``--encoding`` likely to read it."""
+    with open(path, "rb") as fh:
+        if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16's byte-order mark (Excel's "Unicode text")
+            return "a UTF-16 text file (it starts with UTF-16's byte-order mark); pass --encoding utf-16"
     if codec == "utf-8-sig":
         return f"not a UTF-8 text file ({exc}); saved on Windows (Excel)? pass --encoding cp1252"
     return f"not a {codec} text file ({exc}); pass the file's --encoding"
@@ -579,7 +582,8 @@ def _as_labels(y, n, path, arrays):
         row = int(arrays["rows"][unlabeled[0]]) if "rows" in arrays else int(unlabeled[0])
         raise DataError(f"{path}: {len(unlabeled)} missing or infinite label(s) in column {arrays['label_name']!r}, "
                         f"first at {_row(row, arrays.get('first_line'))}; every row needs a label, 0 (normal) "
-                        "or 1 (anomaly): fill them in or drop those rows")
+                        "or 1 (anomaly): fill them in or drop those rows (`das score` does not read labels: "
+                        "--drop the label column there)")
     found = np.unique(y)
     if not np.isin(found, (0, 1)).all():
         shown = ", ".join(repr(v.item()) for v in found[:10])

@@ -653,6 +653,21 @@ def test_a_windows_1252_file_says_to_pass_its_encoding(tmp_path):
         load_dataset(_npz(tmp_path, X=np.ones((2, 1)), y=np.zeros(2)), encoding="cp1252")
 
 
+def test_a_utf16_file_says_utf16_and_an_unknown_encoding_is_a_usage_error(tmp_path):
+    """Walkthrough 3, M7/M10: a UTF-16 export was told to pass cp1252; --encoding foo exited 1."""
+    from click.testing import CliRunner
+
+    from das.engine.cli import main
+
+    path = tmp_path / "u.csv"
+    path.write_bytes("a,b,label\n1,2,0\n3,4,1\n5,6,0\n".encode("utf-16"))
+    with pytest.raises(DataError, match="UTF-16 .*pass --encoding utf-16"):
+        load_dataset(path)
+    assert load_dataset(path, encoding="utf-16").X.tolist() == [[1, 2], [3, 4], [5, 6]]
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--encoding", "foo"])
+    assert res.exit_code == 2 and "unknown encoding 'foo'" in res.output
+
+
 def test_a_column_given_two_roles_is_refused(tmp_path):
     path = _csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n")
     with pytest.raises(DataError, match="--label-column label and --drop label name the same column"):

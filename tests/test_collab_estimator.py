@@ -1,5 +1,6 @@
 """EnhancedDetector: scikit-learn/PyOD conventions, store integration, refusals."""
 import sqlite3
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -408,3 +409,13 @@ def test_program_text_without_the_opt_in_is_named_as_program_text(rng, store_pat
                                              "allow_uncertified=True") as err:
         EnhancedDetector(detector=ToyDetector(), program=HONEST, store=store_path).fit(_data(rng)[0])
     assert "unknown program" not in str(err.value)
+
+
+def test_a_lam_that_is_not_used_is_warned_about_in_the_api_too():
+    """Walkthrough 3, M5: the CLI warned about --lam with auto; EnhancedDetector(lam=..) said nothing."""
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    with pytest.warns(UserWarning, match="lam=0.5 is not used: program='auto' chooses"):
+        EnhancedDetector(detector=ToyDetector(), program="auto", lam=0.5, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        EnhancedDetector(detector=ToyDetector(), program="random", lam=0.5, random_state=0).fit(X)

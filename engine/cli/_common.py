@@ -228,6 +228,17 @@ def _one_character(ctx, param, value):
     raise click.BadParameter(f"expected one character, got {value!r}")
 
 
+def _known_encoding(ctx, param, value):
+    """``--encoding`` names a text encoding Python knows (a usage error otherwise, before any work)."""
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, cp1252, latin-1, utf-16)") from None
+    return value
+
+
 _DATA_OPTIONS = (
     click.option("--data-dir", type=click.Path(file_okay=False), envvar="DAS_DATA_DIR", default=None,
                  help="Directory where dataset names are looked up (default: $DAS_DATA_DIR)."),
@@ -246,7 +257,7 @@ _DATA_OPTIONS = (
                  help="CSV/TSV decimal mark (',' for 1,5)."),
     click.option("--thousands", default=None, callback=_one_character,
                  help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,)."),
-    click.option("--encoding", default="utf-8", show_default=True,
+    click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
                  help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,
                  help="Whether the CSV/TSV's first row names the columns [default: yes unless it is all numbers]."),
