@@ -565,11 +565,12 @@ class Certification:
         if chosen or report.suite_version != self.suite_version:
             useful = Usefulness(own, report.usefulness.seconds, chosen=chosen)
         else:
-            earlier = [_stored_units(v) for v in self.store.verifications(sha) if v.suite_version == self.suite_version]
-            earlier = [units for units in earlier if units and not set(units) <= set(own)]
+            current = [v for v in self.store.verifications(sha) if v.suite_version == self.suite_version]
+            earlier = [units for units in map(_stored_units, current) if units and not set(units) <= set(own)]
             per_seed = {seed: unit for units in earlier for seed, unit in units.items()}
             per_seed.update(own)
-            keeping = self.store.get(sha).status == "certified"
+            # kept at 90 % only a certificate a drawn look gave (a replay's is a suite someone chose)
+            keeping = self.store.get(sha).status == "certified" and any(v.passed and _stored_units(v) for v in current)
             useful = Usefulness(per_seed, report.usefulness.seconds, drawn=tuple(own), looks=1 + len(earlier),
                                 keeping=keeping)
         return replace(report, usefulness=useful,
@@ -701,9 +702,9 @@ class Certification:
                 raise NotCertified(f"{exc}; {name} has no bundled programs: certify one "
                                    "(`das regenerate`, `das programs import`) or pass its source") from exc
             found = None
-        if found is not None and not self._first_use_unfinished(name, bundle):
-            return found
-        results = [r for r in self.import_bundle(bundle, detector=name) if r["passed"]]
+        if found is not None and (self.store.default(name) is not None or not self._first_use_unfinished(name, bundle)):
+            return found  # a finished first use sets a default: the bundle is not read again
+        results = [r for r in self.import_bundle(bundle, detector=name) if r["passed"] and self._holds(r["sha256"], name)]
         if found is not None:  # an interrupted first use, finished: a default the user set stays
             if self.store.default(name) is None:
                 self.set_default(name, self.ranked(name)[0])
@@ -714,6 +715,12 @@ class Certification:
         best = max(results, key=lambda r: self._rank_key(r["sha256"]))
         self.set_default(name, best["sha256"])
         return self.store.get(best["sha256"])
+
+    def _holds(self, sha, detector):
+        """Whether ``sha`` is stored certified for ``detector`` (a bundled source may sit in the store
+        under another detector, or as a candidate restored after tampering)."""
+        rec = self.store.get(sha)
+        return rec.status == "certified" and rec.detector == detector
 
     def _first_use_unfinished(self, detector, bundle):
         """Whether a bundled program of ``detector`` sits in the store as a candidate never verified
@@ -726,7 +733,7 @@ class Certification:
                 rec = self.store.get(program["sha256"])
             except (ProgramNotFound, TamperedProgram):
                 continue
-            if rec.status == "candidate":
+            if rec.status == "candidate" and rec.detector == detector:
                 ver = self.store.latest_verification(rec.sha256)
                 if ver is None or ver.suite_version != self.suite_version:
                     return True
@@ -775,8 +782,8 @@ class Certification:
             if entry["status"] not in ("candidate", "rejected"):  # never re-verified here, so never revoked
                 results.append(dict(entry, passed=ver.passed if current else None))
                 continue
-            if not current:  # verdicts are deterministic per suite
-                ver = self.verify(entry["sha256"], seed=seed)
+            if not current or (ver.passed and entry["status"] == "candidate"):  # a passing verdict a
+                ver = self.verify(entry["sha256"], seed=seed)  # candidate does not hold (restored): verify it
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results
 

@@ -281,6 +281,21 @@ def test_an_interrupted_first_use_is_finished_by_the_next(store, bundle, monkeyp
     assert sum(len(store.verifications(r.sha256)) for r in store.list()) == n_verifications
 
 
+def test_first_use_verifies_a_restored_candidate_and_ignores_a_bundled_source_stored_for_another_detector(
+        store, bundle):
+    """Red team 14, F2/F3: a candidate restored after tampering kept its old passing verdict unverified,
+    and ensure() made it the default (NotCertified on every use); the bundled source stored as a user's
+    KNN program was certified and handed to IForest (InvalidInput on every use)."""
+    from das.program_store import read_bundle
+
+    cert = Certification(store, suite_version="s1", verifier=hardness_by_tag())
+    hard = next(e["program"] for e in read_bundle(bundle) if e["program"]["source"].endswith("# hard\n"))
+    store.add(hard["source"], "KNN")  # the same source, stored for another detector first
+    found = cert.ensure("IForest", bundle=bundle)
+    assert found.detector == "IForest" and store.default("IForest") == found.sha256
+    assert store.get(hard["sha256"]).detector == "KNN"
+
+
 def test_ensure_refuses_when_nothing_passes_or_nothing_is_bundled(store, bundle):
     cert = Certification(store, suite_version="s1", verifier=hardness_by_tag(passed=False))
     with pytest.raises(NotCertified, match="no bundled program for IForest passed verification"):
@@ -441,6 +456,22 @@ def test_a_certificate_is_kept_at_the_first_looks_confidence_and_lost_to_more_ev
     ver = cert.verify(sha)
     assert ver.passed and store.get(sha).status == "certified" and ver.report["usefulness"]["keeping"]
     assert not cert.verify(sha).passed and store.get(sha).status == "revoked"  # evidence of no gain
+
+
+def test_a_certificate_a_replay_gave_is_not_kept_at_90_percent(store, drawn):
+    """Red team 14, F1: a replay at a chosen seed certified a rejected program, and the keep rule then
+    judged the next drawn look at 90 % (it passed there, and failed at the look's own 97.5 %)."""
+    from das.collab.certification import lower_bound
+
+    first, second = [0.01, -0.015, 0.015, -0.017, 0.012, -0.013], [0.03, 0.005, 0.035, 0.01, 0.03, 0.013]
+    assert lower_bound(first, 0.90) < 0 < lower_bound(first + second, 0.90) and lower_bound(first + second, 0.975) < 0
+    sha = store.add(SRC, "IForest")
+    drawn(1, 2)
+    cert = Certification(store, suite_version="s1", verifier=pooling_verifier({1: first, 7: LUCKY, 2: second}))
+    assert not cert.verify(sha).passed
+    assert cert.verify(sha, seed=7).passed and store.get(sha).status == "certified"  # an operator's replay
+    ver = cert.verify(sha)
+    assert not ver.passed and not ver.report["usefulness"]["keeping"] and store.get(sha).status == "revoked"
 
 
 def test_verifying_again_is_not_a_reroll_of_a_rejected_program(store, drawn):
