@@ -319,17 +319,23 @@ def written_pages(X):
     """
     page = resource.getpagesize()
     first, end = X.ctypes.data // page, -(-(X.ctypes.data + X.nbytes) // page)
+    probe = np.ones(2 * page // 8)  # written here: its pages must read as written, or pagemap is not trusted
     try:
         fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         try:
             raw = os.pread(fd, 8 * (end - first), 8 * first)
+            known = os.pread(fd, 8, 8 * (probe.ctypes.data // page + 1))
         finally:
             os.close(fd)
     except OSError:
         return None
-    if len(raw) != 8 * (end - first):
+    if len(raw) != 8 * (end - first) or len(known) != 8 or not _written(np.frombuffer(known, dtype="<u8"))[0]:
         return None
-    entries = np.frombuffer(raw, dtype="<u8")
+    return _written(np.frombuffer(raw, dtype="<u8"))
+
+
+def _written(entries):
+    """Pagemap entries that are anonymous copies (present and not a file page) or swapped out."""
     present, swapped, file_page = (entries >> 63) & 1, (entries >> 62) & 1, (entries >> 61) & 1
     return ((present & (1 - file_page)) | swapped).astype(bool)
 

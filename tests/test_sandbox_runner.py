@@ -154,6 +154,21 @@ def test_unwritten_rows_are_never_compared(rng):
     assert written_pages(np.ones(1000)).all()  # anonymous memory: every page counts as written
 
 
+def test_a_pagemap_that_reports_nothing_is_not_trusted(rng, monkeypatch):
+    """Red team 14: where pagemap reads as zeros (gVisor-style), every page looked unwritten and a
+    mutation would go unseen; a page written here must read as written, else every byte is compared."""
+    from das.sandbox import protocol, worker
+
+    fd = protocol.share_array(rng.normal(size=(2000, 10)))
+    try:
+        X, original = protocol.map_array(fd, (2000, 10))
+    finally:
+        os.close(fd)
+    X[0, 0] += 1.0
+    monkeypatch.setattr(worker.os, "pread", lambda fd, n, offset: bytes(n))
+    assert worker.written_pages(X) is None and worker.input_mutated(X, original)
+
+
 def test_inplace_operator_keeps_numpy_view_semantics(X):
     res = run("out = np.zeros((n_samples, X_train.shape[1]))\nview = out[0]\nview += 5\nreturn out", X)
     assert res.output[0, 0] == 5.0
