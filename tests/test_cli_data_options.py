@@ -155,6 +155,14 @@ def test_thousands_separators_are_suggested_and_read_with_thousands(tmp_path, te
     assert load_dataset(path, decimal=decimal, thousands=thousands).X[:, 0].tolist() == [1234.5, 2345.5, 1111.5, 9.0]
 
 
+def test_a_thousands_separator_equal_to_the_decimal_mark_is_a_usage_error(tmp_path):
+    """Walkthrough 3, M10: `--thousands .` without `--decimal ,` exited 1 with no way forward."""
+    path = tmp_path / "t.csv"
+    path.write_text("a;b;label\n1.234,5;2;0\n9;9;1\n")
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--thousands", "."])
+    assert res.exit_code == 2 and "pass --decimal , too" in res.output, res.output
+
+
 @pytest.mark.parametrize("options, said, not_said", [
     (["--decimal", ","], "',' seems to separate the fields but is also the decimal mark given (--decimal)",
      "pass --sep)"),

@@ -224,3 +224,10 @@ def test_out_naming_the_input_file_is_refused_before_it_is_overwritten(tmp_path,
                                        "--out", str(data), "--store", str(tmp_path / "s.sqlite")])
     assert result.exit_code == 2 and "would be overwritten" in result.output
     assert data.read_bytes() == before
+
+
+def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypatch):
+    """Walkthrough 3, L3: `--out -` wrote a file literally named '-'."""
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["score", "--data", "x.csv", "-d", "ECOD", "--out", "-"])
+    assert res.exit_code == 2 and "'-' is not standard output here" in res.output and not (tmp_path / "-").exists()

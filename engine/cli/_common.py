@@ -151,6 +151,8 @@ def writable_file(ctx, param, value):
     if value is None:
         return None
     try:
+        if value.strip() == "-":  # not standard output: the summary is printed there
+            raise click.BadParameter("'-' is not standard output here: name a file", ctx, param)
         if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
             raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
         target = Path(value).expanduser().resolve()
@@ -282,6 +284,10 @@ def data_options(fn):
             check_column_roles(label_column, id_column, drop)
         except DataError as exc:
             raise click.UsageError(str(exc), click.get_current_context()) from exc
+        if thousands is not None and thousands == decimal:
+            hint = " (1.234,5: pass --decimal , too)" if thousands == "." else ""
+            raise click.UsageError(f"--thousands {thousands!r} is also the decimal mark{hint}",
+                                   click.get_current_context())
         read = {"label_column": label_column, "id_column": id_column, "drop": drop, "sep": sep,
                 "decimal": decimal, "thousands": thousands, "encoding": encoding, "header": header,
                 "missing": missing}
