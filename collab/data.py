@@ -517,12 +517,16 @@ def _row(i, first_line=None):
 
 
 def _handle_missing(arrays, missing, path):
-    """Apply the ``missing`` policy to NaN features: drop their rows or fill with column means."""
-    X = arrays["X"]
+    """Apply the ``missing`` policy to NaN features: drop their rows or fill with column means. With
+    ``drop``, rows whose label is missing go too (a label cannot be filled in)."""
+    X, y = arrays["X"], arrays["y"]
     nan = np.isnan(X)
-    if not nan.any():
+    y = None if y is None else np.asarray(y).ravel()
+    unlabeled = (np.isnan(y) if y is not None and y.dtype.kind == "f" and len(y) == len(X)
+                 else np.zeros(len(X), dtype=bool))
+    if not nan.any() and not (missing == "drop" and unlabeled.any()):
         return arrays
-    empty = np.flatnonzero(nan.all(axis=0))
+    empty = np.flatnonzero(nan.all(axis=0)) if nan.any() else []
     if len(empty):
         columns = arrays.get("columns") or range(X.shape[1])
         raise DataError(f"{path}: column(s) {', '.join(str(columns[j]) for j in empty)} hold no value "
@@ -532,13 +536,12 @@ def _handle_missing(arrays, missing, path):
         warnings.warn(f"{path.name}: {int(nan.sum())} missing value(s) filled with their column's mean",
                       DataWarning, stacklevel=3)
         return dict(arrays, X=np.where(nan, means, X))
-    keep = ~nan.any(axis=1)
-    warnings.warn(f"{path.name}: {int((~keep).sum())} row(s) with missing values dropped", DataWarning,
+    keep = ~nan.any(axis=1) & ~unlabeled
+    label = f" ({int(unlabeled.sum())} without a label)" if unlabeled.any() else ""
+    warnings.warn(f"{path.name}: {int((~keep).sum())} row(s) with missing values dropped{label}", DataWarning,
                   stacklevel=3)
     ids = np.arange(len(X)) if arrays.get("ids") is None else arrays["ids"]
-    y = arrays["y"]
-    return dict(arrays, X=X[keep], y=None if y is None else np.asarray(y).ravel()[keep], ids=ids[keep],
-                rows=np.flatnonzero(keep))
+    return dict(arrays, X=X[keep], y=None if y is None else y[keep], ids=ids[keep], rows=np.flatnonzero(keep))
 
 
 def _warn_constant(X, columns, path):

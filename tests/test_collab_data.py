@@ -271,7 +271,7 @@ def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
                                   r"or 1 \(anomaly\)"),
     ("a,label\n1,0\n2,\n", {}, r"1 missing or infinite label\(s\) in column 'label', first at line 3; every row "
                                 r"needs a label"),
-    ("a,label\n,0\n1,0\n2,0\n3,\n", {"missing": "drop"}, r"column 'label', first at line 5;"),
+    ("a,label\n,0\n1,0\n2,0\n3,\n", {"missing": "mean"}, r"column 'label', first at line 5;"),
     ("a,label\n1,0\n2,0.5\n", {}, "found values 0.0, 0.5"),
 ])
 def test_bad_csv_files(tmp_path, text, kwargs, message):
@@ -684,3 +684,17 @@ def test_nan_spelled_as_numpy_and_pandas_print_it_is_missing(tmp_path):
     path.write_text("a,b\n1,2\nNaN,3\n4,5\n")
     ds = load_dataset(path, missing="drop")
     assert ds.X.shape == (2, 2)
+
+
+def test_missing_drop_drops_rows_without_a_label_too(tmp_path):
+    """Walkthrough 3, M6: `--missing drop` dropped rows with a missing feature but refused a missing label."""
+    from das.collab.data import load_dataset
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,\n5,,1\n7,8,0\n9,10,1\n")
+    with pytest.raises(DataError, match="missing or infinite label"):
+        load_dataset(path, missing="mean")  # a label cannot be filled in
+    with pytest.warns(DataWarning, match="2 row\\(s\\) with missing values dropped \\(1 without a label\\)"):
+        ds = load_dataset(path, missing="drop")
+    assert ds.X.tolist() == [[1, 2], [7, 8], [9, 10]] and ds.y.tolist() == [0, 0, 1]
+    assert ds.row_ids().tolist() == [0, 3, 4]
