@@ -257,10 +257,10 @@ class EnhancedDetector(BaseDetector):
         if isinstance(self.lam, bool) or not isinstance(self.lam, numbers.Real) or not 0 <= self.lam < np.inf:
             raise ValueError(f"lam must be a finite non-negative number, got {self.lam!r}")
         check_detector(self.detector)
-        unused = ("program='auto' chooses the fusion weight itself" if _program_name(self.program) == "auto" else
-                  "fusion='collate' learns its fusion" if self.fusion == "collate" else None)
+        unused = pipeline.lam_unused(self.program, self.fusion)
         if unused and self.lam != pipeline.LAM:
-            warnings.warn(f"lam={self.lam:g} is not used: {unused}", UserWarning, stacklevel=2)
+            option, value, why = unused
+            warnings.warn(f"lam={self.lam:g} is not used: {option}='{value}' {why}", UserWarning, stacklevel=2)
         seed = _seed(self.random_state)
         X = _features(self, X, reset=True)
         try:

@@ -74,6 +74,13 @@ def fit_source(source, X_train, detector, *, fusions=("sum",), classifier=CLASSI
     return fitted
 
 
+def lam_unused(program, fusion):
+    """Why the fusion weight ``lam`` does not apply, as ``(option, value, reason)``; None where it does."""
+    if isinstance(program, str) and program.lower() == "auto":
+        return "program", "auto", "chooses the fusion weight itself"
+    return ("fusion", "collate", "learns its fusion") if fusion == "collate" else None
+
+
 def fit(X_train, detector, program="auto", store=None, *, allow_uncertified=False, **options):
     """Resolve ``program`` for ``detector`` to a synthesis source, then :func:`fit_source`.
 

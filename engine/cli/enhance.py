@@ -4,7 +4,7 @@ from click.core import ParameterSource
 
 from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
-from das.collab.pipeline import FUSIONS, enhance_dataset, score_dataset
+from das.collab.pipeline import FUSIONS, enhance_dataset, lam_unused, score_dataset
 from das.engine.cli._common import (
     SEED,
     canonical_detector,
@@ -52,10 +52,10 @@ explain_option = click.option("--explain", is_flag=True,
 def _model(fusion, program, classifier, lam, seed):
     """The pipeline's model options; a warning when ``--lam`` was given where it is not used."""
     given = click.get_current_context().get_parameter_source("lam") != ParameterSource.DEFAULT
-    why = ("--program auto chooses the fusion weight itself" if program == "auto" else
-           "--fusion collate learns its fusion" if fusion == "collate" else None)
-    if given and why:
-        echo(f"Warning: --lam {lam:g} is not used: {why}", err=True)
+    unused = lam_unused(program, fusion)
+    if given and unused:
+        option, value, why = unused
+        echo(f"Warning: --lam {lam:g} is not used: --{option} {value} {why}", err=True)
     return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
 
 
