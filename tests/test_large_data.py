@@ -188,6 +188,26 @@ def test_ctrl_c_during_an_isolated_bench_cell_kills_the_cell():
             cell.kill()
 
 
+CTRL_C_IN_FORK = """
+import os, signal, sys, time
+from das.collab.bench.isolate import call_isolated
+signal.signal(signal.SIGINT, signal.default_int_handler)
+os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGINT))
+t0 = time.monotonic()
+try:
+    call_isolated(time.sleep, (60,))
+except KeyboardInterrupt:
+    print("interrupted after", round(time.monotonic() - t0, 1), flush=True)
+"""
+
+
+def test_a_ctrl_c_inside_fork_still_stops_the_cell():
+    """A Ctrl-C that landed in fork()'s own handlers was swallowed and the parent waited out the cell
+    (a CI run's flake: 'Exception ignored in _releaseLock'); here it lands there every time."""
+    out = subprocess.run([sys.executable, "-c", CTRL_C_IN_FORK], capture_output=True, text=True, timeout=50)
+    assert out.stdout.startswith("interrupted after") and float(out.stdout.split()[-1]) < 10, out.stderr
+
+
 def test_the_enhancement_is_fitted_on_bounded_rows_and_the_detector_on_every_row(monkeypatch):
     """Above FIT_ROWS the source sees, N_syn counts and the forest fits a seeded subsample; below, every row."""
     from das.collab import enhance, pipeline

@@ -76,8 +76,16 @@ def call_isolated(fn, args=(), timeout=None):
         ``fn`` raised; the message carries the original type and text.
     """
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    # A Ctrl-C inside fork()'s own handlers was swallowed ("Exception ignored in _releaseLock") and
+    # the parent waited out the cell: it is held back until the parent can kill the cell.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
     if pid == 0:  # pragma: no cover -- runs in the child, reported through the pipe
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_fd)
         try:
             _child(fn, args, write_fd)
@@ -87,6 +95,7 @@ def call_isolated(fn, args=(), timeout=None):
     deadline = None if timeout is None else time.monotonic() + timeout
     chunks, timed_out = [], False
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back is raised here
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([read_fd], [], [], wait)
