@@ -152,3 +152,18 @@ def test_every_statement_is_bounded_in_steps_and_values_in_size(tmp_path, monkey
         assert s.list() == []
         with pytest.raises(sqlite3.DataError, match="too big"):
             s.db.execute("SELECT zeroblob(?)", (schema.MAX_VALUE_BYTES + 1,)).fetchall()
+
+
+def test_the_store_does_not_import_pandas_and_pandas_still_imports_after(tmp_path):
+    """sqlite-utils imports pandas only for pandas column types; the store hides it (a command's start)."""
+    code = (
+        "import sys\n"
+        "from das.program_store import ProgramStore\n"
+        f"st = ProgramStore({str(tmp_path / 's.sqlite')!r})\n"
+        "st.close()\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported'\n"
+        "import pandas\n"
+        "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
