@@ -79,8 +79,7 @@ class RunResult:
 
     ``status`` is one of ``STATUSES``; ``output`` is the validated
     ``(n_samples, d)`` float64 array when ``status == "ok"``, else None.
-    ``cpu_s`` is the worker's CPU seconds (user + system, from ``wait4``;
-    None when it could not be collected). ``message`` and ``stdout`` come
+    :attr:`cpu_s` is the worker's CPU seconds. ``message`` and ``stdout`` come
     from the program and are cleaned by :mod:`sandbox.untrusted`.
     """
 
@@ -90,10 +89,27 @@ class RunResult:
     calls: int = 0
     rows_scored: int = 0
     duration_s: float = 0.0
-    cpu_s: float = None
     stdout: str = ""
     input_mutated: bool = False
     findings: tuple = field(default_factory=tuple)
+    #: The CPU seconds, or what measures them once asked (see :meth:`measure_cpu`).
+    _cpu: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def cpu_s(self):
+        """The worker's CPU seconds (user + system, from ``wait4``: exact, whatever the load); None
+        when they could not be collected. Measured when first read: the worker is reaped while
+        the caller goes on."""
+        if callable(self._cpu):
+            self._cpu = self._cpu()
+        return self._cpu
+
+    def measure_cpu(self, measure):
+        """Set :attr:`cpu_s` to ``measure()``, called once, when first read."""
+        self._cpu = measure
+
+    def __getstate__(self):  # a copy or a pickle holds the measure, never what takes it
+        return {**self.__dict__, "_cpu": self.cpu_s}
 
     @property
     def ok(self):

@@ -121,14 +121,14 @@ def _supervise(task, scorer, imports):
     finally:
         os.close(p_read)
         os.close(p_write)
-        killed = server.kill(pid)
-    result.cpu_s = _cpu_seconds(server, pid, session.exit or killed)
+        server.kill(pid)  # answered at once: the worker is reaped while the caller goes on
+    result.measure_cpu(functools.partial(_cpu_seconds, server, pid, session.exit))
     return result
 
 
 def _cpu_seconds(server, pid, exited):
     """The killed worker's CPU seconds (user + system), None if it could not be reaped;
-    ``exited``: its exit when already collected (by the session or the kill)."""
+    ``exited``: its exit when the session already collected it."""
     if exited is None:
         try:
             exited = server.wait(pid, 2.0)

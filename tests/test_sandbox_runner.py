@@ -721,6 +721,31 @@ def test_a_zygote_that_stops_answering_is_replaced():
     assert zygote.get_zygote() is not stuck
 
 
+@pytest.mark.parametrize("reply", [b'{"pid": 3, "exits": {"x": [0, 0.1]}}', b'{"pid": 3, "exits": {"7": 5}}',
+                                   b'{"pid": 3, "exits": [1]}', b'not json'])
+def test_a_malformed_zygote_reply_is_sandbox_unavailable_not_a_crash(reply):
+    """The zygote's replies carry exits now: whatever it sends, the caller gets SandboxUnavailable."""
+    import socket
+    import subprocess
+
+    from das.sandbox import zygote
+
+    server = zygote.Zygote.__new__(zygote.Zygote)
+    server.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.lock, server.exits, server.broken, server.owner = __import__("threading").Lock(), {}, False, os.getpid()
+    server.process = subprocess.Popen(["sleep", "30"])
+    try:
+        theirs.send(reply)
+        with pytest.raises(zygote.SandboxUnavailable):
+            server._request({"op": "workers"}, timeout=5)
+        assert server.broken and server.exits == {}
+    finally:
+        server.process.kill()
+        server.process.wait()
+        server.sock.close()
+        theirs.close()
+
+
 def test_text_utf8_cannot_encode_never_reaches_the_store(X, tmp_path, monkeypatch):
     """Lone surrogates printed, raised or refused reach the caller as encodable text."""
     from das.program_store.store import ProgramStore
@@ -799,13 +824,58 @@ def test_the_zygote_is_waited_for_at_exit_so_its_cpu_counts_with_the_caller(tmp_
     assert float(out.stdout.split()[-1]) > 0.01  # the zygote's own start costs more than this
 
 
-def test_a_run_asks_the_zygote_twice_and_the_kill_reports_the_exit(X, monkeypatch):
-    """fork, then kill (which reaps): no third round trip to read the worker's CPU seconds."""
+def test_a_run_asks_the_zygote_twice_and_its_exit_comes_with_a_later_reply(X, monkeypatch):
+    """fork, then kill, answered without waiting for the worker's teardown; the run's exact CPU
+    seconds come with the next run's replies, without a round trip of their own."""
     from das.sandbox import zygote
 
+    run("return X_train[:n_samples]", X)  # the zygote started
     ops = []
     real = zygote.Zygote._request
     monkeypatch.setattr(zygote.Zygote, "_request", lambda self, message, *a, **k: ops.append(message["op"])
                         or real(self, message, *a, **k))
+    first = run("return X_train[:n_samples] + 1.0", X)
+    assert first.status == "ok" and ops == ["fork", "kill"]
+    time.sleep(0.2)  # the worker is gone by now; the next request's reply carries its exit
+    second = run("return X_train[:n_samples] + 1.0", X)
+    assert first.cpu_s is not None and first.cpu_s > 0 and ops == ["fork", "kill"] * 2
+    assert second.cpu_s is not None and second.cpu_s > 0  # asked for: one wait at most
+
+
+def test_a_kill_is_answered_without_waiting_for_the_exit(monkeypatch):
+    """The zygote sends SIGKILL and answers; the exit is reaped by a later request (and the
+    workers op gives a killed worker a second to go first)."""
+    import socket
+
+    from das.sandbox import zygote
+
+    children = zygote._Children(True, lambda *fds: time.sleep(60), lambda run_waiting: None)
+    caller, other = socket.socketpair()
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
+    waited = []
+    real_wait = children._wait
+    monkeypatch.setattr(children, "_wait", lambda pid, timeout: waited.append(pid) or real_wait(pid, timeout))
+    try:
+        pid = children.start(caller, fds)
+        time.sleep(0.2)  # it took the run and sleeps
+        children.handle({"op": "kill", "pid": pid})
+        assert waited == []
+        assert children.handle({"op": "workers"}) == {"pids": []} and waited == [pid]
+        status, cpu = children.exits[pid]
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
+        assert children.take_fresh() == {str(pid): [status, cpu]} and children.take_fresh() == {}
+    finally:
+        children.kill_all()
+        for fd in fds:
+            os.close(fd)
+        caller.close()
+        other.close()
+
+
+def test_a_run_result_pickles_and_copies_with_its_cpu_seconds(X):
+    import copy
+    import pickle
+
     res = run("return X_train[:n_samples] + 1.0", X)
-    assert res.status == "ok" and res.cpu_s is not None and ops == ["fork", "kill"]
+    for twin in (pickle.loads(pickle.dumps(res)), copy.deepcopy(res)):
+        assert twin.cpu_s == res.cpu_s and twin.cpu_s > 0 and np.array_equal(twin.output, res.output)
