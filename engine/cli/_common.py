@@ -258,7 +258,8 @@ _DATA_OPTIONS = (
     click.option("--decimal", default=".", show_default=True, callback=_one_character,
                  help="CSV/TSV decimal mark (',' for 1,5)."),
     click.option("--thousands", default=None, callback=_one_character,
-                 help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,)."),
+                 help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,; "
+                      "' ' also reads no-break spaces)."),
     click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
                  help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,
