@@ -705,6 +705,27 @@ def test_a_labels_file_with_a_header_and_float_written_ids_is_read(tmp_path):
         read_label_ids(labels, np.arange(10))
 
 
+@pytest.mark.parametrize("ids", [np.arange(2000), np.array([str(i) for i in range(1000, 1010)], dtype=object)],
+                         ids=["row numbers", "id column"])
+def test_a_labels_file_saved_as_a_table_says_one_id_per_line_and_quoted_ids_are_read(tmp_path, ids):
+    """Walkthrough 3, M11: `id,label` then `1000,1` said "no row has id id,label"; `"1000"` was refused."""
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    for text in ("id,label\n1000,1\n1002,1\n", "1000;1\n1002;1\n", '"1000","1"\n'):
+        labels.write_text(text)
+        with pytest.raises(DataError, match=r"one row id per line, but this file has 2 columns \(line '.*' splits "
+                                            r"at '[,;]'\): save only the id column"):
+            read_label_ids(labels, ids, None, "id")
+    labels.write_text('"id"\n"1000"\n"1002"\n')
+    assert read_label_ids(labels, ids, None, "id").tolist() == ([1000, 1002] if ids.dtype != object else [0, 2])
+    labels.write_text('1000\n')  # an id with a comma in it is still an id
+    assert read_label_ids(labels, np.array(["1000", "a,b", "x"], dtype=object)).tolist() == [0]
+    labels.write_text('a,b\n')
+    assert read_label_ids(labels, np.array(["1000", "a,b", "x"], dtype=object)).tolist() == [1]
+
+
 def test_known_values_beyond_float64_once_scaled_are_kept_out_not_a_crash():
     """Red team round 10, F4: a finite known value of 1e306 in a feature of spread 1e-3 overflowed
     once scaled, and select raised scipy's 'must be finite' (the Python API; the CLI and the
