@@ -581,6 +581,25 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
 
 
+def test_enhance_score_all_scores_the_known_anomalies_too(tmp_path, rng, no_programs):
+    """Walkthrough 3, L2: --score-all with --labels wrote 295 of 300 rows and did not say which were missing;
+    now every row, as `das score --labels` writes them, the known ones with split "known"."""
+    import csv
+
+    data = _dataset(tmp_path, rng)
+    labels, out = tmp_path / "known.txt", tmp_path / "s.csv"
+    labels.write_text("280\n281\n282\n283\n284\n")
+    res = _run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--out", out, "--score-all")
+    assert res.exit_code == 0, res.output
+    assert "scores of 300 rows written" in res.output
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["row"]) for r in rows] == list(range(300))
+    assert [r["row"] for r in rows if r["split"] == "known"] == ["280", "281", "282", "283", "284"]
+    assert {r["split"] for r in rows} == {"train", "test", "known"} and all(r["enhanced"] for r in rows)
+    res = _run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--out", out)
+    assert res.exit_code == 0 and "scores of 155 rows written" in res.output, res.output  # the test rows only
+
+
 def test_fixed_programs_are_named_and_explain_says_there_was_no_choice(tmp_path, rng):
     data = _dataset(tmp_path, rng)
     for program, name in (("random", "random outliers"), ("none", "no enhancement")):
