@@ -47,6 +47,7 @@ def gains(cells, method):
 def auto_choice(cell):
     """What ``auto`` chose in a cell: the base, random, the ensemble or a program."""
     choice = ((cell.get("selection") or {}).get("expected_gain") or {}).get("choice") or "?"
+    choice = "none" if choice == "base" else choice  # cells recorded before "base" was spelled "none"
     return "program" if choice.startswith("program:") else choice
 
 

@@ -47,8 +47,13 @@ _SEPARATORS = ",;\t|"
 _SAVE_AS = {**dict.fromkeys((".xlsx", ".xls", ".xlsm", ".ods"), "a spreadsheet: save it as CSV"),
             ".txt": "a delimited text file? rename it .csv, or .tsv if tab-separated"}
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # "0,0049": a number written with a decimal comma
+#: Spaces that group thousands: a space, a no-break space (Excel, French exports), a narrow no-break
+#: space (recent French locales), a thin space; ``--thousands ' '`` reads them all.
+_SPACES = " \u00a0\u202f\u2009"
 #: "1,234.5", "1.234,5", "1 234": a number written with a thousands separator (group ``t``).
-_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?P<t>[,.' \u00a0])\d{3}(?:(?P=t)\d{3})*(?:[.,]\d+)?")
+_THOUSANDS = re.compile(rf"[-+]?\d{{1,3}}(?P<t>[,.'{_SPACES}])\d{{3}}(?:(?P=t)\d{{3}})*(?:[.,]\d+)?")
+#: "33.6%", "$1,880.00", "-12 €": a number with a percent or currency sign (group ``sign``).
+_FORMATTED = re.compile(r"(?P<pre>[-+]?\s*[$€£¥]?)\s*(?P<num>\d[\d,.'\s]*)\s*(?P<post>[%€£¥$]?)")
 _SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}  # how a tab is typed in a shell
 _EXCEL_SEP = re.compile(r"sep=(.)\r?\n")  # the first line Excel writes to name the separator
 _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column whose header cell is empty
@@ -215,12 +220,21 @@ def _separator(path, sep, decimal, codec):
 
 
 def _sniff_sep(sample, decimal):
-    """The separator of a text table's ``sample`` (``,`` else; ``;`` for decimal commas)."""
+    """The separator of a text table's ``sample`` (``,`` else; ``;`` for decimal commas). The decimal
+    mark itself only when no other separator fits and the sample quotes its decimal numbers
+    (``6,"33,6",1``: the quotes tell the decimal comma from the separator)."""
     candidates = _SEPARATORS.replace(decimal, "")
     try:
         return csv.Sniffer().sniff(sample, delimiters=candidates).delimiter
     except csv.Error:
-        return candidates[0]
+        pass
+    if decimal in _SEPARATORS and re.search(rf'"\s*[-+]?\d+{re.escape(decimal)}\d+\s*"', sample):
+        try:
+            if csv.Sniffer().sniff(sample, delimiters=_SEPARATORS).delimiter == decimal:
+                return decimal
+        except csv.Error:
+            pass
+    return candidates[0]
 
 
 def _is_number(cell, decimal="."):
@@ -242,11 +256,15 @@ def _read_text(path, *, sep, header, decimal, thousands, codec):
     import pandas as pd
 
     sep, skip = _separator(path, sep, decimal, codec)
-    if sep == decimal:
-        raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
     if thousands == decimal:
         raise DataError(f"{path}: the thousands separator and the decimal mark are both {decimal!r}")
-    read = {"sep": sep, "decimal": decimal, "thousands": thousands, "na_values": _NA_CELLS, "keep_default_na": False,
+    pandas_decimal, pandas_thousands = decimal, " " if thousands and thousands in _SPACES else thousands
+    if sep == decimal:  # only quoted cells can hold the mark: pandas reads them as text, _numeric as numbers
+        if decimal == ".":
+            raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
+        pandas_decimal, pandas_thousands = ".", None if thousands == "." else pandas_thousands
+    read = {"sep": sep, "decimal": pandas_decimal, "thousands": pandas_thousands, "na_values": _NA_CELLS,
+            "keep_default_na": False,
             "skipinitialspace": True, "index_col": False, "encoding": codec, "engine": "c",
             "skiprows": skip, "low_memory": False}  # one type per column, never per chunk
     try:
@@ -258,10 +276,10 @@ def _read_text(path, *, sep, header, decimal, thousands, codec):
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: {_not_text(codec, exc, path)}") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: {_parser_message(exc, sep)}") from None
+        raise DataError(f"{path}: {_parser_message(exc, sep, decimal)}") from None
     except pd.errors.ParserWarning:  # a row of one field more than the header: pandas drops the last
-        raise DataError(f"{path}: the data rows have more fields than the header (a header cell missing, "
-                        f"or a separator other than {sep!r}? pass --sep)") from None
+        why = _unquoted_decimals(sep, decimal) or f"a header cell missing, or a separator other than {sep!r}? pass --sep"
+        raise DataError(f"{path}: the data rows have more fields than the header ({why})") from None
     frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
     return _without_unnamed_empty(frame, path), skip + (2 if header else 1)
 
@@ -313,14 +331,23 @@ def _check_unique(names, path):
     return names
 
 
-def _parser_message(exc, sep):
+def _parser_message(exc, sep, decimal="."):
     """pandas' tokenizer error in das's words: which line has how many fields."""
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if not found:
         return f"not a readable table ({str(exc).strip().splitlines()[-1][:200]})"
     want, line, saw = found.groups()
-    hint = f" (a separator other than {sep!r}? pass --sep)" if want == "1" else ""
-    return f"line {line} has {saw} fields, the header has {want}{hint}"
+    hint = _unquoted_decimals(sep, decimal) or (f"a separator other than {sep!r}? pass --sep" if want == "1" else "")
+    return f"line {line} has {saw} fields, the header has {want}" + (f" ({hint})" if hint else "")
+
+
+def _unquoted_decimals(sep, decimal):
+    """Why a file whose separator is also its decimal mark splits a number in two ("" otherwise)."""
+    if sep != decimal:
+        return ""
+    return (f"{sep!r} separates the fields and is also the decimal mark: such a file is read only where "
+            f'every number with a decimal mark is quoted ("33{decimal}6"); re-save it with '
+            f"{';' if sep == ',' else ','} between fields")
 
 
 def _read_parquet(path):
@@ -334,10 +361,12 @@ def _read_parquet(path):
     return frame.reset_index(drop=True), None
 
 
-def _numeric(frame, column, path, first_line, decimal, label=False, sep=None):
+def _numeric(frame, column, path, first_line, decimal, label=False, sep=None, thousands=None):
     """Column ``column`` as float64 (NaN where missing); a cell that is not a number is a DataError
     (``first_line``: the file line of the first row; None: rows are counted from 0; ``sep``: the
-    separator the user gave, if any)."""
+    separator the user gave, if any). Cells pandas left as text are read here too: with a decimal
+    mark pandas was not given (quoted, in a file separated by it), or grouped by a space other than
+    U+0020 when ``thousands`` is a space."""
     import pandas as pd
 
     col = frame[column]
@@ -345,6 +374,8 @@ def _numeric(frame, column, path, first_line, decimal, label=False, sep=None):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         text = col.astype("string").str.strip()
+        if thousands:
+            text = text.str.replace(f"[{_SPACES if thousands in _SPACES else re.escape(thousands)}]", "", regex=True)
         if decimal != ".":
             text = text.str.replace(decimal, ".", regex=False)
         values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -353,30 +384,38 @@ def _numeric(frame, column, path, first_line, decimal, label=False, sep=None):
             i = int(bad[0])
             cell = str(col.iloc[i])
             hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
-                    _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep))
+                    _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep, thousands))
             raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
                             f"column {column!r}{hint}")
     return values
 
 
-def _text_hint(cell, one_column, decimal, sep):
+def _text_hint(cell, one_column, decimal, sep, thousands=None):
     """Why a feature cell is not a number, and the option that would read it (one table column only:
-    the line was not split)."""
+    the line was not split); never the ``--thousands`` already given."""
     if one_column and any(s in cell for s in _SEPARATORS):
         split_by = next((s for s in _SEPARATORS if s in cell and s != decimal), decimal)
         if split_by == decimal:
             return (f" (one column only: {decimal!r} seems to separate the fields but is also the decimal mark "
-                    "given (--decimal); leave out --decimal, or pass the file's --sep)")
+                    "given (--decimal); leave out --decimal, or pass the file's --sep; a file separated by "
+                    f'{decimal!r} is read with --decimal {decimal} only where its decimal numbers are quoted: "1{decimal}5")')
         if sep:
             return f" (one column only: the separator {sep!r} given did not split the line; is it {split_by!r}?)"
         return " (one column only: is the separator right? pass --sep)"
     grouped = _THOUSANDS.fullmatch(cell)
     comma = decimal == "." and _DECIMAL_COMMA.fullmatch(cell) is not None
-    if grouped and grouped["t"] != decimal:
-        thousands = f"a thousands separator? pass --thousands {shlex.quote(grouped['t'])}"
-        return f" (a decimal comma? pass --decimal ,; or {thousands})" if comma else f" ({thousands})"
+    suggested = grouped and (" " if grouped["t"] in _SPACES else grouped["t"])
+    if grouped and grouped["t"] != decimal and suggested != (" " if thousands and thousands in _SPACES else thousands):
+        option = f"a thousands separator? pass --thousands {shlex.quote(suggested)}"
+        return f" (a decimal comma? pass --decimal ,; or {option})" if comma else f" ({option})"
     if comma:
         return " (a decimal comma? pass --decimal ,)"
+    formatted = _FORMATTED.fullmatch(cell)
+    sign = formatted and ((formatted["pre"].strip(" +-") or "") + formatted["post"])
+    if sign:
+        what = "a percentage" if formatted["post"] == "%" else "an amount with a currency sign"
+        return (f" ({what}? das reads plain numbers: save the column without the {sign!r} sign "
+                "(as a number, not formatted))")
     return " (text? --drop the column, or name it with --id-column)"
 
 
@@ -439,6 +478,8 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
     else:
         frame, first_line = _read_text(path, sep=sep, header=header, decimal=decimal, thousands=thousands,
                                        codec=codec)
+    if not len(frame):
+        raise DataError(f"{path}: " + ("a header but no data rows" if first_line else "no rows"))
     names = list(frame.columns)
     dropped = {_find(names, d, "column", path) for d in drop}
     label = (_find(names, label_column, "label column", path) if label_column is not None
@@ -458,7 +499,8 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
                         "(or choose it with --id-column)")
     if not features:
         raise DataError(f"{path}: no feature column left (columns are {names})")
-    column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, sep=sep, **kw)  # noqa: E731
+    column = lambda j, **kw: _numeric(frame, names[j], path, first_line, decimal, sep=sep,  # noqa: E731
+                                      thousands=thousands, **kw)
     X = np.column_stack([column(j) for j in features]) if len(frame) else np.empty((0, len(features)))
     ids = None if ident is None else frame.iloc[:, ident].astype("string").str.strip().fillna("")
     if ids is not None and ids.duplicated().any():
@@ -759,8 +801,9 @@ def resolve_dataset(name_or_path, data_dir=None):
     if root is not None and len(path.parts) == 1 and (root / path).is_file():  # a file name in the data dir
         return root / path
     looks_like_path = path.suffix.lower() in EXTENSIONS or len(path.parts) > 1
-    if looks_like_path or root is None:
-        hint = "" if looks_like_path else " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
+    if looks_like_path or root is None or path.is_dir():
+        hint = "" if looks_like_path or path.is_dir() else \
+            " and no data directory is set (pass --data-dir or set DAS_DATA_DIR)"
         raise DataError(f"{name_or_path}: {_not_a_file(path)}{hint}")
     for ext in EXTENSIONS:
         if (root / f"{name_or_path}{ext}").is_file():

@@ -7,6 +7,7 @@ rows the detector is fitted on, and ``program="auto"`` chooses by cross-validate
 AUC-PR on them (:func:`collab.selection.pick_by_labels`); with three or more they
 are also a source of synthetic rows (:class:`collab.synthesis.KnownAnomalies`).
 """
+import csv
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from das.collab.data import DataError
 #: Fewer known anomalies than this still choose, but the estimate rests on very few rows.
 MIN_KNOWN = 1
 _WHOLE = re.compile(r"([-+]?\d+)\.0*")  # "1211.0": an integer id written as a float (Excel, pandas)
+_FIELD_SEPARATORS = ",;\t|"  # what splits a line of a table saved as a labels file
 
 
 def _id_key(rid):
@@ -82,13 +84,13 @@ def read_label_ids(path, row_ids, y=None, id_name=None):
         raise DataError(f"--labels {path}: not UTF-8 text (save it as UTF-8, one row id per line)") from None
     except OSError as exc:
         raise DataError(f"--labels {path}: cannot read ({exc})") from None
-    ids = [line for line in lines if line]
     row_ids = np.asarray(row_ids)
     numbered = np.issubdtype(row_ids.dtype, np.integer)
     where, repeated = {}, set()
     for i, v in enumerate(row_ids.tolist()):
         repeated.update([_id_key(str(v))] if _id_key(str(v)) in where else [])
         where[_id_key(str(v))] = i
+    ids = [_line_id(line, where, path) for line in lines if line]
     if ids and _is_header(ids[0], where, numbered, id_name):
         ids = ids[1:]
     if not ids:
@@ -121,6 +123,20 @@ def read_label_ids(path, row_ids, y=None, id_name=None):
     if len(row_ids) - len(positions) < 2:
         raise DataError(f"--labels {path}: at least two rows must remain to fit on")
     return positions
+
+
+def _line_id(line, where, path):
+    """The row id a labels file's line names: the line as written when it is an id, else the one field
+    of a CSV line, unquoted (``"1000"`` names 1000); a line of several fields (a table saved whole,
+    ``1000,1``) is refused."""
+    if _id_key(line) in where:
+        return line
+    for sep in _FIELD_SEPARATORS:
+        fields = next(csv.reader([line], delimiter=sep, skipinitialspace=True))
+        if len(fields) > 1:
+            raise DataError(f"--labels {path}: one row id per line, but this file has {len(fields)} columns "
+                            f"(line {line!r} splits at {sep!r}): save only the id column, one id per line")
+    return fields[0].strip() if fields else line
 
 
 def _is_header(line, where, numbered, id_name):

@@ -99,6 +99,20 @@ def fit(X_train, detector, program="auto", store=None, *, allow_uncertified=Fals
     return fit_source(source, X_train, detector, **options)
 
 
+def selection_dict(chosen):
+    """A :class:`collab.selection.Selection` as the dict every output shows (``das select``, ``selection``
+    of ``das enhance``/``das score``, ``EnhancedDetector.selection_``/``expected_gain_``): the kept base
+    detector is spelled ``"none"`` (``--program none``) in ``expected_gain.choice`` as in ``choice``
+    (the selection's summary says ``"base"``); ``expected_gain.decision`` stays ``"keep base"``."""
+    from das.collab.selection import FALLBACK
+
+    out = chosen.to_dict()
+    gain = out.get("expected_gain")
+    if gain and gain.get("choice") == "base":
+        out["expected_gain"] = {**gain, "choice": FALLBACK.name}
+    return out
+
+
 def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
              syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None, candidates=None, known=None):
     """``program="auto"``: choose (:mod:`collab.selection`), refit the choice on all rows, or keep the base.
@@ -131,24 +145,25 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
             break
         except enhance.SynthesisError as exc:
             chosen.refuse(source, f"on all training rows: {exc}")
-    fitted.selection = chosen.to_dict()
+    fitted.selection = selection_dict(chosen)
     fitted.timings.update(base_fit=base_fit, selection=chosen.seconds)
     return fitted
 
 
 def _without_known(ds, labels):
-    """``ds`` without the rows a labels file names, and those rows (raw); ``labels`` None: ``ds``, None."""
+    """``(ds less the rows a labels file names, those rows (raw), their positions in ds)``;
+    ``labels`` None: ``(ds, None, None)``."""
     from dataclasses import replace
 
     from das.collab.labels import read_label_ids
 
     if labels is None:
-        return ds, None
+        return ds, None, None
     positions = read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)
     keep = np.ones(len(ds.X), dtype=bool)
     keep[positions] = False
     ids = ds.row_ids()[keep]
-    return replace(ds, X=ds.X[keep], y=None if ds.y is None else ds.y[keep], ids=ids), ds.X[positions]
+    return replace(ds, X=ds.X[keep], y=None if ds.y is None else ds.y[keep], ids=ids), ds.X[positions], positions
 
 
 def _known_scaled(split, known_raw):
@@ -190,11 +205,11 @@ def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None
     from das.collab.data import load_dataset, resolve_dataset
 
     name = detector_name(detector)
-    ds, known = _without_known(load_dataset(resolve_dataset(data), **(read or {})), labels)
+    ds, known, _ = _without_known(load_dataset(resolve_dataset(data), **(read or {})), labels)
     split = _fit_split(ds)
     chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed,
                               known=_known_scaled(split, known))
-    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
+    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **selection_dict(chosen)}
 
 
 def record_runs(store, enhancement, detector, fingerprint, seed, metrics):
@@ -221,7 +236,8 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     ``read``: more :func:`collab.data.load_dataset` options (``sep``, ``id_column``, ``missing``, ...).
     ``progress``: show the stages as a bar on stderr (None: when stderr is a terminal).
     ``labels``: a file of known anomalies' row ids, taken out of the data before
-    the split (never fitted on, never scored); ``auto`` chooses by them.
+    the split (never fitted on, not in the test set; scored, split ``known``, only
+    when ``score_all``); ``auto`` chooses by them.
     """
     from das.collab.data import load_dataset, resolve_dataset
     from das.collab.metrics import auc_pr, auc_roc
@@ -231,12 +247,13 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
     stages = 7 + (program in (None, "auto"))
     with progress_bar(f"das enhance {name}", stages, enabled=progress):
         stage("read data")
-        ds, known = _without_known(load_dataset(resolve_dataset(data), label_column=label_column, **(read or {})),
-                                   labels)  # known anomalies: neither fitted on nor scored
+        full = load_dataset(resolve_dataset(data), label_column=label_column, **(read or {}))
+        ds, known, positions = _without_known(full, labels)  # known anomalies: never fitted on nor in the test
         stage("split and scale")
         split = _fit_split(ds)
+        known = _known_scaled(split, known)
         fitted = fit(split.X_train, name, program or "auto", store, fusions=(fusion,),
-                     classifier=classifier, lam=lam, seed=seed, known=_known_scaled(split, known))
+                     classifier=classifier, lam=lam, seed=seed, known=known)
         stage("score test rows")
         test = fitted.scores(split.X_test)
         scores = {"base": test["base"], "enhanced": test[fusion]}
@@ -254,7 +271,8 @@ def enhance_dataset(data, detector, *, fusion="sum", program="auto", classifier=
                 "n_train": len(split.X_train), "n_test": len(split.X_test), "n_syn": len(fitted.X_syn),
                 "metrics": metrics, "run_id": run_ids[0] if run_ids else None, "run_ids": run_ids,
                 "scores": scores, "y_test": y,
-                "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None),
+                "rows": split_rows(ds, split, scores, fusion, fitted if score_all else None,
+                                   known=None if known is None else (full, positions, known)),
                 "selection": fitted.selection}
 
 

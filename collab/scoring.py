@@ -53,12 +53,15 @@ def _floats(values):
     return [repr(float(v) + 0.0) for v in values]
 
 
-def split_rows(ds, split, test_scores, fusion, fitted=None):
+def split_rows(ds, split, test_scores, fusion, fitted=None, known=None):
     """:class:`RowScores` of the test rows, or of every row when ``fitted`` is given.
 
     ``test_scores``: ``{"base", "enhanced"}`` of ``split.X_test``;
     ``fitted``: the :class:`collab.enhance.Enhancement` fitted on
     ``split.X_train``, which then also scores the training rows.
+    ``known``: ``(full, positions, X)`` when ``ds`` is the dataset ``full`` less
+    the known anomalies at ``positions`` (``X``: their rows, scaled); with
+    ``fitted`` they are scored too (split ``"known"``), so every row of the file is.
     """
     if fitted is None:
         index, base, enhanced = split.test_index, test_scores["base"], test_scores["enhanced"]
@@ -70,6 +73,14 @@ def split_rows(ds, split, test_scores, fusion, fitted=None):
         base = np.concatenate([train["base"], test_scores["base"]])
         enhanced = np.concatenate([train[fusion], test_scores["enhanced"]])
         part = np.array(["train"] * len(X_train) + ["test"] * len(split.test_index))
+        if known is not None:
+            full, positions, X_known = known
+            index = np.delete(np.arange(len(full.X)), positions)[index]  # rows of ds -> rows of the file
+            scored = fitted.scores(X_known)
+            index = np.concatenate([index, positions])
+            base, enhanced = np.concatenate([base, scored["base"]]), np.concatenate([enhanced, scored[fusion]])
+            part = np.concatenate([part, ["known"] * len(positions)])
+            ds = full
         order = np.argsort(index, kind="stable")  # back to file order
         index, base, enhanced, part = index[order], base[order], enhanced[order], part[order]
     labels = None if ds.y is None else ds.y[index]

@@ -31,6 +31,19 @@ def test_every_cell_failed_exits_non_zero(monkeypatch, tmp_path):
     assert res.exit_code == 1
 
 
+def test_a_report_of_a_grid_where_no_cell_succeeded_says_so_and_exits_1(tmp_path):
+    """Walkthrough 3, L8: `das report` over a bench directory whose only cell failed said "wrote 14 files", exit 0."""
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)), y=np.zeros(20))  # no anomaly
+    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
+                                    "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
+    assert res.exit_code == 1, res.output
+    res = CliRunner().invoke(main, ["report", str(tmp_path / "res"), "--out-dir", str(tmp_path / "rep")])
+    assert res.exit_code == 1 and "Error: no cell succeeded (1 failed): the report has no results" in res.output
+    assert "Failed cells" in (tmp_path / "rep" / "report.md").read_text()
+    res = CliRunner().invoke(main, ["report", str(tmp_path / "res"), "--out-dir", str(tmp_path / "rep"), "--json"])
+    assert res.exit_code == 1 and __import__("json").loads(res.stdout)["n_ok"] == 0
+
+
 def test_help_shows_the_new_spellings_only():
     out = CliRunner().invoke(main, ["bench", "--help"]).output
     assert "--detector" in out and "--data " in out and "--out-dir" in out
@@ -115,6 +128,11 @@ def _no_run(*args, **kwargs):
     (["-d", "IForest,Bogus"], "Bogus"),
     (["--seeds", "0,-1"], "-1 is not a seed"),  # walkthrough 3, M8: recorded as an "ok" cell at seed -1
     (["--seeds", str(2**32)], "is not a seed"),
+    # walkthrough 3, L7: "Invalid value for '--methods': --methods: unknown foo" named the option twice
+    (["--methods", "foo"], "Invalid value for '--methods': unknown foo; choose from base,"),
+    (["--methods", "base,,sum"], "Invalid value for '--methods': expected a comma-separated list"),
+    (["--seeds", "0,x"], "Invalid value for '--seeds': expected comma-separated integers"),
+    (["-d", "ECOD,"], "expected a comma-separated list, got 'ECOD,'"),
 ])
 def test_a_bad_bench_argument_is_a_usage_error_that_writes_nothing(monkeypatch, tmp_path, args, message):
     """The new-user walkthrough, L3: exit 1 and an --out-dir left with command.txt and environment.json."""

@@ -71,3 +71,30 @@ def test_zero_byte_store_is_refused_from_the_cli(tmp_path):
     empty.write_bytes(b"")
     res = CliRunner().invoke(main, ["programs", "list", "--store", str(empty)])
     assert res.exit_code == 1 and "empty (0-byte) file, not a das store" in res.output
+
+
+def _commands_with_json(group=main, path=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands_with_json(command, (*path, name))
+        elif any(p.name == "as_json" for p in command.params):
+            yield (*path, name)
+
+
+def test_with_json_every_commands_errors_are_json_with_the_same_exit_code(tmp_path):
+    """Walkthrough 3, L11: `das select --data nosuch.csv --json` printed `Error: ...` as text."""
+    import json
+
+    commands = list(_commands_with_json())
+    assert len(commands) > 10 and ("select",) in commands and ("data", "info") in commands
+    for path in commands:  # a usage error, found before the command's own options are read
+        res = CliRunner().invoke(main, [*path, "--json", "--no-such-option"])
+        assert res.exit_code == 2, (path, res.output)
+        error = json.loads(res.stdout)
+        assert "No such option" in error["error"] and "--no-such-option" in error["error"], path
+        assert error["exit_code"] == 2, path
+    res = CliRunner().invoke(main, ["select", "--data", str(tmp_path / "nosuch.csv"), "-d", "IForest", "--json"])
+    assert res.exit_code == 1 and json.loads(res.stdout) == {"error": f"{tmp_path / 'nosuch.csv'}: no such file",
+                                                             "exit_code": 1}
+    res = CliRunner().invoke(main, ["select", "--data", str(tmp_path / "nosuch.csv"), "-d", "IForest"])
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "{" not in res.output  # text without --json

@@ -174,3 +174,47 @@ def test_a_line_left_whole_says_why(tmp_path, options, said, not_said):
     path.write_text("a,b,label\n1.5,2.5,0\n1.7,2.1,0\n9,9,1\n")
     res = CliRunner().invoke(main, ["data", "info", str(path), *options])
     assert res.exit_code == 1 and said in res.output and not_said not in res.output, res.output
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f"], ids=["no-break space", "narrow no-break space"])
+def test_no_break_space_thousands_are_read_with_thousands_space(tmp_path, space):
+    """Walkthrough 3, M2: French/Excel exports group thousands with U+00A0 or U+202F; `--thousands ' '`
+    (the hint) did not read them and the same hint came back (U+202F: "text?")."""
+    from das.collab.data import load_dataset
+
+    path = tmp_path / "t.csv"
+    path.write_text(f"a;b;label\n1{space}234,5;2;0\n2{space}345,5;3;0\n1 111,5;2;0\n9;9;1\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--decimal", ","])
+    assert res.exit_code == 1 and "pass --thousands ' '" in res.output, res.output
+    for thousands in (" ", space):
+        res = CliRunner().invoke(main, ["data", "info", str(path), "--decimal", ",", "--thousands", thousands])
+        assert res.exit_code == 0, res.output
+        assert load_dataset(path, decimal=",", thousands=thousands).X[:, 0].tolist() == [1234.5, 2345.5, 1111.5, 9.0]
+
+
+def test_a_thousands_hint_never_names_the_option_given(tmp_path):
+    """Walkthrough 3, M2: the hint suggested the --thousands the user had just passed."""
+    from das.collab.data import _text_hint
+
+    assert "--thousands" not in _text_hint("1\u00a0880,00", False, ",", None, thousands="\u202f")
+    assert "pass --thousands ' '" in _text_hint("1\u00a0880,00", False, ",", None)
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_file_are_read_with_decimal_comma(tmp_path):
+    """Walkthrough 3, M3: `6,"33,6","0,627",1` was refused with --decimal , (and with --sep , too),
+    and the hint without --decimal (pass --decimal ,) and the one with it contradicted each other."""
+    from das.collab.data import load_dataset
+
+    path = tmp_path / "q.csv"
+    path.write_text('a,b,c,label\r\n6,"33,6","0,627",1\r\n1,"26,6","0,351",0\r\n8,"23,3","0,672",0\r\n')
+    res = CliRunner().invoke(main, ["data", "info", str(path)])
+    assert res.exit_code == 1 and "(a decimal comma? pass --decimal ,)" in res.output, res.output
+    for options in (["--decimal", ","], ["--decimal", ",", "--sep", ","]):
+        res = CliRunner().invoke(main, ["data", "info", str(path), *options])
+        assert res.exit_code == 0, res.output
+        assert load_dataset(path, **dict(zip(("decimal", "sep"), options[1::2]))).X.tolist() == \
+            [[6, 33.6, 0.627], [1, 26.6, 0.351], [8, 23.3, 0.672]]
+    path.write_text('a,b,label\n6,"33,6",1\n6,33,6,0\n')  # one number not quoted: cannot be told apart
+    res = CliRunner().invoke(main, ["data", "info", str(path), "--decimal", ","])
+    assert res.exit_code == 1 and "line 3 has 4 fields, the header has 3" in res.output, res.output
+    assert 'read only where every number with a decimal mark is quoted ("33,6"); re-save it with ; ' in res.output

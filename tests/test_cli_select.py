@@ -33,6 +33,7 @@ def test_select_prints_the_table(tmp_path, rng):
         assert f"*{res['choice']}{res['lam']:g}" in text.output.replace(" ", "")
     else:
         assert res["choice"] == "none" and "*" not in text.output
+    assert res["expected_gain"]["choice"] == res["choice"]  # walkthrough 3, L1: "none" here, "base" there
 
 
 def test_enhance_explain_prints_the_auto_table(tmp_path, rng):

@@ -136,8 +136,8 @@ def test_cli_bench_then_report(tmp_path, rng):
 
 
 @pytest.mark.parametrize("extra, message, code", [
-    (["--methods", "base,magic"], "--methods: unknown magic", 2),
-    (["--seeds", "0,x"], "--seeds: expected comma-separated integers", 2),
+    (["--methods", "base,magic"], "Invalid value for '--methods': unknown magic", 2),
+    (["--seeds", "0,x"], "Invalid value for '--seeds': expected comma-separated integers", 2),
     (["--detectors", "nope"], "nope", 2),  # a usage error, as for das enhance
     (["--datasets", "missing"], "missing", 1),
     (["--executor", "ray"], "Invalid value for '--executor'", 2),

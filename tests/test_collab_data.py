@@ -266,7 +266,7 @@ def test_csv_label_column_default_explicit_and_unlabeled(tmp_path):
                                                        r"fix or drop the rows with infinite values \(--missing handles "
                                                        r"only missing values\)$"),
     ("", {}, "empty file"),
-    ("a,label\n", {}, r"empty dataset \(X has shape \(0, 1\)\)"),
+    ("a,label\n", {}, r"a header but no data rows$"),  # walkthrough 3, L9: was "empty dataset (X has shape ...)"
     ("a,label\n1,0\n2,yes\n", {}, r"non-numeric value 'yes' at line 3, column 'label'; labels must be 0 \(normal\) "
                                   r"or 1 \(anomaly\)"),
     ("a,label\n1,0\n2,\n", {}, r"1 missing or infinite label\(s\) in column 'label', first at line 3; every row "
@@ -449,11 +449,23 @@ def test_constant_columns_are_warned(tmp_path):
         load_dataset(_csv(tmp_path, "a,b\n1,7\n1,7\n", name="c.csv"))
 
 
-def test_a_directory_given_as_data_says_so(tmp_path):
+def test_a_directory_given_as_data_says_so(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="is a directory, not a data file"):
         load_dataset(tmp_path)
     with pytest.raises(DataError, match="is a directory, not a data file"):
         resolve_dataset(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAS_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match=r"^\.: is a directory, not a data file$"):  # walkthrough 3, L9: one message
+        resolve_dataset(".")
+
+
+@pytest.mark.parametrize("cell, sign", [("33.6%", "%"), ("$1,880.00", "$"), ("-12,5 €", "€")])
+def test_a_percent_or_currency_cell_is_named_a_formatted_number(tmp_path, cell, sign):
+    """Walkthrough 3, L10: '33.6%' and '$1,880.00' got "text? --drop the column"."""
+    with pytest.raises(DataError, match=rf"\(a[n]? [a-z ]+\? das reads plain numbers: save the column without the "
+                                        rf"'\{sign}' sign"):
+        load_dataset(_csv(tmp_path, f'a;b\n1;"{cell}"\n2;3\n'))
 
 
 # ------------------------------------------------------------------ tables as users have them (pandas)

@@ -134,7 +134,8 @@ def test_auto_keeps_the_base_when_the_only_option_hurts(X):
     sel, gain = est.selection_, est.expected_gain_
     assert sel["choice"] == "none" and sel["lam"] is None and est.program_sha256_ is None
     assert {r["candidate"] for r in sel["table"]} == {"central"} and not any(r["eligible"] for r in sel["table"])
-    assert gain["decision"] == "keep base" and gain["choice"] == "base" and gain["estimate"] == 0.0
+    # walkthrough 3, L1: expected_gain said "base" where the choice said "none"; one spelling, as --program none
+    assert gain["decision"] == "keep base" and gain["choice"] == "none" and gain["estimate"] == 0.0
     assert "central at lambda" in gain["reason"] and "on planted '" in gain["reason"]
     np.testing.assert_array_equal(est.decision_function(X), est.base_decision_function(X))
     assert est.enhancement_.classifier is None
@@ -580,6 +581,25 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     assert len(out.read_text().splitlines()) == 301  # every row scored, the known ones too
 
 
+def test_enhance_score_all_scores_the_known_anomalies_too(tmp_path, rng, no_programs):
+    """Walkthrough 3, L2: --score-all with --labels wrote 295 of 300 rows and did not say which were missing;
+    now every row, as `das score --labels` writes them, the known ones with split "known"."""
+    import csv
+
+    data = _dataset(tmp_path, rng)
+    labels, out = tmp_path / "known.txt", tmp_path / "s.csv"
+    labels.write_text("280\n281\n282\n283\n284\n")
+    res = _run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--out", out, "--score-all")
+    assert res.exit_code == 0, res.output
+    assert "scores of 300 rows written" in res.output
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["row"]) for r in rows] == list(range(300))
+    assert [r["row"] for r in rows if r["split"] == "known"] == ["280", "281", "282", "283", "284"]
+    assert {r["split"] for r in rows} == {"train", "test", "known"} and all(r["enhanced"] for r in rows)
+    res = _run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--out", out)
+    assert res.exit_code == 0 and "scores of 155 rows written" in res.output, res.output  # the test rows only
+
+
 def test_fixed_programs_are_named_and_explain_says_there_was_no_choice(tmp_path, rng):
     data = _dataset(tmp_path, rng)
     for program, name in (("random", "random outliers"), ("none", "no enhancement")):
@@ -703,6 +723,27 @@ def test_a_labels_file_with_a_header_and_float_written_ids_is_read(tmp_path):
     labels.write_text("3\nrow\n")
     with pytest.raises(DataError, match="'row' is not an integer row number"):  # only a first line is a header
         read_label_ids(labels, np.arange(10))
+
+
+@pytest.mark.parametrize("ids", [np.arange(2000), np.array([str(i) for i in range(1000, 1010)], dtype=object)],
+                         ids=["row numbers", "id column"])
+def test_a_labels_file_saved_as_a_table_says_one_id_per_line_and_quoted_ids_are_read(tmp_path, ids):
+    """Walkthrough 3, M11: `id,label` then `1000,1` said "no row has id id,label"; `"1000"` was refused."""
+    from das.collab.data import DataError
+    from das.collab.labels import read_label_ids
+
+    labels = tmp_path / "known.txt"
+    for text in ("id,label\n1000,1\n1002,1\n", "1000;1\n1002;1\n", '"1000","1"\n'):
+        labels.write_text(text)
+        with pytest.raises(DataError, match=r"one row id per line, but this file has 2 columns \(line '.*' splits "
+                                            r"at '[,;]'\): save only the id column"):
+            read_label_ids(labels, ids, None, "id")
+    labels.write_text('"id"\n"1000"\n"1002"\n')
+    assert read_label_ids(labels, ids, None, "id").tolist() == ([1000, 1002] if ids.dtype != object else [0, 2])
+    labels.write_text('1000\n')  # an id with a comma in it is still an id
+    assert read_label_ids(labels, np.array(["1000", "a,b", "x"], dtype=object)).tolist() == [0]
+    labels.write_text('a,b\n')
+    assert read_label_ids(labels, np.array(["1000", "a,b", "x"], dtype=object)).tolist() == [1]
 
 
 def test_known_values_beyond_float64_once_scaled_are_kept_out_not_a_crash():

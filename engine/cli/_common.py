@@ -61,10 +61,13 @@ class DasGroup(click.Group):
 
     Error messages show control and bidi characters as escapes (as :func:`echo`
     does), Ctrl-C ends any command with one line and exit code 130, and data
-    warnings print as ``Warning: <message>`` on stderr.
+    warnings print as ``Warning: <message>`` on stderr. With ``--json`` on the
+    command line, an error (usage errors included) is ``{"error": ..., "exit_code": ...}``
+    on stdout instead, with the same exit code.
     """
 
     def invoke(self, ctx):
+        as_json = _wants_json(ctx)  # before the group hands the arguments to the command
         with warnings.catch_warnings():  # restores showwarning afterwards
             warnings.simplefilter("always", DataWarning)
             warnings.showwarning = _show_warning
@@ -76,11 +79,21 @@ class DasGroup(click.Group):
                 except sqlite3.Error as exc:  # only the program store speaks SQLite
                     raise click.ClickException(_store_error(exc)) from exc
             except click.ClickException as exc:  # click prints it: escape what came from outside
+                if as_json:
+                    echo_json({"error": exc.format_message(), "exit_code": exc.exit_code})
+                    ctx.exit(exc.exit_code)
                 exc.message = show_controls(exc.message)
                 raise
             except KeyboardInterrupt:
                 click.echo("Interrupted.", err=True)
                 ctx.exit(EXIT_INTERRUPTED)
+
+
+def _wants_json(ctx):
+    """Whether the command line asks for ``--json`` (before any ``--``): read from the arguments, as
+    a usage error can come before the command's options are parsed."""
+    args = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
 
 
 def _store_error(exc):
@@ -258,7 +271,8 @@ _DATA_OPTIONS = (
     click.option("--decimal", default=".", show_default=True, callback=_one_character,
                  help="CSV/TSV decimal mark (',' for 1,5)."),
     click.option("--thousands", default=None, callback=_one_character,
-                 help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,)."),
+                 help="CSV/TSV thousands separator (',' for 1,234.5; '.' or ' ' for 1.234,5 with --decimal ,; "
+                      "' ' also reads no-break spaces)."),
     click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
                  help="CSV/TSV text encoding (cp1252 for a file saved by Excel on Windows)."),
     click.option("--header/--no-header", default=None,

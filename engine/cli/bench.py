@@ -21,33 +21,36 @@ def _programs(detectors, store_path):
     return {d: (rec.sha256, rec.source) for d, rec in found.items()}
 
 
-def _seed_list(ctx, param, value):
-    from das.collab.bench.runner import parse_list
+def _items(value):
+    """The items of a comma-separated option value; an empty item is a usage error. Click names the
+    option in its message ("Invalid value for '--methods': ..."), so the message does not."""
+    items = [s.strip() for s in (value or "").split(",")]
+    if not value or any(not s for s in items):
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}")
+    return items
 
+
+def _seed_list(ctx, param, value):
     try:
-        seeds = [int(s) for s in parse_list(value, "seeds")]
+        seeds = [int(s) for s in _items(value)]
     except ValueError:
-        raise click.BadParameter(f"--seeds: expected comma-separated integers, got {value!r}") from None
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
     bad = [s for s in seeds if not SEED.min <= s <= SEED.max]
     if bad:
-        raise click.BadParameter(f"--seeds: {bad[0]} is not a seed (0 to {SEED.max})")
+        raise click.BadParameter(f"{bad[0]} is not a seed (0 to {SEED.max})")
     return seeds
 
 
 def _detector_list(ctx, param, value):
     """Click callback: the registry's spelling of each comma-separated detector name (an unknown one: exit 2)."""
-    from das.collab.bench.runner import parse_list
-
-    return [canonical_detector(ctx, param, name) for name in parse_list(value, "detectors")]
+    return [canonical_detector(ctx, param, name) for name in _items(value)]
 
 
 def _method_list(ctx, param, value):
-    from das.collab.bench.runner import parse_list
-
-    methods = tuple(parse_list(value, "methods")) if value else METHODS
+    methods = tuple(_items(value)) if value is not None else METHODS
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        raise click.BadParameter(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     return methods
 
 
@@ -126,8 +129,11 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
 @store_option
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the recomputed figures.")
 @json_option
-def report(results, out_dir, figure_datasets, figure_detector, data_dir, read, store_path, seed, as_json):
-    """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl)."""
+@click.pass_context
+def report(ctx, results, out_dir, figure_datasets, figure_detector, data_dir, read, store_path, seed, as_json):
+    """Write tables (Markdown + CSV), plots and report.md/html from RESULTS (dir or cells.jsonl).
+
+    Exit code 1 when no cell of the grid succeeded (the report then holds only failures)."""
     from das.collab.bench.plots import figure_scores
     from das.collab.bench.report import build_report, load_records
     from das.collab.bench.runner import parse_list, resolve_datasets
@@ -142,11 +148,15 @@ def report(results, out_dir, figure_datasets, figure_detector, data_dir, read, s
             split = split_dataset(load_dataset(path, **read), scale="standard")
             figure_data.append((name, det, figure_scores(split, det, source, seed=seed)))
     summary = build_report(results, out_dir, figure_data=figure_data)
+    none_ok = summary["n_ok"] == 0
     if as_json:
         echo_json(summary)
-        return
+        ctx.exit(1 if none_ok else 0)
     echo(f"{summary['n_records']} cells ({summary['n_ok']} ok, {summary['n_failed']} failed); "
          f"wrote {len(summary['files'])} files to {summary['out']}")
     if summary["n_left_out"]:
         echo(f"{summary['n_left_out']} cell(s) of earlier runs in {results} left out "
              "(not in the last command's grid)")
+    if none_ok:
+        raise click.ClickException(f"no cell succeeded ({summary['n_failed']} failed): the report has no results; "
+                                   "report.md lists the failures (fix them, then `das bench --retry-failed`)")

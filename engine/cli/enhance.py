@@ -69,7 +69,7 @@ def _summary(res, out):
                  "with the row's id, its label and split when known, base and enhanced scores.")
 @click.option("--score-all", is_flag=True,
               help="With --out: score every row of the file, training rows included (by the model they trained); "
-                   "rows --labels names are left out of the data and not scored.")
+                   "rows --labels names, never fitted on, are scored too (split: known).")
 @explain_option
 @json_option
 def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, read, store_path, labels, out,
