@@ -99,20 +99,6 @@ def fit(X_train, detector, program="auto", store=None, *, allow_uncertified=Fals
     return fit_source(source, X_train, detector, **options)
 
 
-def selection_dict(chosen):
-    """A :class:`collab.selection.Selection` as the dict every output shows (``das select``, ``selection``
-    of ``das enhance``/``das score``, ``EnhancedDetector.selection_``/``expected_gain_``): the kept base
-    detector is spelled ``"none"`` (``--program none``) in ``expected_gain.choice`` as in ``choice``
-    (the selection's summary says ``"base"``); ``expected_gain.decision`` stays ``"keep base"``."""
-    from das.collab.selection import FALLBACK
-
-    out = chosen.to_dict()
-    gain = out.get("expected_gain")
-    if gain and gain.get("choice") == "base":
-        out["expected_gain"] = {**gain, "choice": FALLBACK.name}
-    return out
-
-
 def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLASSIFIER, lam=LAM,
              syn_ratio=SYN_RATIO, collate_params=None, seed=0, det=None, candidates=None, known=None):
     """``program="auto"``: choose (:mod:`collab.selection`), refit the choice on all rows, or keep the base.
@@ -145,7 +131,7 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
             break
         except enhance.SynthesisError as exc:
             chosen.refuse(source, f"on all training rows: {exc}")
-    fitted.selection = selection_dict(chosen)
+    fitted.selection = chosen.to_dict()
     fitted.timings.update(base_fit=base_fit, selection=chosen.seconds)
     return fitted
 
@@ -209,7 +195,7 @@ def select_dataset(data, detector, *, seed=0, store=None, read=None, labels=None
     split = _fit_split(ds)
     chosen = selection.select(split.X_train, name, selection.candidates(name, store), seed=seed,
                               known=_known_scaled(split, known))
-    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **selection_dict(chosen)}
+    return {"dataset": split.name, "detector": name, "n_train": len(split.X_train), **chosen.to_dict()}
 
 
 def record_runs(store, enhancement, detector, fingerprint, seed, metrics):

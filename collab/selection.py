@@ -257,11 +257,11 @@ def expected_gain(G, seed=0, boot=BOOTSTRAP):
 def _summary(choice, lam, estimate, se, per_kind, basis, reason):
     return {"choice": choice, "lambda": lam, "estimate": estimate, "std_error": se,
             "interval": [estimate - Z_INTERVAL * se, estimate + Z_INTERVAL * se], "per_kind": per_kind,
-            "basis": basis, "decision": "enhance" if choice != "base" else KEEP_BASE, "reason": reason}
+            "basis": basis, "decision": "enhance" if choice != FALLBACK.name else KEEP_BASE, "reason": reason}
 
 
 def _kept(basis, reason=""):
-    return _summary("base", None, 0.0, 0.0, None, basis, reason)
+    return _summary(FALLBACK.name, None, 0.0, 0.0, None, basis, reason)
 
 
 def _split_seed(seed, r):
