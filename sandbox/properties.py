@@ -430,7 +430,7 @@ def _dynamic_properties(suite):
     base_runs = {n: regular(base, n) for n in (1, _n_syn(base), n_large)}
     outputs = {base.name: base_runs[_n_syn(base)]}
     outputs.update({s.name: regular(s, _n_syn(s)) for s in sets[1:]})
-    with _second_zygote(suite.fresh_zygote):
+    with _second_zygote(suite.fresh_zygote, suite.source):
         # every size the suite runs above one row: a program keyed to n (or to
         # n > n_train) must repeat itself there too
         repeats = [(f"{s.name} n={n}", first, suite.run(s.name, s.X, n, models[s.name]))
@@ -454,26 +454,29 @@ def _dynamic_properties(suite):
     return props, hardness
 
 
-_SECOND = {"zygote": None}  # this process's second zygote, started on first use
+_SECOND = {False: None, True: None}  # heavy -> this process's second zygote of that kind, started on first use
 _SECOND_LOCK = threading.Lock()
 
 
 @contextmanager
-def _second_zygote(enabled):
-    """Sandbox runs inside come from this process's second zygote: a process of
-    its own, so another address layout (runs forked from one zygote share it,
-    and a program keyed to an address would repeat itself there).  Started
-    once per process (~2.5 s), then reused."""
+def _second_zygote(enabled, source):
+    """Sandbox runs of ``source`` inside come from this process's second zygote of the kind the
+    program runs in (lean, or heavy where it imports scipy or scikit-learn): a process of its own,
+    so another address layout (runs forked from one zygote share it, and a program keyed to an
+    address would repeat itself there).  Started once per process and kind (~2.5 s), then reused."""
     if not enabled:
         yield
         return
     from das.sandbox import zygote
+    from das.sandbox.audit import analyze
 
-    first = zygote.get_zygote()
+    _, _, imports = analyze(source)
+    heavy = zygote.needs_heavy(imports)
+    first = zygote.get_zygote(heavy=heavy)
     with _SECOND_LOCK:
-        second = _SECOND["zygote"]
+        second = _SECOND[heavy]
         if second is None or not second.alive() or second.isolated != first.isolated:
-            second = _SECOND["zygote"] = zygote.Zygote(first.isolated)
+            second = _SECOND[heavy] = zygote.Zygote(first.isolated, heavy=heavy)
     zygote.use(second)
     try:
         yield

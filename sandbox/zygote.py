@@ -138,8 +138,10 @@ class Zygote:
             raise isolation.refusal(["seccomp: the kernel refused the filter"])
 
     def _request(self, message, fds=(), timeout=10.0):
+        if os.getpid() != self.owner:  # a forked child would read its parent's replies
+            raise SandboxUnavailable("the sandbox zygote belongs to the process that started it")
         data = json.dumps(message).encode("utf-8")
-        with self.lock:
+        with self.lock:  # the exits a reply carries are merged before another request can be answered
             try:
                 self.sock.settimeout(timeout)
                 socket.send_fds(self.sock, [data], list(fds))
@@ -147,16 +149,18 @@ class Zygote:
             except OSError as exc:  # includes socket.timeout
                 self._abandon()
                 raise SandboxUnavailable(f"sandbox zygote did not answer: {exc!r}") from exc
-        if not reply:
-            self._abandon()
-            raise SandboxUnavailable("sandbox zygote exited")
-        try:
-            reply = json.loads(reply)
-            exits = {int(pid): (int(status), float(cpu)) for pid, (status, cpu) in reply.pop("exits", {}).items()}
-        except (ValueError, TypeError, AttributeError):
-            self._abandon()
-            raise SandboxUnavailable("sandbox zygote sent a malformed reply") from None
-        with self.lock:
+            if not reply:
+                self._abandon()
+                raise SandboxUnavailable("sandbox zygote exited")
+            try:
+                reply = json.loads(reply)
+                exits = {int(pid): (int(status), float(cpu))
+                         for pid, (status, cpu) in reply.pop("exits", {}).items()}
+            except (ValueError, TypeError, AttributeError):
+                self._abandon()
+                raise SandboxUnavailable("sandbox zygote sent a malformed reply") from None
+            if message["op"] == "fork" and isinstance(reply.get("pid"), int):
+                self.exits.pop(reply["pid"], None)  # an earlier worker's, had the pid come round again
             self.exits.update(exits)
             while len(self.exits) > _KEPT_EXITS:
                 self.exits.pop(next(iter(self.exits)))
@@ -167,10 +171,7 @@ class Zygote:
     def fork_worker(self, read_fd, write_fd, data_fd):
         """Start a fresh worker holding ``read_fd``/``write_fd`` and the memfd
         ``data_fd``; returns its pid (in the zygote's PID namespace when isolated)."""
-        pid = self._request({"op": "fork"}, fds=(read_fd, write_fd, data_fd))["pid"]
-        with self.lock:
-            self.exits.pop(pid, None)  # an earlier worker's, had the pid come round again
-        return pid
+        return self._request({"op": "fork"}, fds=(read_fd, write_fd, data_fd))["pid"]
 
     def kill(self, pid):
         """SIGKILL worker ``pid`` and its process group (no-op once it is reaped); answered at once,

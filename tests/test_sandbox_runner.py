@@ -879,3 +879,28 @@ def test_a_run_result_pickles_and_copies_with_its_cpu_seconds(X):
     res = run("return X_train[:n_samples] + 1.0", X)
     for twin in (pickle.loads(pickle.dumps(res)), copy.deepcopy(res)):
         assert twin.cpu_s == res.cpu_s and twin.cpu_s > 0 and np.array_equal(twin.output, res.output)
+
+
+def test_a_forked_child_never_talks_to_its_parents_zygote(X):
+    """A fork of the caller (e.g. reading a RunResult's cpu_s there) is refused the parent's zygote:
+    its requests would take the parent's replies."""
+    from das.sandbox import zygote
+
+    res = run("return X_train[:n_samples] + 1.0", X)
+    server = zygote.get_zygote()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            server._request({"op": "workers"})
+            verdict = "answered"
+        except zygote.SandboxUnavailable:
+            verdict = "refused"
+        os.write(write, f"{verdict} {res.cpu_s!r}".encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    verdict, cpu = os.read(read, 100).decode().split()
+    os.close(read)
+    assert verdict == "refused" and (cpu == "None" or float(cpu) > 0)
+    assert run("return X_train[:n_samples] + 2.0", X).status == "ok" and res.cpu_s > 0
