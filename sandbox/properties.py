@@ -36,6 +36,7 @@ on the real-like dataset (determinism).
 runtime also applies to a program's output on the user's data.
 """
 import ast
+import atexit
 import sys
 import threading
 import time
@@ -477,6 +478,7 @@ def _second_zygote(enabled, source):
         second = _SECOND[heavy]
         if second is None or not second.alive() or second.isolated != first.isolated:
             second = _SECOND[heavy] = zygote.Zygote(first.isolated, heavy=heavy)
+            atexit.register(second.close)  # waited for, as the first ones are (zygote.shutdown)
     zygote.use(second)
     try:
         yield
