@@ -1,4 +1,5 @@
 """run_program (sandbox layers 2-5): honest constructs, typed results, proxy, limits."""
+import contextlib
 import os
 import signal
 import textwrap
@@ -765,10 +766,6 @@ def test_text_utf8_cannot_encode_never_reaches_the_store(X, tmp_path, monkeypatc
 
 def test_the_spares_warm_up_is_not_the_runs_cpu():
     """A spare warms up before its run (trusted code); the zygote reports the run's CPU without it."""
-    import socket
-
-    from das.sandbox import zygote
-
     def warm(run_waiting):
         start = time.process_time()
         while time.process_time() - start < 0.3:  # a warm-up far costlier than the run
@@ -777,14 +774,25 @@ def test_the_spares_warm_up_is_not_the_runs_cpu():
     def run(*fds):
         os._exit(0)
 
-    children = zygote._Children(True, run, warm)
-    caller, other = socket.socketpair()
-    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
-    try:
-        pid = children.start(caller, fds)
+    with _zygote_children(run, warm) as (children, start):
+        pid = start()
         children._wait(pid, 10.0)
         status, cpu = children.exits[pid]
         assert os.waitstatus_to_exitcode(status) == 0 and cpu < 0.1
+
+
+@contextlib.contextmanager
+def _zygote_children(main, warm):
+    """A zygote's worker table (``zygote._Children``) run here, and ``start()`` handing a worker a run."""
+    import socket
+
+    from das.sandbox import zygote
+
+    children = zygote._Children(True, main, warm)
+    caller, other = socket.socketpair()
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
+    try:
+        yield children, lambda: children.start(caller, fds)
     finally:
         children.kill_all()
         for fd in fds:
@@ -845,18 +853,11 @@ def test_a_run_asks_the_zygote_twice_and_its_exit_comes_with_a_later_reply(X, mo
 def test_a_kill_is_answered_without_waiting_for_the_exit(monkeypatch):
     """The zygote sends SIGKILL and answers; the exit is reaped by a later request (and the
     workers op gives a killed worker a second to go first)."""
-    import socket
-
-    from das.sandbox import zygote
-
-    children = zygote._Children(True, lambda *fds: time.sleep(60), lambda run_waiting: None)
-    caller, other = socket.socketpair()
-    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
-    waited = []
-    real_wait = children._wait
-    monkeypatch.setattr(children, "_wait", lambda pid, timeout: waited.append(pid) or real_wait(pid, timeout))
-    try:
-        pid = children.start(caller, fds)
+    with _zygote_children(lambda *fds: time.sleep(60), lambda run_waiting: None) as (children, start):
+        waited = []
+        real_wait = children._wait
+        monkeypatch.setattr(children, "_wait", lambda pid, timeout: waited.append(pid) or real_wait(pid, timeout))
+        pid = start()
         time.sleep(0.2)  # it took the run and sleeps
         children.handle({"op": "kill", "pid": pid})
         assert waited == []
@@ -864,12 +865,6 @@ def test_a_kill_is_answered_without_waiting_for_the_exit(monkeypatch):
         status, cpu = children.exits[pid]
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
         assert children.take_fresh() == {str(pid): [status, cpu]} and children.take_fresh() == {}
-    finally:
-        children.kill_all()
-        for fd in fds:
-            os.close(fd)
-        caller.close()
-        other.close()
 
 
 def test_a_run_result_pickles_and_copies_with_its_cpu_seconds(X):
