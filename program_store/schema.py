@@ -16,34 +16,13 @@ exceed ``MAX_VALUE_BYTES``. A hostile file is a clean :class:`StoreError`
 """
 import os
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import sqlite_utils
+
 from das.program_store.errors import StoreError
-
-
-def _import_sqlite_utils():
-    """sqlite-utils, without the pandas import it makes only to map ``pandas.Timestamp`` columns.
-
-    The store never writes pandas values, and importing pandas (with pyarrow) took ~0.25 CPU s of
-    every command's start (measured). pandas is hidden for this one import only; where it is
-    already imported, sqlite-utils gets it as usual, and a later ``import pandas`` works.
-    """
-    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
-        import sqlite_utils
-        return sqlite_utils
-    sys.modules["pandas"] = None  # ``import pandas`` raises ImportError, which sqlite-utils catches
-    try:
-        import sqlite_utils
-    finally:
-        if sys.modules.get("pandas", ...) is None:
-            del sys.modules["pandas"]
-    return sqlite_utils
-
-
-sqlite_utils = _import_sqlite_utils()
 
 APPLICATION_ID = 0x44415331  # "DAS1": marks a file as a das program store
 APP_NAME = "das-program-store"

@@ -154,16 +154,26 @@ def test_every_statement_is_bounded_in_steps_and_values_in_size(tmp_path, monkey
             s.db.execute("SELECT zeroblob(?)", (schema.MAX_VALUE_BYTES + 1,)).fetchall()
 
 
-def test_the_store_does_not_import_pandas_and_pandas_still_imports_after(tmp_path):
-    """sqlite-utils imports pandas only for pandas column types; the store hides it (a command's start)."""
-    code = (
+def test_the_das_command_hides_pandas_from_sqlite_utils_and_the_library_does_not(tmp_path):
+    """sqlite-utils imports pandas only for pandas column types: the ``das`` process hides it (a
+    command's start), the library, imported into a user's process, never does."""
+    store = str(tmp_path / "s.sqlite")
+    command = (
         "import sys\n"
+        "from das.engine import entry\n"
+        "entry._import_sqlite_utils_without_pandas()\n"
         "from das.program_store import ProgramStore\n"
-        f"st = ProgramStore({str(tmp_path / 's.sqlite')!r})\n"
-        "st.close()\n"
+        f"ProgramStore({store!r}).close()\n"
         "assert 'pandas' not in sys.modules, 'pandas imported'\n"
-        "import pandas\n"
-        "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
+        "import pandas, sqlite_utils.db\n"
+        "assert pandas.DataFrame({'a': [1]}).shape == (1, 1) and sqlite_utils.db.pd is None\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
+    library = (
+        "from das.program_store import ProgramStore\n"
+        f"ProgramStore({store!r}).close()\n"
+        "import sqlite_utils.db\n"
+        "assert sqlite_utils.db.pd is not None\n"
+    )
+    for code in (command, library):
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
