@@ -36,9 +36,7 @@ on the real-like dataset (determinism).
 runtime also applies to a program's output on the user's data.
 """
 import ast
-import atexit
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -455,16 +453,11 @@ def _dynamic_properties(suite):
     return props, hardness
 
 
-_SECOND = {False: None, True: None}  # heavy -> this process's second zygote of that kind, started on first use
-_SECOND_LOCK = threading.Lock()
-
-
 @contextmanager
 def _second_zygote(enabled, source):
     """Sandbox runs of ``source`` inside come from this process's second zygote of the kind the
-    program runs in (lean, or heavy where it imports scipy or scikit-learn): a process of its own,
-    so another address layout (runs forked from one zygote share it, and a program keyed to an
-    address would repeat itself there).  Started once per process and kind (~2.5 s), then reused."""
+    program runs in (lean, or heavy where it imports scipy or scikit-learn), isolated as the first
+    one is (:func:`sandbox.zygote.second_zygotes`: this thread only)."""
     if not enabled:
         yield
         return
@@ -472,18 +465,9 @@ def _second_zygote(enabled, source):
     from das.sandbox.audit import analyze
 
     _, _, imports = analyze(source)
-    heavy = zygote.needs_heavy(imports)
-    first = zygote.get_zygote(heavy=heavy)
-    with _SECOND_LOCK:
-        second = _SECOND[heavy]
-        if second is None or not second.alive() or second.isolated != first.isolated:
-            second = _SECOND[heavy] = zygote.Zygote(first.isolated, heavy=heavy)
-            atexit.register(second.close)  # waited for, as the first ones are (zygote.shutdown)
-    zygote.use(second)
-    try:
+    first = zygote.get_zygote(heavy=zygote.needs_heavy(imports))
+    with zygote.second_zygotes(first.isolated):
         yield
-    finally:
-        zygote.use(first)
 
 
 def _n_syn(dataset):

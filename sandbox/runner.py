@@ -101,11 +101,12 @@ def _supervise(task, scorer, imports):
         heavy = zygote.needs_heavy(imports)
         try:
             server = zygote.get_zygote(heavy=heavy)
-            pid = server.fork_worker(c_read, c_write, data)
-        except zygote.SandboxUnavailable:  # died since its last use: one fresh try
-            zygote.shutdown()
-            server = zygote.get_zygote(heavy=heavy)
-            pid = server.fork_worker(c_read, c_write, data)
+            try:
+                pid = server.fork_worker(c_read, c_write, data)
+            except zygote.SandboxUnavailable:  # it died since its last use: one fresh try
+                zygote.discard(server)
+                server = zygote.get_zygote(heavy=heavy)
+                pid = server.fork_worker(c_read, c_write, data)
         finally:
             os.close(data)
     except BaseException:
@@ -121,7 +122,10 @@ def _supervise(task, scorer, imports):
     finally:
         os.close(p_read)
         os.close(p_write)
-        server.kill(pid)  # answered at once: the worker is reaped while the caller goes on
+        try:
+            server.kill(pid)  # answered at once: the worker is reaped while the caller goes on
+        except zygote.SandboxUnavailable:  # the zygote is gone, and its workers with it
+            pass
     result.measure_cpu(functools.partial(_cpu_seconds, server, pid, session.exit))
     return result
 

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from das.sandbox import protocol
+from das.sandbox.isolation import SandboxUnavailable
 from das.sandbox.results import RunResult, value_problem
 from das.sandbox.untrusted import clean_text
 
@@ -86,7 +87,10 @@ class Session:
 
     def _death_status(self):
         """Classify a worker that exited without sending a result."""
-        exited = self.wait_exit(self.pid, 2.0)
+        try:
+            exited = self.wait_exit(self.pid, 2.0)
+        except SandboxUnavailable:
+            return "runtime-error", "the sandbox's zygote exited during the run"
         if exited is None:
             return "runtime-error", "worker closed its channel without a result"
         self.exit = exited

@@ -37,9 +37,13 @@ from it would carry and tear down).  A program runs in the heavy one only
 when its audited imports name scipy or scikit-learn (:func:`needs_heavy`).
 """
 import atexit
+import contextlib
+import contextvars
+import functools
 import gc
 import json
 import os
+import queue
 import resource
 import select
 import signal
@@ -52,7 +56,8 @@ import time
 from das.sandbox import isolation
 from das.sandbox.isolation import SandboxUnavailable
 
-__all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "use", "shutdown", "preload_list", "needs_heavy"]
+__all__ = ["Zygote", "SandboxUnavailable", "get_zygote", "second_zygotes", "use", "discard", "shutdown",
+           "preload_list", "needs_heavy"]
 
 _MAX_MESSAGE = 1 << 16
 _START_TIMEOUT_S = 60.0
@@ -109,10 +114,10 @@ class Zygote:
         if self.isolated:
             command = isolation.bwrap_command(command, info_write)
         try:
-            self.process = subprocess.Popen(
-                command, env=isolation.sandbox_env(), pass_fds=(theirs.fileno(), info_write),
+            self.process = _launched(functools.partial(
+                subprocess.Popen, command, env=isolation.sandbox_env(), pass_fds=(theirs.fileno(), info_write),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True)
+                start_new_session=True))
         except OSError as exc:
             ours.close()
             os.close(info_read)
@@ -159,9 +164,9 @@ class Zygote:
             except (ValueError, TypeError, AttributeError):
                 self._abandon()
                 raise SandboxUnavailable("sandbox zygote sent a malformed reply") from None
+            self.exits.update(exits)
             if message["op"] == "fork" and isinstance(reply.get("pid"), int):
                 self.exits.pop(reply["pid"], None)  # an earlier worker's, had the pid come round again
-            self.exits.update(exits)
             while len(self.exits) > _KEPT_EXITS:
                 self.exits.pop(next(iter(self.exits)))
         if "error" in reply:
@@ -215,8 +220,65 @@ class Zygote:
             self.process.wait()
 
 
-_CURRENT = {False: None, True: None}  # heavy -> this process's zygote
-_CURRENT_LOCK = threading.Lock()
+#: This process's zygotes: (second, heavy) -> Zygote. The first ones serve every run; the
+#: second ones serve the runs inside :func:`second_zygotes` (another process: another address
+#: layout). Each is started on first need, and again if it died.
+_SLOTS = dict.fromkeys([(False, False), (False, True), (True, False), (True, True)])
+_SLOTS_LOCK = threading.Lock()
+#: Inside :func:`second_zygotes`: the isolation of the second zygotes (None: the default); else False.
+_SECOND = contextvars.ContextVar("das_sandbox_second_zygotes", default=False)
+
+
+def _launched(start):
+    """``start()`` (which forks a zygote) run on this process's launcher thread, a daemon that lives
+    as long as the process: bwrap's ``--die-with-parent`` (the kernel's parent-death signal) fires
+    when the *thread* that forked it ends, and a caller's thread may end long before its process.
+    Interrupted while waiting, the started process is killed rather than left behind."""
+    with _LAUNCHER_LOCK:
+        if _LAUNCHER["pid"] != os.getpid():  # none yet, or a fork of the process that had one
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=_launch_loop, args=(jobs,), name="das-zygote-launcher", daemon=True).start()
+            _LAUNCHER.update(pid=os.getpid(), jobs=jobs)
+        jobs = _LAUNCHER["jobs"]
+    job = {"done": threading.Event(), "lock": threading.Lock()}
+    jobs.put((start, job))
+    try:
+        job["done"].wait()
+    except BaseException:
+        with job["lock"]:
+            job["abandoned"] = True
+            started = job.get("value")
+        if started is not None:
+            _reap_abandoned(started)
+        raise
+    if "error" in job:
+        raise job["error"]
+    return job["value"]
+
+
+def _launch_loop(jobs):
+    while True:
+        start, job = jobs.get()
+        try:
+            value = start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            job["error"] = exc
+        else:
+            with job["lock"]:
+                job["value"] = value
+                abandoned = job.get("abandoned", False)
+            if abandoned:
+                _reap_abandoned(value)
+        job["done"].set()
+
+
+def _reap_abandoned(process):
+    process.kill()
+    process.wait()
+
+
+_LAUNCHER = {"pid": None, "jobs": None}
+_LAUNCHER_LOCK = threading.Lock()
 
 
 def _child_pid(fd, timeout=_START_TIMEOUT_S):
@@ -236,36 +298,63 @@ def _child_pid(fd, timeout=_START_TIMEOUT_S):
 
 
 def get_zygote(isolated=None, heavy=False):
-    """This process's lean (or ``heavy``) zygote, started on first use (and again if it died).
+    """This process's lean (or ``heavy``) zygote, started on first use (and again if it died);
+    inside :func:`second_zygotes`, its second one of that kind.
 
     ``isolated`` and ``heavy`` as in :class:`Zygote`; a running zygote with
     the other ``isolated`` setting is replaced.
     """
-    heavy = bool(heavy)
-    with _CURRENT_LOCK:
-        zygote = _CURRENT[heavy]
+    second = _SECOND.get()
+    if second is not False and isolated is None:
+        isolated = second
+    key = (second is not False, bool(heavy))
+    with _SLOTS_LOCK:
+        zygote = _SLOTS[key]
         stale = zygote is not None and isolated is not None and zygote.isolated != bool(isolated)
         if zygote is None or stale or not zygote.alive():
             if zygote is not None and zygote.owner == os.getpid():
                 zygote.close()
-            zygote = _CURRENT[heavy] = Zygote(isolated, heavy)
+            zygote = _SLOTS[key] = Zygote(isolated, heavy)
         return zygote
 
 
+@contextlib.contextmanager
+def second_zygotes(isolated=None):
+    """Within the block, in this thread (and context) only, runs come from this process's second
+    zygotes, started once per process and kind (~2.5 s), isolated like ``isolated`` (None: the
+    default): a process of their own, so another address layout (a program keyed to an address
+    would not repeat itself there)."""
+    token = _SECOND.set(isolated)
+    try:
+        yield
+    finally:
+        _SECOND.reset(token)
+
+
 def use(server):
-    """Make ``server`` this process's zygote of its kind (e.g. to compare two);
+    """Make ``server`` this process's (first) zygote of its kind (e.g. to compare two);
     the one it replaces keeps running until its holder closes it."""
-    with _CURRENT_LOCK:
-        _CURRENT[server.heavy] = server
+    with _SLOTS_LOCK:
+        _SLOTS[(False, server.heavy)] = server
+
+
+def discard(server):
+    """Close ``server`` (one that stopped answering, say); the next run of its kind starts another."""
+    with _SLOTS_LOCK:
+        for key, zygote in _SLOTS.items():
+            if zygote is server:
+                _SLOTS[key] = None
+    if server.owner == os.getpid():
+        server.close()
 
 
 def shutdown():
-    """Stop this process's zygotes (a later run starts new ones)."""
-    with _CURRENT_LOCK:
-        zygotes = [_CURRENT[heavy] for heavy in (False, True)]
-        _CURRENT.update({False: None, True: None})
+    """Stop this process's zygotes, second ones included (a later run starts new ones)."""
+    with _SLOTS_LOCK:
+        zygotes = [z for z in _SLOTS.values() if z is not None]
+        _SLOTS.update(dict.fromkeys(_SLOTS))
     for zygote in zygotes:
-        if zygote is not None and zygote.owner == os.getpid():
+        if zygote.owner == os.getpid():
             zygote.close()
 
 
@@ -379,6 +468,7 @@ class _Children:
         theirs.close()
         self.pidfds[pid] = os.pidfd_open(pid)
         self.spare = (pid, ours)
+        self.exits.pop(pid, None)  # an earlier worker's, had the pid come round again
 
     def start(self, sock, fds):
         """Hand ``fds`` (one run's) to the spare, forked now if none waits; its pid."""
@@ -414,7 +504,7 @@ class _Children:
             self._wait(pid, float(request["timeout"]))
         else:
             raise ValueError(f"unknown request {op!r}")
-        status, cpu = self.exits.get(pid, (None, None))
+        status, cpu = (None, None) if pid in self.live else self.exits.get(pid, (None, None))
         return {"status": status, "cpu": cpu}
 
     def _kill(self, pid):

@@ -899,3 +899,63 @@ def test_a_forked_child_never_talks_to_its_parents_zygote(X):
     os.close(read)
     assert verdict == "refused" and (cpu == "None" or float(cpu) > 0)
     assert run("return X_train[:n_samples] + 2.0", X).status == "ok" and res.cpu_s > 0
+
+
+def test_a_zygote_started_in_a_thread_outlives_the_thread(X):
+    """bwrap's parent-death signal follows the thread that forked it: zygotes are started on a
+    launcher thread that lives as long as the process, not on the caller's."""
+    import threading
+
+    from das.sandbox import zygote
+
+    zygote.shutdown()
+    started = {}
+    thread = threading.Thread(target=lambda: started.update(res=run("return X_train[:n_samples] + 1.0", X),
+                                                            server=zygote.get_zygote()))
+    thread.start()
+    thread.join()
+    time.sleep(0.2)  # a parent-death signal would have landed by now
+    assert started["res"].status == "ok" and started["server"].alive()
+    assert run("return X_train[:n_samples] + 2.0", X).status == "ok" and zygote.get_zygote() is started["server"]
+
+
+def test_second_zygotes_are_the_blocks_own_and_shutdown_stops_them(X):
+    """Another thread's runs keep the first zygote while one thread is inside second_zygotes;
+    the second outlives that thread and shutdown() stops it too."""
+    import threading
+
+    from das.sandbox import zygote
+
+    first = zygote.get_zygote()
+    inside, release, seen = threading.Event(), threading.Event(), {}
+
+    def verifying():
+        with zygote.second_zygotes(first.isolated):
+            seen["res"] = run("return X_train[:n_samples] + 1.0", X)
+            seen["second"] = zygote.get_zygote()
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=verifying)
+    thread.start()
+    assert inside.wait(60)
+    assert run("return X_train[:n_samples] + 2.0", X).status == "ok" and zygote.get_zygote() is first
+    release.set()
+    thread.join()
+    second = seen["second"]
+    assert seen["res"].status == "ok" and second is not first and second.alive()
+    assert zygote.get_zygote() is first
+    zygote.shutdown()
+    assert not second.alive() and not first.alive()
+
+
+def test_a_live_workers_pid_never_answers_with_an_earlier_workers_exit():
+    """Had a pid come round again, the exit kept for its earlier worker is not the live one's."""
+    with _zygote_children(lambda *fds: time.sleep(60), lambda run_waiting: None) as (children, start):
+        pid = start()
+        children.exits[pid] = (0, 99.0)  # as if an earlier worker with this pid had been reaped
+        assert children.handle({"op": "wait", "pid": pid, "timeout": 0.0}) == {"status": None, "cpu": None}
+        children.handle({"op": "kill", "pid": pid})
+        children._wait(pid, 10.0)
+        status, cpu = children.handle({"op": "wait", "pid": pid, "timeout": 0.0}).values()
+        assert os.WTERMSIG(status) == 9 and cpu < 1.0
