@@ -118,10 +118,12 @@ class Zygote:
                 subprocess.Popen, command, env=isolation.sandbox_env(), pass_fds=(theirs.fileno(), info_write),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True))
-        except OSError as exc:
+        except BaseException as exc:  # a Ctrl-C included
             ours.close()
             os.close(info_read)
-            raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
+            raise
         finally:
             theirs.close()
             os.close(info_write)
@@ -132,7 +134,7 @@ class Zygote:
         self.exits = {}  # pid -> (wait status, CPU seconds): reaped workers' exits the replies carried
         try:
             self.pid = _child_pid(info_read) if self.isolated else self.process.pid
-        except SandboxUnavailable:
+        except BaseException:  # a Ctrl-C included: no half-started zygote is left running
             self._abandon()
             raise
         finally:
@@ -154,6 +156,9 @@ class Zygote:
             except OSError as exc:  # includes socket.timeout
                 self._abandon()
                 raise SandboxUnavailable(f"sandbox zygote did not answer: {exc!r}") from exc
+            except BaseException:  # interrupted between request and reply: out of step for good
+                self._abandon()
+                raise
             if not reply:
                 self._abandon()
                 raise SandboxUnavailable("sandbox zygote exited")
@@ -206,9 +211,10 @@ class Zygote:
         return self.owner == os.getpid() and not self.broken and self.process.poll() is None
 
     def _abandon(self):
-        """A late reply would answer the next request: never use this one again."""
+        """A late reply would answer the next request: never use this one again (it is killed)."""
         self.broken = True
-        self.process.kill()
+        _kill_group(self.process)
+        self.sock.close()
 
     def close(self):
         """Close the socket; the zygote exits at once."""
@@ -225,8 +231,9 @@ class Zygote:
 #: layout). Each is started on first need, and again if it died.
 _SLOTS = dict.fromkeys([(False, False), (False, True), (True, False), (True, True)])
 _SLOTS_LOCK = threading.Lock()
-#: Inside :func:`second_zygotes`: the isolation of the second zygotes (None: the default); else False.
-_SECOND = contextvars.ContextVar("das_sandbox_second_zygotes", default=False)
+_OUTSIDE = object()
+#: Inside :func:`second_zygotes`: the isolation of the second zygotes (None: the default); else _OUTSIDE.
+_SECOND = contextvars.ContextVar("das_sandbox_second_zygotes", default=_OUTSIDE)
 
 
 def _launched(start):
@@ -249,7 +256,7 @@ def _launched(start):
             job["abandoned"] = True
             started = job.get("value")
         if started is not None:
-            _reap_abandoned(started)
+            _kill_group(started)
         raise
     if "error" in job:
         raise job["error"]
@@ -268,17 +275,35 @@ def _launch_loop(jobs):
                 job["value"] = value
                 abandoned = job.get("abandoned", False)
             if abandoned:
-                _reap_abandoned(value)
+                _kill_group(value)
         job["done"].set()
 
 
-def _reap_abandoned(process):
+def _kill_group(process):
+    """SIGKILL a started zygote's process group (bwrap and the child it has not yet tied to its own
+    life) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     process.kill()
     process.wait()
 
 
 _LAUNCHER = {"pid": None, "jobs": None}
 _LAUNCHER_LOCK = threading.Lock()
+
+
+def _forget_after_fork():
+    """In a forked child: the parent's zygotes and launcher are not its own, and a lock another of
+    the parent's threads held at the fork would never be released."""
+    global _SLOTS_LOCK, _LAUNCHER_LOCK
+    _SLOTS_LOCK, _LAUNCHER_LOCK = threading.Lock(), threading.Lock()
+    _SLOTS.update(dict.fromkeys(_SLOTS))
+    _LAUNCHER.update(pid=None, jobs=None)
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _child_pid(fd, timeout=_START_TIMEOUT_S):
@@ -305,9 +330,9 @@ def get_zygote(isolated=None, heavy=False):
     the other ``isolated`` setting is replaced.
     """
     second = _SECOND.get()
-    if second is not False and isolated is None:
+    if second is not _OUTSIDE and isolated is None:
         isolated = second
-    key = (second is not False, bool(heavy))
+    key = (second is not _OUTSIDE, bool(heavy))
     with _SLOTS_LOCK:
         zygote = _SLOTS[key]
         stale = zygote is not None and isolated is not None and zygote.isolated != bool(isolated)

@@ -959,3 +959,79 @@ def test_a_live_workers_pid_never_answers_with_an_earlier_workers_exit():
         children._wait(pid, 10.0)
         status, cpu = children.handle({"op": "wait", "pid": pid, "timeout": 0.0}).values()
         assert os.WTERMSIG(status) == 9 and cpu < 1.0
+
+
+def test_a_ctrl_c_between_request_and_reply_abandons_the_zygote(X):
+    """A reply left unread would answer the next request (out of step for good): the zygote is
+    killed, and the next run starts another."""
+    from das.sandbox import zygote
+
+    run("return X_train[:n_samples]", X)
+    server = zygote.get_zygote()
+    real = server.sock
+
+    class Interrupted:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def recv(self, size):
+            raise KeyboardInterrupt
+
+    server.sock = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        server.workers()
+    assert not server.alive() and server.process.poll() is not None
+    again = run("return X_train[:n_samples] + 1.0", X)
+    assert again.status == "ok" and again.cpu_s is not None and zygote.get_zygote() is not server
+
+
+def _zygote_processes():
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "das.sandbox.zygote import serve" in " ".join(proc.info["cmdline"] or ()):
+            found.add(proc.info["pid"])
+    return found
+
+
+def test_a_ctrl_c_while_a_zygote_starts_leaves_no_process(monkeypatch):
+    from das.sandbox import zygote
+
+    before = _zygote_processes()
+    real = zygote._child_pid
+
+    def interrupted(fd, timeout=60.0):
+        time.sleep(0.1)  # bwrap has started by now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zygote, "_child_pid", interrupted)
+    with pytest.raises(KeyboardInterrupt) as caught:  # kept, as a REPL keeps the last traceback
+        zygote.Zygote()
+    monkeypatch.setattr(zygote, "_child_pid", real)
+    deadline = time.monotonic() + 5
+    while _zygote_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _zygote_processes() - before and caught.traceback
+
+
+def test_a_fork_taken_while_a_zygote_starts_can_start_its_own():
+    """A lock the parent held at the fork (another thread starting a zygote) is not the child's."""
+    from das.sandbox import zygote
+
+    with zygote._SLOTS_LOCK:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            fresh = zygote._SLOTS_LOCK.acquire(timeout=5) and not any(zygote._SLOTS.values())
+            os._exit(0 if fresh else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_unisolated_second_zygotes_are_second_zygotes_too():
+    from das.sandbox import zygote
+
+    first = zygote.get_zygote()
+    with zygote.second_zygotes(False):
+        second = zygote.get_zygote()
+    assert second is not first and not second.isolated and zygote.get_zygote() is first
