@@ -45,6 +45,8 @@ import math
 
 import numpy as np
 
+from das.detectors._torch_state import network_state, rebuilt
+
 _LOG_NORM = math.log(2.0 / math.sqrt(2.0 * math.pi))  # log of the unit half-Gaussian constant
 #: Weights of the network's logit tried by the guard (0: the detector alone, 1: the network alone).
 GUARD_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -208,6 +210,20 @@ class CollateFusion:
         self.random_state = random_state
 
     # -- pieces ---------------------------------------------------------------
+
+    def __getstate__(self):  # the fitted network pickles as its weights (its class is local)
+        state = dict(self.__dict__)
+        net = state.pop("net_", None)
+        if net is not None:
+            state["_network"] = network_state(_torch_net, (net.hidden.in_features, net.hidden.out_features), net)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        network = state.pop("_network", None)
+        self.__dict__.update(state)
+        if network is not None:
+            self.net_ = rebuilt(network)
     def scale(self, base_scores):
         """Eq. 4 with the training min/max."""
         return (np.asarray(base_scores, dtype=np.float64) - self.s_min_) / self.s_den_

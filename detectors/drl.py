@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from das.detectors._threads import one_thread
+from das.detectors._torch_state import network_state, rebuilt
 from das.detectors.base import Detector
 from das.detectors.errors import DetectorParameterError
 
@@ -17,6 +18,7 @@ def _orthonormal_basis(k, dim, rng):
 
 
 def _build_network(d, hidden, k):
+    """The DRL network (float32) for ``d`` features, ``hidden`` units and ``k`` basis vectors."""
     import torch.nn as nn
 
     class _DRLNet(nn.Module):
@@ -39,7 +41,7 @@ def _build_network(d, hidden, k):
             w = self.phi(x).softmax(dim=1)
             return h, w, w @ basis
 
-    return _DRLNet()
+    return _DRLNet().float()
 
 
 class DRL(Detector):
@@ -108,7 +110,7 @@ class DRL(Detector):
         # a = sqrt(5)), so fits from several threads give the single-thread scores.
         with torch.random.fork_rng(devices=[]):
             # float32: several times faster than float64 on CPU, ample for a ranking score.
-            model = _build_network(X.shape[1], self.hidden_dim, self.n_basis).float()
+            model = _build_network(X.shape[1], self.hidden_dim, self.n_basis)
         init_gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for layer in model.modules():
@@ -132,6 +134,21 @@ class DRL(Detector):
         self.model_ = model
         self.loss_ = float(loss.detach())
         return self._score(X)
+
+    def __getstate__(self):  # the fitted network pickles as its weights (its class is local)
+        state = dict(super().__getstate__())  # a copy: object's is the instance's own __dict__
+        model = state.pop("model_", None)
+        if model is not None:
+            args = (model.decoder.out_features, model.decoder.in_features, model.phi[-1].out_features)
+            state["_network"] = network_state(_build_network, args, model)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        network = state.pop("_network", None)
+        super().__setstate__(state)
+        if network is not None:
+            self.model_ = rebuilt(network)
 
     def _check_params(self):
         for name in ("epochs", "batch_size", "hidden_dim", "n_basis"):

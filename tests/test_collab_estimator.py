@@ -130,6 +130,23 @@ def test_fitted_estimator_pickles_and_clones_with_a_store_path(rng, store_path):
     assert clone(est).get_params()["store"] == str(store_path)
 
 
+@pytest.mark.parametrize("options", [{"fusion": "collate"}, {"detector": "DRL"}])
+def test_fitted_estimator_with_a_torch_network_pickles(rng, options):
+    """The collate fusion and DRL hold torch networks of local classes: they pickle (and joblib) too."""
+    import io
+    import pickle
+
+    import joblib
+
+    X, X_test, _ = _data(rng)
+    est = EnhancedDetector(**{"detector": "PCA", "program": "random", "random_state": 0, **options}).fit(X)
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    for again in (pickle.loads(pickle.dumps(est)), joblib.load(buffer)):
+        np.testing.assert_array_equal(again.decision_function(X_test), est.decision_function(X_test))
+
+
 def test_clone_and_get_params():
     est = _est(lam=2.0, fusion="collate")
     copy = clone(est)

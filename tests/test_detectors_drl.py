@@ -83,3 +83,14 @@ def test_bad_hyper_parameters_are_named(blobs, params, message):
 
     with pytest.raises(DetectorParameterError, match=message):
         make_detector("DRL", **params).fit(blobs[0])
+
+
+def test_a_fitted_drl_pickles_and_scores_the_same(blobs):
+    """Its network's class is local to a function: it pickles as its weights and is rebuilt."""
+    import pickle
+
+    X, T, _ = blobs
+    det = make_detector("DRL", epochs=3, hidden_dim=16, random_state=0).fit(X)
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.predict_score(T), det.predict_score(T))
+    assert hasattr(det, "model_") and again.model_ is not det.model_
