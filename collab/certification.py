@@ -695,6 +695,41 @@ class Certification:
             name = get_card(detector).name
         except UnknownDetector:  # a user's own detector: nothing is bundled for it
             name = detector
+        found = self._finished(name, bundle)
+        if found is not None:
+            return found
+        with self._first_use_lock():  # another process may be certifying the same bundle: one does
+            return self._first_use(name, bundle)
+
+    def _finished(self, name, bundle):
+        """``name``'s certified program when its first use is done (a default set, or nothing left
+        to verify), else None."""
+        try:
+            found = self.certified(name, reverify=True)
+        except NotCertified:
+            return None
+        if self.store.default(name) is not None or not self._first_use_unfinished(name, bundle):
+            return found  # a finished first use sets a default: the bundle is not read again
+        return None
+
+    @contextlib.contextmanager
+    def _first_use_lock(self):
+        """An exclusive lock beside the store file (``<store>.lock``), held while a first use certifies:
+        a second process waits, then finds the work done."""
+        import fcntl
+
+        path = self.store.path.with_name(self.store.path.name + ".lock")
+        try:
+            lock = open(path, "a")
+        except OSError:  # a directory das cannot write to: the store's own writes will say so
+            yield
+            return
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _first_use(self, name, bundle):
+        """The first use of ``name``: the bundle imported and verified, the best certified made the default."""
         try:
             found = self.certified(name, reverify=True)
         except NotCertified as exc:

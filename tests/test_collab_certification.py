@@ -1,5 +1,6 @@
 """Certification service: verification, suite currency, default choice, bundle import, resolution."""
 import sqlite3
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -279,6 +280,38 @@ def test_an_interrupted_first_use_is_finished_by_the_next(store, bundle, monkeyp
     n_verifications = sum(len(store.verifications(r.sha256)) for r in store.list())
     cert.ensure("IForest", bundle=bundle)
     assert sum(len(store.verifications(r.sha256)) for r in store.list()) == n_verifications
+
+
+def test_two_processes_on_a_fresh_store_certify_the_bundle_once(tmp_path, bundle):
+    """Walkthrough 4, M7: two commands at once on a fresh store both certified the whole bundle (twice
+    the CPU, both looks pooled). The first use holds a lock beside the store; the second waits and
+    finds it done."""
+    import threading
+
+    slow = hardness_by_tag()
+
+    def verify(source, detector, seed=0):
+        time.sleep(0.2)
+        return slow(source, detector, seed)
+
+    found, errors = [], []
+
+    def use():
+        try:
+            with ProgramStore(tmp_path / "shared.sqlite") as st:
+                found.append(Certification(st, suite_version="s1", verifier=verify).ensure("IForest", bundle=bundle).sha256)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    ProgramStore(tmp_path / "shared.sqlite").close()  # the file exists before both open it
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(found) == 2 and found[0] == found[1]
+    with ProgramStore(tmp_path / "shared.sqlite") as st:
+        assert sorted(len(st.verifications(r.sha256)) for r in st.list()) == [1, 1]
 
 
 def test_first_use_verifies_a_restored_candidate_and_ignores_a_bundled_source_stored_for_another_detector(
