@@ -714,19 +714,32 @@ class Certification:
 
     @contextlib.contextmanager
     def _first_use_lock(self):
-        """An exclusive lock beside the store file (``<store>.lock``), held while a first use certifies:
-        a second process waits, then finds the work done."""
+        """An exclusive lock beside the store's real file (``<store>.lock``), held while a first use
+        certifies: a second process says it waits (:class:`StoreBusyWarning`), waits, then finds the
+        work done. Links are not followed; where no regular lock file can be had (a directory das
+        cannot write to, a FIFO or a directory of that name) the first use goes on without it."""
         import fcntl
+        import os
+        import stat
 
-        path = self.store.path.with_name(self.store.path.name + ".lock")
+        real = self.store.path.resolve()
+        path = real.with_name(real.name + ".lock")
         try:
-            lock = open(path, "a")
-        except OSError:  # a directory das cannot write to: the store's own writes will say so
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        except OSError:
             yield
             return
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    warnings.warn(f"another das process is certifying the bundled programs in this store; "
+                                  f"waiting for it to finish (lock: {path})", StoreBusyWarning, stacklevel=4)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)
 
     def _first_use(self, name, bundle):
         """The first use of ``name``: the bundle imported and verified, the best certified made the default."""
@@ -841,6 +854,10 @@ class Certification:
             return self.require_current(rec)
         except NotCertified as exc:
             raise NotCertified(f"{exc}; only certified programs run (see `das verify`)") from exc
+
+
+class StoreBusyWarning(UserWarning):
+    """Another process holds the store's first-use lock: this one waits for it."""
 
 
 class NoProgramWarning(UserWarning):

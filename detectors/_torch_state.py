@@ -9,8 +9,13 @@ def network_state(build, args, network):
 
 
 def rebuilt(state):
-    """The network of :func:`network_state`'s ``state``, in evaluation mode."""
+    """The network of :func:`network_state`'s ``state``, in evaluation mode. Its layers' default
+    initialisation draws from torch's global generator: it is built inside a fork of it, so the
+    caller's state is left as it was."""
+    import torch
+
     build, args, weights = state
-    network = build(*args)
+    with torch.random.fork_rng(devices=[]):
+        network = build(*args)
     network.load_state_dict(weights)
     return network.eval()

@@ -52,6 +52,7 @@ import struct
 import subprocess
 import threading
 import time
+import weakref
 
 from das.sandbox import isolation
 from das.sandbox.isolation import SandboxUnavailable
@@ -130,6 +131,7 @@ class Zygote:
         self.sock = ours
         self.owner = os.getpid()
         self.broken = False
+        _EVERY.add(self)
         self.lock = threading.Lock()
         self.exits = {}  # pid -> (wait status, CPU seconds): reaped workers' exits the replies carried
         try:
@@ -294,13 +296,22 @@ _LAUNCHER = {"pid": None, "jobs": None}
 _LAUNCHER_LOCK = threading.Lock()
 
 
+#: Every zygote this process holds a socket to (a forked child closes its copies).
+_EVERY = weakref.WeakSet()
+
+
 def _forget_after_fork():
-    """In a forked child: the parent's zygotes and launcher are not its own, and a lock another of
-    the parent's threads held at the fork would never be released."""
+    """In a forked child: the parent's zygotes and launcher are not its own (its copies of their
+    sockets are closed, so that the parent's closing one still ends it), and a lock another of the
+    parent's threads held at the fork would never be released."""
     global _SLOTS_LOCK, _LAUNCHER_LOCK
     _SLOTS_LOCK, _LAUNCHER_LOCK = threading.Lock(), threading.Lock()
     _SLOTS.update(dict.fromkeys(_SLOTS))
     _LAUNCHER.update(pid=None, jobs=None)
+    for zygote in list(_EVERY):
+        zygote.lock = threading.Lock()
+        zygote.broken = True
+        zygote.sock.close()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)

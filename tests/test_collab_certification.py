@@ -314,6 +314,36 @@ def test_two_processes_on_a_fresh_store_certify_the_bundle_once(tmp_path, bundle
         assert sorted(len(st.verifications(r.sha256)) for r in st.list()) == [1, 1]
 
 
+def test_a_busy_first_use_lock_says_so_and_an_odd_lock_path_never_hangs(tmp_path):
+    """Red team 18: a lock held elsewhere waited in silence; a FIFO named <store>.lock hung in open();
+    a link there was followed; a store reached through a link locked another file."""
+    import fcntl
+    import os
+    import threading
+
+    from das.collab.certification import StoreBusyWarning
+
+    real = tmp_path / "real.sqlite"
+    ProgramStore(real).close()
+    (tmp_path / "link.sqlite").symlink_to(real)
+    with ProgramStore(tmp_path / "link.sqlite") as st:
+        cert = Certification(st, suite_version="s1")
+        with open(tmp_path / "real.sqlite.lock", "a") as held:  # another process's first use
+            fcntl.flock(held, fcntl.LOCK_EX)
+            threading.Timer(0.3, fcntl.flock, (held, fcntl.LOCK_UN)).start()
+            with pytest.warns(StoreBusyWarning, match="waiting"), cert._first_use_lock():
+                pass
+        os.unlink(tmp_path / "real.sqlite.lock")
+        os.mkfifo(tmp_path / "real.sqlite.lock")
+        with cert._first_use_lock():  # a FIFO: no lock, no hang
+            pass
+        os.unlink(tmp_path / "real.sqlite.lock")
+        (tmp_path / "real.sqlite.lock").symlink_to(tmp_path / "elsewhere")
+        with cert._first_use_lock():  # a link: not followed, nothing made at its target
+            pass
+        assert not (tmp_path / "elsewhere").exists()
+
+
 def test_first_use_verifies_a_restored_candidate_and_ignores_a_bundled_source_stored_for_another_detector(
         store, bundle):
     """Red team 14, F2/F3: a candidate restored after tampering kept its old passing verdict unverified,

@@ -94,3 +94,17 @@ def test_a_fitted_drl_pickles_and_scores_the_same(blobs):
     again = pickle.loads(pickle.dumps(det))
     np.testing.assert_array_equal(again.predict_score(T), det.predict_score(T))
     assert hasattr(det, "model_") and again.model_ is not det.model_
+
+
+def test_a_round_trip_leaves_torchs_global_generator_as_it_was(blobs):
+    import pickle
+
+    import torch
+
+    X, _, _ = blobs
+    det = make_detector("DRL", epochs=1, hidden_dim=8, random_state=0).fit(X)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    pickle.loads(pickle.dumps(det))
+    assert torch.equal(torch.rand(3), expected)

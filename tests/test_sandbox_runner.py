@@ -1035,3 +1035,28 @@ def test_unisolated_second_zygotes_are_second_zygotes_too():
     with zygote.second_zygotes(False):
         second = zygote.get_zygote()
     assert second is not first and not second.isolated and zygote.get_zygote() is first
+
+
+def test_a_forked_child_closes_its_copies_of_the_zygotes_sockets(X):
+    """The zygote ends when the caller's socket closes: a child still holding a copy kept it
+    serving (shutdown waited out its 5 s)."""
+    from das.sandbox import zygote
+
+    run("return X_train[:n_samples]", X)
+    server = zygote.get_zygote()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, b"1" if server.sock.fileno() == -1 else b"0")
+        time.sleep(8)
+        os._exit(0)
+    try:
+        assert os.read(read, 1) == b"1"  # the child's copy is closed
+        start = time.monotonic()
+        zygote.shutdown()
+        assert time.monotonic() - start < 3 and not server.alive()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read)
+        os.close(write)
