@@ -985,21 +985,25 @@ def test_a_ctrl_c_between_request_and_reply_abandons_the_zygote(X):
     assert again.status == "ok" and again.cpu_s is not None and zygote.get_zygote() is not server
 
 
-def _zygote_processes():
+def _live_in_group(group):
+    """Pids of the processes of process group ``group`` that are not zombies."""
     import psutil
 
-    found = set()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        if "das.sandbox.zygote import serve" in " ".join(proc.info["cmdline"] or ()):
-            found.add(proc.info["pid"])
-    return found
+    live = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == group and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                live.append(proc.info["pid"])
+        except (ProcessLookupError, PermissionError):
+            pass
+    return live
 
 
 def test_a_ctrl_c_while_a_zygote_starts_leaves_no_process(monkeypatch):
     from das.sandbox import zygote
 
-    before = _zygote_processes()
-    real = zygote._child_pid
+    started, real_launched, real_child_pid = [], zygote._launched, zygote._child_pid
+    monkeypatch.setattr(zygote, "_launched", lambda start: started.append(real_launched(start)) or started[-1])
 
     def interrupted(fd, timeout=60.0):
         time.sleep(0.1)  # bwrap has started by now
@@ -1008,11 +1012,12 @@ def test_a_ctrl_c_while_a_zygote_starts_leaves_no_process(monkeypatch):
     monkeypatch.setattr(zygote, "_child_pid", interrupted)
     with pytest.raises(KeyboardInterrupt) as caught:  # kept, as a REPL keeps the last traceback
         zygote.Zygote()
-    monkeypatch.setattr(zygote, "_child_pid", real)
+    monkeypatch.setattr(zygote, "_child_pid", real_child_pid)
+    group = started[0].pid  # started in a session of its own: bwrap leads its group
     deadline = time.monotonic() + 5
-    while _zygote_processes() - before and time.monotonic() < deadline:
+    while _live_in_group(group) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _zygote_processes() - before and caught.traceback
+    assert not _live_in_group(group) and caught.traceback
 
 
 def test_a_fork_taken_while_a_zygote_starts_can_start_its_own():
