@@ -712,34 +712,12 @@ class Certification:
             return found  # a finished first use sets a default: the bundle is not read again
         return None
 
-    @contextlib.contextmanager
     def _first_use_lock(self):
         """An exclusive lock beside the store's real file (``<store>.lock``), held while a first use
         certifies: a second process says it waits (:class:`StoreBusyWarning`), waits, then finds the
-        work done. Links are not followed; where no regular lock file can be had (a directory das
-        cannot write to, a FIFO or a directory of that name) the first use goes on without it."""
-        import fcntl
-        import os
-        import stat
-
+        work done (see :func:`_exclusive`)."""
         real = self.store.path.resolve()
-        path = real.with_name(real.name + ".lock")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-        except OSError:
-            yield
-            return
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    warnings.warn(f"another das process is certifying the bundled programs in this store; "
-                                  f"waiting for it to finish (lock: {path})", StoreBusyWarning, stacklevel=4)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return _exclusive(real.with_name(real.name + ".lock"))
 
     def _first_use(self, name, bundle):
         """The first use of ``name``: the bundle imported and verified, the best certified made the default."""
@@ -854,6 +832,56 @@ class Certification:
             return self.require_current(rec)
         except NotCertified as exc:
             raise NotCertified(f"{exc}; only certified programs run (see `das verify`)") from exc
+
+
+@contextlib.contextmanager
+def _exclusive(path):
+    """Hold an exclusive ``flock`` on the regular file ``path`` (made if missing, world-writable but
+    for the umask; opened read-only where it is another user's). Links are not followed; a file
+    replaced while this waited is locked anew. Where no regular file can be had (a directory das
+    cannot write to, a FIFO or a directory of that name) the block runs without the lock."""
+    import fcntl
+    import os
+    import stat
+
+    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | flags, 0o666)
+        except PermissionError:
+            try:
+                fd = os.open(path, os.O_RDONLY | flags)
+            except OSError:
+                fd = None
+        except OSError:
+            fd = None
+        if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+            if fd is not None:
+                os.close(fd)
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            warnings.warn(f"another das process is certifying the bundled programs in this store; waiting "
+                          f"for it to finish (lock: {path})", StoreBusyWarning, stacklevel=4)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        try:
+            now = os.lstat(path)
+        except OSError:
+            now = None
+        held = os.fstat(fd)
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # removed or replaced while this waited: lock the file there now
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 class StoreBusyWarning(UserWarning):

@@ -107,6 +107,20 @@ class Zygote:
         self.heavy = bool(heavy)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_read, info_write = os.pipe()
+        starting = [ours, theirs, info_read, info_write]  # a child forked meanwhile closes its copies
+        _STARTING.append(starting)
+        try:
+            self._start(starting)
+        finally:
+            _STARTING.remove(starting)
+
+    def _start(self, starting):
+        ours, theirs, info_read, info_write = starting
+
+        def release(end):  # forgotten first: a child forked between the two keeps a copy, never closes a reused number
+            starting.remove(end)
+            end.close() if isinstance(end, socket.socket) else os.close(end)
+
         bootstrap = _BOOTSTRAP.format(paths=isolation.import_paths(), package=isolation.package_dir(),
                                       fd=theirs.fileno(), heavy=self.heavy)
         # -I without -E: the environment is wholly ours (isolation.sandbox_env)
@@ -120,18 +134,19 @@ class Zygote:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True))
         except BaseException as exc:  # a Ctrl-C included
-            ours.close()
-            os.close(info_read)
+            release(ours)
+            release(info_read)
             if isinstance(exc, OSError):
                 raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
             raise
         finally:
-            theirs.close()
-            os.close(info_write)
+            release(theirs)
+            release(info_write)
         self.sock = ours
         self.owner = os.getpid()
         self.broken = False
         _EVERY.add(self)
+        starting.remove(ours)
         self.lock = threading.Lock()
         self.exits = {}  # pid -> (wait status, CPU seconds): reaped workers' exits the replies carried
         try:
@@ -140,7 +155,7 @@ class Zygote:
             self._abandon()
             raise
         finally:
-            os.close(info_read)
+            release(info_read)
         ready = self._request({"op": "ready"}, timeout=_START_TIMEOUT_S)
         if not ready["seccomp"] and not isolation.unisolated_allowed():
             self.close()
@@ -296,8 +311,10 @@ _LAUNCHER = {"pid": None, "jobs": None}
 _LAUNCHER_LOCK = threading.Lock()
 
 
-#: Every zygote this process holds a socket to (a forked child closes its copies).
+#: Every zygote this process holds a socket to, and the descriptors of those being started
+#: (a forked child closes its copies).
 _EVERY = weakref.WeakSet()
+_STARTING = []
 
 
 def _forget_after_fork():
@@ -312,13 +329,20 @@ def _forget_after_fork():
         zygote.lock = threading.Lock()
         zygote.broken = True
         zygote.sock.close()
+    for starting in _STARTING:
+        for end in starting:
+            with contextlib.suppress(OSError):
+                end.close() if isinstance(end, socket.socket) else os.close(end)
+        starting.clear()
+    _STARTING.clear()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _child_pid(fd, timeout=_START_TIMEOUT_S):
-    """Host pid of the sandboxed interpreter, read from bwrap's info fd."""
+    """Host pid of the sandboxed interpreter, read from bwrap's info fd: as soon as what was read
+    is a JSON object naming it (a process forked meanwhile may hold the pipe's write end open)."""
     data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -327,10 +351,20 @@ def _child_pid(fd, timeout=_START_TIMEOUT_S):
             if not chunk:
                 break
             data += chunk
+            pid = _named_pid(data)
+            if pid is not None:
+                return pid
+    pid = _named_pid(data)
+    if pid is None:
+        raise SandboxUnavailable("bwrap did not start the sandbox zygote")
+    return pid
+
+
+def _named_pid(data):
     try:
         return int(json.loads(data)["child-pid"])
     except (ValueError, KeyError, TypeError):
-        raise SandboxUnavailable("bwrap did not start the sandbox zygote") from None
+        return None
 
 
 def get_zygote(isolated=None, heavy=False):

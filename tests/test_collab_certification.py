@@ -344,6 +344,37 @@ def test_a_busy_first_use_lock_says_so_and_an_odd_lock_path_never_hangs(tmp_path
         assert not (tmp_path / "elsewhere").exists()
 
 
+def test_a_lock_file_replaced_while_waited_on_is_locked_anew(tmp_path):
+    """Red team 19, F3: with the lock file removed and made again while one process held it, a second
+    process locked the old file and went in beside a third holding the new one."""
+    import fcntl
+    import os
+    import threading
+
+    from das.collab.certification import _exclusive
+
+    path = tmp_path / "s.sqlite.lock"
+    old = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(old, fcntl.LOCK_EX)
+    entered = threading.Event()
+
+    def waiter():
+        with pytest.warns(UserWarning), _exclusive(path):
+            entered.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.2)
+    os.unlink(path)
+    new = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(new, fcntl.LOCK_EX)
+    os.close(old)  # releases the old file's lock
+    assert not entered.wait(0.5)  # the new file is still held
+    os.close(new)
+    assert entered.wait(10)
+    thread.join()
+
+
 def test_first_use_verifies_a_restored_candidate_and_ignores_a_bundled_source_stored_for_another_detector(
         store, bundle):
     """Red team 14, F2/F3: a candidate restored after tampering kept its old passing verdict unverified,

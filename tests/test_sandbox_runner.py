@@ -1065,3 +1065,33 @@ def test_a_forked_child_closes_its_copies_of_the_zygotes_sockets(X):
         os.waitpid(pid, 0)
         os.close(read)
         os.close(write)
+
+
+def test_a_fork_while_a_zygote_starts_does_not_hold_the_start_back(monkeypatch):
+    """Red team 19, F1: a child forked while a zygote started kept bwrap's info pipe and the socket
+    open, and the start read the pipe to its end (as long as the child lived)."""
+    from das.sandbox import zygote
+
+    children, real = [], zygote._launched
+
+    def launched_then_forked(start):  # a fork in the window: the pipe and sockets are open
+        process = real(start)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            time.sleep(10)
+            os._exit(0)
+        children.append(pid)
+        return process
+
+    monkeypatch.setattr(zygote, "_launched", launched_then_forked)
+    try:
+        began = time.monotonic()
+        server = zygote.Zygote()
+        started = time.monotonic() - began
+        server.close()
+        closed = time.monotonic() - began - started
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert children and started < 5 and closed < 3, (started, closed)
