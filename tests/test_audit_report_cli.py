@@ -72,3 +72,19 @@ def test_programs_show_html_without_a_verification_is_an_error(tmp_path, isolate
     res = _invoke("programs", "show", sha, "--html", tmp_path)
     assert res.exit_code == 1
     assert "has no verification to report" in res.output
+
+
+def test_audit_says_when_the_program_is_already_in_the_store_and_never_makes_one(tmp_path):
+    """Walkthrough 4, M5: one audit judges one fresh draw; the store's verdict pools them all, so the
+    audit names it. With no store file, none is made."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(HOSTILE)
+    store = tmp_path / "s.sqlite"
+    res = _invoke("audit", bad, "-d", "IForest", "--store", store)
+    assert res.exit_code == 1 and "in the store" not in res.output and not store.exists()
+    with ProgramStore(store) as st:
+        sha = st.add(HOSTILE, "IForest")
+    res = _invoke("audit", bad, "-d", "IForest", "--store", store)
+    assert f"in the store: candidate for IForest ({sha[:12]})" in res.output
+    res = _invoke("audit", bad, "-d", "IForest", "--store", store, "--json")
+    assert json.loads(res.output)["in_store"] == f"candidate for IForest ({sha[:12]})"

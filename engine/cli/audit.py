@@ -10,6 +10,7 @@ from das.engine.cli._common import (
     echo_json,
     json_option,
     read_program_file,
+    store_option,
     verification_seed_option,
 )
 from das.engine.verdict import format_report
@@ -27,8 +28,9 @@ FORMATS = ("text", "json", "sarif")
 @json_option
 @click.option("--html", "html_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report per file into this directory.")
+@store_option
 @click.pass_context
-def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
+def audit(ctx, files, detector, seed, fmt, as_json, html_dir, store_path):
     """Certify the synthesis program in each FILE for DETECTOR, or say exactly why not.
 
     Runs the static audit, the sandboxed runs, the property suite and the
@@ -55,12 +57,17 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
     if fmt == "sarif":
         echo_json(to_sarif(audited))
     elif fmt == "json":
-        docs = [{"file": a.uri, "verdict": _verdict(a.report), **a.report} for a in audited]
+        docs = [{"file": a.uri, "verdict": _verdict(a.report), "in_store": _stored_status(store_path, a.source),
+                 **a.report} for a in audited]
         echo_json(docs[0] if len(docs) == 1 else docs)
     for a in audited:
         if fmt == "text":
             echo(f"program {a.uri}")
             echo(format_report(a.report))
+            known = _stored_status(store_path, a.source)
+            if known:
+                echo(f"in the store: {known} (this audit judged one fresh draw; the store pools every drawn "
+                     "verification: das programs history)")
         if html_dir is not None:
             from das.sandbox.html_report import write_report
 
@@ -71,3 +78,25 @@ def audit(ctx, files, detector, seed, fmt, as_json, html_dir):
 
 def _verdict(report):
     return "CERTIFIABLE" if report["passed"] else "REJECTED"
+
+
+def _stored_status(store_path, source):
+    """``"<status> for <detector> (<sha12>)"`` when ``source`` is in the store, else None; the store is
+    only read, and none is made where there is none."""
+    from das.program_store import ProgramNotFound, ProgramStore, StoreError, TamperedProgram, source_sha256
+    from das.program_store.paths import default_store_path
+
+    path = Path(store_path) if store_path else default_store_path()
+    if not path.is_file():
+        return None
+    sha = source_sha256(source)
+    try:
+        with ProgramStore(path) as store:
+            rec = store.get(sha)
+    except ProgramNotFound:
+        return None
+    except TamperedProgram:
+        return f"tampered ({sha[:12]}: its stored record no longer matches its hash)"
+    except StoreError as exc:
+        return f"unknown: the store cannot be read ({exc})"
+    return f"{rec.status} for {rec.detector} ({sha[:12]})"
