@@ -1,6 +1,7 @@
 """``das enhance``: base vs enhanced on a real dataset, scores file, run recorded, clean errors."""
 import csv
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -231,3 +232,76 @@ def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["score", "--data", "x.csv", "-d", "ECOD", "--out", "-"])
     assert res.exit_code == 2 and "'-' is not standard output here" in res.output and not (tmp_path / "-").exists()
+
+
+def _small_csv(path, labels=True):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = "\n".join(",".join(f"{v:.4f}" for v in r) + (f",{int(i % 10 == 0)}" if labels else "")
+                     for i, r in enumerate(rng.normal(size=(40, 3))))
+    path.write_text(("a,b,c,label\n" if labels else "a,b,c\n") + rows + "\n")
+    return path
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink", "wal"])
+@pytest.mark.parametrize("command", ["score", "enhance", "export"])
+def test_out_naming_the_program_store_is_refused(tmp_path, command, link):
+    """Walkthrough 4, H3: `das score --out "$(das store path)"` replaced the store with scores."""
+    store = tmp_path / "home" / "programs.sqlite"
+    store.parent.mkdir()
+    ProgramStore(store).close()
+    target = {"same": store, "symlink": tmp_path / "link.csv", "hardlink": tmp_path / "hard.csv",
+              "wal": tmp_path / "home" / "programs.sqlite-wal"}[link]
+    if link == "symlink":
+        target.symlink_to(store)
+    elif link == "hardlink":
+        os.link(store, target)
+    elif link == "wal":
+        target.write_bytes(b"")
+    before = store.read_bytes()
+    args = (["programs", "export", "--detector", "ECOD"] if command == "export" else
+            [command, "--data", str(_small_csv(tmp_path / "x.csv")), "-d", "ECOD", "--program", "none"])
+    env = {"DAS_HOME": str(store.parent), "DAS_STORE": None}
+    for store_args, env_ in (([], env), (["--store", str(store)], {})):
+        res = CliRunner(env=env_).invoke(main, [*args, *store_args, "--out", str(target)])
+        assert res.exit_code == 2, res.output
+        assert "is the program store" in res.output and "would be overwritten" in res.output
+        assert store.read_bytes() == before
+
+
+def test_out_in_a_directory_where_no_file_can_be_made_is_refused_before_the_work(tmp_path, monkeypatch):
+    """Walkthrough 4, M2: `--out /proc/version` (an existing file in a directory that takes no new
+    file) passed the check, then the temporary file failed with a traceback after the work."""
+    if not os.path.isfile("/proc/version"):
+        pytest.skip("no /proc")
+    from das.engine.cli import enhance as cli
+
+    monkeypatch.setattr(cli, "score_dataset", lambda *a, **k: pytest.fail("the work ran"))
+    data = _small_csv(tmp_path / "x.csv")
+    for extra in ([], ["--json"]):
+        res = CliRunner().invoke(main, ["score", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                        "--out", "/proc/version", *extra])
+        assert res.exit_code == 2 and "cannot write in /proc" in res.output
+        if extra:
+            assert json.loads(res.stdout)["exit_code"] == 2
+
+
+def test_out_onto_a_device_writes_into_it(tmp_path, devices_kept):
+    """Walkthrough 4, H1 and L12: `--out /dev/null` replaced the device with a regular file (as root),
+    `--out /dev/stdout` was refused as '/proc/PID/fd/pipe:[...]'."""
+    import stat
+    import subprocess
+    import sys
+
+    data = _small_csv(tmp_path / "x.csv")
+    env = {**os.environ, "DAS_HOME": str(tmp_path / "home")}
+    env.pop("DAS_STORE", None)
+    for out in ("/dev/null", "/dev/stdout"):
+        res = subprocess.run([sys.executable, "-c", "from das.engine.entry import run; run()", "score", "--data",
+                              str(data), "-d", "ECOD", "--program", "none", "--out", out],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+        assert f"scores of 40 rows written to {out}" in res.stdout
+        assert ("row,label,base,enhanced" in res.stdout) == (out == "/dev/stdout")

@@ -87,7 +87,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     if score_all and not out:
         raise click.UsageError("--score-all needs --out: the file every row's scores are written to")
     path = resolve_dataset(data, data_dir)
-    refuse_overwriting(out, path, labels)
+    refuse_overwriting(out, (path, labels), store_path)
     res = enhance_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
                           labels=labels)
@@ -136,7 +136,7 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     evaluation on held-out rows, use `das enhance`.
     """
     path = resolve_dataset(data, data_dir)
-    refuse_overwriting(out, path, labels)
+    refuse_overwriting(out, (path, labels), store_path)
     res = score_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                         store=store_path, read=read, labels=labels)
     res["rows"].to_csv(out)
