@@ -275,8 +275,7 @@ def test_out_in_a_directory_where_no_file_can_be_made_is_refused_before_the_work
     file) passed the check, then the temporary file failed with a traceback after the work."""
     if not os.path.isfile("/proc/version"):
         pytest.skip("no /proc")
-    from das.engine.cli import enhance as cli
-
+    cli = __import__("das.engine.cli.enhance", fromlist=["x"])
     monkeypatch.setattr(cli, "score_dataset", lambda *a, **k: pytest.fail("the work ran"))
     data = _small_csv(tmp_path / "x.csv")
     for extra in ([], ["--json"]):
