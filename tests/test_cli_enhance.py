@@ -304,3 +304,31 @@ def test_out_onto_a_device_writes_into_it(tmp_path, devices_kept):
         assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
         assert f"scores of 40 rows written to {out}" in res.stdout
         assert ("row,label,base,enhanced" in res.stdout) == (out == "/dev/stdout")
+
+
+def test_a_command_that_will_certify_the_bundled_programs_says_so_on_stderr(tmp_path, store_path, monkeypatch):
+    """Walkthrough 4, M4: the first use of a detector certified the bundle in 30-60 s of silence
+    (only `das demo` said so); a store that has done it says nothing."""
+    from das.collab.data import DataError
+    from das.engine.cli._common import FIRST_USE_MESSAGE, announce_first_use
+
+    def stop(*a, **k):
+        raise DataError("stopped before the work")
+
+    cli = __import__("das.engine.cli.enhance", fromlist=["x"])
+    monkeypatch.setattr(cli, "enhance_dataset", stop)
+    monkeypatch.setattr(cli, "score_dataset", stop)
+    monkeypatch.setattr(__import__("das.collab.pipeline", fromlist=["x"]), "select_dataset", stop)
+    data = str(_small_csv(tmp_path / "x.csv"))
+    out = str(tmp_path / "s.csv")
+    for command in (["score", "--out", out], ["enhance"], ["select"]):
+        for detector, program, said in (("PCA", [], True), ("PCA", ["--program", "certified"], True),
+                                        ("PCA", ["--program", "none"], False), ("ECOD", [], False)):
+            if command == ["select"] and program:
+                continue
+            res = CliRunner().invoke(main, [*command, "--data", data, "-d", detector, *program,
+                                            "--store", str(store_path), "--json"])
+            assert res.exit_code == 1 and json.loads(res.stdout)["error"] == "stopped before the work"
+            assert (FIRST_USE_MESSAGE in res.stderr) == said, (command, detector, program, res.stderr)
+    assert not announce_first_use(["IForest", "ECOD"], store_path)
+    assert announce_first_use(["ECOD", "OCSVM"], tmp_path / "empty.sqlite")
