@@ -332,3 +332,17 @@ def test_a_command_that_will_certify_the_bundled_programs_says_so_on_stderr(tmp_
             assert (FIRST_USE_MESSAGE in res.stderr) == said, (command, detector, program, res.stderr)
     assert not announce_first_use(["IForest", "ECOD"], store_path)
     assert announce_first_use(["ECOD", "OCSVM"], tmp_path / "empty.sqlite")
+
+
+def test_enhance_says_its_scores_file_holds_the_test_split_only(tmp_path, store_path):
+    """Walkthrough 4, M8: unlabeled data got scores for half its rows, and nothing said so."""
+    data = _small_csv(tmp_path / "x.csv", labels=False)
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                    "--store", str(store_path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "scores of 20 rows written" in res.stdout and "the 20 training rows are not scored" in res.stdout
+    assert "--score-all or `das score` scores every row" in res.stdout
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                    "--store", str(store_path), "--out", str(out), "--score-all"])
+    assert "scores of 40 rows written" in res.stdout and "not scored" not in res.stdout

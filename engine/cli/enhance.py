@@ -114,7 +114,9 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     else:
         echo("no labels with both classes: scores only")
     if out:
-        echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
+        echo(f"scores of {len(res['rows'].ids)} rows written to {out}" + (
+            "" if score_all else f" (the test split only: the {res['n_train']} training rows are not scored; "
+                                 "--score-all or `das score` scores every row)"))
     _explain(res, explain, program)
     echo(_runs_recorded(res) or "no run recorded (no program ran)")
 
