@@ -76,6 +76,21 @@ def _seed(random_state):
                      f"got {random_state!r}")
 
 
+def _warn_if_y_has_anomalies(y, y_known):
+    """Warn that ``y`` is ignored when it marks anomalies and no ``y_known`` is given (walkthrough 4, M9:
+    ``fit(X, y)`` trained on the anomalies as normal rows without a word)."""
+    if y is None or y_known is not None:
+        return
+    try:
+        marked = int(np.count_nonzero(np.asarray(y, dtype=float)))
+    except (TypeError, ValueError):  # text labels: not read
+        return
+    if marked:
+        warnings.warn(f"y marks {marked} row(s) as anomalies, but y is ignored: the fit is unsupervised and "
+                      "every row of X is fitted as normal; pass y_known=(y == 1) (a mask or row indices) to "
+                      "leave known anomalies out of the fit", UserWarning, stacklevel=3)
+
+
 def _program_name(program):
     """``program`` with its keywords in any case (``"Auto"``, ``"NONE"``), as detector names are read."""
     keywords = ("auto", "certified", "none", "random")
@@ -237,7 +252,9 @@ class EnhancedDetector(BaseDetector):
         X : array-like of shape (n_samples, n_features)
             Training data, assumed normal.
         y : ignored
-            Unsupervised: never read, but one entry per row of ``X`` if given (a ValueError otherwise).
+            Unsupervised: never read, but one entry per row of ``X`` if given (a ValueError otherwise);
+            a ``y`` that marks anomalies (non-zero entries) is warned about: they are fitted as normal
+            rows. Pass ``y_known=(y == 1)`` to leave them out of the fit.
         y_known : array-like of int (row indices) or bool (mask), default=None
             A few known anomalies among the rows of ``X``. They never enter a
             fit; ``program="auto"`` chooses by cross-validated AUC-PR on them
@@ -268,6 +285,7 @@ class EnhancedDetector(BaseDetector):
         except (TypeError, ValueError):
             raise ValueError(f"y must have one entry per row of X ({len(X)}); it is ignored (the fit is "
                              "unsupervised): pass y=None, or y_known for known anomalies") from None
+        _warn_if_y_has_anomalies(y, y_known)
         fit_rows = np.ones(len(X), dtype=bool) if y_known is None else ~known_mask(y_known, len(X))
         fitted = pipeline.fit(X[fit_rows], self.detector, _program_name(self.program), self.store,
                               fusions=(self.fusion,),

@@ -2,7 +2,11 @@
 
 Importing the command modules (numpy, scikit-learn, torch) takes seconds; a
 Ctrl-C in that window must end like one during a command: one line, exit 130.
+A Ctrl-C after the command has ended (its output written, its exit code set) is
+ignored: the interpreter's exit (atexit callbacks, threads, sockets) must not turn
+it into a traceback or an exit code 130 that says the previous file was kept.
 """
+import signal
 import sys
 
 
@@ -30,4 +34,7 @@ def run():
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
-    main()
+    try:
+        main()
+    finally:  # the command's work is done (or it failed): a late Ctrl-C changes nothing
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

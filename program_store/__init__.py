@@ -8,6 +8,7 @@ from das.program_store.bundles import export_bundle, import_bundle, read_bundle
 from das.program_store.errors import (
     AmbiguousPrefix,
     BundleError,
+    CannotWrite,
     InvalidInput,
     NotCertified,
     ProgramNotFound,
@@ -21,7 +22,7 @@ from das.program_store.schema import SCHEMA_VERSION
 from das.program_store.store import ProgramStore
 
 __all__ = [
-    "AmbiguousPrefix", "BundleError", "InvalidInput", "NotCertified", "ProgramNotFound",
+    "AmbiguousPrefix", "BundleError", "CannotWrite", "InvalidInput", "NotCertified", "ProgramNotFound",
     "ProgramRecord", "ProgramStore", "RunRecord", "SCHEMA_VERSION", "StoreError",
     "TamperedProgram", "VerificationRecord", "canonical_json", "default_store_path",
     "export_bundle", "import_bundle", "read_bundle", "record_sha256", "source_sha256",

@@ -27,3 +27,7 @@ class NotCertified(StoreError):
 
 class BundleError(StoreError, ValueError):
     """A bundle file is unreadable, malformed or fails its hash checks."""
+
+
+class CannotWrite(StoreError, OSError):
+    """An output file could not be written (a directory, no space, no permission): one line, not a traceback."""

@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated per-test DAS home and the shared ODDS data dir."""
 import os
+import stat
 from pathlib import Path
 
 # `pytest -n 2` runs two workers on two cores: one BLAS/torch thread each avoids
@@ -102,3 +103,16 @@ def certified_store(_certified_once, tmp_path):
         src.close()
         dst.close()
     return dest
+
+
+@pytest.fixture
+def devices_kept():
+    """A writer that replaced /dev/null or /dev/full (as root) must not break the machine: the test
+    fails, and the device is made again."""
+    yield
+    for path, minor in (("/dev/null", 3), ("/dev/full", 7)):
+        if os.path.isfile(path) and os.geteuid() == 0:
+            os.unlink(path)
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+            os.chmod(path, 0o666)
+            pytest.fail(f"{path} was replaced by a regular file")

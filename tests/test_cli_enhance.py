@@ -1,6 +1,7 @@
 """``das enhance``: base vs enhanced on a real dataset, scores file, run recorded, clean errors."""
 import csv
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -231,3 +232,117 @@ def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["score", "--data", "x.csv", "-d", "ECOD", "--out", "-"])
     assert res.exit_code == 2 and "'-' is not standard output here" in res.output and not (tmp_path / "-").exists()
+
+
+def _small_csv(path, labels=True):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = "\n".join(",".join(f"{v:.4f}" for v in r) + (f",{int(i % 10 == 0)}" if labels else "")
+                     for i, r in enumerate(rng.normal(size=(40, 3))))
+    path.write_text(("a,b,c,label\n" if labels else "a,b,c\n") + rows + "\n")
+    return path
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink", "wal"])
+@pytest.mark.parametrize("command", ["score", "enhance", "export"])
+def test_out_naming_the_program_store_is_refused(tmp_path, command, link):
+    """Walkthrough 4, H3: `das score --out "$(das store path)"` replaced the store with scores."""
+    store = tmp_path / "home" / "programs.sqlite"
+    store.parent.mkdir()
+    ProgramStore(store).close()
+    target = {"same": store, "symlink": tmp_path / "link.csv", "hardlink": tmp_path / "hard.csv",
+              "wal": tmp_path / "home" / "programs.sqlite-wal"}[link]
+    if link == "symlink":
+        target.symlink_to(store)
+    elif link == "hardlink":
+        os.link(store, target)
+    elif link == "wal":
+        target.write_bytes(b"")
+    before = store.read_bytes()
+    args = (["programs", "export", "--detector", "ECOD"] if command == "export" else
+            [command, "--data", str(_small_csv(tmp_path / "x.csv")), "-d", "ECOD", "--program", "none"])
+    env = {"DAS_HOME": str(store.parent), "DAS_STORE": None}
+    for store_args, env_ in (([], env), (["--store", str(store)], {})):
+        res = CliRunner(env=env_).invoke(main, [*args, *store_args, "--out", str(target)])
+        assert res.exit_code == 2, res.output
+        assert "is the program store" in res.output and "would be overwritten" in res.output
+        assert store.read_bytes() == before
+
+
+def test_out_in_a_directory_where_no_file_can_be_made_is_refused_before_the_work(tmp_path, monkeypatch):
+    """Walkthrough 4, M2: `--out /proc/version` (an existing file in a directory that takes no new
+    file) passed the check, then the temporary file failed with a traceback after the work."""
+    if not os.path.isfile("/proc/version"):
+        pytest.skip("no /proc")
+    cli = __import__("das.engine.cli.enhance", fromlist=["x"])
+    monkeypatch.setattr(cli, "score_dataset", lambda *a, **k: pytest.fail("the work ran"))
+    data = _small_csv(tmp_path / "x.csv")
+    for extra in ([], ["--json"]):
+        res = CliRunner().invoke(main, ["score", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                        "--out", "/proc/version", *extra])
+        assert res.exit_code == 2 and "cannot write in /proc" in res.output
+        if extra:
+            assert json.loads(res.stdout)["exit_code"] == 2
+
+
+def test_out_onto_a_device_writes_into_it(tmp_path, devices_kept):
+    """Walkthrough 4, H1 and L12: `--out /dev/null` replaced the device with a regular file (as root),
+    `--out /dev/stdout` was refused as '/proc/PID/fd/pipe:[...]'."""
+    import stat
+    import subprocess
+    import sys
+
+    data = _small_csv(tmp_path / "x.csv")
+    env = {**os.environ, "DAS_HOME": str(tmp_path / "home")}
+    env.pop("DAS_STORE", None)
+    for out in ("/dev/null", "/dev/stdout"):
+        res = subprocess.run([sys.executable, "-c", "from das.engine.entry import run; run()", "score", "--data",
+                              str(data), "-d", "ECOD", "--program", "none", "--out", out],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+        assert f"scores of 40 rows written to {out}" in res.stdout
+        assert ("row,label,base,enhanced" in res.stdout) == (out == "/dev/stdout")
+
+
+def test_a_command_that_will_certify_the_bundled_programs_says_so_on_stderr(tmp_path, store_path, monkeypatch):
+    """Walkthrough 4, M4: the first use of a detector certified the bundle in 30-60 s of silence
+    (only `das demo` said so); a store that has done it says nothing."""
+    from das.collab.data import DataError
+    from das.engine.cli._common import FIRST_USE_MESSAGE, announce_first_use
+
+    def stop(*a, **k):
+        raise DataError("stopped before the work")
+
+    cli = __import__("das.engine.cli.enhance", fromlist=["x"])
+    monkeypatch.setattr(cli, "enhance_dataset", stop)
+    monkeypatch.setattr(cli, "score_dataset", stop)
+    monkeypatch.setattr(__import__("das.collab.pipeline", fromlist=["x"]), "select_dataset", stop)
+    data = str(_small_csv(tmp_path / "x.csv"))
+    out = str(tmp_path / "s.csv")
+    for command in (["score", "--out", out], ["enhance"], ["select"]):
+        for detector, program, said in (("PCA", [], True), ("PCA", ["--program", "certified"], True),
+                                        ("PCA", ["--program", "none"], False), ("ECOD", [], False)):
+            if command == ["select"] and program:
+                continue
+            res = CliRunner().invoke(main, [*command, "--data", data, "-d", detector, *program,
+                                            "--store", str(store_path), "--json"])
+            assert res.exit_code == 1 and json.loads(res.stdout)["error"] == "stopped before the work"
+            assert (FIRST_USE_MESSAGE in res.stderr) == said, (command, detector, program, res.stderr)
+    assert not announce_first_use(["IForest", "ECOD"], store_path)
+    assert announce_first_use(["ECOD", "OCSVM"], tmp_path / "empty.sqlite")
+
+
+def test_enhance_says_its_scores_file_holds_the_test_split_only(tmp_path, store_path):
+    """Walkthrough 4, M8: unlabeled data got scores for half its rows, and nothing said so."""
+    data = _small_csv(tmp_path / "x.csv", labels=False)
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                    "--store", str(store_path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "scores of 20 rows written" in res.stdout and "the 20 training rows are not scored" in res.stdout
+    assert "--score-all or `das score` scores every row" in res.stdout
+    res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                    "--store", str(store_path), "--out", str(out), "--score-all"])
+    assert "scores of 40 rows written" in res.stdout and "not scored" not in res.stdout

@@ -26,3 +26,32 @@ def test_the_console_script_runs_the_click_group():
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["das"] == "das.engine.entry:run"
+
+
+def test_after_the_command_ctrl_c_is_ignored(monkeypatch):
+    """Walkthrough 4, M1: a Ctrl-C while the interpreter exited (the scores written, the run recorded)
+    gave exit 130 with no message, or an 'Exception ignored in atexit callback' traceback."""
+    import signal
+
+    monkeypatch.setattr(sys, "argv", ["das", "--version"])
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            run()
+        assert stop.value.code == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_ctrl_c_during_the_interpreters_exit_keeps_exit_0_and_prints_no_traceback():
+    import subprocess
+
+    code = ("import atexit, os, signal, sys, time\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.3)))\n"
+            "sys.argv = ['das', 'detectors', 'list']\n"
+            "from das.engine.entry import run\n"
+            "run()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "PCA" in res.stdout
+    assert "Traceback" not in res.stderr and "KeyboardInterrupt" not in res.stderr, res.stderr

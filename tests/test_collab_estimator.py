@@ -436,3 +436,17 @@ def test_a_lam_that_is_not_used_is_warned_about_in_the_api_too():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         EnhancedDetector(detector=ToyDetector(), program="random", lam=0.5, random_state=0).fit(X)
+
+
+def test_fit_warns_that_a_y_with_anomalies_is_ignored(tmp_path, rng):
+    """Walkthrough 4, M9: fit(X, y) with anomalies in y fitted them as normal rows, without a word."""
+    X = rng.normal(size=(60, 3))
+    y = np.r_[np.zeros(55), np.ones(5)]
+    est = EnhancedDetector(detector="ECOD", program="none", store=str(tmp_path / "s.sqlite"))
+    with pytest.warns(UserWarning, match=r"y marks 5 row\(s\) as anomalies, but y is ignored.*y_known=\(y == 1\)"):
+        est.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, np.zeros(60))
+        est.fit(X, ["a"] * 60)
+        est.fit(X, y, y_known=y == 1)

@@ -556,7 +556,7 @@ def test_select_and_enhance_explain_print_the_expected_gain(tmp_path, rng, no_pr
     assert text.exit_code == 0, text.output
     assert "expected gain" in text.output and "decision: " in text.output
     assert "planted anomalies: 3 splits x 4 kinds" in text.output
-    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--json").output)
+    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--json").stdout)
     assert set(res["expected_gain"]) >= {"choice", "lambda", "estimate", "std_error", "interval", "per_kind",
                                          "basis", "decision", "reason"}
     enh = _run("enhance", "--data", data, "-d", "IForest", "--explain")
@@ -570,9 +570,9 @@ def test_labels_file_chooses_by_the_known_anomalies_and_they_are_not_scored(tmp_
     data = _dataset(tmp_path, rng)
     labels = tmp_path / "known.txt"
     labels.write_text("280\n281\n282\n283\n284\n\n")
-    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--labels", labels, "--json").output)
+    res = json.loads(_run("select", "--data", data, "-d", "IForest", "--labels", labels, "--json").stdout)
     assert res["expected_gain"]["basis"].startswith("known anomalies: 5 rows")
-    enh = json.loads(_run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--json").output)
+    enh = json.loads(_run("enhance", "--data", data, "-d", "IForest", "--labels", labels, "--json").stdout)
     assert enh["n_test"] == 140 + 20 - 5 and enh["selection"]["expected_gain"]["basis"].startswith("known")
     out = tmp_path / "s.csv"
     sc = _run("score", "--data", data, "-d", "IForest", "--labels", labels, "--out", out, "--explain")

@@ -12,7 +12,7 @@ import click
 import numpy as np
 
 from das.collab.bench.errors import BenchError
-from das.collab.certification import ProgramRefused
+from das.collab.certification import BUNDLED_PROGRAMS, ProgramRefused
 from das.collab.data import MISSING, DataError, DataWarning, check_column_roles
 from das.collab.enhance import SynthesisError, UnknownClassifier
 from das.collab.metrics import MetricError
@@ -160,35 +160,52 @@ def canonical_detector(ctx, param, value):
 
 def writable_file(ctx, param, value):
     """Refuse, before any work is done, an output file that could not be written: no name, a
-    directory, a missing directory, or one where no file can be made."""
+    directory, a missing directory, or one where no file can be made (the file is written through
+    a temporary file beside it, so its directory must take one, even when the file is writable).
+
+    A file that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe)
+    is kept as given (``/dev/stdout`` resolves to a name that does not exist) and written into."""
     if value is None:
         return None
     try:
         if value.strip() == "-":  # not standard output: the summary is printed there
-            raise click.BadParameter("'-' is not standard output here: name a file", ctx, param)
-        if not value.strip() or value.endswith(("/", os.sep)) or Path(value).expanduser().is_dir():
+            raise click.BadParameter("'-' is not standard output here: name a file (or /dev/stdout)", ctx, param)
+        given = Path(value).expanduser()
+        if not value.strip() or value.endswith(("/", os.sep)) or given.is_dir():
             raise click.BadParameter(f"{value!r} is not a file name", ctx, param)
-        target = Path(value).expanduser().resolve()
+        if given.exists() and not given.is_file():  # a device or a pipe: written into, never replaced
+            if not os.access(given, os.W_OK):
+                raise click.BadParameter(f"cannot write {value}: permission denied", ctx, param)
+            return str(given)
+        target = given.resolve()
         parent = target.parent
         if not parent.is_dir():
             why = "is not a directory" if parent.exists() else "does not exist"
             raise click.BadParameter(f"directory {parent} {why}", ctx, param)
-        writable = target.is_file() and os.access(target, os.W_OK)  # a writable file there is enough
     except OSError as exc:  # a name too long, a loop of links ...
         raise click.BadParameter(f"cannot use {value!r}: {exc.strerror or exc}", ctx, param) from None
-    if not writable:
-        _check_can_write_in(parent, ctx, param)
+    _check_can_write_in(parent, ctx, param)
     return str(target)  # what was checked is what is written ('~', 'missing/../x')
 
 
-def refuse_overwriting(out, *inputs):
-    """A usage error when ``out`` is one of the ``inputs`` (the data, a labels file): writing the
-    scores would destroy it. Checked before any work, like :func:`writable_file`."""
-    for path in inputs:
-        if out is not None and path is not None and Path(out).exists() and Path(path).exists() \
-                and os.path.samefile(out, path):
-            raise click.UsageError(f"--out {out} is an input file ({path}): it would be overwritten; "
-                                   "write the scores to another file")
+def refuse_overwriting(out, inputs, store_path):
+    """A usage error when ``out`` is a file the command reads: the data, a labels file (``inputs``),
+    the program store at ``store_path`` (the ``--store`` value; None: the default store) with its
+    SQLite journal files, or the bundled programs. Writing there would destroy it; symbolic and hard
+    links are followed. Checked before any work, like :func:`writable_file`."""
+    if out is None or not Path(out).exists():
+        return
+    store = Path(store_path).expanduser() if store_path else default_store_path()
+    named = [(path, f"an input file ({path})") for path in inputs if path is not None]
+    named += [(Path(f"{store}{suffix}"), f"the program store ({store})") for suffix in ("", "-wal", "-shm", "-journal")]
+    named.append((BUNDLED_PROGRAMS, f"the bundled programs ({BUNDLED_PROGRAMS})"))
+    for path, what in named:
+        try:
+            same = Path(path).exists() and os.path.samefile(out, path)
+        except OSError:
+            continue
+        if same:
+            raise click.UsageError(f"--out {out} is {what}: it would be overwritten; write to another file")
 
 
 def writable_dir(ctx, param, value):
@@ -337,6 +354,49 @@ def read_program_file(path, in_place=False):
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read program file {path}: {exc}") from exc
     return program_source(text, in_place=in_place)
+
+
+#: Printed on stderr before a command certifies the bundled programs (30-60 s of silence otherwise).
+FIRST_USE_MESSAGE = "certifying the bundled synthesis programs (first use only)..."
+
+
+def announce_first_use(detectors, store_path, file=None):
+    """Say on stderr (or ``file``) that the bundled programs are about to be certified, when a
+    detector of ``detectors`` will certify them: the read-only twin of the check in
+    :meth:`collab.certification.Certification.ensure` (no certified program, and a bundled program
+    of the detector missing from the store or never verified under the current suite; or a first use
+    interrupted, a bundled candidate not verified yet). Never on stdout: ``--json`` stays JSON."""
+    from das.collab.certification import Certification, opened
+    from das.program_store import NotCertified, ProgramNotFound, TamperedProgram, read_bundle
+
+    def unverified(store, service, sha, missing):
+        try:
+            rec = store.get(sha)
+        except ProgramNotFound:
+            return missing
+        except TamperedProgram:
+            return False
+        ver = store.latest_verification(rec.sha256)
+        return (missing or rec.status == "candidate") and (ver is None or ver.suite_version != service.suite_version)
+
+    try:
+        bundled = read_bundle(BUNDLED_PROGRAMS)
+        with opened(store_path) as store:
+            service = Certification(store)
+            for det in dict.fromkeys(detectors):
+                try:
+                    found = service.certified(det)
+                except (NotCertified, TamperedProgram):
+                    found = None
+                if found is not None and store.default(det) is not None:
+                    continue
+                if any(unverified(store, service, e["program"]["sha256"], missing=found is None)
+                       for e in bundled if e["program"]["detector"] == det):
+                    echo(FIRST_USE_MESSAGE, file=file, err=file is None)
+                    return True
+    except (StoreError, sqlite3.Error, OSError):  # the command itself reports a bad store
+        return False
+    return False
 
 
 json_option = click.option(

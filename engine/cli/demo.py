@@ -4,7 +4,8 @@ import sys
 import click
 
 from das.collab.demo import DEFAULT_DETECTORS, run_demo
-from das.engine.cli._common import SEED, AliasOption, canonical_detector, echo, echo_json, json_option, store_option
+from das.engine.cli._common import (SEED, AliasOption, announce_first_use, canonical_detector, echo, echo_json, json_option,
+                                    store_option)
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
 
@@ -100,7 +101,7 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     """
     stream = sys.stderr
     if not (base_only or quiet):
-        echo("certifying the bundled synthesis programs (first use only)...", file=stream)
+        announce_first_use(detector_list, store_path, file=stream)
     rows = run_demo(detectors=detector_list, seed=seed, enhance=not base_only, store=store_path,
                     progress=None if quiet else _progress(stream))
     if not quiet and stream.isatty():

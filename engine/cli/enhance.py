@@ -7,6 +7,7 @@ from das.collab.enhance import CLASSIFIERS, LAM
 from das.collab.pipeline import FUSIONS, enhance_dataset, lam_unused, score_dataset
 from das.engine.cli._common import (
     SEED,
+    announce_first_use,
     canonical_detector,
     data_options,
     detector_option,
@@ -59,6 +60,12 @@ def _model(fusion, program, classifier, lam, seed):
     return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
 
 
+def _announce(program, detector, store_path):
+    """The first-use line on stderr when ``program`` will certify the bundled programs (auto, certified)."""
+    if program in ("auto", "certified"):
+        announce_first_use([detector], store_path)
+
+
 def _summary(res, out):
     return {k: v for k, v in res.items() if k not in ("scores", "y_test", "rows")} | {"out": out}
 
@@ -87,7 +94,8 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     if score_all and not out:
         raise click.UsageError("--score-all needs --out: the file every row's scores are written to")
     path = resolve_dataset(data, data_dir)
-    refuse_overwriting(out, path, labels)
+    refuse_overwriting(out, (path, labels), store_path)
+    _announce(program, detector, store_path)
     res = enhance_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
                           labels=labels)
@@ -106,7 +114,9 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     else:
         echo("no labels with both classes: scores only")
     if out:
-        echo(f"scores of {len(res['rows'].ids)} rows written to {out}")
+        echo(f"scores of {len(res['rows'].ids)} rows written to {out}" + (
+            "" if score_all else f" (the test split only: the {res['n_train']} training rows are not scored; "
+                                 "--score-all or `das score` scores every row)"))
     _explain(res, explain, program)
     echo(_runs_recorded(res) or "no run recorded (no program ran)")
 
@@ -136,7 +146,8 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     evaluation on held-out rows, use `das enhance`.
     """
     path = resolve_dataset(data, data_dir)
-    refuse_overwriting(out, path, labels)
+    refuse_overwriting(out, (path, labels), store_path)
+    _announce(program, detector, store_path)
     res = score_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                         store=store_path, read=read, labels=labels)
     res["rows"].to_csv(out)

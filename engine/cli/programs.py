@@ -12,6 +12,7 @@ from das.engine.cli._common import (
     echo_json,
     json_option,
     read_program_file,
+    refuse_overwriting,
     store_option,
     verification_seed_option,
     writable_file,
@@ -331,6 +332,7 @@ def revoke(sha, reason, store_path, as_json):
 @json_option
 def export(shas, detector, out, store_path, as_json):
     """Export programs, policies and verification reports to one JSON bundle."""
+    refuse_overwriting(out, (), store_path)
     with _open(store_path, existing=True) as store:
         summary = export_bundle(store, out, shas=[store.resolve(s) for s in shas],
                                 detector=detector)

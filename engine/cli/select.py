@@ -3,6 +3,7 @@ import click
 
 from das.engine.cli._common import (
     SEED,
+    announce_first_use,
     canonical_detector,
     data_options,
     detector_option,
@@ -112,7 +113,9 @@ def select(data, detector, seed, data_dir, read, store_path, labels, as_json):
     from das.collab.data import resolve_dataset
     from das.collab.pipeline import select_dataset
 
-    res = select_dataset(resolve_dataset(data, data_dir), detector, seed=seed, store=store_path, read=read,
+    path = resolve_dataset(data, data_dir)
+    announce_first_use([detector], store_path)
+    res = select_dataset(path, detector, seed=seed, store=store_path, read=read,
                          labels=labels)
     if as_json:
         echo_json(res)
