@@ -751,15 +751,37 @@ class Certification:
     def _first_use_unfinished(self, detector, bundle):
         """Whether a bundled program of ``detector`` sits in the store as a candidate never verified
         under the current suite (a first use interrupted, e.g. by Ctrl-C, before it verified them all)."""
+        return self._bundled_unverified(detector, bundle, missing=False)
+
+    def first_use_pending(self, detector, bundle=BUNDLED_PROGRAMS):
+        """Whether :meth:`ensure` would verify bundled programs of ``detector`` now (read only: a
+        command says so before the wait): no default certified program, and a bundled program of
+        ``detector`` missing from the store or a candidate never verified under the current suite."""
+        try:
+            found = self.certified(detector)
+        except (NotCertified, TamperedProgram):
+            found = None
+        if found is not None and self.store.default(detector) is not None:
+            return False
+        return self._bundled_unverified(detector, bundle, missing=found is None)
+
+    def _bundled_unverified(self, detector, bundle, missing):
+        """Whether a bundled program of ``detector`` is missing from the store (counted when
+        ``missing``: no certified program yet) or not verified under the current suite (any status
+        when ``missing``, else a candidate only)."""
         for entry in read_bundle(bundle):
             program = entry["program"]
             if program["detector"] != detector:
                 continue
             try:
                 rec = self.store.get(program["sha256"])
-            except (ProgramNotFound, TamperedProgram):
+            except ProgramNotFound:
+                if missing:
+                    return True
                 continue
-            if rec.status == "candidate" and rec.detector == detector:
+            except TamperedProgram:
+                continue
+            if rec.detector == detector and (missing or rec.status == "candidate"):
                 ver = self.store.latest_verification(rec.sha256)
                 if ver is None or ver.suite_version != self.suite_version:
                     return True

@@ -362,38 +362,17 @@ FIRST_USE_MESSAGE = "certifying the bundled synthesis programs (first use only).
 
 def announce_first_use(detectors, store_path, file=None):
     """Say on stderr (or ``file``) that the bundled programs are about to be certified, when a
-    detector of ``detectors`` will certify them: the read-only twin of the check in
-    :meth:`collab.certification.Certification.ensure` (no certified program, and a bundled program
-    of the detector missing from the store or never verified under the current suite; or a first use
-    interrupted, a bundled candidate not verified yet). Never on stdout: ``--json`` stays JSON."""
+    detector of ``detectors`` will certify them
+    (:meth:`collab.certification.Certification.first_use_pending`). Never on stdout: ``--json``
+    stays JSON."""
     from das.collab.certification import Certification, opened
-    from das.program_store import NotCertified, ProgramNotFound, TamperedProgram, read_bundle
-
-    def unverified(store, service, sha, missing):
-        try:
-            rec = store.get(sha)
-        except ProgramNotFound:
-            return missing
-        except TamperedProgram:
-            return False
-        ver = store.latest_verification(rec.sha256)
-        return (missing or rec.status == "candidate") and (ver is None or ver.suite_version != service.suite_version)
 
     try:
-        bundled = read_bundle(BUNDLED_PROGRAMS)
         with opened(store_path) as store:
             service = Certification(store)
-            for det in dict.fromkeys(detectors):
-                try:
-                    found = service.certified(det)
-                except (NotCertified, TamperedProgram):
-                    found = None
-                if found is not None and store.default(det) is not None:
-                    continue
-                if any(unverified(store, service, e["program"]["sha256"], missing=found is None)
-                       for e in bundled if e["program"]["detector"] == det):
-                    echo(FIRST_USE_MESSAGE, file=file, err=file is None)
-                    return True
+            if any(service.first_use_pending(det) for det in dict.fromkeys(detectors)):
+                echo(FIRST_USE_MESSAGE, file=file, err=file is None)
+                return True
     except (StoreError, sqlite3.Error, OSError):  # the command itself reports a bad store
         return False
     return False
