@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from das.collab.estimator import EnhancedDetector
 from das.program_store import ProgramStore
@@ -14,23 +15,29 @@ def _python_snippets():
     return re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_snippet_runs_as_written(certified_store, monkeypatch):
-    """The snippet as written, on a store with the bundled IForest programs certified (first use
-    certifies them: `test_enhance_certifies_on_first_use` runs that path through the CLI)."""
+@pytest.mark.parametrize("store_kind", ["certified", "none certified"])
+def test_readme_snippet_runs_as_written(certified_store, tmp_path, monkeypatch, store_kind):
+    """The snippet as written (program="auto"), whatever the first-use draw certified: on a store with
+    the bundled IForest programs certified, and on one where none is (all revoked, nothing verified)."""
+    from das.collab.certification import BUNDLED_PROGRAMS
+    from das.program_store import import_bundle
+
+    store = certified_store
+    if store_kind == "none certified":
+        store = tmp_path / "none.sqlite"
+        with ProgramStore(store) as st:
+            for entry in import_bundle(st, BUNDLED_PROGRAMS, detector="IForest"):
+                st.revoke(entry["sha256"], "test: a draw that certified no IForest program")
     [snippet] = [s for s in _python_snippets() if "EnhancedDetector(" in s]
-    monkeypatch.setenv("DAS_STORE", str(certified_store))
+    monkeypatch.setenv("DAS_STORE", str(store))
     namespace = {}
     exec(compile(snippet, "README.md", "exec"), namespace)
     scores, X_test = namespace["scores"], namespace["X_test"]
     assert scores.shape == (len(X_test),) and np.all(np.isfinite(scores))
-    with ProgramStore(certified_store) as store:
-        assert store.default("IForest") is not None
 
 
 def test_a_detector_without_a_certified_program_refuses_certified_and_auto_still_works(rng):
     """The premise, made without verifying anything: every bundled DRL program is in the store, revoked."""
-    import pytest
-
     from das.collab.certification import BUNDLED_PROGRAMS
     from das.program_store import NotCertified, import_bundle
 
