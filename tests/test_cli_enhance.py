@@ -346,3 +346,18 @@ def test_enhance_says_its_scores_file_holds_the_test_split_only(tmp_path, store_
     res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
                                     "--store", str(store_path), "--out", str(out), "--score-all"])
     assert "scores of 40 rows written" in res.stdout and "not scored" not in res.stdout
+
+
+def test_score_does_not_refuse_labels_it_does_not_use(tmp_path):
+    """Walkthrough 4, L2: `das score` refused a -1/1 label column and an all-1 one, though it reads no labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, labels in (("pm", [-1, 1]), ("all1", [1, 1])):
+        data = tmp_path / f"{name}.csv"
+        rows = "\n".join(",".join(f"{v:.4f}" for v in r) + f",{labels[i % 2]}" for i, r in enumerate(rng.normal(size=(30, 3))))
+        data.write_text("a,b,c,label\n" + rows + "\n")
+        res = CliRunner().invoke(main, ["score", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                        "--out", str(tmp_path / f"{name}.out.csv"), "--store", str(tmp_path / "s.sqlite")])
+        assert res.exit_code == 0, res.output
+        assert ("labels not read" in res.output) == (name == "pm")
