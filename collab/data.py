@@ -284,7 +284,9 @@ def _read_text(path, *, sep, header, decimal, thousands, codec):
         why = _unquoted_decimals(sep, decimal) or f"a header cell missing, or a separator other than {sep!r}? pass --sep"
         raise DataError(f"{path}: the data rows have more fields than the header ({why})") from None
     frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
-    return _without_unnamed_empty(frame, path), skip + (2 if header else 1)
+    frame = _without_unnamed_empty(frame, path)
+    frame.attrs["headerless"] = not header  # line 1 is data: a word there may be a header read as data
+    return frame, skip + (2 if header else 1)
 
 
 def _read_frames(path, header, decimal, read):
@@ -387,8 +389,11 @@ def _numeric(frame, column, path, first_line, decimal, label=False, sep=None, th
         if len(bad):
             i = int(bad[0])
             cell = str(col.iloc[i])
-            hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
-                    _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep, thousands))
+            if frame.attrs.get("headerless") and list(bad) == [0]:  # only line 1's cell: a header
+                hint = f" (line {first_line} looks like a header; leave out --no-header)"
+            else:
+                hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
+                        _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep, thousands))
             raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
                             f"column {column!r}{hint}")
     return values

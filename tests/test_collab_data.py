@@ -743,3 +743,17 @@ def test_labels_the_caller_does_not_use_never_refuse_the_file(tmp_path, labels, 
     assert (ds.y is None) == (y is None) and (y is None or ds.y.tolist() == y)
     assert (y is None) == any("labels not read, they are not used here" in str(w.message) for w in caught)
     assert ds.X.shape == (4, 2)
+
+
+def test_no_header_on_a_file_with_a_header_says_line_1_looks_like_one(tmp_path):
+    """Walkthrough 4, L3: `--no-header` on a file with a header gave the generic 'text?' hint."""
+    path = _csv(tmp_path, "Preg,Glu\n1,2\n3,4\n5,6\n")
+    with pytest.raises(DataError, match=r"'Preg' at line 1, column '0' \(line 1 looks like a header; leave out "
+                                        r"--no-header\)"):
+        load_dataset(path, header=False)
+    path = _csv(tmp_path, "1,2\nx,4\n5,6\n")  # a word on line 2: text, not a header
+    with pytest.raises(DataError, match=r"'x' at line 2, column '0' \(text\?"):
+        load_dataset(path, header=False)
+    path = _csv(tmp_path, "name,a\nbob,2\nann,4\n")  # a text column: text, header or not
+    with pytest.raises(DataError, match=r"'name' at line 1, column '0' \(text\?"):
+        load_dataset(path, header=False)
