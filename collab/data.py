@@ -40,6 +40,9 @@ LABEL_NAMES = frozenset({"label", "labels", "y", "class", "target", "outlier", "
 ID_NAMES = frozenset({"id", "row_id", "rowid", "index", "idx", "unnamed: 0", ""})
 _NA = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "#n/a", "#n/a n/a"})  # cells read as missing
 _NA_CELLS = sorted({v for na in _NA for v in (na, na.upper(), na.title())} | {"NaN"})  # pandas matches exactly
+#: Cells read as missing in a column of numbers only (Excel/accounting "-", "--"; SAS/Stata "."): a text
+#: column (ids) keeps them as written.
+_NA_MARKS = frozenset({"-", "--", "."})
 _ID_NAME = re.compile(r"(?:^|[_\s.\-])[iI][dD]$|[a-z0-9]I[dD]$|^(?:uuid|guid|UUID|GUID)$")
 _UUID = r"\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 _SEPARATORS = ",;\t|"
@@ -242,7 +245,7 @@ def _is_number(cell, decimal="."):
     try:
         float(cell.replace(decimal, ".") if decimal != "." else cell)
     except ValueError:
-        return cell.lower() in _NA
+        return cell.lower() in _NA or cell in _NA_MARKS
     return True
 
 
@@ -281,7 +284,9 @@ def _read_text(path, *, sep, header, decimal, thousands, codec):
         why = _unquoted_decimals(sep, decimal) or f"a header cell missing, or a separator other than {sep!r}? pass --sep"
         raise DataError(f"{path}: the data rows have more fields than the header ({why})") from None
     frame.columns = _check_unique([str(c).strip() for c in frame.columns], path)
-    return _without_unnamed_empty(frame, path), skip + (2 if header else 1)
+    frame = _without_unnamed_empty(frame, path)
+    frame.attrs["headerless"] = not header  # line 1 is data: a word there may be a header read as data
+    return frame, skip + (2 if header else 1)
 
 
 def _read_frames(path, header, decimal, read):
@@ -374,17 +379,21 @@ def _numeric(frame, column, path, first_line, decimal, label=False, sep=None, th
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         text = col.astype("string").str.strip()
+        text = text.mask(text.isin(_NA_MARKS))  # "-", "--", ".": no value
         if thousands:
             text = text.str.replace(f"[{_SPACES if thousands in _SPACES else re.escape(thousands)}]", "", regex=True)
         if decimal != ".":
             text = text.str.replace(decimal, ".", regex=False)
         values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.flatnonzero(np.isnan(values) & col.notna().to_numpy())
+        bad = np.flatnonzero(np.isnan(values) & text.notna().to_numpy())
         if len(bad):
             i = int(bad[0])
             cell = str(col.iloc[i])
-            hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
-                    _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep, thousands))
+            if frame.attrs.get("headerless") and list(bad) == [0]:  # only line 1's cell: a header
+                hint = f" (line {first_line} looks like a header; leave out --no-header)"
+            else:
+                hint = ("; labels must be 0 (normal) or 1 (anomaly)" if label else
+                        _text_hint(cell.strip(), frame.shape[1] == 1, decimal, sep, thousands))
             raise DataError(f"{path}: non-numeric value {_short(cell)!r} at {_row(i, first_line)}, "
                             f"column {column!r}{hint}")
     return values
@@ -471,7 +480,7 @@ def _check_roles(names, label, ident, dropped, path):
 
 
 def _read_table(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(), decimal=".",
-                thousands=None, codec="utf-8-sig"):
+                thousands=None, codec="utf-8-sig", unused_labels=False):
     """Read a CSV/TSV/Parquet file with pandas, then apply das's rules: label, id and feature columns."""
     if path.suffix.lower() in PARQUET:
         frame, first_line = _read_parquet(path)
@@ -509,7 +518,7 @@ def _read_table(path, label_column=None, *, sep=None, header=None, id_column=Non
                       f"{_short(str(repeated[0]))!r}): rows that share an id cannot be told apart in the "
                       "scores or by --labels", DataWarning, stacklevel=3)
     return {"X": X,
-            "y": None if label is None else column(label, label=True),
+            "y": None if label is None else _labels(lambda: column(label, label=True), unused_labels, path),
             "ids": None if ids is None else ids.to_numpy(dtype=object),
             "id_name": "row" if ident is None else names[ident],
             "label_name": None if label is None else names[label],
@@ -608,7 +617,20 @@ def _warn_label_like(X, columns, path):
                       DataWarning, stacklevel=3)
 
 
-def _as_labels(y, n, path, arrays):
+def _labels(read, unused, path):
+    """``read()``, the labels; when the caller does not use them (``unused``: ``das score``), None with
+    a DataWarning where they cannot be read, instead of the DataError."""
+    try:
+        return read()
+    except DataError as exc:
+        if not unused:
+            raise
+        why = str(exc).removeprefix(f"{path}: ")
+        warnings.warn(f"{path.name}: labels not read, they are not used here ({why})", DataWarning, stacklevel=4)
+        return None
+
+
+def _as_labels(y, n, path, arrays, need_normal=True):
     """``y`` as 0/1 int64 labels; ``arrays``: where a table's labels came from (``label_name``,
     ``first_line``, and ``rows``, the file rows kept once missing values were dropped)."""
     y = np.asarray(y)
@@ -627,20 +649,19 @@ def _as_labels(y, n, path, arrays):
         row = int(arrays["rows"][unlabeled[0]]) if "rows" in arrays else int(unlabeled[0])
         raise DataError(f"{path}: {len(unlabeled)} missing or infinite label(s) in column {arrays['label_name']!r}, "
                         f"first at {_row(row, arrays.get('first_line'))}; every row needs a label, 0 (normal) "
-                        "or 1 (anomaly): fill them in or drop those rows (`das score` does not read labels: "
-                        "--drop the label column there)")
+                        "or 1 (anomaly): fill them in or drop those rows")
     found = np.unique(y)
     if not np.isin(found, (0, 1)).all():
         shown = ", ".join(repr(v.item()) for v in found[:10])
         raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly); found values {shown}")
     y = y.astype(np.int64)
-    if not (y == 0).any():
+    if need_normal and not (y == 0).any():
         raise DataError(f"{path}: no normal sample (every label is 1); the detectors train on normals")
     return y
 
 
 def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=None, drop=(),
-                 missing="error", decimal=".", thousands=None, encoding="utf-8"):
+                 missing="error", decimal=".", thousands=None, encoding="utf-8", unused_labels=False):
     """Load and validate a dataset file.
 
     Parameters
@@ -676,6 +697,10 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     encoding : str, default="utf-8"
         CSV/TSV only: the text encoding (``"cp1252"`` for a file saved by
         Excel on Windows); a UTF-8 byte-order mark is skipped.
+    unused_labels : bool, default=False
+        The caller does not use the labels (``das score``): labels that are
+        not 0/1 or are missing are left out (``y`` None) with a
+        :class:`DataWarning`, and labels with no normal sample are kept.
 
     Returns
     -------
@@ -715,7 +740,7 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
                     "--thousands": thousands, "--encoding": None if codec == "utf-8-sig" else encoding})
     if ext in TEXT + PARQUET:
         arrays = _read_table(path, label_column, sep=sep, header=header, id_column=id_column, drop=drop,
-                             decimal=decimal, thousands=thousands, codec=codec)
+                             decimal=decimal, thousands=thousands, codec=codec, unused_labels=unused_labels)
     else:
         arrays = _read_npz(path) if ext == ".npz" else _read_mat(path)
         if "X" not in arrays:
@@ -733,7 +758,8 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     _warn_constant(X, arrays.get("columns") or range(X.shape[1]), path)
     if arrays["y"] is None and arrays.get("columns"):
         _warn_label_like(X, arrays["columns"], path)
-    y = None if arrays["y"] is None else _as_labels(arrays["y"], len(X), path, arrays)
+    y = None if arrays["y"] is None else _labels(
+        lambda: _as_labels(arrays["y"], len(X), path, arrays, need_normal=not unused_labels), unused_labels, path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
                    id_name=arrays.get("id_name", "row"))
 

@@ -267,7 +267,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     """``das score``: fit the enhancement on every row of ``data`` and score every row.
 
     Labels, when the file has them, are never read for fitting; they are
-    returned beside the scores. ``read``: options of
+    returned beside the scores (labels that are not 0/1 are left out, with a warning). ``read``: options of
     :func:`collab.data.load_dataset` (separator, id column, missing values, ...).
     ``labels``: a file of known anomalies' row ids: left out of every fit
     (scaler included), scored like every row; ``auto`` chooses by them.
@@ -288,7 +288,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     from das.collab.scoring import RowScores
 
     name = detector_name(detector)
-    ds = load_dataset(resolve_dataset(data), **(read or {}))
+    ds = load_dataset(resolve_dataset(data), **(read or {}), unused_labels=True)
     fit_rows = np.ones(len(ds.X), dtype=bool)
     if labels is not None:
         fit_rows[read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)] = False

@@ -173,3 +173,16 @@ def test_run_benchmark_checks_its_executor_before_writing(tmp_path):
         with pytest.raises(BenchError, match=message):
             run_benchmark(tmp_path / "out", [], ["ECOD"], [0], ("base",), {}, progress=False, **kwargs)
         assert not (tmp_path / "out").exists()
+
+
+def test_report_writes_beside_the_results_without_out_dir(tmp_path):
+    """Walkthrough 4, L8: `das report DIR` without --out-dir was 'Missing option'."""
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)), y=np.zeros(20))  # no anomaly
+    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
+                                    "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
+    assert res.exit_code == 1, res.output
+    for results in (tmp_path / "res", tmp_path / "res" / "cells.jsonl"):
+        (tmp_path / "res" / "report.md").unlink(missing_ok=True)
+        res = CliRunner().invoke(main, ["report", str(results)])
+        assert res.exit_code == 1 and "no cell succeeded" in res.output  # the report is written all the same
+        assert "Failed cells" in (tmp_path / "res" / "report.md").read_text()

@@ -97,7 +97,9 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     (("--detector", "NoSuchDetector"), "NoSuchDetector", 2),
     (("--detector", "IForest", "--data", "/nonexistent/x.npz"), "x.npz", 1),
     (("-d", "IForest", "--out", "/nonexistent/dir/scores.csv"), "directory /nonexistent/dir does not exist", 2),
-    (("-d", "IForest", "--program", "cetrified"), "unknown program 'cetrified'", 1),
+    # walkthrough 4, L5: a usage error (exit 2), not the API's allow_uncertified hint (exit 1)
+    (("-d", "IForest", "--program", "cetrified"), "'cetrified' is not a program: give auto, certified", 2),
+    (("-d", "IForest", "--program", "0b9c"), "no program matches 0b9c", 2),
     # the second walkthrough's M2/M3: checked before the work, never a traceback or a file named like a directory
     (("-d", "IForest", "--out", "/proc/scores.csv"), "cannot write in /proc", 2),
     (("-d", "IForest", "--out", ""), "'' is not a file name", 2),
@@ -346,3 +348,27 @@ def test_enhance_says_its_scores_file_holds_the_test_split_only(tmp_path, store_
     res = CliRunner().invoke(main, ["enhance", "--data", str(data), "-d", "ECOD", "--program", "none",
                                     "--store", str(store_path), "--out", str(out), "--score-all"])
     assert "scores of 40 rows written" in res.stdout and "not scored" not in res.stdout
+
+
+def test_score_does_not_refuse_labels_it_does_not_use(tmp_path):
+    """Walkthrough 4, L2: `das score` refused a -1/1 label column and an all-1 one, though it reads no labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, labels in (("pm", [-1, 1]), ("all1", [1, 1])):
+        data = tmp_path / f"{name}.csv"
+        rows = "\n".join(",".join(f"{v:.4f}" for v in r) + f",{labels[i % 2]}" for i, r in enumerate(rng.normal(size=(30, 3))))
+        data.write_text("a,b,c,label\n" + rows + "\n")
+        res = CliRunner().invoke(main, ["score", "--data", str(data), "-d", "ECOD", "--program", "none",
+                                        "--out", str(tmp_path / f"{name}.out.csv"), "--store", str(tmp_path / "s.sqlite")])
+        assert res.exit_code == 0, res.output
+        assert ("labels not read" in res.output) == (name == "pm")
+
+
+def test_a_program_of_another_detector_is_a_usage_error(odds_dir, store_path):
+    """Walkthrough 4, L5: `--program SHA` of a PCA program with `-d IForest` was exit 1."""
+    sha = ProgramStore(store_path).list(detector="ECOD", status="certified")[0].sha256
+    res = CliRunner().invoke(main, ["enhance", "--data", str(odds_dir / "wine.npz"), "--store", str(store_path),
+                                    "-d", "IForest", "--program", sha[:8]])
+    assert res.exit_code == 2 and f"program {sha[:12]} is for ECOD, not IForest" in res.output
+    assert "Python API" not in res.output

@@ -710,3 +710,50 @@ def test_missing_drop_drops_rows_without_a_label_too(tmp_path):
         ds = load_dataset(path, missing="drop")
     assert ds.X.tolist() == [[1, 2], [7, 8], [9, 10]] and ds.y.tolist() == [0, 0, 1]
     assert ds.row_ids().tolist() == [0, 3, 4]
+
+
+def test_dash_double_dash_and_dot_cells_are_missing_in_a_number_column(tmp_path):
+    """Walkthrough 4, L1: '-', '--' (Excel, accounting) and '.' (SAS, Stata) were refused as text."""
+    path = _csv(tmp_path, "a,b,c,label\n-1.5,-,1,0\n2,--,-2,0\n.,3,.5,0\n4,5,-.5,1\n6,7,8,0\n")
+    with pytest.raises(DataError, match=r"3 missing value\(s\), first at \(line 2, column 'b'\)"):
+        load_dataset(path)
+    with pytest.warns(DataWarning, match=r"3 missing value\(s\) filled"):
+        ds = load_dataset(path, missing="mean")
+    assert ds.X[:, 2].tolist() == [1, -2, 0.5, -0.5, 8] and ds.X[0, 0] == -1.5  # negative numbers unaffected
+    assert ds.X[2, 0] == pytest.approx((-1.5 + 2 + 4 + 6) / 4)
+
+
+def test_a_lone_dash_in_a_text_column_is_still_text(tmp_path):
+    path = _csv(tmp_path, "name,a\n-,1\nbob,2\n-,3\n")
+    with pytest.raises(DataError, match="non-numeric value 'bob' at line 3, column 'name' \\(text\\?"):
+        load_dataset(path)
+    ds = load_dataset(path, id_column="name")
+    assert ds.ids.tolist() == ["-", "bob", "-"]
+
+
+@pytest.mark.parametrize("labels, y", [("-1,1,-1,-1", None), ("1,1,1,1", [1, 1, 1, 1]), ("0,x,0,1", None)])
+def test_labels_the_caller_does_not_use_never_refuse_the_file(tmp_path, labels, y):
+    """Walkthrough 4, L2: `das score` (which reads no labels) refused -1/1 and all-1 label columns."""
+    path = _csv(tmp_path, "a,b,label\n" + "".join(f"{i},{i % 3},{v}\n" for i, v in enumerate(labels.split(","))))
+    with pytest.raises(DataError, match="labels must be 0|no normal sample"):
+        load_dataset(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset(path, unused_labels=True)
+    assert (ds.y is None) == (y is None) and (y is None or ds.y.tolist() == y)
+    assert (y is None) == any("labels not read, they are not used here" in str(w.message) for w in caught)
+    assert ds.X.shape == (4, 2)
+
+
+def test_no_header_on_a_file_with_a_header_says_line_1_looks_like_one(tmp_path):
+    """Walkthrough 4, L3: `--no-header` on a file with a header gave the generic 'text?' hint."""
+    path = _csv(tmp_path, "Preg,Glu\n1,2\n3,4\n5,6\n")
+    with pytest.raises(DataError, match=r"'Preg' at line 1, column '0' \(line 1 looks like a header; leave out "
+                                        r"--no-header\)"):
+        load_dataset(path, header=False)
+    path = _csv(tmp_path, "1,2\nx,4\n5,6\n")  # a word on line 2: text, not a header
+    with pytest.raises(DataError, match=r"'x' at line 2, column '0' \(text\?"):
+        load_dataset(path, header=False)
+    path = _csv(tmp_path, "name,a\nbob,2\nann,4\n")  # a text column: text, header or not
+    with pytest.raises(DataError, match=r"'name' at line 1, column '0' \(text\?"):
+        load_dataset(path, header=False)

@@ -1,4 +1,6 @@
 """``das bench`` (run / resume the benchmark grid) and ``das report`` (tables, plots)."""
+from pathlib import Path
+
 import click
 
 from das.collab.certification import available_programs, certified_programs
@@ -115,14 +117,14 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
         echo(f"  failed {f['dataset']}/{f['detector']}/seed {f['seed']}: {f['status']}: {f['error']}")
     if all_failed:
         raise click.ClickException(f"every one of the {result['n_run']} cells run failed (see above)")
-    echo(f"results: {result['log']}  (next: das report {out_dir} --out-dir {out_dir})")
+    echo(f"results: {result['log']}  (next: das report {out_dir})")
 
 
 @click.command("report")
 @click.argument("results", type=click.Path(exists=True))
 @click.option("--out-dir", "out_dir", cls=AliasOption, aliases=("--out",), type=click.Path(file_okay=False),
               callback=writable_dir,
-              required=True, help="Report directory.")
+              help="Report directory (default: RESULTS, or the directory of a cells.jsonl file).")
 @click.option("--figure-data", "figure_datasets", cls=AliasOption, aliases=("--figure-datasets",), default=None,
               help="Comma-separated datasets for the score-density and embedding figures (recomputed).")
 @click.option("--figure-detector", default="IForest", show_default=True, callback=canonical_detector,
@@ -142,6 +144,9 @@ def report(ctx, results, out_dir, figure_datasets, figure_detector, data_dir, re
     from das.collab.data import load_dataset, split_dataset
 
     load_records(results)  # fail fast on a bad results path before any recomputation
+    if out_dir is None:  # beside the results
+        results_dir = Path(results) if Path(results).is_dir() else Path(results).parent
+        out_dir = writable_dir(ctx, next(p for p in ctx.command.params if p.name == "out_dir"), str(results_dir))
     figure_data = []
     if figure_datasets:
         det = detector_name(figure_detector)

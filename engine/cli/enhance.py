@@ -1,10 +1,11 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 from click.core import ParameterSource
-
+from das.collab.certification import _SHA_PREFIX, Certification, ProgramRefused, opened
 from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
 from das.collab.pipeline import FUSIONS, enhance_dataset, lam_unused, score_dataset
+from das.collab.synthesis import BASELINES
 from das.engine.cli._common import (
     SEED,
     announce_first_use,
@@ -12,14 +13,45 @@ from das.engine.cli._common import (
     data_options,
     detector_option,
     echo,
-    finite_weight,
     echo_json,
+    finite_weight,
     json_option,
     out_file_option,
     refuse_overwriting,
     store_option,
 )
-from das.engine.cli.select import data_option, format_choice, format_selection, labels_option
+from das.engine.cli.select import (
+    data_option,
+    format_choice,
+    format_selection,
+    labels_option,
+)
+from das.program_store import AmbiguousPrefix, NotCertified, ProgramNotFound
+
+#: The program names --program takes besides a sha256 prefix.
+PROGRAM_NAMES = ("auto", "certified", *BASELINES)
+
+
+def _program_name(ctx, param, value):
+    """``--program``: a name or a sha256 prefix; anything else is a usage error."""
+    if value in PROGRAM_NAMES or _SHA_PREFIX.match(value):
+        return value
+    raise click.BadParameter(f"{value[:40]!r} is not a program: give {', '.join(PROGRAM_NAMES)} or the sha256 "
+                             "(a prefix of 4+ hex digits) of a certified program (see `das programs list`)")
+
+
+def _check_program(program, detector, store_path):
+    """A usage error for a ``--program`` sha256 prefix that names no program, several, or another
+    detector's (an uncertified program stays the store's error, exit 1)."""
+    if program in PROGRAM_NAMES:
+        return
+    with opened(store_path) as store:
+        try:
+            Certification(store).resolve(program, detector)
+        except (ProgramNotFound, AmbiguousPrefix, ProgramRefused) as exc:
+            raise click.BadParameter(str(exc), param_hint="'--program'") from None
+        except NotCertified:
+            pass  # said when the command resolves it
 
 
 def _model_options(fn):
@@ -29,7 +61,7 @@ def _model_options(fn):
         detector_option(required=True, callback=canonical_detector),
         click.option("--fusion", type=click.Choice(FUSIONS), default="sum", show_default=True,
                      help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
-        click.option("--program", default="auto", show_default=True,
+        click.option("--program", default="auto", show_default=True, callback=_program_name,
                      help="auto: chosen per dataset without labels among the certified programs, random "
                           "outliers, their ensemble and no enhancement, keeping the detector alone unless "
                           "every planted anomaly kind gains (see `das select`); certified: the detector's "
@@ -95,6 +127,7 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
         raise click.UsageError("--score-all needs --out: the file every row's scores are written to")
     path = resolve_dataset(data, data_dir)
     refuse_overwriting(out, (path, labels), store_path)
+    _check_program(program, detector, store_path)
     _announce(program, detector, store_path)
     res = enhance_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
@@ -147,6 +180,7 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     """
     path = resolve_dataset(data, data_dir)
     refuse_overwriting(out, (path, labels), store_path)
+    _check_program(program, detector, store_path)
     _announce(program, detector, store_path)
     res = score_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                         store=store_path, read=read, labels=labels)
