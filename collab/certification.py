@@ -59,7 +59,8 @@ from das.program_store import (NotCertified, ProgramNotFound, ProgramStore, Tamp
                                read_bundle)
 
 #: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
-_SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
+#: What names a stored program: a prefix of 4 to 64 hex digits of its sha256.
+SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 #: The replay corpus's programs as a bundle, shipped with das.
 BUNDLED_PROGRAMS = Path(__file__).with_name("bundled_programs.json")
 
@@ -941,7 +942,7 @@ def resolve_source(program, detector, store=None, *, allow_uncertified=False):
                              "allow_uncertified=True, the source of generate_hard_anomalies")
     if program in synthesis.BASELINES:
         return synthesis.BASELINES[program]
-    if program == "certified" or _SHA_PREFIX.match(program):
+    if program == "certified" or SHA_PREFIX.match(program):
         with opened(store) as st:
             service = Certification(st)
             rec = service.ensure(detector) if program == "certified" else service.resolve(program, detector)

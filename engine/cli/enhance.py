@@ -1,7 +1,7 @@
 """``das enhance`` (the papers' split, with metrics) and ``das score`` (every row, PyOD-style)."""
 import click
 from click.core import ParameterSource
-from das.collab.certification import _SHA_PREFIX, Certification, ProgramRefused, opened
+from das.collab.certification import SHA_PREFIX, Certification, ProgramRefused, opened
 from das.collab.data import resolve_dataset
 from das.collab.enhance import CLASSIFIERS, LAM
 from das.collab.pipeline import FUSIONS, enhance_dataset, lam_unused, score_dataset
@@ -34,7 +34,7 @@ PROGRAM_NAMES = ("auto", "certified", *BASELINES)
 
 def _program_name(ctx, param, value):
     """``--program``: a name or a sha256 prefix; anything else is a usage error."""
-    if value in PROGRAM_NAMES or _SHA_PREFIX.match(value):
+    if value in PROGRAM_NAMES or SHA_PREFIX.match(value):
         return value
     raise click.BadParameter(f"{value[:40]!r} is not a program: give {', '.join(PROGRAM_NAMES)} or the sha256 "
                              "(a prefix of 4+ hex digits) of a certified program (see `das programs list`)")
