@@ -59,7 +59,6 @@ from das.program_store import (NotCertified, ProgramNotFound, ProgramStore, Tamp
                                read_bundle)
 
 #: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
-#: What names a stored program: a prefix of 4 to 64 hex digits of its sha256.
 SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 #: The replay corpus's programs as a bundle, shipped with das.
 BUNDLED_PROGRAMS = Path(__file__).with_name("bundled_programs.json")
