@@ -26,9 +26,9 @@ runs again), and the worker is reaped while the caller goes on (tearing down
 a worker's warmed heap took ~1.5 ms a run); every reply carries the exits
 reaped since the last one, so a run's CPU seconds (``wait4``, exact) mostly
 reach the caller with its next request.  The zygote owns the workers: only
-it reaps them, so a pid is never reused behind the caller's back.  It exits when the caller's end of the socket
-closes, and nothing it catches (a ``BaseException`` included) stops it
-serving.
+it reaps them, so a pid is never reused behind the caller's back.  It exits
+when the caller's end of the socket closes, and nothing it catches (a
+``BaseException`` included) stops it serving.
 
 Two zygotes at most: a *lean* one that preloads numpy and the standard
 library modules only, and a *heavy* one, started on first need, that also
