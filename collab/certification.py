@@ -885,9 +885,9 @@ def _exclusive(path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            warnings.warn(f"another das process is certifying the bundled programs in this store; waiting "
-                          f"for it to finish (lock: {path})", StoreBusyWarning, stacklevel=4)
-            try:
+            try:  # a warning made an error (-W error) or a Ctrl-C while waiting: the descriptor is closed
+                warnings.warn(f"another das process is certifying the bundled programs in this store; "
+                              f"waiting for it to finish (lock: {path})", StoreBusyWarning, stacklevel=4)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except BaseException:
                 os.close(fd)

@@ -113,13 +113,15 @@ class Zygote:
             self._start(starting)
         finally:
             _STARTING.remove(starting)
+            for end in starting:  # what an exception (a Ctrl-C) left open; a start leaves none
+                _close_end(end)
 
     def _start(self, starting):
         ours, theirs, info_read, info_write = starting
 
         def release(end):  # forgotten first: a child forked between the two keeps a copy, never closes a reused number
             starting.remove(end)
-            end.close() if isinstance(end, socket.socket) else os.close(end)
+            _close_end(end)
 
         bootstrap = _BOOTSTRAP.format(paths=isolation.import_paths(), package=isolation.package_dir(),
                                       fd=theirs.fileno(), heavy=self.heavy)
@@ -133,12 +135,8 @@ class Zygote:
                 subprocess.Popen, command, env=isolation.sandbox_env(), pass_fds=(theirs.fileno(), info_write),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True))
-        except BaseException as exc:  # a Ctrl-C included
-            release(ours)
-            release(info_read)
-            if isinstance(exc, OSError):
-                raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
-            raise
+        except OSError as exc:  # whatever else is raised (a Ctrl-C), what is left open is closed by __init__
+            raise SandboxUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
         finally:
             release(theirs)
             release(info_write)
@@ -270,10 +268,12 @@ def _launched(start):
         job["done"].wait()
     except BaseException:
         with job["lock"]:
-            job["abandoned"] = True
-            started = job.get("value")
-        if started is not None:
-            _kill_group(started)
+            job["abandoned"] = True  # not started yet: the launcher skips it
+        # Started: its fork returns within milliseconds. Until then the descriptors it passes are
+        # not closed (the caller's cleanup waits), so a number reused meanwhile is never handed over.
+        job["done"].wait()
+        if job.get("value") is not None:
+            _kill_group(job["value"])
         raise
     if "error" in job:
         raise job["error"]
@@ -283,17 +283,20 @@ def _launched(start):
 def _launch_loop(jobs):
     while True:
         start, job = jobs.get()
-        try:
-            value = start()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-            job["error"] = exc
-        else:
-            with job["lock"]:
-                job["value"] = value
-                abandoned = job.get("abandoned", False)
-            if abandoned:
-                _kill_group(value)
+        with job["lock"]:
+            abandoned = job.get("abandoned", False)
+        if not abandoned:
+            try:
+                job["value"] = start()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                job["error"] = exc
         job["done"].set()
+
+
+def _close_end(end):
+    """Close a socket or a raw descriptor of a zygote's start (gone already: nothing to do)."""
+    with contextlib.suppress(OSError):
+        end.close() if isinstance(end, socket.socket) else os.close(end)
 
 
 def _kill_group(process):
@@ -331,8 +334,7 @@ def _forget_after_fork():
         zygote.sock.close()
     for starting in _STARTING:
         for end in starting:
-            with contextlib.suppress(OSError):
-                end.close() if isinstance(end, socket.socket) else os.close(end)
+            _close_end(end)
         starting.clear()
     _STARTING.clear()
 

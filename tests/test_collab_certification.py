@@ -344,6 +344,26 @@ def test_a_busy_first_use_lock_says_so_and_an_odd_lock_path_never_hangs(tmp_path
         assert not (tmp_path / "elsewhere").exists()
 
 
+def test_a_busy_lock_whose_warning_is_an_error_closes_its_descriptor(tmp_path):
+    """Red team 20, F2: with warnings made errors (-W error), the warning left the lock's descriptor open."""
+    import fcntl
+    import os
+    import warnings
+
+    from das.collab.certification import StoreBusyWarning, _exclusive
+
+    path = tmp_path / "s.sqlite.lock"
+    held = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    before = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoreBusyWarning)
+        with pytest.raises(StoreBusyWarning), _exclusive(path):
+            pass
+    assert len(os.listdir("/proc/self/fd")) == before
+    os.close(held)
+
+
 def test_a_lock_file_replaced_while_waited_on_is_locked_anew(tmp_path):
     """Red team 19, F3: with the lock file removed and made again while one process held it, a second
     process locked the old file and went in beside a third holding the new one."""

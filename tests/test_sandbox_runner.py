@@ -1095,3 +1095,27 @@ def test_a_fork_while_a_zygote_starts_does_not_hold_the_start_back(monkeypatch):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
     assert children and started < 5 and closed < 3, (started, closed)
+
+
+def test_a_launch_given_up_before_it_started_is_never_run():
+    """Red team 20, F1: a start interrupted while the launcher was busy closed its descriptors, and
+    the launcher then forked with those numbers, reused meanwhile by other files."""
+    import threading
+
+    from das.sandbox import zygote
+
+    release, ran = threading.Event(), []
+    busy = threading.Thread(target=zygote._launched, args=(lambda: release.wait(10),))
+    busy.start()
+    time.sleep(0.1)  # the launcher is inside the busy job
+    previous = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    threading.Timer(0.5, release.set).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            zygote._launched(lambda: ran.append(True))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    busy.join(10)
+    assert zygote._launched(lambda: "next") == "next" and ran == []
