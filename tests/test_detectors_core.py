@@ -132,14 +132,16 @@ def test_iforest_scores_its_rows_once_and_matches_pyod_to_the_bit(wbc, params, m
     np.testing.assert_array_equal(ours.detector_.detector_.predict(X_test), theirs.detector_.predict(X_test))
 
 
-def test_iforest_scores_in_blocks_to_the_same_numbers(wbc, monkeypatch):
+@pytest.mark.parametrize("min_rows", [0, 10**9], ids=["kernel", "scikit-learn"])
+def test_iforest_scores_in_blocks_to_the_same_numbers(wbc, monkeypatch, min_rows):
     from pyod.models.iforest import IForest as PyODIForest
 
-    import das.detectors.pyod_models as pyod_models
+    import das.detectors._forest_scoring as forest_scoring
 
     X_train, X_test, _ = wbc
     theirs = PyODIForest(random_state=1).fit(X_train)
-    monkeypatch.setattr(pyod_models, "SCORE_BLOCK_ROWS", 13)  # many blocks, a short last one
+    monkeypatch.setattr(forest_scoring, "SCORE_BLOCK_ROWS", 13)  # many blocks, a short last one
+    monkeypatch.setattr(forest_scoring, "MIN_ROWS", min_rows)
     ours = make_detector("IForest", random_state=1).fit(X_train)
     np.testing.assert_array_equal(ours.decision_scores_, theirs.decision_scores_)
     np.testing.assert_array_equal(ours.decision_function(X_test), theirs.decision_function(X_test))
