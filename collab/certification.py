@@ -46,6 +46,7 @@ use they are imported as candidates and verified *locally*: the bundle's own
 reports are evidence, never a certificate.
 """
 import contextlib
+import contextvars
 import functools
 import re
 import time
@@ -512,6 +513,29 @@ def rank_key(verification, sha):
     return (-np.inf if bound is None else bound, borderline or 0.0, sha)
 
 
+#: Called once, without arguments, just before :meth:`Certification.ensure` verifies bundled
+#: programs (:func:`first_use_notice`); None: nothing is said.
+_FIRST_USE_NOTICE = contextvars.ContextVar("das_first_use_notice", default=None)
+
+
+@contextlib.contextmanager
+def first_use_notice(notice):
+    """Within this block, call ``notice()`` once when a first use is about to certify the bundled
+    programs (30-60 s of work a command should announce); ``notice=None`` says nothing."""
+    said = []
+
+    def once():
+        if not said:
+            said.append(True)
+            notice()
+
+    token = _FIRST_USE_NOTICE.set(None if notice is None else once)
+    try:
+        yield
+    finally:
+        _FIRST_USE_NOTICE.reset(token)
+
+
 class Certification:
     """Certification decisions over an open :class:`program_store.ProgramStore`.
 
@@ -695,6 +719,9 @@ class Certification:
             name = get_card(detector).name
         except UnknownDetector:  # a user's own detector: nothing is bundled for it
             name = detector
+        notice = _FIRST_USE_NOTICE.get()
+        if notice is not None and self.first_use_pending(name, bundle):
+            notice()
         found = self._finished(name, bundle)
         if found is not None:
             return found

@@ -6,13 +6,16 @@ messages once, by :class:`engine.cli._common.DasGroup`.
 """
 import click
 
-from das.engine.cli._common import DasGroup
+from das.engine.cli._common import DasGroup, say_first_use
 
 
 @click.group(cls=DasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="das")
 def main():
     """das: LLM-written, sandbox-certified anomaly synthesis for tabular detectors."""
+    from das.collab.certification import first_use_notice
+
+    click.get_current_context().with_resource(first_use_notice(say_first_use))
 
 
 # Command registration: one line per area (keep alphabetical).

@@ -360,22 +360,11 @@ def read_program_file(path, in_place=False):
 FIRST_USE_MESSAGE = "certifying the bundled synthesis programs (first use only)..."
 
 
-def announce_first_use(detectors, store_path, file=None):
-    """Say on stderr (or ``file``) that the bundled programs are about to be certified, when a
-    detector of ``detectors`` will certify them
-    (:meth:`collab.certification.Certification.first_use_pending`). Never on stdout: ``--json``
-    stays JSON."""
-    from das.collab.certification import Certification, opened
-
-    try:
-        with opened(store_path) as store:
-            service = Certification(store)
-            if any(service.first_use_pending(det) for det in dict.fromkeys(detectors)):
-                echo(FIRST_USE_MESSAGE, file=file, err=file is None)
-                return True
-    except (StoreError, sqlite3.Error, OSError):  # the command itself reports a bad store
-        return False
-    return False
+def say_first_use():
+    """Print :data:`FIRST_USE_MESSAGE` on stderr (never stdout: ``--json`` stays JSON). Every command
+    says it when a first use is about to certify (:func:`collab.certification.first_use_notice`,
+    entered by the CLI's group): after its input was read and checked, only if work follows."""
+    echo(FIRST_USE_MESSAGE, err=True)
 
 
 json_option = click.option(

@@ -7,7 +7,7 @@ from das.collab.certification import available_programs, certified_programs
 from das.collab.evaluate import METHODS, PROGRAM_METHODS
 from das.collab.pipeline import detector_name
 from das.collab.selection import candidates
-from das.engine.cli._common import (SEED, AliasOption, announce_first_use, canonical_detector, data_options,
+from das.engine.cli._common import (SEED, AliasOption, canonical_detector, data_options,
                                     detector_option, echo, echo_json, json_option, store_option, writable_dir)
 
 
@@ -99,8 +99,6 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
 
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
     needs_program = bool(PROGRAM_METHODS & set(methods))
-    if needs_program or "auto" in methods:
-        announce_first_use(detector, store_path)
     programs = _programs(detector, store_path) if needs_program else {}
     auto = {d: candidates(d, store_path) for d in detector} if "auto" in methods else None
     result = run_benchmark(out_dir, data, detector, seeds, methods, programs, auto_candidates=auto, executor=executor,

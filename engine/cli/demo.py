@@ -1,10 +1,11 @@
 """``das demo``: the detectors on the embedded scikit-learn demo suite."""
+import contextlib
 import sys
 
 import click
 
 from das.collab.demo import DEFAULT_DETECTORS, run_demo
-from das.engine.cli._common import (SEED, AliasOption, announce_first_use, canonical_detector, echo, echo_json, json_option,
+from das.engine.cli._common import (SEED, AliasOption, canonical_detector, echo, echo_json, json_option,
                                     store_option)
 
 METRICS = (("auc_pr", "AUC-PR"), ("auc_roc", "AUC-ROC"))
@@ -99,11 +100,12 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     enhancement); AUC-PR and AUC-ROC of base / auto / sum / collate are
     printed, with what auto chose.
     """
+    from das.collab.certification import first_use_notice
+
     stream = sys.stderr
-    if not (base_only or quiet):
-        announce_first_use(detector_list, store_path, file=stream)
-    rows = run_demo(detectors=detector_list, seed=seed, enhance=not base_only, store=store_path,
-                    progress=None if quiet else _progress(stream))
+    with first_use_notice(None) if quiet else contextlib.nullcontext():
+        rows = run_demo(detectors=detector_list, seed=seed, enhance=not base_only, store=store_path,
+                        progress=None if quiet else _progress(stream))
     if not quiet and stream.isatty():
         echo("\r" + " " * 60 + "\r", file=stream, nl=False)
     if as_json:

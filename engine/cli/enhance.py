@@ -8,7 +8,6 @@ from das.collab.pipeline import FUSIONS, enhance_dataset, lam_unused, score_data
 from das.collab.synthesis import BASELINES
 from das.engine.cli._common import (
     SEED,
-    announce_first_use,
     canonical_detector,
     data_options,
     detector_option,
@@ -92,12 +91,6 @@ def _model(fusion, program, classifier, lam, seed):
     return {"fusion": fusion, "program": program, "classifier": classifier, "lam": lam, "seed": seed}
 
 
-def _announce(program, detector, store_path):
-    """The first-use line on stderr when ``program`` will certify the bundled programs (auto, certified)."""
-    if program in ("auto", "certified"):
-        announce_first_use([detector], store_path)
-
-
 def _summary(res, out):
     return {k: v for k, v in res.items() if k not in ("scores", "y_test", "rows")} | {"out": out}
 
@@ -128,7 +121,6 @@ def enhance(data, detector, fusion, program, classifier, lam, seed, data_dir, re
     path = resolve_dataset(data, data_dir)
     refuse_overwriting(out, (path, labels), store_path)
     _check_program(program, detector, store_path)
-    _announce(program, detector, store_path)
     res = enhance_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                           label_column=read.pop("label_column"), store=store_path, read=read, score_all=score_all,
                           labels=labels)
@@ -181,7 +173,6 @@ def score(data, detector, fusion, program, classifier, lam, seed, data_dir, read
     path = resolve_dataset(data, data_dir)
     refuse_overwriting(out, (path, labels), store_path)
     _check_program(program, detector, store_path)
-    _announce(program, detector, store_path)
     res = score_dataset(path, detector, **_model(fusion, program, classifier, lam, seed),
                         store=store_path, read=read, labels=labels)
     res["rows"].to_csv(out)

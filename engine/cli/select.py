@@ -3,7 +3,6 @@ import click
 
 from das.engine.cli._common import (
     SEED,
-    announce_first_use,
     canonical_detector,
     data_options,
     detector_option,
@@ -114,7 +113,6 @@ def select(data, detector, seed, data_dir, read, store_path, labels, as_json):
     from das.collab.pipeline import select_dataset
 
     path = resolve_dataset(data, data_dir)
-    announce_first_use([detector], store_path)
     res = select_dataset(path, detector, seed=seed, store=store_path, read=read,
                          labels=labels)
     if as_json:
