@@ -37,7 +37,7 @@ def score_samples(forest, X):
     """
     X = np.asarray(X)
     # NaN rows follow scikit-learn's missing-value rules: scikit-learn scores them.
-    fast = len(X) >= MIN_ROWS and np.isfinite(X).all()
+    fast = len(X) >= MIN_ROWS and np.isfinite(X).all() and _kernel() is not None
     score = _fast_score_samples if fast else type(forest).score_samples
     blocks = range(0, max(len(X), 1), SCORE_BLOCK_ROWS)  # one call for no rows: scikit-learn's own error
     return np.concatenate([score(forest, X[i:i + SCORE_BLOCK_ROWS]) for i in blocks])
@@ -92,8 +92,12 @@ _FLAT = weakref.WeakKeyDictionary()
 
 @cache
 def _kernel():
-    """The compiled walk (numba), cached on disk where numba can write."""
+    """The compiled walk (numba), cached on disk where numba can write; None where numba's JIT is
+    switched off (``NUMBA_DISABLE_JIT``: the walk would run as Python, far slower than scikit-learn)."""
     import numba
+
+    if numba.config.DISABLE_JIT:
+        return None
 
     def walk(X, children, feature, threshold, value, roots, depth, out):
         nodes = np.empty(INTERLEAVE, np.intp)

@@ -56,3 +56,21 @@ def test_a_refitted_forest_is_flattened_again(rows, monkeypatch):
     expected = score_samples(forest, rows)
     monkeypatch.setattr(forest_scoring, "MIN_ROWS", 0)
     np.testing.assert_array_equal(score_samples(forest, rows), expected)
+
+
+def test_with_numba_switched_off_scikit_learn_scores(rows, monkeypatch):
+    """``NUMBA_DISABLE_JIT=1`` would make the walk plain Python (minutes on large data)."""
+    import numba
+
+    forest = IsolationForest(random_state=0).fit(rows)
+    monkeypatch.setattr(forest_scoring, "MIN_ROWS", 0)
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    forest_scoring._kernel.cache_clear()
+    calls = []
+    original = IsolationForest.score_samples
+    monkeypatch.setattr(IsolationForest, "score_samples", lambda self, X: calls.append(len(X)) or original(self, X))
+    try:
+        score_samples(forest, rows[:50])
+    finally:
+        forest_scoring._kernel.cache_clear()
+    assert calls == [50]
