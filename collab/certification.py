@@ -56,8 +56,8 @@ from pathlib import Path
 
 import numpy as np
 
-from das.program_store import (NotCertified, ProgramNotFound, ProgramStore, TamperedProgram, import_bundle,
-                               read_bundle)
+from das.program_store import (AmbiguousPrefix, NotCertified, ProgramNotFound, ProgramStore, TamperedProgram,
+                               import_bundle, read_bundle)
 
 #: What :meth:`program_store.ProgramStore.resolve` accepts as a sha256 prefix (``das programs show`` too).
 SHA_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -719,13 +719,14 @@ class Certification:
             name = get_card(detector).name
         except UnknownDetector:  # a user's own detector: nothing is bundled for it
             name = detector
-        notice = _FIRST_USE_NOTICE.get()
-        if notice is not None and self.first_use_pending(name, bundle):
-            notice()
-        found = self._finished(name, bundle)
-        if found is not None:
-            return found
+        if not self.first_use_pending(name, bundle):
+            found = self._finished(name, bundle)
+            if found is not None:
+                return found
         with self._first_use_lock():  # another process may be certifying the same bundle: one does
+            notice = _FIRST_USE_NOTICE.get()
+            if notice is not None and self.first_use_pending(name, bundle):  # not when the other did it all
+                notice()
             return self._first_use(name, bundle)
 
     def _finished(self, name, bundle):
@@ -862,8 +863,27 @@ class Certification:
             results.append(dict(entry, status=self.store.get(entry["sha256"]).status, passed=ver.passed))
         return results
 
-    def resolve(self, sha_or_prefix, detector):
-        """Return the program ``sha_or_prefix`` if it may run for ``detector``.
+    def bundled(self, sha_or_prefix, detector, bundle=BUNDLED_PROGRAMS):
+        """Whether ``sha_or_prefix`` names a program of ``bundle`` (the bundled programs), read only.
+
+        Raises
+        ------
+        ProgramRefused
+            The bundled program belongs to another detector.
+        AmbiguousPrefix
+            The prefix matches several bundled programs.
+        """
+        prefix = str(sha_or_prefix).strip().lower()
+        found = [e["program"] for e in read_bundle(bundle) if e["program"]["sha256"].startswith(prefix)]
+        if len(found) > 1:
+            raise AmbiguousPrefix(f"prefix {prefix} matches several bundled programs; give more characters")
+        if found and found[0]["detector"].lower() != str(detector).lower():
+            raise ProgramRefused(f"program {found[0]['sha256'][:12]} is for {found[0]['detector']}, not {detector}")
+        return bool(found)
+
+    def resolve(self, sha_or_prefix, detector, bundle=BUNDLED_PROGRAMS):
+        """Return the program ``sha_or_prefix`` if it may run for ``detector``; a program of ``bundle``
+        this store has not imported yet is certified first (:meth:`ensure`, its first use).
 
         Raises
         ------
@@ -871,10 +891,20 @@ class Certification:
             No such program, or its source no longer matches its hash.
         ProgramRefused
             The program belongs to another detector.
+        AmbiguousPrefix
+            The prefix names several programs.
         NotCertified
             It is not certified under the current suite.
         """
-        rec = self.store.get(self.store.resolve(sha_or_prefix))  # re-hashes: TamperedProgram on mismatch
+        try:
+            sha = self.store.resolve(sha_or_prefix)
+        except ProgramNotFound:
+            if not self.bundled(sha_or_prefix, detector, bundle):
+                raise
+            with contextlib.suppress(NotCertified):  # said for this program below, if it failed
+                self.ensure(detector, bundle)
+            sha = self.store.resolve(sha_or_prefix)
+        rec = self.store.get(sha)  # re-hashes: TamperedProgram on mismatch
         if rec.detector.lower() != detector.lower():
             raise ProgramRefused(f"program {rec.sha256[:12]} is for {rec.detector}, not {detector}")
         try:

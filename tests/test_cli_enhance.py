@@ -374,3 +374,24 @@ def test_a_program_of_another_detector_is_a_usage_error(odds_dir, store_path):
                                     "-d", "IForest", "--program", sha[:8]])
     assert res.exit_code == 2 and f"program {sha[:12]} is for ECOD, not IForest" in res.output
     assert "Python API" not in res.output
+
+
+def test_a_bundled_program_named_on_a_fresh_store_is_left_to_its_first_use(tmp_path):
+    """Walkthrough 5, M1: `--program <bundled sha>` on a store that had not imported the bundle was
+    "no program matches"; the check before the work now accepts it (certified once the data has been
+    read) and still refuses another detector's program, both without certifying anything."""
+    import click
+
+    from das.collab.certification import BUNDLED_PROGRAMS
+    from das.engine.cli.enhance import _check_program
+    from das.program_store import read_bundle
+
+    by_detector = {}
+    for entry in read_bundle(BUNDLED_PROGRAMS):
+        by_detector.setdefault(entry["program"]["detector"], entry["program"]["sha256"])
+    store = tmp_path / "fresh.sqlite"
+    _check_program(by_detector["IForest"][:10], "IForest", store)
+    with pytest.raises(click.BadParameter, match="is for LOF, not IForest"):
+        _check_program(by_detector["LOF"][:10], "IForest", store)
+    with ProgramStore(store) as st:
+        assert st.list() == []

@@ -6,9 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from das.collab.certification import Certification, ProgramRefused, UncertifiedProgramWarning, resolve_source
+from das.collab.certification import (Certification, ProgramRefused, UncertifiedProgramWarning, first_use_notice,
+                                      resolve_source)
 from das.collab.synthesis import BASELINES, UncertifiedProgram
-from das.program_store import InvalidInput, NotCertified, ProgramStore, TamperedProgram, export_bundle, source_sha256
+from das.program_store import (InvalidInput, NotCertified, ProgramNotFound, ProgramStore, TamperedProgram, export_bundle,
+                               read_bundle, source_sha256)
 
 SRC = "def generate(X, n):\n    return X[:n] + 1.0\n"
 
@@ -294,11 +296,11 @@ def test_two_processes_on_a_fresh_store_certify_the_bundle_once(tmp_path, bundle
         time.sleep(0.2)
         return slow(source, detector, seed)
 
-    found, errors = [], []
+    found, errors, said = [], [], []
 
     def use():
         try:
-            with ProgramStore(tmp_path / "shared.sqlite") as st:
+            with ProgramStore(tmp_path / "shared.sqlite") as st, first_use_notice(lambda: said.append(1)):
                 found.append(Certification(st, suite_version="s1", verifier=verify).ensure("IForest", bundle=bundle).sha256)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -310,8 +312,25 @@ def test_two_processes_on_a_fresh_store_certify_the_bundle_once(tmp_path, bundle
     for thread in threads:
         thread.join()
     assert not errors and len(found) == 2 and found[0] == found[1]
+    assert said == [1]  # the one that waited never said it was certifying (walkthrough 5)
     with ProgramStore(tmp_path / "shared.sqlite") as st:
         assert sorted(len(st.verifications(r.sha256)) for r in st.list()) == [1, 1]
+
+
+def test_a_bundled_program_this_store_lacks_is_certified_when_named(tmp_path, bundle):
+    """Walkthrough 5, M1: a bundled program's sha (shared by a colleague) was "not found" in a store
+    whose first use had not run yet; naming it now runs that first use. Another detector's bundled
+    program is refused without certifying anything."""
+    soft, hard, lof = (e["program"]["sha256"] for e in read_bundle(bundle))
+    with ProgramStore(tmp_path / "fresh.sqlite") as st:
+        cert = Certification(st, suite_version="s1", verifier=hardness_by_tag())
+        with pytest.raises(ProgramRefused, match="is for LOF, not IForest"):
+            cert.resolve(lof[:8], "IForest", bundle=bundle)
+        with pytest.raises(ProgramNotFound):
+            cert.resolve("abcd" if not soft.startswith("abcd") else "dcba", "IForest", bundle=bundle)
+        assert st.list() == []
+        assert cert.resolve(soft[:8].upper(), "IForest", bundle=bundle).sha256 == soft
+        assert st.default("IForest") == hard and {r.sha256 for r in st.list()} == {soft, hard}
 
 
 def test_a_busy_first_use_lock_says_so_and_an_odd_lock_path_never_hangs(tmp_path):

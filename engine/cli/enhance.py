@@ -45,8 +45,15 @@ def _check_program(program, detector, store_path):
     if program in PROGRAM_NAMES:
         return
     with opened(store_path) as store:
+        service = Certification(store)
         try:
-            Certification(store).resolve(program, detector)
+            try:
+                store.resolve(program)
+            except ProgramNotFound:
+                if service.bundled(program, detector):
+                    return  # certified by its first use once the data has been read
+                raise
+            service.resolve(program, detector)
         except (ProgramNotFound, AmbiguousPrefix, ProgramRefused) as exc:
             raise click.BadParameter(str(exc), param_hint="'--program'") from None
         except NotCertified:
