@@ -803,7 +803,9 @@ def list_datasets(data_dir=None):
 
 def _not_a_file(path):
     """Why ``path`` cannot be read as a data file."""
-    return "is a directory, not a data file" if path.is_dir() else "no such file"
+    if path.is_dir():
+        return "is a directory, not a data file"
+    return "is not a regular file (a device, a FIFO or a socket)" if path.exists() else "no such file"
 
 
 def resolve_dataset(name_or_path, data_dir=None):

@@ -1,5 +1,6 @@
 """Behaviour every ``das`` command shares: Ctrl-C, output paths, option spellings, program prefixes."""
 import importlib
+import json
 from types import SimpleNamespace
 
 from click.testing import CliRunner
@@ -21,6 +22,9 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch):
     res = CliRunner().invoke(main, ["data", "info", "whatever.csv"])
     assert res.exit_code == 130
     assert res.output.strip() == "Interrupted."
+    res = CliRunner().invoke(main, ["data", "info", "whatever.csv", "--json"])  # walkthrough 5: stdout was empty
+    assert res.exit_code == 130 and res.stderr.strip() == "Interrupted."
+    assert json.loads(res.stdout) == {"error": "interrupted", "exit_code": 130}
 
 
 def test_four_character_prefix_resolves_like_programs_show(monkeypatch):

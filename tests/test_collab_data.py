@@ -1,4 +1,5 @@
 """Datasets, validation messages, the split protocol, fingerprints and metrics."""
+import os
 import warnings
 
 import numpy as np
@@ -199,6 +200,10 @@ def test_nan_and_inf_are_counted_and_located(tmp_path):
 def test_missing_file_and_unknown_extension(tmp_path):
     with pytest.raises(DataError, match="nope.npz: no such file"):
         load_dataset(tmp_path / "nope.npz")
+    os.mkfifo(tmp_path / "pipe.csv")  # walkthrough 5: a device or FIFO was "no such file"
+    for call in (load_dataset, resolve_dataset):
+        with pytest.raises(DataError, match="pipe.csv: is not a regular file"):
+            call(tmp_path / "pipe.csv")
     bad = tmp_path / "data.xlsx"
     bad.write_text("x")
     with pytest.raises(DataError, match=r"unknown extension '.xlsx'; use one of .npz, .mat, .csv.* \(a spreadsheet: "

@@ -62,7 +62,7 @@ class DasGroup(click.Group):
     Error messages show control and bidi characters as escapes (as :func:`echo`
     does), Ctrl-C ends any command with one line and exit code 130, and data
     warnings print as ``Warning: <message>`` on stderr. With ``--json`` on the
-    command line, an error (usage errors included) is ``{"error": ..., "exit_code": ...}``
+    command line, an error (usage errors and Ctrl-C included) is ``{"error": ..., "exit_code": ...}``
     on stdout instead, with the same exit code.
     """
 
@@ -86,6 +86,8 @@ class DasGroup(click.Group):
                 raise
             except KeyboardInterrupt:
                 click.echo("Interrupted.", err=True)
+                if as_json:  # a script reading stdout gets its one JSON object here too
+                    echo_json({"error": "interrupted", "exit_code": EXIT_INTERRUPTED})
                 ctx.exit(EXIT_INTERRUPTED)
 
 
