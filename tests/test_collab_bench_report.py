@@ -113,6 +113,19 @@ def test_load_records_errors(tmp_path):
         load_records(tmp_path)
 
 
+def test_lines_that_are_not_cell_records_are_counted_and_said(tmp_path, records):
+    """Walkthrough 5: a torn or foreign line was left out in silence (exit 0, n_left_out 0)."""
+    lines = [json.dumps(r) for r in records] + ["garbage line", "123", '["a list"]', '{"key": "torn']
+    (tmp_path / "cells.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="4 line\\(s\\) are not cell records"):
+        summary = build_report(tmp_path, tmp_path / "report")
+    assert summary["n_records"] == len(records) and summary["n_unreadable"] == 4
+    assert "4 line(s) of the log are not cell records" in (tmp_path / "report" / "report.md").read_text()
+    res = CliRunner().invoke(main, ["report", str(tmp_path), "--out-dir", str(tmp_path / "r2"), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["n_unreadable"] == 4
+    assert res.stderr.count("are not cell records") == 1
+
+
 def test_cli_bench_then_report(tmp_path, rng):
     X = np.vstack([rng.normal(size=(60, 3)), rng.normal(5, 1, size=(6, 3))])
     for name in ("one", "two"):

@@ -18,19 +18,25 @@ class ResultLog:
         self.path = Path(path)
 
     def records(self):
-        """All parseable records, in file order (a torn last line is skipped)."""
+        """All cell records, in file order; :attr:`unreadable` counts the lines left out (a line
+        torn by an interruption, whose cell simply reruns, or anything not a JSON object)."""
+        self.unreadable = 0
         if not self.path.exists():
             return []
         out = []
-        with self.path.open("r", encoding="utf-8") as fh:
+        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 line = line.strip()
                 if not line:
                     continue
                 try:
-                    out.append(json.loads(line))
+                    record = json.loads(line)
                 except ValueError:
-                    continue  # a line torn by an interruption: that cell simply reruns
+                    record = None
+                if isinstance(record, dict):
+                    out.append(record)
+                else:
+                    self.unreadable += 1
         return out
 
     def latest(self):

@@ -7,6 +7,7 @@ with the same default configuration and the certified programs.
 """
 import html
 import json
+import warnings
 from pathlib import Path
 
 from das.collab.bench import plots, tables
@@ -27,12 +28,26 @@ def find_log(results):
     return path
 
 
-def load_records(results):
-    """All records of a results directory or JSONL file."""
-    records = ResultLog(find_log(results)).records()
+def read_log(results):
+    """``(records, unreadable)``: the cell records of a results directory or JSONL file, and how many
+    lines were left out (said once by an :class:`UnreadableLinesWarning`)."""
+    log = ResultLog(find_log(results))
+    records = log.records()
+    if log.unreadable:
+        warnings.warn(f"{log.path}: {log.unreadable} line(s) are not cell records (torn by an interruption, "
+                      "or not written by das bench) and are left out", UnreadableLinesWarning)
     if not records:
         raise BenchError(f"{results} holds no cell records")
-    return records
+    return records, log.unreadable
+
+
+def load_records(results):
+    """All records of a results directory or JSONL file (:func:`read_log`)."""
+    return read_log(results)[0]
+
+
+class UnreadableLinesWarning(UserWarning):
+    """Lines of a results log that are not cell records were left out."""
 
 
 def build_report(results, out_dir, *, figure_data=None):
@@ -49,12 +64,14 @@ def build_report(results, out_dir, *, figure_data=None):
     Returns
     -------
     dict
-        ``files`` written and ``n_records`` / ``n_ok`` / ``n_failed``.
+        ``files`` written and ``n_records`` / ``n_ok`` / ``n_failed``, ``n_left_out`` (cells of
+        earlier grids) and ``n_unreadable`` (log lines that are not cell records).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = _meta(Path(results))
-    records, left_out = _last_grid(load_records(results), meta.get("run"))
+    records, unreadable = read_log(results)
+    records, left_out = _last_grid(records, meta.get("run"))
     tabs = tables.write_tables(records, out)
     figures = []
     _, s_header, s_rows = tabs["summary_auc_pr"]
@@ -72,7 +89,7 @@ def build_report(results, out_dir, *, figure_data=None):
     latest = {r.get("key"): r for r in records}
     counts = {"n_records": len(latest), "n_ok": sum(r.get("status") == "ok" for r in latest.values())}
     counts["n_failed"] = counts["n_records"] - counts["n_ok"]
-    counts["n_left_out"] = left_out
+    counts["n_left_out"], counts["n_unreadable"] = left_out, unreadable
     (out / "report.md").write_text(_markdown(tabs, figures, counts, meta))
     (out / "report.html").write_text(_html(tabs, figures, counts, meta))
     files = [f"{name}.{ext}" for name in tabs for ext in ("md", "csv")] + [png for _, png in figures]
@@ -106,6 +123,8 @@ def _cells_line(counts):
     if counts["n_left_out"]:
         line += (f" {counts['n_left_out']} cell(s) of earlier runs in the same directory are left out "
                  "(not in the last command's grid).")
+    if counts["n_unreadable"]:
+        line += f" {counts['n_unreadable']} line(s) of the log are not cell records and are left out."
     return line
 
 
