@@ -91,6 +91,8 @@ class Dataset:
         Row ids: the values of the id column, else row numbers (None: 0..n-1).
     id_name : str
         The id column's name, or ``"row"`` for row numbers.
+    dropped_ids : ndarray or None
+        Ids of the file's rows dropped for missing values (``missing="drop"``), if any.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Dataset:
     source: str
     ids: np.ndarray | None = None
     id_name: str = "row"
+    dropped_ids: np.ndarray | None = None
 
     def row_ids(self):
         """Each row's id: the id column's values, else its 0-based row number in the file."""
@@ -592,7 +595,8 @@ def _handle_missing(arrays, missing, path):
     warnings.warn(f"{path.name}: {int((~keep).sum())} row(s) with missing values dropped{label}", DataWarning,
                   stacklevel=3)
     ids = np.arange(len(X)) if arrays.get("ids") is None else arrays["ids"]
-    return dict(arrays, X=X[keep], y=None if y is None else y[keep], ids=ids[keep], rows=np.flatnonzero(keep))
+    return dict(arrays, X=X[keep], y=None if y is None else y[keep], ids=ids[keep], rows=np.flatnonzero(keep),
+                dropped=ids[~keep])
 
 
 def _warn_constant(X, columns, path):
@@ -761,7 +765,7 @@ def load_dataset(path, label_column=None, *, sep=None, header=None, id_column=No
     y = None if arrays["y"] is None else _labels(
         lambda: _as_labels(arrays["y"], len(X), path, arrays, need_normal=not unused_labels), unused_labels, path)
     return Dataset(name=path.stem, X=X, y=y, source=str(path), ids=arrays.get("ids"),
-                   id_name=arrays.get("id_name", "row"))
+                   id_name=arrays.get("id_name", "row"), dropped_ids=arrays.get("dropped"))
 
 
 def check_column_roles(label_column=None, id_column=None, drop=()):

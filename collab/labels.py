@@ -66,7 +66,7 @@ def known_mask(y_known, n_rows):
     return mask
 
 
-def read_label_ids(path, row_ids, y=None, id_name=None):
+def read_label_ids(path, row_ids, y=None, id_name=None, dropped=None):
     """Positions of the rows named in a labels file: one row id per line (blank lines ignored).
 
     ``row_ids``: the dataset's ids (:meth:`collab.data.Dataset.row_ids`): an id
@@ -74,7 +74,7 @@ def read_label_ids(path, row_ids, y=None, id_name=None):
     ``1211.0`` matches ``1211``. A first line that is a header is skipped: the id
     column's name ``id_name``, or a word that is not a number when ids are row numbers.
     ``y``: the file's labels, if any: a known anomaly labelled normal there is
-    refused. Raises :class:`collab.data.DataError` for an unreadable or empty
+    refused. ``dropped``: ids of rows dropped for missing values (named as such). Raises :class:`collab.data.DataError` for an unreadable or empty
     file, an unknown id, a non-integer row number or a repeated id.
     """
     try:
@@ -95,6 +95,7 @@ def read_label_ids(path, row_ids, y=None, id_name=None):
         ids = ids[1:]
     if not ids:
         raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
+    gone = set() if dropped is None else {_id_key(str(v)) for v in dropped.tolist()}
     positions, seen = [], set()
     for rid in ids:
         rid = _id_key(rid)
@@ -106,6 +107,9 @@ def read_label_ids(path, row_ids, y=None, id_name=None):
         if rid in seen:
             raise DataError(f"--labels {path}: row id {rid} is given more than once")
         seen.add(rid)
+        if rid not in where and rid in gone:
+            raise DataError(f"--labels {path}: row {rid} was dropped for its missing values (--missing drop); "
+                            "fill them instead (--missing mean) or leave the row out of the labels file")
         if rid not in where:
             what = (f"the data's {len(row_ids)} row ids run from {row_ids.min()} to {row_ids.max()}; row numbers "
                     "are 0-based: the first data row is 0" if numbered else

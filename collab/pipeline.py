@@ -145,7 +145,7 @@ def _without_known(ds, labels):
 
     if labels is None:
         return ds, None, None
-    positions = read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)
+    positions = read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name, ds.dropped_ids)
     keep = np.ones(len(ds.X), dtype=bool)
     keep[positions] = False
     ids = ds.row_ids()[keep]
@@ -291,7 +291,7 @@ def score_dataset(data, detector, *, fusion="sum", program="auto", classifier=CL
     ds = load_dataset(resolve_dataset(data), **(read or {}), unused_labels=True)
     fit_rows = np.ones(len(ds.X), dtype=bool)
     if labels is not None:
-        fit_rows[read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name)] = False
+        fit_rows[read_label_ids(labels, ds.row_ids(), ds.y, ds.id_name, ds.dropped_ids)] = False
     X = StandardScaler().fit(ds.X[fit_rows]).transform(ds.X)
     if labels is not None:
         check_scaled_known(X[~fit_rows])

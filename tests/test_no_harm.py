@@ -655,6 +655,24 @@ def test_bad_labels_files_are_refused_clearly(tmp_path, rng, no_programs, conten
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_a_labels_row_dropped_for_missing_values_is_named_as_dropped(tmp_path, rng, no_programs):
+    """Walkthrough 5: `--missing drop --labels` naming a dropped row said "no row has id C00003",
+    an id that is in the file."""
+    X = rng.normal(size=(60, 3))
+    X[50:] += 5
+    rows = [f"C{i:05d},{','.join('' if (i, j) == (3, 1) else f'{v:.4f}' for j, v in enumerate(x))}"
+            for i, x in enumerate(X)]
+    (tmp_path / "d.csv").write_text("id,a,b,c\n" + "\n".join(rows) + "\n")
+    (tmp_path / "known.txt").write_text("C00051\nC00003\n")
+    res = _run("select", "--data", tmp_path / "d.csv", "-d", "IForest", "--id-column", "id", "--missing", "drop",
+               "--labels", tmp_path / "known.txt")
+    assert res.exit_code == 1 and "row C00003 was dropped for its missing values" in res.output, res.output
+    (tmp_path / "known.txt").write_text("C00051\nC00099\n")
+    res = _run("select", "--data", tmp_path / "d.csv", "-d", "IForest", "--id-column", "id", "--missing", "drop",
+               "--labels", tmp_path / "known.txt")
+    assert res.exit_code == 1 and "no row has id C00099" in res.output, res.output
+
+
 def test_known_anomalies_recorded_twice_are_named_in_the_estimates_basis():
     """Red team round 6, F1: twins off by ~0.6 std in d // 8 + 1 features are beyond apart's reach,
     so each split drew its scored rows' twins and the estimate rose (+.41 against +.015); the
