@@ -162,6 +162,17 @@ def test_cli_bench_bad_input_is_a_clean_error(tmp_path, extra, message, code):
     assert message in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("y, message", [(None, "no labels"), ([0] * 40, "no anomaly among its labels")])
+def test_cli_bench_refuses_a_dataset_it_cannot_measure_before_writing(tmp_path, rng, y, message):
+    """Walkthrough 5: unlabeled data ran a cell that failed and left a results folder behind."""
+    X = rng.normal(size=(40, 3))
+    np.savez(tmp_path / "plain.npz", X=X, **({} if y is None else {"y": np.array(y)}))
+    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "plain.npz"), "--out", str(tmp_path / "r"),
+                                    "-d", "PCA", "--methods", "base"])
+    assert res.exit_code == 1 and f"plain: {message}" in res.output and "das score" in res.output, res.output
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("command", ["bench", "report"])
 def test_an_out_dir_where_nothing_can_be_written_is_refused_first(tmp_path, command):
     (tmp_path / "file").write_text("x")

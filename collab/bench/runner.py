@@ -36,6 +36,26 @@ def resolve_datasets(names, data_dir=None):
     return out
 
 
+def check_measurable(datasets, read=None):
+    """Refuse, before anything is written, a dataset the grid cannot measure: unreadable, no
+    labels, or no anomaly among them (every cell of it would fail the same way)."""
+    import warnings
+
+    from das.collab.data import DataError, load_dataset
+
+    for name, path in datasets:
+        with warnings.catch_warnings():  # each cell says what it has to say about its data
+            warnings.simplefilter("ignore")
+            try:
+                y = load_dataset(path, **(read or {})).y
+            except DataError as exc:
+                raise BenchError(str(exc)) from None
+        if y is None or not y.any():
+            raise BenchError(f"{name}: {'no labels' if y is None else 'no anomaly among its labels'}, so the "
+                             "benchmark has nothing to measure on it (a table needs a label column, an .npz/.mat "
+                             "file a key 'y'); `das score` scores unlabeled data")
+
+
 def parse_list(text, kind):
     """Split a comma-separated option value; empty items are an error."""
     items = [s.strip() for s in (text or "").split(",")]

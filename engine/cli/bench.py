@@ -95,9 +95,10 @@ def bench(ctx, datasets, detector, seeds, methods, out_dir, n_jobs, executor, sc
     detector runs its certified program (the bundled ones are certified on first
     use; `das regenerate` makes new ones). Exit code 1 when every cell run failed.
     """
-    from das.collab.bench.runner import parse_list, resolve_datasets, run_benchmark
+    from das.collab.bench.runner import check_measurable, parse_list, resolve_datasets, run_benchmark
 
     data = resolve_datasets(parse_list(datasets, "datasets") if datasets else None, data_dir)
+    check_measurable(data, read)
     needs_program = bool(PROGRAM_METHODS & set(methods))
     programs = _programs(detector, store_path) if needs_program else {}
     auto = {d: candidates(d, store_path) for d in detector} if "auto" in methods else None
