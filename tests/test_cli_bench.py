@@ -22,6 +22,7 @@ def test_every_cell_failed_exits_non_zero(monkeypatch, tmp_path):
 
     monkeypatch.setattr(runner, "run_benchmark", all_failed)
     monkeypatch.setattr(runner, "resolve_datasets", lambda names, data_dir: [("d", "d.npz")])
+    monkeypatch.setattr(runner, "check_measurable", lambda *a: None)
     res = CliRunner().invoke(main, ["bench", "-d", "ECOD", "--data", "d", "--methods", "base",
                                     "--out-dir", str(tmp_path)])
     assert res.exit_code == 1
@@ -33,7 +34,8 @@ def test_every_cell_failed_exits_non_zero(monkeypatch, tmp_path):
 
 def test_a_report_of_a_grid_where_no_cell_succeeded_says_so_and_exits_1(tmp_path):
     """Walkthrough 3, L8: `das report` over a bench directory whose only cell failed said "wrote 14 files", exit 0."""
-    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)), y=np.zeros(20))  # no anomaly
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)),
+             y=np.r_[0, np.ones(19)])  # one normal row: the split needs two, so the cell fails
     res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
                                     "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
     assert res.exit_code == 1, res.output
@@ -100,6 +102,7 @@ def test_a_detector_without_a_certified_program_runs_the_methods_that_need_none(
 
     monkeypatch.setattr(runner, "run_benchmark", record)
     monkeypatch.setattr(runner, "resolve_datasets", lambda names, data_dir: [("d", __file__)])
+    monkeypatch.setattr(runner, "check_measurable", lambda *a: None)
     monkeypatch.setattr(bench_cli, "candidates", lambda det, store: [NoEnhancement(), RandomOutliers()] + (
         [CertifiedProgram("src", "b" * 64)] if det == "ECOD" and store == str(tmp_path / "s.db") else []))
     monkeypatch.setattr(bench_cli, "available_programs", lambda dets, store: (
@@ -177,7 +180,8 @@ def test_run_benchmark_checks_its_executor_before_writing(tmp_path):
 
 def test_report_writes_beside_the_results_without_out_dir(tmp_path):
     """Walkthrough 4, L8: `das report DIR` without --out-dir was 'Missing option'."""
-    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)), y=np.zeros(20))  # no anomaly
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)),
+             y=np.r_[0, np.ones(19)])  # one normal row: the split needs two, so the cell fails
     res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
                                     "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
     assert res.exit_code == 1, res.output

@@ -52,7 +52,7 @@ def test_bench_cells_read_their_data_with_the_options_given(monkeypatch, tmp_pat
                 "n_failed": 0, "wall_s": 0.0, "run": {}, "failures": []}
 
     monkeypatch.setattr(runner, "run_benchmark", fake_run)
-    (tmp_path / "d.csv").write_text("a;b;class\n1,5;2;0\n")
+    (tmp_path / "d.csv").write_text("a;b;class\n1,5;2;0\n2,5;3;0\n9,5;9;1\n")
     res = CliRunner().invoke(main, ["bench", "-d", "ECOD", "--data", str(tmp_path / "d.csv"), "--methods", "base",
                                     "--out-dir", str(tmp_path / "out"), "--sep", ";", "--decimal", ",",
                                     "--label-column", "class"])
