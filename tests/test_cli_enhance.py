@@ -99,7 +99,8 @@ def test_uncertified_program_is_refused_cleanly(odds_dir):
     (("-d", "IForest", "--out", "/nonexistent/dir/scores.csv"), "directory /nonexistent/dir does not exist", 2),
     # walkthrough 4, L5: a usage error (exit 2), not the API's allow_uncertified hint (exit 1)
     (("-d", "IForest", "--program", "cetrified"), "'cetrified' is not a program: give auto, certified", 2),
-    (("-d", "IForest", "--program", "0b9c"), "no program matches 0b9c", 2),
+    (("-d", "IForest", "--program", "fff0"), "no program matches fff0", 2),
+    (("-d", "IForest", "--program", "0b9c"), "program 0b9cf40b9ac6 is for PCA, not IForest", 2),  # a bundled one
     # the second walkthrough's M2/M3: checked before the work, never a traceback or a file named like a directory
     (("-d", "IForest", "--out", "/proc/scores.csv"), "cannot write in /proc", 2),
     (("-d", "IForest", "--out", ""), "'' is not a file name", 2),
