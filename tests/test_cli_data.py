@@ -1,5 +1,6 @@
 """``das data info``, ``das data list`` and ``das demo`` through click's runner."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -127,6 +128,8 @@ def test_demo_table_and_json(run):
     assert "AUC-PR" in result.stdout and "AUC-ROC" in result.stdout and "[1/6]" not in result.stdout
     header = result.stdout.splitlines()[1].split()
     assert header == ["dataset", "ECOD", "IForest"]
+    cells, total = re.search(r"6 dataset x detector cells in ([\d.]+) s \(([\d.]+) s in all", result.stdout).groups()
+    assert float(total) >= float(cells)  # walkthrough 4, L: the first-use certification was left out
     rows = json.loads(run("demo", "--detectors", "ECOD", "--base-only", "--json", "-q").stdout)
     assert [r["dataset"] for r in rows] == ["breast_cancer", "wine", "digits"]
     assert format_results(rows).count("mean") == 2

@@ -1,6 +1,7 @@
 """``das demo``: the detectors on the embedded scikit-learn demo suite."""
 import contextlib
 import sys
+import time
 
 import click
 
@@ -103,9 +104,11 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
     from das.collab.certification import first_use_notice
 
     stream = sys.stderr
+    started = time.perf_counter()
     with first_use_notice(None) if quiet else contextlib.nullcontext():
         rows = run_demo(detectors=detector_list, seed=seed, enhance=not base_only, store=store_path,
                         progress=None if quiet else _progress(stream))
+    wall = time.perf_counter() - started
     if not quiet and stream.isatty():
         echo("\r" + " " * 60 + "\r", file=stream, nl=False)
     if as_json:
@@ -120,4 +123,5 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
         chose = [f"{r['case']}: {r['choice']}" for r in rows if r["method"] == "auto"]
         echo("\nauto (the default) chose: " + "; ".join(chose))
     cells = {(r["dataset"], r["detector"]): r["seconds"] for r in rows}
-    echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s, seed {seed}")
+    echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s ({wall:.1f} s in all, "
+         f"with reading the data and any first-use certification), seed {seed}")
