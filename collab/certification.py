@@ -719,10 +719,9 @@ class Certification:
             name = get_card(detector).name
         except UnknownDetector:  # a user's own detector: nothing is bundled for it
             name = detector
-        if not self.first_use_pending(name, bundle):
-            found = self._finished(name, bundle)
-            if found is not None:
-                return found
+        found = self._finished(name, bundle)
+        if found is not None:
+            return found
         with self._first_use_lock():  # another process may be certifying the same bundle: one does
             notice = _FIRST_USE_NOTICE.get()
             if notice is not None and self.first_use_pending(name, bundle):  # not when the other did it all
@@ -731,9 +730,10 @@ class Certification:
 
     def _finished(self, name, bundle):
         """``name``'s certified program when its first use is done (a default set, or nothing left
-        to verify), else None."""
+        to verify), else None; read only (a stale program is re-verified by :meth:`_first_use`, under
+        the lock and after the notice)."""
         try:
-            found = self.certified(name, reverify=True)
+            found = self.certified(name)
         except NotCertified:
             return None
         if self.store.default(name) is not None or not self._first_use_unfinished(name, bundle):

@@ -32,13 +32,17 @@ def test_every_cell_failed_exits_non_zero(monkeypatch, tmp_path):
     assert res.exit_code == 1
 
 
+def _grid_whose_one_cell_failed(out_dir):
+    """``das bench`` into ``out_dir`` on data with one normal row: the split needs two, so the cell fails."""
+    np.savez(out_dir.parent / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)), y=np.r_[0, np.ones(19)])
+    res = CliRunner().invoke(main, ["bench", "--data", str(out_dir.parent / "d.npz"), "-d", "ECOD", "--methods",
+                                    "base", "--out-dir", str(out_dir), "--jobs", "1", "--no-progress"])
+    assert res.exit_code == 1, res.output
+
+
 def test_a_report_of_a_grid_where_no_cell_succeeded_says_so_and_exits_1(tmp_path):
     """Walkthrough 3, L8: `das report` over a bench directory whose only cell failed said "wrote 14 files", exit 0."""
-    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)),
-             y=np.r_[0, np.ones(19)])  # one normal row: the split needs two, so the cell fails
-    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
-                                    "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
-    assert res.exit_code == 1, res.output
+    _grid_whose_one_cell_failed(tmp_path / "res")
     res = CliRunner().invoke(main, ["report", str(tmp_path / "res"), "--out-dir", str(tmp_path / "rep")])
     assert res.exit_code == 1 and "Error: no cell succeeded (1 failed): the report has no results" in res.output
     assert "Failed cells" in (tmp_path / "rep" / "report.md").read_text()
@@ -180,11 +184,7 @@ def test_run_benchmark_checks_its_executor_before_writing(tmp_path):
 
 def test_report_writes_beside_the_results_without_out_dir(tmp_path):
     """Walkthrough 4, L8: `das report DIR` without --out-dir was 'Missing option'."""
-    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(20, 2)),
-             y=np.r_[0, np.ones(19)])  # one normal row: the split needs two, so the cell fails
-    res = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "d.npz"), "-d", "ECOD", "--methods", "base",
-                                    "--out-dir", str(tmp_path / "res"), "--jobs", "1", "--no-progress"])
-    assert res.exit_code == 1, res.output
+    _grid_whose_one_cell_failed(tmp_path / "res")
     for results in (tmp_path / "res", tmp_path / "res" / "cells.jsonl"):
         (tmp_path / "res" / "report.md").unlink(missing_ok=True)
         res = CliRunner().invoke(main, ["report", str(results)])
