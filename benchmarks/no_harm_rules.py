@@ -268,6 +268,10 @@ def choose(cell, rule):
                 continue
         elif kind == "worstkind":
             per_kind = G.mean(axis=0)
+            if p.get("strict"):  # every split of every kind gains
+                per_kind = G.min(axis=0)
+            elif p.get("z"):  # every kind's split-mean gain clears z standard errors over the splits
+                per_kind = per_kind - p["z"] * G.std(axis=0, ddof=1) / np.sqrt(len(G))
             if per_kind.min() <= 0 or G.mean() <= p.get("delta", 0.0):
                 continue
             score = per_kind.min()
@@ -318,6 +322,12 @@ RULES = {
     "lcb z=2 lam<=1": ("lcb", {"z": 2.0, "lams": (0.25, 0.5, 1.0)}),
     "worstkind": ("worstkind", {}),
     "worstkind lam<=1": ("worstkind", {"lams": (0.25, 0.5, 1.0)}),
+    "worstkind random only": ("worstkind", {"only": ("random",)}),
+    "worstkind random+ensemble": ("worstkind", {"only": ("random", "ensemble")}),
+    "worstkind strict": ("worstkind", {"strict": True}),
+    "worstkind z=1": ("worstkind", {"z": 1.0}),
+    "worstkind strict random only": ("worstkind", {"strict": True, "only": ("random",)}),
+    "worstkind d=.01": ("worstkind", {"delta": 0.01}),
     "heldout_kind z=1": ("heldout_kind", {"z": 1.0}),
     "heldout_kind z=2": ("heldout_kind", {"z": 2.0}),
     "heldout_kind z=1 lam<=1": ("heldout_kind", {"z": 1.0, "lams": (0.25, 0.5, 1.0)}),

@@ -104,7 +104,8 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     """``program="auto"``: choose (:mod:`collab.selection`), refit the choice on all rows, or keep the base.
 
     The choice includes the fusion weight (``lam`` is not used: the rule
-    chooses among :data:`collab.selection.LAMBDAS`, label-free, or keeps the
+    chooses among :data:`collab.selection.LAMBDAS` (label-free; with ``known``:
+    :data:`collab.selection.LABEL_LAMBDAS`), or keeps the
     base detector). ``det``: the detector already fitted on ``X_train`` (same
     seed), if any, so it is not fitted twice. ``candidates``: the synthesis
     sources (:func:`collab.selection.candidates`) already read from ``store``.

@@ -18,7 +18,8 @@ decision datasets only):
    changes);
 3. ``G[r, k]`` = AUC-PR(option) - AUC-PR(base) on split ``r``, kind ``k``;
    :func:`pick` (the rule) takes the option whose *worst* kind gains most,
-   among those whose split-mean gain is positive on every kind (and overall);
+   among those whose split-mean gain clears one standard error over the splits
+   on every kind (and whose mean gain is positive);
    ties go to the earlier candidate, then the smaller lambda. When no option
    qualifies the base detector is kept, and the reason names the kind that lost;
 4. :func:`expected_gain` summarizes the chosen option's ``G``: its mean, a
@@ -70,11 +71,17 @@ MAX_KNOWN = 2_000
 #: forests, so the choice's cost does not grow with the store (on 1M rows, three programs took
 #: auto from 2.9x to 3.4x PyOD's fit).
 MAX_PROGRAMS = 2
-#: The fusion weights every candidate is validated at (the classifier is fitted once per split).
+#: The fusion weights every candidate is validated at (the classifier is fitted once per split), and
+#: with known anomalies, whose classifier has seen what this data's anomalies look like, one more
+#: (decided on the 12 decision datasets with 10 known anomalies: ``results/no_harm/decision_label_lambdas.txt``).
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
+LABEL_LAMBDAS = LAMBDAS + (4.0,)
 #: Bootstrap resamples of the expected gain's standard error, and the interval's z.
 BOOTSTRAP = 200
 Z_INTERVAL = 1.96
+#: An option's gain on each planted kind must clear this many standard errors over the splits
+#: (decided on the 12 decision datasets: ``results/no_harm/decision_rules_z.txt``).
+Z_KIND = 1.0
 #: The choice when there is nothing to validate on: the detector alone cannot do harm.
 FALLBACK = NoEnhancement()
 KEEP_BASE = "keep base"
@@ -96,8 +103,10 @@ class Selection:
         One row per option: ``candidate``, ``lam``, ``sha256``, ``mean_gain``
         and ``worst_gain`` (the mean over splits and kinds, the worst kind's
         split-mean; with known anomalies: the mean AUC-PR gain on them and its
-        standard error), the gain per planted kind, ``eligible``, ``error`` (why
-        the candidate failed or was refused; the gains are then None).
+        standard error), the gain per planted kind, ``worst_bound`` (label-free:
+        the worst kind's split-mean less one standard error over the splits, what
+        :func:`pick` ranks by), ``eligible``, ``error`` (why the candidate failed
+        or was refused; the gains are then None).
     fallback : str or None
         Why no validation ran (the base detector is then kept).
     seconds : float
@@ -174,7 +183,8 @@ def candidates(detector, store=None, max_programs=MAX_PROGRAMS):
 
 
 def pick(gains, kinds, perfect=()):
-    """The rule that picks, label-free ("worstkind"): the option whose worst planted kind gains most.
+    """The rule that picks, label-free ("worstkind", z = 1): the option whose worst planted kind
+    gains most, counted at one standard error below its mean over the splits.
 
     Parameters
     ----------
@@ -194,29 +204,44 @@ def pick(gains, kinds, perfect=()):
     """
     best = closest = None
     for option, G in gains.items():
-        per_kind = G.mean(axis=0)
-        worst = per_kind.min()
+        bounds = kind_bounds(G)
+        worst = bounds.min()
         if closest is None or worst > closest[1]:
-            closest = (option, worst, kinds[int(per_kind.argmin())])
+            closest = (option, worst, int(bounds.argmin()), G)
         if eligible(G) and (best is None or worst > best[1]):
             best = (option, worst)
     if best is not None:
-        return best[0], f"every planted kind gains (the worst by {best[1]:+.4f})"
+        return best[0], (f"every planted kind gains by more than one standard error over the splits "
+                         f"(the worst by {best[1]:+.4f} beyond it)")
     if closest is None:
         return None, "no option could be validated: keeping the base detector"
-    (name, lam), worst, kind = closest
-    if worst >= 0 and kind in perfect:
+    (name, lam), worst, at, G = closest
+    kind, mean = kinds[at], float(G[:, at].mean())
+    if mean >= 0 and kind in perfect:
         return None, (f"the base detector is already perfect on planted '{kind}' anomalies (AUC-PR 1), so no "
                       "option can gain on every planted kind; keeping the base detector")
-    verb = "loses" if worst < 0 else "gains nothing"
-    return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {verb}"
-                  + (f" {-worst:.4f}" if worst < 0 else "") + f" on planted '{kind}' anomalies; "
-                  "keeping the base detector")
+    if mean < 0:
+        how = f"loses {-mean:.4f}"
+    elif mean == 0:
+        how = "gains nothing"
+    else:
+        how = f"gains only {mean:+.4f}, within one standard error over the splits,"
+    return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {how} on "
+                  f"planted '{kind}' anomalies; keeping the base detector")
+
+
+def kind_bounds(G):
+    """Per kind: the split-mean gain less one standard error over the splits (the mean alone for one split)."""
+    mean = G.mean(axis=0)
+    if len(G) < 2:
+        return mean
+    return mean - Z_KIND * G.std(axis=0, ddof=1) / np.sqrt(len(G))
 
 
 def eligible(G):
-    """An option may be chosen: its split-mean gain is positive on every planted kind, and overall."""
-    return bool(G.mean(axis=0).min() > 0 and G.mean() > 0)
+    """An option may be chosen: every planted kind gains by more than :data:`Z_KIND` standard errors
+    over the splits, and the mean over everything gains."""
+    return bool(kind_bounds(G).min() > 0 and G.mean() > 0)
 
 
 def _per_kind(G, kinds):
@@ -275,7 +300,7 @@ def validation_rows(X_train, seed=0, max_rows=MAX_ROWS):
 
 
 def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhance.SYN_RATIO,
-           classifier=enhance.CLASSIFIER, known=None, splits=SPLITS, lambdas=LAMBDAS, max_rows=MAX_ROWS):
+           classifier=enhance.CLASSIFIER, known=None, splits=SPLITS, lambdas=None, max_rows=MAX_ROWS):
     """Validate ``cands`` on planted splits of ``X_train``; return a :class:`Selection`.
 
     Parameters
@@ -293,15 +318,18 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
     known : ndarray of shape (k, d) or None
         Known anomalies (never fitted on): each split scores its held-out
         normals plus these, and :func:`pick_by_labels` chooses.
-    holdout, syn_ratio, classifier, splits, lambdas
-        Share held out, the enhancement's configuration, the number of splits
-        and the fusion weights tried.
+    holdout, syn_ratio, classifier, splits
+        Share held out, the enhancement's configuration and the number of splits.
+    lambdas : sequence of float or None
+        The fusion weights tried (None: :data:`LAMBDAS`, or :data:`LABEL_LAMBDAS` with ``known``).
     max_rows : int
         Training rows validated on, at most (:func:`validation_rows`).
     """
     from threadpoolctl import threadpool_limits
 
     t0 = perf_counter()
+    if lambdas is None:
+        lambdas = LAMBDAS if known is None else LABEL_LAMBDAS
     given = None if known is None else len(known)
     if known is not None and len(known) > MAX_KNOWN:
         known = np.asarray(known)[enhance.bounded_rows(len(known), MAX_KNOWN, seed)]
@@ -334,9 +362,9 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
                  for o in key}
         perfect = {k for k in kinds if all(p["base"][k] >= 1.0 for p in per_split)}
         option, reason = pick(gains, kinds, perfect)
-        table = [_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G))
-                 for o, G in gains.items()]
-        order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -gains[o].mean(axis=0).min())
+        table = [{**_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G)),
+                  "worst_bound": float(kind_bounds(G).min())} for o, G in gains.items()]
+        order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -kind_bounds(gains[o]).min())
 
         def summarize(o, why):
             return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why)

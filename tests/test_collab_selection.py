@@ -72,7 +72,7 @@ def test_auto_never_reads_labels_and_is_deterministic(rng, store_path):
             {k: v for k, v in fits[0].selection_.items() if k != "seconds"}
         np.testing.assert_array_equal(other.decision_function(X_test), fits[0].decision_function(X_test))
     eligible = [c for c in table if c["eligible"]]
-    best = max(eligible, key=lambda c: c["worst_gain"]) if eligible else {"candidate": "none", "lam": None}
+    best = max(eligible, key=lambda c: c["worst_bound"]) if eligible else {"candidate": "none", "lam": None}
     assert (fits[0].selection_["choice"], fits[0].selection_["lam"]) == (best["candidate"], best["lam"])
 
 

@@ -41,6 +41,23 @@ def test_eligibility_is_on_the_split_mean_per_kind():
     assert selection.pick({("a", 1.0): G([0.1, 0.0, 0.1, 0.1])}, KINDS)[0] is None
 
 
+def test_every_kind_must_gain_by_more_than_one_standard_error_over_the_splits():
+    # "global" gains on average (+.01) but swings by more than that from split to split: not eligible
+    swinging = G([0.05, 0.05, 0.06, 0.05], [0.05, 0.05, -0.03, 0.05], [0.05, 0.05, 0.0, 0.05])
+    option, reason = selection.pick({("a", 1.0): swinging}, KINDS)
+    assert option is None
+    assert "a at lambda 1, gains only +0.0100, within one standard error over the splits, on planted 'global'" \
+        in reason
+    # the rule ranks by the worst kind's bound, not its mean: steady +.03 beats a swinging +.04
+    steady = G([0.03] * 4, [0.031] * 4, [0.029] * 4)
+    swings = G([0.04, 0.2, 0.2, 0.2], [0.01, 0.2, 0.2, 0.2], [0.07, 0.2, 0.2, 0.2])
+    assert selection.kind_bounds(swings).min() < selection.kind_bounds(steady).min() < 0.03
+    option, reason = selection.pick({("swings", 2.0): swings, ("steady", 0.5): steady}, KINDS)
+    assert option == ("steady", 0.5) and "more than one standard error" in reason
+    # one split alone: the mean is the bound
+    np.testing.assert_array_equal(selection.kind_bounds(G([0.1, -0.2, 0.3, 0.0])), [0.1, -0.2, 0.3, 0.0])
+
+
 def test_the_reason_says_when_the_base_is_already_perfect_on_the_kind_that_kept_it():
     """Walkthrough 3, M4: "random gains nothing on planted 'clustered'" read as a weak option where
     no option could gain (the base scored AUC-PR 1 there) and the others gained up to +0.67."""
@@ -145,7 +162,7 @@ def test_auto_enhances_when_every_kind_gains_and_the_expected_gain_matches_the_t
     sel = selection.select(X, OneFeature(), [NoEnhancement(), RandomOutliers(), Central()], seed=0)
     eligible = [r for r in sel.table if r["eligible"]]
     assert eligible and all(r["candidate"] != "central" for r in eligible)
-    best = max(eligible, key=lambda r: r["worst_gain"])
+    best = max(eligible, key=lambda r: r["worst_bound"])
     assert (sel.choice, sel.lam) == (best["candidate"], best["lam"])
     gain = sel.expected_gain
     assert gain["decision"] == "enhance" and (gain["choice"], gain["lambda"]) == (sel.choice, sel.lam)
@@ -245,6 +262,8 @@ def test_known_anomalies_choose_and_never_enter_a_fit(X, rng):
     assert gain["basis"].startswith("known anomalies: 8 rows") and gain["per_kind"] is None
     table = est.selection_["table"]
     assert all(set(r) >= {"mean_gain", "worst_gain"} and "local" not in r for r in table)
+    # with known anomalies the classifier may weigh more: every source at every label weight, 4 included
+    assert {r["lam"] for r in table if not r.get("error")} == set(selection.LABEL_LAMBDAS) > {4.0}
     chosen = [r for r in table if (r["candidate"], r["lam"]) == (est.selection_["choice"], est.selection_["lam"])]
     if gain["decision"] == "enhance":
         [row] = chosen

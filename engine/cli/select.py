@@ -60,7 +60,8 @@ def format_expected_gain(gain):
 
 def format_selection(sel):
     """Lines of text: the choice and its expected gain, then one row per option (gain over the base:
-    mean, worst kind, per planted kind; with known anomalies: mean and its standard error); a
+    mean, worst kind, the worst kind less one standard error over the splits, per planted kind; with
+    known anomalies: mean and its standard error); a
     candidate that failed or was refused has its reason on the next line."""
     from das.collab.planted import KINDS
 
@@ -71,10 +72,10 @@ def format_selection(sel):
         lines += format_expected_gain(sel["expected_gain"])
     if sel["table"]:
         by_labels = not any(k in row for row in sel["table"] for k in KINDS)
-        cols = ("SE",) if by_labels else ("worst", *KINDS)
+        cols = ("SE",) if by_labels else ("worst", "worst-SE", *KINDS)
         lines.append("AUC-PR gain over the base detector, per option (eligible: e):")
         lines.append(f"  {'candidate':22s}{'lambda':>7s}{'mean':>9s}" + "".join(f"{k:>11s}" for k in cols))
-        keys = ("worst_gain",) if by_labels else ("worst_gain", *KINDS)
+        keys = ("worst_gain",) if by_labels else ("worst_gain", "worst_bound", *KINDS)
         for row in sel["table"]:
             mark = "*" if row["candidate"] == sel["choice"] and row["lam"] == sel.get("lam") else \
                 "e" if row.get("eligible") else " "
