@@ -225,7 +225,8 @@ def pick(gains, kinds, perfect=()):
     elif mean == 0:
         how = "gains nothing"
     else:
-        how = f"gains only {mean:+.4f}, within one standard error over the splits,"
+        se = mean - float(kind_bounds(G)[at])
+        how = f"gains {mean:+.4f}, no more than one standard error over the splits ({se:.4f}),"
     return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {how} on "
                   f"planted '{kind}' anomalies; keeping the base detector")
 
