@@ -24,6 +24,8 @@ decision`` asks for them: they decided the rule.
     python benchmarks/no_harm_measure.py run --out results/no_harm/held_out \\
         --detectors PCA,IForest,OCSVM,ECOD,DRL --seeds 0,1
     python benchmarks/no_harm_measure.py summary --out results/no_harm/held_out
+    python benchmarks/no_harm_measure.py compare --before results/no_harm/held_out_before \\
+        --out results/no_harm/held_out
 """
 import argparse
 import json
@@ -168,6 +170,20 @@ def cmd_summary(args):
     _figure(figure, Path(args.figure or Path(args.out) / "calibration.png"))
 
 
+def cmd_compare(args):
+    """Two measurements side by side (e.g. two commits on one store): per detector, label-free and each k."""
+    before, after = _read(Path(args.before) / "cells.jsonl"), _read(Path(args.out) / "cells.jsonl")
+    if not before or not after:
+        sys.exit("compare needs cells in both --before and --out: run first")
+    print(f"{'detector':8s} {'what':11s} {'before: ' + args.before:52s} after: {args.out}")
+    for det in sorted({c["detector"] for c in after}):
+        for label, method, k in [("label-free", "auto", None)] + [(f"k={k}", "labels", k) for k in KS]:
+            old = per_dataset([c for c in before if c["detector"] == det], method, "base", k)
+            new = per_dataset([c for c in after if c["detector"] == det], method, "base", k)
+            if old and new:
+                print(f"{det:8s} {label:11s} {summary_line(list(old.values())):52s} {summary_line(list(new.values()))}")
+
+
 def _figure(data, path):
     import matplotlib
 
@@ -205,8 +221,11 @@ def main():
     summary = sub.add_parser("summary")
     summary.add_argument("--out", required=True)
     summary.add_argument("--figure", default=None, help="PNG path (default: <out>/calibration.png)")
+    compare = sub.add_parser("compare", help="two measurements side by side")
+    compare.add_argument("--before", required=True)
+    compare.add_argument("--out", required=True)
     args = parser.parse_args()
-    {"run": cmd_run, "summary": cmd_summary}[args.cmd](args)
+    {"run": cmd_run, "summary": cmd_summary, "compare": cmd_compare}[args.cmd](args)
 
 
 if __name__ == "__main__":
