@@ -209,8 +209,11 @@ class EnhancedDetector(BaseDetector):
         bootstrap over splits x kinds; with ``y_known``: over splits),
         ``interval`` (estimate +- 1.96 SE), ``per_kind``, ``basis`` ("planted
         anomalies: 3 splits x 4 kinds", or the known anomalies), ``decision``
-        ("enhance" or "keep base") and ``reason``. A gain on *planted*
-        anomalies is not a forecast of the gain on real ones. None otherwise.
+        ("enhance" or "keep base"), ``reason`` and ``track_record`` (when
+        enhancing a detector named in :mod:`collab.track_record`: the real
+        gain where the rule enhanced it on held-out benchmark data; else
+        None). A gain on *planted* anomalies is not a forecast of the gain
+        on real ones. None otherwise.
     decision_scores_ : ndarray of shape (n_train,)
         Enhanced scores of the training rows (higher = more anomalous).
     threshold_ : float

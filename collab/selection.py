@@ -24,7 +24,9 @@ decision datasets only):
    qualifies the base detector is kept, and the reason names the kind that lost;
 4. :func:`expected_gain` summarizes the chosen option's ``G``: its mean, a
    seeded bootstrap standard error over splits and kinds, and the gain per kind.
-   It is a gain *on planted anomalies*, not a forecast of the gain on real ones.
+   It is a gain *on planted anomalies*, not a forecast of the gain on real ones;
+   beside it, :mod:`collab.track_record` gives what the rule did where it
+   enhanced the same detector on held-out benchmark data.
 
 With a few known anomalies (``known``: rows never fitted on), each split scores
 its held-out normals plus the known anomalies instead, and :func:`pick_by_labels`
@@ -49,7 +51,7 @@ from time import perf_counter
 
 import numpy as np
 
-from das.collab import enhance
+from das.collab import enhance, track_record
 from das.collab.metrics import auc_pr
 from das.collab.planted import KINDS, NORMAL, per_kind_auc_pr, planted_split
 from das.collab.synthesis import KNOWN_JITTER, CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
@@ -280,10 +282,12 @@ def expected_gain(G, seed=0, boot=BOOTSTRAP):
     return float(G.mean()), float(np.std(G[ri[:, :, None], ki[:, None, :]].mean(axis=(1, 2))))
 
 
-def _summary(choice, lam, estimate, se, per_kind, basis, reason):
+def _summary(choice, lam, estimate, se, per_kind, basis, reason, record=None):
+    """The expected gain of one option; ``record``: :func:`collab.track_record.lookup`'s, when enhancing."""
     return {"choice": choice, "lambda": lam, "estimate": estimate, "std_error": se,
             "interval": [estimate - Z_INTERVAL * se, estimate + Z_INTERVAL * se], "per_kind": per_kind,
-            "basis": basis, "decision": "enhance" if choice != FALLBACK.name else KEEP_BASE, "reason": reason}
+            "basis": basis, "decision": "enhance" if choice != FALLBACK.name else KEEP_BASE, "reason": reason,
+            "track_record": record}
 
 
 def _kept(basis, reason=""):
@@ -355,6 +359,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
             split_sources = _options(cands, drawn)
         per_split.append(_validate_split(split, detector, split_sources, errors, seed, syn_ratio, classifier,
                                          evaluated, lambdas))
+    record = track_record.lookup(detector, labelled=known is not None)
     options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
     key = {(s.name, lam): (s, lam) for s, lam in options}
     if known is None:
@@ -368,7 +373,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -kind_bounds(gains[o]).min())
 
         def summarize(o, why):
-            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why)
+            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why, record)
     else:
         base = np.array([p["base"] for p in per_split])
         diffs = {o: np.array([p["options"][o] for p in per_split]) - base for o in key}
@@ -378,7 +383,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         order = sorted((o for o, d in diffs.items() if d.mean() > _paired_se(d)), key=lambda o: -diffs[o].mean())
 
         def summarize(o, why):
-            return _summary(*o, float(diffs[o].mean()), _paired_se(diffs[o]), None, basis, why)
+            return _summary(*o, float(diffs[o].mean()), _paired_se(diffs[o]), None, basis, why, record)
     order = [] if option is None else [option] + [o for o in order if o != option]  # the rule's choice first
     summaries = {o: summarize(o, reason if o == option else "the next option the rule accepts, after a refusal")
                  for o in order}

@@ -177,6 +177,29 @@ def test_auto_enhances_when_every_kind_gains_and_the_expected_gain_matches_the_t
     assert [s.name for s, _ in sel.ranking][-1] == "none"
 
 
+def test_the_expected_gain_carries_the_record_when_it_enhances_and_the_cli_says_it(X):
+    from unittest import mock
+
+    from das.collab import track_record
+    from das.engine.cli.select import format_expected_gain
+
+    entry = {"cells": 44, "enhanced": 18, "min": -0.15, "median": 0.001, "max": 0.28, "won": 7, "lost": 6,
+             "detector": "OneFeature", "basis": track_record.LABEL_FREE, "source": "22 held-out datasets"}
+    with mock.patch.object(track_record, "lookup", return_value=entry) as lookup:
+        sel = selection.select(X, OneFeature(), [NoEnhancement(), RandomOutliers(), Central()], seed=0)
+    assert lookup.call_args.kwargs == {"labelled": False}
+    gain = sel.expected_gain
+    assert gain["decision"] == "enhance" and gain["track_record"] == entry
+    lines = format_expected_gain(gain)
+    assert lines[-1].strip().startswith("track record (22 held-out datasets): where auto enhanced OneFeature "
+                                        "without labels (18 of 44 cells), the real AUC-PR gain was -0.150")
+    with mock.patch.object(track_record, "lookup", return_value=entry):
+        kept = selection.select(X, OneFeature(), [NoEnhancement(), Central()], seed=0)
+    assert kept.expected_gain["decision"] == "keep base"  # central rows never gain: the base is kept
+    assert kept.expected_gain["track_record"] is None  # and a kept base gains nothing: no record beside it
+    assert not any("track record" in line for line in format_expected_gain(kept.expected_gain))
+
+
 def test_the_ensemble_splits_n_among_its_sources_and_is_refused_with_any_of_them(X):
     from das.collab.synthesis import Mixture, OutputRefused
 

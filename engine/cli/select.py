@@ -55,6 +55,10 @@ def format_expected_gain(gain):
     if gain.get("per_kind"):
         lines.append("  per planted kind: " + ", ".join(f"{k} {v:+.4f}" for k, v in gain["per_kind"].items()))
     lines.append(f"  decision: {gain['decision']} ({gain['reason']}; basis: {gain['basis']})")
+    if gain.get("track_record"):
+        from das.collab.track_record import describe
+
+        lines.append("  " + describe(gain["track_record"]))
     return lines
 
 
