@@ -54,7 +54,7 @@ import numpy as np
 from das.collab import enhance, track_record
 from das.collab.metrics import auc_pr
 from das.collab.planted import KINDS, NORMAL, per_kind_auc_pr, planted_split
-from das.collab.synthesis import KNOWN_JITTER, CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
+from das.collab.synthesis import CertifiedProgram, KnownAnomalies, Mixture, NoEnhancement, RandomOutliers
 
 
 #: Share of the training rows held out for validation, and the number of planted splits.
@@ -488,11 +488,13 @@ def cross_fit(known, splits, seed, scale=None):
     return out
 
 
-#: When a known anomaly is too close to a row a split is scored on to be drawn there, in noise
-#: units (:data:`collab.synthesis.KNOWN_JITTER` x each feature's spread): within ``APART``
-#: x sqrt(d) (about the reach of the noise the source adds), or differing by more than
-#: ``FEATURE_REACH`` in at most an eighth of the features (a twin off in a few features only:
-#: the forest's splits would still find it).
+#: When a known anomaly is too close to a row a split is scored on to be drawn there, in units of
+#: ``TWIN_UNIT`` x each feature's spread: within ``APART`` x sqrt(d) (beyond the reach of the noise
+#: the source adds, :data:`collab.synthesis.KNOWN_JITTER` = 0.1), or differing by more than
+#: ``FEATURE_REACH`` in at most an eighth of the features (a twin off in a few features only: the
+#: forest's splits would still find it). The unit stays at the 0.25 std the red team's twins were
+#: tested against when the source's noise went down to 0.1: a smaller noise must not loosen it.
+TWIN_UNIT = 0.25
 APART = 1.0
 FEATURE_REACH = 2.0
 #: Feature comparisons :func:`apart` makes for the candidate pairs, at most (a second or two); rows
@@ -521,7 +523,7 @@ def apart(rows, scored, scale=None):
     if not len(rows) or not len(scored):
         return np.ones(len(rows), dtype=bool)
     d = rows.shape[1]
-    unit = KNOWN_JITTER * (np.ones(d) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
+    unit = TWIN_UNIT * (np.ones(d) if scale is None else np.where(np.asarray(scale) > 0, scale, 1.0))
     with np.errstate(over="ignore"):
         R, S = rows / unit, scored / unit
     if not np.isfinite(S).all():  # a scored row beyond float64 once scaled: nothing is told apart from it

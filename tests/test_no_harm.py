@@ -341,9 +341,7 @@ def test_known_anomalies_are_a_source_cross_fitted_over_the_splits(X, rng, monke
 
 
 def _noise_units(a, b, scale):
-    from das.collab.synthesis import KNOWN_JITTER
-
-    return np.linalg.norm((a[:, None] - b[None]) / (KNOWN_JITTER * scale), axis=2)
+    return np.linalg.norm((a[:, None] - b[None]) / (selection.TWIN_UNIT * scale), axis=2)
 
 
 def test_identical_known_anomalies_share_a_fold():
