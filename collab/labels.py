@@ -91,10 +91,12 @@ def read_label_ids(path, row_ids, y=None, id_name=None, dropped=None):
         repeated.update([_id_key(str(v))] if _id_key(str(v)) in where else [])
         where[_id_key(str(v))] = i
     ids = [_line_id(line, where, path) for line in lines if line]
-    if ids and _is_header(ids[0], where, numbered, id_name):
+    header = ids[0] if ids and _is_header(ids[0], where, numbered, id_name) else None
+    if header is not None:
         ids = ids[1:]
     if not ids:
-        raise DataError(f"--labels {path}: the file names no row (expected one row id per line)")
+        why = "" if header is None else f": its only line, {header!r}, is not a row id (read as a header)"
+        raise DataError(f"--labels {path}: the file names no row{why} (expected one row id per line)")
     gone = set() if dropped is None else {_id_key(str(v)) for v in dropped.tolist()}
     positions, seen = [], set()
     for rid in ids:

@@ -103,12 +103,14 @@ class Selection:
         The chosen fusion weight (None when the base is kept).
     table : list of dict
         One row per option: ``candidate``, ``lam``, ``sha256``, ``mean_gain``
-        and ``worst_gain`` (the mean over splits and kinds, the worst kind's
-        split-mean; with known anomalies: the mean AUC-PR gain on them and its
-        standard error), the gain per planted kind, ``worst_bound`` (label-free:
-        the worst kind's split-mean less one standard error over the splits, what
-        :func:`pick` ranks by), ``eligible``, ``error`` (why the candidate failed
-        or was refused; the gains are then None).
+        (the mean over splits and kinds; with known anomalies: the mean AUC-PR
+        gain on them), label-free ``worst_gain`` (the worst kind's split-mean),
+        ``worst_bound`` (the smallest over kinds of the split-mean less one
+        standard error over the splits: what :func:`pick` ranks by; it may be
+        another kind than the worst) and the gain per planted kind, with known
+        anomalies ``std_error`` (of the split-by-split difference), then
+        ``eligible`` and ``error`` (why the candidate failed or was refused; the
+        gains are then None).
     fallback : str or None
         Why no validation ran (the base detector is then kept).
     seconds : float
@@ -209,7 +211,8 @@ def pick(gains, kinds, perfect=()):
         bounds = kind_bounds(G)
         worst = bounds.min()
         if closest is None or worst > closest[1]:
-            closest = (option, worst, int(bounds.argmin()), G)
+            at_bound = np.flatnonzero(bounds <= worst + 1e-12)  # ties: name the kind that gained least
+            closest = (option, worst, int(at_bound[np.argmin(G.mean(axis=0)[at_bound])]), G)
         if eligible(G) and (best is None or worst > best[1]):
             best = (option, worst)
     if best is not None:
@@ -359,7 +362,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
             split_sources = _options(cands, drawn)
         per_split.append(_validate_split(split, detector, split_sources, errors, seed, syn_ratio, classifier,
                                          evaluated, lambdas))
-    record = track_record.lookup(detector, labelled=known is not None)
+    record = track_record.lookup(detector, n_known=None if known is None else len(known))
     options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
     key = {(s.name, lam): (s, lam) for s, lam in options}
     if known is None:
@@ -378,8 +381,8 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         base = np.array([p["base"] for p in per_split])
         diffs = {o: np.array([p["options"][o] for p in per_split]) - base for o in key}
         option, reason = pick_by_labels({o: d + base for o, d in diffs.items()}, base)
-        table = [_row(key[o][0], o[1], d.mean(), _paired_se(d), None, d.mean() > _paired_se(d))
-                 for o, d in diffs.items()]
+        table = [{**_row(key[o][0], o[1], d.mean(), None, None, d.mean() > _paired_se(d)),
+                  "std_error": _paired_se(d)} for o, d in diffs.items()]
         order = sorted((o for o, d in diffs.items() if d.mean() > _paired_se(d)), key=lambda o: -diffs[o].mean())
 
         def summarize(o, why):

@@ -18,6 +18,9 @@ import numpy as np
 RECORD = Path(__file__).with_name("track_record.json")
 #: A gain or loss smaller than this counts as neither.
 MARGIN = 0.01
+#: Known anomalies the record with labels was measured with, at least (k = 5, 10, 20): with fewer
+#: it says nothing about the choice at hand, and none is shown.
+MIN_KNOWN = 5
 LABEL_FREE, LABELLED = "label-free", "known anomalies"
 
 
@@ -55,15 +58,20 @@ def _load():
     return json.loads(RECORD.read_text()) if RECORD.exists() else {"detectors": {}}
 
 
-def lookup(detector, labelled):
-    """The record for a detector's name (None for a detector object or one never measured), with its source."""
-    if not isinstance(detector, str):
+def lookup(detector, n_known=None):
+    """The record for a detector's name, label-free or (``n_known`` known anomalies) with labels.
+
+    None for a detector object, one never measured or never enhanced, and for
+    fewer than :data:`MIN_KNOWN` known anomalies.
+    """
+    if not isinstance(detector, str) or (n_known is not None and n_known < MIN_KNOWN):
         return None
+    basis = LABEL_FREE if n_known is None else LABELLED
     record = _load()
-    entry = record["detectors"].get(detector, {}).get(LABELLED if labelled else LABEL_FREE)
+    entry = record["detectors"].get(detector, {}).get(basis)
     if not entry or not entry["enhanced"]:
         return None
-    return {**entry, "detector": detector, "basis": LABELLED if labelled else LABEL_FREE, "source": record["source"]}
+    return {**entry, "detector": detector, "basis": basis, "source": record["source"]}
 
 
 def describe(entry):

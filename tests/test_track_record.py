@@ -31,10 +31,12 @@ def test_the_record_counts_only_the_cells_where_the_rule_enhanced():
     assert (labelled["cells"], labelled["enhanced"], labelled["won"], labelled["lost"]) == (3, 2, 1, 1)
     assert record["detectors"]["B"][track_record.LABEL_FREE] == {"cells": 1, "enhanced": 0}
     with mock.patch.object(track_record, "_load", return_value=record):
-        assert track_record.lookup("B", labelled=False) is None  # never enhanced: nothing to report
-        assert track_record.lookup("B", labelled=True) is None and track_record.lookup("C", labelled=False) is None
-        assert track_record.lookup(object(), labelled=False) is None  # a detector object has no record
-        entry = track_record.lookup("A", labelled=True)
+        assert track_record.lookup("B") is None  # never enhanced: nothing to report
+        assert track_record.lookup("B", n_known=10) is None and track_record.lookup("C") is None
+        assert track_record.lookup(object()) is None  # a detector object has no record
+        assert track_record.lookup("A", n_known=track_record.MIN_KNOWN - 1) is None  # fewer than measured with
+        assert track_record.lookup("A")["basis"] == track_record.LABEL_FREE
+        entry = track_record.lookup("A", n_known=track_record.MIN_KNOWN)
     assert entry["detector"] == "A" and entry["basis"] == track_record.LABELLED and entry["source"] == "test"
     text = track_record.describe(entry)
     assert "where auto enhanced A with known anomalies (2 of 3 cells)" in text

@@ -62,10 +62,15 @@ def format_expected_gain(gain):
     return lines
 
 
+def _shown(x):
+    """``x`` as printed to 4 decimals, without a "-0.0000" for a rounding residue below zero."""
+    return 0.0 if abs(x) < 5e-5 else x
+
+
 def format_selection(sel):
     """Lines of text: the choice and its expected gain, then one row per option (gain over the base:
-    mean, worst kind, the worst kind less one standard error over the splits, per planted kind; with
-    known anomalies: mean and its standard error); a
+    mean, worst kind, bound (the smallest kind's split-mean less one standard error over the splits:
+    what the rule ranks by), per planted kind; with known anomalies: mean and its standard error); a
     candidate that failed or was refused has its reason on the next line."""
     from das.collab.planted import KINDS
 
@@ -76,10 +81,10 @@ def format_selection(sel):
         lines += format_expected_gain(sel["expected_gain"])
     if sel["table"]:
         by_labels = not any(k in row for row in sel["table"] for k in KINDS)
-        cols = ("SE",) if by_labels else ("worst", "worst-SE", *KINDS)
+        cols = ("SE",) if by_labels else ("worst", "bound", *KINDS)
         lines.append("AUC-PR gain over the base detector, per option (eligible: e):")
         lines.append(f"  {'candidate':22s}{'lambda':>7s}{'mean':>9s}" + "".join(f"{k:>11s}" for k in cols))
-        keys = ("worst_gain",) if by_labels else ("worst_gain", "worst_bound", *KINDS)
+        keys = ("std_error",) if by_labels else ("worst_gain", "worst_bound", *KINDS)
         for row in sel["table"]:
             mark = "*" if row["candidate"] == sel["choice"] and row["lam"] == sel.get("lam") else \
                 "e" if row.get("eligible") else " "
@@ -87,7 +92,7 @@ def format_selection(sel):
                 lines.append(f"{mark} {row['candidate']:22s}{'-':>7s}{'failed':>9s}")
                 lines.append(f"    {row['error']}")
                 continue
-            vals = "".join(f"{row[k]:+11.4f}" if row.get(k) is not None else f"{'-':>11s}" for k in keys)
+            vals = "".join(f"{_shown(row[k]):+11.4f}" if row.get(k) is not None else f"{'-':>11s}" for k in keys)
             lines.append(f"{mark} {row['candidate']:22s}{row['lam']:7g}{row['mean_gain']:+9.4f}{vals}")
     return lines
 
