@@ -262,14 +262,21 @@ def pick_by_labels(auc, base):
     standard error of the split-by-split difference (against the winner's curse
     over many options). Returns ``(option or None, reason)``.
     """
-    best = None
+    best = closest = None
     for option, a in auc.items():
         diff = a - base
-        if diff.mean() > _paired_se(diff) and (best is None or a.mean() > auc[best].mean()):
+        margin = diff.mean() - _paired_se(diff)
+        if closest is None or margin > closest[1]:
+            closest = (option, margin, diff.mean(), _paired_se(diff))
+        if margin > 0 and (best is None or a.mean() > auc[best].mean()):
             best = option
     if best is not None:
         return best, "beats the base detector on the known anomalies by more than one standard error"
-    return None, ("no option beats the base detector on the known anomalies by more than one standard error; "
+    if closest is None:
+        return None, "no option could be validated: keeping the base detector"
+    (name, lam), _, mean, se = closest
+    return None, ("no option beats the base detector on the known anomalies by more than one standard error "
+                  f"(the closest, {name} at lambda {lam:g}, by {mean:+.4f} with a standard error of {se:.4f}); "
                   "keeping the base detector")
 
 

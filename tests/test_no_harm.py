@@ -98,6 +98,12 @@ def test_labels_rule_needs_more_than_one_standard_error():
     assert selection.pick_by_labels({("clear", 1.0): clear, ("noisy", 1.0): noisy}, base)[0] == ("clear", 1.0)
     assert selection.pick_by_labels({("clear", 1.0): clear, ("best", 2.0): best_mean}, base)[0] == ("best", 2.0)
     assert selection.pick_by_labels({("worse", 1.0): base - 0.05}, base)[0] is None
+    # keeping the base names the closest option and its numbers, as the label-free reason does
+    near = base + np.array([0.06, -0.02, 0.02])  # mean .02, SE .023: the closest, by its margin
+    reason = selection.pick_by_labels({("worse", 1.0): base - 0.05, ("noisy", 1.0): noisy, ("near", 2.0): near},
+                                      base)[1]
+    assert "(the closest, near at lambda 2, by +0.0200 with a standard error of 0.0231)" in reason
+    assert selection.pick_by_labels({}, base) == (None, "no option could be validated: keeping the base detector")
 
 
 def test_expected_gain_is_the_mean_with_a_seeded_bootstrap_error():
