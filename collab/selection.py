@@ -265,9 +265,10 @@ def pick_by_labels(auc, base):
     best = closest = None
     for option, a in auc.items():
         diff = a - base
-        margin = diff.mean() - _paired_se(diff)
+        se = _paired_se(diff)
+        margin = diff.mean() - se
         if closest is None or margin > closest[1]:
-            closest = (option, margin, diff.mean(), _paired_se(diff))
+            closest = (option, margin, diff.mean(), se)
         if margin > 0 and (best is None or a.mean() > auc[best].mean()):
             best = option
     if best is not None:
