@@ -299,6 +299,8 @@ def choose(cell, rule):
             raise ValueError(kind)
         if score > val:
             best, val = opt, score
+    if best == ("base", 0) and p.get("default") in stats:  # nothing eligible: a fixed default option instead
+        return p["default"]
     return best
 
 
@@ -311,6 +313,7 @@ def summary(gains):
 RULES = {
     "auto (today)": ("auto", None),
     "random lam=2 (ablation)": ("fixed", ("random", 2.0)),
+    "random lam=1": ("fixed", ("random", 1.0)),
     "random lam=0.5": ("fixed", ("random", 0.5)),
     "random lam=0.25": ("fixed", ("random", 0.25)),
     "ensemble lam=0.5": ("fixed", ("ensemble", 0.5)),
@@ -326,6 +329,9 @@ RULES = {
     "worstkind random+ensemble": ("worstkind", {"only": ("random", "ensemble")}),
     "worstkind strict": ("worstkind", {"strict": True}),
     "worstkind z=1": ("worstkind", {"z": 1.0}),
+    "worstkind z=1, else random lam=.5": ("worstkind", {"z": 1.0, "default": ("random", 0.5)}),
+    "worstkind z=1, else random lam=1": ("worstkind", {"z": 1.0, "default": ("random", 1.0)}),
+    "worstkind z=1, else random lam=2": ("worstkind", {"z": 1.0, "default": ("random", 2.0)}),
     "worstkind strict random only": ("worstkind", {"strict": True, "only": ("random",)}),
     "worstkind d=.01": ("worstkind", {"delta": 0.01}),
     "heldout_kind z=1": ("heldout_kind", {"z": 1.0}),
@@ -395,7 +401,7 @@ def cmd_rules(args):
                     picks.get(opt[0] if opt[0] in ("base", "random", "ensemble") else "program", 0) + 1
                 per_ds.setdefault(c["dataset"], []).append(test_auc(c, opt) - base[id(c)])
             g = [np.mean(v) for v in per_ds.values()]
-            print(f"{rname:<28} {summary(g)}  picks {picks}")
+            print(f"{rname:<36} {summary(g)}  picks {picks}")
         # the expected-gain estimate of the recommended rule's choice vs the real gain
         est, real = [], []
         for c in dc:

@@ -117,7 +117,7 @@ def fit_auto(X_train, detector, store=None, *, fusions=("sum",), classifier=CLAS
     """
     from das.collab import selection
 
-    stage("choose (keep the base unless every planted kind gains)")
+    stage("choose (by planted anomalies, or known ones)")
     cands = selection.candidates(detector_name(detector), store) if candidates is None else list(candidates)
     chosen = selection.select(X_train, detector, cands, seed=seed, syn_ratio=syn_ratio, classifier=classifier,
                               known=known)

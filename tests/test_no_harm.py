@@ -89,6 +89,67 @@ def test_keep_base_names_the_kind_that_lost():
     assert selection.pick({}, KINDS) == (None, "no option could be validated: keeping the base detector")
 
 
+def test_without_an_eligible_option_the_default_detectors_get_random_outliers():
+    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
+    option, reason = selection.pick(losing, KINDS)
+    for name in selection.DEFAULT_ENHANCED:
+        chosen, why = selection.default_option(name, losing, reason)
+        assert chosen == ("random", selection.DEFAULT_LAMBDA) == ("random", 1.0)
+        assert why.startswith(reason.removesuffix("keeping the base detector"))
+        assert "keeping" not in why and "enhancing with the default instead, random outliers at lambda 1" in why
+    assert selection.default_option("iforest", losing, reason)[0] == ("random", 1.0)  # any spelling the registry takes
+
+
+@pytest.mark.parametrize("detector", ["OCSVM", "DRL", "KNN"])
+def test_the_other_detectors_keep_the_base(detector):
+    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
+    assert selection.default_option(detector, losing, "why; keeping the base detector") == (
+        None, "why; keeping the base detector")
+
+
+def test_no_default_for_a_detector_object_or_unvalidated_random_outliers():
+    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
+    assert selection.default_option(OneFeature(), losing, "r")[0] is None
+    refused = {("program:abc", 1.0): G([0.1, 0.1, -0.03, 0.1])}  # random outliers failed: nothing to fall back on
+    assert selection.default_option("IForest", refused, "r")[0] is None
+
+
+def test_the_default_detectors_are_those_random_outliers_helped_on_the_decision_datasets():
+    """``DEFAULT_ENHANCED`` follows the measurement it cites: random outliers at the default lambda,
+    mean and median gain above 0 and no dataset below -0.05 on the decision datasets."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "results" / "no_harm" / "decision_default.txt").read_text()
+    rule = f"random lam={selection.DEFAULT_LAMBDA:g} "
+    helped = set()
+    for block in text.split("\n## ")[1:]:
+        detector, *lines = block.splitlines()
+        line = next(x for x in lines if x.startswith(rule))
+        stats = {k: float(v) for k, v in re.findall(r"(mean|median|worst) +([+-]\d+\.\d+)", line)}
+        assert set(stats) == {"mean", "median", "worst"}, line
+        if stats["mean"] > 0 and stats["median"] > 0 and stats["worst"] > -0.05:
+            helped.add(detector.strip())
+    assert helped == set(selection.DEFAULT_ENHANCED)
+
+
+def test_select_takes_the_default_when_nothing_is_eligible(X):
+    from unittest import mock
+
+    why = "no option gains on every planted kind: ...; keeping the base detector"
+    with mock.patch.object(selection, "pick", return_value=(None, why)):
+        sel = selection.select(X, "IForest", [NoEnhancement(), RandomOutliers()], seed=0)
+        kept = selection.select(X, "OCSVM", [NoEnhancement(), RandomOutliers()], seed=0)
+    assert (sel.choice, sel.lam) == ("random", 1.0) and sel.ranking[0][1] == 1.0
+    assert sel.ranking[-1][0].name == "none"  # refused on all rows: the base detector
+    gain = sel.expected_gain
+    assert gain["decision"] == "enhance" and (gain["choice"], gain["lambda"]) == ("random", 1.0)
+    assert "enhancing with the default instead" in gain["reason"]
+    row = next(r for r in sel.table if (r["candidate"], r["lam"]) == ("random", 1.0))
+    assert gain["estimate"] == pytest.approx(row["mean_gain"])  # the planted gain is shown, whatever its sign
+    assert (kept.choice, kept.lam) == ("none", None) and kept.expected_gain["decision"] == "keep base"
+
+
 def test_labels_rule_needs_more_than_one_standard_error():
     base = np.array([0.5, 0.6, 0.7])
     clear = base + np.array([0.10, 0.11, 0.12])           # mean .11, SE ~.006
