@@ -16,7 +16,8 @@ pipeline's scores, the same ones ``EnhancedDetector`` returns. Methods:
   (App. 6.13.1; see :func:`collab.enhance.gaussian_noise`).
 - ``auto``: the default, ``program="auto"`` (:mod:`collab.selection`): the
   label-free choice among the certified programs, random outliers, their
-  ensemble and no enhancement (the base unless every planted kind gains), sum
+  ensemble and no enhancement (an option that gains on every planted kind,
+  else the detector's default: random outliers at lambda 1 or the base), sum
   fusion at the chosen lambda; the choice, its table and its expected gain are
   kept in the result.
 

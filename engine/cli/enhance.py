@@ -69,8 +69,9 @@ def _model_options(fn):
                      help="Sum fusion (LLM-DAS Eq. 7) or CoLLaTe-style learned fusion."),
         click.option("--program", default="auto", show_default=True, callback=_program_name,
                      help="auto: chosen per dataset without labels among the certified programs, random "
-                          "outliers, their ensemble and no enhancement, keeping the detector alone unless "
-                          "every planted anomaly kind gains (see `das select`); certified: the detector's "
+                          "outliers, their ensemble and no enhancement: an option that gains on every planted "
+                          "anomaly kind, else random outliers at lambda 1 (PCA, IForest, ECOD) or the "
+                          "detector alone (see `das select`); certified: the detector's "
                           "default program; none: the detector alone; random: random outliers; or the sha256 "
                           "(4+ character prefix) of a certified program."),
         click.option("--classifier", type=click.Choice(CLASSIFIERS), default="rf", show_default=True,
