@@ -275,6 +275,11 @@ def choose(cell, rule):
             if per_kind.min() <= 0 or G.mean() <= p.get("delta", 0.0):
                 continue
             score = per_kind.min()
+            if p.get("beat_default") and opt != p["default"] and p["default"] in stats:
+                # the default is the baseline: beat it on every kind by more than z standard errors
+                D = G - stats[p["default"]][0]
+                if D.shape != G.shape or (D.mean(axis=0) - p["z"] * D.std(axis=0, ddof=1) / np.sqrt(len(D))).min() <= 0:
+                    continue
         elif kind == "heldout_kind":  # drop the kind the candidate resembles (ensemble: the one it gains most on)
             name = opt[0]
             res = resemblance(cell, name) if name != "ensemble" else None
@@ -331,6 +336,8 @@ RULES = {
     "worstkind z=1": ("worstkind", {"z": 1.0}),
     "worstkind z=1, else random lam=.5": ("worstkind", {"z": 1.0, "default": ("random", 0.5)}),
     "worstkind z=1, else random lam=1": ("worstkind", {"z": 1.0, "default": ("random", 1.0)}),
+    "worstkind z=1 beating random lam=1, else it": ("worstkind", {"z": 1.0, "default": ("random", 1.0),
+                                                                  "beat_default": True}),
     "worstkind z=1, else random lam=2": ("worstkind", {"z": 1.0, "default": ("random", 2.0)}),
     "worstkind strict random only": ("worstkind", {"strict": True, "only": ("random",)}),
     "worstkind d=.01": ("worstkind", {"delta": 0.01}),
@@ -401,7 +408,7 @@ def cmd_rules(args):
                     picks.get(opt[0] if opt[0] in ("base", "random", "ensemble") else "program", 0) + 1
                 per_ds.setdefault(c["dataset"], []).append(test_auc(c, opt) - base[id(c)])
             g = [np.mean(v) for v in per_ds.values()]
-            print(f"{rname:<36} {summary(g)}  picks {picks}")
+            print(f"{rname:<44} {summary(g)}  picks {picks}")
         # the expected-gain estimate of the recommended rule's choice vs the real gain
         est, real = [], []
         for c in dc:

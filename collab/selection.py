@@ -21,10 +21,12 @@ decision datasets only):
    among those whose split-mean gain clears one standard error over the splits
    on every kind (and whose mean gain is positive);
    ties go to the earlier candidate, then the smaller lambda. When no option
-   qualifies, :func:`default_option` enhances the detectors of
-   :data:`DEFAULT_ENHANCED` with random outliers at :data:`DEFAULT_LAMBDA` (what
-   gained for them on the decision datasets) and the others keep the base
-   detector; either way the reason names the kind that lost;
+   qualifies, the detectors of :data:`DEFAULT_ENHANCED` get their default,
+   random outliers at :data:`DEFAULT_LAMBDA` (:func:`default_option`: what
+   gained for them on the decision datasets), and any other option must beat
+   that default on every kind by more than one standard error too
+   (:func:`accepted`); the other detectors keep the base detector. Either way
+   the reason names the kind that fell short;
 4. :func:`expected_gain` summarizes the chosen option's ``G``: its mean, a
    seeded bootstrap standard error over splits and kinds, and the gain per kind.
    It is a gain *on planted anomalies*, not a forecast of the gain on real ones;
@@ -196,7 +198,7 @@ def candidates(detector, store=None, max_programs=MAX_PROGRAMS):
     return [NoEnhancement(), RandomOutliers(), *found[:max_programs]]
 
 
-def pick(gains, kinds, perfect=()):
+def pick(gains, kinds, perfect=(), default=None):
     """The rule that picks, label-free ("worstkind", z = 1): the option whose worst planted kind
     gains most, counted at one standard error below its mean over the splits.
 
@@ -210,31 +212,60 @@ def pick(gains, kinds, perfect=()):
     perfect : collection of str
         Kinds on which the base detector is already perfect (AUC-PR 1 on every split): nothing
         can gain there, and the reason says so.
+    default : option or None
+        The detector's default (:func:`default_option`): taken when nothing else is eligible, and
+        any other option must also beat it on every kind by more than one standard error.
 
     Returns
     -------
     (option or None, reason)
-        None keeps the base detector; the reason names the kind that lost.
+        None keeps the base detector; the reason names the kind that fell short.
     """
-    best = closest = None
+    best = closest = short = None
     for option, G in gains.items():
         bounds = kind_bounds(G)
         worst = bounds.min()
         if closest is None or worst > closest[1]:
             at_bound = np.flatnonzero(bounds <= worst + 1e-12)  # ties: name the kind that gained least
             closest = (option, worst, int(at_bound[np.argmin(G.mean(axis=0)[at_bound])]), G)
-        if eligible(G) and (best is None or worst > best[1]):
+        if not eligible(G):
+            continue
+        if not accepted(option, gains, default):
+            if short is None or worst > short[1]:
+                short = (option, worst)
+        elif best is None or worst > best[1]:
             best = (option, worst)
     if best is not None:
         return best[0], (f"every planted kind gains by more than one standard error over the splits "
                          f"(the worst by {best[1]:+.4f} beyond it)")
+    if short is not None:
+        (name, lam), _ = short
+        why = (f"{name} at lambda {lam:g} gains on every planted kind, but not by more than one "
+               "standard error over the default on each")
+    else:
+        why = _shortfall(closest, kinds, perfect)
+    if default is None:
+        return None, f"{why}; {KEEPING}"
+    return default, (f"{why}; enhancing with the default instead, random outliers at lambda {default[1]:g} "
+                     "(what gained for this detector on the decision datasets, where the planted validation "
+                     "could not tell which datasets would gain)")
+
+
+def accepted(option, gains, default=None):
+    """An eligible option may be taken: it is the default, or there is none, or it beats the default on
+    every planted kind by more than :data:`Z_KIND` standard errors over the splits."""
+    return default is None or option == default or bool(kind_bounds(gains[option] - gains[default]).min() > 0)
+
+
+def _shortfall(closest, kinds, perfect):
+    """Why no option is eligible, from the one closest to it: ``(option, bound, kind index, G)`` or None."""
     if closest is None:
-        return None, f"no option could be validated: {KEEPING}"
+        return "no option could be validated"
     (name, lam), worst, at, G = closest
     kind, mean = kinds[at], float(G[:, at].mean())
     if mean >= 0 and kind in perfect:
-        return None, (f"the base detector is already perfect on planted '{kind}' anomalies (AUC-PR 1), so no "
-                      f"option can gain on every planted kind; {KEEPING}")
+        return (f"the base detector is already perfect on planted '{kind}' anomalies (AUC-PR 1), so no "
+                "option can gain on every planted kind")
     if mean < 0:
         how = f"loses {-mean:.4f}"
     elif mean == 0:
@@ -242,23 +273,15 @@ def pick(gains, kinds, perfect=()):
     else:
         se = mean - float(kind_bounds(G)[at])
         how = f"gains {mean:+.4f}, no more than one standard error over the splits ({se:.4f}),"
-    return None, (f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {how} on "
-                  f"planted '{kind}' anomalies; {KEEPING}")
+    return f"no option gains on every planted kind: the closest, {name} at lambda {lam:g}, {how} on planted '{kind}' anomalies"
 
 
-def default_option(detector, gains, reason):
-    """What the label-free rule does when :func:`pick` found no eligible option (``reason`` says why).
-
-    A detector of :data:`DEFAULT_ENHANCED` (by registry name) gets random outliers at
-    :data:`DEFAULT_LAMBDA` when they were validated; the reason then says so. Otherwise, and
-    for detector objects, ``(None, reason)``: the base detector is kept.
-    """
+def default_option(detector, gains):
+    """The option the label-free rule falls back on: random outliers at :data:`DEFAULT_LAMBDA` for a
+    detector of :data:`DEFAULT_ENHANCED` (by registry name) when they were validated (in ``gains``);
+    None (the base detector) otherwise, and for detector objects."""
     option = (RandomOutliers.name, DEFAULT_LAMBDA)
-    if _registry_name(detector) not in DEFAULT_ENHANCED or option not in gains:
-        return None, reason
-    return option, (reason.removesuffix(KEEPING) + f"enhancing with the default instead, random outliers at "
-                    f"lambda {DEFAULT_LAMBDA:g} (it gained for {_registry_name(detector)} on the decision "
-                    "datasets, where the planted validation could not tell which would gain)")
+    return option if _registry_name(detector) in DEFAULT_ENHANCED and option in gains else None
 
 
 def _registry_name(detector):
@@ -411,12 +434,13 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         gains = {o: np.array([[p["options"][o][k] - p["base"][k] for k in kinds] for p in per_split])
                  for o in key}
         perfect = {k for k in kinds if all(p["base"][k] >= 1.0 for p in per_split)}
-        option, reason = pick(gains, kinds, perfect)
-        if option is None:
-            option, reason = default_option(detector, gains, reason)
+        default = default_option(detector, gains)
+        option, reason = pick(gains, kinds, perfect, default)
         table = [{**_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G)),
                   "worst_bound": float(kind_bounds(G).min())} for o, G in gains.items()]
-        order = sorted((o for o in gains if eligible(gains[o])), key=lambda o: -kind_bounds(gains[o]).min())
+        order = sorted((o for o in gains if eligible(gains[o]) and accepted(o, gains, default)),
+                       key=lambda o: -kind_bounds(gains[o]).min())
+        order += [default] if default is not None and default not in order else []  # then the default
 
         def summarize(o, why):
             return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why, record)

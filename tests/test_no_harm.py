@@ -86,32 +86,49 @@ def test_keep_base_names_the_kind_that_lost():
     assert option is None
     assert "random at lambda 0.5" in reason and "loses 0.0300 on planted 'global'" in reason
     assert "keeping the base detector" in reason
-    assert selection.pick({}, KINDS) == (None, "no option could be validated: keeping the base detector")
+    assert selection.pick({}, KINDS) == (None, "no option could be validated; keeping the base detector")
+
+
+LOSING = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in (0.25, 0.5, 1.0, 2.0)}
 
 
 def test_without_an_eligible_option_the_default_detectors_get_random_outliers():
-    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
-    option, reason = selection.pick(losing, KINDS)
-    for name in selection.DEFAULT_ENHANCED:
-        chosen, why = selection.default_option(name, losing, reason)
-        assert chosen == ("random", selection.DEFAULT_LAMBDA) == ("random", 1.0)
-        assert why.startswith(reason.removesuffix("keeping the base detector"))
-        assert "keeping" not in why and "enhancing with the default instead, random outliers at lambda 1" in why
-    assert selection.default_option("iforest", losing, reason)[0] == ("random", 1.0)  # any spelling the registry takes
+    for name in (*selection.DEFAULT_ENHANCED, "iforest"):  # any spelling the registry takes
+        assert selection.default_option(name, LOSING) == ("random", selection.DEFAULT_LAMBDA) == ("random", 1.0)
+    option, reason = selection.pick(LOSING, KINDS, default=("random", 1.0))
+    assert option == ("random", 1.0) and "keeping" not in reason
+    assert reason.startswith("no option gains on every planted kind: the closest, random at lambda 0.25, loses")
+    assert "; enhancing with the default instead, random outliers at lambda 1" in reason
+    assert selection.pick(LOSING, KINDS) == (None, reason.split(";")[0] + "; keeping the base detector")
 
 
 @pytest.mark.parametrize("detector", ["OCSVM", "DRL", "KNN"])
 def test_the_other_detectors_keep_the_base(detector):
-    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
-    assert selection.default_option(detector, losing, "why; keeping the base detector") == (
-        None, "why; keeping the base detector")
+    assert selection.default_option(detector, LOSING) is None
 
 
 def test_no_default_for_a_detector_object_or_unvalidated_random_outliers():
-    losing = {("random", lam): G([0.1, 0.1, -0.03, 0.1]) for lam in selection.LAMBDAS}
-    assert selection.default_option(OneFeature(), losing, "r")[0] is None
+    assert selection.default_option(OneFeature(), LOSING) is None
     refused = {("program:abc", 1.0): G([0.1, 0.1, -0.03, 0.1])}  # random outliers failed: nothing to fall back on
-    assert selection.default_option("IForest", refused, "r")[0] is None
+    assert selection.default_option("IForest", refused) is None
+
+
+def test_with_a_default_another_option_must_beat_it_on_every_kind():
+    default = ("random", 1.0)
+    gains = {default: G([0.05, 0.05, 0.05, 0.05], [0.06, 0.04, 0.05, 0.05]),
+             ("same", 2.0): G([0.10, 0.10, 0.10, 0.05], [0.11, 0.09, 0.10, 0.05]),  # level with it on one kind
+             ("better", 0.5): G([0.08, 0.08, 0.08, 0.07], [0.09, 0.07, 0.08, 0.08])}
+    assert selection.pick(gains, KINDS, default=default)[0] == ("better", 0.5)
+    assert selection.accepted(("same", 2.0), gains) and not selection.accepted(("same", 2.0), gains, default)
+    assert selection.accepted(("better", 0.5), gains, default) and selection.accepted(default, gains, default)
+    del gains[("better", 0.5)]
+    option, reason = selection.pick(gains, KINDS, default=default)
+    assert option == default and reason.startswith("every planted kind gains")  # eligible, and no other beats it
+    gains[default] = G([0.05, 0.05, -0.01, 0.05], [0.06, 0.04, -0.01, 0.05])  # the default itself not eligible
+    assert selection.pick(gains, KINDS)[0] == ("same", 2.0)  # without a default, "same" would be taken
+    option, reason = selection.pick(gains, KINDS, default=default)
+    assert option == default and reason.startswith(
+        "same at lambda 2 gains on every planted kind, but not by more than one standard error over the default")
 
 
 def test_the_default_detectors_are_those_random_outliers_helped_on_the_decision_datasets():
@@ -136,18 +153,22 @@ def test_the_default_detectors_are_those_random_outliers_helped_on_the_decision_
 def test_select_takes_the_default_when_nothing_is_eligible(X):
     from unittest import mock
 
-    why = "no option gains on every planted kind: ...; keeping the base detector"
-    with mock.patch.object(selection, "pick", return_value=(None, why)):
+    with mock.patch.object(selection, "eligible", return_value=False):  # no option qualifies
         sel = selection.select(X, "IForest", [NoEnhancement(), RandomOutliers()], seed=0)
         kept = selection.select(X, "OCSVM", [NoEnhancement(), RandomOutliers()], seed=0)
-    assert (sel.choice, sel.lam) == ("random", 1.0) and sel.ranking[0][1] == 1.0
-    assert sel.ranking[-1][0].name == "none"  # refused on all rows: the base detector
+    assert (sel.choice, sel.lam) == ("random", 1.0)
+    assert [(s.name, lam) for s, lam in sel.ranking] == [("random", 1.0), ("none", None)]  # refused: the base
     gain = sel.expected_gain
     assert gain["decision"] == "enhance" and (gain["choice"], gain["lambda"]) == ("random", 1.0)
     assert "enhancing with the default instead" in gain["reason"]
     row = next(r for r in sel.table if (r["candidate"], r["lam"]) == ("random", 1.0))
     assert gain["estimate"] == pytest.approx(row["mean_gain"])  # the planted gain is shown, whatever its sign
     assert (kept.choice, kept.lam) == ("none", None) and kept.expected_gain["decision"] == "keep base"
+    with mock.patch.object(selection, "eligible", return_value=False), \
+            mock.patch.object(selection, "pick", return_value=(("random", 0.5), "why")):
+        sel = selection.select(X, "IForest", [NoEnhancement(), RandomOutliers()], seed=0)
+    # the choice refused on all rows: the default next, then the base
+    assert [(s.name, lam) for s, lam in sel.ranking] == [("random", 0.5), ("random", 1.0), ("none", None)]
 
 
 def test_labels_rule_needs_more_than_one_standard_error():
