@@ -119,10 +119,11 @@ class Selection:
         gain on them), label-free ``worst_gain`` (the worst kind's split-mean),
         ``worst_bound`` (the smallest over kinds of the split-mean less one
         standard error over the splits: what :func:`pick` ranks by; it may be
-        another kind than the worst) and the gain per planted kind, with known
-        anomalies ``std_error`` (of the split-by-split difference), then
-        ``eligible`` and ``error`` (why the candidate failed or was refused; the
-        gains are then None).
+        another kind than the worst), the gain per planted kind and ``accepted``
+        (eligible, and beating the detector's default on every kind where it has
+        one: :func:`accepted`), with known anomalies ``std_error`` (of the
+        split-by-split difference), then ``eligible`` and ``error`` (why the
+        candidate failed or was refused; the gains are then None).
     fallback : str or None
         Why no validation ran (the base detector is then kept).
     seconds : float
@@ -236,8 +237,13 @@ def pick(gains, kinds, perfect=(), default=None):
         elif best is None or worst > best[1]:
             best = (option, worst)
     if best is not None:
-        return best[0], (f"every planted kind gains by more than one standard error over the splits "
-                         f"(the worst by {best[1]:+.4f} beyond it)")
+        why = (f"every planted kind gains by more than one standard error over the splits "
+               f"(the worst by {best[1]:+.4f} beyond it)")
+        if short is not None and short[1] > best[1]:  # ranked higher, set aside: say so
+            (name, lam), _ = short
+            why += (f"; {name} at lambda {lam:g} ranked higher but did not beat the default by one standard "
+                    "error on every kind")
+        return best[0], why
     if short is not None:
         (name, lam), _ = short
         why = (f"{name} at lambda {lam:g} gains on every planted kind, but not by more than one "
@@ -349,12 +355,13 @@ def expected_gain(G, seed=0, boot=BOOTSTRAP):
     return float(G.mean()), float(np.std(G[ri[:, :, None], ki[:, None, :]].mean(axis=(1, 2))))
 
 
-def _summary(choice, lam, estimate, se, per_kind, basis, reason, record=None):
-    """The expected gain of one option; ``record``: :func:`collab.track_record.lookup`'s, when enhancing."""
+def _summary(choice, lam, estimate, se, per_kind, basis, reason, record=None, by_default=False):
+    """The expected gain of one option; ``record``: :func:`collab.track_record.lookup`'s, when enhancing;
+    ``by_default``: the detector's default, taken because no option qualified (whatever its own gain)."""
     return {"choice": choice, "lambda": lam, "estimate": estimate, "std_error": se,
             "interval": [estimate - Z_INTERVAL * se, estimate + Z_INTERVAL * se], "per_kind": per_kind,
             "basis": basis, "decision": "enhance" if choice != FALLBACK.name else KEEP_BASE, "reason": reason,
-            "track_record": record}
+            "track_record": record, "by_default": by_default}
 
 
 def _kept(basis, reason=""):
@@ -426,7 +433,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
             split_sources = _options(cands, drawn)
         per_split.append(_validate_split(split, detector, split_sources, errors, seed, syn_ratio, classifier,
                                          evaluated, lambdas))
-    record = track_record.lookup(detector, n_known=None if known is None else len(known))
+    record = track_record.lookup(_registry_name(detector), n_known=None if known is None else len(known))
     options = [(s, lam) for s in sources if s.name not in errors for lam in lambdas]
     key = {(s.name, lam): (s, lam) for s, lam in options}
     if known is None:
@@ -437,13 +444,15 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         default = default_option(detector, gains)
         option, reason = pick(gains, kinds, perfect, default)
         table = [{**_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G)),
-                  "worst_bound": float(kind_bounds(G).min())} for o, G in gains.items()]
+                  "worst_bound": float(kind_bounds(G).min()), "accepted": eligible(G) and accepted(o, gains, default)}
+                 for o, G in gains.items()]
         order = sorted((o for o in gains if eligible(gains[o]) and accepted(o, gains, default)),
                        key=lambda o: -kind_bounds(gains[o]).min())
         order += [default] if default is not None and default not in order else []  # then the default
 
         def summarize(o, why):
-            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why, record)
+            return _summary(*o, *expected_gain(gains[o], seed), _per_kind(gains[o], kinds), basis, why, record,
+                            by_default=o == default and not eligible(gains[o]))
     else:
         base = np.array([p["base"] for p in per_split])
         diffs = {o: np.array([p["options"][o] for p in per_split]) - base for o in key}

@@ -124,6 +124,8 @@ def test_with_a_default_another_option_must_beat_it_on_every_kind():
     del gains[("better", 0.5)]
     option, reason = selection.pick(gains, KINDS, default=default)
     assert option == default and reason.startswith("every planted kind gains")  # eligible, and no other beats it
+    assert reason.endswith(  # "same" ranks above the default but is level with it on one kind: said so
+        "; same at lambda 2 ranked higher but did not beat the default by one standard error on every kind")
     gains[default] = G([0.05, 0.05, -0.01, 0.05], [0.06, 0.04, -0.01, 0.05])  # the default itself not eligible
     assert selection.pick(gains, KINDS)[0] == ("same", 2.0)  # without a default, "same" would be taken
     option, reason = selection.pick(gains, KINDS, default=default)
@@ -153,6 +155,8 @@ def test_the_default_detectors_are_those_random_outliers_helped_on_the_decision_
 def test_select_takes_the_default_when_nothing_is_eligible(X):
     from unittest import mock
 
+    from das.engine.cli.select import format_expected_gain
+
     with mock.patch.object(selection, "eligible", return_value=False):  # no option qualifies
         sel = selection.select(X, "IForest", [NoEnhancement(), RandomOutliers()], seed=0)
         kept = selection.select(X, "OCSVM", [NoEnhancement(), RandomOutliers()], seed=0)
@@ -163,12 +167,42 @@ def test_select_takes_the_default_when_nothing_is_eligible(X):
     assert "enhancing with the default instead" in gain["reason"]
     row = next(r for r in sel.table if (r["candidate"], r["lam"]) == ("random", 1.0))
     assert gain["estimate"] == pytest.approx(row["mean_gain"])  # the planted gain is shown, whatever its sign
+    assert gain["by_default"] is True and not row["eligible"] and not row["accepted"]
+    assert "the detector's default, taken whatever its planted gain" in format_expected_gain(gain)[0]
     assert (kept.choice, kept.lam) == ("none", None) and kept.expected_gain["decision"] == "keep base"
     with mock.patch.object(selection, "eligible", return_value=False), \
             mock.patch.object(selection, "pick", return_value=(("random", 0.5), "why")):
         sel = selection.select(X, "IForest", [NoEnhancement(), RandomOutliers()], seed=0)
     # the choice refused on all rows: the default next, then the base
     assert [(s.name, lam) for s, lam in sel.ranking] == [("random", 0.5), ("random", 1.0), ("none", None)]
+
+
+def test_the_table_marks_the_options_set_aside_for_not_beating_the_default():
+    from das.engine.cli.select import format_selection
+
+    row = {"lam": 1.0, "mean_gain": 0.1, "worst_gain": 0.05, "worst_bound": 0.04, "error": None,
+           **dict.fromkeys(KINDS, 0.1)}
+    sel = {"choice": "random", "lam": 1.0, "seconds": 1.0, "fallback": None, "table": [
+        {**row, "candidate": "random", "eligible": False, "accepted": False},
+        {**row, "candidate": "program:abc", "eligible": True, "accepted": False},
+        {**row, "candidate": "ensemble", "eligible": True, "accepted": True}]}
+    lines = format_selection(sel)
+    assert lines[1].endswith("(*: chosen, e: eligible, d: eligible but not beating the default on every kind):")
+    assert [line[0] for line in lines[-3:]] == ["*", "d", "e"]
+    for r in sel["table"]:
+        del r["accepted"]  # a table without a default (or with known anomalies): no "d", no legend for it
+    lines = format_selection(sel)
+    assert lines[1].endswith("(*: chosen, e: eligible):") and [line[0] for line in lines[-3:]] == ["*", "e", "e"]
+
+
+def test_the_track_record_is_found_under_any_spelling_of_the_detector(X):
+    from unittest import mock
+
+    from das.collab import track_record
+
+    with mock.patch.object(track_record, "lookup", return_value=None) as lookup:
+        selection.select(X, "iforest", [NoEnhancement(), RandomOutliers()], seed=0)
+    assert lookup.call_args.args == ("IForest",)
 
 
 def test_labels_rule_needs_more_than_one_standard_error():
