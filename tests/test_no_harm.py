@@ -949,3 +949,12 @@ def test_known_values_beyond_float64_once_scaled_are_kept_out_not_a_crash():
     assert chosen.choice
     allowed = selection.apart(known, known[1:3], X.std(axis=0))
     assert not allowed[0] and not selection.apart(known[3:6], known[:1], X.std(axis=0)).any()
+
+
+def test_the_choice_names_lambda_only_where_the_sum_fusion_uses_it():
+    from das.engine.cli.select import format_choice
+
+    res = {"selection": {"choice": "random", "lam": 1.0}, "fusion": "sum"}
+    assert format_choice(res) == "auto chose random (lambda 1)"
+    assert format_choice({**res, "fusion": "collate"}) == "auto chose random"
+    assert format_choice({"selection": {"choice": "none", "lam": None}}) == "auto kept the base detector"

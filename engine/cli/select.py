@@ -30,13 +30,15 @@ def format_choice(res, program=None):
     """What enhanced the detector, said the same way by every command.
 
     ``auto chose program:6d1661e2cb57 (lambda 0.5)`` (or ``random``,
-    ``ensemble``), ``auto kept the base detector`` when ``program="auto"``
+    ``ensemble``; no lambda with collate fusion), ``auto kept the base detector`` when ``program="auto"``
     chose, else ``program 6d1661e2cb57``, ``random outliers`` or ``no enhancement``.
     """
     sel = res.get("selection") or {}
     if sel.get("choice"):
         if sel.get("lam") is None:
             return "auto kept the base detector"
+        if res.get("fusion") == "collate":  # the learned fusion weighs the classifier itself: no lambda
+            return f"auto chose {sel['choice']}"
         return f"auto chose {sel['choice']} (lambda {sel['lam']:g})"
     if res.get("program_sha256"):
         return f"program {res['program_sha256'][:12]}"
