@@ -139,6 +139,12 @@ def run_demo(detectors=None, seed=0, datasets=None, progress=None, enhance=False
             seconds = perf_counter() - t0
             done += 1
             rows.extend({"dataset": split.name, "detector": name, "method": method, **result["metrics"][method],
-                         "seconds": seconds} | ({"choice": result["selection"]["choice"]} if method == "auto" else {})
+                         "seconds": seconds} | (_choice(result["selection"]) if method == "auto" else {})
                         for method in ran)
     return rows
+
+
+def _choice(selection):
+    """What ``auto`` chose: the candidate, its lambda (None: the base kept) and whether it was the default."""
+    return {"choice": selection["choice"], "lam": selection["lam"],
+            "by_default": bool((selection.get("expected_gain") or {}).get("by_default"))}

@@ -148,11 +148,15 @@ def test_demo_runs_the_full_pipeline_by_default(run, certified_store, monkeypatc
     assert {(r["dataset"], r["method"]) for r in rows} == {
         (d, m) for d in ("breast_cancer", "wine", "digits") for m in methods}
     assert has_program or "Warning: " in result.stderr and "ECOD shows base and auto only" in result.stderr
-    assert all(r["choice"] for r in rows if r["method"] == "auto")
+    assert all(r["choice"] and {"lam", "by_default"} <= set(r) for r in rows if r["method"] == "auto")
     assert all(0.0 <= r["auc_pr"] <= 1.0 and 0.0 <= r["auc_roc"] <= 1.0 for r in rows)
     text = run("demo", "--detectors", "ECOD", "-q").stdout
     assert text.splitlines()[1].split() == ["case", *methods]
     assert "breast_cancer / ECOD" in text and "auto (the default) chose: breast_cancer / ECOD: " in text
+    auto = {r["dataset"]: r for r in rows if r["method"] == "auto"}
+    said = text.split("auto (the default) chose: ")[1].splitlines()[0]
+    assert ("wine / ECOD: " + auto["wine"]["choice"]) in said
+    assert (" (no option qualified)" in said) == any(r["by_default"] for r in auto.values())
 
 
 def test_demo_unknown_detector_is_a_clean_error(run):

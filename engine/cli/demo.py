@@ -120,7 +120,8 @@ def demo(detector_list, base_only, seed, quiet, store_path, as_json):
         for r in rows:
             r["case"] = f"{r['dataset']} / {r['detector']}"
         echo(format_results(rows, row_key="case", col_key="method"))
-        chose = [f"{r['case']}: {r['choice']}" for r in rows if r["method"] == "auto"]
+        chose = [f"{r['case']}: {r['choice']}" + ("" if r["lam"] is None else f" at lambda {r['lam']:g}")
+                 + (" (no option qualified)" if r["by_default"] else "") for r in rows if r["method"] == "auto"]
         echo("\nauto (the default) chose: " + "; ".join(chose))
     cells = {(r["dataset"], r["detector"]): r["seconds"] for r in rows}
     echo(f"\n{len(cells)} dataset x detector cells in {sum(cells.values()):.1f} s ({wall:.1f} s in all, "
