@@ -425,7 +425,7 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         except ValueError as exc:
             why = f"no planted validation ({exc})"
             return Selection(FALLBACK.name, None, [], why, perf_counter() - t0, [(FALLBACK, None)],
-                             expected_gain=_kept(basis, why + ": keeping the base detector"), rows=rows)
+                             expected_gain=_kept("none: no planted validation", f"{why}; {KEEPING}"), rows=rows)
         if folds is None:
             split_sources, evaluated = sources, known
         else:  # cross-fitted: a split never draws from (near) copies of the known anomalies it is scored on

@@ -97,6 +97,7 @@ def test_too_few_rows_fall_back_to_the_detector_alone(rng, store_path):
     assert "no planted validation" in est.selection_["fallback"]
     assert est.program_sha256_ is None and est.expected_gain_["decision"] == "keep base"
     assert "no planted validation" in est.expected_gain_["reason"]
+    assert est.expected_gain_["basis"] == "none: no planted validation"  # not "planted anomalies: 3 splits ..."
 
 
 # -- select with stub sources: tie-break, hold-out share, refusals -----------------------------
