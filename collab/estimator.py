@@ -17,15 +17,15 @@ from the same code.
 
 ``program`` selects the synthesis program:
 
-- ``"auto"`` (default): do no harm. The label-free choice per dataset
+- ``"auto"`` (default): the label-free choice per dataset
   (:mod:`collab.selection`) among the detector's certified programs, random
   outliers, their ensemble and no enhancement, each at fusion weights 0.25,
   0.5, 1 and 2, by validation on 3 planted splits of the training rows: an
   option is taken only if every planted anomaly kind gains; else PCA, IForest
   and ECOD get random outliers at lambda 1 (what gained for them on the
   decision datasets) and other detectors keep the base, with the reason (the
-  kind that lost) recorded. ``lam`` is
-  then the rule's choice, not the parameter. The choice with its table is kept
+  kind that lost) recorded. ``lam`` is then the rule's choice, not the
+  parameter. The choice with its table is kept
   in ``selection_``, what to expect in ``expected_gain_``. With ``fit(X,
   y_known=...)`` the choice is made on the known anomalies instead.
 - ``"certified"``: the detector's certified program, chosen by the

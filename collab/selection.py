@@ -1,11 +1,11 @@
-"""Label-free choice of the enhancement per dataset (``program="auto"``): do no harm.
+"""Label-free choice of the enhancement per dataset (``program="auto"``).
 
 Among the detector's certified programs, random outliers (LLM-DAS App.
 6.13.1), the ensemble of them (:class:`collab.synthesis.Mixture`) and no
 enhancement at all, choose by *planted-anomaly validation* on the user's own
-unlabeled training rows, and keep the base detector unless every planted kind
-gains (the "worstkind" rule of ``results/no_harm``, decided on the 12
-decision datasets only):
+unlabeled training rows: an option only when every planted kind gains (the
+"worstkind" rule of ``results/no_harm``), else the detector's default (all
+decided on the 12 decision datasets only):
 
 1. :data:`SPLITS` planted splits (:func:`collab.planted.planted_split`, seeds
    derived from the fit's seed) each hold out :data:`HOLDOUT` of the rows and
