@@ -1,4 +1,4 @@
-"""program="auto" does no harm (issue 21): the rule that picks, the expected gain, a few known anomalies."""
+"""program="auto" (issue 21): the rule that picks, its default, the expected gain, a few known anomalies."""
 import json
 
 import numpy as np
