@@ -443,11 +443,10 @@ def select(X_train, detector, cands, *, seed=0, holdout=HOLDOUT, syn_ratio=enhan
         perfect = {k for k in kinds if all(p["base"][k] >= 1.0 for p in per_split)}
         default = default_option(detector, gains)
         option, reason = pick(gains, kinds, perfect, default)
+        takeable = {o: eligible(G) and accepted(o, gains, default) for o, G in gains.items()}
         table = [{**_row(key[o][0], o[1], G.mean(), G.mean(axis=0).min(), _per_kind(G, kinds), eligible(G)),
-                  "worst_bound": float(kind_bounds(G).min()), "accepted": eligible(G) and accepted(o, gains, default)}
-                 for o, G in gains.items()]
-        order = sorted((o for o in gains if eligible(gains[o]) and accepted(o, gains, default)),
-                       key=lambda o: -kind_bounds(gains[o]).min())
+                  "worst_bound": float(kind_bounds(G).min()), "accepted": takeable[o]} for o, G in gains.items()]
+        order = sorted((o for o in gains if takeable[o]), key=lambda o: -kind_bounds(gains[o]).min())
         order += [default] if default is not None and default not in order else []  # then the default
 
         def summarize(o, why):
