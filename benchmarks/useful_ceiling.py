@@ -28,7 +28,7 @@ a program must clear before it gains anything.
 import argparse
 
 import numpy as np
-from das.collab import certification
+from das.collab import certification, enhance
 from das.collab.planted import plant_kinds
 from threadpoolctl import threadpool_limits
 
@@ -112,10 +112,13 @@ def main():
     parser.add_argument("--detectors", default="OCSVM,IForest", help="comma-separated detector names")
     parser.add_argument("--verifications", type=int, default=4, help="verification seeds (12 units each)")
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated candidates")
+    parser.add_argument("--syn-ratio", type=float, default=enhance.SYN_RATIO,
+                        help="synthetic rows per training row in the enhancement (an experiment; the runtime's is the default)")
     args = parser.parse_args()
+    enhance.SYN_RATIO = args.syn_ratio  # read at call time by the service's baselines and by n_synthetic's callers
     candidates = args.candidates.split(",")
     verifications = [1000 + 7919 * i for i in range(args.verifications)]  # fixed: the table replays
-    print(f"# useful ceiling, rule: {certification.USEFUL_RULE}\n")
+    print(f"# useful ceiling, synthetic rows per training row {args.syn_ratio}, rule: {certification.USEFUL_RULE}\n")
     with threadpool_limits(1):
         for detector in args.detectors.split(","):
             report(detector, verifications, candidates)
