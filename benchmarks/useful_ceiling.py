@@ -4,8 +4,8 @@ A program is ``useful`` when its enhancement beats, unit by unit, the better of
 the detector and random outliers (:func:`collab.certification.unit_margin`),
 judged on the 90% lower bound over one verification's units
 (:data:`collab.certification.USEFUL_RULE`). This script asks whether *any*
-rows could pass for a detector, by running synthesis candidates that no
-program could beat at mimicking the suite's anomalies:
+rows could pass for a detector, by running synthesis candidates as programs,
+one of them the suite's own anomalies (no program can mimic them better):
 
 - ``planted``: the planted-anomaly generator itself (:func:`collab.planted.plant_kinds`,
   the four kinds the suite plants, from the program's own training rows);
